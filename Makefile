@@ -1,0 +1,62 @@
+# The README's two commands: `make run` and `make test`. Everything they need they install themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DATA_DIR ?= var
+HTTP_PORT ?= 8000
+
+# Debian packages the test suite talks to or renders with (real peers, not fakes):
+# chromium for the UI tests, rsyslog and bsdutils (logger) for syslog, nftables and iproute2 for
+# isolation in network namespaces, poppler-utils to read PDFs back, pango and fonts for WeasyPrint.
+APT_TEST_PACKAGES := chromium rsyslog rsyslog-gnutls bsdutils nftables iproute2 poppler-utils \
+	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core procps
+APT_RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core
+
+.PHONY: run test venv dev-venv system-deps-test system-deps-run lint typecheck pytest bench clean demo
+
+$(BIN)/.soclite-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(BIN)/.soclite-dev-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(BIN)/.soclite-installed $@
+
+venv: $(BIN)/.soclite-installed
+dev-venv: $(BIN)/.soclite-dev-installed
+
+system-deps-test:
+	@bash scripts/apt-ensure.sh $(APT_TEST_PACKAGES)
+
+system-deps-run:
+	@bash scripts/apt-ensure.sh $(APT_RUN_PACKAGES)
+
+run: venv system-deps-run
+	@bash scripts/run.sh "$(DATA_DIR)" "$(HTTP_PORT)"
+
+lint: dev-venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+
+typecheck: dev-venv
+	$(BIN)/mypy
+
+pytest: dev-venv system-deps-test
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test: dev-venv system-deps-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: dev-venv
+	$(BIN)/python bench/store.py
+	$(BIN)/python bench/correlator.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

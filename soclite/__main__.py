@@ -1,0 +1,3 @@
+from soclite.cli import main
+
+main()

@@ -1,0 +1,279 @@
+"""Settings: one typed model, read once, injected.
+
+Sources, later ones winning: defaults, the YAML file given with ``--config``
+(or ``SOCLITE_CONFIG``), then ``SOCLITE_*`` environment variables with ``__``
+between nested keys (``SOCLITE_STORE__KIND=opensearch``).
+
+Nothing here is built at import time: :func:`load_settings` is called by the
+CLI and by the app factory, and tests pass their own :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from soclite.errors import ConfigError
+
+#: The repository root when running from a checkout (rules/, dashboards/, playbooks/ live there).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServerSettings(BaseModel):
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8000, ge=1, le=65535)
+    syslog_host: str = "0.0.0.0"
+    #: UDP and TCP syslog; 0 disables the listeners.
+    syslog_port: int = Field(5514, ge=0, le=65535)
+    #: RFC 5425 syslog over TLS; 0 disables it. Needs tls_cert and tls_key.
+    syslog_tls_port: int = Field(0, ge=0, le=65535)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: Largest syslog message kept whole; longer ones are truncated and flagged.
+    max_message_bytes: int = Field(65536, ge=1024)
+    #: Public URL agents use to reach this server (sent back at enrollment).
+    public_url: str | None = None
+
+
+class StoreSettings(BaseModel):
+    kind: Literal["sqlite", "opensearch"] = "sqlite"
+    #: OpenSearch cluster URL(s); only with kind=opensearch.
+    opensearch_url: list[str] = Field(default_factory=lambda: ["https://localhost:9200"])
+    opensearch_username: str | None = None
+    opensearch_password: SecretStr | None = None
+    #: TLS verification is on by default; point ca_certs at the cluster's CA instead of turning it off.
+    verify_certs: bool = True
+    ca_certs: Path | None = None
+    index_prefix: str = "soclite"
+    #: Days of events kept before whole daily indices / rows are deleted.
+    retention_days: int = Field(180, ge=1)
+
+    @field_validator("opensearch_url", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+class JournalSettings(BaseModel):
+    #: Disk bound of the ingest journal; ingest is refused (503, never dropped) at the bound.
+    max_bytes: int = Field(2 * 1024**3, ge=1024 * 1024)
+    #: Share of max_bytes at which /health reports a warning.
+    warn_ratio: float = Field(0.8, gt=0, le=1)
+
+
+class CorrelatorSettings(BaseModel):
+    #: Sigma rule files or folders (recursive).
+    rules: list[Path] = Field(default_factory=lambda: [PROJECT_ROOT / "rules"])
+    #: Sigma filter (site tuning) files or folders.
+    filters: list[Path] = Field(default_factory=list)
+    #: Values for the `expand` modifier's %placeholders%.
+    placeholders: dict[str, list[str]] = Field(default_factory=dict)
+    #: Alerts with the same fingerprint within this many seconds are grouped.
+    group_window_seconds: int = Field(3600, ge=0)
+    #: IoC list files (one value per line or JSON), reloaded when they change.
+    ioc_files: list[Path] = Field(default_factory=list)
+
+
+class SlaSettings(BaseModel):
+    """Minutes allowed to resolve an alert, per severity bucket."""
+
+    high: int = Field(240, ge=1)
+    medium: int = Field(1440, ge=1)
+    low: int = Field(4320, ge=1)
+
+
+class AuthSettings(BaseModel):
+    #: Signs session cookies and CSRF tokens. Must be set outside development.
+    secret_key: SecretStr = SecretStr("dev-insecure-secret-key-change-me")
+    session_minutes: int = Field(480, ge=5)
+    login_attempts_per_minute: int = Field(5, ge=1)
+    #: Cookies carry the Secure flag; turn off only for plain-HTTP development.
+    secure_cookies: bool = True
+
+
+class SmtpSettings(BaseModel):
+    host: str = "localhost"
+    port: int = Field(25, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+    sender: str = "soclite@localhost"
+
+
+class NationalSettings(BaseModel):
+    """The national monitoring system connector."""
+
+    enabled: bool = False
+    kind: str = "taxii"
+    taxii_url: str | None = None
+    taxii_push_collection: str | None = None
+    taxii_pull_collection: str | None = None
+    https_url: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    #: PEM key of the unit (JWS signing) or an HMAC secret.
+    signing_key: Path | None = None
+    hmac_secret: SecretStr | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    ca_certs: Path | None = None
+    verify_tls: bool = True
+    pseudonymize_users: bool = False
+    heartbeat_seconds: int = Field(300, ge=10)
+    pull_seconds: int = Field(300, ge=10)
+
+
+class ReportSchedule(BaseModel):
+    name: str
+    #: daily | weekly | monthly | quarterly | half_yearly
+    every: Literal["daily", "weekly", "monthly", "quarterly", "half_yearly"]
+    day: int = Field(1, ge=1, le=28)
+    hour: int = Field(7, ge=0, le=23)
+    lang: Literal["vi", "en"] = "vi"
+    formats: list[Literal["pdf", "html", "csv"]] = Field(default_factory=lambda: ["pdf", "html", "csv"])
+    recipients: list[str] = Field(default_factory=list)
+    unit: str | None = None
+
+
+class ReportSettings(BaseModel):
+    issuing_unit: str = "Trung tâm Giám sát an toàn thông tin mạng tỉnh"
+    recipient: str = "Bộ Thông tin và Truyền thông"
+    document_prefix: str = "BC-ATTT"
+    schedules: list[ReportSchedule] = Field(default_factory=list)
+
+
+class AgentSettings(BaseModel):
+    #: A host that has not sent a heartbeat or an event for this long is offline.
+    offline_after_seconds: int = Field(300, ge=10)
+    #: An isolation or release command not picked up in this time expires.
+    command_ttl_seconds: int = Field(3600, ge=10)
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one soclite process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SOCLITE_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    #: development turns off the refusal of default secrets.
+    environment: Literal["production", "development", "test"] = "production"
+    data_dir: Path = Path("var")
+    timezone: str = "Asia/Ho_Chi_Minh"
+    province: str = "Tỉnh mẫu"
+    language: Literal["vi", "en"] = "vi"
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    journal: JournalSettings = Field(default_factory=JournalSettings)
+    correlator: CorrelatorSettings = Field(default_factory=CorrelatorSettings)
+    sla_minutes: SlaSettings = Field(default_factory=SlaSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    national: NationalSettings = Field(default_factory=NationalSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
+    playbooks: list[Path] = Field(default_factory=lambda: [PROJECT_ROOT / "playbooks"])
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the file (passed as init kwargs), as operators expect.
+        return (env_settings, init_settings)
+
+    @property
+    def db_path(self) -> Path:
+        """The embedded SQLite database (control plane, and events/alerts with kind=sqlite)."""
+        return self.data_dir / "soclite.db"
+
+    def check_secrets(self) -> None:
+        """Refuse a default secret outside development."""
+        if self.environment == "production" and self.auth.secret_key.get_secret_value().startswith("dev-insecure"):
+            raise ConfigError(
+                "the default secret key is refused in production; set auth.secret_key in the file or "
+                "SOCLITE_AUTH__SECRET_KEY (or run with environment: development)",
+                source="configuration",
+                key="auth.secret_key",
+            )
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Read the YAML file (if any) and the environment into one validated :class:`Settings`.
+
+    Raises :class:`ConfigError` naming the file, the key and what was expected.
+    """
+    path = Path(config_file) if config_file else None
+    if path is None and os.environ.get("SOCLITE_CONFIG"):
+        path = Path(os.environ["SOCLITE_CONFIG"])
+    data: dict[str, Any] = {}
+    source = "environment"
+    if path is not None:
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration file: {exc.strerror}", source=source) from exc
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{source}:{mark.line + 1}" if mark is not None else source
+            raise ConfigError(f"invalid YAML: {getattr(exc, 'problem', exc)}", source=where) from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError("the top level must be a mapping of keys to values", source=source)
+        data = loaded
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = _format_location(first["loc"])
+        env_key = "SOCLITE_" + key.upper().replace(".", "__")
+        origin = source
+        if env_key in os.environ:
+            origin = f"environment variable {env_key}"
+        expected = first["msg"]
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{expected}{more}", source=origin, key=key) from exc
+
+
+_SECRET_MASK = "********"
+
+
+def masked_dump(settings: Settings) -> dict[str, Any]:
+    """The effective configuration as plain data, secrets masked (for `soclite config show`)."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return _SECRET_MASK
+        if isinstance(value, BaseModel):
+            return {name: walk(getattr(value, name)) for name in type(value).model_fields}
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [walk(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    result = walk(settings)
+    assert isinstance(result, dict)
+    return result

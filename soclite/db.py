@@ -1,0 +1,120 @@
+"""SQLite helpers shared by every embedded table set: WAL, pragmas, versioned migrations.
+
+Each subsystem keeps its own database file under the data dir (events/alerts,
+journal, control plane, outbox, scheduler) with its own list of migrations, so
+subsystems evolve their schemas independently. A database whose recorded
+version is newer than the code knows, or that is not a database at all, stops
+start-up with :class:`~soclite.errors.SchemaError` instead of being touched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from soclite.errors import SchemaError
+
+Migration = str  # one SQL script per schema version, applied in order
+
+
+def connect(path: Path | str, *, check_same_thread: bool = False) -> sqlite3.Connection:
+    """Open with WAL, full durability on commit, and a busy timeout for concurrent writers."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=check_same_thread, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        # synchronous=FULL: a commit that returned is on disk even after a power loss (ingest acks depend on it).
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise SchemaError(f"{path}: not a usable SQLite database ({exc}); refusing to touch it") from exc
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration], *, name: str) -> int:
+    """Bring the schema to ``len(migrations)``; return the version reached.
+
+    The version lives in ``PRAGMA user_version``. Each migration runs in its own
+    transaction together with the version bump, so a crash leaves a consistent schema.
+    """
+    try:
+        current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise SchemaError(f"{name}: database is corrupt ({exc}); refusing to touch it") from exc
+    target = len(migrations)
+    if current > target:
+        raise SchemaError(
+            f"{name}: schema version {current} is newer than this soclite knows ({target}); "
+            "upgrade soclite instead of running an older version on this data"
+        )
+    for version in range(current, target):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _split_sql(migrations[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={version + 1}")
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            conn.execute("ROLLBACK")
+            raise SchemaError(f"{name}: migration {version + 1} failed: {exc}") from exc
+    return target
+
+
+def _split_sql(script: str) -> Iterator[str]:
+    """Split a migration script into statements (sqlite3.execute runs one at a time)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statement = buffer.strip()
+            if statement:
+                yield statement
+            buffer = ""
+    if buffer.strip():
+        yield buffer.strip()
+
+
+class Database:
+    """One SQLite file shared by threads: a lock serialises writers, readers use their own connection."""
+
+    def __init__(self, path: Path | str, migrations: Sequence[Migration], *, name: str | None = None) -> None:
+        self.path = Path(path)
+        self.name = name or self.path.name
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._write_conn = connect(self.path)
+        migrate(self._write_conn, migrations, name=str(self.path))
+
+    def reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: committed on success, rolled back on any error."""
+        with self._lock:
+            conn = self._write_conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._write_conn.close()
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()

@@ -1,0 +1,93 @@
+"""The one error root of soclite.
+
+Every error soclite raises on purpose derives from :class:`SocliteError`::
+
+    SocliteError
+    ├── ConfigError        invalid configuration (names the file and the key)
+    ├── ParseError         input that cannot be parsed (goes to the dead-letter store)
+    ├── RuleError          a Sigma rule or pipeline that does not load or compile
+    ├── StoreError         a store operation failed; the caller may retry it
+    │   ├── SchemaError    the on-disk schema is corrupt or newer than this code knows
+    │   └── NotFoundError  the object asked for does not exist
+    ├── JournalError       the ingest journal refused a batch (e.g. disk bound reached)
+    ├── AuthError          authentication or authorisation refused
+    ├── PlaybookError      a playbook that does not validate or an action that failed
+    ├── ConnectorError     the national connector or another remote peer failed
+    └── ReportError        a report could not be rendered or delivered
+"""
+
+from __future__ import annotations
+
+
+class SocliteError(Exception):
+    """Root of every error soclite raises on purpose."""
+
+
+class ConfigError(SocliteError):
+    """Invalid configuration.
+
+    The message names where the value came from (file or environment variable),
+    the key and what was expected, so an operator can fix it without reading code.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, key: str | None = None) -> None:
+        self.source = source
+        self.key = key
+        where = ": ".join(part for part in (source, key) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ParseError(SocliteError):
+    """Input that cannot be turned into an event."""
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None) -> None:
+        self.source = source
+        self.line = line
+        where = source or ""
+        if line is not None:
+            where = f"{where}:{line}"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class RuleError(SocliteError):
+    """A Sigma rule, filter or pipeline that does not load or compile."""
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None) -> None:
+        self.source = source
+        self.line = line
+        where = source or ""
+        if line is not None:
+            where = f"{where}:{line}"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class StoreError(SocliteError):
+    """A store operation failed; nothing was half-written and the caller may retry."""
+
+
+class SchemaError(StoreError):
+    """The stored schema is corrupt or newer than this version of soclite knows."""
+
+
+class NotFoundError(StoreError):
+    """The object asked for does not exist (or is outside the caller's scope)."""
+
+
+class JournalError(SocliteError):
+    """The ingest journal refused a batch."""
+
+
+class AuthError(SocliteError):
+    """Authentication or authorisation refused."""
+
+
+class PlaybookError(SocliteError):
+    """A playbook that does not validate, or an action that failed."""
+
+
+class ConnectorError(SocliteError):
+    """A remote peer (national system, TAXII server, SMTP, webhook) failed."""
+
+
+class ReportError(SocliteError):
+    """A report could not be rendered or delivered."""

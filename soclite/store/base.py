@@ -1,0 +1,190 @@
+"""The store contract: one interface, two implementations (SQLite, OpenSearch).
+
+Events and alerts (the data that grows) live behind :class:`Store`. Every
+query takes a ``units`` scope: ``None`` means everything, a set means only
+rows whose unit is in it (the caller expands a unit to its subtree). Pages are
+sorted newest first and carry an opaque ``next`` cursor.
+
+Writes are all-or-nothing per call and raise :class:`~soclite.errors.StoreError`
+on failure so the caller can retry; ``write_events`` is idempotent on
+``event.id`` and ``put_alert`` on ``Alert.id``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from soclite.models import Alert, AuditEntry, Event, Host, Unit
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    total: int
+    items: list[T]
+    next: str | None = None
+
+
+@dataclass
+class EventQuery:
+    host: str | None = None
+    #: full text over the raw line and main fields (case-insensitive substring)
+    q: str | None = None
+    start: datetime | None = None  # inclusive, on @timestamp
+    end: datetime | None = None  # exclusive
+    units: frozenset[str] | None = None
+    ids: Sequence[str] | None = None
+    #: exact matches on flat event fields, e.g. {"logsource.category": "process_creation"}
+    fields: dict[str, str] = field(default_factory=dict)
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass
+class AlertQuery:
+    host: str | None = None
+    q: str | None = None
+    #: on last_seen
+    start: datetime | None = None
+    end: datetime | None = None
+    units: frozenset[str] | None = None
+    severity: Sequence[str] | None = None
+    level: Sequence[str] | None = None
+    status: Sequence[str] | None = None
+    rule_id: str | None = None
+    assignee: str | None = None
+    fingerprint: str | None = None
+    ids: Sequence[str] | None = None
+    sort: Literal["last_seen", "first_seen", "severity", "count"] = "last_seen"
+    order: Literal["desc", "asc"] = "desc"
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass
+class HostQuery:
+    units: frozenset[str] | None = None
+    type: str | None = None
+    q: str | None = None
+    limit: int = 500
+    cursor: str | None = None
+
+
+@dataclass
+class HistogramBucket:
+    start: datetime
+    counts: dict[str, int]
+
+
+class Store(abc.ABC):
+    """What every store implementation provides."""
+
+    kind: str = "abstract"
+
+    # --- lifecycle -------------------------------------------------------
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Connect and create/migrate the schema; raise SchemaError on a corrupt or newer schema."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # --- events ----------------------------------------------------------
+    @abc.abstractmethod
+    def write_events(self, events: Sequence[Event]) -> int:
+        """Store a batch (idempotent on ``event.id``); return how many were stored."""
+
+    @abc.abstractmethod
+    def query_events(self, query: EventQuery) -> Page[Event]: ...
+
+    @abc.abstractmethod
+    def count_events(self, query: EventQuery) -> int: ...
+
+    # --- alerts ----------------------------------------------------------
+    @abc.abstractmethod
+    def put_alert(self, alert: Alert) -> Alert:
+        """Insert or replace an alert by id."""
+
+    @abc.abstractmethod
+    def put_alerts(self, alerts: Sequence[Alert]) -> int:
+        """Insert or replace many alerts by id in one write."""
+
+    @abc.abstractmethod
+    def get_alert(self, alert_id: str, units: frozenset[str] | None = None) -> Alert:
+        """Raise NotFoundError when missing or outside ``units``."""
+
+    @abc.abstractmethod
+    def find_open_alert(self, fingerprint: str, since: datetime) -> Alert | None:
+        """The newest not-closed alert with this fingerprint whose last_seen >= since (for grouping)."""
+
+    @abc.abstractmethod
+    def query_alerts(self, query: AlertQuery) -> Page[Alert]: ...
+
+    @abc.abstractmethod
+    def count_alerts(self, query: AlertQuery, group_by: str | None = None) -> dict[str, int]:
+        """Counts of the alerts matching ``query``: ``{"total": N}`` or one key per value of
+        ``group_by`` (severity, level, status, rule_id, host, unit, assignee, tags)."""
+
+    @abc.abstractmethod
+    def alert_histogram(
+        self, query: AlertQuery, interval: Literal["hour", "day", "month"], group_by: str = "severity"
+    ) -> list[HistogramBucket]: ...
+
+    # --- hosts and units -----------------------------------------------------
+    @abc.abstractmethod
+    def put_host(self, host: Host) -> Host: ...
+
+    @abc.abstractmethod
+    def get_host(self, host_id: str, units: frozenset[str] | None = None) -> Host: ...
+
+    @abc.abstractmethod
+    def find_host(self, name: str) -> Host | None:
+        """By host name (case-insensitive) or agent id."""
+
+    @abc.abstractmethod
+    def query_hosts(self, query: HostQuery) -> Page[Host]: ...
+
+    @abc.abstractmethod
+    def put_unit(self, unit: Unit) -> Unit: ...
+
+    @abc.abstractmethod
+    def list_units(self) -> list[Unit]: ...
+
+    # --- audit -------------------------------------------------------------
+    @abc.abstractmethod
+    def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        """Append with the next seq, prev_hash of the last entry and its own hash."""
+
+    @abc.abstractmethod
+    def list_audit(
+        self, start: datetime | None = None, end: datetime | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[AuditEntry]: ...
+
+    @abc.abstractmethod
+    def iter_audit(self) -> Any:
+        """Every entry in seq order (for verification)."""
+
+    # --- retention ---------------------------------------------------------
+    @abc.abstractmethod
+    def delete_events_before(self, before: datetime) -> int: ...
+
+
+def unit_subtree(units: Sequence[Unit], root: str) -> frozenset[str]:
+    """The codes of ``root`` and every unit below it."""
+    children: dict[str | None, list[str]] = {}
+    for unit in units:
+        children.setdefault(unit.parent, []).append(unit.code)
+    seen: set[str] = set()
+    stack = [root]
+    while stack:
+        code = stack.pop()
+        if code in seen:
+            continue
+        seen.add(code)
+        stack.extend(children.get(code, []))
+    return frozenset(seen)
