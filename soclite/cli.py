@@ -22,13 +22,66 @@ COMMAND_MODULES = (
     "soclite.server",
     "api.cli",
     "collectors.cli",
+    "collectors.agent.cli",
     "correlator.cli",
     "playbooks.cli",
     "soclite.reports.cli",
+    "soclite.demo",
 )
 
+#: where to look first for a command, so that e.g. ``soclite agent`` on a workstation imports
+#: only the agent (a few MB) and not the server's FastAPI, pySigma and scapy.
+COMMAND_HINTS = {
+    "server": "soclite.server",
+    "token": "api.cli",
+    "user": "api.cli",
+    "audit": "api.cli",
+    "agent": "collectors.agent.cli",
+    "import": "collectors.cli",
+    "sensor": "collectors.cli",
+    "deadletter": "collectors.cli",
+    "hunt": "correlator.cli",
+    "rules": "correlator.cli",
+    "playbooks": "playbooks.cli",
+    "report": "soclite.reports.cli",
+    "demo": "soclite.demo",
+}
 
-@click.group()
+
+def _module_commands(name: str) -> list[click.Command]:
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        # A package whose cli module is not there contributes nothing; any other import error is a bug.
+        if exc.name == name:
+            return []
+        raise
+    return list(getattr(module, "commands", []))
+
+
+class LazyGroup(click.Group):
+    """Imports a package's commands only when they are asked for (or listed by --help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(super().list_commands(ctx))
+        for module in COMMAND_MODULES:
+            names.update(c.name for c in _module_commands(module) if c.name)
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        hint = COMMAND_HINTS.get(cmd_name)
+        modules = ([hint] if hint else []) + [m for m in COMMAND_MODULES if m != hint]
+        for module in modules:
+            for candidate in _module_commands(module):
+                if candidate.name == cmd_name:
+                    return candidate
+        return None
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(package_name="soclite")
 def cli() -> None:
     """soclite: a SIEM-lite for a provincial security-monitoring centre."""
@@ -62,21 +115,7 @@ def load_cli_settings(config_file: Path | None, **overrides: Any) -> Any:
         sys.exit(2)
 
 
-def _register() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            # A package whose cli module is not there yet contributes nothing; any other import error is a bug.
-            if exc.name == name:
-                continue
-            raise
-        for command in getattr(module, "commands", []):
-            cli.add_command(command)
-
-
 def main() -> None:
-    _register()
     try:
         cli(standalone_mode=True)
     except SocliteError as exc:  # pragma: no cover - commands handle their own errors where they can

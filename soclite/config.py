@@ -130,6 +130,13 @@ class NationalSettings(BaseModel):
     pull_seconds: int = Field(300, ge=10)
 
 
+ReportFormat = Literal["pdf", "html", "csv"]
+
+
+def _all_formats() -> list[ReportFormat]:
+    return ["pdf", "html", "csv"]
+
+
 class ReportSchedule(BaseModel):
     name: str
     #: daily | weekly | monthly | quarterly | half_yearly
@@ -137,7 +144,7 @@ class ReportSchedule(BaseModel):
     day: int = Field(1, ge=1, le=28)
     hour: int = Field(7, ge=0, le=23)
     lang: Literal["vi", "en"] = "vi"
-    formats: list[Literal["pdf", "html", "csv"]] = Field(default_factory=lambda: ["pdf", "html", "csv"])
+    formats: list[ReportFormat] = Field(default_factory=_all_formats)
     recipients: list[str] = Field(default_factory=list)
     unit: str | None = None
 

@@ -27,6 +27,8 @@ class Runtime:
     engine: Any = None
     pipeline: Any = None
     outbox: Any = None
+    #: collectors.commands.CommandQueue: commands for agents (isolate/release), polled by agents
+    commands: Any = None
     scheduler: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 

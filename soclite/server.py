@@ -1,21 +1,113 @@
-"""``soclite server``: API, syslog listeners, ingest, correlator, playbooks and scheduler in one process."""
+"""``soclite server``: API, syslog listeners, ingest, correlator, playbooks and scheduler in one process.
+
+Start-up order follows the data flow backwards, so nothing produces into a part
+that is not running yet: store and journal, correlator, outbox and agent
+command queue, playbook worker, pipeline consumer, report scheduler, inputs,
+and last the HTTP API. Shutdown runs in reverse; the correlator's window
+state is saved on the way out.
+"""
 
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
+
+from soclite.config import Settings
+from soclite.runtime import Runtime
 
 log = logging.getLogger("soclite.server")
 
 
+class Server:
+    """Every long-running part of the embedded server, started and stopped in order."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runtime = Runtime.build(settings)
+        self._stoppers: list[Any] = []
+
+    def start_background(self) -> None:
+        from collectors.commands import CommandQueue
+        from collectors.journal import Journal
+        from correlator.engine import Engine
+        from playbooks.outbox import Outbox
+        from playbooks.runner import PlaybookRunner
+        from playbooks.worker import Worker
+        from soclite.db import Database
+        from soclite.pipeline import Pipeline
+
+        rt = self.runtime
+        settings = self.settings
+        rt.journal = Journal(settings.data_dir / "journal.db", settings.journal.max_bytes, settings.journal.warn_ratio)
+        rt.engine = Engine.from_settings(settings)
+        rt.commands = CommandQueue.from_settings(settings, rt.store) if hasattr(CommandQueue, "from_settings") else (
+            CommandQueue(Database(settings.data_dir / "commands.db", _command_migrations(), name="commands"))
+        )
+        rt.outbox = Outbox.from_settings(settings) if hasattr(Outbox, "from_settings") else Outbox(settings.data_dir / "outbox.db")
+        rt.extras["playbook_runner"] = PlaybookRunner.from_runtime(rt)
+        worker = Worker(rt)
+        worker.start()
+        self._stoppers.append(worker.stop)
+        rt.pipeline = Pipeline(rt)
+        rt.pipeline.start()
+        self._stoppers.append(rt.pipeline.stop)
+        self._start_scheduler()
+        self._start_inputs()
+
+    def _start_scheduler(self) -> None:
+        from soclite.reports.scheduler import ReportScheduler
+
+        scheduler = ReportScheduler(self.runtime)
+        scheduler.start()
+        self.runtime.scheduler = scheduler
+        self._stoppers.append(scheduler.shutdown)
+
+    def _start_inputs(self) -> None:
+        from collectors.inputs import start_inputs
+
+        journal = self.runtime.journal
+
+        def sink(events: list[Any]) -> None:
+            journal.append(None, events)
+
+        for running in start_inputs(self.settings, sink):
+            self._stoppers.append(running.stop)
+
+    def first_admin_password(self) -> str | None:
+        from api.identity import ensure_first_admin
+
+        password: str | None = ensure_first_admin(self.runtime)
+        return password
+
+    def stop(self) -> None:
+        for stop in reversed(self._stoppers):
+            try:
+                stop()
+            except Exception:
+                log.exception("error while stopping %r", stop)
+        self._stoppers.clear()
+        if self.runtime.engine is not None:
+            self.runtime.engine.save_state()
+        self.runtime.close()
+
+
+def _command_migrations() -> list[str]:
+    from collectors.commands import MIGRATIONS
+
+    return list(MIGRATIONS)
+
+
 @click.command("server")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
-@click.option("--http-host", default=None)
-@click.option("--http-port", type=int, default=None)
-@click.option("--syslog-port", type=int, default=None)
-@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Where soclite keeps its data.")
+@click.option("--http-host", default=None, help="Address of the HTTP API and UI (default 127.0.0.1).")
+@click.option("--http-port", type=int, default=None, help="Port of the HTTP API and UI (default 8000).")
+@click.option("--syslog-port", type=int, default=None, help="Syslog UDP and TCP port (default 5514; 0 = off).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None, help="YAML configuration.")
 def server(
     data_dir: Path | None, http_host: str | None, http_port: int | None, syslog_port: int | None, config_file: Path | None
 ) -> None:
@@ -24,9 +116,10 @@ def server(
 
     from api.app import create_app
     from soclite.cli import load_cli_settings
-    from soclite.runtime import Runtime
+    from soclite.errors import ConfigError, SchemaError
 
-    settings = load_cli_settings(config_file, data_dir=data_dir)
+    overrides: dict[str, Any] = {"data_dir": data_dir}
+    settings: Settings = load_cli_settings(config_file, **overrides)
     if http_port is not None:
         settings.server.http_port = http_port
     if http_host is not None:
@@ -34,12 +127,31 @@ def server(
     if syslog_port is not None:
         settings.server.syslog_port = syslog_port
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    runtime = Runtime.build(settings)
-    app = create_app(runtime)
     try:
-        uvicorn.run(app, host=settings.server.http_host, port=settings.server.http_port, log_level="info")
+        settings.check_secrets()
+    except ConfigError as exc:
+        click.echo(f"soclite: invalid configuration: {exc}", err=True)
+        sys.exit(2)
+    try:
+        srv = Server(settings)
+    except SchemaError as exc:
+        click.echo(f"soclite: cannot open the data directory: {exc}", err=True)
+        sys.exit(3)
+    try:
+        password = srv.first_admin_password()
+        if password:
+            # Shown once: only its argon2 hash is kept.
+            click.echo(f"soclite: first admin created: user 'admin', one-time password: {password}", err=True)
+        srv.start_background()
+        app = create_app(srv.runtime)
+        config = uvicorn.Config(
+            app, host=settings.server.http_host, port=settings.server.http_port, log_level="info", lifespan="on"
+        )
+        uv = uvicorn.Server(config)
+        signal.signal(signal.SIGTERM, lambda *_: setattr(uv, "should_exit", True))
+        uv.run()
     finally:
-        runtime.close()
+        srv.stop()
 
 
 commands: list[click.Command] = [server]
