@@ -147,6 +147,9 @@ class ReportSchedule(BaseModel):
     formats: list[ReportFormat] = Field(default_factory=_all_formats)
     recipients: list[str] = Field(default_factory=list)
     unit: str | None = None
+    #: optional crontab overriding day/hour for WHEN it runs ("m h dom mon dow", or 6 fields with seconds
+    #: first); ``every`` still decides WHICH period it reports on.
+    cron: str | None = None
 
 
 class ReportSettings(BaseModel):

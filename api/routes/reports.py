@@ -1,0 +1,132 @@
+"""Reports: list the archive, generate one now, download a file (its SHA-256 checked first).
+
+A unit-scoped caller gets reports of its unit subtree only: what it generates
+is limited to its unit (or a unit below it) and what it lists or downloads is
+limited to reports whose scope lies inside its subtree.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from api.deps import ReaderDep, RuntimeDep, scope_of
+from api.identity import Principal
+from soclite.errors import NotFoundError, ReportError
+from soclite.reports.archive import ArchivedReport, ReportArchive
+from soclite.reports.service import ReportRequest, generate
+from soclite.runtime import Runtime
+
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
+
+_MEDIA = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8"}
+_ARCHIVE_LOCK = threading.Lock()
+
+
+Format = Literal["pdf", "html", "csv"]
+
+
+def _all_formats() -> list[Format]:
+    return ["pdf", "html", "csv"]
+
+
+class GenerateBody(BaseModel):
+    period: str = Field(..., examples=["2024-08", "2024-Q3", "2024-H2"])
+    lang: Literal["vi", "en"] = "vi"
+    formats: list[Format] = Field(default_factory=_all_formats)
+    unit: str | None = None
+
+
+def archive_of(runtime: Runtime) -> ReportArchive:
+    """One archive handle per runtime, opened on first use."""
+    with _ARCHIVE_LOCK:
+        archive = runtime.extras.get("reports.archive")
+        if archive is None:
+            archive = ReportArchive(runtime.settings.data_dir)
+            runtime.extras["reports.archive"] = archive
+        assert isinstance(archive, ReportArchive)
+        return archive
+
+
+def _visible(report: ArchivedReport, scope: frozenset[str] | None) -> bool:
+    if scope is None:
+        return True
+    return report.scope_unit is not None and report.scope_unit in scope
+
+
+def _get_visible(runtime: Runtime, principal: Principal, report_id: str) -> ArchivedReport:
+    report = archive_of(runtime).get(report_id)
+    if not _visible(report, scope_of(runtime, principal)):
+        raise NotFoundError(f"report {report_id!r} not found")
+    return report
+
+
+@router.get("")
+def list_reports(
+    runtime: RuntimeDep,
+    principal: ReaderDep,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    scope = scope_of(runtime, principal)
+    items: list[dict[str, Any]] = []
+    batch = offset
+    # filter after reading: unit-scoped callers see a subset, so read on until the page is full
+    while len(items) < limit:
+        chunk = archive_of(runtime).recent(limit=500, offset=batch)
+        if not chunk:
+            break
+        batch += len(chunk)
+        items.extend(r.to_json() for r in chunk if _visible(r, scope))
+    return {"items": items[:limit], "total": len(items[:limit])}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def generate_report(body: GenerateBody, runtime: RuntimeDep, principal: ReaderDep) -> dict[str, Any]:
+    scope = scope_of(runtime, principal)
+    unit = body.unit
+    if scope is not None:
+        unit = unit or principal.unit
+        if unit not in scope:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"unit {unit!r} is outside your scope")
+    request = ReportRequest(
+        period=body.period,
+        lang=body.lang,
+        formats=tuple(body.formats),
+        unit=unit,
+        requested_by=f"{principal.kind}:{principal.name}",
+    )
+    try:
+        report, _ctx, _out = generate(runtime.store, runtime.settings, archive_of(runtime), request, runtime=runtime)
+    except ReportError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    from api import audit
+
+    audit.record(
+        runtime, principal, "report.generate", report.id, None,
+        {"period": report.period, "lang": report.lang, "doc_number": report.doc_number}, unit,
+    )
+    return report.to_json()
+
+
+@router.get("/{report_id}")
+def get_report(report_id: str, runtime: RuntimeDep, principal: ReaderDep) -> dict[str, Any]:
+    return _get_visible(runtime, principal, report_id).to_json()
+
+
+@router.get("/{report_id}/{fmt}")
+def download_report(report_id: str, fmt: str, runtime: RuntimeDep, principal: ReaderDep) -> FileResponse:
+    if fmt not in _MEDIA:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown format {fmt!r}; expected pdf, html or csv")
+    report = _get_visible(runtime, principal, report_id)
+    try:
+        path = archive_of(runtime).file_path(report, fmt)
+    except ReportError as exc:  # the file on disk does not match its recorded hash
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    sha = next(f.sha256 for f in report.files if f.format == fmt)
+    filename = f"{report.doc_number.replace('/', '-')}_{report.period}.{fmt}"
+    return FileResponse(path, media_type=_MEDIA[fmt], filename=filename, headers={"X-Content-SHA256": sha})

@@ -1,0 +1,222 @@
+"""Scheduled reports: APScheduler 3 with a persistent SQLAlchemy job store.
+
+Jobs live in ``data_dir/scheduler.db`` so their next run time survives a
+restart. A run missed while soclite was down is produced at the next start:
+the persisted job's next run time is in the past, ``misfire_grace_time`` is
+large and ``coalesce`` folds several missed runs into one; the run itself then
+produces every period of the schedule not archived yet since its last report
+(bounded), so a month skipped during a long outage is not lost either.
+Producing a (schedule, period) pair is idempotent: a second run skips it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from soclite.config import ReportSchedule
+from soclite.errors import ConfigError, SocliteError
+from soclite.reports.archive import ReportArchive
+from soclite.reports.delivery import deliver
+from soclite.reports.periods import SCHEDULE_KINDS, Period, last_completed, parse_period, timezone_of
+from soclite.reports.service import ReportRequest, generate
+
+log = logging.getLogger(__name__)
+
+JOB_PREFIX = "report:"
+RETRY_JOB = "report-deliveries:retry"
+#: a run missed by up to 40 days (a monthly report over a long outage) still runs at the next start
+MISFIRE_GRACE_SECONDS = 40 * 86400
+#: at most this many missed periods are produced by one run (a daily schedule after a long outage)
+MAX_CATCH_UP = 31
+
+#: the running scheduler: persisted jobs refer to module-level functions, which find it here.
+_ACTIVE: dict[str, ReportScheduler] = {}
+_ACTIVE_LOCK = threading.Lock()
+
+
+def trigger_for(schedule: ReportSchedule, tz: str) -> BaseTrigger:
+    """When a schedule runs: its cron line if given, else by ``every`` / ``day`` / ``hour``."""
+    zone = timezone_of(tz)
+    if schedule.cron:
+        fields = schedule.cron.split()
+        try:
+            if len(fields) == 5:
+                return CronTrigger.from_crontab(schedule.cron, timezone=zone)
+            if len(fields) == 6:
+                second, minute, hour, day, month, dow = fields
+                return CronTrigger(
+                    second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=zone
+                )
+        except ValueError as exc:
+            raise ConfigError(f"invalid cron {schedule.cron!r}: {exc}", key=f"reports.schedules.{schedule.name}.cron") from exc
+        raise ConfigError(
+            f"invalid cron {schedule.cron!r}: expected 5 or 6 fields", key=f"reports.schedules.{schedule.name}.cron"
+        )
+    every = schedule.every
+    if every == "daily":
+        return CronTrigger(hour=schedule.hour, minute=0, timezone=zone)
+    if every == "weekly":
+        # day 1..7 = Monday..Sunday; larger values wrap so any valid config works
+        return CronTrigger(day_of_week=(schedule.day - 1) % 7, hour=schedule.hour, minute=0, timezone=zone)
+    if every == "monthly":
+        return CronTrigger(day=schedule.day, hour=schedule.hour, minute=0, timezone=zone)
+    if every == "quarterly":
+        return CronTrigger(month="1,4,7,10", day=schedule.day, hour=schedule.hour, minute=0, timezone=zone)
+    return CronTrigger(month="1,7", day=schedule.day, hour=schedule.hour, minute=0, timezone=zone)
+
+
+def run_schedule(name: str) -> None:
+    """Job entry point (referenced by text in the job store)."""
+    with _ACTIVE_LOCK:
+        scheduler = _ACTIVE.get("current")
+    if scheduler is None:
+        log.warning("report schedule %s fired with no active ReportScheduler", name)
+        return
+    scheduler.run(name)
+
+
+def retry_deliveries() -> None:
+    with _ACTIVE_LOCK:
+        scheduler = _ACTIVE.get("current")
+    if scheduler is not None:
+        scheduler.retry_failed_deliveries()
+
+
+class ReportScheduler:
+    """Runs ``settings.reports.schedules``; ``start()`` / ``shutdown()`` are called by the server."""
+
+    def __init__(self, runtime: Any, *, retry_minutes: int = 15) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.archive = ReportArchive(self.settings.data_dir)
+        self.retry_minutes = retry_minutes
+        url = f"sqlite:///{(self.settings.data_dir / 'scheduler.db').resolve()}"
+        self._scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(url=url, tablename="report_jobs")},
+            job_defaults={"coalesce": True, "misfire_grace_time": MISFIRE_GRACE_SECONDS, "max_instances": 1},
+            timezone=timezone_of(self.settings.timezone),
+        )
+        self.produced: list[str] = []
+
+    @property
+    def schedules(self) -> dict[str, ReportSchedule]:
+        return {s.name: s for s in self.settings.reports.schedules}
+
+    def start(self) -> None:
+        """Load persisted jobs, reconcile them with the configuration, then run (missed runs fire now)."""
+        with _ACTIVE_LOCK:
+            _ACTIVE["current"] = self
+        self._scheduler.start(paused=True)
+        existing = {job.id: job for job in self._scheduler.get_jobs()}
+        wanted: set[str] = set()
+        for name, schedule in self.schedules.items():
+            job_id = JOB_PREFIX + name
+            wanted.add(job_id)
+            trigger = trigger_for(schedule, self.settings.timezone)
+            job = existing.get(job_id)
+            if job is not None and str(job.trigger) == str(trigger) and tuple(job.args) == (name,):
+                # unchanged: keep the persisted next run time, so a run missed while down fires at resume
+                continue
+            self._scheduler.add_job(
+                "soclite.reports.scheduler:run_schedule",
+                trigger,
+                args=[name],
+                id=job_id,
+                name=f"report {name} ({schedule.every})",
+                replace_existing=True,
+            )
+        for job_id in existing:
+            if job_id.startswith(JOB_PREFIX) and job_id not in wanted:
+                self._scheduler.remove_job(job_id)
+        self._scheduler.add_job(
+            "soclite.reports.scheduler:retry_deliveries",
+            IntervalTrigger(minutes=self.retry_minutes),
+            id=RETRY_JOB,
+            replace_existing=True,
+        )
+        self._scheduler.resume()
+
+    def shutdown(self, wait: bool = True) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)
+        with _ACTIVE_LOCK:
+            if _ACTIVE.get("current") is self:
+                del _ACTIVE["current"]
+        self.archive.close()
+
+    def next_run_times(self) -> dict[str, datetime | None]:
+        return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
+
+    def due_periods(self, schedule: ReportSchedule, now: datetime) -> list[Period]:
+        """The periods this run should produce: the last completed one, plus any skipped since the last report."""
+        kind = SCHEDULE_KINDS[schedule.every]
+        latest = last_completed(kind, now, self.settings.timezone)
+        last_code = self.archive.last_scheduled_period(schedule.name)
+        if last_code is None:
+            return [latest]
+        try:
+            period = parse_period(last_code, self.settings.timezone).next()
+        except SocliteError:
+            return [latest]
+        periods: list[Period] = []
+        while period.start <= latest.start and len(periods) < MAX_CATCH_UP:
+            periods.append(period)
+            period = period.next()
+        return periods
+
+    def run(self, name: str, now: datetime | None = None) -> list[str]:
+        """Produce (and deliver) the due reports of schedule ``name``; return the archived report ids."""
+        schedule = self.schedules.get(name)
+        if schedule is None:
+            log.warning("report schedule %s is no longer configured; skipping", name)
+            return []
+        moment = now or datetime.now(UTC)
+        produced: list[str] = []
+        for period in self.due_periods(schedule, moment):
+            if self.archive.find_scheduled(name, period.code) is not None:
+                continue
+            request = ReportRequest(
+                period=period.code,
+                lang=schedule.lang,
+                formats=tuple(schedule.formats),
+                unit=schedule.unit,
+                requested_by=f"schedule:{name}",
+                schedule=name,
+            )
+            try:
+                report, _ctx, _out = generate(
+                    self.runtime.store, self.settings, self.archive, request, runtime=self.runtime
+                )
+            except SocliteError:
+                log.exception("scheduled report %s for %s failed", name, period.code)
+                continue
+            produced.append(report.id)
+            self.produced.append(report.id)
+            log.info("scheduled report %s for %s archived as %s", name, period.code, report.id)
+            if schedule.recipients:
+                deliver(
+                    self.archive,
+                    report,
+                    schedule.recipients,
+                    self.settings.smtp,
+                    outbox=getattr(self.runtime, "outbox", None),
+                )
+        return produced
+
+    def retry_failed_deliveries(self) -> None:
+        """Direct SMTP deliveries that failed are tried again (the outbox retries its own)."""
+        for report_id, recipient in self.archive.failed_deliveries():
+            try:
+                report = self.archive.get(report_id)
+                deliver(self.archive, report, [recipient], self.settings.smtp, attempts=1)
+            except SocliteError:
+                log.exception("retrying delivery of report %s to %s failed", report_id, recipient)

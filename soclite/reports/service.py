@@ -1,0 +1,108 @@
+"""Produce one report: validate → build the context from the store → render → archive (→ deliver).
+
+The one entry point the CLI, the API and the scheduler share, so a report
+made by hand and a scheduled one are the same document.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from soclite.config import Settings
+from soclite.errors import ReportError
+from soclite.reports.archive import ArchivedReport, ReportArchive
+from soclite.reports.context import ReportContext, build_context
+from soclite.reports.i18n import check_language
+from soclite.reports.periods import Period, parse_period
+from soclite.reports.render import Header, parse_formats, render_all, summary_sentence
+from soclite.store.base import Store, unit_subtree
+
+#: document numbers are sequential: reserve-render-store runs one at a time in a process.
+_NUMBER_LOCK = threading.Lock()
+
+
+@dataclass
+class ReportRequest:
+    period: str
+    lang: str = "vi"
+    formats: tuple[str, ...] = ("pdf", "html", "csv")
+    unit: str | None = None
+    requested_by: str = "cli"
+    schedule: str | None = None
+
+
+def resolve_units(store: Store, unit: str | None) -> frozenset[str] | None:
+    """``None`` = the whole province; a unit code = that unit and every unit below it."""
+    if unit is None:
+        return None
+    units = store.list_units()
+    if not any(u.code == unit for u in units):
+        raise ReportError(f"unknown unit {unit!r}; known units: {', '.join(sorted(u.code for u in units)) or 'none'}")
+    return unit_subtree(units, unit)
+
+
+def validate(request: ReportRequest, settings: Settings) -> tuple[Period, list[str]]:
+    """Refuse a bad period, language or format before touching anything."""
+    period = parse_period(request.period, settings.timezone)
+    check_language(request.lang)
+    return period, parse_formats(list(request.formats))
+
+
+def make_context(
+    store: Store, settings: Settings, request: ReportRequest, *, now: datetime | None = None, runtime: Any = None
+) -> ReportContext:
+    period, _ = validate(request, settings)
+    units = resolve_units(store, request.unit)
+    return build_context(
+        store,
+        settings,
+        period,
+        units=units,
+        scope_unit=request.unit,
+        now=now,
+        outbox=getattr(runtime, "outbox", None),
+        engine=getattr(runtime, "engine", None),
+    )
+
+
+def generate(
+    store: Store,
+    settings: Settings,
+    archive: ReportArchive,
+    request: ReportRequest,
+    *,
+    now: datetime | None = None,
+    runtime: Any = None,
+) -> tuple[ArchivedReport, ReportContext, dict[str, bytes]]:
+    """Build, render and archive one report; return the archive entry, its figures and its bytes."""
+    period, formats = validate(request, settings)
+    created = (now or datetime.now(UTC)).astimezone(UTC)
+    ctx = make_context(store, settings, request, now=created, runtime=runtime)
+    with _NUMBER_LOCK:
+        seq, number = archive.reserve_number(settings.reports.document_prefix, created)
+        header = Header(
+            doc_number=number,
+            issuing_unit=settings.reports.issuing_unit,
+            recipient=settings.reports.recipient,
+            province=settings.province,
+        )
+        outputs = render_all(ctx, header, request.lang, formats)
+        params = ctx.query_parameters() | {"lang": request.lang, "formats": formats, "doc_number": number}
+        report = archive.store(
+            outputs=outputs,
+            prefix=settings.reports.document_prefix,
+            period=period.code,
+            lang=request.lang,
+            scope_unit=request.unit,
+            units=ctx.units,
+            schedule=request.schedule,
+            requested_by=request.requested_by,
+            params=params,
+            summary=summary_sentence(ctx, request.lang),
+            doc_number=(seq, number),
+            now=created,
+        )
+    return report, ctx, outputs

@@ -1,0 +1,119 @@
+"""The reports API: generate, list and download, with unit scoping and SHA-256 checked downloads."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+with warnings.catch_warnings():
+    # starlette warns that its test client prefers httpx2 over httpx; httpx is what the project declares
+    warnings.simplefilter("ignore", UserWarning)
+    from fastapi.testclient import TestClient
+
+from api.app import create_app
+from soclite.runtime import Runtime
+from soclite.store.base import AlertQuery
+from tests.reports.conftest import make_settings
+from tests.reports.expected import html_figures, month_bounds
+from tests.reports.seed import seed
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Runtime, dict[str, str]]]:
+    settings = make_settings(tmp_path_factory.mktemp("api"))
+    runtime = Runtime.build(settings)
+    seed(runtime.store, august=200)
+    tokens = {
+        "admin": runtime.identity.create_token(role="admin", name="admin"),
+        "viewer_syt": runtime.identity.create_token(role="viewer", unit="syt", name="yte"),
+        "viewer_stttt": runtime.identity.create_token(role="viewer", unit="stttt", name="tttt"),
+        "agent": runtime.identity.create_token(role="agent", name="agent"),
+    }
+    with TestClient(create_app(runtime)) as client:
+        yield client, runtime, tokens
+    archive = runtime.extras.get("reports.archive")
+    if archive is not None:
+        archive.close()
+    runtime.close()
+
+
+def _h(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_generate_list_download(api: tuple[TestClient, Runtime, dict[str, str]]) -> None:
+    client, runtime, tokens = api
+    resp = client.post("/api/v1/reports", json={"period": "2024-08", "lang": "vi", "formats": ["html", "csv"]},
+                       headers=_h(tokens["admin"]))
+    assert resp.status_code == 201, resp.text
+    report = resp.json()
+    assert report["doc_number"].endswith("/BC-ATTT")
+    assert {f["format"] for f in report["files"]} == {"html", "csv"}
+    assert report["params"]["start"] == "2024-07-31T17:00:00+00:00"
+
+    listed = client.get("/api/v1/reports", headers=_h(tokens["admin"])).json()
+    assert report["id"] in [r["id"] for r in listed["items"]]
+
+    for f in report["files"]:
+        got = client.get(f"/api/v1/reports/{report['id']}/{f['format']}", headers=_h(tokens["admin"]))
+        assert got.status_code == 200
+        assert hashlib.sha256(got.content).hexdigest() == f["sha256"] == got.headers["x-content-sha256"]
+    html = client.get(f"/api/v1/reports/{report['id']}/html", headers=_h(tokens["admin"])).text
+    start, end = month_bounds(2024, 8)
+    assert html_figures(html)["total"] == runtime.store.count_alerts(AlertQuery(start=start, end=end))["total"]
+    # the archive on disk: files, their hashes and the query
+    folder = Path(runtime.settings.data_dir) / "reports" / report["id"]
+    assert (folder / "query.json").is_file() and (folder / "report.html").is_file()
+
+
+def test_unit_scoped_viewer_gets_unit_scoped_reports(api: tuple[TestClient, Runtime, dict[str, str]]) -> None:
+    client, runtime, tokens = api
+    province = client.post("/api/v1/reports", json={"period": "2024-08", "formats": ["html"]},
+                           headers=_h(tokens["admin"])).json()
+    resp = client.post("/api/v1/reports", json={"period": "2024-08", "formats": ["html"]},
+                       headers=_h(tokens["viewer_syt"]))
+    assert resp.status_code == 201, resp.text
+    mine = resp.json()
+    assert mine["scope_unit"] == "syt"
+    html = client.get(f"/api/v1/reports/{mine['id']}/html", headers=_h(tokens["viewer_syt"])).text
+    start, end = month_bounds(2024, 8)
+    scoped = runtime.store.count_alerts(AlertQuery(start=start, end=end, units=frozenset({"syt", "bvdk"})))["total"]
+    assert html_figures(html)["total"] == scoped
+
+    # the viewer sees its own report, not the province's; another unit's viewer sees neither
+    ids = [r["id"] for r in client.get("/api/v1/reports", headers=_h(tokens["viewer_syt"])).json()["items"]]
+    assert mine["id"] in ids and province["id"] not in ids
+    assert client.get(f"/api/v1/reports/{province['id']}/html", headers=_h(tokens["viewer_syt"])).status_code == 404
+    assert client.get(f"/api/v1/reports/{mine['id']}/html", headers=_h(tokens["viewer_stttt"])).status_code == 404
+    # a scoped viewer may not ask for a unit outside its subtree, but may for one below it
+    outside = client.post("/api/v1/reports", json={"period": "2024-08", "formats": ["csv"], "unit": "stttt"},
+                          headers=_h(tokens["viewer_syt"]))
+    assert outside.status_code == 403
+    below = client.post("/api/v1/reports", json={"period": "2024-08", "formats": ["csv"], "unit": "bvdk"},
+                        headers=_h(tokens["viewer_syt"]))
+    assert below.status_code == 201
+
+
+def test_errors(api: tuple[TestClient, Runtime, dict[str, str]]) -> None:
+    client, _runtime, tokens = api
+    assert client.get("/api/v1/reports").status_code == 401
+    assert client.get("/api/v1/reports", headers=_h(tokens["agent"])).status_code == 403
+    bad = client.post("/api/v1/reports", json={"period": "2024-13"}, headers=_h(tokens["admin"]))
+    assert bad.status_code == 422 and "2024-13" in bad.text
+    bad = client.post("/api/v1/reports", json={"period": "2024-08", "lang": "fr"}, headers=_h(tokens["admin"]))
+    assert bad.status_code == 422
+    assert client.get("/api/v1/reports/nope/pdf", headers=_h(tokens["admin"])).status_code == 404
+
+
+def test_tampered_file_is_refused(api: tuple[TestClient, Runtime, dict[str, str]]) -> None:
+    client, runtime, tokens = api
+    report = client.post("/api/v1/reports", json={"period": "2024-07", "formats": ["csv"]},
+                         headers=_h(tokens["admin"])).json()
+    path = Path(runtime.settings.data_dir) / "reports" / report["id"] / "report.csv"
+    path.write_bytes(path.read_bytes() + b"x")
+    got = client.get(f"/api/v1/reports/{report['id']}/csv", headers=_h(tokens["admin"]))
+    assert got.status_code == 409 and "SHA-256" in got.text
