@@ -1,0 +1,63 @@
+"""National connector registry: ``CONNECTORS`` maps ``settings.national.kind`` to an adapter class.
+
+A new national protocol is one module with a :class:`~playbooks.connectors.base.Connector` subclass
+registered here; a duplicate name raises, an unknown kind raises naming ``national.kind``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from playbooks.connectors.base import Connector, NationalItem, PulledIndicator
+from soclite.errors import ConfigError, ConnectorError
+
+if TYPE_CHECKING:
+    from soclite.runtime import Runtime
+
+CONNECTORS: dict[str, type[Connector]] = {}
+
+
+def register(cls: type[Connector]) -> type[Connector]:
+    if cls.name in CONNECTORS:
+        raise ConnectorError(
+            f"connector {cls.name!r} is already registered by {CONNECTORS[cls.name].__module__}"
+        )
+    CONNECTORS[cls.name] = cls
+    return cls
+
+
+def build_connector(runtime: Runtime) -> Connector:
+    kind = runtime.settings.national.kind
+    try:
+        cls = CONNECTORS[kind]
+    except KeyError:
+        raise ConfigError(
+            f"unknown connector kind {kind!r}; known: {', '.join(sorted(CONNECTORS))}", key="national.kind"
+        ) from None
+    return cls(runtime)
+
+
+def connector_for(runtime: Runtime) -> Connector:
+    """The runtime's connector, built once (kept in runtime.extras)."""
+    connector = runtime.extras.get("national_connector")
+    if connector is None:
+        connector = build_connector(runtime)
+        runtime.extras["national_connector"] = connector
+    assert isinstance(connector, Connector)
+    return connector
+
+
+from playbooks.connectors import signed_json, taxii  # noqa: E402  (registration)
+
+register(taxii.TaxiiConnector)
+register(signed_json.SignedJsonConnector)
+
+__all__ = [
+    "CONNECTORS",
+    "Connector",
+    "NationalItem",
+    "PulledIndicator",
+    "build_connector",
+    "connector_for",
+    "register",
+]

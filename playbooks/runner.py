@@ -1,0 +1,218 @@
+"""The playbook runner: alert in, outbox rows out — fast, no network (the worker does the work).
+
+``on_alert`` is called by the pipeline after an alert is stored. Each matching playbook's steps are
+rendered against the alert and submitted with an idempotency key made of the playbook, the step, the alert
+and the alert version, so a pipeline that replays an alert after a crash cannot double an action.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from playbooks.conditions import TemplateError, all_hold, render
+from playbooks.schema import Playbook, Step, TriggerMatch, load_playbooks
+from soclite.errors import PlaybookError
+from soclite.models import Alert, isoformat
+
+if TYPE_CHECKING:
+    from playbooks.outbox import ActionRecord
+    from soclite.runtime import Runtime
+
+log = logging.getLogger(__name__)
+ChangeKind = Literal["created", "updated", "escalated"]
+
+
+@dataclass
+class PlannedStep:
+    """What a step would do for an alert (the dry run shows these; on_alert submits them)."""
+
+    playbook_id: str
+    step: str
+    action: str
+    params: dict[str, Any]
+    requires_approval: bool
+    idempotency_key: str
+    skipped: str | None = None
+
+
+def _glob_any(patterns: list[str], values: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(v.lower(), p.lower()) for p in patterns for v in values)
+
+
+def _group_holds(match: TriggerMatch, ctx: dict[str, Any]) -> bool:
+    event = ctx.get("event") or {}
+    checks: list[tuple[list[str], str | None]] = [
+        (list(match.severity), ctx.get("severity")),
+        (list(match.level), ctx.get("level")),
+        (match.unit, ctx.get("unit")),
+        (list(match.host_type), ctx.get("host_type")),
+        (match.kind, ctx.get("kind")),
+        (match.logsource_product, event.get("logsource.product")),
+        (match.logsource_category, event.get("logsource.category")),
+    ]
+    for allowed, actual in checks:
+        if allowed and (actual is None or str(actual).lower() not in {a.lower() for a in allowed}):
+            return False
+    if match.rule_ids and not _glob_any(match.rule_ids, [str(ctx.get("rule_id", ""))]):
+        return False
+    return not (match.tags and not _glob_any(match.tags, [str(t) for t in ctx.get("tags") or []]))
+
+
+def triggered(playbook: Playbook, ctx: dict[str, Any], change: str) -> bool:
+    trigger = playbook.trigger
+    if not playbook.enabled or change not in trigger.on:
+        return False
+    if not _group_holds(trigger.match, ctx):
+        return False
+    return not trigger.any or any(_group_holds(group, ctx) for group in trigger.any)
+
+
+class PlaybookRunner:
+    def __init__(self, runtime: Runtime, playbooks: list[Playbook] | None = None) -> None:
+        self.runtime = runtime
+        if playbooks is None:
+            playbooks, problems = load_playbooks(list(runtime.settings.playbooks))
+            for problem in problems:
+                log.error("playbook rejected: %s", problem)
+        self.playbooks = playbooks
+
+    @classmethod
+    def from_runtime(cls, runtime: Runtime) -> PlaybookRunner:
+        """Load the playbooks named in settings.playbooks; rejected ones are logged with file:line."""
+        return cls(runtime)
+
+    def context(self, alert: Alert, change: str, host_type: str | None = None) -> dict[str, Any]:
+        ctx = alert.model_dump(mode="json")
+        ctx["change"] = change
+        if host_type is None and alert.host and self.runtime.store is not None:
+            try:
+                host = self.runtime.store.find_host(alert.host)
+            except Exception as exc:  # the store being unavailable must not stop alert handling
+                log.warning("host lookup for %s failed: %s", alert.host, exc)
+                host = None
+            host_type = host.type.value if host is not None else None
+        ctx["host_type"] = host_type
+        return ctx
+
+    @staticmethod
+    def idempotency_key(playbook: Playbook, step: Step, alert: Alert, change: str) -> str:
+        # A created alert acts once; an update/escalation acts once per alert version.
+        version = "" if change == "created" else ":" + isoformat(alert.updated_at)
+        return f"pb:{playbook.id}:{step.name}:{alert.id}:{change}{version}"
+
+    def plan(self, alert: Alert, change: str, host_type: str | None = None) -> list[PlannedStep]:
+        from playbooks.actions import get_action
+
+        ctx = self.context(alert, change, host_type)
+        planned: list[PlannedStep] = []
+        for playbook in self.playbooks:
+            if not triggered(playbook, ctx, change):
+                continue
+            for step in playbook.steps:
+                key = self.idempotency_key(playbook, step, alert, change)
+                base = {
+                    "playbook_id": playbook.id,
+                    "step": step.name,
+                    "action": step.action,
+                    "idempotency_key": key,
+                }
+                needs_approval = playbook.approval_needed(step)
+                if not all_hold(step.when, ctx):
+                    planned.append(
+                        PlannedStep(
+                            params={}, requires_approval=needs_approval, skipped="when: false", **base
+                        )
+                    )
+                    continue
+                cls = get_action(step.action)
+                try:
+                    params = self._params(step, cls.options, ctx)
+                except (TemplateError, ValueError) as exc:
+                    planned.append(
+                        PlannedStep(
+                            params={},
+                            requires_approval=needs_approval,
+                            skipped=f"bad parameters: {exc}",
+                            **base,
+                        )
+                    )
+                    continue
+                skip = cls.skip_reason(self.runtime)
+                planned.append(
+                    PlannedStep(params=params, requires_approval=needs_approval, skipped=skip, **base)
+                )
+        return planned
+
+    @staticmethod
+    def _params(step: Step, options: Any, ctx: dict[str, Any]) -> dict[str, Any]:
+        raw = render(step.params, ctx)
+        # Defaults that are templates (e.g. the mail subject) are rendered too.
+        for name, field in options.model_fields.items():
+            if name not in raw and isinstance(field.default, str) and "{{" in field.default:
+                raw[name] = render(field.default, ctx)
+        validated: dict[str, Any] = options.model_validate(raw).model_dump(mode="json")
+        return validated
+
+    def on_alert(self, alert: Alert, change: ChangeKind) -> list[ActionRecord]:
+        """Submit the matching playbooks' steps to the outbox; errors are logged, never raised to the pipeline."""
+        outbox = self.runtime.outbox
+        if outbox is None:
+            return []
+        submitted: list[ActionRecord] = []
+        payload = alert.model_dump(mode="json")
+        for planned in self.plan(alert, change):
+            if planned.skipped:
+                log.info(
+                    "playbook %s step %s skipped for alert %s: %s",
+                    planned.playbook_id,
+                    planned.step,
+                    alert.id,
+                    planned.skipped,
+                )
+                continue
+            step = next(
+                s
+                for p in self.playbooks
+                if p.id == planned.playbook_id
+                for s in p.steps
+                if s.name == planned.step
+            )
+            try:
+                record = outbox.submit(
+                    planned.action,
+                    planned.params,
+                    idempotency_key=planned.idempotency_key,
+                    alert_id=alert.id,
+                    requested_by=f"playbook:{planned.playbook_id}",
+                    requires_approval=planned.requires_approval,
+                    playbook_id=planned.playbook_id,
+                    step=planned.step,
+                    payload=payload,
+                    retry=step.retry,
+                    timeout=step.timeout,
+                )
+            except PlaybookError as exc:
+                log.error("playbook %s step %s: %s", planned.playbook_id, planned.step, exc)
+                continue
+            if planned.action == "isolate_host" and record.status.value == "awaiting_approval":
+                self._mark_requested(str(planned.params.get("host_id") or alert.host or ""))
+            submitted.append(record)
+        return submitted
+
+    def _mark_requested(self, host_id: str) -> None:
+        """Show "requested" on the host while the isolation waits for an admin (the agent reports the rest)."""
+        from soclite.models import IsolationState, utcnow
+
+        if not host_id:
+            return
+        try:
+            host = self.runtime.store.find_host(host_id)
+            if host is not None and host.isolation in (IsolationState.NONE, IsolationState.FAILED):
+                host.isolation = IsolationState.REQUESTED
+                host.isolation_updated_at = utcnow()
+                self.runtime.store.put_host(host)
+        except Exception as exc:
+            log.warning("could not mark host %s as isolation requested: %s", host_id, exc)

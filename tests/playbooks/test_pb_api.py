@@ -1,0 +1,83 @@
+"""GET /api/v1/actions, approve/reject/retry, GET /api/v1/connector — through the real app and tokens."""
+
+from __future__ import annotations
+
+import warnings
+
+with warnings.catch_warnings():
+    # starlette prefers its httpx fork (httpx2); plain httpx is what the project declares and works the same.
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from api.app import create_app
+from playbooks.outbox import ActionStatus
+from playbooks.worker import Worker
+from soclite.models import Host, IsolationState
+from soclite.runtime import Runtime
+from tests.playbooks.support import make_alert
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_actions_api(runtime: Runtime) -> None:
+    runtime.store.put_host(Host(id="ws-002", name="WS-002", isolation=IsolationState.REQUESTED))
+    admin = runtime.identity.create_token(role="admin", name="admin1")
+    viewer = runtime.identity.create_token(role="viewer", name="viewer1")
+    alert = make_alert()
+    outbox = runtime.outbox
+    isolate = outbox.submit(
+        "isolate_host",
+        {"host_id": "ws-001", "reason": "malware"},
+        idempotency_key="a1",
+        alert_id=alert.id,
+        requested_by="playbook:malware",
+        requires_approval=True,
+        payload=alert.model_dump(mode="json"),
+    )
+    other = outbox.submit(
+        "isolate_host",
+        {"host_id": "ws-002"},
+        idempotency_key="a2",
+        requested_by="playbook:malware",
+        requires_approval=True,
+    )
+    dead = outbox.submit(
+        "notify_webhook", {"url": "http://127.0.0.1:9/"}, idempotency_key="a3", requested_by="t"
+    )
+    outbox.claim_due()
+    outbox.fail(dead.id, "HTTP 404", permanent=True)
+    with TestClient(create_app(runtime)) as client:
+        assert client.get("/api/v1/actions").status_code == 401
+        listed = client.get("/api/v1/actions", params={"alert_id": alert.id}, headers=auth(viewer)).json()
+        assert [i["id"] for i in listed["items"]] == [isolate.id]
+        dead_letters = client.get("/api/v1/actions", params={"status": "dead"}, headers=auth(viewer)).json()
+        assert [i["id"] for i in dead_letters["items"]] == [dead.id]
+        detail = client.get(f"/api/v1/actions/{isolate.id}", headers=auth(viewer)).json()
+        assert (
+            detail["status"] == "awaiting_approval" and detail["history"][0]["status"] == "awaiting_approval"
+        )
+        # Only an admin approves; the approval is audited.
+        assert client.post(f"/api/v1/actions/{isolate.id}/approve", headers=auth(viewer)).status_code == 403
+        approved = client.post(f"/api/v1/actions/{isolate.id}/approve", headers=auth(admin))
+        assert approved.status_code == 200 and approved.json()["approved_by"] == "admin1"
+        assert client.post(f"/api/v1/actions/{isolate.id}/approve", headers=auth(admin)).status_code == 409
+        rejected = client.post(
+            f"/api/v1/actions/{other.id}/reject", json={"reason": "server"}, headers=auth(admin)
+        )
+        assert rejected.json()["status"] == "rejected"
+        assert runtime.store.get_host("ws-002").isolation == IsolationState.NONE
+        assert (
+            client.post(f"/api/v1/actions/{other.id}/reject", json={}, headers=auth(admin)).status_code == 422
+        )
+        retried = client.post(f"/api/v1/actions/{dead.id}/retry", headers=auth(admin))
+        assert retried.json()["status"] == "pending" and retried.json()["attempts"] == 0
+        assert client.post("/api/v1/actions/nope/retry", headers=auth(admin)).status_code == 404
+        state = client.get("/api/v1/connector", headers=auth(viewer)).json()
+        assert state["enabled"] is False and state["backlog"] == 0
+        audit = [e.action for e in runtime.store.list_audit(limit=100).items]
+        assert {"action.approve", "action.reject", "action.retry"} <= set(audit)
+    Worker(runtime).run_once()
+    assert outbox.get(isolate.id).status == ActionStatus.SUCCEEDED
+    assert [c.kind for c in runtime.commands.list_for_host("ws-001")] == ["isolate"]
