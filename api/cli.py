@@ -1,12 +1,14 @@
-"""Commands of the API package: tokens (and users, audit with the workspace)."""
+"""Commands of the API package: tokens, users and audit verification."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from api.identity import Role
+from soclite.errors import AuthError
 
 
 @click.group("token")
@@ -33,4 +35,172 @@ def token_create(data_dir: Path, role: str, unit: str | None, name: str | None, 
         runtime.close()
 
 
-commands: list[click.Command] = [token_group]
+def _runtime(data_dir: Path, config_file: Path | None) -> Any:
+    from soclite.cli import load_cli_settings
+    from soclite.runtime import Runtime
+
+    return Runtime.build(load_cli_settings(config_file, data_dir=data_dir))
+
+
+@click.group("user")
+def user_group() -> None:
+    """Local users of the web UI (argon2 password hashes)."""
+
+
+_common = [
+    click.option("--data-dir", type=click.Path(path_type=Path), required=True),
+    click.option("--config", "config_file", type=click.Path(path_type=Path), default=None),
+]
+
+
+def _with_common(func: Any) -> Any:
+    for option in reversed(_common):
+        func = option(func)
+    return func
+
+
+_PERSON_ROLES = [r.value for r in Role if r is not Role.AGENT]
+
+
+@user_group.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(_PERSON_ROLES), required=True)
+@click.option("--unit", default=None, help="Unit code the user is bound to (its subtree).")
+@click.option("--name", "display_name", default=None, help="Display name.")
+@click.option("--password", default=None, help="Password (default: generate one and print it once).")
+@_with_common
+def user_add(username: str, role: str, unit: str | None, display_name: str | None, password: str | None,
+             data_dir: Path, config_file: Path | None) -> None:
+    """Create a user; a generated password is printed once."""
+    from api import audit
+    from api.identity import UserStore, generate_password
+
+    runtime = _runtime(data_dir, config_file)
+    try:
+        secret = password or generate_password()
+        user = UserStore(runtime.control).add(username, secret, role=role, unit=unit, display_name=display_name)
+        audit.record(runtime, "cli", "user.add", f"user:{user.username}", None,
+                     {"role": user.role.value, "unit": user.unit}, user.unit)
+        click.echo(f"user {user.username} created (role {user.role.value}, unit {user.unit or '-'})")
+        if password is None:
+            click.echo(f"password: {secret}")
+    except AuthError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        runtime.close()
+
+
+@user_group.command("set-role")
+@click.argument("username")
+@click.option("--role", type=click.Choice(_PERSON_ROLES), required=True)
+@click.option("--unit", default=None, help="Bind to this unit (default: keep the current binding).")
+@click.option("--province", is_flag=True, help="Unbind from any unit (whole province).")
+@_with_common
+def user_set_role(username: str, role: str, unit: str | None, province: bool, data_dir: Path,
+                  config_file: Path | None) -> None:
+    """Change a user's role (and unit); their sessions end."""
+    from api import audit
+    from api.identity import UserStore
+
+    runtime = _runtime(data_dir, config_file)
+    try:
+        users = UserStore(runtime.control)
+        before = users.get_by_name(username)
+        user = users.set_role(username, role, unit, keep_unit=not province)
+        audit.record(runtime, "cli", "user.set_role", f"user:{user.username}",
+                     {"role": before.role.value, "unit": before.unit} if before else None,
+                     {"role": user.role.value, "unit": user.unit}, user.unit)
+        click.echo(f"user {user.username}: role {user.role.value}, unit {user.unit or '-'}")
+    except AuthError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        runtime.close()
+
+
+@user_group.command("disable")
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="Enable the account again instead.")
+@_with_common
+def user_disable(username: str, enable: bool, data_dir: Path, config_file: Path | None) -> None:
+    """Disable (or --enable) an account; its sessions end at once."""
+    from api import audit
+    from api.identity import UserStore
+
+    runtime = _runtime(data_dir, config_file)
+    try:
+        user = UserStore(runtime.control).set_disabled(username, not enable)
+        audit.record(runtime, "cli", "user.enable" if enable else "user.disable", f"user:{user.username}",
+                     {"disabled": enable}, {"disabled": not enable}, user.unit)
+        click.echo(f"user {user.username} {'enabled' if enable else 'disabled'}")
+    except AuthError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        runtime.close()
+
+
+@user_group.command("reset-password")
+@click.argument("username")
+@click.option("--password", default=None, help="New password (default: generate one and print it once).")
+@_with_common
+def user_reset_password(username: str, password: str | None, data_dir: Path, config_file: Path | None) -> None:
+    """Set a new password; existing sessions of the user end."""
+    from api import audit
+    from api.identity import UserStore, generate_password
+
+    runtime = _runtime(data_dir, config_file)
+    try:
+        secret = password or generate_password()
+        user = UserStore(runtime.control).set_password(username, secret)
+        audit.record(runtime, "cli", "user.reset_password", f"user:{user.username}", None, None, user.unit)
+        click.echo(f"password of {user.username} reset")
+        if password is None:
+            click.echo(f"password: {secret}")
+    except AuthError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        runtime.close()
+
+
+@user_group.command("list")
+@_with_common
+def user_list(data_dir: Path, config_file: Path | None) -> None:
+    """List users."""
+    from api.identity import UserStore
+
+    runtime = _runtime(data_dir, config_file)
+    try:
+        for user in UserStore(runtime.control).all():
+            state = "disabled" if user.disabled else "active"
+            click.echo(f"{user.username}\t{user.role.value}\t{user.unit or '-'}\t{state}")
+    finally:
+        runtime.close()
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The hash-chained audit log."""
+
+
+@audit_group.command("verify")
+@_with_common
+def audit_verify(data_dir: Path, config_file: Path | None) -> None:
+    """Recompute the hash chain; exit 1 and name the first broken seq if it was tampered with."""
+    from api import audit
+    from soclite.cli import load_cli_settings
+    from soclite.store import open_store
+
+    store = open_store(load_cli_settings(config_file, data_dir=data_dir))
+    try:
+        result = audit.verify(store.iter_audit())
+    finally:
+        store.close()
+    if result.ok:
+        click.echo(f"audit chain OK: {result.checked} entries verified")
+        return
+    click.echo(f"audit chain BROKEN at seq {result.first_broken_seq}: {result.reason} "
+               f"({result.checked} entries before it verified)", err=True)
+    click.echo(f"first_broken_seq={result.first_broken_seq}")
+    raise SystemExit(1)
+
+
+commands: list[click.Command] = [token_group, user_group, audit_group]

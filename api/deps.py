@@ -1,14 +1,27 @@
-"""Dependencies of the API, as ``Annotated`` aliases: the one place routes get their runtime and caller."""
+"""Dependencies of the API, as ``Annotated`` aliases: the one place routes get their runtime and caller.
+
+A caller is either a bearer token (``Authorization: Bearer sl_...``) or a web
+session cookie; with the cookie, unsafe methods must echo the session's CSRF
+token in ``X-CSRF-Token`` (forms use ``csrf_token``, checked by the UI routes).
+
+Role policy: agent tokens pass only where a route asks for ``Role.AGENT``
+explicitly (ingest and agent routes); every refusal of a logged-in caller is
+audited, so a viewer trying to write leaves a trace.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
 from api.identity import Principal, Role
+from api.sessions import SessionCodec, csrf_ok
 from soclite.errors import AuthError
 from soclite.runtime import Runtime
+from soclite.store.base import unit_subtree
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -19,27 +32,101 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+def session_codec(request: Request) -> SessionCodec:
+    codec: SessionCodec = request.app.state.sessions
+    return codec
+
+
+def optional_principal(request: Request, runtime: Runtime) -> Principal | None:
+    """The caller from a bearer token or the session cookie, None when neither is present.
+
+    A bearer token that is present but wrong is an error (401), not "anonymous".
+    """
     header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    try:
-        principal: Principal = runtime.identity.authenticate_token(token.strip())
-    except AuthError as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "malformed Authorization header: expected 'Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        try:
+            principal: Principal = runtime.identity.authenticate_token(token.strip())
+        except AuthError as exc:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+        return principal
+    codec: SessionCodec | None = getattr(request.app.state, "sessions", None)
+    if codec is None:
+        return None
+    return codec.principal(request, runtime.control)
+
+
+def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+    principal = optional_principal(request, runtime)
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "authentication required: send a bearer token or log in",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    unsafe = principal.kind == "session" and request.method not in SAFE_METHODS
+    if unsafe and not csrf_ok(principal, request.headers.get("x-csrf-token")):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong X-CSRF-Token for a session request")
     return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_roles(*roles: Role):  # type: ignore[no-untyped-def]
-    """A dependency that lets only the given roles through (403 otherwise)."""
+def deny(runtime: Runtime, principal: Principal, request: Request, why: str) -> HTTPException:
+    """Audit a refused request and return the 403 to raise."""
+    from api import audit
 
-    def check(principal: PrincipalDep) -> Principal:
-        if principal.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role.value} may not do this")
+    audit.record(
+        runtime, principal, "access.denied", f"{request.method} {request.url.path}",
+        None, {"reason": why, "role": principal.role.value}, principal.unit,
+    )
+    return HTTPException(status.HTTP_403_FORBIDDEN, why)
+
+
+def require_roles(*roles: Role) -> Any:
+    """A dependency that lets only the given roles through (403, audited, otherwise)."""
+    allowed = frozenset(roles)
+
+    def check(request: Request, runtime: RuntimeDep, principal: PrincipalDep) -> Principal:
+        if principal.role not in allowed:
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise deny(runtime, principal, request, f"role {principal.role.value} may not do this (needs: {names})")
         return principal
 
     return Depends(check)
+
+
+READ_ROLES = (Role.ADMIN, Role.ANALYST, Role.VIEWER, Role.AUDITOR)
+#: any person (not an agent): dashboards, lists, reports
+ReaderDep = Annotated[Principal, require_roles(*READ_ROLES)]
+#: triage: status, assignee, comments, cases, exceptions, rules
+AnalystDep = Annotated[Principal, require_roles(Role.ADMIN, Role.ANALYST)]
+AdminDep = Annotated[Principal, require_roles(Role.ADMIN)]
+AuditorDep = Annotated[Principal, require_roles(Role.ADMIN, Role.AUDITOR)]
+
+
+def scope_of(runtime: Runtime, principal: Principal) -> frozenset[str] | None:
+    """The unit codes a principal may see: None for the whole province, else its unit's subtree."""
+    if principal.unit is None:
+        return None
+    return unit_subtree(runtime.store.list_units(), principal.unit)
+
+
+def get_scope(runtime: RuntimeDep, principal: ReaderDep) -> frozenset[str] | None:
+    return scope_of(runtime, principal)
+
+
+ScopeDep = Annotated[frozenset[str] | None, Depends(get_scope)]
+
+
+def narrow(scope: frozenset[str] | None, unit: str | None, runtime: Runtime) -> frozenset[str] | None:
+    """Scope ∩ the subtree of a requested ``unit`` filter (an outside unit gives the empty set)."""
+    if unit is None:
+        return scope
+    wanted = unit_subtree(runtime.store.list_units(), unit)
+    return wanted if scope is None else wanted & scope

@@ -1,7 +1,10 @@
-"""Identity: API tokens (and, with the workspace, users and sessions) in the control database.
+"""Identity: API tokens, local users and login throttling in the control database.
 
 Tokens are ``sl_<id>_<secret>``; only SHA-256 of the secret is stored (the
-secret is 256 random bits, so a fast hash is enough; passwords use argon2).
+secret is 256 random bits, so a fast hash is enough). Passwords are chosen by
+people, so they get argon2id (argon2-cffi), which is slow on purpose.
+Sessions themselves live in a signed cookie (:mod:`api.sessions`); a user's
+``session_version`` is bumped on password reset / disable so old cookies die.
 """
 
 from __future__ import annotations
@@ -9,13 +12,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 
 from soclite.db import Database
 from soclite.errors import AuthError
 from soclite.models import isoformat, new_id, utcnow
+
+if TYPE_CHECKING:
+    from soclite.runtime import Runtime
 
 
 class Role(StrEnum):
@@ -39,6 +52,74 @@ MIGRATIONS = [
         last_used_at TEXT
     );
     """,
+    # 2: local users (argon2id hashes) for the web UI
+    """
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        display_name TEXT,
+        role TEXT NOT NULL,
+        unit TEXT,
+        password_hash TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        session_version INTEGER NOT NULL DEFAULT 1,
+        must_change_password INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        last_login_at TEXT
+    );
+    """,
+    # 3: triage state kept beside identity: comments, status history, cases, exceptions
+    """
+    CREATE TABLE alert_comments (
+        id TEXT PRIMARY KEY,
+        alert_id TEXT NOT NULL,
+        author TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX alert_comments_alert ON alert_comments(alert_id, created_at);
+    CREATE TABLE alert_history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_id TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        at TEXT NOT NULL,
+        changes TEXT NOT NULL
+    );
+    CREATE INDEX alert_history_alert ON alert_history(alert_id, id);
+    CREATE TABLE cases (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        description TEXT,
+        status TEXT NOT NULL,
+        severity TEXT,
+        unit TEXT,
+        owner TEXT,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE case_alerts (
+        case_id TEXT NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+        alert_id TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (case_id, alert_id)
+    );
+    CREATE INDEX case_alerts_alert ON case_alerts(alert_id);
+    CREATE TABLE rule_exceptions (
+        id TEXT PRIMARY KEY,
+        rule_id TEXT NOT NULL,
+        alert_id TEXT,
+        title TEXT NOT NULL,
+        filter_yaml TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        unit TEXT,
+        expires_at TEXT,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -51,7 +132,10 @@ class Principal:
     role: Role
     #: the unit the principal is bound to; None = the whole province
     unit: str | None
+    #: "token", "session" (a logged-in user) or "agent"
     kind: str = "token"
+    #: the session's CSRF token (sessions only)
+    csrf: str | None = None
 
 
 def _hash_secret(secret: str) -> str:
@@ -93,3 +177,197 @@ class IdentityStore:
     def revoke_token(self, token_id: str, at: datetime | None = None) -> None:
         with self.db.write() as conn:
             conn.execute("UPDATE tokens SET revoked_at = ? WHERE id = ?", (isoformat(at or utcnow()), token_id))
+
+
+# --- users -------------------------------------------------------------------
+
+_hasher = PasswordHasher()
+#: Verified against when the user does not exist, so timing does not reveal user names.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+MIN_PASSWORD_LENGTH = 10
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    username: str
+    role: Role
+    unit: str | None
+    disabled: bool
+    session_version: int
+    display_name: str | None = None
+    last_login_at: str | None = None
+
+    def principal(self, csrf: str | None = None) -> Principal:
+        return Principal(
+            id=self.id, name=self.username, role=self.role, unit=self.unit, kind="session", csrf=csrf
+        )
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row["id"],
+        username=row["username"],
+        role=Role(row["role"]),
+        unit=row["unit"],
+        disabled=bool(row["disabled"]),
+        session_version=int(row["session_version"]),
+        display_name=row["display_name"],
+        last_login_at=row["last_login_at"],
+    )
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AuthError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+
+
+class UserStore:
+    """Users of the web UI. Agents never get a user: they have agent tokens."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, username: str, password: str, *, role: Role | str, unit: str | None = None,
+            display_name: str | None = None) -> User:
+        role = Role(role)
+        if role is Role.AGENT:
+            raise AuthError("agents use agent tokens, not user accounts")
+        username = username.strip()
+        if not username or len(username) > 64 or any(ch.isspace() for ch in username):
+            raise AuthError("username must be 1-64 characters without spaces")
+        _check_password(password)
+        if self.get_by_name(username) is not None:
+            raise AuthError(f"user {username!r} already exists")
+        user_id = new_id()[:16]
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO users (id, username, display_name, role, unit, password_hash, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (user_id, username, display_name, role.value, unit, _hasher.hash(password), isoformat(utcnow())),
+            )
+        user = self.get(user_id)
+        assert user is not None
+        return user
+
+    def get(self, user_id: str) -> User | None:
+        row = self.db.reader().execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
+        return _user(row) if row is not None else None
+
+    def get_by_name(self, username: str) -> User | None:
+        row = self.db.reader().execute("SELECT * FROM users WHERE username = ?", (username.strip(),)).fetchone()
+        return _user(row) if row is not None else None
+
+    def all(self) -> list[User]:
+        rows = self.db.reader().execute("SELECT * FROM users ORDER BY username").fetchall()
+        return [_user(r) for r in rows]
+
+    def count(self) -> int:
+        return int(self.db.reader().execute("SELECT count(*) FROM users").fetchone()[0])
+
+    def _require(self, username: str) -> User:
+        user = self.get_by_name(username)
+        if user is None:
+            raise AuthError(f"no user {username!r}")
+        return user
+
+    def set_role(self, username: str, role: Role | str, unit: str | None = None, *, keep_unit: bool = True) -> User:
+        user = self._require(username)
+        role = Role(role)
+        if role is Role.AGENT:
+            raise AuthError("agents use agent tokens, not user accounts")
+        new_unit = user.unit if keep_unit and unit is None else unit
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE users SET role = ?, unit = ?, session_version = session_version + 1 WHERE id = ?",
+                (role.value, new_unit, user.id),
+            )
+        return self._require(username)
+
+    def set_disabled(self, username: str, disabled: bool = True) -> User:
+        user = self._require(username)
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE users SET disabled = ?, session_version = session_version + 1 WHERE id = ?",
+                (1 if disabled else 0, user.id),
+            )
+        return self._require(username)
+
+    def set_password(self, username: str, password: str) -> User:
+        user = self._require(username)
+        _check_password(password)
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE users SET password_hash = ?, session_version = session_version + 1 WHERE id = ?",
+                (_hasher.hash(password), user.id),
+            )
+        return self._require(username)
+
+    def verify(self, username: str, password: str) -> User:
+        """The user if the password is right and the account enabled; AuthError otherwise (one message)."""
+        row = self.db.reader().execute("SELECT * FROM users WHERE username = ?", (username.strip(),)).fetchone()
+        stored = row["password_hash"] if row is not None else _DUMMY_HASH
+        try:
+            _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            raise AuthError("wrong user name or password") from None
+        if row is None:
+            raise AuthError("wrong user name or password")
+        user = _user(row)
+        if user.disabled:
+            raise AuthError("account disabled")
+        with self.db.write() as conn:
+            if _hasher.check_needs_rehash(stored):
+                conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (_hasher.hash(password), user.id))
+            conn.execute("UPDATE users SET last_login_at = ? WHERE id = ?", (isoformat(utcnow()), user.id))
+        return user
+
+
+class LoginThrottle:
+    """At most N login attempts per minute per (user name, client IP), in memory.
+
+    In memory is enough: one server process, and a restart only gives an
+    attacker one more minute's worth of guesses.
+    """
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._attempts: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, username: str, ip: str) -> bool:
+        """Record an attempt; False when the budget of this minute is spent."""
+        key = (username.strip().lower(), ip)
+        now = time.monotonic()
+        with self._lock:
+            window = self._attempts.setdefault(key, deque())
+            while window and now - window[0] > 60.0:
+                window.popleft()
+            if len(window) >= self.per_minute:
+                return False
+            window.append(now)
+            if len(self._attempts) > 10000:  # bound memory under a spray
+                for stale in [k for k, v in self._attempts.items() if not v or now - v[-1] > 60.0]:
+                    del self._attempts[stale]
+            return True
+
+    def reset(self, username: str, ip: str) -> None:
+        with self._lock:
+            self._attempts.pop((username.strip().lower(), ip), None)
+
+
+FIRST_ADMIN = "admin"
+
+
+def ensure_first_admin(runtime: Runtime) -> str | None:
+    """Create the first admin when no user exists; return its one-time password (print it once)."""
+    users = UserStore(runtime.control)
+    if users.count() > 0:
+        return None
+    password = generate_password()
+    users.add(FIRST_ADMIN, password, role=Role.ADMIN, display_name="Administrator")
+    return password

@@ -1,0 +1,137 @@
+"""Cases: an incident that groups related alerts, kept in the control database.
+
+A case belongs to a unit (the creator's, or one inside the creator's scope);
+only alerts the caller can see may be added, so a case never leaks alerts of
+another unit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from api import audit
+from api.identity import Principal
+from soclite.errors import NotFoundError
+from soclite.models import isoformat, new_id, utcnow
+from soclite.runtime import Runtime
+
+CaseStatus = Literal["open", "in_progress", "closed"]
+
+
+class CaseCreate(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    title: str = Field(min_length=1, max_length=300)
+    description: str | None = Field(None, max_length=20000)
+    severity: Literal["high", "medium", "low"] | None = None
+    unit: str | None = Field(None, max_length=64)
+    owner: str | None = Field(None, max_length=64)
+    alert_ids: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class CasePatch(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    title: str | None = Field(None, min_length=1, max_length=300)
+    description: str | None = Field(None, max_length=20000)
+    status: CaseStatus | None = None
+    owner: str | None = Field(None, max_length=64)
+
+
+def _visible(case: dict[str, Any], scope: frozenset[str] | None) -> bool:
+    return scope is None or case.get("unit") in scope
+
+
+def _row(runtime: Runtime, case_id: str) -> dict[str, Any] | None:
+    row = runtime.control.reader().execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
+    return dict(row) if row is not None else None
+
+
+def alert_ids(runtime: Runtime, case_id: str) -> list[str]:
+    rows = runtime.control.reader().execute(
+        "SELECT alert_id FROM case_alerts WHERE case_id = ? ORDER BY added_at, rowid", (case_id,)
+    ).fetchall()
+    return [r["alert_id"] for r in rows]
+
+
+def get(runtime: Runtime, case_id: str, scope: frozenset[str] | None) -> dict[str, Any]:
+    case = _row(runtime, case_id)
+    if case is None or not _visible(case, scope):
+        raise NotFoundError(f"case {case_id} not found")
+    case["alert_ids"] = alert_ids(runtime, case_id)
+    return case
+
+
+def list_cases(runtime: Runtime, scope: frozenset[str] | None, limit: int = 100) -> list[dict[str, Any]]:
+    rows = runtime.control.reader().execute("SELECT * FROM cases ORDER BY created_at DESC").fetchall()
+    out = []
+    for row in rows:
+        case = dict(row)
+        if _visible(case, scope):
+            case["alert_ids"] = alert_ids(runtime, case["id"])
+            out.append(case)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def cases_of_alert(runtime: Runtime, alert_id: str) -> list[dict[str, Any]]:
+    rows = runtime.control.reader().execute(
+        "SELECT c.id, c.title, c.status FROM cases c JOIN case_alerts ca ON ca.case_id = c.id WHERE ca.alert_id = ?",
+        (alert_id,),
+    ).fetchall()
+    return [dict(r) for r in rows]
+
+
+def create(runtime: Runtime, principal: Principal, body: CaseCreate, scope: frozenset[str] | None) -> dict[str, Any]:
+    unit = body.unit or principal.unit
+    if scope is not None and unit not in scope:
+        raise NotFoundError(f"unit {unit} not found")
+    for alert_id in body.alert_ids:  # all visible, or nothing is created
+        runtime.store.get_alert(alert_id, scope)
+    case_id = new_id()[:12]
+    now = isoformat(utcnow())
+    with runtime.control.write() as conn:
+        conn.execute(
+            "INSERT INTO cases (id, title, description, status, severity, unit, owner, created_by, created_at, "
+            "updated_at) VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
+            (case_id, body.title, body.description, body.severity, unit, body.owner, principal.name, now, now),
+        )
+        for alert_id in dict.fromkeys(body.alert_ids):
+            conn.execute("INSERT INTO case_alerts (case_id, alert_id, added_at) VALUES (?, ?, ?)", (case_id, alert_id, now))
+    case = get(runtime, case_id, None)
+    audit.record(runtime, principal, "case.create", f"case:{case_id}", None, case, unit)
+    return case
+
+
+def update(runtime: Runtime, principal: Principal, case_id: str, patch: CasePatch,
+           scope: frozenset[str] | None) -> dict[str, Any]:
+    before = get(runtime, case_id, scope)
+    changes = patch.model_dump(exclude_none=True)
+    if changes:
+        sets = ", ".join(f"{name} = ?" for name in changes)
+        with runtime.control.write() as conn:
+            conn.execute(f"UPDATE cases SET {sets}, updated_at = ? WHERE id = ?",
+                         (*changes.values(), isoformat(utcnow()), case_id))
+    after = get(runtime, case_id, scope)
+    audit.record(runtime, principal, "case.update", f"case:{case_id}", before, after, before.get("unit"))
+    return after
+
+
+def add_alerts(runtime: Runtime, principal: Principal, case_id: str, ids: list[str],
+               scope: frozenset[str] | None) -> dict[str, Any]:
+    get(runtime, case_id, scope)
+    for alert_id in ids:
+        runtime.store.get_alert(alert_id, scope)
+    now = isoformat(utcnow())
+    with runtime.control.write() as conn:
+        for alert_id in dict.fromkeys(ids):
+            conn.execute(
+                "INSERT OR IGNORE INTO case_alerts (case_id, alert_id, added_at) VALUES (?, ?, ?)",
+                (case_id, alert_id, now),
+            )
+    after = get(runtime, case_id, scope)
+    audit.record(runtime, principal, "case.add_alerts", f"case:{case_id}", None, {"alert_ids": ids}, after.get("unit"))
+    return after

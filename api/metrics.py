@@ -1,0 +1,56 @@
+"""Prometheus metrics: request counts and latency per route, plus a few gauges of state.
+
+One registry per app (not the global default) so several apps in one process
+(tests) do not collide on metric names.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from api.deps import ReaderDep
+
+router = APIRouter(tags=["metrics"])
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "soclite_http_requests", "HTTP requests by route and status class", ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "soclite_http_request_seconds", "HTTP request latency by route", ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5), registry=self.registry,
+        )
+        self.logins = Counter("soclite_logins", "Login attempts by outcome", ["outcome"], registry=self.registry)
+        self.up = Gauge("soclite_up", "1 while the API is serving", registry=self.registry)
+        self.up.set(1)
+
+    async def middleware(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        # The route template, not the raw path: ids in paths would explode label cardinality.
+        name = getattr(route, "path", "unmatched")
+        self.requests.labels(request.method, name, f"{response.status_code // 100}xx").inc()
+        self.latency.labels(request.method, name).observe(time.perf_counter() - started)
+        return response
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(request: Request, principal: ReaderDep) -> Response:
+    registry: Metrics = request.app.state.metrics
+    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,249 @@
+"""Alerts: the triage queue, detail with matched and surrounding events, lifecycle, comments, bulk."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from api import triage
+from api.deps import AnalystDep, RuntimeDep, ScopeDep, narrow
+from soclite.errors import NotFoundError
+from soclite.models import AlertStatus, Level, Severity, utcnow
+from soclite.runtime import Runtime
+from soclite.store.base import AlertQuery, EventQuery
+
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+
+#: how far around an alert the host's other events are shown
+CONTEXT_MINUTES = 15
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Naive query timestamps are UTC (the stored form)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def split_csv(values: list[str] | None) -> list[str] | None:
+    """Accept both ``?status=a&status=b`` and ``?status=a,b``."""
+    if not values:
+        return None
+    out = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    return out or None
+
+
+def check_range(start: datetime | None, end: datetime | None) -> None:
+    if start is not None and end is not None and end < start:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'to' must not be before 'from'")
+
+
+def enum_values(values: list[str] | None, enum: type[Any], name: str) -> list[str] | None:
+    parts = split_csv(values)
+    if parts is None:
+        return None
+    known = {member.value for member in enum}
+    bad = [p for p in parts if p not in known]
+    if bad:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown {name} {bad[0]!r}; expected one of {sorted(known)}"
+        )
+    return parts
+
+
+class AlertFilters:
+    """The alert query parameters (shared with the UI queue and exports)."""
+
+    def __init__(
+        self,
+        host: Annotated[str | None, Query(max_length=255)] = None,
+        q: Annotated[str | None, Query(max_length=500, description="full text")] = None,
+        start: Annotated[datetime | None, Query(alias="from", description="last_seen >= from (ISO 8601)")] = None,
+        end: Annotated[datetime | None, Query(alias="to", description="last_seen < to (ISO 8601)")] = None,
+        severity: Annotated[list[str] | None, Query(description="high, medium, low (repeat or comma)")] = None,
+        level: Annotated[list[str] | None, Query(description="Sigma level(s)")] = None,
+        status_: Annotated[list[str] | None, Query(alias="status", description="status(es)")] = None,
+        rule_id: Annotated[str | None, Query(max_length=255)] = None,
+        unit: Annotated[str | None, Query(max_length=64)] = None,
+        assignee: Annotated[str | None, Query(max_length=64)] = None,
+        sort: Literal["last_seen", "first_seen", "severity", "count"] = "last_seen",
+        order: Literal["desc", "asc"] = "desc",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        cursor: Annotated[str | None, Query(max_length=500)] = None,
+    ) -> None:
+        self.host = host or None
+        self.q = q or None
+        self.start = utc(start)
+        self.end = utc(end)
+        check_range(self.start, self.end)
+        self.severity = enum_values(severity, Severity, "severity")
+        self.level = enum_values(level, Level, "level")
+        self.status = enum_values(status_, AlertStatus, "status")
+        self.rule_id = rule_id or None
+        self.unit = unit or None
+        self.assignee = assignee or None
+        self.sort = sort
+        self.order = order
+        self.limit = limit
+        self.cursor = cursor or None
+
+    def query(self, runtime: Runtime, scope: frozenset[str] | None) -> AlertQuery:
+        return AlertQuery(
+            host=self.host, q=self.q, start=self.start, end=self.end, units=narrow(scope, self.unit, runtime),
+            severity=self.severity, level=self.level, status=self.status, rule_id=self.rule_id,
+            assignee=self.assignee, sort=self.sort, order=self.order, limit=self.limit, cursor=self.cursor,
+        )
+
+
+FiltersDep = Annotated[AlertFilters, Depends()]
+
+
+def run_query(runtime: Runtime, query: AlertQuery) -> dict[str, Any]:
+    try:
+        page = runtime.store.query_alerts(query)
+    except ValueError as exc:  # a cursor that is not ours
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"invalid query: {exc}") from exc
+    now = utcnow()
+    return {"total": page.total, "items": [triage.alert_json(a, runtime.settings, now) for a in page.items],
+            "next": page.next}
+
+
+@router.get("")
+def list_alerts(runtime: RuntimeDep, scope: ScopeDep, filters: FiltersDep) -> dict[str, Any]:
+    """Alerts in the caller's unit scope, newest first → {"total", "items", "next"}."""
+    return run_query(runtime, filters.query(runtime, scope))
+
+
+EXPORT_COLUMNS = ("id", "severity", "level", "status", "rule_id", "rule_title", "host", "unit", "assignee",
+                  "first_seen", "last_seen", "count", "close_reason", "closed_at")
+EXPORT_MAX = 100_000
+
+
+@router.get("/export", response_class=StreamingResponse)
+def export_alerts(
+    runtime: RuntimeDep, scope: ScopeDep, filters: FiltersDep, format: Literal["csv", "jsonl"] = "csv"
+) -> StreamingResponse:
+    """Every alert matching the filters (scoped; at most 100,000) as CSV or JSON lines, streamed page by page."""
+    query = filters.query(runtime, scope)
+    query.limit, query.cursor = 1000, None
+
+    def rows() -> Iterator[str]:
+        sent = 0
+        if format == "csv":
+            buffer = io.StringIO()
+            writer = csv.writer(buffer)
+            writer.writerow(EXPORT_COLUMNS)
+            yield "\ufeff" + buffer.getvalue()  # BOM: Excel opens Vietnamese text correctly
+        while sent < EXPORT_MAX:
+            page = runtime.store.query_alerts(query)
+            for alert in page.items:
+                data = triage.alert_json(alert, runtime.settings)
+                if format == "jsonl":
+                    yield json.dumps(data, ensure_ascii=False) + "\n"
+                else:
+                    buffer = io.StringIO()
+                    csv.writer(buffer).writerow([data.get(col) if data.get(col) is not None else "" for col in EXPORT_COLUMNS])
+                    yield buffer.getvalue()
+            sent += len(page.items)
+            if not page.next:
+                break
+            query.cursor = page.next
+
+    media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+    return StreamingResponse(rows(), media_type=media,
+                             headers={"Content-Disposition": f'attachment; filename="alerts.{format}"'})
+
+
+class BulkRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=1000)
+    status: AlertStatus | None = None
+    assignee: str | None = Field(None, max_length=64)
+    close_reason: str | None = Field(None, max_length=2000)
+    comment: str | None = Field(None, max_length=20000)
+
+
+@router.post("/bulk")
+def bulk_update(body: BulkRequest, runtime: RuntimeDep, principal: AnalystDep, scope: ScopeDep) -> dict[str, Any]:
+    """Apply one change to many alerts; each alert succeeds or fails on its own."""
+    patch = triage.AlertPatch(status=body.status, assignee=body.assignee, close_reason=body.close_reason,
+                              comment=body.comment)
+    updated: list[str] = []
+    failed: list[dict[str, str]] = []
+    for alert_id in dict.fromkeys(body.ids):
+        try:
+            triage.update_alert(runtime, principal, alert_id, patch, scope)
+            updated.append(alert_id)
+        except NotFoundError:
+            failed.append({"id": alert_id, "error": "not found"})
+        except triage.TriageError as exc:
+            failed.append({"id": alert_id, "error": str(exc)})
+    return {"updated": updated, "failed": failed}
+
+
+@router.get("/{alert_id}")
+def get_alert(alert_id: str, runtime: RuntimeDep, scope: ScopeDep) -> dict[str, Any]:
+    """The alert with its matched events, the host's events around it, comments, history and cases."""
+    alert = triage.get_in_scope(runtime, alert_id, scope)
+    data = triage.alert_json(alert, runtime.settings)
+    matched: list[dict[str, Any]] = []
+    if alert.event_ids:
+        matched = runtime.store.query_events(
+            EventQuery(ids=alert.event_ids, units=scope, limit=min(len(alert.event_ids), 100))
+        ).items
+    context: list[dict[str, Any]] = []
+    if alert.host:
+        around = timedelta(minutes=CONTEXT_MINUTES)
+        context = runtime.store.query_events(
+            EventQuery(host=alert.host, start=alert.first_seen - around, end=alert.last_seen + around,
+                       units=scope, limit=100)
+        ).items
+    from api import cases
+
+    data.update({
+        "events": matched,
+        "context_events": context,
+        "comments": triage.comments(runtime, alert.id),
+        "history": triage.history(runtime, alert.id),
+        "timeline": triage.timeline(alert, runtime),
+        "cases": cases.cases_of_alert(runtime, alert.id),
+    })
+    return data
+
+
+@router.patch("/{alert_id}")
+def patch_alert(
+    alert_id: str, patch: triage.AlertPatch, runtime: RuntimeDep, principal: AnalystDep, scope: ScopeDep
+) -> dict[str, Any]:
+    """Change status (transitions enforced; close_reason for resolved/false_positive), assignee, comment."""
+    alert = triage.update_alert(runtime, principal, alert_id, patch, scope)
+    return triage.alert_json(alert, runtime.settings)
+
+
+class CommentRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    body: str = Field(min_length=1, max_length=20000)
+
+
+@router.get("/{alert_id}/comments")
+def list_comments(alert_id: str, runtime: RuntimeDep, scope: ScopeDep) -> list[dict[str, Any]]:
+    alert = triage.get_in_scope(runtime, alert_id, scope)
+    return triage.comments(runtime, alert.id)
+
+
+@router.post("/{alert_id}/comments", status_code=status.HTTP_201_CREATED)
+def add_comment(
+    alert_id: str, body: CommentRequest, runtime: RuntimeDep, principal: AnalystDep, scope: ScopeDep
+) -> dict[str, Any]:
+    alert = triage.get_in_scope(runtime, alert_id, scope)
+    return triage.add_comment(runtime, principal, alert, body.body)

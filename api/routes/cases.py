@@ -1,0 +1,51 @@
+"""Cases grouping alerts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from api import cases
+from api.deps import AnalystDep, RuntimeDep, ScopeDep
+
+router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+
+
+@router.get("")
+def list_cases(
+    runtime: RuntimeDep, scope: ScopeDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, Any]:
+    items = cases.list_cases(runtime, scope, limit)
+    return {"total": len(items), "items": items, "next": None}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_case(body: cases.CaseCreate, runtime: RuntimeDep, principal: AnalystDep, scope: ScopeDep) -> dict[str, Any]:
+    return cases.create(runtime, principal, body, scope)
+
+
+@router.get("/{case_id}")
+def get_case(case_id: str, runtime: RuntimeDep, scope: ScopeDep) -> dict[str, Any]:
+    return cases.get(runtime, case_id, scope)
+
+
+@router.patch("/{case_id}")
+def patch_case(
+    case_id: str, body: cases.CasePatch, runtime: RuntimeDep, principal: AnalystDep, scope: ScopeDep
+) -> dict[str, Any]:
+    return cases.update(runtime, principal, case_id, body, scope)
+
+
+class AddAlerts(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    alert_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=1000)
+
+
+@router.post("/{case_id}/alerts")
+def add_alerts(
+    case_id: str, body: AddAlerts, runtime: RuntimeDep, principal: AnalystDep, scope: ScopeDep
+) -> dict[str, Any]:
+    return cases.add_alerts(runtime, principal, case_id, body.alert_ids, scope)

@@ -1,0 +1,199 @@
+"""Tuning from triage: exceptions (Sigma filters) stored in the control database, pushed to the engine.
+
+An exception suppresses one rule's matches whose fields equal given values,
+written as a Sigma *filter* (``filter: {rules: [...], selection: ...,
+condition: not selection}``) so the correlator applies it like any site
+filter, without restart. Expired or disabled exceptions are not pushed;
+:func:`sync` runs at start, on every change and periodically (expiry).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, model_validator
+
+from api import audit
+from api.identity import Principal
+from soclite.errors import NotFoundError, RuleError
+from soclite.models import isoformat, new_id, parse_timestamp, utcnow
+from soclite.runtime import Runtime
+
+log = logging.getLogger("soclite.api.tuning")
+
+
+class ExceptionCreate(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    rule_id: str | None = Field(None, min_length=1, max_length=255)
+    alert_id: str | None = Field(None, min_length=1, max_length=64)
+    #: exact field values that identify the benign activity, e.g. {"Image": "C:\\\\Tools\\\\backup.exe"}
+    match: dict[str, str] = Field(default_factory=dict, max_length=20)
+    owner: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+    expires_at: datetime | None = None
+    title: str | None = Field(None, max_length=300)
+
+    @model_validator(mode="after")
+    def _check(self) -> ExceptionCreate:
+        if not self.rule_id and not self.alert_id:
+            raise ValueError("give rule_id or alert_id")
+        if not self.match and not self.alert_id:
+            raise ValueError("give match (field: value) or alert_id to take them from")
+        for name in self.match:
+            if not name.strip() or "|" in name:
+                raise ValueError(f"invalid field name {name!r} (no modifiers here; exact match only)")
+        if self.expires_at is not None:
+            expiry = self.expires_at if self.expires_at.tzinfo else self.expires_at.replace(tzinfo=UTC)
+            if expiry <= utcnow():
+                raise ValueError("expires_at must be in the future")
+            self.expires_at = expiry
+        return self
+
+
+#: event fields worth proposing for an exception, most specific first
+SUGGESTED_FIELDS = (
+    "Image", "process.executable", "ParentImage", "CommandLine", "process.command_line", "TargetFilename",
+    "User", "user.name", "QueryName", "dns.question.name", "DestinationIp", "destination.ip", "source.ip",
+    "ServiceName", "TargetObject", "url.original", "file.hash.sha256", "host.name",
+)
+
+
+def suggest_match(event: dict[str, Any]) -> dict[str, str]:
+    return {name: str(event[name]) for name in SUGGESTED_FIELDS if event.get(name) not in (None, "")}
+
+
+def filter_yaml(exception_id: str, title: str, rule_id: str, logsource: dict[str, str], match: dict[str, str]) -> str:
+    doc = {
+        "title": title,
+        "id": exception_id,
+        "description": "soclite exception created from triage",
+        "logsource": logsource or {"product": "any"},
+        "filter": {"rules": [rule_id], "selection": dict(match), "condition": "not selection"},
+    }
+    return str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+
+
+def _logsource(runtime: Runtime, rule_id: str, event: dict[str, Any]) -> dict[str, str]:
+    engine = runtime.engine
+    if engine is not None:
+        for info in engine.rules_info():
+            if str(getattr(info, "id", "")) == rule_id:
+                source = getattr(info, "logsource", None) or {}
+                return {k: str(v) for k, v in dict(source).items() if v}
+    return {key: str(event[f"logsource.{key}"]) for key in ("product", "category", "service")
+            if event.get(f"logsource.{key}")}
+
+
+def create(runtime: Runtime, principal: Principal, body: ExceptionCreate, scope: frozenset[str] | None) -> dict[str, Any]:
+    event: dict[str, Any] = {}
+    rule_id = body.rule_id
+    unit = principal.unit
+    if body.alert_id:
+        alert = runtime.store.get_alert(body.alert_id, scope)
+        event = alert.event
+        rule_id = rule_id or alert.rule_id
+        unit = alert.unit or unit
+    assert rule_id is not None
+    match = dict(body.match) or suggest_match(event)
+    if not match:
+        raise ValueError("the alert's event has no field to build an exception from; give match explicitly")
+    exception_id = new_id()
+    title = body.title or f"Exception for {rule_id}"
+    text = filter_yaml(exception_id, title, rule_id, _logsource(runtime, rule_id, event), match)
+    row = {
+        "id": exception_id, "rule_id": rule_id, "alert_id": body.alert_id, "title": title, "filter_yaml": text,
+        "owner": body.owner, "reason": body.reason, "unit": unit,
+        "expires_at": isoformat(body.expires_at) if body.expires_at else None, "enabled": 1,
+        "created_by": principal.name, "created_at": isoformat(utcnow()),
+    }
+    # Compile it in the engine first: a filter the engine refuses is a 422 and is not stored.
+    sync(runtime, extra=[(exception_id, text)])
+    with runtime.control.write() as conn:
+        conn.execute(
+            f"INSERT INTO rule_exceptions ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+            tuple(row.values()),
+        )
+    audit.record(runtime, principal, "exception.create", f"exception:{exception_id}", None, row, unit)
+    sync(runtime)
+    return get(runtime, exception_id, scope)
+
+
+def _rows(runtime: Runtime) -> list[dict[str, Any]]:
+    return [dict(r) for r in runtime.control.reader().execute(
+        "SELECT * FROM rule_exceptions ORDER BY created_at DESC").fetchall()]
+
+
+def _expired(row: dict[str, Any], now: datetime) -> bool:
+    return bool(row.get("expires_at")) and parse_timestamp(str(row["expires_at"])) <= now
+
+
+def list_all(runtime: Runtime, scope: frozenset[str] | None) -> list[dict[str, Any]]:
+    hits: dict[str, int] = {}
+    if runtime.engine is not None:
+        try:
+            hits = dict(runtime.engine.exception_hits())
+        except Exception:  # the list must render even if the engine is busy reloading
+            log.exception("exception_hits failed")
+    now = utcnow()
+    out = []
+    for row in _rows(runtime):
+        if scope is not None and row.get("unit") not in scope:
+            continue
+        row["enabled"] = bool(row["enabled"])
+        row["expired"] = _expired(row, now)
+        row["active"] = row["enabled"] and not row["expired"]
+        row["suppressed"] = int(hits.get(row["id"], 0))
+        out.append(row)
+    return out
+
+
+def get(runtime: Runtime, exception_id: str, scope: frozenset[str] | None) -> dict[str, Any]:
+    for row in list_all(runtime, scope):
+        if row["id"] == exception_id:
+            return row
+    raise NotFoundError(f"exception {exception_id} not found")
+
+
+def set_enabled(runtime: Runtime, principal: Principal, exception_id: str, enabled: bool,
+                scope: frozenset[str] | None) -> dict[str, Any]:
+    before = get(runtime, exception_id, scope)
+    with runtime.control.write() as conn:
+        conn.execute("UPDATE rule_exceptions SET enabled = ? WHERE id = ?", (1 if enabled else 0, exception_id))
+    audit.record(runtime, principal, "exception.enable" if enabled else "exception.disable",
+                 f"exception:{exception_id}", {"enabled": before["enabled"]}, {"enabled": enabled}, before["unit"])
+    sync(runtime)
+    return get(runtime, exception_id, scope)
+
+
+def sync(runtime: Runtime, extra: list[tuple[str, str]] | None = None) -> int:
+    """Push the active exceptions (plus ``extra``) to the engine, replacing its set; return how many.
+
+    A stored exception the engine no longer accepts (e.g. after an upgrade) is
+    skipped and logged rather than blocking every other one; ``extra`` must compile.
+    """
+    now = utcnow()
+    active = [(r["id"], r["filter_yaml"]) for r in _rows(runtime) if r["enabled"] and not _expired(r, now)]
+    engine = runtime.engine
+    if engine is None:
+        return len(active) + len(extra or [])
+    try:
+        engine.set_exceptions(active + list(extra or []))
+    except RuleError:
+        good = []
+        for item in active:
+            try:
+                engine.set_exceptions([item])
+                good.append(item)
+            except RuleError as exc:
+                log.error("exception %s is not applied: %s", item[0], exc)
+        try:
+            engine.set_exceptions(good + list(extra or []))
+        except RuleError:
+            engine.set_exceptions(good)
+            raise
+        active = good
+    return len(active) + len(extra or [])

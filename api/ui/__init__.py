@@ -1,0 +1,11 @@
+"""The server-rendered web UI (templates and static files live in dashboards/)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def mount_ui(app: FastAPI) -> None:
+    from api.ui import pages
+
+    pages.mount(app)

@@ -1,0 +1,148 @@
+"""Web pages: hosts (with isolate/release for admins), rules and exceptions, reports, audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from api import audit, tuning
+from api.deps import get_runtime
+from api.identity import Role
+from api.routes.audit import audit_page
+from api.routes.hosts import host_json
+from api.ui.pages import form_of, in_thread
+from api.ui.web import UiError, login_user, render, require_write, safe_next, scope
+from soclite.errors import NotFoundError
+from soclite.models import IsolationState, new_id, utcnow
+from soclite.store.base import HostQuery
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/hosts")
+def hosts_page(request: Request, type: str = "", q: str = "", cursor: str = "") -> Response:
+    me = login_user(request)
+    runtime = get_runtime(request)
+    host_type = type if type in ("server", "workstation") else None
+    try:
+        page = runtime.store.query_hosts(HostQuery(units=scope(request, me), type=host_type, q=q or None,
+                                                   limit=200, cursor=cursor or None))
+    except Exception as exc:
+        if "cursor" in str(exc):
+            raise UiError(400, str(exc)) from exc
+        raise
+    now = utcnow()
+    hosts = [host_json(h, runtime, now) for h in page.items]
+    names = {u.code: u.name for u in runtime.store.list_units()}
+    return render(request, "hosts.html", me=me, hosts=hosts, page=page, type=host_type or "", q=q,
+                  unit_names=names, outbox=runtime.outbox is not None)
+
+
+@router.post("/hosts/{host_id}/{kind}")
+async def host_action(request: Request, host_id: str, kind: str) -> Response:
+    fields, _ = await form_of(request)
+    return await in_thread(_host_action, request, host_id, kind, fields)
+
+
+def _host_action(request: Request, host_id: str, kind: str, fields: dict[str, str]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields, roles=(Role.ADMIN,))
+    if kind not in ("isolate", "release"):
+        raise UiError(404, "unknown action")
+    runtime = get_runtime(request)
+    try:
+        host = runtime.store.get_host(host_id.lower(), scope(request, me))
+    except NotFoundError:
+        raise UiError(404, "host not found") from None
+    if runtime.outbox is None:
+        raise UiError(503, "outbox")
+    action = "isolate_host" if kind == "isolate" else "release_host"
+    reason = fields.get("reason", "")[:1000]
+    runtime.outbox.submit(
+        action, {"host_id": host.id, "reason": reason},
+        idempotency_key=fields.get("idempotency_key") or f"{action}:{host.id}:{new_id()}",
+        alert_id=fields.get("alert_id") or None, requested_by=me.name, requires_approval=False,
+    )
+    before = {"isolation": host.isolation.value}
+    host.isolation = IsolationState.REQUESTED if kind == "isolate" else IsolationState.RELEASE_PENDING
+    host.isolation_updated_at = utcnow()
+    runtime.store.put_host(host)
+    audit.record(runtime, me, f"host.{kind}", f"host:{host.id}", before,
+                 {"isolation": host.isolation.value, "reason": reason}, host.unit)
+    return RedirectResponse(safe_next(fields.get("return_to") or "/hosts"), status_code=303)
+
+
+@router.get("/rules")
+def rules_page(request: Request) -> Response:
+    me = login_user(request)
+    runtime = get_runtime(request)
+    rules: list[dict[str, Any]] | None = None
+    if runtime.engine is not None:
+        from api.routes.rules import rules_list
+
+        rules = rules_list(runtime)
+    exceptions = tuning.list_all(runtime, scope(request, me))
+    return render(request, "rules.html", me=me, rules=rules, exceptions=exceptions)
+
+
+@router.post("/rules/{rule_id}/toggle")
+async def rule_toggle(request: Request, rule_id: str) -> Response:
+    fields, _ = await form_of(request)
+    return await in_thread(_rule_toggle, request, rule_id, fields)
+
+
+def _rule_toggle(request: Request, rule_id: str, fields: dict[str, str]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    runtime = get_runtime(request)
+    if runtime.engine is None:
+        raise UiError(503, "engine")
+    enabled = fields.get("enabled") == "1"
+    runtime.engine.set_rule_enabled(rule_id, enabled)
+    audit.record(runtime, me, "rule.enable" if enabled else "rule.disable", f"rule:{rule_id}",
+                 {"enabled": not enabled}, {"enabled": enabled}, None)
+    return RedirectResponse("/rules", status_code=303)
+
+
+@router.post("/exceptions/{exception_id}/toggle")
+async def exception_toggle(request: Request, exception_id: str) -> Response:
+    fields, _ = await form_of(request)
+    return await in_thread(_exception_toggle, request, exception_id, fields)
+
+
+def _exception_toggle(request: Request, exception_id: str, fields: dict[str, str]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    try:
+        tuning.set_enabled(get_runtime(request), me, exception_id, fields.get("enabled") == "1", scope(request, me))
+    except NotFoundError:
+        raise UiError(404, "exception not found") from None
+    return RedirectResponse("/rules#exceptions", status_code=303)
+
+
+@router.get("/reports")
+def reports_page(request: Request) -> Response:
+    me = login_user(request)
+    # REP's JSON routes, when installed: list the ones a browser can open directly (GET, no path parameter).
+    links = sorted({str(getattr(r, "path", "")) for r in request.app.routes
+                    if str(getattr(r, "path", "")).startswith("/api/v1/reports") and "{" not in str(r.path)
+                    and "GET" in (getattr(r, "methods", None) or set())})
+    return render(request, "reports.html", me=me, links=links)
+
+
+@router.get("/audit")
+def audit_log(request: Request, cursor: str = "") -> Response:
+    me = login_user(request)
+    if me.role not in (Role.ADMIN, Role.AUDITOR):
+        from api.deps import deny
+
+        raise UiError(403, str(deny(get_runtime(request), me, request, "audit log: admins and auditors only").detail))
+    try:
+        items, total, nxt = audit_page(get_runtime(request), scope(request, me), None, None, 100, cursor or None)
+    except Exception as exc:
+        if "cursor" in str(exc):
+            raise UiError(400, str(exc)) from exc
+        raise
+    return render(request, "audit.html", me=me, entries=items, total=total, next=nxt)

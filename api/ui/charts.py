@@ -1,0 +1,82 @@
+"""Charts as inline SVG drawn here: readable at a glance, no front-end library, printable.
+
+Severity colours follow the usual SOC convention (red high, amber medium,
+blue-grey low) and every bar carries a <title> so hovering shows the number.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+SEVERITY_COLOURS = {"high": "#c62828", "medium": "#ef8f00", "low": "#5c7a99"}
+
+
+def _num(value: int, lang: str) -> str:
+    text = f"{value:,}"
+    return text.replace(",", ".") if lang == "vi" else text
+
+
+def stacked_bars(
+    buckets: list[tuple[str, dict[str, int]]], series: list[str], labels: dict[str, str], lang: str,
+    width: int = 720, height: int = 220,
+) -> str:
+    """Vertical stacked bars, one per time bucket (label, {series: count}), with a legend and y axis."""
+    pad_left, pad_bottom, pad_top = 44, 34, 24
+    plot_w, plot_h = width - pad_left - 10, height - pad_bottom - pad_top
+    peak = max((sum(c.get(s, 0) for s in series) for _, c in buckets), default=0) or 1
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" xmlns="http://www.w3.org/2000/svg">']
+    for i in range(5):  # grid lines and y labels
+        value = round(peak * i / 4)
+        y = pad_top + plot_h - plot_h * i / 4
+        parts.append(f'<line x1="{pad_left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#e3e7ec"/>')
+        parts.append(f'<text x="{pad_left - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{_num(value, lang)}</text>')
+    n = max(len(buckets), 1)
+    slot = plot_w / n
+    bar_w = max(2.0, slot * 0.7)
+    step = max(1, n // 10)
+    for index, (label, counts) in enumerate(buckets):
+        x = pad_left + index * slot + (slot - bar_w) / 2
+        y = pad_top + plot_h
+        for name in series:
+            value = counts.get(name, 0)
+            if value <= 0:
+                continue
+            h = plot_h * value / peak
+            y -= h
+            colour = SEVERITY_COLOURS.get(name, "#607d8b")
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{colour}">'
+                f"<title>{escape(label)} · {escape(labels.get(name, name))}: {_num(value, lang)}</title></rect>"
+            )
+        if index % step == 0:
+            parts.append(
+                f'<text x="{x + bar_w / 2:.1f}" y="{height - pad_bottom + 16}" text-anchor="middle" class="axis">'
+                f"{escape(label)}</text>"
+            )
+    lx = pad_left
+    for name in series:
+        parts.append(f'<rect x="{lx}" y="4" width="12" height="12" fill="{SEVERITY_COLOURS.get(name, "#607d8b")}"/>')
+        parts.append(f'<text x="{lx + 16}" y="14" class="legend">{escape(labels.get(name, name))}</text>')
+        lx += 24 + 8 * len(labels.get(name, name))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def horizontal_bars(items: list[tuple[str, int]], lang: str, width: int = 520, colour: str = "#34618f") -> str:
+    """Ranked horizontal bars (top rules, noisiest hosts), label left, count right."""
+    row = 24
+    height = max(row * len(items) + 8, 32)
+    peak = max((v for _, v in items), default=0) or 1
+    label_w = 230
+    bar_space = width - label_w - 60
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" xmlns="http://www.w3.org/2000/svg">']
+    for i, (label, value) in enumerate(items):
+        y = 4 + i * row
+        short = label if len(label) <= 34 else label[:33] + "…"
+        w = max(1.0, bar_space * value / peak)
+        parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" class="label">'
+                     f"<title>{escape(label)}</title>{escape(short)}</text>")
+        parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="16" rx="2" fill="{colour}"/>')
+        parts.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 15}" class="value">{_num(value, lang)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

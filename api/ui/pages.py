@@ -1,0 +1,390 @@
+"""Web pages: login, language switch, overview, the alert queue and the alert detail.
+
+Every page reads through the same services as the JSON API (store queries
+with the caller's unit scope, :mod:`api.triage` for changes), so what a user
+sees and may do in the browser is exactly what the API allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from api import audit, triage, tuning
+from api.deps import get_runtime
+from api.identity import UserStore
+from api.routes.hosts import is_online
+from api.routes.stats import summary
+from api.sessions import LANG_COOKIE, SessionCodec
+from api.ui import charts
+from api.ui.i18n import LANGUAGES, translator
+from api.ui.web import (
+    HTMX,
+    STATIC,
+    LoginRequired,
+    UiError,
+    install_handlers,
+    language,
+    login_user,
+    render,
+    require_write,
+    safe_next,
+    scope,
+)
+from soclite.errors import AuthError, NotFoundError
+from soclite.models import ALERT_TRANSITIONS, AlertStatus, Level, Severity, parse_timestamp, utcnow
+from soclite.store.base import AlertQuery, EventQuery, HostQuery
+
+router = APIRouter(include_in_schema=False)
+
+SEVERITY_ORDER = ["high", "medium", "low"]
+
+
+async def form_of(request: Request) -> tuple[dict[str, str], dict[str, list[str]]]:
+    form = await request.form()
+    single = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    multi = {k: [str(v) for v in form.getlist(k) if isinstance(v, str)] for k in form}
+    return single, multi
+
+
+async def in_thread(func: Callable[..., Response], *args: Any) -> Response:
+    return await run_in_threadpool(func, *args)
+
+
+# --- login, logout, language ----------------------------------------------------
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "/", expired: int = 0) -> Response:
+    codec: SessionCodec = request.app.state.sessions
+    token = codec.login_csrf(request)
+    response = render(request, "login.html", login_csrf=token, next=safe_next(next), expired=bool(expired), error=None)
+    codec.set_login_csrf(response, token)
+    return response
+
+
+@router.post("/login")
+async def login_submit(request: Request) -> Response:
+    fields, _ = await form_of(request)
+    return await in_thread(_login, request, fields)
+
+
+def _login(request: Request, fields: dict[str, str]) -> Response:
+    runtime = get_runtime(request)
+    codec: SessionCodec = request.app.state.sessions
+    username = fields.get("username", "").strip()
+    next_url = safe_next(fields.get("next"))
+    ip = request.client.host if request.client else "-"
+
+    def fail(message: str, status: int) -> Response:
+        token = codec.login_csrf(request)
+        response = render(request, "login.html", status=status, login_csrf=token, next=next_url, expired=False,
+                          error=message, username=username)
+        codec.set_login_csrf(response, token)
+        return response
+
+    if not codec.check_login_csrf(request, fields.get("csrf_token", "")):
+        return fail("csrf", 403)
+    if not request.app.state.login_throttle.allow(username, ip):
+        request.app.state.metrics.logins.labels("throttled").inc()
+        return fail("throttled", 429)
+    try:
+        user = UserStore(runtime.control).verify(username, fields.get("password", ""))
+    except AuthError:
+        request.app.state.metrics.logins.labels("failure").inc()
+        audit.record(runtime, f"anonymous@{ip}", "login.failure", f"user:{username[:64]}", None, None, None)
+        return fail("bad_credentials", 401)
+    request.app.state.metrics.logins.labels("success").inc()
+    request.app.state.login_throttle.reset(username, ip)
+    audit.record(runtime, f"session:{user.username}", "login.success", f"user:{user.username}", None,
+                 {"ip": ip}, user.unit)
+    response = RedirectResponse(next_url, status_code=303)
+    codec.issue(response, user.id, user.session_version)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    request.app.state.sessions.clear(response)
+    return response
+
+
+@router.get("/lang/{code}")
+def switch_language(request: Request, code: str, next: str = "/") -> Response:
+    if code not in LANGUAGES:
+        raise UiError(404, "unknown language")
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, path="/", httponly=True, samesite="lax",
+                        secure=get_runtime(request).settings.auth.secure_cookies)
+    return response
+
+
+@router.get("/static/vendor/htmx.min.js")
+def htmx_js() -> Response:
+    if not HTMX.is_file():
+        raise UiError(404, "htmx is not installed (run: npm --prefix dashboards ci)")
+    return FileResponse(HTMX, media_type="text/javascript")
+
+
+# --- overview -------------------------------------------------------------------
+
+
+@router.get("/")
+def overview(request: Request, days: int = 14) -> Response:
+    me = login_user(request)
+    runtime = get_runtime(request)
+    units = scope(request, me)
+    days = min(max(days, 1), 90)
+    now = utcnow()
+    start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    stats = summary(runtime, units, start, None)
+    _ = translator(language(request, runtime))
+    labels = {"high": _("High"), "medium": _("Medium"), "low": _("Low")}
+    buckets = runtime.store.alert_histogram(AlertQuery(start=start, units=units), "day", "severity")
+    by_day = {b.start.astimezone(UTC).date(): b.counts for b in buckets}
+    series = []
+    for i in range(days):
+        day = (start + timedelta(days=i)).date()
+        series.append((day.strftime("%d/%m"), by_day.get(day, {})))
+    severity_chart = charts.stacked_bars(series, SEVERITY_ORDER, labels, language(request, runtime))
+    top = runtime.store.count_alerts(AlertQuery(start=start, units=units), group_by="rule_id")
+    top_rules = sorted(((k, v) for k, v in top.items() if k != "total"), key=lambda kv: -kv[1])[:8]
+    titles = {}
+    for rule_id, _count in top_rules:
+        page = runtime.store.query_alerts(AlertQuery(rule_id=rule_id, units=units, limit=1))
+        titles[rule_id] = page.items[0].rule_title if page.items else rule_id
+    top_chart = charts.horizontal_bars([(titles[k], v) for k, v in top_rules], language(request, runtime))
+    by_unit = runtime.store.count_alerts(AlertQuery(start=start, units=units, status=["new", "acknowledged",
+                                                                                      "in_progress"]), "unit")
+    unit_names = {u.code: u.name for u in runtime.store.list_units()}
+    hosts_by_unit: dict[str, list[int]] = {}  # unit → [servers, workstations, online]
+    cursor: str | None = None
+    while True:
+        hpage = runtime.store.query_hosts(HostQuery(units=units, limit=5000, cursor=cursor))
+        for h in hpage.items:
+            row = hosts_by_unit.setdefault(h.unit or "", [0, 0, 0])
+            row[0 if h.type == "server" else 1] += 1
+            row[2] += 1 if is_online(h, runtime, now) else 0
+        cursor = hpage.next
+        if not cursor or not hpage.items:
+            break
+    codes = (set(by_unit) - {"total"}) | set(hosts_by_unit)
+    rows: list[tuple[str, int, int, int, int]] = []
+    for code in codes:
+        servers, workstations, online = hosts_by_unit.get(code, [0, 0, 0])
+        rows.append((unit_names.get(code, code), int(by_unit.get(code, 0)), servers, workstations, online))
+    unit_rows = sorted(rows, key=lambda r: (-r[1], r[0]))
+    connector: dict[str, Any] | None = None
+    name = getattr(runtime.outbox, "connector", None)
+    if runtime.outbox is not None and name:
+        try:
+            status = runtime.outbox.connector_status(name)
+            connector = status.model_dump(mode="json") if hasattr(status, "model_dump") else dict(status)
+        except Exception:  # shown as unknown rather than breaking the overview
+            connector = {"state": "unknown"}
+    open_total = sum(stats["alerts"]["by_status"].get(s, 0) for s in ("new", "acknowledged", "in_progress"))
+    return render(request, "overview.html", me=me, stats=stats, days=days, severity_chart=severity_chart,
+                  top_chart=top_chart, unit_rows=unit_rows[:20], connector=connector,
+                  national_enabled=runtime.settings.national.enabled, open_total=open_total)
+
+
+# --- alert queue ------------------------------------------------------------------
+
+
+def _queue_query(request: Request, units: frozenset[str] | None) -> tuple[AlertQuery, dict[str, str]]:
+    params = request.query_params
+    filters = {k: params.get(k, "").strip() for k in
+               ("severity", "status", "host", "q", "rule_id", "assignee", "unit", "from", "to", "sort", "cursor")}
+
+    def day(value: str, end: bool = False) -> datetime | None:
+        if not value:
+            return None
+        try:
+            ts = parse_timestamp(value if "T" in value else value + "T00:00:00")
+        except ValueError:
+            raise UiError(422, f"invalid date {value!r}") from None
+        return ts + timedelta(days=1) if end and "T" not in value else ts
+
+    status = [filters["status"]] if filters["status"] in {s.value for s in AlertStatus} else None
+    if filters["status"] == "open":
+        status = ["new", "acknowledged", "in_progress"]
+    from api.deps import narrow
+
+    sort = filters["sort"] if filters["sort"] in ("last_seen", "first_seen", "severity", "count") else "last_seen"
+    query = AlertQuery(
+        host=filters["host"] or None, q=filters["q"] or None, rule_id=filters["rule_id"] or None,
+        assignee=filters["assignee"] or None, start=day(filters["from"]), end=day(filters["to"], end=True),
+        severity=[filters["severity"]] if filters["severity"] in {s.value for s in Severity} else None,
+        status=status, units=narrow(units, filters["unit"] or None, get_runtime(request)),
+        sort=sort,  # type: ignore[arg-type]
+        limit=50, cursor=filters["cursor"] or None,
+    )
+    return query, filters
+
+
+def _queue_context(request: Request) -> dict[str, Any]:
+    me = login_user(request)
+    runtime = get_runtime(request)
+    query, filters = _queue_query(request, scope(request, me))
+    try:
+        page = runtime.store.query_alerts(query)
+    except Exception as exc:
+        if "cursor" in str(exc):
+            raise UiError(400, str(exc)) from exc
+        raise
+    now = utcnow()
+    rows = [(a, triage.sla(a, runtime.settings, now)) for a in page.items]
+    keep = {k: v for k, v in filters.items() if v and k != "cursor"}
+    try:  # live refresh period of the queue, seconds
+        refresh = min(max(int(request.query_params.get("refresh", "15")), 2), 300)
+    except ValueError:
+        refresh = 15
+    return {"me": me, "page": page, "rows": rows, "filters": filters, "keep": keep, "refresh": refresh,
+            "statuses": [s.value for s in AlertStatus], "severities": SEVERITY_ORDER,
+            "units": _visible_units(request, me)}
+
+
+def _visible_units(request: Request, me: Any) -> list[Any]:
+    units = scope(request, me)
+    return [u for u in get_runtime(request).store.list_units() if units is None or u.code in units]
+
+
+@router.get("/alerts")
+def alert_queue(request: Request) -> Response:
+    return render(request, "alerts.html", **_queue_context(request))
+
+
+@router.get("/alerts/rows")
+def alert_rows(request: Request) -> Response:
+    """The queue's table body alone, for htmx polling."""
+    return render(request, "_alert_rows.html", **_queue_context(request))
+
+
+@router.post("/alerts/bulk")
+async def alert_bulk(request: Request) -> Response:
+    fields, multi = await form_of(request)
+    return await in_thread(_bulk, request, fields, multi.get("ids", []))
+
+
+def _bulk(request: Request, fields: dict[str, str], ids: list[str]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    patch = triage.AlertPatch(
+        status=AlertStatus(fields["status"]) if fields.get("status") in {s.value for s in AlertStatus} else None,
+        assignee=me.name if fields.get("assign_me") else None,
+        close_reason=fields.get("close_reason") or None,
+    )
+    failed = 0
+    for alert_id in ids[:1000]:
+        try:
+            triage.update_alert(get_runtime(request), me, alert_id, patch, scope(request, me))
+        except (NotFoundError, triage.TriageError):
+            failed += 1
+    target = safe_next(fields.get("return_to") or "/alerts")
+    sep = "&" if "?" in target else "?"
+    return RedirectResponse(f"{target}{sep}done={len(ids) - failed}&failed={failed}", status_code=303)
+
+
+# --- alert detail -----------------------------------------------------------------
+
+
+@router.get("/alerts/{alert_id}")
+def alert_detail(request: Request, alert_id: str) -> Response:
+    me = login_user(request)
+    runtime = get_runtime(request)
+    units = scope(request, me)
+    try:
+        alert = triage.get_in_scope(runtime, alert_id, units)
+    except NotFoundError:
+        raise UiError(404, "alert not found") from None
+    matched = runtime.store.query_events(EventQuery(ids=alert.event_ids, units=units, limit=50)).items \
+        if alert.event_ids else []
+    context_events = []
+    if alert.host:
+        around = timedelta(minutes=15)
+        context_events = runtime.store.query_events(EventQuery(
+            host=alert.host, start=alert.first_seen - around, end=alert.last_seen + around, units=units, limit=50,
+        )).items
+    codec: SessionCodec = request.app.state.sessions
+    host = runtime.store.find_host(alert.host) if alert.host else None
+    return render(
+        request, "alert.html", me=me, alert=alert, sla=triage.sla(alert, runtime.settings),
+        transitions=sorted(s.value for s in ALERT_TRANSITIONS[alert.status]),
+        matched=matched, context_events=context_events, timeline=triage.timeline(alert, runtime),
+        draft=codec.draft(request, request.url.path), host=host,
+        suggestion="\n".join(f"{k}: {v}" for k, v in tuning.suggest_match(alert.event).items()),
+        levels=[lv.value for lv in Level],
+    )
+
+
+@router.post("/alerts/{alert_id}/update")
+async def alert_update(request: Request, alert_id: str) -> Response:
+    fields, _ = await form_of(request)
+    return await in_thread(_update, request, alert_id, fields)
+
+
+def _update(request: Request, alert_id: str, fields: dict[str, str]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    try:
+        patch = triage.AlertPatch(
+            status=AlertStatus(fields["status"]) if fields.get("status") else None,
+            assignee=fields.get("assignee") if "assignee" in fields else None,
+            close_reason=fields.get("close_reason") or None,
+            comment=fields.get("comment") or None,
+        )
+        triage.update_alert(get_runtime(request), me, alert_id, patch, scope(request, me))
+    except NotFoundError:
+        raise UiError(404, "alert not found") from None
+    except (triage.TriageError, ValueError) as exc:
+        raise UiError(422, str(exc)) from exc
+    response = RedirectResponse(f"/alerts/{alert_id}", status_code=303)
+    response.delete_cookie("soclite_draft", path="/")
+    return response
+
+
+@router.post("/alerts/{alert_id}/exception")
+async def alert_exception(request: Request, alert_id: str) -> Response:
+    fields, _ = await form_of(request)
+    return await in_thread(_exception, request, alert_id, fields)
+
+
+def _exception(request: Request, alert_id: str, fields: dict[str, str]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    match: dict[str, str] = {}
+    for line in fields.get("match", "").splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip():
+            match[name.strip()] = value.strip()
+    expires = fields.get("expires_at") or None
+    try:
+        body = tuning.ExceptionCreate(
+            alert_id=alert_id, match=match, owner=fields.get("owner") or me.name, reason=fields.get("reason", ""),
+            expires_at=parse_timestamp(expires + "T23:59:59") if expires and "T" not in expires else expires,
+        )
+        tuning.create(get_runtime(request), me, body, scope(request, me))
+    except NotFoundError:
+        raise UiError(404, "alert not found") from None
+    except ValueError as exc:
+        raise UiError(422, str(exc)) from exc
+    return RedirectResponse("/rules#exceptions", status_code=303)
+
+
+def mount(app: FastAPI) -> None:
+    from api.ui import admin_pages
+
+    install_handlers(app)
+    app.include_router(router)
+    app.include_router(admin_pages.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+
+__all__ = ["LoginRequired", "mount"]

@@ -1,0 +1,156 @@
+"""Shared machinery of the web UI: templates, language, the logged-in user, CSRF, errors.
+
+Pages are plain HTML forms that work without JavaScript; htmx (installed from
+npm into dashboards/node_modules, see dashboards/package.json) only adds live
+refresh of the alert queue when present.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from api.deps import deny, get_runtime, optional_principal, scope_of
+from api.identity import Principal, Role
+from api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
+from api.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
+from soclite.config import PROJECT_ROOT
+from soclite.models import parse_timestamp
+from soclite.runtime import Runtime
+
+TEMPLATES = PROJECT_ROOT / "dashboards" / "templates"
+STATIC = PROJECT_ROOT / "dashboards" / "static"
+HTMX = PROJECT_ROOT / "dashboards" / "node_modules" / "htmx.org" / "dist" / "htmx.min.js"
+
+_env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
+                   trim_blocks=True, lstrip_blocks=True)
+
+WRITE_ROLES = (Role.ADMIN, Role.ANALYST)
+
+
+class LoginRequired(Exception):
+    """No valid session: go to the login page, keeping where the user was and what they typed."""
+
+    def __init__(self, next_url: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+        self.fields = fields or {}
+
+
+class UiError(Exception):
+    """An error page with a status code (403, 404, 409, 422)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def language(request: Request, runtime: Runtime) -> str:
+    lang = request.cookies.get(LANG_COOKIE) or runtime.settings.language or DEFAULT_LANGUAGE
+    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def safe_next(url: str | None) -> str:
+    """Only local paths: never an open redirect to another site."""
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return "/"
+    return url
+
+
+def current_url(request: Request) -> str:
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def login_user(request: Request, fields: dict[str, str] | None = None) -> Principal:
+    """The session's user, or LoginRequired (bearer tokens are for the API, not the UI)."""
+    runtime = get_runtime(request)
+    principal = None if request.headers.get("authorization") else optional_principal(request, runtime)
+    if principal is None or principal.kind != "session":
+        if request.method == "GET":
+            raise LoginRequired(safe_next(current_url(request)))
+        # A form posted after expiry: come back to the page the form was on (forms carry return_to).
+        raise LoginRequired(safe_next((fields or {}).get("return_to") or request.url.path), fields)
+    return principal
+
+
+def require_write(request: Request, principal: Principal, form: dict[str, str],
+                  roles: tuple[Role, ...] = WRITE_ROLES) -> None:
+    """CSRF first (a forged form must not even leave an audit entry as the victim), then the role."""
+    if not csrf_ok(principal, form.get("csrf_token")):
+        raise UiError(403, "csrf")
+    if principal.role not in roles:
+        raise UiError(403, str(deny(get_runtime(request), principal, request,
+                                    f"role {principal.role.value} may not do this").detail))
+
+
+def fmt_time(value: Any, runtime: Runtime, with_seconds: bool = False) -> str:
+    if value in (None, ""):
+        return "–"
+    ts = value if isinstance(value, datetime) else parse_timestamp(str(value))
+    local = ts.astimezone(ZoneInfo(runtime.settings.timezone))
+    return local.strftime("%d/%m/%Y %H:%M:%S" if with_seconds else "%d/%m/%Y %H:%M")
+
+
+def fmt_num(value: int | None, lang: str) -> str:
+    text = f"{int(value or 0):,}"
+    return text.replace(",", ".") if lang == "vi" else text
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    runtime = get_runtime(request)
+    lang = language(request, runtime)
+    principal: Principal | None = context.pop("me", None)
+    page = _env.get_template(template).render(
+        request=request,
+        _=translator(lang),
+        lang=lang,
+        me=principal,
+        csrf=principal.csrf if principal else "",
+        can_write=principal is not None and principal.role in WRITE_ROLES,
+        is_admin=principal is not None and principal.role is Role.ADMIN,
+        can_audit=principal is not None and principal.role in (Role.ADMIN, Role.AUDITOR),
+        htmx=HTMX.is_file(),
+        path=request.url.path,
+        here=current_url(request),
+        province=runtime.settings.province,
+        t=lambda v, s=False: fmt_time(v, runtime, s),
+        n=lambda v: fmt_num(v, lang),
+        quote=quote,
+        **context,
+    )
+    return HTMLResponse(page, status_code=status)
+
+
+def scope(request: Request, principal: Principal) -> frozenset[str] | None:
+    return scope_of(get_runtime(request), principal)
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired) -> Response:
+        from api.sessions import SESSION_COOKIE
+
+        # "Expired" only when there was a session to expire (a first visit is just a login).
+        expired = "&expired=1" if request.cookies.get(SESSION_COOKIE) or exc.fields else ""
+        response = RedirectResponse(f"/login?next={quote(exc.next_url, safe='')}{expired}", status_code=303)
+        if exc.fields:
+            codec: SessionCodec = request.app.state.sessions
+            codec.save_draft(response, exc.next_url.split("?", 1)[0], exc.fields)
+        return response
+
+    @app.exception_handler(UiError)
+    async def ui_error(request: Request, exc: UiError) -> Response:
+        runtime = get_runtime(request)
+        me = None
+        try:
+            me = optional_principal(request, runtime)
+        except Exception:  # the error page must render even for a broken session
+            me = None
+        return render(request, "error.html", status=exc.status, me=me, status_code=exc.status, message=exc.message)

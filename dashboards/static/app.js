@@ -1,0 +1,25 @@
+// soclite UI: small progressive enhancements; every page works without this file.
+document.addEventListener("DOMContentLoaded", function () {
+  var all = document.getElementById("select-all");
+  if (all) {
+    all.addEventListener("change", function () {
+      document.querySelectorAll("input.sel").forEach(function (box) { box.checked = all.checked; });
+    });
+  }
+  // Live refresh of the alert queue: htmx does it when installed; otherwise this small poller.
+  var rows = document.getElementById("alert-rows");
+  if (rows && !window.htmx) {
+    var seconds = parseInt(rows.getAttribute("data-refresh-seconds") || "15", 10);
+    window.setInterval(function () {
+      if (document.querySelector(".sel:checked")) { return; }  // never wipe a selection in progress
+      fetch(rows.getAttribute("data-refresh-url"), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html !== null) { rows.innerHTML = html; } });
+    }, seconds * 1000);
+  }
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
+});
