@@ -13,6 +13,7 @@ APT_TEST_PACKAGES := chromium rsyslog rsyslog-gnutls bsdutils nftables iproute2 
 	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core procps
 APT_RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core
 
+.PHONY: ui-deps
 .PHONY: run test venv dev-venv system-deps-test system-deps-run lint typecheck pytest bench clean demo
 
 $(BIN)/.soclite-installed: pyproject.toml
@@ -33,10 +34,17 @@ dev-venv: $(BIN)/.soclite-dev-installed
 system-deps-test:
 	@bash scripts/apt-ensure.sh $(APT_TEST_PACKAGES)
 
+# Front-end libraries of the UI come from npm at install time (never committed); the UI works without them.
+dashboards/node_modules/.installed: dashboards/package.json dashboards/package-lock.json
+	@if command -v npm >/dev/null; then npm --prefix dashboards ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the UI falls back to its own live-refresh poller" >&2; fi
+
+ui-deps: dashboards/node_modules/.installed
+
 system-deps-run:
 	@bash scripts/apt-ensure.sh $(APT_RUN_PACKAGES)
 
-run: venv system-deps-run
+run: venv system-deps-run ui-deps
 	@bash scripts/run.sh "$(DATA_DIR)" "$(HTTP_PORT)"
 
 lint: dev-venv
@@ -46,10 +54,10 @@ lint: dev-venv
 typecheck: dev-venv
 	$(BIN)/mypy
 
-pytest: dev-venv system-deps-test
+pytest: dev-venv system-deps-test ui-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-test: dev-venv system-deps-test
+test: dev-venv system-deps-test ui-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

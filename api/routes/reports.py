@@ -70,7 +70,7 @@ def list_reports(
     runtime: RuntimeDep,
     principal: ReaderDep,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000),
 ) -> dict[str, Any]:
     scope = scope_of(runtime, principal)
     items: list[dict[str, Any]] = []
