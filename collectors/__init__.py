@@ -1,0 +1,1 @@
+"""Collectors: turn bytes from syslog, HTTP, files, the network and agents into Events."""

@@ -1,0 +1,71 @@
+"""``soclite agent``: run the endpoint agent, and ``soclite agent enroll-token create`` for admins."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.group("agent", invoke_without_command=True)
+@click.option("--server", default=None, help="URL of the soclite server.")
+@click.option("--enroll-token", default=None, help="One-time enrollment token (first start).")
+@click.option("--state-dir", type=click.Path(path_type=Path), default=None, help="Agent state directory.")
+@click.option(
+    "--config", "config_file", type=click.Path(path_type=Path), default=None, help="Agent YAML config."
+)
+@click.option("--log-level", default="INFO", show_default=True)
+@click.pass_context
+def agent(
+    ctx: click.Context,
+    server: str | None,
+    enroll_token: str | None,
+    state_dir: Path | None,
+    config_file: Path | None,
+    log_level: str,
+) -> None:
+    """Run the endpoint agent (tail logs, spool, ship, heartbeat, obey isolation commands)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not server or state_dir is None:
+        raise click.UsageError("--server and --state-dir are required to run the agent")
+    argv = ["--server", server, "--state-dir", str(state_dir), "--log-level", log_level]
+    if enroll_token:
+        argv += ["--enroll-token", enroll_token]
+    if config_file is not None:
+        argv += ["--config", str(config_file)]
+    if os.name == "posix":
+        # Replace this process: the shared CLI has imported server-side packages the agent must not carry.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "collectors.agent", *argv])
+    from collectors.agent.__main__ import main
+
+    sys.exit(main(argv))
+
+
+@agent.group("enroll-token")
+def enroll_token_group() -> None:
+    """One-time enrollment tokens for new agents."""
+
+
+@enroll_token_group.command("create")
+@click.option("--data-dir", type=click.Path(path_type=Path), required=True)
+@click.option("--unit", required=True, help="Unit code the enrolled agents belong to.")
+@click.option("--uses", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--expires-hours", type=click.FloatRange(min=0.01), default=24.0, show_default=True)
+def enroll_token_create(data_dir: Path, unit: str, uses: int, expires_hours: float) -> None:
+    """Print a new enrollment token on stdout (only its hash is stored)."""
+    from collectors.agent.enrollment import AgentRegistry
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    registry = AgentRegistry.open(data_dir)
+    try:
+        click.echo(registry.create_enroll_token(unit=unit, uses=uses, expires_hours=expires_hours))
+    finally:
+        registry.close()
+
+
+commands: list[click.Command] = [agent]

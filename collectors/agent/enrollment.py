@@ -1,0 +1,132 @@
+"""Server side of enrollment: one-time enrollment tokens and the register of enrolled agents.
+
+Its own SQLite file (data_dir/agents.db), so the agent subsystem migrates on its own.
+Enrollment tokens are ``se_<id>_<secret>``; only SHA-256 of the secret is kept (256
+random bits need no slow hash). A token is bound to a unit, has a number of uses and
+an expiry; using it is one atomic decrement, so two agents racing for the last use
+cannot both win. The per-agent key it is exchanged for is an ordinary
+:mod:`api.identity` token of role ``agent``: revoking it cuts the agent off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from soclite.db import Database
+from soclite.errors import AuthError
+from soclite.models import isoformat, new_id, parse_timestamp, utcnow
+
+MIGRATIONS = [
+    """
+    CREATE TABLE enroll_tokens (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL,
+        unit TEXT,
+        uses_left INTEGER NOT NULL,
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        hostname TEXT NOT NULL,
+        unit TEXT,
+        enroll_token_id TEXT NOT NULL,
+        enrolled_at TEXT NOT NULL,
+        last_heartbeat TEXT,
+        dropped_total INTEGER NOT NULL DEFAULT 0,
+        spool_batches INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+]
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class EnrollGrant:
+    token_id: str
+    unit: str | None
+
+
+class AgentRegistry:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @classmethod
+    def open(cls, data_dir: Path) -> AgentRegistry:
+        return cls(Database(data_dir / "agents.db", MIGRATIONS, name="agents"))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def create_enroll_token(self, *, unit: str | None, uses: int = 1, expires_hours: float = 24.0) -> str:
+        if uses < 1:
+            raise ValueError("uses must be at least 1")
+        token_id = new_id()[:16]
+        secret = secrets.token_urlsafe(32)
+        now = utcnow()
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO enroll_tokens (id, secret_hash, unit, uses_left, expires_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    token_id,
+                    _hash(secret),
+                    unit,
+                    uses,
+                    isoformat(now + timedelta(hours=expires_hours)),
+                    isoformat(now),
+                ),
+            )
+        return f"se_{token_id}_{secret}"
+
+    def consume(self, token: str, now: datetime | None = None) -> EnrollGrant:
+        """Use one use of an enrollment token; AuthError if unknown, revoked, expired or used up."""
+        try:
+            prefix, token_id, secret = token.strip().split("_", 2)
+        except ValueError:
+            raise AuthError("malformed enrollment token") from None
+        if prefix != "se":
+            raise AuthError("malformed enrollment token")
+        now = now or utcnow()
+        with self.db.write() as conn:
+            row = conn.execute(
+                "SELECT secret_hash, unit, uses_left, expires_at, revoked_at FROM enroll_tokens WHERE id = ?",
+                (token_id,),
+            ).fetchone()
+            if row is None or row["revoked_at"] or not hmac.compare_digest(row["secret_hash"], _hash(secret)):
+                raise AuthError("unknown or revoked enrollment token")
+            if parse_timestamp(row["expires_at"]) <= now:
+                raise AuthError("enrollment token expired")
+            if row["uses_left"] < 1:
+                raise AuthError("enrollment token already used")
+            conn.execute("UPDATE enroll_tokens SET uses_left = uses_left - 1 WHERE id = ?", (token_id,))
+        return EnrollGrant(token_id=token_id, unit=row["unit"])
+
+    def register(self, agent_id: str, hostname: str, unit: str | None, token_id: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO agents (id, hostname, unit, enroll_token_id, enrolled_at) VALUES (?, ?, ?, ?, ?)",
+                (agent_id, hostname, unit, token_id, isoformat(utcnow())),
+            )
+
+    def heartbeat(self, agent_id: str, *, dropped: int, spool_batches: int) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE agents SET last_heartbeat = ?, dropped_total = dropped_total + ?, spool_batches = ? WHERE id = ?",
+                (isoformat(utcnow()), max(dropped, 0), max(spool_batches, 0), agent_id),
+            )
+
+    def dropped_total(self, agent_id: str) -> int:
+        row = (
+            self.db.reader().execute("SELECT dropped_total FROM agents WHERE id = ?", (agent_id,)).fetchone()
+        )
+        return int(row[0]) if row else 0

@@ -1,0 +1,250 @@
+"""Enrollment, heartbeat and the command channel on the real app (uvicorn on loopback, real SQLite
+store), with the real agent code as the client where it matters."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from click.testing import CliRunner
+
+from api.routes.agents import commands_of, registry_of
+from collectors.agent.cli import agent as agent_cli
+from collectors.agent.config import AgentConfig
+from collectors.agent.inventory import is_online
+from collectors.agent.runner import Agent
+from soclite.config import Settings
+from soclite.models import IsolationState, utcnow
+from soclite.runtime import Runtime
+
+RULESET = "table inet soclite_isolation {\n\tchain output {\n\t\ttype filter hook output priority filter; policy drop;\n\t}\n}\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    rt = Runtime.build(Settings(environment="test", data_dir=tmp_path / "data"))
+    yield rt
+    for extra in ("agents",):
+        if extra in rt.extras:
+            rt.extras[extra].close()
+    if rt.commands is not None:
+        rt.commands.close()
+    rt.close()
+
+
+@pytest.fixture
+def base_url(runtime: Runtime) -> Iterator[str]:
+    from api.app import create_app
+
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def http(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        yield client
+
+
+def enroll_token(runtime: Runtime, unit: str = "U1", uses: int = 1, hours: float = 24) -> str:
+    result = CliRunner().invoke(
+        agent_cli,
+        ["enroll-token", "create", "--data-dir", str(runtime.settings.data_dir), "--unit", unit,
+         "--uses", str(uses), "--expires-hours", str(hours)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    token = result.output.strip()
+    assert token.startswith("se_")
+    return token
+
+
+def enroll(http: httpx.Client, token: str, hostname: str = "WS-01") -> dict[str, str]:
+    resp = http.post(
+        "/api/v1/agents/enroll", json={"enroll_token": token, "hostname": hostname, "os": "Debian 12"}
+    )
+    assert resp.status_code == 200, resp.text
+    data: dict[str, str] = resp.json()
+    return data
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_enrollment_token_is_one_time_hashed_and_bound_to_its_unit(
+    runtime: Runtime, http: httpx.Client
+) -> None:
+    token = enroll_token(runtime, "U1")
+    stored = registry_of(runtime).db.reader().execute("SELECT secret_hash FROM enroll_tokens").fetchone()[0]
+    assert token.split("_", 2)[2] not in stored  # only a hash at rest
+    data = enroll(http, token)
+    assert data["unit"] == "U1" and data["api_key"].startswith("sl_") and data["host_id"] == "ws-01"
+    principal = runtime.identity.authenticate_token(data["api_key"])
+    assert principal.role == "agent" and principal.unit == "U1" and principal.id == data["agent_id"]
+    again = http.post("/api/v1/agents/enroll", json={"enroll_token": token, "hostname": "WS-02"})
+    assert again.status_code == 401 and "used" in again.text
+    bogus = http.post("/api/v1/agents/enroll", json={"enroll_token": "se_nope_nope", "hostname": "WS-03"})
+    assert bogus.status_code == 401
+
+
+def test_expired_and_multi_use_tokens(runtime: Runtime, http: httpx.Client) -> None:
+    multi = enroll_token(runtime, uses=2)
+    enroll(http, multi, "a1")
+    enroll(http, multi, "a2")
+    assert (
+        http.post("/api/v1/agents/enroll", json={"enroll_token": multi, "hostname": "a3"}).status_code == 401
+    )
+    short = registry_of(runtime).create_enroll_token(unit="U1", uses=1, expires_hours=0.01)
+    with pytest.raises(Exception, match="expired"):
+        registry_of(runtime).consume(short, now=utcnow() + timedelta(hours=1))
+
+
+def test_agent_key_only_opens_agent_endpoints(runtime: Runtime, http: httpx.Client) -> None:
+    key = enroll(http, enroll_token(runtime))["api_key"]
+    assert http.get("/api/v1/alerts", headers=auth(key)).status_code == 403
+    assert http.get("/api/v1/hosts", headers=auth(key)).status_code == 403
+    admin = runtime.identity.create_token(role="admin", name="root")
+    beat = {"hostname": "ws-01"}
+    assert http.post("/api/v1/agents/heartbeat", json=beat, headers=auth(admin)).status_code == 403
+    assert http.post("/api/v1/agents/heartbeat", json=beat).status_code == 401
+    assert http.post("/api/v1/agents/heartbeat", json=beat, headers=auth(key)).status_code == 200
+    runtime.identity.revoke_token(key.split("_", 2)[1])
+    assert http.post("/api/v1/agents/heartbeat", json=beat, headers=auth(key)).status_code == 401
+
+
+def test_heartbeat_upserts_the_host_and_online_is_computed(runtime: Runtime, http: httpx.Client) -> None:
+    data = enroll(http, enroll_token(runtime, "U7"), "Srv-DB")
+    beat = {
+        "hostname": "Srv-DB", "os": "Debian 12", "host_type": "server", "agent_version": "0.1.0",
+        "ips": ["10.0.0.5"], "macs": ["02:00:00:00:00:05"], "dropped": 7, "unit": "EVIL",
+    }  # fmt: skip
+    # unknown fields are ignored (newer agents), and the unit always comes from the key, never the body
+    resp = http.post("/api/v1/agents/heartbeat", json=beat, headers=auth(data["api_key"]))
+    assert resp.status_code == 200, resp.text
+    host = runtime.store.get_host("srv-db")
+    assert host.name == "Srv-DB" and host.type == "server" and host.unit == "U7"
+    assert host.ips == ["10.0.0.5"] and host.agent_id == data["agent_id"] and host.agent_version == "0.1.0"
+    assert host.last_seen is not None
+    settings = runtime.settings
+    assert is_online(host, utcnow(), settings)
+    assert not is_online(
+        host, utcnow() + timedelta(seconds=settings.agent.offline_after_seconds + 1), settings
+    )
+    assert registry_of(runtime).dropped_total(data["agent_id"]) == 7
+
+
+def test_isolation_command_round_trip_updates_the_host(runtime: Runtime, http: httpx.Client) -> None:
+    data = enroll(http, enroll_token(runtime), "ws-09")
+    key = data["api_key"]
+    queue = commands_of(runtime)
+    command = queue.enqueue("WS-09", "isolate", {"reason": "malware"}, 600, "alert-1:isolate")
+    assert queue.enqueue("ws-09", "isolate", {}, 600, "alert-1:isolate").id == command.id  # idempotent
+    assert runtime.store.get_host("ws-09").isolation == IsolationState.PENDING
+    beat = http.post("/api/v1/agents/heartbeat", json={"hostname": "ws-09"}, headers=auth(key)).json()
+    assert beat["commands_pending"] == 1
+    items = http.get("/api/v1/agents/commands", headers=auth(key)).json()["items"]
+    assert items == [{"id": command.id, "kind": "isolate", "params": {"reason": "malware"}}]
+    assert queue.get(command.id).status == "delivered"
+    # another agent may not answer for this host
+    other = enroll(http, enroll_token(runtime), "ws-10")["api_key"]
+    refused = http.post(
+        f"/api/v1/agents/commands/{command.id}/result", json={"ok": True, "detail": "x"}, headers=auth(other)
+    )
+    assert refused.status_code == 403
+    ok = http.post(
+        f"/api/v1/agents/commands/{command.id}/result",
+        json={"ok": True, "detail": RULESET},
+        headers=auth(key),
+    )
+    assert ok.status_code == 200, ok.text
+    host = runtime.store.get_host("ws-09")
+    assert host.isolation == IsolationState.ISOLATED and host.isolation_detail == RULESET
+    assert http.get("/api/v1/agents/commands", headers=auth(key)).json()["items"] == []
+    # a heartbeat reporting the same ruleset keeps it; release confirmed → none
+    http.post("/api/v1/agents/heartbeat", json={"hostname": "ws-09", "isolation": {"state": "isolated", "ruleset": RULESET}},
+              headers=auth(key))  # fmt: skip
+    release = queue.enqueue("ws-09", "release", {}, 600, "alert-1:release")
+    assert runtime.store.get_host("ws-09").isolation == IsolationState.RELEASE_PENDING
+    assert [c["id"] for c in http.get("/api/v1/agents/commands", headers=auth(key)).json()["items"]] == [
+        release.id
+    ]
+    http.post(
+        f"/api/v1/agents/commands/{release.id}/result",
+        json={"ok": True, "detail": "released"},
+        headers=auth(key),
+    )
+    host = runtime.store.get_host("ws-09")
+    assert host.isolation == IsolationState.NONE and host.isolation_detail is None
+    actions = [e.action for e in runtime.store.iter_audit()]
+    assert (
+        "host.isolate.confirmed" in actions
+        and "host.release.confirmed" in actions
+        and "agent.enroll" in actions
+    )
+
+
+def test_failed_isolation_and_expired_command_are_visible(runtime: Runtime, http: httpx.Client) -> None:
+    key = enroll(http, enroll_token(runtime), "ws-11")["api_key"]
+    queue = commands_of(runtime)
+    cmd = queue.enqueue("ws-11", "isolate", {}, 600, "k1")
+    http.get("/api/v1/agents/commands", headers=auth(key))
+    http.post(f"/api/v1/agents/commands/{cmd.id}/result", json={"ok": False, "detail": "nft: Operation not permitted"},
+              headers=auth(key))  # fmt: skip
+    host = runtime.store.get_host("ws-11")
+    assert host.isolation == IsolationState.FAILED and "not permitted" in (host.isolation_detail or "")
+    late = queue.enqueue("ws-11", "isolate", {}, 10, "k2")
+    expired = queue.expire(now=utcnow() + timedelta(seconds=11))
+    assert [c.id for c in expired] == [late.id] and queue.get(late.id).status == "expired"
+    host = runtime.store.get_host("ws-11")
+    assert host.isolation == IsolationState.FAILED and "expired" in (host.isolation_detail or "")
+    assert http.get("/api/v1/agents/commands", headers=auth(key)).json()["items"] == []
+
+
+def test_real_agent_enrolls_heartbeats_and_reports_a_command(
+    runtime: Runtime, base_url: str, tmp_path: Path
+) -> None:
+    token = enroll_token(runtime, "U3")
+    config = AgentConfig(heartbeat_interval=0.2, command_poll_interval=0.2, backoff_initial=0.05)
+    agent = Agent(base_url, tmp_path / "state", config, enroll_token=token, platform="sunos5")
+    thread = threading.Thread(target=agent.run, daemon=True)
+    thread.start()
+    host_id = agent.hostname.lower()
+    deadline = time.monotonic() + 10
+    while runtime.store.find_host(host_id) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    cmd = commands_of(runtime).enqueue(host_id, "isolate", {}, 600, "k")
+    while commands_of(runtime).get(cmd.id).status not in ("done", "failed"):
+        assert time.monotonic() < deadline + 10
+        time.sleep(0.05)
+    agent.stop()
+    thread.join(10)
+    host = runtime.store.get_host(host_id)
+    assert host.unit == "U3" and host.agent_id == agent.identity.agent_id  # type: ignore[union-attr]
+    assert host.isolation == IsolationState.FAILED and "not implemented on sunos5" in (
+        host.isolation_detail or ""
+    )

@@ -1,0 +1,215 @@
+"""Host isolation for real: network namespaces, veth pairs, the real agent and real nftables.
+
+Topology (names unique per run)::
+
+    [manager ns] 10.77.1.1 ──veth── 10.77.1.2 [agent ns] 10.77.2.2 ──veth── 10.77.2.1 [peer ns]
+
+The manager namespace runs the soclite API app; the agent namespace runs ``python -m
+collectors.agent``; the peer runs a plain TCP listener. The test isolates the agent through
+the command channel, proves the manager is still reachable and the peer is not, simulates a
+reboot (table flushed, agent restarted → isolation re-applied), releases, and proves the
+peer is reachable again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+MANAGER_PORT = 18080
+PEER_PORT = 19090
+
+pytestmark = pytest.mark.netns
+
+
+def _why_skip() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root to create network namespaces"
+    for tool in ("ip", "nft"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (Debian packages iproute2, nftables)"
+    probe = f"slprobe{uuid.uuid4().hex[:6]}"
+    if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode != 0:
+        return "`ip netns add` is not permitted here"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return None
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), capture_output=True, text=True, check=check, timeout=60)
+
+
+def in_ns(ns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return sh("ip", "netns", "exec", ns, *args, check=check)
+
+
+def can_connect(ns: str, ip: str, port: int) -> bool:
+    code = f"import socket; socket.create_connection(('{ip}', {port}), timeout=1.5).close()"
+    return in_ns(ns, PYTHON, "-c", code, check=False).returncode == 0
+
+
+class Lab:
+    def __init__(self, tmp: Path) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.manager, self.agent_ns, self.peer = f"slm{tag}", f"sla{tag}", f"slp{tag}"
+        self.tag = tag
+        self.tmp = tmp
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def build(self) -> None:
+        for ns in (self.manager, self.agent_ns, self.peer):
+            sh("ip", "netns", "add", ns)
+            in_ns(ns, "ip", "link", "set", "lo", "up")
+        for side, ns, net in (("m", self.manager, "1"), ("p", self.peer, "2")):
+            outer, inner = f"v{side}a{self.tag}", f"v{side}b{self.tag}"
+            sh(
+                "ip",
+                "link",
+                "add",
+                outer,
+                "netns",
+                self.agent_ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                inner,
+                "netns",
+                ns,
+            )
+            in_ns(self.agent_ns, "ip", "addr", "add", f"10.77.{net}.2/24", "dev", outer)
+            in_ns(self.agent_ns, "ip", "link", "set", outer, "up")
+            in_ns(ns, "ip", "addr", "add", f"10.77.{net}.1/24", "dev", inner)
+            in_ns(ns, "ip", "link", "set", inner, "up")
+
+    def spawn(self, ns: str, *args: str, log: str) -> subprocess.Popen[bytes]:
+        out = open(self.tmp / log, "wb")  # noqa: SIM115 - closed with the process
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, *args], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env
+        )
+        out.close()
+        self.procs.append(proc)
+        return proc
+
+    def teardown(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        for ns in (self.manager, self.agent_ns, self.peer):
+            sh("ip", "netns", "del", ns, check=False)
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[Lab]:
+    reason = _why_skip()
+    if reason:
+        pytest.skip(reason)
+    lab = Lab(tmp_path)
+    try:
+        lab.build()
+        yield lab
+    finally:
+        lab.teardown()
+
+
+def wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_isolation_keeps_the_manager_cuts_the_peer_survives_restart_and_releases(
+    lab: Lab, tmp_path: Path
+) -> None:
+    from collectors.agent.enrollment import AgentRegistry
+    from collectors.commands import CommandQueue
+    from soclite.config import Settings
+    from soclite.models import IsolationState
+    from soclite.store import open_store
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    server_url = f"http://10.77.1.1:{MANAGER_PORT}"
+    lab.spawn(lab.manager, PYTHON, str(ROOT / "tests/netns/netns_manager_app.py"), str(data_dir), "10.77.1.1",
+              str(MANAGER_PORT), log="manager.log")  # fmt: skip
+    lab.spawn(lab.peer, PYTHON, "-m", "http.server", str(PEER_PORT), "--bind", "10.77.2.1", log="peer.log")
+    wait(lambda: can_connect(lab.agent_ns, "10.77.1.1", MANAGER_PORT), 60, "the manager app")
+    wait(lambda: can_connect(lab.agent_ns, "10.77.2.1", PEER_PORT), 20, "the peer listener")
+
+    registry = AgentRegistry.open(data_dir)
+    token = registry.create_enroll_token(unit="U1")
+    registry.close()
+    state_dir = tmp_path / "agent-state"
+    config = tmp_path / "agent.yml"
+    config.write_text(
+        "heartbeat_interval: 0.5\ncommand_poll_interval: 0.5\nbackoff_initial: 0.1\nbackoff_max: 1\n"
+    )
+    agent_cmd = (PYTHON, "-m", "collectors.agent", "--server", server_url, "--state-dir", str(state_dir),
+                 "--config", str(config))  # fmt: skip
+    agent = lab.spawn(lab.agent_ns, *agent_cmd, "--enroll-token", token, log="agent.log")
+
+    settings = Settings(environment="test", data_dir=data_dir)
+    store = open_store(settings)
+    queue = CommandQueue.open(data_dir, store)
+    try:
+        hostname = os.uname().nodename.split(".")[0].lower()  # a netns shares the UTS name
+        wait(lambda: store.find_host(hostname) is not None, 30, "the agent's first heartbeat")
+
+        cmd = queue.enqueue(hostname, "isolate", {"reason": "test"}, 600, f"isolate-{lab.tag}")
+        wait(lambda: queue.get(cmd.id).status in ("done", "failed"), 30, "the isolate result")
+        assert queue.get(cmd.id).status == "done", queue.get(cmd.id).detail
+        host = store.get_host(hostname)
+        assert host.isolation == IsolationState.ISOLATED
+        assert "table inet soclite_isolation" in (host.isolation_detail or "")
+        assert f"ip daddr 10.77.1.1 tcp dport {MANAGER_PORT} accept" in (host.isolation_detail or "")
+        # the reported ruleset is what the kernel holds in the agent's namespace
+        listed = in_ns(lab.agent_ns, "nft", "list", "table", "inet", "soclite_isolation").stdout
+        assert listed == host.isolation_detail
+
+        assert can_connect(lab.agent_ns, "10.77.1.1", MANAGER_PORT), "isolation cut the manager off"
+        assert not can_connect(lab.agent_ns, "10.77.2.1", PEER_PORT), "the peer is still reachable"
+        seen = store.get_host(hostname).last_seen
+        wait(lambda: store.get_host(hostname).last_seen != seen, 10, "a heartbeat through the isolation")
+
+        # "reboot": the kernel forgets the table, the agent starts again and re-applies it
+        agent.terminate()
+        agent.wait(10)
+        in_ns(lab.agent_ns, "nft", "delete", "table", "inet", "soclite_isolation")
+        assert can_connect(lab.agent_ns, "10.77.2.1", PEER_PORT)
+        agent = lab.spawn(lab.agent_ns, *agent_cmd, log="agent2.log")
+        wait(lambda: in_ns(lab.agent_ns, "nft", "list", "table", "inet", "soclite_isolation", check=False).returncode == 0,
+             20, "isolation re-applied at start")  # fmt: skip
+        assert not can_connect(lab.agent_ns, "10.77.2.1", PEER_PORT)
+
+        rel = queue.enqueue(hostname, "release", {}, 600, f"release-{lab.tag}")
+        wait(lambda: queue.get(rel.id).status in ("done", "failed"), 30, "the release result")
+        assert queue.get(rel.id).status == "done", queue.get(rel.id).detail
+        assert store.get_host(hostname).isolation == IsolationState.NONE
+        assert (
+            in_ns(lab.agent_ns, "nft", "list", "table", "inet", "soclite_isolation", check=False).returncode
+            != 0
+        )
+        assert can_connect(lab.agent_ns, "10.77.2.1", PEER_PORT), "the peer is unreachable after release"
+        assert can_connect(lab.agent_ns, "10.77.1.1", MANAGER_PORT)
+    finally:
+        queue.close()
+        store.close()
