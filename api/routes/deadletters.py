@@ -1,0 +1,27 @@
+"""Dead letters: ``GET /api/v1/deadletters`` — input that could not become an event, with reason and raw bytes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from api.deps import RuntimeDep, require_roles
+from api.identity import Role
+from collectors.deadletter import DeadLetters
+
+router = APIRouter(prefix="/api/v1/deadletters", tags=["deadletters"])
+
+
+@router.get("", dependencies=[require_roles(Role.ADMIN, Role.ANALYST)])
+def list_deadletters(
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
+    """Newest first → {"total", "items": [{id, at, source, reason, raw, raw_base64}], "next"}."""
+    if runtime.journal is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "ingest journal is not running")
+    letters = DeadLetters(runtime.journal.db)
+    items, next_cursor = letters.list(limit, cursor)
+    return {"total": letters.count(), "items": [item.to_json() for item in items], "next": next_cursor}

@@ -1,0 +1,48 @@
+"""The parser registry: every message parser of soclite, by name, tried in order.
+
+``PARSERS`` is the one place to look. Parsers are tried in registration order and
+the first that recognises a line wins; ``syslog`` (generic) is last and takes
+anything. Windows records (EVTX, NXLog/Winlogbeat JSON) are not lines and go
+through :mod:`collectors.windows` instead (see :func:`collectors.normalize.normalize`).
+"""
+
+from __future__ import annotations
+
+from collectors.parsers.antivirus import ClamavParser
+from collectors.parsers.auditd import AuditdParser
+from collectors.parsers.base import LogLine, Parser
+from collectors.parsers.dns import DnsParser
+from collectors.parsers.generic import GenericSyslogParser
+from collectors.parsers.linux_auth import AccountParser, SshdParser, SudoParser, SuParser
+from collectors.parsers.webserver import AccessLogParser
+from soclite.errors import ConfigError
+from soclite.models import Event
+
+PARSERS: dict[str, Parser] = {}
+
+
+def register(parser: Parser) -> Parser:
+    """Add a parser; a second parser with the same name is a programming error."""
+    if parser.name in PARSERS:
+        raise ConfigError(f"parser {parser.name!r} is already registered", key="parsers")
+    PARSERS[parser.name] = parser
+    return parser
+
+
+for _parser in (
+    SshdParser(), SudoParser(), SuParser(), AccountParser(), AuditdParser(), AccessLogParser(),
+    ClamavParser(), DnsParser(), GenericSyslogParser(),
+):  # fmt: skip
+    register(_parser)
+
+
+def parse_line(line: LogLine) -> tuple[str, Event]:
+    """Run the parsers in order; return the name of the one that recognised the line and its fields."""
+    for name, parser in PARSERS.items():
+        event = parser.parse(line)
+        if event is not None:
+            return name, event
+    raise AssertionError("the generic syslog parser accepts every line")  # pragma: no cover
+
+
+__all__ = ["PARSERS", "LogLine", "Parser", "parse_line", "register"]
