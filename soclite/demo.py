@@ -201,6 +201,22 @@ def generate(seed: int = 42, base: datetime | None = None, hours: int = 6) -> Pr
              _nginx(ts + timedelta(seconds=i * 7), WEB_ATTACKER_IP, method, uri, status, "sqlmap/1.7.2#stable"),
              "/var/log/nginx/access.log")
 
+    # Smaller things an analyst sees every day: a wrong sudo password (medium), a root shell via sudo (low),
+    # and the EICAR test file a colleague downloaded to check the antivirus (low).
+    mail = hosts[1]
+    ts = base - timedelta(minutes=42)
+    line(ts, mail, _syslog(ts, mail.name, "sudo[31337]",
+                           "levanc : 3 incorrect password attempts ; TTY=pts/1 ; PWD=/home/levanc ; USER=root ; "
+                           "COMMAND=/usr/bin/cat /etc/shadow"), "/var/log/auth.log")
+    ts = base - timedelta(minutes=30)
+    line(ts, mail, _syslog(ts, mail.name, "sudo[31400]",
+                           "hoangvane : TTY=pts/2 ; PWD=/home/hoangvane ; USER=root ; COMMAND=/bin/bash"),
+         "/var/log/auth.log")
+    ts = base - timedelta(minutes=20)
+    line(ts, linux_ws, _syslog(ts, linux_ws.name, "clamd[812]",
+                               "/home/tranthib/Downloads/eicar.com: Win.Test.EICAR_HDB-1 FOUND"),
+         "/var/log/clamav/clamav.log")
+
     # Story 4: a PowerShell download cradle on a Windows workstation.
     win_ws = next(h for h in hosts if h.type is HostType.WORKSTATION and h.os.startswith("Windows"))
     ts = base - timedelta(minutes=15)

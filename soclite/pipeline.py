@@ -59,6 +59,7 @@ class Pipeline:
         self.errors = 0
         self.last_error: str | None = None
         self._last_state_save = time.monotonic()
+        self._last_compact = time.monotonic()
 
     # --- lifecycle ---------------------------------------------------------
     def start(self) -> None:
@@ -242,6 +243,11 @@ class Pipeline:
             self._host_units[key] = host.unit
 
     def _maybe_save_state(self) -> None:
+        now = time.monotonic()
+        if now - self._last_compact > 60:
+            # What every consumer committed is in the store now: free the journal's disk (it is bounded).
+            self._last_compact = now
+            self.runtime.journal.compact()
         engine = self.runtime.engine
         if engine is not None and time.monotonic() - self._last_state_save > 30:
             self._last_state_save = time.monotonic()

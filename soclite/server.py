@@ -38,17 +38,14 @@ class Server:
         from playbooks.outbox import Outbox
         from playbooks.runner import PlaybookRunner
         from playbooks.worker import Worker
-        from soclite.db import Database
         from soclite.pipeline import Pipeline
 
         rt = self.runtime
         settings = self.settings
         rt.journal = Journal(settings.data_dir / "journal.db", settings.journal.max_bytes, settings.journal.warn_ratio)
         rt.engine = Engine.from_settings(settings)
-        rt.commands = CommandQueue.from_settings(settings, rt.store) if hasattr(CommandQueue, "from_settings") else (
-            CommandQueue(Database(settings.data_dir / "commands.db", _command_migrations(), name="commands"))
-        )
-        rt.outbox = Outbox.from_settings(settings) if hasattr(Outbox, "from_settings") else Outbox(settings.data_dir / "outbox.db")
+        rt.commands = CommandQueue.from_settings(settings, rt.store)
+        rt.outbox = Outbox.from_settings(settings)
         rt.extras["playbook_runner"] = PlaybookRunner.from_runtime(rt)
         worker = Worker(rt)
         worker.start()
@@ -68,14 +65,10 @@ class Server:
         self._stoppers.append(scheduler.shutdown)
 
     def _start_inputs(self) -> None:
-        from collectors.inputs import start_inputs
+        from collectors.inputs import journal_sink, start_inputs
 
-        journal = self.runtime.journal
-
-        def sink(events: list[Any]) -> None:
-            journal.append(None, events)
-
-        for running in start_inputs(self.settings, sink):
+        sink, dead_letter = journal_sink(self.runtime.journal)
+        for running in start_inputs(self.settings, sink, dead_letter):
             self._stoppers.append(running.stop)
 
     def first_admin_password(self) -> str | None:
@@ -94,12 +87,6 @@ class Server:
         if self.runtime.engine is not None:
             self.runtime.engine.save_state()
         self.runtime.close()
-
-
-def _command_migrations() -> list[str]:
-    from collectors.commands import MIGRATIONS
-
-    return list(MIGRATIONS)
 
 
 @click.command("server")
