@@ -145,6 +145,10 @@ class Pipeline:
         for alert in alerts:
             existing = self._open_alert(alert.fingerprint, alert.last_seen - window)
             if existing is not None and existing.last_seen >= alert.first_seen - window:
+                if alert.event_ids and all(e in existing.event_ids for e in alert.event_ids):
+                    # A replay after a crash before the journal commit: this match is already counted.
+                    # (Exact for the first MAX_EVENT_IDS matches an alert keeps; later ones may count twice.)
+                    continue
                 existing.count += 1
                 existing.last_seen = max(existing.last_seen, alert.last_seen)
                 existing.first_seen = min(existing.first_seen, alert.first_seen)
