@@ -1,0 +1,300 @@
+"""Store benchmark: bulk event writes per second and the p95 of a filtered alert page.
+
+    .venv/bin/python bench/store.py                  # full run: SQLite at 1,000,000 alerts, OpenSearch API at 50,000
+    .venv/bin/python bench/store.py --quick          # a smaller run (a minute or two)
+    .venv/bin/python bench/store.py --stores sqlite --alerts 1000000
+
+The OpenSearch store is measured against osmem-server (the in-memory server
+that speaks the OpenSearch REST API, started here) unless --opensearch-url
+points at a cluster; osmem figures say nothing about a real cluster's speed,
+they only show the client-side path works at volume.
+
+Alerts are realistic in shape: ~30 units, 2,500 hosts, 60 rules, Sigma levels
+weighted like a real month (more low/medium than critical), statuses weighted
+so older alerts are mostly closed, spread over one month. Each timed query is
+what the triage list sends: a unit scope (1-3 units, or all), usually a
+severity and a status set, sometimes a time range, sorted by last_seen; the
+first page and then the page its cursor points to, both including the total
+count. ``--sqlite-path`` keeps the SQLite file so a re-run only times queries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from soclite.models import Alert, AlertStatus, Level, fingerprint, isoformat, severity_of  # noqa: E402
+from soclite.store.base import AlertQuery, Store  # noqa: E402
+
+UNITS = [f"unit-{i:02d}" for i in range(30)]
+HOSTS = [f"ws-{i:04d}" for i in range(2400)] + [f"srv-{i:03d}" for i in range(100)]
+LEVELS = [Level.INFORMATIONAL, Level.LOW, Level.MEDIUM, Level.HIGH, Level.CRITICAL]
+LEVEL_WEIGHTS = [10, 35, 30, 20, 5]
+MONTH_START = datetime(2024, 8, 1, tzinfo=UTC)
+MONTH = timedelta(days=31)
+
+
+def make_events(n: int, rng: random.Random) -> list[dict[str, Any]]:
+    events = []
+    for i in range(n):
+        host = rng.choice(HOSTS)
+        ts = MONTH_START + timedelta(seconds=rng.randrange(int(MONTH.total_seconds())))
+        events.append(
+            {
+                "@timestamp": isoformat(ts),
+                "event.id": f"{i:012x}{rng.getrandbits(64):016x}",
+                "host.name": host,
+                "soclite.unit": UNITS[hash(host) % len(UNITS)],
+                "soclite.input": "agent",
+                "logsource.product": "windows",
+                "logsource.category": "process_creation",
+                "EventID": 1,
+                "Channel": "Microsoft-Windows-Sysmon/Operational",
+                "Image": "C:\\Windows\\System32\\cmd.exe",
+                "CommandLine": f'cmd.exe /c "whoami /all & net user {rng.randrange(1000)}"',
+                "ParentImage": "C:\\Windows\\explorer.exe",
+                "User": f"CORP\\user{rng.randrange(3000)}",
+                "event.original": f"<14>1 {isoformat(ts)} {host} Sysmon 1 - process create cmd.exe whoami {i}",
+            }
+        )
+    return events
+
+
+def make_alerts(n: int, rng: random.Random) -> list[Alert]:
+    rules = [(f"rule-{i:03d}", f"Phát hiện hành vi đáng ngờ số {i}") for i in range(60)]
+    statuses = [
+        AlertStatus.NEW,
+        AlertStatus.ACKNOWLEDGED,
+        AlertStatus.IN_PROGRESS,
+        AlertStatus.RESOLVED,
+        AlertStatus.FALSE_POSITIVE,
+    ]
+    out = []
+    levels = rng.choices(LEVELS, weights=LEVEL_WEIGHTS, k=n)
+    for i in range(n):
+        host = rng.choice(HOSTS)
+        unit = UNITS[hash(host) % len(UNITS)]
+        rule_id, title = rules[rng.randrange(len(rules))]
+        last = MONTH_START + timedelta(seconds=rng.randrange(int(MONTH.total_seconds())))
+        age = (MONTH_START + MONTH - last) / MONTH  # 0 = newest, 1 = oldest
+        status = rng.choices(statuses, weights=[40 * (1 - age) + 2, 10, 8, 30 * age + 10, 10 * age + 3])[0]
+        level = levels[i]
+        out.append(
+            Alert(
+                id=f"{i:08x}{rng.getrandbits(64):016x}",
+                fingerprint=fingerprint(rule_id, host, {"n": i % 7}),
+                rule_id=rule_id,
+                rule_title=title,
+                level=level,
+                severity=severity_of(level),
+                status=status,
+                assignee=f"analyst{rng.randrange(8)}" if status != AlertStatus.NEW else None,
+                host=host,
+                unit=unit,
+                first_seen=last - timedelta(minutes=rng.randrange(600)),
+                last_seen=last,
+                count=rng.randrange(1, 50),
+                event_ids=[f"{rng.getrandbits(128):032x}"],
+                event={"host.name": host, "EventID": 4625, "TargetUserName": "administrator"},
+                tags=["attack.credential_access", f"attack.t{1000 + rng.randrange(200)}"],
+                created_at=last,
+                updated_at=last,
+            )
+        )
+    return out
+
+
+def random_query(rng: random.Random) -> AlertQuery:
+    units = None if rng.random() < 0.2 else frozenset(rng.sample(UNITS, rng.randint(1, 3)))
+    severity = [rng.choice(["high", "medium", "low"])] if rng.random() < 0.75 else None
+    status = (
+        rng.choice([["new"], ["new", "acknowledged", "in_progress"], ["resolved"]])
+        if rng.random() < 0.75
+        else None
+    )
+    start = end = None
+    if rng.random() < 0.5:
+        start = MONTH_START + timedelta(days=rng.randrange(25))
+        end = start + timedelta(days=rng.randint(1, 7))
+    return AlertQuery(units=units, severity=severity, status=status, start=start, end=end, limit=50)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def bench_store(
+    name: str, store: Store, *, events: int, alerts: int, batch: int, queries: int, seed: int
+) -> dict[str, Any]:
+    rng = random.Random(seed)
+    row: dict[str, Any] = {"store": name, "events": events, "alerts": alerts}
+    evs = make_events(events, rng)
+    t0 = time.perf_counter()
+    for i in range(0, len(evs), batch):
+        store.write_events(evs[i : i + batch])
+    elapsed = time.perf_counter() - t0
+    row["events_per_s"] = events / elapsed if events else float("nan")
+    print(f"[{name}] {events:,} events written in {elapsed:.1f} s", flush=True)
+    del evs
+
+    t0 = time.perf_counter()
+    chunk = 20_000
+    done = store.count_alerts(AlertQuery())["total"]  # a kept SQLite file already has them
+    while done < alerts:
+        n = min(chunk, alerts - done)
+        store.put_alerts(make_alerts(n, random.Random(seed + done)))
+        done += n
+        if done % 200_000 == 0 or done == alerts:
+            print(f"[{name}] {done:,} alerts stored ({time.perf_counter() - t0:.0f} s)", flush=True)
+    row["alert_load_s"] = time.perf_counter() - t0
+    if hasattr(store, "optimize"):
+        store.optimize()
+
+    first: list[float] = []
+    second: list[float] = []
+    for _ in range(queries):
+        query = random_query(rng)
+        t = time.perf_counter()
+        page = store.query_alerts(query)
+        first.append((time.perf_counter() - t) * 1000)
+        if page.next:
+            query.cursor = page.next
+            t = time.perf_counter()
+            store.query_alerts(query)
+            second.append((time.perf_counter() - t) * 1000)
+    row.update(
+        p50_first=statistics.median(first),
+        p95_first=pct(first, 0.95),
+        max_first=max(first),
+        p95_cursor=pct(second, 0.95) if second else float("nan"),
+        p95_all=pct(first + second, 0.95),
+        pages=len(first) + len(second),
+    )
+    return row
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    cols: list[tuple[str, str, Callable[[Any], str]]] = [
+        ("store", "store", str),
+        ("events", "events", lambda v: f"{v:,}"),
+        ("events/s", "events_per_s", lambda v: f"{v:,.0f}"),
+        ("alerts", "alerts", lambda v: f"{v:,}"),
+        ("load s", "alert_load_s", lambda v: f"{v:.0f}"),
+        ("p50 page ms", "p50_first", lambda v: f"{v:.1f}"),
+        ("p95 page ms", "p95_first", lambda v: f"{v:.1f}"),
+        ("max page ms", "max_first", lambda v: f"{v:.1f}"),
+        ("p95 cursor ms", "p95_cursor", lambda v: f"{v:.1f}"),
+        ("p95 all ms", "p95_all", lambda v: f"{v:.1f}"),
+        ("pages", "pages", str),
+    ]
+    table = [[head for head, _, _ in cols]] + [[fmt(row[key]) for _, key, fmt in cols] for row in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(cols))]
+    for n, r in enumerate(table):
+        print("  ".join(cell.rjust(w) for cell, w in zip(r, widths, strict=True)))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--stores", default="sqlite,opensearch", help="comma list: sqlite, opensearch")
+    parser.add_argument("--events", type=int, default=200_000, help="events to write (SQLite)")
+    parser.add_argument("--batch", type=int, default=1000, help="events per write_events call")
+    parser.add_argument("--alerts", type=int, default=1_000_000, help="alerts for the SQLite page timing")
+    parser.add_argument("--os-events", type=int, default=50_000, help="events to write (OpenSearch)")
+    parser.add_argument("--os-alerts", type=int, default=50_000, help="alerts for the OpenSearch page timing")
+    parser.add_argument("--queries", type=int, default=200, help="random filtered page queries")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="where the SQLite file goes (default: a temp dir)"
+    )
+    parser.add_argument("--sqlite-path", type=Path, default=None, help="keep (or reuse) the SQLite file here")
+    parser.add_argument("--opensearch-url", default=None, help="a cluster to use instead of osmem-server")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="20k events, 100k/10k alerts, 50 queries")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.events, args.alerts, args.os_events, args.os_alerts, args.queries = (
+            20_000,
+            100_000,
+            10_000,
+            10_000,
+            50,
+        )
+
+    rows = []
+    stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    if "sqlite" in stores:
+        from soclite.store.sqlite import SQLiteStore
+
+        with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
+            reuse = args.sqlite_path is not None and args.sqlite_path.exists()
+            store = SQLiteStore(args.sqlite_path or Path(tmp) / "events.db")
+            store.open()
+            events = 0 if reuse else args.events  # a kept file: time the queries only
+            rows.append(
+                bench_store(
+                    "sqlite",
+                    store,
+                    events=events,
+                    alerts=args.alerts,
+                    batch=args.batch,
+                    queries=args.queries,
+                    seed=args.seed,
+                )
+            )
+            store.close()
+    if "opensearch" in stores:
+        from opensearchpy import OpenSearch
+
+        from soclite.store.opensearch import OpenSearchStore
+
+        server = None
+        url = args.opensearch_url
+        if url is None:
+            from osmem_server import OsmemServer
+
+            server = OsmemServer.start()
+            url = server.url
+        prefix = f"bench{int(time.time())}"
+        os_store = OpenSearchStore(OpenSearch(hosts=[url], timeout=120), prefix)
+        os_store.open()
+        try:
+            name = "opensearch" + (" (osmem)" if server else "")
+            rows.append(
+                bench_store(
+                    name,
+                    os_store,
+                    events=args.os_events,
+                    alerts=args.os_alerts,
+                    batch=args.batch,
+                    queries=args.queries,
+                    seed=args.seed,
+                )
+            )
+        finally:
+            if server is None:
+                os_store.drop_all()
+            os_store.close()
+            if server is not None:
+                server.close()
+    print()
+    print_table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

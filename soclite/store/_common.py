@@ -1,0 +1,157 @@
+"""Pieces both stores share, so SQLite and OpenSearch answer the same question the same way.
+
+Cursors are opaque to callers (base64url of a small JSON list) but both stores
+encode the same thing in them: the sort values of the last row of the page and
+a tie-breaker, so paging is keyset-based (``search_after`` / row values) and
+never ``OFFSET``: page 1,000 costs what page 1 costs.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from soclite.errors import StoreError
+from soclite.models import (
+    AGENT_ID,
+    EVENT_ID,
+    HOST_NAME,
+    LOGSOURCE_CATEGORY,
+    LOGSOURCE_PRODUCT,
+    LOGSOURCE_SERVICE,
+    RAW,
+    RECEIVED,
+    TIMESTAMP,
+    UNIT,
+    Event,
+    isoformat,
+    parse_timestamp,
+)
+
+#: sort rank of a severity bucket (higher sorts first when descending).
+SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
+
+#: group_by values count_alerts/alert_histogram accept (the Store contract's list).
+ALERT_GROUPS = ("severity", "level", "status", "rule_id", "host", "unit", "assignee", "tags")
+
+#: event fields the free-text ``q`` looks into (besides the raw line), in both stores.
+EVENT_TEXT_FIELDS = (
+    RAW,
+    HOST_NAME,
+    "message",
+    "host.ip",
+    "source.ip",
+    "destination.ip",
+    "user.name",
+    "process.command_line",
+    "process.executable",
+    "CommandLine",
+    "Image",
+    "ParentImage",
+    "TargetFilename",
+    "url.original",
+    "dns.question.name",
+    "file.hash.sha256",
+    "event.action",
+    "Computer",
+    "TargetUserName",
+)
+
+
+def encode_cursor(values: Iterable[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str, length: int) -> list[Any]:
+    """Decode a cursor made by :func:`encode_cursor`; a tampered one is a clear error, not a crash."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, TypeError) as exc:
+        raise StoreError(f"invalid page cursor {cursor!r}") from exc
+    if not isinstance(values, list) or len(values) != length:
+        raise StoreError(f"invalid page cursor {cursor!r} (made for another sort order?)")
+    return values
+
+
+def check_group(group_by: str | None) -> None:
+    if group_by is not None and group_by not in ALERT_GROUPS:
+        raise StoreError(f"cannot group alerts by {group_by!r}; known: {', '.join(ALERT_GROUPS)}")
+
+
+def event_time(event: Event) -> datetime:
+    """The event's @timestamp; an event without a usable one is filed at its receive time (or now).
+
+    Refusing it would make the whole batch fail forever on retry, so it is kept, at the best time known.
+    """
+    for key in (TIMESTAMP, RECEIVED):
+        value = event.get(key)
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, str) and value:
+            try:
+                return parse_timestamp(value)
+            except ValueError:
+                continue
+    return datetime.now(UTC)
+
+
+def event_host(event: Event) -> str | None:
+    """The host key of an event: host.name (or Windows Computer), lower-cased like Host.id."""
+    value = event.get(HOST_NAME) or event.get("Computer")
+    return str(value).lower() if value else None
+
+
+def event_text(event: Event) -> str:
+    """The text ``q`` searches: raw line and main fields, case-folded."""
+    parts = [str(event[key]) for key in EVENT_TEXT_FIELDS if event.get(key) is not None]
+    return "\n".join(parts).casefold()
+
+
+def event_id(event: Event) -> str:
+    value = event.get(EVENT_ID)
+    if not value:
+        raise StoreError("event without event.id cannot be stored idempotently (set at ingest)")
+    return str(value)
+
+
+def iso(ts: datetime | None) -> str | None:
+    return isoformat(ts) if ts is not None else None
+
+
+def bucket_start(key: str, interval: str) -> datetime:
+    """The UTC start of a histogram bucket from its ISO prefix (YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH)."""
+    if interval == "month":
+        return datetime.strptime(key[:7], "%Y-%m").replace(tzinfo=UTC)
+    if interval == "day":
+        return datetime.strptime(key[:10], "%Y-%m-%d").replace(tzinfo=UTC)
+    return datetime.strptime(key[:13], "%Y-%m-%dT%H").replace(tzinfo=UTC)
+
+
+#: the width of the ISO prefix that names a bucket of each interval.
+BUCKET_PREFIX = {"hour": 13, "day": 10, "month": 7}
+
+__all__ = [
+    "AGENT_ID",
+    "ALERT_GROUPS",
+    "BUCKET_PREFIX",
+    "EVENT_TEXT_FIELDS",
+    "LOGSOURCE_CATEGORY",
+    "LOGSOURCE_PRODUCT",
+    "LOGSOURCE_SERVICE",
+    "SEVERITY_RANK",
+    "UNIT",
+    "bucket_start",
+    "check_group",
+    "decode_cursor",
+    "encode_cursor",
+    "event_host",
+    "event_id",
+    "event_text",
+    "event_time",
+    "iso",
+]

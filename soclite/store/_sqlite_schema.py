@@ -1,0 +1,109 @@
+"""Schema of the embedded store (events.db), one SQL script per version: append, never edit.
+
+Why these indexes: every alert index ends in ``last_seen`` (plus the implicit
+rowid), the order pages are read in, so a filtered page is an index range read
+of ``limit`` rows, and counts of the usual dashboard filters are covered by an
+index without touching the table. ``closed`` is a column so grouping
+(:meth:`find_open_alert`) reads one short index range.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: events, alerts (+ tags), hosts, units, audit
+    """
+    CREATE TABLE events (
+        id TEXT NOT NULL UNIQUE,
+        ts TEXT NOT NULL,
+        host TEXT,
+        unit TEXT,
+        product TEXT,
+        category TEXT,
+        service TEXT,
+        text TEXT NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX events_ts ON events (ts);
+    CREATE INDEX events_host_ts ON events (host, ts);
+    CREATE INDEX events_unit_ts ON events (unit, ts);
+    CREATE INDEX events_category_ts ON events (category, ts);
+
+    CREATE TABLE alerts (
+        id TEXT NOT NULL UNIQUE,
+        fingerprint TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        rule_title TEXT NOT NULL,
+        level TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        sev_rank INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        closed INTEGER NOT NULL,
+        assignee TEXT,
+        host TEXT,
+        unit TEXT,
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        closed_at TEXT,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX alerts_last ON alerts (last_seen);
+    CREATE INDEX alerts_unit_sev_status ON alerts (unit, severity, status, last_seen);
+    CREATE INDEX alerts_unit_status ON alerts (unit, status, last_seen);
+    CREATE INDEX alerts_sev_status ON alerts (severity, status, last_seen);
+    CREATE INDEX alerts_sev ON alerts (severity, last_seen);
+    CREATE INDEX alerts_unit_sev ON alerts (unit, severity, last_seen);
+    CREATE INDEX alerts_unit ON alerts (unit, last_seen);
+    CREATE INDEX alerts_status ON alerts (status, last_seen);
+    CREATE INDEX alerts_host ON alerts (host, last_seen);
+    CREATE INDEX alerts_rule ON alerts (rule_id, last_seen);
+    CREATE INDEX alerts_fingerprint ON alerts (fingerprint, closed, last_seen);
+    CREATE INDEX alerts_assignee ON alerts (assignee, last_seen);
+    CREATE INDEX alerts_first ON alerts (first_seen);
+    CREATE INDEX alerts_count ON alerts (count);
+    CREATE INDEX alerts_sev_rank ON alerts (sev_rank, last_seen);
+
+    CREATE TABLE alert_tags (
+        alert_id TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (alert_id, tag)
+    ) WITHOUT ROWID;
+    CREATE INDEX alert_tags_tag ON alert_tags (tag);
+
+    CREATE TABLE hosts (
+        id TEXT PRIMARY KEY,
+        name_key TEXT NOT NULL,
+        agent_id TEXT,
+        unit TEXT,
+        type TEXT NOT NULL,
+        text TEXT NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX hosts_name ON hosts (name_key);
+    CREATE INDEX hosts_agent ON hosts (agent_id);
+    CREATE INDEX hosts_unit ON hosts (unit, id);
+
+    CREATE TABLE units (
+        code TEXT PRIMARY KEY,
+        parent TEXT,
+        doc TEXT NOT NULL
+    );
+
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        unit TEXT,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX audit_at ON audit (at);
+    """,
+]

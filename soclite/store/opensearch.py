@@ -1,0 +1,490 @@
+"""The OpenSearch store: events in daily indices, alerts/hosts/units/audit in one index each.
+
+Layout (``<p>`` = ``store.index_prefix``): events go to ``<p>-events-YYYY.MM.DD``,
+the UTC day of their ``@timestamp`` computed here, so retention deletes whole
+indices; ``<p>-alerts``, ``<p>-hosts``, ``<p>-units`` and ``<p>-audit`` hold
+one document per object with ``_id`` = its id, so a retried write replaces
+instead of duplicating. Composable index templates (:mod:`._os_mappings`) are
+installed on :meth:`open`, and an ISM retention policy only when the cluster
+has the ISM plugin.
+
+Reads never depend on ``refresh``: writes of alerts, hosts, units and audit
+ask for ``refresh=wait_for`` (visible to the next search on a real cluster),
+events are not refreshed by default (throughput; visible within the refresh
+interval) unless ``refresh_events`` is set. Pages use ``search_after`` on
+(sort key, id), never ``from``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+import orjson
+from opensearchpy import OpenSearch
+from opensearchpy.exceptions import ConnectionError as OSConnectionError
+from opensearchpy.exceptions import NotFoundError as OSNotFoundError
+from opensearchpy.exceptions import TransportError
+
+from soclite.errors import NotFoundError, StoreError
+from soclite.models import Alert, AuditEntry, Event, Host, Unit, isoformat
+from soclite.store import _common as c
+from soclite.store import _os_mappings as m
+from soclite.store._os_bulk import BulkItem, bulk_write
+from soclite.store._os_query import alert_filter, event_filter, host_filter
+from soclite.store.base import AlertQuery, EventQuery, HistogramBucket, HostQuery, Page, Store
+
+if TYPE_CHECKING:
+    from soclite.config import Settings
+
+_ALERT_SORT: dict[str, tuple[str, ...]] = {
+    "last_seen": ("last_seen",),
+    "first_seen": ("first_seen",),
+    "count": ("count",),
+    "severity": ("sev_rank", "last_seen"),
+}
+#: group_by name → the alert document field that holds its (exact, lower-cased where needed) value.
+_GROUP_FIELD = {"host": "host_key"}
+_MAX_BUCKETS = 10000
+
+
+class OpenSearchStore(Store):
+    """:class:`~soclite.store.base.Store` on an OpenSearch cluster through opensearch-py."""
+
+    kind = "opensearch"
+
+    def __init__(
+        self,
+        client: OpenSearch,
+        prefix: str = "soclite",
+        *,
+        retention_days: int = 180,
+        refresh_events: bool = False,
+    ) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.retention_days = retention_days
+        self.refresh_events: bool | str = "wait_for" if refresh_events else False
+        self.ism_installed = False
+        self._audit_lock = threading.Lock()
+        self._audit_last: tuple[int, str] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, refresh_events: bool = False) -> OpenSearchStore:
+        s = settings.store
+        auth = None
+        if s.opensearch_username:
+            password = s.opensearch_password.get_secret_value() if s.opensearch_password else ""
+            auth = (s.opensearch_username, password)
+        client = OpenSearch(
+            hosts=s.opensearch_url,
+            http_auth=auth,
+            verify_certs=s.verify_certs,
+            ca_certs=str(s.ca_certs) if s.ca_certs else None,
+            timeout=30,
+            max_retries=2,
+            retry_on_timeout=True,
+        )
+        return cls(client, s.index_prefix, retention_days=s.retention_days, refresh_events=refresh_events)
+
+    # --- names -------------------------------------------------------------
+    def events_index(self, ts: datetime) -> str:
+        """The daily index of an event time (UTC day)."""
+        return f"{self.prefix}-events-{ts.astimezone(UTC):%Y.%m.%d}"
+
+    @property
+    def _events(self) -> str:
+        return f"{self.prefix}-events-*"
+
+    def _index(self, name: str) -> str:
+        return f"{self.prefix}-{name}"
+
+    # --- lifecycle -------------------------------------------------------
+    def open(self) -> None:
+        try:
+            for name, body in m.templates(self.prefix).items():
+                self.client.indices.put_index_template(name=name, body=body)
+            for name in ("alerts", "hosts", "units", "audit"):
+                if not self.client.indices.exists(index=self._index(name)):
+                    try:
+                        self.client.indices.create(index=self._index(name))
+                    except TransportError as exc:
+                        if exc.status_code != 400 or "already_exists" not in str(exc.error):
+                            raise
+            self.ism_installed = self._install_ism()
+        except (TransportError, OSConnectionError) as exc:
+            raise StoreError(f"OpenSearch store {self.prefix!r} could not be opened: {exc}") from exc
+
+    def _install_ism(self) -> bool:
+        """Install the retention policy when the ISM plugin answers; a cluster without it is fine."""
+        try:
+            self.client.transport.perform_request("GET", "/_plugins/_ism/policies")
+        except TransportError:
+            return False
+        policy_id = f"{self.prefix}-events-retention"
+        body = m.ism_policy(self.prefix, self.retention_days)
+        try:
+            current = self.client.transport.perform_request("GET", f"/_plugins/_ism/policies/{policy_id}")
+            params = {"if_seq_no": current["_seq_no"], "if_primary_term": current["_primary_term"]}
+            self.client.transport.perform_request(
+                "PUT", f"/_plugins/_ism/policies/{policy_id}", body=body, params=params
+            )
+        except OSNotFoundError:
+            self.client.transport.perform_request("PUT", f"/_plugins/_ism/policies/{policy_id}", body=body)
+        return True
+
+    def close(self) -> None:
+        self.client.close()
+
+    def drop_all(self) -> None:
+        """Delete every index and template of this prefix (tests against a shared cluster)."""
+        self.client.indices.delete(index=f"{self.prefix}-*", ignore_unavailable=True, allow_no_indices=True)
+        for name in m.templates(self.prefix):
+            self.client.indices.delete_index_template(name=name, ignore=[404])
+
+    def _search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = self.client.search(
+                index=index, body=body, params={"ignore_unavailable": "true", "allow_no_indices": "true"}
+            )
+        except (TransportError, OSConnectionError) as exc:
+            raise StoreError(f"search on {index} failed: {exc}") from exc
+        return result
+
+    def _count(self, index: str, query: dict[str, Any]) -> int:
+        body = {"query": query, "size": 0, "track_total_hits": True}
+        return int(self._search(index, body)["hits"]["total"]["value"])
+
+    def _write(self, items: list[BulkItem], *, refresh: bool | str = "wait_for") -> int:
+        result = bulk_write(self.client, items, refresh=refresh)
+        if result.rejected:
+            raise StoreError(
+                "documents refused: " + "; ".join(f"{i.id}: {r}" for i, r in result.rejected[:10])
+            )
+        return result.created
+
+    def _page(
+        self, index: str, query: dict[str, Any], sort: list[dict[str, str]], limit: int, cursor: str | None
+    ) -> tuple[int, list[dict[str, Any]], str | None]:
+        body: dict[str, Any] = {"query": query, "size": limit + 1, "sort": sort, "track_total_hits": True}
+        if cursor:
+            body["search_after"] = c.decode_cursor(cursor, len(sort))
+        result = self._search(index, body)
+        hits = result["hits"]["hits"]
+        more = len(hits) > limit
+        next_cursor = c.encode_cursor(hits[limit - 1]["sort"]) if more else None
+        return int(result["hits"]["total"]["value"]), hits[:limit], next_cursor
+
+    # --- events ----------------------------------------------------------
+    def write_events(self, events: Sequence[Event]) -> int:
+        items = []
+        for event in events:  # serialize everything first: a bad event fails the batch before any write
+            ts = c.event_time(event)
+            try:
+                doc = orjson.loads(orjson.dumps(event, default=str))
+            except TypeError as exc:
+                raise StoreError(f"event {event.get('event.id')!r} cannot be serialized: {exc}") from exc
+            doc[m.EVENT_TEXT] = c.event_text(event)[:8000]
+            doc[m.EVENT_HOST_KEY] = c.event_host(event)
+            if not isinstance(doc.get("@timestamp"), str) or not doc["@timestamp"]:
+                doc["@timestamp"] = isoformat(ts)
+            items.append(BulkItem("create", self.events_index(ts), c.event_id(event), doc))
+        if not items:
+            return 0
+        result = bulk_write(self.client, items, refresh=self.refresh_events)
+        stored = result.created
+        if result.rejected:
+            # Shape conflicts with the index mapping: keep the core fields searchable, the rest as JSON.
+            fallback = [
+                BulkItem("create", item.index, item.id, _fallback_doc(item.doc))
+                for item, _ in result.rejected
+            ]
+            again = bulk_write(self.client, fallback, refresh=self.refresh_events)
+            if again.rejected:
+                raise StoreError(
+                    "events refused: " + "; ".join(f"{i.id}: {r}" for i, r in again.rejected[:10])
+                )
+            stored += again.created
+        return stored
+
+    def query_events(self, query: EventQuery) -> Page[Event]:
+        flt = event_filter(query)
+        if flt is None:
+            return Page(total=0, items=[])
+        sort = [{"@timestamp": "desc"}, {"event.id": "desc"}]
+        total, hits, cursor = self._page(self._events, flt, sort, query.limit, query.cursor)
+        return Page(total=total, items=[_event_from_source(h["_source"]) for h in hits], next=cursor)
+
+    def count_events(self, query: EventQuery) -> int:
+        flt = event_filter(query)
+        return 0 if flt is None else self._count(self._events, flt)
+
+    def delete_events_before(self, before: datetime) -> int:
+        """Drop whole daily indices that end before ``before``; trim the one day it falls in."""
+        try:
+            names = list(self.client.indices.get(index=self._events, params={"allow_no_indices": "true"}))
+        except OSNotFoundError:
+            names = []
+        except (TransportError, OSConnectionError) as exc:
+            raise StoreError(f"listing event indices failed: {exc}") from exc
+        cutoff = before.astimezone(UTC)
+        deleted = 0
+        stem = f"{self.prefix}-events-"
+        for name in sorted(names):
+            try:
+                day = datetime.strptime(name[len(stem) :], "%Y.%m.%d").replace(tzinfo=UTC)
+            except ValueError:
+                continue  # not one of ours
+            try:
+                if day + timedelta(days=1) <= cutoff:
+                    deleted += self._count(name, {"match_all": {}})
+                    self.client.indices.delete(index=name)
+                elif day < cutoff:
+                    flt = {"range": {"@timestamp": {"lt": isoformat(cutoff)}}}
+                    result = self.client.delete_by_query(index=name, body={"query": flt}, refresh=True)
+                    deleted += int(result.get("deleted", 0))
+            except (TransportError, OSConnectionError) as exc:
+                raise StoreError(
+                    f"retention on {name} failed after deleting {deleted} events: {exc}"
+                ) from exc
+        return deleted
+
+    # --- alerts ----------------------------------------------------------
+    @staticmethod
+    def _alert_doc(alert: Alert) -> dict[str, Any]:
+        doc = alert.model_dump(mode="json", warnings=False)
+        doc["sev_rank"] = c.SEVERITY_RANK.get(str(alert.severity), 0)
+        doc["closed"] = str(alert.status) in ("resolved", "false_positive")
+        doc["host_key"] = alert.host.lower() if alert.host else None
+        parts = (alert.rule_title, alert.rule_id, alert.host, alert.description, alert.id)
+        doc["text"] = "\n".join(str(v) for v in parts if v).casefold()[:8000]
+        return doc
+
+    @staticmethod
+    def _to_alert(source: dict[str, Any]) -> Alert:
+        return Alert.model_validate({k: v for k, v in source.items() if k not in m.ALERT_HIDDEN})
+
+    def put_alert(self, alert: Alert) -> Alert:
+        self.put_alerts([alert])
+        return alert
+
+    def put_alerts(self, alerts: Sequence[Alert], *, refresh: bool | str = "wait_for") -> int:
+        # The last version of an id in the batch wins, as in one SQL transaction.
+        latest = {alert.id: alert for alert in alerts}
+        items = [BulkItem("index", self._index("alerts"), a.id, self._alert_doc(a)) for a in latest.values()]
+        if items:
+            self._write(items, refresh=refresh)
+        return len(alerts)
+
+    def get_alert(self, alert_id: str, units: frozenset[str] | None = None) -> Alert:
+        try:
+            found = self.client.get(index=self._index("alerts"), id=alert_id)
+        except OSNotFoundError:
+            raise NotFoundError(f"alert {alert_id!r} not found") from None
+        except (TransportError, OSConnectionError) as exc:
+            raise StoreError(f"reading alert {alert_id!r} failed: {exc}") from exc
+        source = found["_source"]
+        if units is not None and source.get("unit") not in units:
+            raise NotFoundError(f"alert {alert_id!r} not found")
+        return self._to_alert(source)
+
+    def find_open_alert(self, fingerprint: str, since: datetime) -> Alert | None:
+        query = {
+            "bool": {
+                "filter": [
+                    {"term": {"fingerprint": fingerprint}},
+                    {"term": {"closed": False}},
+                    {"range": {"last_seen": {"gte": isoformat(since)}}},
+                ]
+            }
+        }
+        body = {"query": query, "size": 1, "sort": [{"last_seen": "desc"}, {"id": "desc"}]}
+        hits = self._search(self._index("alerts"), body)["hits"]["hits"]
+        return self._to_alert(hits[0]["_source"]) if hits else None
+
+    def query_alerts(self, query: AlertQuery) -> Page[Alert]:
+        flt = alert_filter(query)
+        if flt is None:
+            return Page(total=0, items=[])
+        sort: list[dict[str, str]] = [{key: str(query.order)} for key in (*_ALERT_SORT[query.sort], "id")]
+        total, hits, cursor = self._page(self._index("alerts"), flt, sort, query.limit, query.cursor)
+        return Page(total=total, items=[self._to_alert(h["_source"]) for h in hits], next=cursor)
+
+    def _terms(self, group_by: str) -> dict[str, Any]:
+        terms: dict[str, Any] = {"field": _GROUP_FIELD.get(group_by, group_by), "size": _MAX_BUCKETS}
+        if group_by != "tags":
+            terms["missing"] = ""  # as SQLite: alerts without a value count under ""
+        return terms
+
+    def count_alerts(self, query: AlertQuery, group_by: str | None = None) -> dict[str, int]:
+        c.check_group(group_by)
+        flt = alert_filter(query)
+        if flt is None:
+            return {"total": 0} if group_by is None else {}
+        if group_by is None:
+            return {"total": self._count(self._index("alerts"), flt)}
+        body = {"query": flt, "size": 0, "aggs": {"g": {"terms": self._terms(group_by)}}}
+        buckets = self._search(self._index("alerts"), body)["aggregations"]["g"]["buckets"]
+        return {str(b["key"]): int(b["doc_count"]) for b in buckets}
+
+    def alert_histogram(
+        self, query: AlertQuery, interval: Literal["hour", "day", "month"], group_by: str = "severity"
+    ) -> list[HistogramBucket]:
+        """Alerts per UTC hour/day/month of ``last_seen`` (the field the query's time range filters)."""
+        c.check_group(group_by)
+        if interval not in c.BUCKET_PREFIX:
+            raise StoreError(f"unknown histogram interval {interval!r}; known: hour, day, month")
+        flt = alert_filter(query)
+        if flt is None:
+            return []
+        histogram = {
+            "field": "last_seen",
+            "calendar_interval": interval,
+            "time_zone": "UTC",
+            "min_doc_count": 1,
+        }
+        aggs = {"h": {"date_histogram": histogram, "aggs": {"g": {"terms": self._terms(group_by)}}}}
+        result = self._search(self._index("alerts"), {"query": flt, "size": 0, "aggs": aggs})
+        out = []
+        for bucket in result["aggregations"]["h"]["buckets"]:
+            counts = {str(b["key"]): int(b["doc_count"]) for b in bucket["g"]["buckets"]}
+            if counts:
+                start = datetime.fromtimestamp(int(bucket["key"]) / 1000, tz=UTC)
+                out.append(HistogramBucket(start=start, counts=counts))
+        return out
+
+    # --- hosts and units ---------------------------------------------------
+    def put_host(self, host: Host) -> Host:
+        doc = host.model_dump(mode="json", warnings=False)
+        doc["name_key"] = host.name.lower()
+        doc["text"] = "\n".join([host.id, host.name, host.os or "", *host.ips]).casefold()
+        self._write([BulkItem("index", self._index("hosts"), host.id, doc)])
+        return host
+
+    @staticmethod
+    def _to_host(source: dict[str, Any]) -> Host:
+        return Host.model_validate({k: v for k, v in source.items() if k not in m.HOST_HIDDEN})
+
+    def get_host(self, host_id: str, units: frozenset[str] | None = None) -> Host:
+        try:
+            source = self.client.get(index=self._index("hosts"), id=host_id)["_source"]
+        except OSNotFoundError:
+            raise NotFoundError(f"host {host_id!r} not found") from None
+        except (TransportError, OSConnectionError) as exc:
+            raise StoreError(f"reading host {host_id!r} failed: {exc}") from exc
+        if units is not None and source.get("unit") not in units:
+            raise NotFoundError(f"host {host_id!r} not found")
+        return self._to_host(source)
+
+    def find_host(self, name: str) -> Host | None:
+        key = name.lower()
+        for field, value in (("id", key), ("name_key", key), ("agent_id", name)):
+            hits = self._search(self._index("hosts"), {"query": {"term": {field: value}}, "size": 1})["hits"][
+                "hits"
+            ]
+            if hits:
+                return self._to_host(hits[0]["_source"])
+        return None
+
+    def query_hosts(self, query: HostQuery) -> Page[Host]:
+        flt = host_filter(query)
+        if flt is None:
+            return Page(total=0, items=[])
+        total, hits, cursor = self._page(
+            self._index("hosts"), flt, [{"id": "asc"}], query.limit, query.cursor
+        )
+        return Page(total=total, items=[self._to_host(h["_source"]) for h in hits], next=cursor)
+
+    def put_unit(self, unit: Unit) -> Unit:
+        self._write([BulkItem("index", self._index("units"), unit.code, unit.model_dump(mode="json"))])
+        return unit
+
+    def list_units(self) -> list[Unit]:
+        body = {"query": {"match_all": {}}, "size": _MAX_BUCKETS, "sort": [{"code": "asc"}]}
+        return [
+            Unit.model_validate(h["_source"])
+            for h in self._search(self._index("units"), body)["hits"]["hits"]
+        ]
+
+    # --- audit -------------------------------------------------------------
+    def _last_audit(self) -> tuple[int, str]:
+        body = {"query": {"match_all": {}}, "size": 1, "sort": [{"seq": "desc"}]}
+        hits = self._search(self._index("audit"), body)["hits"]["hits"]
+        return (int(hits[0]["_source"]["seq"]), str(hits[0]["_source"]["hash"])) if hits else (0, "")
+
+    def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        """One writer at a time (lock); ``_id`` = seq with op_type=create, so even another process
+        racing for the same seq gets a conflict instead of forking the chain, and re-reads the tail."""
+        with self._audit_lock:
+            for _ in range(20):
+                seq, prev = self._audit_last or self._last_audit()
+                stored = entry.model_copy(update={"seq": seq + 1, "prev_hash": prev})
+                stored.hash = stored.compute_hash()
+                try:
+                    self.client.index(
+                        index=self._index("audit"),
+                        id=str(stored.seq),
+                        body=stored.model_dump(mode="json"),
+                        op_type="create",
+                        refresh="wait_for",
+                    )
+                except TransportError as exc:
+                    if exc.status_code == 409:
+                        self._audit_last = None
+                        self.client.indices.refresh(index=self._index("audit"))
+                        continue
+                    raise StoreError(f"audit append failed: {exc}") from exc
+                except OSConnectionError as exc:
+                    raise StoreError(f"audit append failed: {exc}") from exc
+                self._audit_last = (stored.seq, stored.hash)
+                return stored
+        raise StoreError("audit append: the chain's tail kept moving (another writer?); try again")
+
+    def list_audit(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[AuditEntry]:
+        rng: dict[str, str] = {}
+        if start:
+            rng["gte"] = isoformat(start)
+        if end:
+            rng["lt"] = isoformat(end)
+        query: dict[str, Any] = {"range": {"at": rng}} if rng else {"match_all": {}}
+        total, hits, nxt = self._page(self._index("audit"), query, [{"seq": "desc"}], limit, cursor)
+        return Page(total=total, items=[AuditEntry.model_validate(h["_source"]) for h in hits], next=nxt)
+
+    def iter_audit(self) -> Iterator[AuditEntry]:
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {"query": {"match_all": {}}, "size": 1000, "sort": [{"seq": "asc"}]}
+            if after is not None:
+                body["search_after"] = after
+            hits = self._search(self._index("audit"), body)["hits"]["hits"]
+            if not hits:
+                return
+            for hit in hits:
+                yield AuditEntry.model_validate(hit["_source"])
+            after = hits[-1]["sort"]
+
+
+def _fallback_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """An event whose shape the index cannot map: core fields stay searchable, the rest kept as JSON."""
+    original = {k: v for k, v in doc.items() if k not in m.EVENT_HIDDEN}
+    kept = {k: doc[k] for k in m.EVENT_CORE if doc.get(k) is not None}
+    kept[m.EVENT_DOC] = orjson.dumps(original).decode("utf-8")
+    return kept
+
+
+def _event_from_source(source: dict[str, Any]) -> Event:
+    if m.EVENT_DOC in source:
+        event: Event = orjson.loads(source[m.EVENT_DOC])
+        return event
+    return {k: v for k, v in source.items() if k not in m.EVENT_HIDDEN}
+
+
+__all__ = ["OpenSearchStore"]

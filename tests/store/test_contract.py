@@ -1,0 +1,361 @@
+"""The Store contract, run against every implementation (see conftest `store`)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+
+from soclite.errors import NotFoundError, StoreError
+from soclite.models import AlertStatus, AuditEntry, Host, HostType, Unit
+from soclite.store.base import AlertQuery, EventQuery, HostQuery, Store
+
+from .factories import T0, alert, event
+
+
+# --- events -----------------------------------------------------------------
+def test_write_events_is_idempotent_on_event_id(store: Store) -> None:
+    batch = [event(i) for i in range(20)]
+    assert store.write_events(batch) == 20
+    assert store.write_events([*batch[:10], event(20)]) == 1
+    assert store.count_events(EventQuery()) == 21
+    page = store.query_events(EventQuery(limit=100))
+    assert sorted(e["event.id"] for e in page.items) == sorted(f"ev{i:06d}" for i in range(21))
+
+
+def test_event_roundtrip_keeps_flat_dotted_keys(store: Store) -> None:
+    original = event(1)
+    original.update({"process.command_line": "powershell -enc AAA", "CommandLine": "x"})
+    store.write_events([original])
+    (got,) = store.query_events(EventQuery(ids=[original["event.id"]])).items
+    assert got == original
+
+
+def test_events_with_conflicting_shapes_are_all_kept(store: Store) -> None:
+    # "host" as a plain field beside "host.name", and one field with two types: stores must keep both.
+    clash = event(1)
+    clash["host"] = "plain"
+    nested = event(4, Image="C:\\Windows\\cmd.exe")
+    nested["Image"] = {"path": "C:\\Windows\\cmd.exe"}  # an object where other events have a string
+    odd = [event(0, Image="C:\\x.exe"), clash, event(2, EventID="not-a-number"), event(3, EventID=7), nested]
+    assert store.write_events(odd) == 5
+    got = {e["event.id"]: e for e in store.query_events(EventQuery(limit=10)).items}
+    assert got["ev000001"]["host"] == "plain"
+    assert got["ev000002"]["EventID"] == "not-a-number"
+    assert got["ev000004"] == nested
+    # the core fields of an event that could not be mapped stay searchable
+    assert store.count_events(EventQuery(host="pc-01", q="line 4")) == 1
+
+
+def test_event_filters(store: Store) -> None:
+    store.write_events(
+        [event(i, unit="u1" if i < 10 else "u2", host="PC-01" if i % 2 else "SRV-DB") for i in range(20)]
+    )
+    assert store.count_events(EventQuery(host="pc-01")) == 10
+    assert store.count_events(EventQuery(units=frozenset({"u2"}))) == 10
+    assert store.count_events(EventQuery(units=frozenset())) == 0
+    assert store.query_events(EventQuery(units=frozenset())).items == []
+    assert store.count_events(EventQuery(start=T0 + timedelta(minutes=5), end=T0 + timedelta(minutes=8))) == 3
+    assert store.count_events(EventQuery(fields={"logsource.category": "auth"})) == 10
+    assert store.count_events(EventQuery(fields={"logsource.category": "auth"}, host="srv-db")) == 0
+    assert store.count_events(EventQuery(fields={"user.name": "root"})) == 20
+    # free text: case-insensitive substring of the raw line
+    hits = store.query_events(EventQuery(q="FAILED PASSWORD for root from 10.0.0.7 line 7"))
+    assert [e["event.id"] for e in hits.items] == ["ev000007"]
+    assert store.count_events(EventQuery(q="failed password", units=frozenset({"u1"}))) == 10
+
+
+def test_event_pages_newest_first_cover_every_row_once(store: Store) -> None:
+    # equal timestamps across pages force the tie-breaker to work
+    store.write_events([event(i, when=T0 + timedelta(minutes=i // 3)) for i in range(47)])
+    seen: list[str] = []
+    cursor = None
+    stamps: list[str] = []
+    while True:
+        page = store.query_events(EventQuery(limit=10, cursor=cursor))
+        assert page.total == 47
+        seen += [e["event.id"] for e in page.items]
+        stamps += [e["@timestamp"] for e in page.items]
+        cursor = page.next
+        if cursor is None:
+            break
+    assert len(seen) == 47 and set(seen) == {f"ev{i:06d}" for i in range(47)}
+    assert stamps == sorted(stamps, reverse=True)
+
+
+def test_delete_events_before(store: Store) -> None:
+    store.write_events([event(i, when=T0 + timedelta(days=i)) for i in range(10)])
+    deleted = store.delete_events_before(T0 + timedelta(days=4))
+    assert deleted == 4
+    assert store.count_events(EventQuery()) == 6
+    assert store.count_events(EventQuery(end=T0 + timedelta(days=4))) == 0
+
+
+# --- alerts -----------------------------------------------------------------
+def test_put_alert_replaces_by_id_and_never_duplicates(store: Store) -> None:
+    first = alert(1)
+    store.put_alert(first)
+    store.put_alerts([first, first])
+    updated = first.model_copy(update={"count": 5, "status": AlertStatus.ACKNOWLEDGED, "assignee": "an"})
+    store.put_alert(updated)
+    assert store.count_alerts(AlertQuery()) == {"total": 1}
+    got = store.get_alert(first.id)
+    assert got.count == 5 and got.status == "acknowledged" and got.assignee == "an"
+    assert got == updated
+
+
+def test_get_alert_scoped_and_missing(store: Store) -> None:
+    a = alert(1, unit="u1")
+    store.put_alert(a)
+    assert store.get_alert(a.id, frozenset({"u1", "u9"})).id == a.id
+    with pytest.raises(NotFoundError):
+        store.get_alert(a.id, frozenset({"u2"}))
+    with pytest.raises(NotFoundError):
+        store.get_alert("nope")
+
+
+def _populate(store: Store) -> None:
+    rows = []
+    for i in range(60):
+        rows.append(
+            alert(
+                i,
+                unit=("u1", "u2", "u3")[i % 3],
+                level=("critical", "high", "medium", "low", "informational")[i % 5],
+                status=("new", "acknowledged", "resolved", "false_positive")[i % 4],
+                host=f"pc-{i % 6:02d}",
+                rule_id="rule-a" if i < 30 else "rule-b",
+                tags=["attack.t1059"] if i % 2 else ["attack.t1003", "attack.credential_access"],
+                assignee="alice" if i % 10 == 0 else None,
+                count=i + 1,
+            )
+        )
+    assert store.put_alerts(rows) == 60
+
+
+def test_alert_filters(store: Store) -> None:
+    _populate(store)
+
+    def total(**kw: object) -> int:
+        return store.query_alerts(AlertQuery(**kw)).total  # type: ignore[arg-type]
+
+    assert total() == 60
+    assert total(units=frozenset({"u1"})) == 20
+    assert total(units=frozenset({"u1", "u2"})) == 40
+    assert total(units=frozenset()) == 0
+    assert total(severity=["high"]) == 24
+    assert total(level=["critical"]) == 12
+    assert total(status=["new", "acknowledged"]) == 30
+    assert total(rule_id="rule-b") == 30
+    assert total(assignee="alice") == 6
+    assert total(host="PC-01") == 10
+    assert total(start=T0 + timedelta(hours=10), end=T0 + timedelta(hours=20)) == 10
+    assert total(units=frozenset({"u1"}), severity=["high"], status=["new"]) == len(
+        [i for i in range(60) if i % 3 == 0 and i % 5 in (0, 1) and i % 4 == 0]
+    )
+    some = store.query_alerts(AlertQuery(limit=3)).items
+    assert total(ids=[a.id for a in some]) == 3
+    assert total(fingerprint=some[0].fingerprint) == 1
+    assert total(q="TITLE OF RULE-B") == 30
+    # every item really matches its filter, and no unit leaks
+    for a in store.query_alerts(AlertQuery(units=frozenset({"u2"}), severity=["low"], limit=100)).items:
+        assert a.unit == "u2" and a.severity == "low"
+
+
+@pytest.mark.parametrize("sort", ["last_seen", "first_seen", "severity", "count"])
+@pytest.mark.parametrize("order", ["desc", "asc"])
+def test_alert_cursor_pages_cover_all_rows_exactly_once(store: Store, sort: str, order: str) -> None:
+    _populate(store)
+    # equal sort keys across pages
+    store.put_alerts([alert(100 + i, when=T0 + timedelta(hours=200), count=7) for i in range(9)])
+    ids: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = store.query_alerts(AlertQuery(limit=7, cursor=cursor, sort=sort, order=order))  # type: ignore[arg-type]
+        assert page.total == 69
+        ids += [a.id for a in page.items]
+        pages += 1
+        cursor = page.next
+        if cursor is None:
+            break
+    assert len(ids) == 69 and len(set(ids)) == 69
+    assert pages == 10
+    full = store.query_alerts(AlertQuery(limit=100, sort=sort, order=order)).items  # type: ignore[arg-type]
+    assert [a.id for a in full] == ids
+    if sort == "last_seen":
+        stamps = [a.last_seen for a in full]
+        assert stamps == sorted(stamps, reverse=(order == "desc"))
+
+
+def test_cursor_pages_respect_scope(store: Store) -> None:
+    _populate(store)
+    scope = frozenset({"u3"})
+    cursor, got = None, []
+    while True:
+        page = store.query_alerts(AlertQuery(units=scope, limit=4, cursor=cursor))
+        got += page.items
+        cursor = page.next
+        if not cursor:
+            break
+    assert len(got) == 20 and {a.unit for a in got} == {"u3"}
+
+
+def test_bad_cursor_is_a_store_error(store: Store) -> None:
+    with pytest.raises(StoreError):
+        store.query_alerts(AlertQuery(cursor="!!not-a-cursor"))
+
+
+def test_count_alerts_grouped(store: Store) -> None:
+    _populate(store)
+    assert store.count_alerts(AlertQuery()) == {"total": 60}
+    assert store.count_alerts(AlertQuery(), "severity") == {"high": 24, "medium": 12, "low": 24}
+    assert store.count_alerts(AlertQuery(), "status") == {
+        "new": 15,
+        "acknowledged": 15,
+        "resolved": 15,
+        "false_positive": 15,
+    }
+    assert store.count_alerts(AlertQuery(units=frozenset({"u1"})), "unit") == {"u1": 20}
+    assert store.count_alerts(AlertQuery(), "rule_id") == {"rule-a": 30, "rule-b": 30}
+    assert store.count_alerts(AlertQuery(), "level")["informational"] == 12
+    assert store.count_alerts(AlertQuery(), "host")["pc-05"] == 10
+    assert store.count_alerts(AlertQuery(), "assignee") == {"alice": 6, "": 54}  # "" = unassigned
+    assert store.count_alerts(AlertQuery(), "tags") == {
+        "attack.t1059": 30,
+        "attack.t1003": 30,
+        "attack.credential_access": 30,
+    }
+    assert store.count_alerts(AlertQuery(units=frozenset()), "severity") == {}
+    with pytest.raises(StoreError):
+        store.count_alerts(AlertQuery(), "nonsense")
+
+
+def test_alert_histogram(store: Store) -> None:
+    _populate(store)  # one alert per hour from T0
+    by_day = store.alert_histogram(AlertQuery(), "day")
+    assert [b.start for b in by_day] == [T0, T0 + timedelta(days=1), T0 + timedelta(days=2)]
+    assert [sum(b.counts.values()) for b in by_day] == [24, 24, 12]
+    assert sum(by_day[0].counts.values()) == 24 and set(by_day[0].counts) <= {"high", "medium", "low"}
+    by_hour = store.alert_histogram(AlertQuery(units=frozenset({"u1"})), "hour", group_by="status")
+    assert len(by_hour) == 20 and all(sum(b.counts.values()) == 1 for b in by_hour)
+    by_month = store.alert_histogram(AlertQuery(), "month", group_by="rule_id")
+    assert len(by_month) == 1 and by_month[0].counts == {"rule-a": 30, "rule-b": 30}
+    assert store.alert_histogram(AlertQuery(units=frozenset()), "day") == []
+
+
+def test_find_open_alert_for_grouping(store: Store) -> None:
+    old = alert(1, when=T0)
+    newer = old.model_copy(update={"id": "newer", "last_seen": T0 + timedelta(hours=2)})
+    closed = old.model_copy(
+        update={"id": "closed", "last_seen": T0 + timedelta(hours=3), "status": AlertStatus.RESOLVED}
+    )
+    other = alert(2, when=T0 + timedelta(hours=4))
+    store.put_alerts([old, newer, closed, other])
+    found = store.find_open_alert(old.fingerprint, since=T0 - timedelta(hours=1))
+    assert found is not None and found.id == "newer"
+    assert store.find_open_alert(old.fingerprint, since=T0 + timedelta(hours=2, minutes=1)) is None
+    assert store.find_open_alert("unknown", since=T0) is None
+
+
+# --- hosts and units --------------------------------------------------------------
+def test_hosts(store: Store) -> None:
+    for i in range(12):
+        store.put_host(
+            Host(
+                id=f"pc-{i:02d}",
+                name=f"PC-{i:02d}",
+                type=HostType.SERVER if i < 3 else HostType.WORKSTATION,
+                unit="u1" if i % 2 else "u2",
+                ips=[f"10.0.0.{i}"],
+                agent_id=f"agent-{i}",
+                os="Windows 10" if i % 3 else "Ubuntu 22.04",
+            )
+        )
+    store.put_host(store.get_host("pc-01").model_copy(update={"os": "Windows 11"}))
+    assert store.get_host("pc-01").os == "Windows 11"
+    with pytest.raises(NotFoundError):
+        store.get_host("pc-01", frozenset({"u2"}))
+    with pytest.raises(NotFoundError):
+        store.get_host("nope")
+    assert (h := store.find_host("Pc-03")) is not None and h.id == "pc-03"
+    assert (h := store.find_host("agent-7")) is not None and h.id == "pc-07"
+    assert store.find_host("ghost") is None
+    assert store.query_hosts(HostQuery(type="server")).total == 3
+    assert store.query_hosts(HostQuery(units=frozenset({"u1"}))).total == 6
+    assert store.query_hosts(HostQuery(units=frozenset())).total == 0
+    assert [h.id for h in store.query_hosts(HostQuery(q="10.0.0.11")).items] == ["pc-11"]
+    assert store.query_hosts(HostQuery(q="ubuntu")).total == 4
+    ids, cursor = [], None
+    while True:
+        page = store.query_hosts(HostQuery(limit=5, cursor=cursor))
+        ids += [h.id for h in page.items]
+        cursor = page.next
+        if not cursor:
+            break
+    assert ids == [f"pc-{i:02d}" for i in range(12)]
+
+
+def test_units(store: Store) -> None:
+    store.put_unit(Unit(code="tinh", name="Tỉnh"))
+    store.put_unit(Unit(code="so-tttt", name="Sở TT&TT", parent="tinh"))
+    store.put_unit(Unit(code="so-tttt", name="Sở Thông tin và Truyền thông", parent="tinh"))
+    units = store.list_units()
+    assert [u.code for u in units] == ["so-tttt", "tinh"]
+    assert units[0].name == "Sở Thông tin và Truyền thông"
+
+
+# --- audit -------------------------------------------------------------------------
+def test_audit_chain(store: Store) -> None:
+    entries = [
+        store.append_audit(
+            AuditEntry(
+                actor="alice", action="alert.update", target=f"alert:{i}", after={"status": "acknowledged"}
+            )
+        )
+        for i in range(25)
+    ]
+    assert [e.seq for e in entries] == list(range(1, 26))
+    chain = list(store.iter_audit())
+    assert [e.seq for e in chain] == list(range(1, 26))
+    prev = ""
+    for entry in chain:
+        assert entry.prev_hash == prev
+        assert entry.hash == entry.compute_hash()
+        prev = entry.hash
+    # tampering is detectable
+    forged = chain[3].model_copy(update={"actor": "mallory"})
+    assert forged.compute_hash() != chain[3].hash
+    page = store.list_audit(limit=10)
+    assert page.total == 25 and [e.seq for e in page.items] == list(range(25, 15, -1))
+    assert page.next is not None
+    page2 = store.list_audit(limit=10, cursor=page.next)
+    assert [e.seq for e in page2.items] == list(range(15, 5, -1))
+
+
+def test_audit_chain_never_forks_under_concurrent_appends(store: Store) -> None:
+    import threading
+
+    def work(n: int) -> None:
+        for i in range(10):
+            store.append_audit(AuditEntry(actor=f"t{n}", action="x", target=str(i)))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    chain = list(store.iter_audit())
+    assert [e.seq for e in chain] == list(range(1, 41))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(chain))
+
+
+def test_unstorable_event_fails_the_whole_batch_which_can_be_retried(store: Store) -> None:
+    good = [event(i) for i in range(10)]
+    bad = event(99)
+    del bad["event.id"]
+    with pytest.raises(StoreError):
+        store.write_events([*good, bad])
+    assert store.count_events(EventQuery()) == 0
+    assert store.write_events(good) == 10

@@ -1,0 +1,137 @@
+"""SQLite-only behaviour: refusing a schema it does not know, and failed writes that leave nothing behind."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from soclite.config import Settings
+from soclite.errors import SchemaError, StoreError
+from soclite.store import open_store
+from soclite.store.base import EventQuery
+from soclite.store.sqlite import SQLiteStore
+
+from .factories import event
+
+
+def test_open_store_builds_sqlite_from_settings(tmp_path: Path) -> None:
+    store = open_store(Settings(environment="test", data_dir=tmp_path))
+    try:
+        assert isinstance(store, SQLiteStore) and store.path == tmp_path / "events.db"
+        assert store.write_events([event(1)]) == 1
+    finally:
+        store.close()
+    reopened = SQLiteStore(tmp_path / "events.db")
+    reopened.open()
+    assert reopened.count_events(EventQuery()) == 1
+    reopened.close()
+
+
+def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    store = SQLiteStore(path)
+    store.open()
+    store.write_events([event(1)])
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(SchemaError, match="newer"):
+        SQLiteStore(path).open()
+    assert path.read_bytes() == before
+
+
+def test_corrupt_file_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    path.write_bytes(b"this is not a database, it is a diary\n" * 200)
+    before = path.read_bytes()
+    with pytest.raises(SchemaError):
+        SQLiteStore(path).open()
+    assert path.read_bytes() == before
+
+
+def test_failed_write_stores_nothing_and_can_be_retried(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    store = SQLiteStore(path)
+    store.open()
+    # A second process-like connection holds the write lock: the store's write must fail, not half-write.
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    store.db._write_conn.execute("PRAGMA busy_timeout=200")  # short wait for the test only
+    batch = [event(i) for i in range(50)]
+    with pytest.raises(StoreError, match="nothing stored"):
+        store.write_events(batch)
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert store.count_events(EventQuery()) == 0
+    assert store.write_events(batch) == 50
+    assert store.write_events(batch) == 0
+    store.close()
+
+
+def test_one_writer_many_readers(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "events.db")
+    store.open()
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for _ in range(50):
+                store.query_events(EventQuery(limit=5))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for t in readers:
+        t.start()
+    for i in range(20):
+        store.write_events([event(i * 10 + j) for j in range(10)])
+    for t in readers:
+        t.join()
+    assert not errors
+    assert store.count_events(EventQuery()) == 200
+    store.close()
+
+
+@pytest.mark.parametrize("sort", ["last_seen", "first_seen", "severity", "count"])
+def test_large_match_sets_page_off_the_sort_index_exactly_once(tmp_path: Path, sort: str) -> None:
+    """Above ~2,000 matches the store reads pages off the sort-key index (INDEXED BY); same rows, same order."""
+    from datetime import timedelta
+
+    from soclite.store.base import AlertQuery
+
+    from .factories import T0, alert
+
+    store = SQLiteStore(tmp_path / "events.db")
+    store.open()
+    levels = ("critical", "high", "medium", "low")
+    alerts = [
+        alert(i, unit=f"u{i % 3}", level=levels[i % 4], when=T0 + timedelta(minutes=i // 2), count=i % 11)
+        for i in range(3300)
+    ]
+    store.put_alerts(alerts)
+    query = AlertQuery(units=frozenset({"u0", "u1"}), sort=sort, limit=400)  # type: ignore[arg-type]
+    assert "INDEXED BY" in store._alert_plan(query, store.query_alerts(query).total)
+    ids: list[str] = []
+    while True:
+        page = store.query_alerts(query)
+        assert page.total == 2200
+        ids += [a.id for a in page.items]
+        if page.next is None:
+            break
+        query.cursor = page.next
+    # newest first by the sort key, ties by insertion order (the rowid), exactly once each
+    rank = {"high": 3, "medium": 2, "low": 1}
+    keys = {
+        "last_seen": lambda n: (alerts[n].last_seen, n),
+        "first_seen": lambda n: (alerts[n].first_seen, n),
+        "count": lambda n: (alerts[n].count, n),
+        "severity": lambda n: (rank[alerts[n].severity], alerts[n].last_seen, n),
+    }
+    expected = sorted((n for n in range(3300) if n % 3 != 2), key=keys[sort], reverse=True)
+    assert ids == [alerts[n].id for n in expected]
+    store.close()
