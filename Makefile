@@ -62,9 +62,14 @@ test: dev-venv system-deps-test ui-deps
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# The benchmarks behind the issues' targets (minutes each; not part of `make test`).
 bench: dev-venv
-	$(BIN)/python bench/store.py
 	$(BIN)/python bench/correlator.py
+	$(BIN)/python bench/store.py
+	$(BIN)/python bench/api.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/e2e_latency.py
+	$(BIN)/python bench/agent.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
