@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from soclite.errors import NotFoundError
 from soclite.models import (
     CLOSED_STATUSES,
     EVENT_ID,
@@ -50,7 +51,8 @@ class Pipeline:
         self.idle_sleep = idle_sleep
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._open_alerts: OrderedDict[str, Alert] = OrderedDict()
+        #: fingerprint → id of its open alert (saves the search; the alert is re-read by id)
+        self._open_alerts: OrderedDict[str, str] = OrderedDict()
         self._host_units: dict[str, str | None] = {}
         self._host_seen: dict[str, float] = {}
         self.events_processed = 0
@@ -116,84 +118,100 @@ class Pipeline:
         return len(events)
 
     def process(self, events: list[Event]) -> list[tuple[Alert, str]]:
-        """Correlate and store a batch; return the stored alerts with their change kind."""
+        """Correlate and store a batch; return the stored alerts with their change kind.
+
+        Any failure raises, so the caller retries the whole batch and never commits the
+        journal past events whose alerts or playbook triggers did not make it.
+        """
         self._fill_units(events)
         store = self.runtime.store
         engine = self.runtime.engine
         raw_alerts: list[Alert] = engine.process_batch(events) if engine is not None else []
         store.write_events(events)
-        changes = self._group(raw_alerts)
+        changes, replayed = self._group(raw_alerts)
         if changes:
             store.put_alerts([alert for alert, _ in changes])
-            runner = self.runtime.extras.get("playbook_runner")
-            if runner is not None:
-                for alert, change in changes:
-                    try:
-                        runner.on_alert(alert, change)
-                    except Exception:
-                        self.errors += 1
-                        log.exception("playbook trigger failed for alert %s", alert.id)
+        # Only what is stored is remembered: a failed write leaves the cache as it was.
+        for alert, _ in changes:
+            self._remember(alert)
+        runner = self.runtime.extras.get("playbook_runner")
+        if runner is not None:
+            # Replayed alerts are handed over again: the outbox's idempotency keys (alert id, change,
+            # version) make that a no-op when the first attempt got through, and a rescue when it did not.
+            for alert, change in [*changes, *replayed]:
+                runner.on_alert(alert, change)
+        for _alert, kind in changes:
+            if kind == "created":
+                self.alerts_created += 1
+            else:
+                self.alerts_updated += 1
         self._update_hosts(events)
         self.events_processed += len(events)
         return changes
 
     # --- grouping --------------------------------------------------------------
-    def _group(self, alerts: Sequence[Alert]) -> list[tuple[Alert, str]]:
-        """Alerts with the same fingerprint within the window become one with a growing count."""
+    def _group(self, alerts: Sequence[Alert]) -> tuple[list[tuple[Alert, str]], list[tuple[Alert, str]]]:
+        """Alerts with the same fingerprint within the window become one with a growing count.
+
+        Works on copies: nothing cached changes until the store accepted the batch. Returns the
+        alerts to write and the alerts a replay found already written.
+        """
         window = timedelta(seconds=self.runtime.settings.correlator.group_window_seconds)
         changed: dict[str, tuple[Alert, str]] = {}
+        replayed: dict[str, tuple[Alert, str]] = {}
+        working: dict[str, Alert] = {}
         for alert in alerts:
-            existing = self._open_alert(alert.fingerprint, alert.last_seen - window)
-            if existing is not None and existing.last_seen >= alert.first_seen - window:
-                if alert.event_ids and all(e in existing.event_ids for e in alert.event_ids):
-                    # A replay after a crash before the journal commit: this match is already counted.
-                    # (Exact for the first MAX_EVENT_IDS matches an alert keeps; later ones may count twice.)
-                    continue
-                existing.count += 1
-                existing.last_seen = max(existing.last_seen, alert.last_seen)
-                existing.first_seen = min(existing.first_seen, alert.first_seen)
-                if len(existing.event_ids) < MAX_EVENT_IDS:
-                    existing.event_ids.extend(e for e in alert.event_ids if e not in existing.event_ids)
-                existing.updated_at = utcnow()
-                kind = changed.get(existing.id, (existing, "updated"))[1]
-                changed[existing.id] = (existing, kind)
-            else:
+            fp = alert.fingerprint
+            existing = working.get(fp) or self._open_alert(fp, alert.first_seen - window)
+            if existing is not None and existing.last_seen < alert.first_seen - window:
+                existing = None
+            if existing is None:
                 first_event = alert.event_ids[0] if alert.event_ids else alert.first_seen.isoformat()
-                alert.id = uuid.uuid5(_ALERT_NS, f"{alert.fingerprint}/{first_event}").hex
-                self._remember(alert)
+                alert.id = uuid.uuid5(_ALERT_NS, f"{fp}/{first_event}").hex
+                working[fp] = alert
                 changed[alert.id] = (alert, "created")
-        for _alert, kind in changed.values():
-            if kind == "created":
-                self.alerts_created += 1
-            else:
-                self.alerts_updated += 1
-        return list(changed.values())
+                continue
+            working[fp] = existing
+            if alert.event_ids and all(e in existing.event_ids for e in alert.event_ids):
+                # A replay after a crash before the journal commit: this match is already counted.
+                # (Exact for the first MAX_EVENT_IDS matches an alert keeps; later ones may count twice.)
+                if existing.id not in changed:
+                    created_here = bool(existing.event_ids) and existing.event_ids[0] in alert.event_ids
+                    replayed[existing.id] = (existing, "created" if created_here else "updated")
+                continue
+            existing.count += 1
+            existing.last_seen = max(existing.last_seen, alert.last_seen)
+            existing.first_seen = min(existing.first_seen, alert.first_seen)
+            if len(existing.event_ids) < MAX_EVENT_IDS:
+                existing.event_ids.extend(e for e in alert.event_ids if e not in existing.event_ids)
+            existing.updated_at = utcnow()
+            kind = changed.get(existing.id, (existing, "updated"))[1]
+            changed[existing.id] = (existing, kind)
+            replayed.pop(existing.id, None)
+        return list(changed.values()), list(replayed.values())
 
     def _open_alert(self, fp: str, since: datetime) -> Alert | None:
-        cached = self._open_alerts.get(fp)
-        if cached is not None:
-            if cached.status in CLOSED_STATUSES:
-                cached = None
-            else:
-                # An analyst may have closed it since we cached it: trust the store for status.
-                try:
-                    fresh = self.runtime.store.get_alert(cached.id)
-                except Exception:
-                    fresh = cached
-                if fresh.status in CLOSED_STATUSES:
-                    self._open_alerts.pop(fp, None)
-                    return None
-                fresh_copy = fresh.model_copy()
-                fresh_copy.count = max(fresh.count, cached.count)
-                self._remember(fresh_copy)
-                return fresh_copy if fresh_copy.last_seen >= since else None
-        found: Alert | None = self.runtime.store.find_open_alert(fp, since)
-        if found is not None:
-            self._remember(found)
+        """A fresh copy of the open alert with this fingerprint, or None.
+
+        The cache only saves the search: the alert itself is re-read by id, because an analyst
+        may have closed it in the meantime.
+        """
+        store = self.runtime.store
+        alert_id = self._open_alerts.get(fp)
+        if alert_id is not None:
+            fresh: Alert | None
+            try:
+                fresh = store.get_alert(alert_id)
+            except NotFoundError:
+                fresh = None
+            if fresh is not None and fresh.status not in CLOSED_STATUSES and fresh.last_seen >= since:
+                return fresh
+            self._open_alerts.pop(fp, None)
+        found: Alert | None = store.find_open_alert(fp, since)
         return found
 
     def _remember(self, alert: Alert) -> None:
-        self._open_alerts[alert.fingerprint] = alert
+        self._open_alerts[alert.fingerprint] = alert.id
         self._open_alerts.move_to_end(alert.fingerprint)
         while len(self._open_alerts) > 50_000:
             self._open_alerts.popitem(last=False)
