@@ -1,0 +1,272 @@
+"""``soclite hunt`` (Sigma over files) and ``soclite rules check`` (which rules load, which fail and why)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import orjson
+
+from soclite.errors import ParseError, RuleError
+from soclite.models import TIMESTAMP, Event, severity_of
+
+JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
+
+
+class InputStats:
+    def __init__(self) -> None:
+        self.events = 0
+        self.skipped = 0
+        self.warned = 0
+
+    def bad(self, where: str, reason: str) -> None:
+        self.skipped += 1
+        if self.warned < 20:
+            self.warned += 1
+            click.echo(f"soclite hunt: skipped {where}: {reason}", err=True)
+
+
+def iter_inputs(paths: tuple[Path, ...]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file())
+        else:
+            yield path
+
+
+def _open_text(path: Path) -> IO[bytes]:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _syslog_event(line: str, path: Path) -> Event:
+    """A text line → event: through the collectors' normalizer when it is there, else ``{"message": line}``."""
+    try:
+        from collectors.normalize import normalize
+    except ImportError:  # pragma: no cover - the collectors part may not be installed
+        return {"message": line, "event.original": line}
+    return normalize(
+        {"message": line},
+        received=datetime.now(UTC),
+        input="file",
+        unit=None,
+        agent_id=None,
+        default_tz="Asia/Ho_Chi_Minh",
+    )
+
+
+def iter_events(path: Path, stats: InputStats) -> Iterator[Event]:
+    """Events of one file: EVTX, JSON lines (optionally gzip'd) or syslog text."""
+    from collectors.windows import from_json_record, iter_evtx
+
+    name = path.name.lower()
+    if name.endswith(".evtx"):
+        try:
+            yield from iter_evtx(path)
+        except (ParseError, RuntimeError, OSError, ValueError) as exc:
+            stats.bad(str(path), str(exc))
+        return
+    is_json = name.endswith(JSON_SUFFIXES) or name.endswith(tuple(s + ".gz" for s in JSON_SUFFIXES))
+    with _open_text(path) as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            if is_json:
+                try:
+                    record = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    stats.bad(f"{path}:{lineno}", f"malformed JSON ({exc})")
+                    continue
+                if not isinstance(record, dict):
+                    stats.bad(f"{path}:{lineno}", "not a JSON object")
+                    continue
+                if "Channel" in record or "winlog" in record or "Event" in record:
+                    yield from_json_record(record, copy=False)
+                else:
+                    yield record
+                continue
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                stats.bad(f"{path}:{lineno}", "not UTF-8")
+                continue
+            try:
+                yield _syslog_event(line, path)
+            except ParseError as exc:
+                stats.bad(f"{path}:{lineno}", str(exc))
+
+
+def _row(match: Any, source: str) -> dict[str, Any]:
+    from correlator.engine import host_of
+
+    rule = match.rule
+    event = match.event
+    return {
+        "rule_id": rule.id,
+        "rule_title": rule.title,
+        "level": rule.level,
+        "severity": str(severity_of(rule.level)),
+        "timestamp": event.get(TIMESTAMP),
+        "host": host_of(event),
+        "source": source,
+        "record_id": event.get("EventRecordID"),
+        "kind": match.kind,
+        "event": event,
+    }
+
+
+@click.command("hunt")
+@click.option(
+    "--rules",
+    "rule_paths",
+    type=click.Path(exists=True, path_type=Path),
+    multiple=True,
+    required=True,
+    help="Sigma rule file or folder (repeatable).",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv", "table"]), default="jsonl", show_default=True
+)
+@click.option("--stats", "show_stats", is_flag=True, help="Print counts and speed to stderr.")
+@click.option(
+    "--placeholder",
+    "placeholders",
+    multiple=True,
+    metavar="NAME=V1,V2",
+    help="Values for an `expand` placeholder (repeatable).",
+)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def hunt(
+    rule_paths: tuple[Path, ...],
+    fmt: str,
+    show_stats: bool,
+    placeholders: tuple[str, ...],
+    inputs: tuple[Path, ...],
+) -> None:
+    """Run Sigma rules over EVTX, JSON/JSONL(.gz) and syslog files; print one line per detection."""
+    from correlator.engine import Engine
+    from correlator.loader import load_paths
+
+    ph = {}
+    for item in placeholders:
+        name, _, values = item.partition("=")
+        ph[name.strip().strip("%")] = [v for v in values.split(",") if v]
+    t0 = time.perf_counter()
+    try:
+        ruleset = load_paths(rule_paths, ph)
+    except RuleError as exc:
+        raise click.UsageError(str(exc)) from exc
+    for failure in ruleset.failures:
+        click.echo(f"soclite hunt: rule not loaded: {failure}", err=True)
+    engine = Engine(ruleset, placeholders=ph)
+    load_s = time.perf_counter() - t0
+    stats = InputStats()
+    out: IO[str] = sys.stdout
+    writer: Any = None
+    table_rows: list[dict[str, Any]] = []
+    detections = 0
+    start = time.perf_counter()
+    files = list(iter_inputs(inputs))
+    progress: Any = None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        progress = tqdm(total=len(files), unit="file", file=sys.stderr)
+    for path in files:
+        for event in iter_events(path, stats):
+            stats.events += 1
+            for match in engine.detect(event):
+                detections += 1
+                row = _row(match, str(path))
+                if fmt == "jsonl":
+                    out.write(orjson.dumps(row, default=str).decode("utf-8") + "\n")
+                elif fmt == "csv":
+                    if writer is None:
+                        writer = csv.DictWriter(out, fieldnames=list(row))
+                        writer.writeheader()
+                    row["event"] = orjson.dumps(row["event"], default=str).decode("utf-8")
+                    writer.writerow(row)
+                else:
+                    table_rows.append(row)
+        if progress is not None:
+            progress.update(1)
+    if progress is not None:
+        progress.close()
+    if fmt == "table":
+        _print_table(out, table_rows)
+    elapsed = time.perf_counter() - start
+    if show_stats:
+        rate = stats.events / elapsed if elapsed > 0 else 0.0
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        click.echo(
+            f"events read: {stats.events}, skipped: {stats.skipped}\n"
+            f"rules loaded: {len(ruleset.rules) + len(engine.correlations)}, failed: {len(engine.failures)} "
+            f"(load {load_s:.1f} s)\n"
+            f"detections: {detections}\n"
+            f"seconds: {elapsed:.2f}, events/s: {rate:,.0f}\n"
+            f"peak memory: {peak:.0f} MB",
+            err=True,
+        )
+
+
+def _print_table(out: IO[str], rows: list[dict[str, Any]]) -> None:
+    cols = ["timestamp", "level", "host", "rule_title", "source", "record_id"]
+    widths = {c: max([len(c)] + [len(str(r.get(c) or "")) for r in rows]) for c in cols}
+    widths["rule_title"] = min(widths["rule_title"], 70)
+    buf = io.StringIO()
+    buf.write("  ".join(c.upper().ljust(widths[c]) for c in cols) + "\n")
+    for r in rows:
+        buf.write("  ".join(str(r.get(c) or "")[: widths[c]].ljust(widths[c]) for c in cols) + "\n")
+    out.write(buf.getvalue())
+
+
+@click.group("rules")
+def rules_group() -> None:
+    """Sigma rule tools."""
+
+
+@rules_group.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--strict", is_flag=True, help="Exit non-zero if any rule fails to load.")
+@click.option("--quiet", is_flag=True, help="Only list the failures.")
+def rules_check(paths: tuple[Path, ...], strict: bool, quiet: bool) -> None:
+    """List the rules that load and the rules that fail, with file:line and the reason."""
+    from correlator.engine import Engine
+    from correlator.loader import load_paths
+
+    ruleset = load_paths(paths)
+    engine = Engine(ruleset)
+    if not quiet:
+        for rule in ruleset.rules:
+            click.echo(f"ok    {rule.source}  {rule.id}  {rule.title}")
+        for corr in engine.correlations:
+            click.echo(f"ok    {corr.source}  {corr.id}  {corr.title} (correlation)")
+        for flt in ruleset.filters:
+            click.echo(f"ok    {flt.source}  {flt.id}  {flt.title} (filter)")
+        for pipeline in ruleset.pipelines:
+            click.echo(f"ok    {pipeline}  (pySigma pipeline, applied to the rules above)")
+    for failure in engine.failures:
+        click.echo(f"FAIL  {failure}")
+    unrouted = set(engine.unrouted_rules())
+    for rule in ruleset.rules:
+        if rule.id in unrouted:
+            click.echo(
+                f"warn  {rule.source}  {rule.id}: no soclite input produces logsource {rule.logsource}"
+            )
+    loaded = len(ruleset.rules) + len(engine.correlations) + len(ruleset.filters)
+    click.echo(f"{loaded} loaded, {len(engine.failures)} failed, {len(unrouted)} unrouted", err=True)
+    if strict and engine.failures:
+        sys.exit(1)
+
+
+commands: list[click.Command] = [hunt, rules_group]

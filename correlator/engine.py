@@ -1,0 +1,560 @@
+"""The streaming Sigma engine: route, prefilter, evaluate, correlate, alert.
+
+Per event: find its type (Windows channel + EventID, else ``logsource.*``),
+take that type's :class:`~correlator.index.TypeIndex` (built on first sight),
+evaluate exactly only the candidate rules, drop matches that a Sigma filter or
+an analyst's exception suppresses, feed correlation windows, match IoC lists,
+and turn what is left into :class:`~soclite.models.Alert` objects.
+
+The pipeline calls :meth:`Engine.process_batch` from one thread; the API calls
+the management methods from others: they take ``self._lock`` and replace
+whole structures (indexes, exception lists) so the hot path never sees a half
+update.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from correlator.correlation import Correlation, Fired, Windows, compile_correlation
+from correlator.index import TypeIndex
+from correlator.ioc import IocHit, IocStore
+from correlator.loader import CompiledFilter, CompiledRule, LoadFailure, RuleSet, load_paths, load_text
+from correlator.logsource import (
+    CHANNEL_SERVICES,
+    LogKey,
+    apply_field_aliases,
+    is_produced,
+    key_of,
+    windows_key,
+)
+from correlator.runtime import Lowered
+from soclite.errors import ConfigError, NotFoundError, RuleError, SocliteError
+from soclite.models import (
+    EVENT_ID,
+    HOST_NAME,
+    TIMESTAMP,
+    UNIT,
+    Alert,
+    Event,
+    Level,
+    fingerprint,
+    parse_timestamp,
+    severity_of,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "correlation-state.json"
+#: Hit-rate learning: sample one event in LEARN_EVERY (a power of two), decide after LEARN_SAMPLES samples.
+LEARN_EVERY = 4
+LEARN_SAMPLES = 64
+#: A rule that is a candidate for more than this share of its type's events tries another anchor option.
+LEARN_RATE = 0.02
+#: Rebuilding a type's index costs about its rule count in evaluations: learn from at least that many samples.
+MAX_REBUILDS = 5
+
+
+@dataclass
+class RuleInfo:
+    id: str
+    title: str
+    level: str
+    status: str
+    logsource: dict[str, str]
+    tags: list[str]
+    source: str
+    enabled: bool
+    hits: int
+    kind: str = "sigma"
+
+
+@dataclass
+class Match:
+    """A detection before it becomes an Alert (what ``soclite hunt`` prints)."""
+
+    rule: CompiledRule | Correlation
+    event: Event
+    key_fields: dict[str, Any]
+    kind: str = "sigma"
+
+
+class Engine:
+    """See module docstring. Build with :meth:`from_settings` or :meth:`from_ruleset`."""
+
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        *,
+        state_dir: Path | None = None,
+        placeholders: dict[str, list[str]] | None = None,
+        indexed: bool = True,
+        save_interval: float = 60.0,
+        prefilter: str = "auto",
+    ) -> None:
+        self.placeholders = placeholders or {}
+        self.indexed = indexed
+        #: literal scanner backend: "auto" (Hyperscan if installed), "hyperscan" or "aho" (pyahocorasick)
+        self.prefilter = prefilter
+        self._scanner_cache: dict[LogKey, dict[Any, Any]] = {}
+        #: per event type: rule id → anchor option in use, and the candidate rate seen per option tried
+        self._choices: dict[LogKey, dict[str, int]] = {}
+        self._rates: dict[LogKey, dict[str, dict[int, float]]] = {}
+        self.rules = ruleset.rules
+        self.filters: list[CompiledFilter] = ruleset.filters
+        self.failures: list[LoadFailure] = list(ruleset.failures)
+        self.iocs = IocStore()
+        self.events = 0
+        self.rule_errors = 0
+        self.state_dir = state_dir
+        self.save_interval = save_interval
+        self._last_save = time.monotonic()
+        self._lock = threading.RLock()
+        self._exceptions: list[tuple[str, CompiledFilter]] = []
+        self._exception_hits: dict[str, int] = {}
+        self._filters_for: dict[str, list[CompiledFilter]] = {}
+        self._indexes: dict[LogKey, TypeIndex] = {}
+        self._fast: dict[tuple[Any, Any, Any], tuple[LogKey, TypeIndex]] = {}
+        self.correlations = self._compile_correlations(ruleset)
+        self.windows = Windows(self.correlations)
+        # rules referenced by correlations without ``generate`` do not alert on their own
+        self._silent: set[str] = set()
+        generating: set[str] = set()
+        for corr in self.correlations:
+            (generating if corr.generate else self._silent).update(corr.rule_ids)
+        self._silent -= generating
+        self._refresh_filters()
+        if state_dir is not None:
+            restored = self.windows.load(state_dir / STATE_FILE)
+            if restored:
+                log.info("restored %d correlation groups from %s", restored, state_dir)
+
+    # -- construction ----------------------------------------------------------
+    @classmethod
+    def from_ruleset(cls, ruleset: RuleSet, **kwargs: Any) -> Engine:
+        return cls(ruleset, **kwargs)
+
+    @classmethod
+    def from_paths(cls, paths: Iterable[Path], **kwargs: Any) -> Engine:
+        placeholders = kwargs.get("placeholders")
+        return cls(load_paths(paths, placeholders), **kwargs)
+
+    @classmethod
+    def from_settings(cls, settings: Any, state_dir: Path | None = None) -> Engine:
+        conf = settings.correlator
+        placeholders = {k: list(v) for k, v in conf.placeholders.items()}
+        try:
+            ruleset = load_paths(list(conf.rules), placeholders)
+            if conf.filters:
+                extra = load_paths(list(conf.filters), placeholders)
+                ruleset.filters.extend(extra.filters)
+                ruleset.failures.extend(extra.failures)
+        except RuleError as exc:
+            raise ConfigError(str(exc), key="correlator.rules") from exc
+        for failure in ruleset.failures:
+            log.warning("rule not loaded: %s", failure)
+        engine = cls(
+            ruleset, state_dir=state_dir or Path(settings.data_dir) / "correlator", placeholders=placeholders
+        )
+        for path in conf.ioc_files:
+            try:
+                engine.iocs.load_file(Path(path))
+            except (OSError, ValueError, SocliteError) as exc:
+                raise ConfigError(
+                    f"cannot load IoC file: {exc}", key="correlator.ioc_files", source=str(path)
+                ) from exc
+        return engine
+
+    def _compile_correlations(self, ruleset: RuleSet) -> list[Correlation]:
+        resolve: dict[str, str] = {}
+        for rule in self.rules:
+            resolve[rule.id] = rule.id
+            if rule.name:
+                resolve[rule.name] = rule.id
+        for corr_rule, _ in ruleset.correlations:
+            cid = str(corr_rule.id) if corr_rule.id else ""
+            if cid:
+                resolve[cid] = cid
+                if corr_rule.name:
+                    resolve[corr_rule.name] = cid
+        out: list[Correlation] = []
+        for corr_rule, source in ruleset.correlations:
+            try:
+                out.append(compile_correlation(corr_rule, source, resolve))
+            except RuleError as exc:
+                self.failures.append(LoadFailure(source, str(exc)))
+        return out
+
+    # -- matching ----------------------------------------------------------------
+    def _index_for(self, event: Event) -> tuple[LogKey, TypeIndex]:
+        channel = event.get("Channel")
+        fast = None
+        if type(channel) is str:
+            eid = event.get("EventID")
+            fast = (channel, eid, event.get("EventType") if eid == 12 or eid == "12" else None)
+            hit = self._fast.get(fast)
+            if hit is not None:
+                return hit
+        key = key_of(event)
+        index = self._indexes.get(key)
+        if index is None:
+            with self._lock:
+                index = self._indexes[key] = self._build_index(key)
+        if fast is not None:
+            self._fast[fast] = (key, index)
+        return key, index
+
+    def warm(self) -> int:
+        """Build the index of every Windows event type SigmaHQ's mapping knows (else built on first sight)."""
+        samples: list[Event] = []
+        for channel in set(CHANNEL_SERVICES):
+            for eid in (
+                1,
+                2,
+                3,
+                4,
+                5,
+                6,
+                7,
+                8,
+                9,
+                10,
+                11,
+                12,
+                13,
+                14,
+                15,
+                17,
+                19,
+                22,
+                23,
+                24,
+                25,
+                26,
+                27,
+                28,
+                29,
+                255,
+                4103,
+                4104,
+                400,
+                600,
+                800,
+                4688,
+                1116,
+                4624,
+            ):
+                samples.append({"Channel": channel, "EventID": eid})
+        samples += [
+            {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 12, "EventType": t}
+            for t in ("CreateKey", "DeleteKey", "DeleteValue")
+        ]
+        keys = {windows_key(str(e["Channel"]).lower(), int(e["EventID"]), e) for e in samples}
+        for key in keys:
+            if key not in self._indexes:
+                self._indexes[key] = self._build_index(key)
+        return len(keys)
+
+    def _build_index(self, key: LogKey) -> TypeIndex:
+        rules = [r for r in self.rules if r.enabled and key.matches(r.product, r.category, r.service)]
+        index = TypeIndex(
+            rules, self.prefilter, self._scanner_cache.setdefault(key, {}), self._choices.get(key)
+        )
+        index.has_aliases = key.service == "security" or "antivirus" in key.categories
+        return index
+
+    def match(self, event: Event) -> list[CompiledRule]:
+        """The rules that fire on ``event`` (filters and exceptions applied); counts hits."""
+        key, index = self._index_for(event)
+        if not index.rules:
+            return []
+        if index.has_aliases:
+            apply_field_aliases(event, key)
+        lw = Lowered(event)
+        rules = index.rules
+        if self.indexed:
+            positions: Any = index.candidates(event, lw)
+            index.tick += 1
+            if not index.tick & (LEARN_EVERY - 1) and index.rebuilds < MAX_REBUILDS:
+                self._learn(key, index, positions)
+        else:
+            positions = range(len(rules))
+        out: list[CompiledRule] = []
+        for pos in positions:
+            rule = rules[pos]
+            try:
+                if not rule.func(event, lw):
+                    continue
+            except Exception as exc:  # a rule bug must not stop the stream
+                rule.errors += 1
+                self.rule_errors += 1
+                if rule.errors <= 3:
+                    log.warning("rule %s raised on an event: %r", rule.id, exc)
+                continue
+            if self._suppressed(rule, event, lw):
+                continue
+            rule.hits += 1
+            out.append(rule)
+        return out
+
+    def _learn(self, key: LogKey, index: TypeIndex, positions: list[int]) -> None:
+        """Prefer selective anchors, learned from hit rates while running.
+
+        Every anchor option of a rule is necessary for it to match, so switching
+        options changes how many rules are evaluated, never the result. A rule that
+        is a candidate too often tries its next option; when all were tried, the
+        option with the lowest observed rate is kept and the type's index rebuilt.
+        """
+        counts = index.counts
+        for pos in positions:
+            counts[pos] += 1
+        index.samples += 1
+        if index.samples < max(LEARN_SAMPLES, len(index.rules) // 2):
+            return
+        changed = False
+        choices = self._choices.setdefault(key, {})
+        rates = self._rates.setdefault(key, {})
+        for pos, rule in enumerate(index.rules):
+            options = rule.anchor_options
+            if len(options) < 2:
+                continue
+            current = choices.get(rule.id, 0)
+            seen = rates.setdefault(rule.id, {})
+            rate = counts[pos] / index.samples
+            seen[current] = rate
+            if rate <= LEARN_RATE:
+                continue
+            untried = [i for i in range(min(len(options), 6)) if i not in seen]
+            if untried and index.rebuilds < MAX_REBUILDS - 1:  # the last rebuild keeps the best seen
+                best = untried[0]
+            else:
+                best = min(seen, key=seen.__getitem__)
+            if best != current:
+                choices[rule.id] = best
+                changed = True
+        index.samples = 0
+        index.counts = [0] * len(index.rules)
+        if changed:
+            with self._lock:
+                rebuilt = self._build_index(key)
+                rebuilt.rebuilds = index.rebuilds + 1
+                self._indexes[key] = rebuilt
+                self._fast = {}
+        else:
+            index.rebuilds = MAX_REBUILDS  # settled
+
+    def _suppressed(self, rule: CompiledRule, event: Event, lw: Lowered) -> bool:
+        for flt in self._filters_for.get(rule.id, ()):
+            if not flt.func(event, lw):  # a filter's condition must hold for the rule to fire
+                return True
+        exceptions = self._exceptions
+        if exceptions:
+            for exc_id, flt in exceptions:
+                if flt.applies_to(rule) and not flt.func(event, lw):
+                    self._exception_hits[exc_id] = self._exception_hits.get(exc_id, 0) + 1
+                    return True
+        return False
+
+    def detect(self, event: Event) -> list[Match]:
+        """Sigma matches, correlation firings and IoC hits for one event (no Alert objects)."""
+        self.events += 1
+        matches: list[Match] = []
+        rules = self.match(event)
+        if rules:
+            ts: float | None = None
+            for rule in rules:
+                if rule.id not in self._silent:
+                    matches.append(Match(rule, event, {}))
+                if rule.id in self.windows.by_rule:
+                    if ts is None:
+                        ts = event_time(event).timestamp()
+                    self._correlate(rule.id, event, ts, matches)
+        if self.iocs._lists:
+            for hit in self.iocs.match(event):
+                matches.append(
+                    Match(_ioc_rule(hit), event, {"ioc.field": hit.field, "ioc.value": hit.value}, "ioc")
+                )
+        if self.state_dir is not None and self.windows.dirty:
+            now = time.monotonic()
+            if now - self._last_save > self.save_interval:
+                self.save_state()
+        return matches
+
+    def _correlate(self, rule_id: str, event: Event, ts: float, matches: list[Match], depth: int = 0) -> None:
+        fired: list[Fired] = self.windows.on_match(rule_id, event, ts)
+        for f in fired:
+            f.correlation.hits += 1
+            matches.append(Match(f.correlation, event, f.group, "correlation"))
+            if depth < 4 and f.correlation.id in self.windows.by_rule:  # correlations of correlations
+                self._correlate(f.correlation.id, event, ts, matches, depth + 1)
+
+    def process(self, event: Event) -> list[Alert]:
+        return [to_alert(m) for m in self.detect(event)]
+
+    def process_batch(self, events: list[Event]) -> list[Alert]:
+        """One Alert per detection, in event order; the pipeline groups equal fingerprints (count, last_seen)."""
+        return [to_alert(m) for event in events for m in self.detect(event)]
+
+    # -- state ---------------------------------------------------------------------
+    def save_state(self) -> None:
+        if self.state_dir is None:
+            return
+        with self._lock:
+            self.windows.save(self.state_dir / STATE_FILE)
+        self._last_save = time.monotonic()
+
+    def close(self) -> None:
+        self.save_state()
+
+    # -- management (API) --------------------------------------------------------
+    def rules_info(self) -> list[RuleInfo]:
+        out = [
+            RuleInfo(r.id, r.title, r.level, r.status, r.logsource, list(r.tags), r.source, r.enabled, r.hits)
+            for r in self.rules
+        ]
+        out += [
+            RuleInfo(
+                c.id,
+                c.title,
+                c.level,
+                "correlation",
+                {},
+                list(c.tags),
+                c.source,
+                c.enabled,
+                c.hits,
+                "correlation",
+            )
+            for c in self.correlations
+        ]
+        return out
+
+    def set_rule_enabled(self, rule_id: str, enabled: bool) -> None:
+        with self._lock:
+            found = False
+            for rule in self.rules:
+                if rule.id == rule_id:
+                    rule.enabled = enabled
+                    found = True
+            for corr in self.correlations:
+                if corr.id == rule_id:
+                    corr.enabled = enabled
+                    found = True
+            if not found:
+                raise NotFoundError(f"no rule {rule_id}")
+            self._indexes = {}
+            self._fast = {}
+            self._scanner_cache = {}
+
+    def set_exceptions(self, exceptions: list[tuple[str, str]]) -> None:
+        """Replace the analysts' exceptions (Sigma filter YAML each); an invalid one raises RuleError, nothing changes."""
+        compiled: list[tuple[str, CompiledFilter]] = []
+        for exc_id, text in exceptions:
+            rs = RuleSet()
+            load_text(text, f"exception:{exc_id}", rs, self.placeholders)
+            if rs.failures:
+                raise RuleError(rs.failures[0].reason, source=f"exception {exc_id}")
+            if len(rs.filters) != 1:
+                raise RuleError(
+                    "an exception must be exactly one Sigma filter document", source=f"exception {exc_id}"
+                )
+            compiled.append((exc_id, rs.filters[0]))
+        with self._lock:
+            self._exceptions = compiled
+            self._exception_hits = {exc_id: self._exception_hits.get(exc_id, 0) for exc_id, _ in compiled}
+
+    def exception_hits(self) -> dict[str, int]:
+        return dict(self._exception_hits)
+
+    def test_rule(self, rule_yaml: str, event: dict[str, Any]) -> list[Alert]:
+        """Compile one rule and run it on one event (the rule editor's "try it")."""
+        rs = RuleSet()
+        load_text(rule_yaml, "test", rs, self.placeholders)
+        if rs.failures:
+            raise RuleError(rs.failures[0].reason, source=rs.failures[0].source)
+        probe = Engine(rs, placeholders=self.placeholders)
+        return probe.process(dict(event))
+
+    def unrouted_rules(self) -> list[str]:
+        return [r.id for r in self.rules if not is_produced(r.product, r.category, r.service)]
+
+    def _refresh_filters(self) -> None:
+        by_rule: dict[str, list[CompiledFilter]] = {}
+        for flt in self.filters:
+            for rule in self.rules:
+                if flt.applies_to(rule):
+                    by_rule.setdefault(rule.id, []).append(flt)
+        self._filters_for = by_rule
+
+
+def event_time(event: Event) -> datetime:
+    value = event.get(TIMESTAMP)
+    if isinstance(value, str):
+        try:
+            return parse_timestamp(value)
+        except ValueError:
+            pass
+    return utcnow()
+
+
+@dataclass
+class _IocRule:
+    id: str
+    title: str
+    level: str
+    tags: list[str]
+    references: list[str]
+    falsepositives: list[str]
+    description: str | None
+
+
+def _ioc_rule(hit: IocHit) -> Any:
+    return _IocRule(
+        id=f"ioc:{hit.list_name}",
+        title=f"IoC match ({hit.kind}) in list {hit.list_name}: {hit.value}",
+        level=hit.level,
+        tags=[],
+        references=[],
+        falsepositives=[],
+        description=f"{hit.field} = {hit.value}",
+    )
+
+
+def host_of(event: Event) -> str | None:
+    host = event.get(HOST_NAME) or event.get("Computer") or event.get("Hostname")
+    return str(host).lower() if host else None
+
+
+def to_alert(m: Match) -> Alert:
+    rule = m.rule
+    event = m.event
+    when = event_time(event)
+    host = host_of(event)
+    level = rule.level if rule.level in Level.__members__.values() else "medium"
+    eid = event.get(EVENT_ID)
+    return Alert(
+        fingerprint=fingerprint(rule.id, host, m.key_fields),
+        rule_id=rule.id,
+        rule_title=rule.title,
+        level=Level(level),
+        severity=severity_of(level),
+        host=host,
+        unit=event.get(UNIT),
+        first_seen=when,
+        last_seen=when,
+        event_ids=[str(eid)] if eid else [],
+        event=dict(event),
+        tags=list(rule.tags),
+        references=list(rule.references),
+        falsepositives=list(rule.falsepositives),
+        description=rule.description,
+        kind=m.kind,
+    )

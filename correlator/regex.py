@@ -1,0 +1,149 @@
+"""Regular expressions: pick the faster engine per pattern, and find the literals a pattern needs."""
+
+from __future__ import annotations
+
+import re
+import re._parser as re_parser
+import time
+from collections.abc import Callable
+from typing import Any
+
+import re2
+
+from correlator.anchors import anchor_cost
+
+
+class Regex:
+    """A regex whose ``search`` is Python ``re`` or google-re2, whichever is faster on the real data.
+
+    Some SigmaHQ regexes backtrack badly in ``re`` (hundreds of µs on a long
+    script block) and run in a few µs in re2; others are several times faster in
+    ``re``. Synthetic samples guess wrong, so the first :data:`TRIALS` calls run
+    both engines on the actual field values, then ``search`` is rebound to the
+    faster engine's bound method (no wrapper left on the hot path). If the two
+    ever disagree, ``re`` (the reference semantics) is kept. re2 lacks
+    look-arounds and back references: when it refuses a pattern, ``re`` is used.
+    """
+
+    TRIALS = 50
+    #: a single ``re`` call slower than this settles on re2 at once (catastrophic backtracking)
+    SLOW = 0.002
+
+    __slots__ = ("_n", "_py", "_r2", "_t_py", "_t_r2", "pattern", "search")
+
+    def __init__(self, pattern: str, flags: int) -> None:
+        self.pattern = pattern
+        self._py = re.compile(pattern, flags)
+        self._r2: Any = _compile_re2(pattern, flags)
+        self._n = 0
+        self._t_py = 0.0
+        self._t_r2 = 0.0
+        self.search: Callable[[str], Any] = self._py.search if self._r2 is None else self._trial
+
+    @property
+    def engine(self) -> str:
+        if self.search == self._py.search:
+            return "re"
+        return "trial" if self.search == self._trial else "re2"
+
+    def _trial(self, text: str) -> Any:
+        t0 = time.perf_counter()
+        found = self._py.search(text)
+        t1 = time.perf_counter()
+        try:
+            other = self._r2.search(text)
+        except Exception:  # an re2 runtime refusal: keep the reference engine
+            self.search = self._py.search
+            return found
+        t2 = time.perf_counter()
+        if (found is None) != (other is None):
+            self.search = self._py.search
+            return found
+        self._t_py += t1 - t0
+        self._t_r2 += t2 - t1
+        self._n += 1
+        if t1 - t0 > self.SLOW and t2 - t1 < t1 - t0:
+            self.search = self._r2.search
+        elif self._n >= self.TRIALS:
+            self.search = self._r2.search if self._t_r2 < self._t_py else self._py.search
+        return found
+
+
+def _compile_re2(pattern: str, flags: int) -> Any:
+    try:
+        opts = re2.Options()
+        opts.case_sensitive = not flags & re.IGNORECASE
+        opts.dot_nl = bool(flags & re.DOTALL)
+        opts.never_nl = False
+        opts.log_errors = False
+        return re2.compile(pattern if not flags & re.MULTILINE else "(?m)" + pattern, opts)
+    except Exception:  # re2 raises its own error types for unsupported syntax
+        return None
+
+
+def choose_regex(pattern: str, flags: int) -> Regex:
+    return Regex(pattern, flags)
+
+
+def regex_literals(pattern: str) -> frozenset[str] | None:
+    """Lower-cased ASCII literals one of which occurs in any text the regex matches, or None.
+
+    Walks Python's own parse of the pattern: literal runs outside optional parts
+    are required; an alternation needs one literal per branch. Only ASCII runs
+    are taken, and the index uses these anchors only on ASCII field values (on
+    others the rule always runs): Unicode case folding (KELVIN SIGN matches "k"
+    under re.I) and context-dependent lower() then cannot make them wrong.
+    """
+    options = regex_literal_options(pattern)
+    return min(options, key=_literal_cost) if options else None
+
+
+def regex_literal_options(pattern: str) -> list[frozenset[str]]:
+    """Every necessary literal set of the regex's top-level sequence (see :func:`regex_literals`)."""
+    try:
+        parsed = re_parser.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return []
+    return _required(list(parsed))
+
+
+def _literal_cost(option: frozenset[str]) -> float:
+    return anchor_cost(frozenset(("", "sub", lit) for lit in option))
+
+
+def _required(seq: list[Any]) -> list[frozenset[str]]:
+    """Necessary literal sets of one parsed sequence (each set: one of its literals occurs)."""
+    options: list[frozenset[str]] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            options.append(frozenset({"".join(run)}))
+            run.clear()
+
+    for op, av in seq:
+        name = str(op)
+        if name == "LITERAL" and av < 128:
+            run.append(chr(av).lower())
+            continue
+        flush()
+        sub: list[frozenset[str]] = []
+        if name == "SUBPATTERN":
+            sub = _required(list(av[-1]))
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and av[0] >= 1:
+            sub = _required(list(av[2]))
+        elif name == "ATOMIC_GROUP":
+            sub = _required(list(av))
+        elif name == "BRANCH":
+            union: set[str] = set()
+            for branch in av[1]:
+                got = _required(list(branch))
+                if not got:
+                    union = set()
+                    break
+                cheapest: frozenset[str] = min(got, key=_literal_cost)
+                union |= cheapest
+            sub = [frozenset(union)] if union else []
+        options.extend(sub)
+    flush()
+    return options

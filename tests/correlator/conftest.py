@@ -1,0 +1,31 @@
+"""Session fixtures: the SigmaHQ rules the regression tests need, loaded once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from correlator.engine import Engine
+from correlator.loader import RuleSet, load_paths
+from tests.correlator.regression import SIGMA, cases, rule_files
+
+
+@pytest.fixture(scope="session")
+def regression_ruleset() -> RuleSet:
+    if not SIGMA.exists():
+        pytest.skip("../shared/sigma is not available")
+    files = rule_files()
+    needed = sorted({files[c.rule_id] for c in cases()})
+    return load_paths(needed)
+
+
+@pytest.fixture(scope="session")
+def regression_engine(regression_ruleset: RuleSet) -> Iterator[Engine]:
+    yield Engine(regression_ruleset)
+
+
+@pytest.fixture()
+def tmp_state(tmp_path: Path) -> Path:
+    return tmp_path / "state"

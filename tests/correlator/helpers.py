@@ -1,0 +1,39 @@
+"""Build one-rule engines from inline YAML for the unit tests."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from correlator.engine import Engine
+from correlator.loader import RuleSet, load_text
+
+RULE_HEAD = """
+title: test rule
+id: 5f0b3c2e-1111-4a4a-9b9b-000000000001
+status: test
+level: high
+logsource:
+    product: test
+detection:
+"""
+
+
+def engine_for(
+    detection: str, *, indexed: bool = True, placeholders: dict[str, list[str]] | None = None
+) -> Engine:
+    text = RULE_HEAD + textwrap.indent(textwrap.dedent(detection).strip("\n"), "    ") + "\n"
+    rs = RuleSet()
+    load_text(text, "inline", rs, placeholders or {})
+    assert not rs.failures, rs.failures
+    assert len(rs.rules) == 1
+    return Engine(rs, indexed=indexed, placeholders=placeholders)
+
+
+def fires(detection: str, event: dict[str, Any], **kwargs: Any) -> bool:
+    """Does the rule fire on the event? Checked with the index and exhaustively (they must agree)."""
+    ev = {"logsource.product": "test", **event}
+    indexed = bool(engine_for(detection, **kwargs).match(dict(ev)))
+    exhaustive = bool(engine_for(detection, indexed=False, **kwargs).match(dict(ev)))
+    assert indexed == exhaustive, "index disagrees with exhaustive evaluation"
+    return indexed
