@@ -49,6 +49,10 @@ def create_app(runtime: Runtime) -> FastAPI:
             tuning.sync(runtime)
         except Exception:
             log.exception("pushing exceptions to the engine failed at start")
+        try:
+            tuning.apply_rule_states(runtime)
+        except Exception:
+            log.exception("re-applying rule enable/disable state failed at start")
         task = asyncio.create_task(keep_exceptions_fresh())
         try:
             yield

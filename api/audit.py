@@ -17,6 +17,7 @@ from typing import Any
 from api.identity import Principal
 from soclite.models import AuditEntry, utcnow
 from soclite.runtime import Runtime
+from soclite.store.base import Store
 
 log = logging.getLogger("soclite.audit")
 
@@ -32,6 +33,19 @@ def record(
 ) -> AuditEntry:
     """Append one change: who (principal), what (action on target), before/after, the unit concerned."""
     actor = principal if isinstance(principal, str) else f"{principal.kind}:{principal.name}"
+    return append(runtime.store, actor, action, target, before, after, unit)
+
+
+def append(
+    store: Store,
+    actor: str,
+    action: str,
+    target: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    unit: str | None = None,
+) -> AuditEntry:
+    """:func:`record` on a bare store: for commands that open only the store (no runtime, no request)."""
     now = utcnow()
     # Millisecond precision: the stored timestamp form, so the hash recomputes from what is stored.
     at = now.replace(microsecond=(now.microsecond // 1000) * 1000)
@@ -39,7 +53,19 @@ def record(
         at=at, actor=actor, action=action, target=target, unit=unit,
         before=_jsonable(before), after=_jsonable(after),
     )
-    return runtime.store.append_audit(entry)
+    return store.append_audit(entry)
+
+
+def cli_actor() -> str:
+    """``cli:<os user>``: who ran a command on the server (issuing credentials is audited too)."""
+    import getpass
+    import os
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry / no login name in a container
+        user = f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    return f"cli:{user}"
 
 
 def _jsonable(value: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,30 @@ def token_group() -> None:
 @click.option("--name", default=None)
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None)
 def token_create(data_dir: Path, role: str, unit: str | None, name: str | None, config_file: Path | None) -> None:
-    """Print a new bearer token (only the token) on stdout."""
+    """Print a new bearer token (only the token) on stdout; the issue is audited (id, never the secret).
+
+    An unknown ``--unit`` is refused (exit 2): a token bound to a unit nobody
+    created sees nothing, or — once someone creates that code — more than meant.
+    """
+    from api import audit
     from soclite.cli import load_cli_settings
     from soclite.runtime import Runtime
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
     runtime = Runtime.build(settings)
     try:
-        click.echo(runtime.identity.create_token(role=role, unit=unit, name=name))
+        if unit is not None and unit not in {u.code for u in runtime.store.list_units()}:
+            click.echo(
+                f"soclite token create: unknown unit {unit!r}; create the unit first "
+                "(POST /api/v1/units as a province admin, or Admin → Units in the web UI)",
+                err=True,
+            )
+            sys.exit(2)
+        token = runtime.identity.create_token(role=role, unit=unit, name=name)
+        token_id = token.split("_", 2)[1]
+        audit.append(runtime.store, audit.cli_actor(), "token.create", f"token:{token_id}", None,
+                     {"role": role, "unit": unit, "name": name}, unit)
+        click.echo(token)
     finally:
         runtime.close()
 

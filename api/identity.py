@@ -120,6 +120,16 @@ MIGRATIONS = [
         created_at TEXT NOT NULL
     );
     """,
+    # v3 (append only): rules an admin enabled/disabled, re-applied to the engine at every start
+    # (the engine keeps the state in memory only).
+    """
+    CREATE TABLE rule_state (
+        rule_id TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL,
+        changed_by TEXT NOT NULL,
+        changed_at TEXT NOT NULL
+    );
+    """,
 ]
 
 

@@ -66,13 +66,24 @@ def suggest_match(event: dict[str, Any]) -> dict[str, str]:
     return {name: str(event[name]) for name in SUGGESTED_FIELDS if event.get(name) not in (None, "")}
 
 
-def filter_yaml(exception_id: str, title: str, rule_id: str, logsource: dict[str, str], match: dict[str, str]) -> str:
+def filter_yaml(exception_id: str, title: str, rule_id: str, logsource: dict[str, str], match: dict[str, str],
+                units: list[str] | None = None) -> str:
+    """The Sigma filter text; ``units`` (a unit-bound author's subtree) limits it to those units' events.
+
+    The engine applies filters to every event of the rule, so without the
+    ``unit_scope`` selection an analyst of one commune could silence a rule for
+    the whole province; province-wide authors (``units`` None) write global filters.
+    """
+    body: dict[str, Any] = {"rules": [rule_id], "selection": dict(match), "condition": "not selection"}
+    if units is not None:
+        body = {"rules": [rule_id], "selection": dict(match), "unit_scope": {"soclite.unit": sorted(units)},
+                "condition": "not (selection and unit_scope)"}
     doc = {
         "title": title,
         "id": exception_id,
         "description": "soclite exception created from triage",
         "logsource": logsource or {"product": "any"},
-        "filter": {"rules": [rule_id], "selection": dict(match), "condition": "not selection"},
+        "filter": body,
     }
     return str(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
@@ -103,7 +114,9 @@ def create(runtime: Runtime, principal: Principal, body: ExceptionCreate, scope:
         raise ValueError("the alert's event has no field to build an exception from; give match explicitly")
     exception_id = new_id()
     title = body.title or f"Exception for {rule_id}"
-    text = filter_yaml(exception_id, title, rule_id, _logsource(runtime, rule_id, event), match)
+    # A unit-bound author's exception only suppresses events of its own subtree.
+    units = None if principal.unit is None else sorted(scope or {principal.unit})
+    text = filter_yaml(exception_id, title, rule_id, _logsource(runtime, rule_id, event), match, units)
     row = {
         "id": exception_id, "rule_id": rule_id, "alert_id": body.alert_id, "title": title, "filter_yaml": text,
         "owner": body.owner, "reason": body.reason, "unit": unit,
@@ -197,3 +210,48 @@ def sync(runtime: Runtime, extra: list[tuple[str, str]] | None = None) -> int:
             raise
         active = good
     return len(active) + len(extra or [])
+
+
+# --- rule enable/disable -------------------------------------------------------------------------
+# The engine holds the enabled flag in memory; the control DB holds what admins chose, and
+# :func:`apply_rule_states` re-applies it at every start. Only a province-wide admin may change
+# it: a rule is shared by every unit, so a unit-bound user disabling it would blind the others.
+
+
+def may_toggle_rules(principal: Principal) -> bool:
+    return principal.role.value == "admin" and principal.unit is None
+
+
+def set_rule_enabled(runtime: Runtime, principal: Principal, rule_id: str, enabled: bool, before: bool | None) -> None:
+    """Apply to the engine (NotFoundError for an unknown rule), persist, audit."""
+    engine = runtime.engine
+    if engine is None:
+        raise NotFoundError("the correlator is not running in this process")
+    engine.set_rule_enabled(rule_id, enabled)
+    with runtime.control.write() as conn:
+        conn.execute(
+            "INSERT INTO rule_state (rule_id, enabled, changed_by, changed_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(rule_id) DO UPDATE SET enabled = excluded.enabled, changed_by = excluded.changed_by, "
+            "changed_at = excluded.changed_at",
+            (rule_id, 1 if enabled else 0, principal.name, isoformat(utcnow())),
+        )
+    audit.record(runtime, principal, "rule.enable" if enabled else "rule.disable", f"rule:{rule_id}",
+                 {"enabled": before}, {"enabled": enabled}, None)
+
+
+def apply_rule_states(runtime: Runtime) -> int:
+    """Re-apply the stored enabled/disabled choices to the engine; return how many were applied.
+
+    A stored rule the engine no longer has (removed from the rule files) is skipped and logged.
+    """
+    engine = runtime.engine
+    if engine is None:
+        return 0
+    applied = 0
+    for row in runtime.control.reader().execute("SELECT rule_id, enabled FROM rule_state").fetchall():
+        try:
+            engine.set_rule_enabled(str(row[0]), bool(row[1]))
+            applied += 1
+        except NotFoundError:
+            log.warning("stored state of rule %s not applied: the rule is no longer loaded", row[0])
+    return applied

@@ -59,7 +59,7 @@ def import_files(files: tuple[Path, ...], data_dir: Path | None, config_file: Pa
             try:
                 for chunk in read_file(path, received=utcnow(), default_tz=settings.timezone,
                                        max_bytes=settings.server.max_message_bytes, unit=unit):  # fmt: skip
-                    accepted, duplicate = journal.append(chunk.batch_id, chunk.events, chunk.dead)
+                    accepted, duplicate = journal.append(chunk.batch_id, chunk.events, chunk.dead, unit=unit)
                     totals["events"] += accepted
                     totals["rejected"] += 0 if duplicate else len(chunk.dead)
                     totals["duplicate_batches"] += int(duplicate)

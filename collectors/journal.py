@@ -51,6 +51,12 @@ MIGRATIONS = [
         raw BLOB NOT NULL
     );
     """,
+    # v2: the sender's unit (an agent key's unit), so unit-bound users see only their own
+    # dead letters; NULL (syslog, files, province-wide senders) is shown to province-wide users only.
+    """
+    ALTER TABLE deadletters ADD COLUMN unit TEXT;
+    CREATE INDEX deadletters_unit ON deadletters(unit, id);
+    """,
 ]
 
 #: One dead letter to write with a batch: (source, reason, raw bytes).
@@ -88,9 +94,13 @@ class Journal:
 
     # --- writing ---------------------------------------------------------------------------------
     def append(
-        self, batch_id: str | None, events: list[Event], dead_letters: Sequence[DeadLetter] = ()
+        self, batch_id: str | None, events: list[Event], dead_letters: Sequence[DeadLetter] = (),
+        *, unit: str | None = None,
     ) -> tuple[int, bool]:
-        """Store a batch durably; return (accepted, duplicate). Raises JournalError at the disk bound."""
+        """Store a batch durably; return (accepted, duplicate). Raises JournalError at the disk bound.
+
+        ``unit`` is the sender's unit, recorded on the batch's dead letters (they are scoped by it).
+        """
         bodies = [(orjson.dumps(event, default=str),) for event in events]
         incoming = sum(len(b[0]) + 16 for b in bodies) + sum(len(d[2]) + len(d[1]) + 64 for d in dead_letters)
         if self._used + incoming > self.max_bytes:
@@ -111,8 +121,8 @@ class Journal:
             if dead_letters:
                 stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
                 conn.executemany(
-                    "INSERT INTO deadletters (at, source, reason, raw) VALUES (?, ?, ?, ?)",
-                    [(stamp, source, reason, raw) for source, reason, raw in dead_letters],
+                    "INSERT INTO deadletters (at, source, reason, raw, unit) VALUES (?, ?, ?, ?, ?)",
+                    [(stamp, source, reason, raw, unit) for source, reason, raw in dead_letters],
                 )
         with self._size_lock:
             self._used += incoming

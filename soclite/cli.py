@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,9 @@ def load_cli_settings(config_file: Path | None, **overrides: Any) -> Any:
 
 
 def main() -> None:
+    # Everything soclite writes (data dir, SQLite files with events, tokens' hashes, audit) is
+    # private to the service account: directories 0700, files 0600.
+    os.umask(0o077)
     try:
         cli(standalone_mode=True)
     except SocliteError as exc:  # pragma: no cover - commands handle their own errors where they can

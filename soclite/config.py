@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from soclite.errors import ConfigError
@@ -104,7 +104,26 @@ class SmtpSettings(BaseModel):
     username: str | None = None
     password: SecretStr | None = None
     starttls: bool = False
+    #: SMTPS (implicit TLS, usually port 465) instead of STARTTLS
+    ssl: bool = False
+    #: log in over a clear-text connection anyway (only for a trusted local relay); off by default
+    allow_plaintext_auth: bool = False
     sender: str = "soclite@localhost"
+
+    @model_validator(mode="after")
+    def _no_clear_text_password(self) -> SmtpSettings:
+        """Credentials are only sent over TLS: an unauthenticated local relay needs neither."""
+        if self.ssl and self.starttls:
+            raise ValueError("set either smtp.ssl (SMTPS) or smtp.starttls, not both")
+        if self.has_credentials() and not (self.ssl or self.starttls or self.allow_plaintext_auth):
+            raise ValueError(
+                "smtp.username/password are set but neither smtp.starttls nor smtp.ssl is on: the password "
+                "would cross the network in clear text (set smtp.allow_plaintext_auth: true to accept that)"
+            )
+        return self
+
+    def has_credentials(self) -> bool:
+        return bool(self.username) and self.password is not None
 
 
 class NationalSettings(BaseModel):

@@ -31,10 +31,24 @@ def _outbox(runtime: Runtime) -> Any:
     return runtime.outbox
 
 
-def _visible(record: Any, scope: frozenset[str] | None) -> bool:
+def _unit_of(runtime: Runtime, record: Any) -> str | None:
+    """The unit an action concerns: its alert's unit, else (manual isolate/release) its host's unit.
+
+    Manual actions made before the host's unit was stored in the payload have none;
+    their host is looked up so the unit's own users still see their hosts' actions.
+    """
+    unit = (record.payload or {}).get("unit")
+    if unit is None:
+        host_id = str((record.params or {}).get("host_id") or "")
+        host = runtime.store.find_host(host_id) if host_id else None
+        unit = host.unit if host is not None else None
+    return str(unit) if unit is not None else None
+
+
+def _visible(runtime: Runtime, record: Any, scope: frozenset[str] | None) -> bool:
     if scope is None:
         return True
-    unit = (record.payload or {}).get("unit")
+    unit = _unit_of(runtime, record)
     return unit is not None and unit in scope
 
 
@@ -50,7 +64,7 @@ def _audit(runtime: Runtime, principal: Any, what: str, before: Any, after: Any)
         f"action:{after.id}",
         before.model_dump(mode="json", include={"status", "attempts", "last_error"}),
         after.model_dump(mode="json", include={"status", "approved_by", "last_error", "action", "params"}),
-        (after.payload or {}).get("unit"),
+        _unit_of(runtime, after),
     )
 
 
@@ -69,7 +83,7 @@ def list_actions(
     records = outbox.list_actions(
         alert_id=alert_id, status=status_, action=action, limit=limit, before_seq=before
     )
-    items = [r.model_dump(mode="json") for r in records if _visible(r, scope)]
+    items = [r.model_dump(mode="json") for r in records if _visible(runtime, r, scope)]
     next_cursor = records[-1].seq if len(records) == limit else None
     return {"items": items, "next": next_cursor}
 
@@ -78,16 +92,21 @@ def list_actions(
 def get_action(action_id: str, runtime: RuntimeDep, principal: ReaderDep, scope: ScopeDep) -> dict[str, Any]:
     outbox = _outbox(runtime)
     record = outbox.get(action_id)
-    if not _visible(record, scope):
+    if not _visible(runtime, record, scope):
         raise NotFoundError(f"action {action_id} not found")
     data: dict[str, Any] = record.model_dump(mode="json")
     data["history"] = [h.model_dump() for h in outbox.history(action_id)]
     return data
 
 
-def _change(runtime: Runtime, principal: Any, action_id: str, what: str, **kwargs: Any) -> dict[str, Any]:
+def _change(
+    runtime: Runtime, principal: Any, action_id: str, what: str, scope: frozenset[str] | None, **kwargs: Any
+) -> dict[str, Any]:
+    """Approve/reject/retry; an action outside the caller's units is "not found", like on GET."""
     outbox = _outbox(runtime)
     before = outbox.get(action_id)
+    if not _visible(runtime, before, scope):
+        raise NotFoundError(f"action {action_id} not found")
     try:
         if what == "approve":
             after = outbox.approve(action_id, principal.name)
@@ -116,18 +135,20 @@ def _clear_requested(runtime: Runtime, host_id: str) -> None:
 
 
 @router.post("/actions/{action_id}/approve")
-def approve(action_id: str, runtime: RuntimeDep, principal: AdminDep) -> dict[str, Any]:
-    return _change(runtime, principal, action_id, "approve")
+def approve(action_id: str, runtime: RuntimeDep, principal: AdminDep, scope: ScopeDep) -> dict[str, Any]:
+    return _change(runtime, principal, action_id, "approve", scope)
 
 
 @router.post("/actions/{action_id}/reject")
-def reject(action_id: str, body: RejectBody, runtime: RuntimeDep, principal: AdminDep) -> dict[str, Any]:
-    return _change(runtime, principal, action_id, "reject", reason=body.reason)
+def reject(
+    action_id: str, body: RejectBody, runtime: RuntimeDep, principal: AdminDep, scope: ScopeDep
+) -> dict[str, Any]:
+    return _change(runtime, principal, action_id, "reject", scope, reason=body.reason)
 
 
 @router.post("/actions/{action_id}/retry")
-def retry(action_id: str, runtime: RuntimeDep, principal: AdminDep) -> dict[str, Any]:
-    return _change(runtime, principal, action_id, "retry")
+def retry(action_id: str, runtime: RuntimeDep, principal: AdminDep, scope: ScopeDep) -> dict[str, Any]:
+    return _change(runtime, principal, action_id, "retry", scope)
 
 
 @router.get("/connector")

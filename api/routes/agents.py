@@ -95,20 +95,55 @@ class CommandResult(BaseModel):
 _IN_FLIGHT = {IsolationState.REQUESTED, IsolationState.PENDING, IsolationState.RELEASE_PENDING}
 
 
+class BindingConflict(Exception):
+    """The host name is bound to another agent or unit: the caller may not take it over."""
+
+    def __init__(self, host: Host, why: str) -> None:
+        super().__init__(why)
+        self.host = host
+        self.why = why
+
+
+def binding_conflict(host: Host | None, agent_id: str | None, unit: str | None) -> str | None:
+    """Why ``agent_id`` of ``unit`` may not report as ``host`` (None when it may).
+
+    A host is bound to the first agent that reports it (and to that agent's unit);
+    a host known only from logs binds to an agent of the same unit (or any unit if
+    none is known). Moving a host to another agent or unit is an admin action
+    (``POST /api/v1/hosts/{id}/unbind``), so one leaked agent key cannot rewrite
+    the inventory, unit and isolation target of every host in the province.
+    ``agent_id`` None checks the unit only (enrollment, before the key exists).
+    """
+    if host is None:
+        return None
+    if host.agent_id and agent_id is not None and host.agent_id != agent_id:
+        return f"host {host.id} is bound to another agent; an admin must unbind it first"
+    if host.unit != unit and (host.unit is not None or host.agent_id):
+        return f"host {host.id} belongs to another unit; an admin must unbind it first"
+    return None
+
+
+def _deny_binding(runtime: Runtime, actor: Principal | str, host: Host, why: str, detail: dict[str, Any]) -> None:
+    audit.record(runtime, actor, "agent.bind.denied", f"host:{host.id}", None,
+                 {"reason": why, **detail}, host.unit)  # fmt: skip
+
+
 def upsert_host(
     runtime: Runtime, agent_id: str, unit: str | None, inv: Inventory, isolation: IsolationReport | None
 ) -> Host:
-    """Create or refresh the Host of an agent from its inventory (read-modify-write on the freshest copy)."""
+    """Create or refresh the Host of an agent from its inventory (read-modify-write on the freshest copy).
+
+    Raises :class:`BindingConflict` when the host is bound to another agent or unit.
+    """
     store = runtime.store
     host_id = inv.hostname.lower()
     try:
         host = store.get_host(host_id)
     except NotFoundError:
         host = Host(id=host_id, name=inv.hostname)
-    if host.agent_id and host.agent_id != agent_id:
-        log.warning(
-            "host %s now reported by agent %s (was %s): re-enrolled?", host_id, agent_id, host.agent_id
-        )
+    why = binding_conflict(host, agent_id, unit)
+    if why is not None:
+        raise BindingConflict(host, why)
     update: dict[str, Any] = {
         "name": inv.hostname, "type": inv.host_type, "unit": unit, "os": inv.os, "ips": inv.ips, "macs": inv.macs,
         "agent_id": agent_id, "agent_version": inv.agent_version, "last_seen": utcnow(),
@@ -138,12 +173,28 @@ def enroll(body: EnrollRequest, runtime: RuntimeDep) -> dict[str, Any]:
         grant = registry.consume(body.enroll_token)
     except AuthError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
+    actor = f"enroll-token:{grant.token_id}"
+    existing = runtime.store.find_host(body.hostname.lower())
+    if existing is not None and existing.id != body.hostname.lower():
+        existing = None  # find_host also matches agent ids; only the same name is a re-enrollment
+    why = binding_conflict(existing, None, grant.unit)
+    if existing is not None and why is not None:
+        _deny_binding(runtime, actor, existing, why, {"hostname": body.hostname, "unit": grant.unit})
+        raise HTTPException(status.HTTP_409_CONFLICT, why)
     api_key: str = runtime.identity.create_token(role=Role.AGENT, unit=grant.unit, name=body.hostname)
     agent_id = api_key.split("_", 2)[1]
+    previous: str | None = None
+    if existing is not None and existing.agent_id:
+        # Re-enrollment: the same host (same unit, an admin-made enrollment token) lost its agent
+        # state. The new key replaces the old one, which is revoked so it cannot report any more.
+        previous = existing.agent_id
+        runtime.identity.revoke_token(previous)
+        runtime.store.put_host(existing.model_copy(update={"agent_id": None}))
     registry.register(agent_id, body.hostname, grant.unit, grant.token_id)
     host = upsert_host(runtime, agent_id, grant.unit, body, None)
     audit.record(
-        runtime, f"enroll-token:{grant.token_id}", "agent.enroll", f"host:{host.id}", None,
+        runtime, actor, "agent.reenroll" if previous else "agent.enroll", f"host:{host.id}",
+        {"agent_id": previous} if previous else None,
         {"agent_id": agent_id, "hostname": body.hostname, "unit": grant.unit}, grant.unit,
     )  # fmt: skip
     return {"agent_id": agent_id, "api_key": api_key, "unit": grant.unit, "host_id": host.id}
@@ -151,8 +202,15 @@ def enroll(body: EnrollRequest, runtime: RuntimeDep) -> dict[str, Any]:
 
 @router.post("/heartbeat")
 def heartbeat(body: Heartbeat, runtime: RuntimeDep, principal: AgentDep) -> dict[str, Any]:
-    """Inventory → Host upsert; answers whether commands are waiting (the agent then polls at once)."""
-    host = upsert_host(runtime, principal.id, principal.unit, body, body.isolation)
+    """Inventory → Host upsert; answers whether commands are waiting (the agent then polls at once).
+
+    A hostname bound to another agent or unit is refused with 409 (and audited).
+    """
+    try:
+        host = upsert_host(runtime, principal.id, principal.unit, body, body.isolation)
+    except BindingConflict as exc:
+        _deny_binding(runtime, principal, exc.host, exc.why, {"hostname": body.hostname, "unit": principal.unit})
+        raise HTTPException(status.HTTP_409_CONFLICT, exc.why) from exc
     registry_of(runtime).heartbeat(
         principal.id, dropped=body.dropped, spool_batches=body.spool.get("batches", 0)
     )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from api import triage
 from api.deps import AnalystDep, RuntimeDep, ScopeDep, narrow
+from soclite.csvsafe import safe_row
 from soclite.errors import NotFoundError
 from soclite.models import AlertStatus, Level, Severity, utcnow
 from soclite.runtime import Runtime
@@ -150,7 +151,8 @@ def export_alerts(
                     yield json.dumps(data, ensure_ascii=False) + "\n"
                 else:
                     buffer = io.StringIO()
-                    csv.writer(buffer).writerow([data.get(col) if data.get(col) is not None else "" for col in EXPORT_COLUMNS])
+                    csv.writer(buffer).writerow(  # text cells neutralised: alert fields come from logs
+                        safe_row(data.get(col) if data.get(col) is not None else "" for col in EXPORT_COLUMNS))
                     yield buffer.getvalue()
             sent += len(page.items)
             if not page.next:

@@ -6,22 +6,27 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from api.deps import RuntimeDep, require_roles
-from api.identity import Role
+from api.deps import AnalystDep, RuntimeDep, scope_of
 from collectors.deadletter import DeadLetters
 
 router = APIRouter(prefix="/api/v1/deadletters", tags=["deadletters"])
 
 
-@router.get("", dependencies=[require_roles(Role.ADMIN, Role.ANALYST)])
+@router.get("")
 def list_deadletters(
     runtime: RuntimeDep,
+    principal: AnalystDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[int | None, Query(ge=0)] = None,
 ) -> dict[str, Any]:
-    """Newest first → {"total", "items": [{id, at, source, reason, raw, raw_base64}], "next"}."""
+    """Newest first → {"total", "items": [{id, at, source, reason, raw, raw_base64, unit}], "next"}.
+
+    A unit-bound caller sees only dead letters its subtree's agents sent; unit-less
+    ones (syslog, file loads, province-wide senders) only province-wide callers see.
+    """
     if runtime.journal is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "ingest journal is not running")
     letters = DeadLetters(runtime.journal.db)
-    items, next_cursor = letters.list(limit, cursor)
-    return {"total": letters.count(), "items": [item.to_json() for item in items], "next": next_cursor}
+    scope = scope_of(runtime, principal)
+    items, next_cursor = letters.list(limit, cursor, scope)
+    return {"total": letters.count(scope), "items": [item.to_json() for item in items], "next": next_cursor}

@@ -94,6 +94,8 @@ def _respond(
         idempotency_key=key or f"{action}:{host.id}:{new_id()}",
         alert_id=body.alert_id if body else None,
         requested_by=principal.name, requires_approval=False,
+        # the unit, so the host's unit sees this action (action lists are scoped by payload unit)
+        payload={"host": host.id, "unit": host.unit},
     )
     before = host.model_dump(mode="json", include={"isolation", "isolation_updated_at"})
     host.isolation = IsolationState.REQUESTED if kind == "isolate" else IsolationState.RELEASE_PENDING
@@ -123,3 +125,26 @@ def release(
 ) -> dict[str, Any]:
     """Record a release_host action (admin only)."""
     return _respond("release", host_id, body, runtime, principal, scope, idempotency_key)
+
+
+@router.post("/{host_id}/unbind")
+def unbind(host_id: str, runtime: RuntimeDep, principal: AdminDep, scope: ScopeDep) -> dict[str, Any]:
+    """Release a host from its agent (admin only, audited) so another agent may report it.
+
+    Agents cannot take over a host bound to another agent or unit (409 on heartbeat);
+    this is the deliberate move: the old agent's key is revoked (a key belongs to one
+    host), the agent binding is cleared, and a province-wide admin also clears the unit
+    (a unit-bound admin keeps the host in its unit: only that unit's agents may bind it).
+    """
+    host = runtime.store.get_host(host_id.lower(), scope)
+    before = host.model_dump(mode="json", include={"agent_id", "unit"})
+    if host.agent_id:
+        runtime.identity.revoke_token(host.agent_id)
+    update: dict[str, Any] = {"agent_id": None}
+    if principal.unit is None:
+        update["unit"] = None
+    new = host.model_copy(update=update)
+    runtime.store.put_host(new)
+    audit.record(runtime, principal, "host.unbind", f"host:{host.id}", before,
+                 new.model_dump(mode="json", include={"agent_id", "unit"}), host.unit)
+    return host_json(new, runtime)

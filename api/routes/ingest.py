@@ -79,7 +79,7 @@ def _ingest(runtime: Any, principal: Principal, batch_id: str | None, data: byte
             dead.append((source, str(item), orjson.dumps(raw, default=str)))
         else:
             events.append(item)
-    accepted, duplicate = runtime.journal.append(batch_id, events, dead)
+    accepted, duplicate = runtime.journal.append(batch_id, events, dead, unit=principal.unit)
     if duplicate:
         return {"accepted": 0, "duplicate": True}
     return {"accepted": accepted, "duplicate": False, "rejected": len(dead)}

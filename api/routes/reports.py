@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from api.deps import ReaderDep, RuntimeDep, scope_of
+from api.deps import AnalystDep, ReaderDep, RuntimeDep, scope_of
 from api.identity import Principal
 from soclite.errors import NotFoundError, ReportError
 from soclite.reports.archive import ArchivedReport, ReportArchive
@@ -86,7 +86,8 @@ def list_reports(
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def generate_report(body: GenerateBody, runtime: RuntimeDep, principal: ReaderDep) -> dict[str, Any]:
+def generate_report(body: GenerateBody, runtime: RuntimeDep, principal: AnalystDep) -> dict[str, Any]:
+    """Generate and archive a report: admins and analysts only (each takes an official document number)."""
     scope = scope_of(runtime, principal)
     unit = body.unit
     if scope is not None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from api import audit, tuning
-from api.deps import AnalystDep, RuntimeDep, ScopeDep
+from api.deps import AdminDep, AnalystDep, RuntimeDep, ScopeDep, deny
 from api.triage import alert_json
 from soclite.errors import RuleError
 from soclite.runtime import Runtime
@@ -52,14 +52,17 @@ class RulePatch(BaseModel):
 
 
 @router.patch("/rules/{rule_id}")
-def patch_rule(rule_id: str, body: RulePatch, runtime: RuntimeDep, principal: AnalystDep) -> dict[str, Any]:
-    engine = engine_of(runtime)
+def patch_rule(
+    rule_id: str, body: RulePatch, request: Request, runtime: RuntimeDep, principal: AdminDep
+) -> dict[str, Any]:
+    """Enable/disable a rule for the whole province: province-wide admins only; kept across restarts."""
+    if not tuning.may_toggle_rules(principal):
+        raise deny(runtime, principal, request, "only a province-wide admin may enable or disable rules")
+    engine_of(runtime)
     current = next((r for r in rules_list(runtime) if str(r.get("id")) == rule_id), None)
     if current is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"rule {rule_id} not found")
-    engine.set_rule_enabled(rule_id, body.enabled)
-    audit.record(runtime, principal, "rule.enable" if body.enabled else "rule.disable", f"rule:{rule_id}",
-                 {"enabled": current.get("enabled")}, {"enabled": body.enabled}, None)
+    tuning.set_rule_enabled(runtime, principal, rule_id, body.enabled, current.get("enabled"))
     return {**current, "enabled": body.enabled}
 
 

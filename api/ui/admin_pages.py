@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api import audit, tuning
-from api.deps import get_runtime
+from api.deps import deny, get_runtime
 from api.identity import Role
 from api.routes.audit import audit_page
 from api.routes.hosts import host_json
@@ -64,6 +64,7 @@ def _host_action(request: Request, host_id: str, kind: str, fields: dict[str, st
         action, {"host_id": host.id, "reason": reason},
         idempotency_key=fields.get("idempotency_key") or f"{action}:{host.id}:{new_id()}",
         alert_id=fields.get("alert_id") or None, requested_by=me.name, requires_approval=False,
+        payload={"host": host.id, "unit": host.unit},  # so the host's unit sees the action
     )
     before = {"isolation": host.isolation.value}
     host.isolation = IsolationState.REQUESTED if kind == "isolate" else IsolationState.RELEASE_PENDING
@@ -95,14 +96,18 @@ async def rule_toggle(request: Request, rule_id: str) -> Response:
 
 def _rule_toggle(request: Request, rule_id: str, fields: dict[str, str]) -> Response:
     me = login_user(request, fields)
-    require_write(request, me, fields)
+    require_write(request, me, fields, roles=(Role.ADMIN,))
     runtime = get_runtime(request)
+    if not tuning.may_toggle_rules(me):  # a rule is shared by every unit: province-wide admins only
+        raise UiError(403, str(deny(runtime, me, request,
+                                    "only a province-wide admin may enable or disable rules").detail))
     if runtime.engine is None:
         raise UiError(503, "engine")
     enabled = fields.get("enabled") == "1"
-    runtime.engine.set_rule_enabled(rule_id, enabled)
-    audit.record(runtime, me, "rule.enable" if enabled else "rule.disable", f"rule:{rule_id}",
-                 {"enabled": not enabled}, {"enabled": enabled}, None)
+    try:
+        tuning.set_rule_enabled(runtime, me, rule_id, enabled, not enabled)
+    except NotFoundError:
+        raise UiError(404, "rule not found") from None
     return RedirectResponse("/rules", status_code=303)
 
 

@@ -56,16 +56,26 @@ def enroll_token_group() -> None:
 @click.option("--unit", required=True, help="Unit code the enrolled agents belong to.")
 @click.option("--uses", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--expires-hours", type=click.FloatRange(min=0.01), default=24.0, show_default=True)
-def enroll_token_create(data_dir: Path, unit: str, uses: int, expires_hours: float) -> None:
-    """Print a new enrollment token on stdout (only its hash is stored)."""
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None)
+def enroll_token_create(data_dir: Path, unit: str, uses: int, expires_hours: float, config_file: Path | None) -> None:
+    """Print a new enrollment token on stdout (only its hash is stored); the issue is audited."""
+    from api import audit
     from collectors.agent.enrollment import AgentRegistry
+    from soclite.cli import load_cli_settings
+    from soclite.store import open_store
 
+    settings = load_cli_settings(config_file, data_dir=data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings)
     registry = AgentRegistry.open(data_dir)
     try:
-        click.echo(registry.create_enroll_token(unit=unit, uses=uses, expires_hours=expires_hours))
+        token = registry.create_enroll_token(unit=unit, uses=uses, expires_hours=expires_hours)
+        audit.append(store, audit.cli_actor(), "enroll_token.create", f"enroll-token:{token.split('_', 2)[1]}",
+                     None, {"unit": unit, "uses": uses, "expires_hours": expires_hours}, unit)
+        click.echo(token)
     finally:
         registry.close()
+        store.close()
 
 
 commands: list[click.Command] = [agent]

@@ -11,6 +11,8 @@ import httpx
 from pydantic import Field
 
 from playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
+from soclite.errors import ConfigError
+from soclite.smtp import open_smtp
 
 _DEFAULT_SUBJECT = "[soclite] {{ severity }} {{ rule_title }} — {{ host }}"
 _DEFAULT_BODY = (
@@ -47,12 +49,10 @@ class NotifyEmail(Action):
         message["Message-ID"] = f"<{ctx.record.idempotency_key.replace(':', '.')}@soclite>"
         message.set_content(options.body)
         try:
-            with smtplib.SMTP(smtp.host, smtp.port, timeout=options.timeout) as client:
-                if smtp.starttls:
-                    client.starttls(context=ssl.create_default_context())
-                if smtp.username and smtp.password is not None:
-                    client.login(smtp.username, smtp.password.get_secret_value())
+            with open_smtp(smtp, timeout=options.timeout) as client:
                 client.send_message(message)
+        except ConfigError as exc:  # credentials without TLS: retrying will not help
+            raise PermanentError(str(exc)) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             raise PermanentError(f"recipients refused: {exc.recipients}") from exc
         except smtplib.SMTPResponseException as exc:

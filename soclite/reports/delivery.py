@@ -13,15 +13,15 @@ first and is never lost.
 from __future__ import annotations
 
 import smtplib
-import ssl
 import time
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from soclite.config import SmtpSettings
-from soclite.errors import ConnectorError
+from soclite.errors import ConfigError, ConnectorError
 from soclite.reports.archive import ArchivedReport, ReportArchive
+from soclite.smtp import open_smtp
 
 _MIME = {"pdf": ("application", "pdf"), "html": ("text", "html"), "csv": ("text", "csv")}
 
@@ -51,13 +51,12 @@ def build_message(smtp: SmtpSettings, report: ArchivedReport, files: list[Path],
 
 
 def send_smtp(smtp: SmtpSettings, msg: EmailMessage, *, timeout: float = 30.0) -> None:
-    """One SMTP submission; TLS certificates are verified when STARTTLS is on."""
+    """One SMTP submission (:func:`soclite.smtp.open_smtp`: TLS verified, no clear-text password).
+
+    Credentials without TLS raise ConfigError (a configuration problem, not a delivery failure).
+    """
     try:
-        with smtplib.SMTP(smtp.host, smtp.port, timeout=timeout) as client:
-            if smtp.starttls:
-                client.starttls(context=ssl.create_default_context())
-            if smtp.username and smtp.password is not None:
-                client.login(smtp.username, smtp.password.get_secret_value())
+        with open_smtp(smtp, timeout=timeout) as client:
             client.send_message(msg)
     except (OSError, smtplib.SMTPException) as exc:
         raise ConnectorError(f"SMTP {smtp.host}:{smtp.port}: {exc}") from exc
@@ -113,6 +112,9 @@ def deliver(
             try:
                 send_smtp(smtp, msg)
                 error = None
+                break
+            except ConfigError as exc:  # e.g. a password without TLS: retrying cannot help
+                error = str(exc)
                 break
             except ConnectorError as exc:
                 error = str(exc)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
+from soclite.csvsafe import safe_row
 from soclite.errors import ReportError
 from soclite.reports import charts
 from soclite.reports.context import INCIDENT_ROWS, ReportContext
@@ -161,13 +164,23 @@ def render_pdf(html: str) -> bytes:
     return pdf
 
 
+class _SafeWriter:
+    """A csv writer whose text cells cannot start a spreadsheet formula (rule titles, hosts come from logs)."""
+
+    def __init__(self, writer: Any) -> None:
+        self._writer = writer
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        self._writer.writerow(safe_row(row))
+
+
 def render_csv(ctx: ReportContext, header: Header, lang: str) -> bytes:
     """A summary block (one figure per line) then the annex: one row per alert of the period.
 
     UTF-8 with a BOM so spreadsheet programs open the Vietnamese correctly; figures unformatted.
     """
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
+    w = _SafeWriter(csv.writer(out, lineterminator="\r\n"))
     w.writerow(["section", "key", "label", "value"])
     w.writerow(["header", "doc_number", t("doc_number", lang), header.doc_number])
     w.writerow(["header", "period", t("period", lang), ctx.period.code])

@@ -248,3 +248,60 @@ def test_real_agent_enrolls_heartbeats_and_reports_a_command(
     assert host.isolation == IsolationState.FAILED and "not implemented on sunos5" in (
         host.isolation_detail or ""
     )
+
+
+def test_enroll_token_create_is_audited(runtime: Runtime) -> None:
+    token = enroll_token(runtime, "U4")  # the CLI prints only the token (checked in enroll_token)
+    entries = [e for e in runtime.store.iter_audit() if e.action == "enroll_token.create"]
+    assert len(entries) == 1 and entries[0].actor.startswith("cli:") and entries[0].unit == "U4"
+    assert entries[0].target == f"enroll-token:{token.split('_', 2)[1]}"
+    assert token.split("_", 2)[2] not in entries[0].model_dump_json()
+
+
+def test_an_agent_key_cannot_take_over_another_host(runtime: Runtime, http: httpx.Client) -> None:
+    victim = enroll(http, enroll_token(runtime, "U1"), "srv-db")
+    attacker = enroll(http, enroll_token(runtime, "U2"), "ws-evil")["api_key"]
+    # Another unit's agent: neither a heartbeat nor an enrollment may rebind the host.
+    beat = {"hostname": "SRV-DB", "ips": ["10.9.9.9"], "host_type": "server"}
+    r = http.post("/api/v1/agents/heartbeat", json=beat, headers=auth(attacker))
+    assert r.status_code == 409 and "admin" in r.text
+    r = http.post("/api/v1/agents/enroll", json={"enroll_token": enroll_token(runtime, "U2"), "hostname": "srv-db"})
+    assert r.status_code == 409
+    # The same unit, another agent: still refused on heartbeat.
+    same_unit = enroll(http, enroll_token(runtime, "U1"), "ws-other")["api_key"]
+    assert http.post("/api/v1/agents/heartbeat", json=beat, headers=auth(same_unit)).status_code == 409
+    host = runtime.store.get_host("srv-db")
+    assert host.unit == "U1" and host.agent_id == victim["agent_id"] and "10.9.9.9" not in host.ips
+    denied = [e for e in runtime.store.iter_audit() if e.action == "agent.bind.denied"]
+    assert len(denied) == 3 and all(e.target == "host:srv-db" for e in denied)
+    # The owner keeps reporting.
+    assert http.post("/api/v1/agents/heartbeat", json={"hostname": "srv-db"}, headers=auth(victim["api_key"])).status_code == 200
+
+
+def test_reenrollment_needs_a_token_of_the_same_unit_and_revokes_the_old_key(
+    runtime: Runtime, http: httpx.Client
+) -> None:
+    first = enroll(http, enroll_token(runtime, "U1"), "ws-20")
+    second = enroll(http, enroll_token(runtime, "U1"), "ws-20")  # agent lost its state: same unit, new token
+    assert second["agent_id"] != first["agent_id"]
+    assert runtime.store.get_host("ws-20").agent_id == second["agent_id"]
+    assert http.post("/api/v1/agents/heartbeat", json={"hostname": "ws-20"}, headers=auth(first["api_key"])).status_code == 401
+    assert http.post("/api/v1/agents/heartbeat", json={"hostname": "ws-20"}, headers=auth(second["api_key"])).status_code == 200
+    reenroll = [e for e in runtime.store.iter_audit() if e.action == "agent.reenroll"]
+    assert len(reenroll) == 1 and reenroll[0].before == {"agent_id": first["agent_id"]}
+
+
+def test_admin_unbind_lets_another_agent_bind(runtime: Runtime, http: httpx.Client) -> None:
+    old = enroll(http, enroll_token(runtime, "U1"), "ws-30")
+    new_key = enroll(http, enroll_token(runtime, "U2"), "ws-31")["api_key"]
+    assert http.post("/api/v1/agents/heartbeat", json={"hostname": "ws-30"}, headers=auth(new_key)).status_code == 409
+    analyst = runtime.identity.create_token(role="analyst")
+    assert http.post("/api/v1/hosts/ws-30/unbind", headers=auth(analyst)).status_code == 403
+    admin = runtime.identity.create_token(role="admin", name="root")
+    r = http.post("/api/v1/hosts/ws-30/unbind", headers=auth(admin))
+    assert r.status_code == 200, r.text
+    assert http.post("/api/v1/agents/heartbeat", json={"hostname": "ws-30"}, headers=auth(old["api_key"])).status_code == 401
+    assert http.post("/api/v1/agents/heartbeat", json={"hostname": "ws-30"}, headers=auth(new_key)).status_code == 200
+    host = runtime.store.get_host("ws-30")
+    assert host.unit == "U2" and host.agent_id == new_key.split("_")[1]
+    assert [e.actor for e in runtime.store.iter_audit() if e.action == "host.unbind"] == ["token:root"]

@@ -214,3 +214,25 @@ def test_events_search(seeded: dict[str, list[str]], runtime: Runtime, client: C
     body = client.get("/api/v1/events?field=CommandLine=powershell -enc 3", headers=h).json()
     assert body["total"] == 3
     assert client.get("/api/v1/events?limit=2", headers=h).json()["next"]
+
+
+def test_csv_export_neutralises_formula_cells(runtime: Runtime, client: Any, tokens: dict[str, str]) -> None:
+    """Rule titles and host names come from logs: no exported cell may start a spreadsheet formula."""
+    import csv
+    import io
+
+    from soclite.models import severity_of
+
+    seen = datetime(2026, 1, 10, 8, 0, tzinfo=UTC)
+    evil = [("=cmd|' /C calc'!A0", "+ws1"), ("@SUM(1+1)", "-ws2"), ("\tx", "\rws3")]
+    runtime.store.put_alerts([
+        Alert(fingerprint=fingerprint(f"r{i}", host, {}), rule_id=f"r{i}", rule_title=title, level=Level.HIGH,
+              severity=severity_of(Level.HIGH), host=host, unit=None, first_seen=seen, last_seen=seen,
+              event_ids=[f"e{i}"], event={}, tags=[])
+        for i, (title, host) in enumerate(evil)
+    ])
+    r = client.get("/api/v1/alerts/export?format=csv", headers=auth(tokens["admin"]))
+    assert r.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(r.text.lstrip("\ufeff"))))
+    assert sorted((row["rule_title"], row["host"]) for row in rows) == sorted(
+        ("'" + title, "'" + host) for title, host in evil)

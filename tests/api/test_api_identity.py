@@ -214,3 +214,50 @@ def test_metrics_and_docs(url: str, client: Client, tokens: dict[str, str]) -> N
         client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {tokens['viewer']}"})
         text = client.get(url, headers={"Authorization": f"Bearer {tokens['viewer']}"}).text
         assert 'soclite_http_requests_total{method="GET",route="/api/v1/alerts",status="2xx"}' in text
+
+
+def test_token_cli_refuses_unknown_unit_and_audits_the_issue(tmp_path: Path) -> None:
+    from soclite.config import Settings
+    from soclite.models import Unit
+
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path)]
+    r = runner.invoke(cli, ["token", "create", "--role", "analyst", "--unit", "nosuchunit", *data])
+    assert r.exit_code == 2 and "unknown unit 'nosuchunit'" in r.stderr and r.stdout == ""
+    rt = Runtime.build(Settings(environment="test", data_dir=tmp_path))
+    try:
+        rt.store.put_unit(Unit(code="so-tc", name="Sở Tài chính"))
+    finally:
+        rt.close()
+    r = runner.invoke(cli, ["token", "create", "--role", "analyst", "--unit", "so-tc", "--name", "lan", *data])
+    assert r.exit_code == 0, r.output
+    assert re.fullmatch(r"sl_[0-9a-f]{16}_\S+\n", r.stdout)  # only the token on stdout
+    token = r.stdout.strip()
+    rt = Runtime.build(Settings(environment="test", data_dir=tmp_path))
+    try:
+        entries = [e for e in rt.store.iter_audit() if e.action == "token.create"]
+    finally:
+        rt.close()
+    assert len(entries) == 1
+    entry = entries[0]
+    assert entry.actor.startswith("cli:") and entry.target == f"token:{token.split('_')[1]}" and entry.unit == "so-tc"
+    assert token.split("_", 2)[2] not in entry.model_dump_json()  # never the secret
+
+
+def test_cli_creates_private_data_dir_and_files(tmp_path: Path) -> None:
+    """The `soclite` entry point sets umask 077: data dir 0700, SQLite files 0600 (events, tokens, audit)."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    data_dir = tmp_path / "fresh" / "data"
+    proc = subprocess.run(
+        [sys.executable, "-m", "soclite.cli", "token", "create", "--data-dir", str(data_dir), "--role", "admin"],
+        capture_output=True, text=True, timeout=60, env={k: v for k, v in os.environ.items() if not k.startswith("SOCLITE_")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    files = [p for p in data_dir.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".db" for p in files)
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {p.name: "0o600" for p in files}

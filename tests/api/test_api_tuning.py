@@ -62,10 +62,11 @@ def test_rules_list_toggle_and_test(engine: Any, runtime: Runtime, client: Clien
     assert len(engine.process(event("ws1", "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"))) == 1
     rules = client.get("/api/v1/rules", headers=h).json()["items"]
     assert [(r["id"], r["hits"], r["enabled"]) for r in rules] == [(RULE_ID, 1, True)]
-    r = client.patch(f"/api/v1/rules/{RULE_ID}", headers=h, json={"enabled": False})
+    admin = auth(tokens["admin"])
+    r = client.patch(f"/api/v1/rules/{RULE_ID}", headers=admin, json={"enabled": False})
     assert r.status_code == 200 and r.json()["enabled"] is False
     assert engine.process(event("ws1", "C:\\x\\powershell.exe")) == []
-    assert client.patch("/api/v1/rules/nope", headers=h, json={"enabled": False}).status_code == 404
+    assert client.patch("/api/v1/rules/nope", headers=admin, json={"enabled": False}).status_code == 404
     assert client.patch(f"/api/v1/rules/{RULE_ID}", headers=auth(tokens["viewer"]), json={"enabled": True}).status_code == 403
     r = client.post("/api/v1/rules/test", headers=h, json={"rule": RULE, "event": event("ws2", "C:\\a\\powershell.exe")})
     assert r.status_code == 200 and r.json()["matched"] is True and r.json()["alerts"][0]["severity"] == "high"
@@ -107,3 +108,54 @@ def test_exception_from_alert_suppresses_without_restart(engine: Any, runtime: R
     r = client.post("/api/v1/exceptions", headers=h, json={
         "rule_id": RULE_ID, "match": {"Image": "x"}, "owner": "a", "reason": "b", "expires_at": "2001-01-01T00:00:00Z"})
     assert r.status_code == 422 and "future" in r.text
+
+
+def test_unit_bound_exception_only_suppresses_its_units(engine: Any, runtime: Runtime, client: Client,
+                                                        tokens: dict[str, str]) -> None:
+    """An so-tc analyst's exception must not silence the rule for ttdl (another unit) — real engine."""
+    from soclite.models import Unit
+
+    for unit in (Unit(code="PROV", name="Tỉnh"), Unit(code="so-tc", name="Sở Tài chính", parent="PROV"),
+                 Unit(code="so-tc-a", name="Phòng A", parent="so-tc"), Unit(code="ttdl", name="TT dữ liệu", parent="PROV")):
+        runtime.store.put_unit(unit)
+    token = runtime.identity.create_token(role="analyst", unit="so-tc", name="ana-sotc")
+    image = "C:\\Tools\\backup\\powershell.exe"
+    r = client.post("/api/v1/exceptions", headers=auth(token), json={
+        "rule_id": RULE_ID, "match": {"Image": image}, "owner": "lan.nt", "reason": "backup job"})
+    assert r.status_code == 201, r.text
+    assert "soclite.unit" in r.json()["filter_yaml"]
+    assert engine.process(event("srv-tc", image, unit="so-tc")) == []
+    assert engine.process(event("srv-tc-a", image, unit="so-tc-a")) == []
+    assert len(engine.process(event("srv-dl", image, unit="ttdl"))) == 1
+    # A province-wide analyst's exception stays global.
+    r = client.post("/api/v1/exceptions", headers=auth(tokens["analyst"]), json={
+        "rule_id": RULE_ID, "match": {"Image": "C:\\Other\\powershell.exe"}, "owner": "a", "reason": "b"})
+    assert r.status_code == 201 and "soclite.unit" not in r.json()["filter_yaml"]
+    assert engine.process(event("srv-dl", "C:\\Other\\powershell.exe", unit="ttdl")) == []
+
+
+def test_rule_toggle_is_province_admin_only_and_survives_restart(engine: Any, runtime: Runtime, client: Client,
+                                                                 tokens: dict[str, str], tmp_path: Path) -> None:
+    from api.app import create_app
+    from correlator.engine import Engine
+    from tests.api.conftest import TestClient
+
+    image = "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
+    for who in ("analyst", "analyst_ha", "admin_ha"):  # analysts, and admins bound to one unit, may not
+        r = client.patch(f"/api/v1/rules/{RULE_ID}", headers=auth(tokens[who]), json={"enabled": False})
+        assert r.status_code == 403, who
+    assert len(engine.process(event("ws1", image))) == 1
+    assert [e.action for e in runtime.store.iter_audit()][-3:] == ["access.denied"] * 3
+    r = client.patch(f"/api/v1/rules/{RULE_ID}", headers=auth(tokens["admin"]), json={"enabled": False})
+    assert r.status_code == 200
+    # "Restart": a fresh engine from the same rules, a fresh app on the same control DB.
+    engine.close()
+    fresh = Engine.from_settings(runtime.settings, state_dir=tmp_path / "state2")
+    runtime.engine = fresh
+    assert len(fresh.process(event("ws1", image))) == 1  # the engine alone does not remember
+    with TestClient(create_app(runtime)) as again:
+        assert fresh.process(event("ws1", image)) == []
+        rules = again.get("/api/v1/rules", headers=auth(tokens["viewer"])).json()["items"]
+        assert [(r["id"], r["enabled"]) for r in rules] == [(RULE_ID, False)]
+    fresh.close()
+    runtime.engine = engine  # the fixture closes it (closing twice is harmless)

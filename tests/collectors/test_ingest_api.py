@@ -80,3 +80,24 @@ def test_health_warns_near_the_journal_bound(client: httpx.Client, runtime: Runt
     runtime.journal.max_bytes = int(runtime.journal.used_bytes() / 0.9)  # 90 % used, warn_ratio 0.8
     warnings = client.get("/health").json()["warnings"]
     assert any("ingest journal at 90%" in w for w in warnings), warnings
+
+
+def test_dead_letters_are_scoped_to_the_senders_unit(client: httpx.Client, runtime: Runtime) -> None:
+    from collectors.deadletter import DeadLetters
+    from soclite.models import Unit
+
+    for unit in (Unit(code="prov", name="Tỉnh"), Unit(code="so-tc", name="Sở TC", parent="prov"),
+                 Unit(code="ttdl", name="TTDL", parent="prov")):
+        runtime.store.put_unit(unit)
+    for unit in ("so-tc", "ttdl"):
+        agent = runtime.identity.create_token(role="agent", unit=unit, name=f"ws-{unit}")
+        r = client.post("/api/v1/ingest", content=f"{{bad {unit}\n".encode(), headers=auth(agent))
+        assert r.json()["rejected"] == 1
+    DeadLetters(runtime.journal.db).add("syslog:udp", "unparseable", b"junk")  # no unit: province only
+    so_tc = runtime.identity.create_token(role="analyst", unit="so-tc", name="ana-tc")
+    page = client.get("/api/v1/deadletters", headers=auth(so_tc)).json()
+    assert page["total"] == 1 and [i["unit"] for i in page["items"]] == ["so-tc"]
+    assert page["items"][0]["raw"] == "{bad so-tc"
+    province = runtime.identity.create_token(role="admin")
+    page = client.get("/api/v1/deadletters", headers=auth(province)).json()
+    assert page["total"] == 3 and sorted(str(i["unit"]) for i in page["items"]) == ["None", "so-tc", "ttdl"]

@@ -81,3 +81,55 @@ def test_actions_api(runtime: Runtime) -> None:
     Worker(runtime).run_once()
     assert outbox.get(isolate.id).status == ActionStatus.SUCCEEDED
     assert [c.kind for c in runtime.commands.list_for_host("ws-001")] == ["isolate"]
+
+
+def test_unit_admin_cannot_change_other_units_actions(runtime: Runtime) -> None:
+    """A unit-bound admin gets 404 (as on GET) approving/rejecting/retrying another unit's action."""
+    from soclite.models import Unit
+
+    for unit in (Unit(code="prov", name="Tỉnh"), Unit(code="so-tc", name="Sở TC", parent="prov"),
+                 Unit(code="ttdl", name="TTDL", parent="prov")):
+        runtime.store.put_unit(unit)
+    alert = make_alert().model_copy(update={"unit": "ttdl"})
+    outbox = runtime.outbox
+    foreign = outbox.submit("isolate_host", {"host_id": "ws-001"}, idempotency_key="f1", alert_id=alert.id,
+                            requested_by="playbook:x", requires_approval=True, payload=alert.model_dump(mode="json"))
+    dead = outbox.submit("notify_webhook", {"url": "http://127.0.0.1:9/"}, idempotency_key="f2", requested_by="t",
+                         payload=alert.model_dump(mode="json"))
+    outbox.claim_due()
+    outbox.fail(dead.id, "HTTP 404", permanent=True)
+    admin_tc = runtime.identity.create_token(role="admin", unit="so-tc", name="admin-tc")
+    admin_dl = runtime.identity.create_token(role="admin", unit="ttdl", name="admin-dl")
+    with TestClient(create_app(runtime)) as client:
+        assert client.post(f"/api/v1/actions/{foreign.id}/approve", headers=auth(admin_tc)).status_code == 404
+        r = client.post(f"/api/v1/actions/{foreign.id}/reject", json={"reason": "x"}, headers=auth(admin_tc))
+        assert r.status_code == 404
+        assert client.post(f"/api/v1/actions/{dead.id}/retry", headers=auth(admin_tc)).status_code == 404
+        assert outbox.get(foreign.id).status == ActionStatus.AWAITING_APPROVAL
+        assert outbox.get(dead.id).status == ActionStatus.DEAD
+        # The unit's own admin may.
+        assert client.post(f"/api/v1/actions/{foreign.id}/approve", headers=auth(admin_dl)).status_code == 200
+
+
+def test_manual_isolation_is_visible_to_the_hosts_unit(runtime: Runtime) -> None:
+    """POST /hosts/{id}/isolate by a province admin: the host's unit sees the action, other units do not."""
+    from soclite.models import Unit
+
+    for unit in (Unit(code="prov", name="Tỉnh"), Unit(code="so-tc", name="Sở TC", parent="prov"),
+                 Unit(code="ttdl", name="TTDL", parent="prov")):
+        runtime.store.put_unit(unit)
+    runtime.store.put_host(Host(id="tc-ws1", name="TC-WS1", unit="so-tc"))
+    admin = runtime.identity.create_token(role="admin", name="root")
+    viewer_tc = runtime.identity.create_token(role="viewer", unit="so-tc", name="v-tc")
+    viewer_dl = runtime.identity.create_token(role="viewer", unit="ttdl", name="v-dl")
+    # An action recorded before the unit was stored (payload null) is found through its host.
+    old = runtime.outbox.submit("release_host", {"host_id": "tc-ws1"}, idempotency_key="old", requested_by="root")
+    with TestClient(create_app(runtime)) as client:
+        r = client.post("/api/v1/hosts/tc-ws1/isolate", json={"reason": "malware"}, headers=auth(admin))
+        assert r.status_code == 202, r.text
+        action_id = r.json()["action"]["id"]
+        seen = {i["id"] for i in client.get("/api/v1/actions", headers=auth(viewer_tc)).json()["items"]}
+        assert seen == {action_id, old.id}
+        assert client.get(f"/api/v1/actions/{action_id}", headers=auth(viewer_tc)).status_code == 200
+        assert client.get("/api/v1/actions", headers=auth(viewer_dl)).json()["items"] == []
+        assert client.get(f"/api/v1/actions/{action_id}", headers=auth(viewer_dl)).status_code == 404

@@ -30,6 +30,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
     tokens = {
         "admin": runtime.identity.create_token(role="admin", name="admin"),
         "viewer_syt": runtime.identity.create_token(role="viewer", unit="syt", name="yte"),
+        "analyst_syt": runtime.identity.create_token(role="analyst", unit="syt", name="ana-yte"),
+        "auditor": runtime.identity.create_token(role="auditor", name="aud"),
         "viewer_stttt": runtime.identity.create_token(role="viewer", unit="stttt", name="tttt"),
         "agent": runtime.identity.create_token(role="agent", name="agent"),
     }
@@ -75,7 +77,7 @@ def test_unit_scoped_viewer_gets_unit_scoped_reports(api: tuple[TestClient, Runt
     province = client.post("/api/v1/reports", json={"period": "2024-08", "formats": ["html"]},
                            headers=_h(tokens["admin"])).json()
     resp = client.post("/api/v1/reports", json={"period": "2024-08", "formats": ["html"]},
-                       headers=_h(tokens["viewer_syt"]))
+                       headers=_h(tokens["analyst_syt"]))
     assert resp.status_code == 201, resp.text
     mine = resp.json()
     assert mine["scope_unit"] == "syt"
@@ -89,12 +91,12 @@ def test_unit_scoped_viewer_gets_unit_scoped_reports(api: tuple[TestClient, Runt
     assert mine["id"] in ids and province["id"] not in ids
     assert client.get(f"/api/v1/reports/{province['id']}/html", headers=_h(tokens["viewer_syt"])).status_code == 404
     assert client.get(f"/api/v1/reports/{mine['id']}/html", headers=_h(tokens["viewer_stttt"])).status_code == 404
-    # a scoped viewer may not ask for a unit outside its subtree, but may for one below it
+    # a scoped analyst may not ask for a unit outside its subtree, but may for one below it
     outside = client.post("/api/v1/reports", json={"period": "2024-08", "formats": ["csv"], "unit": "stttt"},
-                          headers=_h(tokens["viewer_syt"]))
+                          headers=_h(tokens["analyst_syt"]))
     assert outside.status_code == 403
     below = client.post("/api/v1/reports", json={"period": "2024-08", "formats": ["csv"], "unit": "bvdk"},
-                        headers=_h(tokens["viewer_syt"]))
+                        headers=_h(tokens["analyst_syt"]))
     assert below.status_code == 201
 
 
@@ -117,3 +119,18 @@ def test_tampered_file_is_refused(api: tuple[TestClient, Runtime, dict[str, str]
     path.write_bytes(path.read_bytes() + b"x")
     got = client.get(f"/api/v1/reports/{report['id']}/csv", headers=_h(tokens["admin"]))
     assert got.status_code == 409 and "SHA-256" in got.text
+
+
+def test_viewers_and_auditors_cannot_generate(api: tuple[TestClient, Runtime, dict[str, str]]) -> None:
+    """Generating takes an official document number: viewers and auditors read and download only."""
+    client, runtime, tokens = api
+    before = client.get("/api/v1/reports", headers=_h(tokens["admin"])).json()["items"]
+    for who in ("viewer_syt", "auditor"):
+        resp = client.post("/api/v1/reports", json={"period": "2024-08", "formats": ["csv"]}, headers=_h(tokens[who]))
+        assert resp.status_code == 403, who
+    assert client.get("/api/v1/reports", headers=_h(tokens["admin"])).json()["items"] == before
+    made = client.post("/api/v1/reports", json={"period": "2024-08", "formats": ["csv"]},
+                       headers=_h(tokens["admin"])).json()
+    assert client.get(f"/api/v1/reports/{made['id']}/csv", headers=_h(tokens["auditor"])).status_code == 200
+    denied = [e for e in runtime.store.iter_audit() if e.action == "access.denied"]
+    assert len(denied) >= 2
