@@ -6,6 +6,7 @@ endpoint has none of the server's concerns (and must stay light to import).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +28,54 @@ class FileInput(BaseModel):
     start_at: Literal["beginning", "end"] = "beginning"
 
 
+class WindowsEventLogInput(BaseModel):
+    """A Windows event-log channel read with ``wevtutil qe`` (see collectors.agent.wineventlog)."""
+
+    model_config = {"extra": "forbid"}
+
+    channel: str = Field(min_length=1, max_length=255)
+    #: an Event Log XPath filter: ``*`` (everything) or ``*[...]``; combined with the bookmark.
+    query: str = "*"
+    #: where to start on a channel never read before: its oldest record, or only new records
+    #: (the default: 2,500 workstations replaying whole Security logs would flood the server).
+    start_at: Literal["beginning", "end"] = "end"
+
+    @field_validator("channel")
+    @classmethod
+    def _plain_channel(cls, value: str) -> str:
+        if any(c in value for c in '"\r\n\x00'):
+            raise ValueError("a channel name cannot contain quotes, NUL or line breaks")
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _xpath_shape(cls, value: str) -> str:
+        text = value.strip()
+        if text != "*" and not (text.startswith("*[") and text.endswith("]")):
+            raise ValueError("must be '*' or an Event Log XPath filter of the form '*[...]'")
+        if any(c in text for c in '"\r\n\x00'):
+            raise ValueError(
+                "use single quotes inside the query; double quotes and line breaks are not allowed"
+            )
+        return text
+
+
+#: channels read by default on a Windows agent (empty elsewhere: there is no event log to read).
+WINDOWS_DEFAULT_CHANNELS = (
+    "Security",
+    "System",
+    "Microsoft-Windows-Sysmon/Operational",
+    "Microsoft-Windows-PowerShell/Operational",
+    "Microsoft-Windows-Windows Defender/Operational",
+)
+
+
+def default_windows_event_logs(platform: str = sys.platform) -> list[WindowsEventLogInput]:
+    if platform != "win32":
+        return []
+    return [WindowsEventLogInput(channel=name) for name in WINDOWS_DEFAULT_CHANNELS]
+
+
 class IsolationOptions(BaseModel):
     model_config = {"extra": "forbid"}
 
@@ -45,6 +94,10 @@ class AgentConfig(BaseModel):
 
     files: list[FileInput] = Field(default_factory=list)
     journald: bool = False
+    #: Windows event-log channels (default: the five above on Windows, none elsewhere).
+    windows_event_logs: list[WindowsEventLogInput] = Field(default_factory=default_windows_event_logs)
+    #: how often each channel is queried (every query starts a ``wevtutil`` process).
+    windows_poll_interval: float = Field(5.0, gt=0, le=3600)
     #: host type reported to the inventory.
     host_type: Literal["server", "workstation"] = "workstation"
     #: most lines per batch.

@@ -29,6 +29,8 @@ from collectors.agent.identity import AgentIdentity
 from collectors.agent.isolation import IsolationError, IsolationPolicy, Isolator, resolve_manager
 from collectors.agent.spool import Offset, Spool
 from collectors.agent.tail import Chunk, FileTailer
+from collectors.agent.wineventlog import Batch as WinBatch
+from collectors.agent.wineventlog import WinEventLogCollector
 from soclite.errors import AuthError, ConnectorError
 
 log = logging.getLogger("soclite.agent")
@@ -79,6 +81,9 @@ class Agent:
         self._journal: journald_mod.JournalFollower | None = None
         self._journal_pending: list[tuple[str, str]] = []
         self._journal_first = 0.0
+        #: Windows event logs (no readers, with the reason, when not on Windows)
+        self.wineventlog = WinEventLogCollector(config.windows_event_logs, self.spool, platform)
+        self._wineventlog_next = 0.0
         self.stop_event = threading.Event()
         self._wake_sender = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -189,7 +194,27 @@ class Agent:
             # the rest of a big backlog (or the next inode after a rotation) goes out without waiting
             tailer.read(self.config.batch_size)
         spooled += self._collect_journal(now, force)
+        spooled += self._collect_wineventlog(now, force)
         return spooled
+
+    def _collect_wineventlog(self, now: float, force: bool) -> int:
+        """Query each channel every ``windows_poll_interval``; each batch is spooled with its bookmark."""
+        if not self.wineventlog.readers or (now < self._wineventlog_next and not force):
+            return 0
+        self._wineventlog_next = now + self.config.windows_poll_interval
+        identity = self.identity
+        assert identity is not None
+
+        def put(batch: WinBatch) -> None:
+            bid = batch_id_for(identity.agent_id, batch.source, 0, batch.generation, batch.start, batch.end)
+            self.spool.put(bid, batch.source, len(batch.records), self._body(batch.records), batch.offset)
+            self._wake_sender.set()
+
+        try:
+            return self.wineventlog.collect(self.config.batch_size, put)
+        except Exception:
+            log.exception("cannot spool Windows events; their bookmark stays, they will be read again")
+            return 0
 
     def _collect_journal(self, now: float, force: bool) -> int:
         if self._journal is None:
@@ -287,6 +312,8 @@ class Agent:
             else {"state": "none"},
         )
         payload["spool"] = dict(zip(("batches", "bytes"), self.spool.pending(), strict=True))
+        if self.wineventlog.readers or self.wineventlog.disabled:
+            payload["windows_event_logs"] = self.wineventlog.status()
         resp = client.post_json("/api/v1/agents/heartbeat", payload)
         if resp.status != 200:
             raise ConnectorError(f"heartbeat answered HTTP {resp.status}")
