@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field
 
+from playbooks import outbox_history as ohist
 from soclite.config import Settings
 from soclite.db import Database
 from soclite.errors import NotFoundError, PlaybookError
@@ -85,7 +86,8 @@ CREATE TABLE ioc_values (
     source_id TEXT,
     PRIMARY KEY (list, value)
 );
-"""
+""",
+    ohist.MIGRATION,
 ]
 
 
@@ -429,6 +431,14 @@ class Outbox:
             raise NotFoundError(f"action {action_id} not found")
         return _row(row)
 
+    def get_by_key(self, idempotency_key: str) -> ActionRecord | None:
+        row = (
+            self.db.reader()
+            .execute("SELECT * FROM actions WHERE idempotency_key = ?", (idempotency_key,))
+            .fetchone()
+        )
+        return _row(row) if row is not None else None
+
     def list_actions(
         self,
         *,
@@ -482,10 +492,25 @@ class Outbox:
 
     # --- connector state and IoC lists ----------------------------------------------------------------
     def connector_update(self, name: str, **fields: Any) -> None:
-        """Record last_success/last_error/last_heartbeat/cursor; ``sent_increment`` adds to ``sent``."""
+        """Record last_success/last_error/last_heartbeat/cursor; ``sent_increment`` adds to ``sent``.
+
+        An error marks the connector down and a success (or ``reachable=True``) up, in its history."""
         increment = int(fields.pop("sent_increment", 0))
+        #: True = the peer answered (e.g. refused one object): an error, but no outage
+        reachable = fields.pop("reachable", None)
         with self.db.write() as conn:
             conn.execute("INSERT OR IGNORE INTO connector_state (name) VALUES (?)", (name,))
+            # the outage history the reports compute downtime from (playbooks.outbox_history)
+            if reachable is True:
+                ohist.record_transition(
+                    conn, name, "up", str(fields.get("last_error_at") or _now_iso()), None
+                )
+            elif fields.get("last_error"):
+                at = str(fields.get("last_error_at") or _now_iso())
+                ohist.record_transition(conn, name, "down", at, str(fields["last_error"]))
+            elif fields.get("last_success") or fields.get("last_heartbeat"):
+                at = str(fields.get("last_success") or fields.get("last_heartbeat"))
+                ohist.record_transition(conn, name, "up", at, None)
             if fields:
                 assignments = ", ".join(f"{key} = ?" for key in fields)
                 conn.execute(
@@ -511,9 +536,17 @@ class Outbox:
     def add_ioc_values(
         self, list_name: str, kind: str, values: Iterable[str], source_id: str | None = None
     ) -> list[str]:
-        """Add values to a stored IoC list; return the whole list (for ``IocStore.set_list``)."""
+        """Add values to a stored IoC list; return the whole list (for ``IocStore.set_list``).
+
+        A value new to the list gets a receipt time (``ioc_received``) for the periodic reports."""
+        now = _now_iso()
         with self.db.write() as conn:
             for value in values:
+                known = conn.execute(
+                    "SELECT 1 FROM ioc_values WHERE list = ? AND value = ?", (list_name, value)
+                ).fetchone()
+                if known is None:
+                    ohist.record_received(conn, list_name, kind, value, source_id, now)
                 conn.execute(
                     "INSERT OR REPLACE INTO ioc_values (list, kind, value, source_id) VALUES (?, ?, ?, ?)",
                     (list_name, kind, value, source_id),
@@ -524,6 +557,22 @@ class Outbox:
         with self.db.write() as conn:
             conn.execute("DELETE FROM ioc_values WHERE list = ? AND source_id = ?", (list_name, source_id))
         return self.ioc_values(list_name)
+
+    def connector_events(self, name: str) -> list[ohist.ConnectorEvent]:
+        """Up/down transitions of connector ``name``, oldest first."""
+        return ohist.events(self.db.reader(), name)
+
+    def connector_downtime(
+        self, name: str, start: datetime, end: datetime, now: datetime | None = None
+    ) -> tuple[float, int]:
+        """Seconds the connector was down within [start, end) (up to ``now``) and how many outages."""
+        return ohist.downtime_seconds(self.connector_events(name), start, end, now or datetime.now(UTC))
+
+    def iocs_received_between(self, start: datetime, end: datetime, prefix: str = "national:") -> int:
+        return ohist.received_between(self.db.reader(), start, end, prefix)
+
+    def succeeded_between(self, action: str, start: datetime, end: datetime) -> int:
+        return ohist.succeeded_between(self.db.reader(), action, start, end)
 
     def ioc_values(self, list_name: str) -> list[str]:
         rows = self.db.reader().execute(

@@ -38,6 +38,9 @@ class ServerSettings(BaseModel):
     max_message_bytes: int = Field(65536, ge=1024)
     #: Public URL agents use to reach this server (sent back at enrollment).
     public_url: str | None = None
+    #: Run the pipeline (journal → correlator → store → playbooks) in a child process so it does not share
+    #: the GIL with ingest and the API (``soclite.pipeline_process``); false keeps it on a thread in-process.
+    pipeline_process: bool = True
 
 
 class StoreSettings(BaseModel):
@@ -169,6 +172,8 @@ class ReportSchedule(BaseModel):
     #: optional crontab overriding day/hour for WHEN it runs ("m h dom mon dow", or 6 fields with seconds
     #: first); ``every`` still decides WHICH period it reports on.
     cron: str | None = None
+    #: also send the report upward through the national connector (the outbox's national lane)
+    national: bool = False
 
 
 class ReportSettings(BaseModel):

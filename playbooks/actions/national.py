@@ -7,9 +7,13 @@ A 4xx for one object dead-letters that object with the reason and the lane goes 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
 
 from playbooks.actions.base import Action, ActionContext, Options, PermanentError
+from soclite.errors import SocliteError
+from soclite.models import isoformat
 
 if TYPE_CHECKING:
     from soclite.runtime import Runtime
@@ -43,4 +47,60 @@ class NationalSync(Action):
         return connector.deliver(item)
 
 
-EXPORTED: list[type[Action]] = [NationalSync]
+class ReportOptions(Options):
+    #: an archived report (soclite.reports archive id)
+    report_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    format: Literal["pdf", "html", "csv"] = "pdf"
+
+
+_CONTENT_TYPES = {"pdf": "application/pdf", "html": "text/html", "csv": "text/csv"}
+
+
+class NationalReportAction(Action):
+    """Send an archived periodic report upward, in the same ordered lane as the alerts.
+
+    The file is read from the archive at send time and checked against its recorded SHA-256, so what
+    the national system receives is byte for byte what the province archived.
+    """
+
+    name = "national_report"
+    options = ReportOptions
+    lane = "national"
+
+    @classmethod
+    def skip_reason(cls, runtime: Runtime) -> str | None:
+        return NationalSync.skip_reason(runtime)
+
+    def execute(self, ctx: ActionContext, options: Options) -> str:
+        from playbooks.connectors import NationalReport, connector_for
+        from soclite.reports.archive import ReportArchive
+
+        assert isinstance(options, ReportOptions)
+        archive = ReportArchive(ctx.runtime.settings.data_dir)
+        try:
+            report = archive.get(options.report_id)
+            path = archive.file_path(report, options.format)
+            entry = next(f for f in report.files if f.format == options.format)
+            content = path.read_bytes()
+        except SocliteError as exc:  # missing, or no longer matching its hash: a human must look
+            raise PermanentError(f"report {options.report_id}: {exc}") from exc
+        finally:
+            archive.close()
+        item = NationalReport(
+            key=ctx.record.idempotency_key,
+            report_id=report.id,
+            doc_number=report.doc_number,
+            period=report.period,
+            lang=report.lang,
+            created_at=isoformat(report.created_at),
+            summary=report.summary,
+            filename=f"{report.doc_number.replace('/', '-')}_{report.period}.{options.format}",
+            content_type=_CONTENT_TYPES[options.format],
+            sha256=entry.sha256,
+            content=content,
+            params=report.params,
+        )
+        return connector_for(ctx.runtime).deliver_report(item)
+
+
+EXPORTED: list[type[Action]] = [NationalSync, NationalReportAction]

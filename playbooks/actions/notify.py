@@ -1,14 +1,22 @@
-"""notify_email (SMTP from settings.smtp) and notify_webhook (HTTPS POST, TLS verified)."""
+"""notify_email (SMTP from settings.smtp) and notify_webhook (HTTPS POST, TLS verified).
+
+notify_email can attach files, but only archived reports (``data_dir/reports/…``): an action's
+parameters come from playbooks and the API, so an attachment path that could point anywhere would let
+whoever writes a playbook mail any file the server can read to any address.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
 from soclite.errors import ConfigError
@@ -27,11 +35,47 @@ _DEFAULT_BODY = (
 )
 
 
+class Attachment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: a file inside ``data_dir/reports`` (checked when the mail is built; anything else is refused)
+    path: str = Field(min_length=1)
+    #: the name the reader sees: no folders
+    filename: str = Field(min_length=1, max_length=200, pattern=r"^[^/\\\x00-\x1f]+$")
+    content_type: str = Field(pattern=r"^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$")
+    #: when given, the file must still have this SHA-256 (the archived report, byte for byte)
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+
 class EmailOptions(Options):
     to: list[str] = Field(min_length=1)
     subject: str = _DEFAULT_SUBJECT
     body: str = _DEFAULT_BODY
     timeout: float = Field(30.0, gt=0)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=10)
+
+
+def attachment_root(data_dir: Path) -> Path:
+    """The only folder attachments may come from: the report archive."""
+    return (data_dir / "reports").resolve()
+
+
+def read_attachment(data_dir: Path, attachment: Attachment) -> bytes:
+    """The attachment's bytes, or PermanentError when it lies outside the report archive (symlinks and
+    ``..`` resolved first), is missing, or no longer matches its SHA-256."""
+    root = attachment_root(data_dir)
+    try:
+        path = Path(attachment.path).resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        raise PermanentError(f"attachment {attachment.filename}: {exc}") from exc
+    if not path.is_relative_to(root) or path == root or not path.is_file():
+        raise PermanentError(
+            f"attachment {attachment.path!r} refused: only files in the report archive ({root}) can be mailed"
+        )
+    data = path.read_bytes()
+    if attachment.sha256 is not None and hashlib.sha256(data).hexdigest() != attachment.sha256:
+        raise PermanentError(f"attachment {attachment.filename}: the file no longer matches its SHA-256")
+    return data
 
 
 class NotifyEmail(Action):
@@ -46,8 +90,16 @@ class NotifyEmail(Action):
         message["To"] = ", ".join(options.to)
         message["Subject"] = options.subject
         # The outbox row id makes a redelivered message recognisable by the reader's mail client.
-        message["Message-ID"] = f"<{ctx.record.idempotency_key.replace(':', '.')}@soclite>"
+        message["Message-ID"] = f"<{re.sub(r'[^A-Za-z0-9._-]', '.', ctx.record.idempotency_key)}@soclite>"
         message.set_content(options.body)
+        for attachment in options.attachments:
+            maintype, subtype = attachment.content_type.split("/", 1)
+            message.add_attachment(
+                read_attachment(ctx.runtime.settings.data_dir, attachment),
+                maintype=maintype,
+                subtype=subtype,
+                filename=attachment.filename,
+            )
         try:
             with open_smtp(smtp, timeout=options.timeout) as client:
                 client.send_message(message)

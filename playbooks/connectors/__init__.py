@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from playbooks.connectors.base import Connector, NationalItem, PulledIndicator
+from playbooks.connectors.base import Connector, NationalItem, NationalReport, PulledIndicator
 from soclite.errors import ConfigError, ConnectorError
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ __all__ = [
     "CONNECTORS",
     "Connector",
     "NationalItem",
+    "NationalReport",
     "PulledIndicator",
     "build_connector",
     "connector_for",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -47,6 +48,25 @@ class NationalItem:
     action_id: str
     key: str
     alert: dict[str, Any]
+
+
+@dataclass
+class NationalReport:
+    """A periodic report sent upward: its metadata, the file's SHA-256 and the file itself."""
+
+    key: str  # outbox idempotency key (stable across resends)
+    report_id: str
+    doc_number: str
+    period: str
+    lang: str
+    created_at: str
+    summary: str
+    filename: str
+    content_type: str
+    sha256: str
+    content: bytes
+    #: the archived query parameters (period bounds, units, store), so the receiver can see the scope
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,6 +121,10 @@ class Connector:
     def send(self, items: list[NationalItem]) -> str:
         raise NotImplementedError
 
+    def send_report(self, report: NationalReport) -> str:
+        """Deliver a periodic report (metadata, SHA-256 and the file); adapters that cannot, refuse it."""
+        raise PermanentError(f"the {self.name} connector cannot carry reports")
+
     def pull_indicators(self, cursor: str | None) -> tuple[list[PulledIndicator], str | None]:
         """Indicators added since ``cursor``; returns them and the new cursor."""
         return [], cursor
@@ -120,15 +144,25 @@ class Connector:
         return minimize(item.alert, self.pseudonym_key())
 
     def deliver(self, item: NationalItem) -> str:
+        return self._tracked(lambda: self.send([item]))
+
+    def deliver_report(self, report: NationalReport) -> str:
+        """``send_report`` with the same state keeping as alerts (a report counts as one message sent)."""
+        return self._tracked(lambda: self.send_report(report))
+
+    def _tracked(self, send: Callable[[], str]) -> str:
         outbox = self.runtime.outbox
         try:
-            result = self.send([item])
+            result = send()
         except RetryableError as exc:
             outbox.connector_update(self.name, last_error=str(exc)[:500], last_error_at=isoformat(utcnow()))
             raise
         except PermanentError as exc:
             outbox.connector_update(
-                self.name, last_error=f"refused: {exc}"[:500], last_error_at=isoformat(utcnow())
+                self.name,
+                last_error=f"refused: {exc}"[:500],
+                last_error_at=isoformat(utcnow()),
+                reachable=True,
             )
             raise
         outbox.connector_update(self.name, last_success=isoformat(utcnow()), sent_increment=1)

@@ -6,13 +6,15 @@ ES384/ES512 by curve) or RSA (RS256) private key in PEM, or an HMAC secret (HS25
 mutual TLS with ``client_cert``/``client_key``. Messages carry a stable ``id`` (the outbox idempotency key)
 so the receiver can drop a resend.
 
-Protocol (until the national one is issued): ``POST <https_url>/alerts`` and ``POST <https_url>/heartbeat``
+Protocol (until the national one is issued): ``POST <https_url>/alerts``, ``POST <https_url>/reports``
+(periodic reports: metadata, ``sha256`` and the file in ``content_base64``) and ``POST <https_url>/heartbeat``
 with ``{"type", "id", "province", "sent_at", ...}``; ``GET <https_url>/indicators?after=CURSOR`` answering
 ``{"indicators": [{"id", "kind", "value", "active"}], "cursor": "..."}`` (404 = no indicator feed).
 """
 
 from __future__ import annotations
 
+import base64
 import ssl
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,13 @@ from jwcrypto import jwk, jws
 from jwcrypto.common import base64url_encode
 
 from playbooks.actions.base import PermanentError, RetryableError
-from playbooks.connectors.base import Connector, ConnectorOptions, NationalItem, PulledIndicator
+from playbooks.connectors.base import (
+    Connector,
+    ConnectorOptions,
+    NationalItem,
+    NationalReport,
+    PulledIndicator,
+)
 from soclite.errors import ConfigError
 from soclite.models import isoformat, utcnow
 
@@ -146,6 +154,31 @@ class SignedJsonConnector(Connector):
             }
             response = self._post("/alerts", message)
         return f"delivered {len(items)} message(s), HTTP {response.status_code}"
+
+    def send_report(self, report: NationalReport) -> str:
+        """The file travels in the signed body (base64), so the signature covers the report itself."""
+        message = {
+            "type": "report",
+            "id": report.key,
+            "province": self.settings.province,
+            "sent_at": isoformat(utcnow()),
+            "report": {
+                "id": report.report_id,
+                "doc_number": report.doc_number,
+                "period": report.period,
+                "lang": report.lang,
+                "created_at": report.created_at,
+                "summary": report.summary,
+                "query": report.params,
+                "filename": report.filename,
+                "content_type": report.content_type,
+                "sha256": report.sha256,
+                "size": len(report.content),
+                "content_base64": base64.b64encode(report.content).decode("ascii"),
+            },
+        }
+        response = self._post("/reports", message)
+        return f"report {report.doc_number} delivered, HTTP {response.status_code}"
 
     def heartbeat(self, stats: dict[str, Any]) -> None:
         now = isoformat(utcnow())

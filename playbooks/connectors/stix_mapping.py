@@ -15,6 +15,7 @@ objects: a TAXII server keeps one copy (same id and version), and an alert that 
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import uuid
@@ -163,3 +164,38 @@ def alert_to_stix(alert: dict[str, Any], province: str) -> list[dict[str, Any]]:
         )
         objects.append(incident)
     return [json.loads(obj.serialize()) for obj in objects]
+
+
+def report_to_stix(report: Any, province: str) -> list[dict[str, Any]]:
+    """A periodic report as STIX: an ``artifact`` carrying the file (base64, with its SHA-256) and a
+    ``report`` SDO that describes it (number, period, summary in ``x_soclite_*``) and refers to it.
+
+    ``report`` is a :class:`playbooks.connectors.base.NationalReport`. Ids are deterministic (the
+    artifact's from its content, the report's from the province and report id): a resend is a no-op.
+    """
+    identity = identity_for(province)
+    artifact = stix2.Artifact(
+        mime_type=report.content_type,
+        payload_bin=base64.b64encode(report.content).decode("ascii"),
+        hashes={"SHA-256": report.sha256},
+    )
+    sdo = stix2.Report(
+        id=stix_id("report", province, report.report_id),
+        created_by_ref=identity.id,
+        created=report.created_at,
+        modified=report.created_at,
+        published=report.created_at,
+        name=f"{report.doc_number} ({report.period})",
+        description=report.summary,
+        report_types=["threat-report"],
+        object_refs=[artifact.id, identity.id],
+        lang=report.lang,
+        allow_custom=True,
+        x_soclite_report_id=report.report_id,
+        x_soclite_doc_number=report.doc_number,
+        x_soclite_period=report.period,
+        x_soclite_filename=report.filename,
+        x_soclite_sha256=report.sha256,
+        x_soclite_query=report.params,
+    )
+    return [json.loads(obj.serialize()) for obj in (identity, artifact, sdo)]

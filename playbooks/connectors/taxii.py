@@ -15,8 +15,15 @@ from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import Collection, as_pages
 
 from playbooks.actions.base import PermanentError, RetryableError
-from playbooks.connectors.base import Connector, ConnectorOptions, IocKind, NationalItem, PulledIndicator
-from playbooks.connectors.stix_mapping import alert_to_stix, stix_id
+from playbooks.connectors.base import (
+    Connector,
+    ConnectorOptions,
+    IocKind,
+    NationalItem,
+    NationalReport,
+    PulledIndicator,
+)
+from playbooks.connectors.stix_mapping import alert_to_stix, report_to_stix, stix_id
 from soclite.errors import ConfigError
 from soclite.models import isoformat, utcnow
 
@@ -113,6 +120,14 @@ class TaxiiConnector(Connector):
             for obj in mapped:
                 objects[obj["id"]] = obj
         return self._post(list(objects.values()))
+
+    def send_report(self, report: NationalReport) -> str:
+        """A STIX ``report`` SDO plus an ``artifact`` with the file, pushed to the alerts collection."""
+        try:
+            objects = report_to_stix(report, self.settings.province)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PermanentError(f"report {report.report_id} cannot be expressed in STIX: {exc}") from exc
+        return self._post(objects)
 
     def heartbeat(self, stats: dict[str, Any]) -> None:
         now = isoformat(utcnow())

@@ -259,6 +259,14 @@ class ReportArchive:
                 (new_id(), report_id, recipient, via, status, attempts, error, now),
             )
 
+    def pending_outbox_deliveries(self) -> list[tuple[str, str]]:
+        """Deliveries handed to the playbook outbox whose outcome may still change (a dead letter can be
+        retried by an admin, so "failed" is followed too)."""
+        rows = self.db.reader().execute(
+            "SELECT report_id, recipient FROM deliveries WHERE via = 'outbox' AND status IN ('queued', 'retrying', 'failed')"
+        )
+        return [(r[0], r[1]) for r in rows.fetchall()]
+
     def failed_deliveries(self) -> list[tuple[str, str]]:
         rows = self.db.reader().execute(
             "SELECT report_id, recipient FROM deliveries WHERE status = 'failed' AND via = 'smtp' "

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from soclite.config import Settings
-from soclite.models import CLOSED_STATUSES, Alert, AlertStatus, IsolationState, Severity, isoformat
+from soclite.models import CLOSED_STATUSES, Alert, AlertStatus, IsolationState, Severity
 from soclite.reports.i18n import TACTICS
 from soclite.reports.periods import Period, timezone_of
 from soclite.store.base import AlertQuery, HistogramBucket, HostQuery, Store
@@ -74,9 +74,15 @@ class Scope:
 class Intel:
     """Exchange with the national system; ``None`` = no source of data in this process."""
 
+    #: indicators that arrived from the national system during the period (their receipt times)
     iocs_received: int | None = None
+    #: national indicators held now (all lists)
+    iocs_held: int | None = None
+    #: alerts/incidents delivered to the national system during the period (time of delivery)
     iocs_sent: int | None = None
+    #: time the connector was down within the period (up to the report's time), from its recorded history
     downtime_minutes: float | None = None
+    outages: int | None = None
 
 
 @dataclass
@@ -268,7 +274,7 @@ def build_context(
 
     _scope(store, settings, period, units, ctx, generated)
     ctx.isolations = _isolations(store, period, units)
-    ctx.intel = _intel(outbox, engine, period)
+    ctx.intel = _intel(outbox, engine, period, settings, generated)
     return ctx
 
 
@@ -374,46 +380,46 @@ def _isolations(store: Store, period: Period, units: frozenset[str] | None) -> i
         cursor = page.next
 
 
-def _intel(outbox: Any, engine: Any, period: Period) -> Intel:
-    """IoCs received/sent and connector state, from the playbook outbox when it runs in this process.
+def _intel(outbox: Any, engine: Any, period: Period, settings: Settings, now: datetime) -> Intel:
+    """IoCs received/sent and connector downtime, from the playbook outbox when it runs in this process.
 
-    Probed by duck typing (``playbooks.outbox.Outbox``: ``ioc_lists``/``ioc_values``,
-    ``list_actions(lane="national")``, ``connector_status``): a report rendered
-    from the CLI has no connector and says "no data" rather than a made-up zero.
-    Downtime needs a history of connector outages that the outbox does not keep;
-    it stays "no data" until it does.
+    Probed by duck typing (``playbooks.outbox.Outbox``: ``iocs_received_between``, ``ioc_lists``/
+    ``ioc_values``, ``succeeded_between``, ``connector_downtime``): a report rendered from the CLI
+    without an outbox says "no data" rather than a made-up zero. Every figure is computed from what
+    the outbox recorded at the time (receipt times, delivery times, up/down transitions), so a report
+    on a past period does not change as the current state does.
     """
     intel = Intel()
+    if outbox is not None and hasattr(outbox, "iocs_received_between"):
+        try:
+            intel.iocs_received = int(outbox.iocs_received_between(period.start, period.end, "national:"))
+        except Exception:  # a broken optional source must not stop the report
+            intel.iocs_received = None
     if outbox is not None and hasattr(outbox, "ioc_lists") and hasattr(outbox, "ioc_values"):
         try:
             names = [name for name in outbox.ioc_lists() if str(name).startswith("national:")]
-            intel.iocs_received = sum(len(outbox.ioc_values(name)) for name in names)
-        except Exception:  # a broken optional source must not stop the report
-            intel.iocs_received = None
+            intel.iocs_held = sum(len(outbox.ioc_values(name)) for name in names)
+        except Exception:
+            intel.iocs_held = None
     elif engine is not None and hasattr(getattr(engine, "iocs", None), "lists"):
         try:
             lists: dict[str, int] = engine.iocs.lists()
-            intel.iocs_received = sum(n for name, n in lists.items() if name.startswith("national:"))
+            intel.iocs_held = sum(n for name, n in lists.items() if name.startswith("national:"))
         except Exception:
-            intel.iocs_received = None
-    if outbox is not None and hasattr(outbox, "list_actions"):
+            intel.iocs_held = None
+    if outbox is not None and hasattr(outbox, "succeeded_between"):
         try:
-            intel.iocs_sent = _sent_in_period(outbox, period)
+            intel.iocs_sent = int(outbox.succeeded_between("national_sync", period.start, period.end))
         except Exception:
             intel.iocs_sent = None
+    if outbox is not None and hasattr(outbox, "connector_downtime"):
+        try:
+            name = settings.national.kind
+            if settings.national.enabled or outbox.connector_events(name):
+                seconds, outages = outbox.connector_downtime(name, period.start, period.end, now)
+                intel.downtime_minutes = seconds / 60.0
+                intel.outages = int(outages)
+        except Exception:
+            intel.downtime_minutes = None
+            intel.outages = None
     return intel
-
-
-def _sent_in_period(outbox: Any, period: Period) -> int:
-    """Actions of the national lane that succeeded and were created in the period (newest first, paged)."""
-    start, end = isoformat(period.start), isoformat(period.end)
-    sent = 0
-    before: int | None = None
-    while True:
-        batch = outbox.list_actions(lane="national", limit=500, before_seq=before)
-        for record in batch:
-            if start <= record.created_at < end and str(record.status) == "succeeded":
-                sent += 1
-        if len(batch) < 500 or (batch and batch[-1].created_at < start):
-            return sent
-        before = batch[-1].seq

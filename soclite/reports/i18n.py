@@ -110,14 +110,19 @@ CATALOG: dict[str, dict[str, str]] = {
     "isolations": {"vi": "Số lượt cô lập máy", "en": "Host isolations performed"},
     "isolated_now": {"vi": "Máy đang bị cô lập", "en": "Hosts isolated now"},
     "iocs_received": {
-        "vi": "Chỉ dấu tấn công (IoC) nhận từ hệ thống quốc gia (đang lưu)",
-        "en": "IoCs received from the national system (held now)",
+        "vi": "Chỉ dấu tấn công (IoC) nhận từ hệ thống quốc gia trong kỳ",
+        "en": "IoCs received from the national system in the period",
+    },
+    "iocs_held": {
+        "vi": "Chỉ dấu tấn công (IoC) của hệ thống quốc gia đang áp dụng",
+        "en": "National IoCs applied now",
     },
     "iocs_sent": {
         "vi": "Cảnh báo, sự cố đã gửi hệ thống quốc gia trong kỳ",
         "en": "Alerts and incidents sent to the national system in the period",
     },
-    "connector_downtime": {"vi": "Thời gian mất kết nối", "en": "Connector downtime"},
+    "connector_downtime": {"vi": "Thời gian mất kết nối trong kỳ", "en": "Connector downtime in the period"},
+    "connector_outages": {"vi": "Số lần mất kết nối", "en": "Connector outages"},
     "previous": {"vi": "Kỳ trước", "en": "Previous period"},
     "current": {"vi": "Kỳ này", "en": "This period"},
     "change": {"vi": "Thay đổi", "en": "Change"},

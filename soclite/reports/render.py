@@ -195,6 +195,11 @@ def render_csv(ctx: ReportContext, header: Header, lang: str) -> bytes:
         "malware": t("malware", lang),
         "isolations": t("isolations", lang),
         "previous_total": t("previous", lang),
+        "intel.iocs_received": t("iocs_received", lang),
+        "intel.iocs_held": t("iocs_held", lang),
+        "intel.iocs_sent": t("iocs_sent", lang),
+        "intel.downtime_minutes": t("connector_downtime", lang),
+        "intel.outages": t("connector_outages", lang),
     }
     for key, value in ctx.numbers().items():
         w.writerow(["summary", key, labels.get(key, ""), "" if value is None else value])

@@ -25,7 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from soclite.config import ReportSchedule
 from soclite.errors import ConfigError, SocliteError
 from soclite.reports.archive import ReportArchive
-from soclite.reports.delivery import deliver
+from soclite.reports.delivery import deliver, submit_national, sync_outbox_deliveries
 from soclite.reports.periods import SCHEDULE_KINDS, Period, last_completed, parse_period, timezone_of
 from soclite.reports.service import ReportRequest, generate
 
@@ -202,18 +202,20 @@ class ReportScheduler:
             produced.append(report.id)
             self.produced.append(report.id)
             log.info("scheduled report %s for %s archived as %s", name, period.code, report.id)
+            outbox = getattr(self.runtime, "outbox", None)
             if schedule.recipients:
-                deliver(
-                    self.archive,
-                    report,
-                    schedule.recipients,
-                    self.settings.smtp,
-                    outbox=getattr(self.runtime, "outbox", None),
-                )
+                deliver(self.archive, report, schedule.recipients, self.settings.smtp, outbox=outbox)
+            if schedule.national:
+                submit_national(self.archive, report, self.settings, outbox=outbox)
         return produced
 
     def retry_failed_deliveries(self) -> None:
-        """Direct SMTP deliveries that failed are tried again (the outbox retries its own)."""
+        """Direct SMTP deliveries that failed are tried again (the outbox retries its own, whose outcome
+        is copied into the archive here)."""
+        try:
+            sync_outbox_deliveries(self.archive, getattr(self.runtime, "outbox", None))
+        except SocliteError:
+            log.exception("reading delivery outcomes from the outbox failed")
         for report_id, recipient in self.archive.failed_deliveries():
             try:
                 report = self.archive.get(report_id)

@@ -45,6 +45,7 @@ def test_registries_refuse_duplicates() -> None:
         "create_case",
         "add_ioc",
         "national_sync",
+        "national_report",
     }
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from soclite.config import Settings
 from soclite.reports.context import build_context
@@ -25,8 +27,14 @@ def test_iocs_from_outbox_and_no_data_without_it(tmp_path: Path) -> None:
         outbox.add_ioc_values("local:domain", "domain", ["bad.example"])
         period = parse_period("2024-08")
         ctx = build_context(store, settings, period, outbox=outbox)
-        assert ctx.intel.iocs_received == 3  # only the national lists
+        assert ctx.intel.iocs_held == 3  # only the national lists
+        assert ctx.intel.iocs_received == 0  # they arrived now, not in August 2024
         assert ctx.intel.iocs_sent == 0
+        assert ctx.intel.downtime_minutes is None  # connector disabled and never seen: no data
+        now = datetime.now(UTC)
+        current = parse_period(now.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m"), settings.timezone)
+        outbox.add_ioc_values("national:ip", "ip", ["203.0.113.5"], source_id="b2")  # known value: not new
+        assert build_context(store, settings, current, outbox=outbox, now=now).intel.iocs_received == 3
         html = render_html(ctx, HEADER, "vi")
         assert "Không ghi nhận cảnh báo nào trong kỳ" in html
 
