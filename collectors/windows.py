@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
@@ -101,14 +103,65 @@ def flatten_xml_json(record: dict[str, Any]) -> Event:
     return out
 
 
-def _finish(out: Event) -> None:
+def _finish(out: Event, default_tz: str = "UTC") -> None:
     if "Computer" in out and HOST_NAME not in out and out["Computer"]:
         out[HOST_NAME] = str(out["Computer"])
     if TIMESTAMP not in out:
-        raw = out.get("TimeCreated") or out.get("UtcTime") or out.get("EventTime")
-        if isinstance(raw, str):
-            with contextlib.suppress(ValueError):
-                out[TIMESTAMP] = isoformat(parse_timestamp(raw.replace(" ", "T")))
+        stamp = event_timestamp(out, default_tz)
+        if stamp is not None:
+            out[TIMESTAMP] = stamp
+
+
+def _parse_local(raw: Any) -> datetime | None:
+    """An ISO-ish time ("2026-11-23 10:00:00", "...T...+07:00", "...Z"); naive stays naive; junk → None."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    text = raw.strip().replace(" ", "T", 1)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def event_timestamp(out: Event, default_tz: str = "UTC") -> str | None:
+    """The event's time as stored ISO UTC, from the most trustworthy field present.
+
+    ``TimeCreated`` (EVTX SystemTime) and Sysmon's ``UtcTime`` are UTC even without
+    a zone. NXLog's ``EventTime`` is the Windows host's *local* time without a zone:
+    it is read with the zone of a zoned ``EventReceivedTime`` when the record has one
+    (same NXLog host, same clock), else in ``default_tz`` (the site's zone). A zoned
+    ``EventTime`` (NXLog configured for ISO 8601) is taken as it is. Only when no
+    event time exists does the reception time stand in.
+    """
+    site = _zone(default_tz)
+    received = _parse_local(out.get("EventReceivedTime"))
+    nxlog_zone = received.tzinfo if received is not None and received.tzinfo is not None else None
+    candidates = (
+        (_parse_local(out.get("TimeCreated")), UTC),
+        (_parse_local(out.get("UtcTime")), UTC),
+        (_parse_local(out.get("EventTime")), nxlog_zone or site),
+        (received, site),
+    )
+    for ts, zone in candidates:
+        if ts is None:
+            continue
+        try:
+            return isoformat(ts if ts.tzinfo else ts.replace(tzinfo=zone))
+        except (OverflowError, ValueError):  # year 1 or 9999 shifted out of range: try the next field
+            continue
+    return None
+
+
+def _zone(name: str) -> tzinfo:
+    """``default_tz`` by IANA name; an unknown name is a ParseError naming it (not a silent UTC)."""
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ParseError(f"unknown time zone {name!r}") from exc
 
 
 def iter_evtx(path: str | Path) -> Iterator[Event]:
@@ -135,26 +188,29 @@ def iter_evtx(path: str | Path) -> Iterator[Event]:
 NXLOG_RENAMES = {"Hostname": "Computer", "SourceName": "Provider_Name", "RecordNumber": "EventRecordID"}
 
 
-def from_json_record(record: dict[str, Any], *, copy: bool = True) -> Event:
+def from_json_record(record: dict[str, Any], *, copy: bool = True, default_tz: str = "UTC") -> Event:
     """NXLog flat JSON or Winlogbeat JSON (``winlog.*``) → the flat Event shape of :func:`iter_evtx`.
 
-    ``copy=False`` reuses an NXLog record as the event (for a record just parsed and not kept)."""
+    ``copy=False`` reuses an NXLog record as the event (for a record just parsed and not kept).
+    ``default_tz`` is the zone of Windows hosts' local times (NXLog ``EventTime`` has none):
+    callers pass the site's zone (settings.timezone); "UTC" keeps older callers' behaviour.
+    A record's own ``@timestamp`` (Logstash/Winlogbeat, zoned) always wins."""
     if "Event" in record and isinstance(record["Event"], dict) and "System" in record["Event"]:
         return flatten_xml_json(record)
     winlog = record.get("winlog")
     if isinstance(winlog, dict):
-        return _from_winlogbeat(record, winlog)
+        return _from_winlogbeat(record, winlog, default_tz)
     out: Event = dict(record) if copy else record
     for src, dst in NXLOG_RENAMES.items():
         if src in out and dst not in out:
             out[dst] = out[src]
     if "EventID" in out and not isinstance(out["EventID"], int):
         out["EventID"] = _int(out["EventID"])
-    _finish(out)
+    _finish(out, default_tz)
     return out
 
 
-def _from_winlogbeat(record: dict[str, Any], winlog: dict[str, Any]) -> Event:
+def _from_winlogbeat(record: dict[str, Any], winlog: dict[str, Any], default_tz: str) -> Event:
     out: Event = {}
     for section in ("event_data", "user_data"):
         data = winlog.get(section)
@@ -172,11 +228,13 @@ def _from_winlogbeat(record: dict[str, Any], winlog: dict[str, Any]) -> Event:
         out[TIMESTAMP] = record["@timestamp"]
     if isinstance(record.get("message"), str):
         out["Message"] = record["message"]
-    _finish(out)
+    _finish(out, default_tz)
     return out
 
 
-def parse_json_line(line: bytes | str, *, source: str = "", lineno: int | None = None) -> Event:
+def parse_json_line(
+    line: bytes | str, *, source: str = "", lineno: int | None = None, default_tz: str = "UTC"
+) -> Event:
     """One JSON line → Event; malformed JSON or a non-object raises ParseError naming the line."""
     try:
         data = orjson.loads(line)
@@ -184,4 +242,4 @@ def parse_json_line(line: bytes | str, *, source: str = "", lineno: int | None =
         raise ParseError(f"malformed JSON: {exc}", source=source, line=lineno) from exc
     if not isinstance(data, dict):
         raise ParseError("a JSON event must be an object", source=source, line=lineno)
-    return from_json_record(data)
+    return from_json_record(data, default_tz=default_tz)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 import orjson
@@ -49,7 +50,7 @@ def _open_text(path: Path) -> IO[bytes]:
     return path.open("rb")
 
 
-def _syslog_event(line: str, path: Path) -> Event:
+def _syslog_event(line: str, path: Path, tz: str = "Asia/Ho_Chi_Minh") -> Event:
     """A text line → event: through the collectors' normalizer when it is there, else ``{"message": line}``."""
     try:
         from collectors.normalize import normalize
@@ -61,12 +62,14 @@ def _syslog_event(line: str, path: Path) -> Event:
         input="file",
         unit=None,
         agent_id=None,
-        default_tz="Asia/Ho_Chi_Minh",
+        default_tz=tz,
     )
 
 
-def iter_events(path: Path, stats: InputStats) -> Iterator[Event]:
-    """Events of one file: EVTX, JSON lines (optionally gzip'd) or syslog text."""
+def iter_events(path: Path, stats: InputStats, tz: str = "Asia/Ho_Chi_Minh") -> Iterator[Event]:
+    """Events of one file: EVTX, JSON lines (optionally gzip'd) or syslog text.
+
+    ``tz`` is the zone of zone-less local times (NXLog ``EventTime``, syslog)."""
     from collectors.windows import from_json_record, iter_evtx
 
     name = path.name.lower()
@@ -91,7 +94,10 @@ def iter_events(path: Path, stats: InputStats) -> Iterator[Event]:
                     stats.bad(f"{path}:{lineno}", "not a JSON object")
                     continue
                 if "Channel" in record or "winlog" in record or "Event" in record:
-                    yield from_json_record(record, copy=False)
+                    try:
+                        yield from_json_record(record, copy=False, default_tz=tz)
+                    except ParseError as exc:
+                        stats.bad(f"{path}:{lineno}", str(exc))
                 else:
                     yield record
                 continue
@@ -101,7 +107,7 @@ def iter_events(path: Path, stats: InputStats) -> Iterator[Event]:
                 stats.bad(f"{path}:{lineno}", "not UTF-8")
                 continue
             try:
-                yield _syslog_event(line, path)
+                yield _syslog_event(line, path, tz)
             except ParseError as exc:
                 stats.bad(f"{path}:{lineno}", str(exc))
 
@@ -145,18 +151,31 @@ def _row(match: Any, source: str) -> dict[str, Any]:
     metavar="NAME=V1,V2",
     help="Values for an `expand` placeholder (repeatable).",
 )
+@click.option(
+    "--timezone",
+    "tz",
+    default="Asia/Ho_Chi_Minh",
+    show_default=True,
+    help="Zone of zone-less local times in the inputs (NXLog EventTime, syslog).",
+)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def hunt(
     rule_paths: tuple[Path, ...],
     fmt: str,
     show_stats: bool,
     placeholders: tuple[str, ...],
+    tz: str,
     inputs: tuple[Path, ...],
 ) -> None:
     """Run Sigma rules over EVTX, JSON/JSONL(.gz) and syslog files; print one line per detection."""
     from correlator.engine import Engine
     from correlator.loader import load_paths
+    from soclite.csvsafe import safe_cell
 
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise click.BadParameter(f"unknown time zone {tz!r}", param_hint="--timezone") from exc
     ph = {}
     for item in placeholders:
         name, _, values = item.partition("=")
@@ -168,6 +187,14 @@ def hunt(
         raise click.UsageError(str(exc)) from exc
     for failure in ruleset.failures:
         click.echo(f"soclite hunt: rule not loaded: {failure}", err=True)
+    if not ruleset.rules and not ruleset.correlations:
+        # hunting with nothing to hunt for would print "0 detections" and look like a clean result
+        click.echo(
+            f"soclite hunt: no rule loaded from {', '.join(str(p) for p in rule_paths)} "
+            f"({len(ruleset.failures)} failed): nothing to hunt with",
+            err=True,
+        )
+        sys.exit(2)
     engine = Engine(ruleset, placeholders=ph)
     load_s = time.perf_counter() - t0
     stats = InputStats()
@@ -183,7 +210,7 @@ def hunt(
 
         progress = tqdm(total=len(files), unit="file", file=sys.stderr)
     for path in files:
-        for event in iter_events(path, stats):
+        for event in iter_events(path, stats, tz):
             stats.events += 1
             for match in engine.detect(event):
                 detections += 1
@@ -195,7 +222,8 @@ def hunt(
                         writer = csv.DictWriter(out, fieldnames=list(row))
                         writer.writeheader()
                     row["event"] = orjson.dumps(row["event"], default=str).decode("utf-8")
-                    writer.writerow(row)
+                    # attacker-controlled text (command lines, user names) must not become a formula
+                    writer.writerow({k: safe_cell(v) for k, v in row.items()})
                 else:
                     table_rows.append(row)
         if progress is not None:

@@ -10,6 +10,13 @@ once and is reset, so a burst gives one alert rather than one per event.
 State is bounded (``max_groups`` per rule, oldest evicted; ``max_entries`` per
 group) and expires with the window; :meth:`Windows.save` writes it as JSON
 (atomic rename) and :meth:`Windows.load` restores it.
+
+An event counts once per (correlation, base rule): the pipeline replays a batch
+whose alerts could not be stored (and, after a crash, the journal replays what
+was not committed), so the same ``event.id`` can arrive twice. A bounded LRU
+of the (correlation, base rule, event id) triples already counted -- kept
+apart from the groups, because a group that fired is reset and a replayed
+burst must not fire it again -- drops the repeats. It is saved with the state.
 """
 
 from __future__ import annotations
@@ -149,7 +156,12 @@ class Windows:
     """Window state of every correlation rule (see module docstring)."""
 
     def __init__(
-        self, correlations: list[Correlation], *, max_groups: int = 10_000, max_entries: int = 10_000
+        self,
+        correlations: list[Correlation],
+        *,
+        max_groups: int = 10_000,
+        max_entries: int = 10_000,
+        max_seen: int = 50_000,
     ) -> None:
         self.correlations = correlations
         self.by_rule: dict[str, list[Correlation]] = {}
@@ -160,6 +172,24 @@ class Windows:
         self.max_entries = max_entries
         self.state: dict[str, OrderedDict[str, list[Entry]]] = {c.id: OrderedDict() for c in correlations}
         self.dirty = False
+        #: (correlation id, base rule id, event id) already counted, oldest first (see module docstring)
+        self.seen: dict[tuple[str, str, str], None] = {}
+        self.max_seen = max_seen
+        self.replayed = 0
+
+    def _first_time(self, corr_id: str, rule_id: str, event_id: Any) -> bool:
+        """Record the event for this correlation; False if it was counted already (a replay)."""
+        if type(event_id) is not str or not event_id:
+            return True  # no id (e.g. hunting over files): nothing to recognise a replay by
+        key = (corr_id, rule_id, event_id)
+        seen = self.seen
+        if key in seen:
+            self.replayed += 1
+            return False
+        seen[key] = None
+        if len(seen) > self.max_seen:
+            del seen[next(iter(seen))]
+        return True
 
     def on_match(self, rule_id: str, event: dict[str, Any], ts: float) -> list[Fired]:
         fired: list[Fired] = []
@@ -175,6 +205,8 @@ class Windows:
                 value = event.get(corr.field_for(corr.value_field, rule_id))
                 if value is None:
                     continue
+            if not self._first_time(corr.id, rule_id, event.get("event.id")):
+                continue
             groups = self.state[corr.id]
             entries = groups.get(gkey)
             if entries is None:
@@ -237,7 +269,8 @@ class Windows:
         path.parent.mkdir(parents=True, exist_ok=True)
         body = {cid: list(groups.items()) for cid, groups in self.state.items() if groups}
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"version": 1, "windows": body}), encoding="utf-8")
+        doc = {"version": 1, "windows": body, "seen": list(self.seen)}
+        tmp.write_text(json.dumps(doc), encoding="utf-8")
         os.replace(tmp, path)
         self.dirty = False
 
@@ -252,6 +285,11 @@ class Windows:
             log.warning("correlation state %s unreadable, starting empty: %s", path, exc)
             return 0
         restored = 0
+        seen = data.get("seen") if isinstance(data, dict) else None
+        if isinstance(seen, list):
+            for item in seen[-self.max_seen :]:
+                if isinstance(item, list) and len(item) == 3 and item[0] in self.state:
+                    self.seen[(str(item[0]), str(item[1]), str(item[2]))] = None
         for cid, groups in windows.items():
             if cid not in self.state:
                 continue

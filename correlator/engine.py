@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from correlator.anchors import Anchor, Anchors
 from correlator.correlation import Correlation, Fired, Windows, compile_correlation
 from correlator.index import TypeIndex
 from correlator.ioc import IocHit, IocStore
@@ -55,12 +56,12 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "correlation-state.json"
 #: Hit-rate learning: sample one event in LEARN_EVERY (a power of two), decide after LEARN_SAMPLES samples.
-LEARN_EVERY = 4
-LEARN_SAMPLES = 64
-#: A rule that is a candidate for more than this share of its type's events tries another anchor option.
-LEARN_RATE = 0.02
-#: Rebuilding a type's index costs about its rule count in evaluations: learn from at least that many samples.
-MAX_REBUILDS = 5
+#: Every event of a new type is a sample: the decision comes after its first few hundred events, so
+#: the extra scan (~15 µs) is paid a few hundred times per type, and the learned index soon after.
+LEARN_EVERY = 1
+LEARN_SAMPLES = 256
+#: Anchor options tried per rule (they are sorted best first by the static estimate).
+MAX_OPTIONS = 6
 
 
 @dataclass
@@ -105,9 +106,10 @@ class Engine:
         #: literal scanner backend: "auto" (Hyperscan if installed), "hyperscan" or "aho" (pyahocorasick)
         self.prefilter = prefilter
         self._scanner_cache: dict[LogKey, dict[Any, Any]] = {}
-        #: per event type: rule id → anchor option in use, and the candidate rate seen per option tried
+        #: per event type: rule id → anchor option in use (learned, see _learn)
         self._choices: dict[LogKey, dict[str, int]] = {}
-        self._rates: dict[LogKey, dict[str, dict[int, float]]] = {}
+        #: per event type being learned: (probe index, probe → (rule position, option)); None: nothing to learn
+        self._explorers: dict[LogKey, tuple[TypeIndex, list[tuple[int, int]]] | None] = {}
         self.rules = ruleset.rules
         self.filters: list[CompiledFilter] = ruleset.filters
         self.failures: list[LoadFailure] = list(ruleset.failures)
@@ -261,6 +263,8 @@ class Engine:
         for key in keys:
             if key not in self._indexes:
                 self._indexes[key] = self._build_index(key)
+            if self.indexed:
+                self._explorer(key, self._indexes[key])  # compile the learning scanners now, not mid-stream
         return len(keys)
 
     def _build_index(self, key: LogKey) -> TypeIndex:
@@ -282,9 +286,10 @@ class Engine:
         rules = index.rules
         if self.indexed:
             positions: Any = index.candidates(event, lw)
-            index.tick += 1
-            if not index.tick & (LEARN_EVERY - 1) and index.rebuilds < MAX_REBUILDS:
-                self._learn(key, index, positions)
+            if not index.settled:
+                index.tick += 1
+                if not index.tick & (LEARN_EVERY - 1):
+                    self._learn(key, index, event, lw)
         else:
             positions = range(len(rules))
         out: list[CompiledRule] = []
@@ -305,51 +310,71 @@ class Engine:
             out.append(rule)
         return out
 
-    def _learn(self, key: LogKey, index: TypeIndex, positions: list[int]) -> None:
-        """Prefer selective anchors, learned from hit rates while running.
-
-        Every anchor option of a rule is necessary for it to match, so switching
-        options changes how many rules are evaluated, never the result. A rule that
-        is a candidate too often tries its next option; when all were tried, the
-        option with the lowest observed rate is kept and the type's index rebuilt.
-        """
-        counts = index.counts
-        for pos in positions:
-            counts[pos] += 1
-        index.samples += 1
-        if index.samples < max(LEARN_SAMPLES, len(index.rules) // 2):
-            return
-        changed = False
-        choices = self._choices.setdefault(key, {})
-        rates = self._rates.setdefault(key, {})
+    def _explorer(self, key: LogKey, index: TypeIndex) -> tuple[TypeIndex, list[tuple[int, int]]] | None:
+        """The learning index of a type: one probe per (rule, anchor option), for rules with a choice."""
+        if key in self._explorers:
+            return self._explorers[key]
+        probes: list[_Probe] = []
+        owners: list[tuple[int, int]] = []
         for pos, rule in enumerate(index.rules):
             options = rule.anchor_options
             if len(options) < 2:
                 continue
-            current = choices.get(rule.id, 0)
-            seen = rates.setdefault(rule.id, {})
-            rate = counts[pos] / index.samples
-            seen[current] = rate
-            if rate <= LEARN_RATE:
-                continue
-            untried = [i for i in range(min(len(options), 6)) if i not in seen]
-            if untried and index.rebuilds < MAX_REBUILDS - 1:  # the last rebuild keeps the best seen
-                best = untried[0]
-            else:
-                best = min(seen, key=seen.__getitem__)
-            if best != current:
-                choices[rule.id] = best
+            for opt, anchors in enumerate(options[:MAX_OPTIONS]):
+                probes.append(_Probe(f"{rule.id}#{opt}", anchors, [anchors]))
+                owners.append((pos, opt))
+        explorer = (TypeIndex(probes, self.prefilter), owners) if probes else None
+        self._explorers[key] = explorer
+        if explorer is None:
+            index.settled = True
+        return explorer
+
+    def _learn(self, key: LogKey, index: TypeIndex, event: Event, lw: Lowered) -> None:
+        """Prefer selective anchors, learned from hit rates while running.
+
+        Every anchor option of a rule is necessary for it to match, so the option
+        an index uses changes how many rules are evaluated, never the result. On
+        sampled events one scan over every option of every rule (the explorer)
+        counts how often each option would make its rule a candidate; after
+        LEARN_SAMPLES samples each rule takes its rarest option and the type's
+        index is rebuilt once (the static estimate wins ties). Learning all
+        options at once rather than one rebuild per option tried keeps the cost
+        to one index compile per event type.
+        """
+        explorer = self._explorer(key, index)
+        if explorer is None:  # nothing to choose, or learned already (an index rebuilt since)
+            index.settled = True
+            return
+        probe_index, owners = explorer
+        counts = index.counts
+        if len(counts) != len(owners):
+            counts = index.counts = [0] * len(owners)
+        for probe in probe_index.candidates(event, lw):
+            counts[probe] += 1
+        index.samples += 1
+        if index.samples < LEARN_SAMPLES:
+            return
+        best: dict[int, tuple[int, int]] = {}  # rule position → (hits, option)
+        for probe, (pos, opt) in enumerate(owners):
+            hits = counts[probe]
+            if pos not in best or hits < best[pos][0]:
+                best[pos] = (hits, opt)
+        choices = self._choices.setdefault(key, {})
+        changed = False
+        for pos, (_, opt) in best.items():
+            rule_id = index.rules[pos].id
+            if choices.get(rule_id, 0) != opt:
+                choices[rule_id] = opt
                 changed = True
-        index.samples = 0
-        index.counts = [0] * len(index.rules)
-        if changed:
-            with self._lock:
+        self._explorers[key] = None  # learned: free the probe scanners
+        with self._lock:
+            if changed:
                 rebuilt = self._build_index(key)
                 rebuilt.rebuilds = index.rebuilds + 1
+                rebuilt.settled = True
                 self._indexes[key] = rebuilt
                 self._fast = {}
-        else:
-            index.rebuilds = MAX_REBUILDS  # settled
+            index.settled = True
 
     def _suppressed(self, rule: CompiledRule, event: Event, lw: Lowered) -> bool:
         for flt in self._filters_for.get(rule.id, ()):
@@ -453,6 +478,7 @@ class Engine:
             self._indexes = {}
             self._fast = {}
             self._scanner_cache = {}
+            self._explorers = {}  # probe positions refer to the old rule lists: learn again
 
     def set_exceptions(self, exceptions: list[tuple[str, str]]) -> None:
         """Replace the analysts' exceptions (Sigma filter YAML each); an invalid one raises RuleError, nothing changes."""
@@ -503,6 +529,15 @@ def event_time(event: Event) -> datetime:
         except ValueError:
             pass
     return utcnow()
+
+
+@dataclass
+class _Probe:
+    """One anchor option of one rule, indexed as if it were a rule (see Engine._explorer)."""
+
+    id: str
+    anchors: Anchors
+    anchor_options: list[frozenset[Anchor]]
 
 
 @dataclass

