@@ -16,7 +16,6 @@ dead-letters the record with the reason).
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -77,13 +76,12 @@ def _is_windows(record: dict[str, Any]) -> bool:
     return "EventID" in record and any(k in record for k in ("Channel", "SourceName", "ProviderName", "Provider_Name"))
 
 
-def _windows(record: dict[str, Any]) -> Event:
+def _windows(record: dict[str, Any], default_tz: str) -> Event:
+    from collectors import windows
+
     try:
-        windows = importlib.import_module("collectors.windows")
-    except ModuleNotFoundError as exc:  # pragma: no cover - collectors.windows ships with the package
-        raise ParseError("Windows records cannot be parsed: collectors.windows is missing") from exc
-    try:
-        event: Event = dict(windows.from_json_record(record))
+        # NXLog's EventTime is the Windows host's local time without a zone: read it in the site's zone.
+        event: Event = dict(windows.from_json_record(record, default_tz=default_tz))
     except ParseError:
         raise
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
@@ -224,7 +222,7 @@ def normalize(
         raise ParseError(f"a record must be a JSON object, not {type(record).__name__}")
     tz = zone(default_tz)
     if _is_windows(record):
-        event = _windows(record)
+        event = _windows(record, default_tz)
         if RAW not in event:
             text = orjson.dumps(record, default=str).decode("utf-8")
             event[RAW], truncated = truncate(text, max_bytes)
