@@ -144,9 +144,25 @@ def _expired(row: dict[str, Any], now: datetime) -> bool:
     return bool(row.get("expires_at")) and parse_timestamp(str(row["expires_at"])) <= now
 
 
+def shared_hits(runtime: Runtime, kind: str) -> dict[str, int] | None:
+    """Hit counts (``kind``: "rule_hits" or "exception_hits") of a pipeline running in another process.
+
+    None when the pipeline runs in this process: the engine here is the one that counts.
+    """
+    reader = getattr(runtime.pipeline, kind, None)
+    if not callable(reader):
+        return None
+    try:
+        return {str(k): int(v) for k, v in dict(reader()).items()}
+    except Exception:  # the list must render even if the hit table is busy
+        log.exception("reading %s of the pipeline process failed", kind)
+        return {}
+
+
 def list_all(runtime: Runtime, scope: frozenset[str] | None) -> list[dict[str, Any]]:
-    hits: dict[str, int] = {}
-    if runtime.engine is not None:
+    shared = shared_hits(runtime, "exception_hits")
+    hits: dict[str, int] = shared or {}
+    if runtime.engine is not None and shared is None:
         try:
             hits = dict(runtime.engine.exception_hits())
         except Exception:  # the list must render even if the engine is busy reloading
@@ -182,14 +198,19 @@ def set_enabled(runtime: Runtime, principal: Principal, exception_id: str, enabl
     return get(runtime, exception_id, scope)
 
 
+def active_exceptions(runtime: Runtime) -> list[tuple[str, str]]:
+    """(id, filter YAML) of the enabled, unexpired exceptions: what :func:`sync` pushes."""
+    now = utcnow()
+    return [(r["id"], r["filter_yaml"]) for r in _rows(runtime) if r["enabled"] and not _expired(r, now)]
+
+
 def sync(runtime: Runtime, extra: list[tuple[str, str]] | None = None) -> int:
     """Push the active exceptions (plus ``extra``) to the engine, replacing its set; return how many.
 
     A stored exception the engine no longer accepts (e.g. after an upgrade) is
     skipped and logged rather than blocking every other one; ``extra`` must compile.
     """
-    now = utcnow()
-    active = [(r["id"], r["filter_yaml"]) for r in _rows(runtime) if r["enabled"] and not _expired(r, now)]
+    active = active_exceptions(runtime)
     engine = runtime.engine
     if engine is None:
         return len(active) + len(extra or [])
@@ -248,10 +269,16 @@ def apply_rule_states(runtime: Runtime) -> int:
     if engine is None:
         return 0
     applied = 0
-    for row in runtime.control.reader().execute("SELECT rule_id, enabled FROM rule_state").fetchall():
+    for rule_id, enabled in rule_states(runtime).items():
         try:
-            engine.set_rule_enabled(str(row[0]), bool(row[1]))
+            engine.set_rule_enabled(rule_id, enabled)
             applied += 1
         except NotFoundError:
-            log.warning("stored state of rule %s not applied: the rule is no longer loaded", row[0])
+            log.warning("stored state of rule %s not applied: the rule is no longer loaded", rule_id)
     return applied
+
+
+def rule_states(runtime: Runtime) -> dict[str, bool]:
+    """What admins chose: rule id → enabled (rules never toggled are absent)."""
+    rows = runtime.control.reader().execute("SELECT rule_id, enabled FROM rule_state ORDER BY rule_id")
+    return {str(row[0]): bool(row[1]) for row in rows.fetchall()}

@@ -45,8 +45,12 @@ MAX_EVENT_IDS = 20
 class Pipeline:
     """Consumes the journal; see the module docstring for the order of writes."""
 
-    def __init__(self, runtime: Any, *, batch_size: int = 2000, idle_sleep: float = 0.05) -> None:
+    def __init__(
+        self, runtime: Any, *, batch_size: int = 2000, idle_sleep: float = 0.05, compact: bool = True
+    ) -> None:
         self.runtime = runtime
+        #: compact the journal every minute; False when another process (the ingesting server) does it
+        self.compact = compact
         self.batch_size = batch_size
         self.idle_sleep = idle_sleep
         self._stop = threading.Event()
@@ -266,7 +270,7 @@ class Pipeline:
 
     def _maybe_save_state(self) -> None:
         now = time.monotonic()
-        if now - self._last_compact > 60:
+        if self.compact and now - self._last_compact > 60:
             # What every consumer committed is in the store now: free the journal's disk (it is bounded).
             self._last_compact = now
             self.runtime.journal.compact()

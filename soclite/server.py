@@ -1,4 +1,11 @@
-"""``soclite server``: API, syslog listeners, ingest, correlator, playbooks and scheduler in one process.
+"""``soclite server``: API, syslog listeners, ingest, correlator, playbooks and scheduler.
+
+By default the pipeline (journal → correlator → store → playbook triggers) runs
+in a child process supervised by this one (``server.pipeline_process``, see
+:mod:`soclite.pipeline_process`): ingest and the pipeline are both CPU-bound
+Python and would otherwise share one GIL. This process then keeps its own
+engine only for the API (rule list, rule test, exception compilation) and the
+playbook worker's IoC pushes; the child owns the correlation window state.
 
 Start-up order follows the data flow backwards, so nothing produces into a part
 that is not running yet: store and journal, correlator, outbox and agent
@@ -50,7 +57,14 @@ class Server:
         worker = Worker(rt)
         worker.start()
         self._stoppers.append(worker.stop)
-        rt.pipeline = Pipeline(rt)
+        if settings.server.pipeline_process:
+            from soclite.pipeline_process import PipelineProcess
+
+            # The child's engine owns the correlation windows: this one must not overwrite their saved state.
+            rt.engine.state_dir = None
+            rt.pipeline = PipelineProcess(rt)
+        else:
+            rt.pipeline = Pipeline(rt)
         rt.pipeline.start()
         self._stoppers.append(rt.pipeline.stop)
         self._start_scheduler()

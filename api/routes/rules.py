@@ -34,8 +34,12 @@ def rule_json(info: Any) -> dict[str, Any]:
 
 
 def rules_list(runtime: Runtime) -> list[dict[str, Any]]:
-    return sorted((rule_json(i) for i in engine_of(runtime).rules_info()),
-                  key=lambda r: (-int(r.get("hits") or 0), str(r.get("title", ""))))
+    items = [rule_json(i) for i in engine_of(runtime).rules_info()]
+    shared = tuning.shared_hits(runtime, "rule_hits")
+    if shared is not None:  # the pipeline runs in its own process: its engine counts the hits
+        for item in items:
+            item["hits"] = shared.get(str(item.get("id")), 0)
+    return sorted(items, key=lambda r: (-int(r.get("hits") or 0), str(r.get("title", ""))))
 
 
 @router.get("/rules")

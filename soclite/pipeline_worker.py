@@ -1,0 +1,348 @@
+"""The pipeline child process: ``python -m soclite.pipeline_worker`` (spawned by :mod:`soclite.pipeline_process`).
+
+Why a process: ingest (HTTP/syslog parsing, journal appends) and the pipeline
+(Sigma engine, store writes) are both CPU-bound Python; on one interpreter they
+share the GIL and end-to-end throughput is well below either alone. The journal
+already decouples them durably, so the child only needs the data dir.
+
+The child reads the effective Settings as one JSON line on stdin (secrets
+revealed only over that pipe), then keeps stdin open: EOF means the server is
+gone (even after SIGKILL) and the child stops cleanly. It builds its own
+Runtime (store, journal, engine, outbox, playbook runner) and runs
+:class:`soclite.pipeline.Pipeline` on a thread, while its main thread:
+
+* polls what the API persists — exceptions and rule enable/disable in
+  control.db (through :mod:`api.tuning`'s own loaders) and the IoC lists the
+  playbook worker keeps in outbox.db — and applies changes to its engine;
+* writes rule and exception hit counts (deltas) and its status to
+  data_dir/pipeline.db, which the API and /health of the server read.
+
+An exclusive lock on data_dir/pipeline.lock makes sure that a child orphaned
+by a killed server finishes its batch before a new one starts consuming.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from pydantic import BaseModel, SecretStr
+
+from soclite.config import Settings
+from soclite.db import Database
+from soclite.runtime import Runtime
+
+log = logging.getLogger("soclite.pipeline_worker")
+
+#: seconds between polls of control.db / outbox.db
+POLL_SECONDS = 1.0
+#: seconds between writes of the hit counts and status
+FLUSH_SECONDS = 5.0
+#: events per pipeline batch (one journal commit each) when the journal is behind
+BATCH_SIZE = 10_000
+
+MIGRATIONS = [
+    """
+CREATE TABLE rule_hits (rule_id TEXT PRIMARY KEY, hits INTEGER NOT NULL);
+CREATE TABLE exception_hits (exception_id TEXT PRIMARY KEY, hits INTEGER NOT NULL);
+CREATE TABLE worker_status (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    pid INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    events INTEGER NOT NULL DEFAULT 0,
+    alerts_created INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+"""
+]
+
+
+class WorkerStatus(BaseModel):
+    pid: int
+    started_at: float
+    heartbeat_at: float
+    events: int = 0
+    alerts_created: int = 0
+    errors: int = 0
+    last_error: str | None = None
+
+
+class PipelineStats:
+    """data_dir/pipeline.db: hit counts since the server started, and the child's last status."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = Database(path, MIGRATIONS, name="pipeline")
+
+    def reset_hits(self) -> None:
+        """Called by the server at start: counts are "since the server started", as with an in-process engine."""
+        with self.db.write() as conn:
+            conn.execute("DELETE FROM rule_hits")
+            conn.execute("DELETE FROM exception_hits")
+
+    def add_hits(self, rules: dict[str, int], exceptions: dict[str, int]) -> None:
+        """Add deltas: a restarted child starts counting from zero without losing what was written."""
+        sql = "INSERT INTO {t} ({k}, hits) VALUES (?, ?) ON CONFLICT({k}) DO UPDATE SET hits = hits + excluded.hits"
+        with self.db.write() as conn:
+            conn.executemany(sql.format(t="rule_hits", k="rule_id"), list(rules.items()))
+            conn.executemany(sql.format(t="exception_hits", k="exception_id"), list(exceptions.items()))
+
+    def rule_hits(self) -> dict[str, int]:
+        return {str(r[0]): int(r[1]) for r in self.db.reader().execute("SELECT rule_id, hits FROM rule_hits")}
+
+    def exception_hits(self) -> dict[str, int]:
+        rows = self.db.reader().execute("SELECT exception_id, hits FROM exception_hits")
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def set_status(self, status: WorkerStatus) -> None:
+        data = status.model_dump()
+        with self.db.write() as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO worker_status (id, {', '.join(data)}) VALUES (1, {', '.join('?' for _ in data)})",
+                tuple(data.values()),
+            )
+
+    def status(self) -> WorkerStatus | None:
+        row = self.db.reader().execute("SELECT * FROM worker_status WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        data = dict(row)
+        data.pop("id", None)
+        return WorkerStatus.model_validate(data)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def revealed_settings(settings: Settings) -> dict[str, Any]:
+    """Settings as JSON-able data with secrets in clear: only ever written to the child's stdin pipe."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        if isinstance(value, BaseModel):
+            return {name: walk(getattr(value, name)) for name in type(value).model_fields}
+        if isinstance(value, dict):
+            return {str(k): walk(v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [walk(v) for v in value]
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    result = walk(settings)
+    assert isinstance(result, dict)
+    return result
+
+
+def settings_from_json(line: bytes) -> Settings:
+    """The exact Settings of the parent: validated as data, not re-read from the environment or a file."""
+    return Settings.model_validate(orjson.loads(line))
+
+
+class EngineSync:
+    """Applies to this process's engine what the API and the playbook worker persisted elsewhere."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._exceptions: list[tuple[str, str]] | None = None
+        self._rule_states: dict[str, bool] | None = None
+        self._ioc_version: int | None = None
+        self._ioc_lists: dict[str, tuple[str, list[str]]] = {}
+
+    def poll(self) -> None:
+        from api import tuning
+
+        active = tuning.active_exceptions(self.runtime)  # also changes when one expires
+        if active != self._exceptions:
+            applied = tuning.sync(self.runtime)
+            self._exceptions = active
+            log.info("exceptions applied to the pipeline engine: %d", applied)
+        states = tuning.rule_states(self.runtime)
+        if states != self._rule_states:
+            tuning.apply_rule_states(self.runtime)
+            self._rule_states = states
+            log.info("rule enable/disable states applied: %d stored", len(states))
+        self._poll_iocs()
+
+    def _poll_iocs(self) -> None:
+        outbox = self.runtime.outbox
+        # data_version changes when another connection committed to outbox.db: only then re-read the lists.
+        version = int(outbox.db.reader().execute("PRAGMA data_version").fetchone()[0])
+        if version == self._ioc_version:
+            return
+        self._ioc_version = version
+        iocs = self.runtime.engine.iocs
+        current = {name: (kind, outbox.ioc_values(name)) for name, kind in outbox.ioc_lists().items()}
+        for name, (kind, values) in current.items():
+            if self._ioc_lists.get(name) != (kind, values):
+                count = iocs.set_list(name, kind, values)
+                log.info("IoC list %s applied: %d value(s)", name, count)
+        for name in set(self._ioc_lists) - set(current):
+            iocs.remove_list(name)
+            log.info("IoC list %s removed", name)
+        self._ioc_lists = current
+
+
+class HitCounter:
+    """Turns the engine's running totals into deltas for :meth:`PipelineStats.add_hits`."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, int] = {}
+        self._exceptions: dict[str, int] = {}
+
+    @staticmethod
+    def _delta(now: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+        out = {}
+        for key, value in now.items():
+            # a total below what was written means the counter restarted (e.g. an exception re-created)
+            delta = value - before.get(key, 0) if value >= before.get(key, 0) else value
+            if delta:
+                out[key] = delta
+        return out
+
+    def flush(self, engine: Any, stats: PipelineStats) -> None:
+        rules = {str(info.id): int(info.hits) for info in engine.rules_info()}
+        exceptions = {str(k): int(v) for k, v in engine.exception_hits().items()}
+        stats.add_hits(self._delta(rules, self._rules), self._delta(exceptions, self._exceptions))
+        self._rules, self._exceptions = rules, exceptions
+
+
+class PipelineWorker:
+    """One child's Runtime and loop; :meth:`run` returns when ``stop`` is set."""
+
+    def __init__(self, settings: Settings) -> None:
+        from collectors.journal import Journal
+        from correlator.engine import Engine
+        from playbooks.outbox import Outbox
+        from playbooks.runner import PlaybookRunner
+        from soclite.pipeline import Pipeline
+
+        rt = Runtime.build(settings)
+        rt.journal = Journal(settings.data_dir / "journal.db", settings.journal.max_bytes, settings.journal.warn_ratio)
+        rt.engine = Engine.from_settings(settings)
+        rt.outbox = Outbox.from_settings(settings)
+        rt.extras["playbook_runner"] = PlaybookRunner.from_runtime(rt)
+        self.runtime = rt
+        self.stats = PipelineStats(settings.data_dir / "pipeline.db")
+        self.sync = EngineSync(rt)
+        self.hits = HitCounter()
+        # The server compacts the journal (and so keeps its own size estimate current). Bigger batches than
+        # in-process: each journal commit waits for the server's appends to release journal.db's write lock
+        # (SQLite's busy handler polls with sleeps across processes), so fewer commits per event.
+        self.pipeline = Pipeline(rt, compact=False, batch_size=BATCH_SIZE)
+        self.started_at = time.time()
+
+    def _flush(self) -> None:
+        self.hits.flush(self.runtime.engine, self.stats)
+        p = self.pipeline
+        self.stats.set_status(WorkerStatus(
+            pid=os.getpid(), started_at=self.started_at, heartbeat_at=time.time(), events=p.events_processed,
+            alerts_created=p.alerts_created, errors=p.errors, last_error=p.last_error,
+        ))  # fmt: skip
+
+    def run(self, stop: threading.Event) -> None:
+        self.sync.poll()  # exceptions, rule states and IoC lists before the first event
+        self._flush()
+        self.pipeline.start()
+        log.info("pipeline worker %d running", os.getpid())
+        next_flush = time.monotonic() + FLUSH_SECONDS
+        try:
+            while not stop.wait(POLL_SECONDS):
+                try:
+                    self.sync.poll()
+                    if time.monotonic() >= next_flush:
+                        next_flush = time.monotonic() + FLUSH_SECONDS
+                        self._flush()
+                except Exception:  # a locked or busy database: try again at the next poll
+                    log.exception("pipeline worker housekeeping failed")
+        finally:
+            self.pipeline.stop()  # finishes the batch in hand and saves the correlation state
+            try:
+                self._flush()
+            finally:
+                self.close()
+
+    def close(self) -> None:
+        rt = self.runtime
+        rt.engine.close()
+        rt.outbox.close()
+        rt.journal.close()
+        self.stats.close()
+        rt.close()
+
+
+def _lock(path: Path, stop: threading.Event) -> IO[bytes] | None:
+    """Hold data_dir/pipeline.lock: wait for an older child (orphaned by a killed server) to finish."""
+    handle = path.open("ab")
+    waited = False
+    while not stop.is_set():
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if not waited:
+                log.warning("another pipeline worker holds %s; waiting for it to finish", path)
+                waited = True
+            stop.wait(0.2)
+    handle.close()
+    return None
+
+
+def _read_line(fd: int) -> bytes:
+    """The settings line, read unbuffered: the rest of stdin is only watched for EOF."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _watch_parent(fd: int, stop: threading.Event) -> None:
+    """EOF on stdin: the server exited (or was killed): stop after the current batch.
+
+    Raw ``os.read`` on the descriptor: a buffered reader's lock would abort interpreter shutdown.
+    """
+    while os.read(fd, 4096):
+        pass
+    if not stop.is_set():
+        log.warning("the server is gone; pipeline worker stopping")
+    stop.set()
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C in a terminal reaches the whole process group: the server decides when this child stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stdin = sys.stdin.fileno()
+    line = _read_line(stdin)
+    if not line.strip():
+        log.error("no settings on stdin; the pipeline worker is started by `soclite server`")
+        return 2
+    settings = settings_from_json(line)
+    threading.Thread(target=_watch_parent, args=(stdin, stop), name="parent-watch", daemon=True).start()
+    lock = _lock(settings.data_dir / "pipeline.lock", stop)
+    if lock is None:
+        return 0
+    try:
+        PipelineWorker(settings).run(stop)
+    finally:
+        lock.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
