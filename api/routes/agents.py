@@ -85,6 +85,8 @@ class Heartbeat(Inventory):
     dropped: int = Field(0, ge=0)
     isolation: IsolationReport = Field(default_factory=IsolationReport)
     spool: dict[str, int] = Field(default_factory=dict)
+    #: the Windows event log source's state: {"enabled": bool, "reason"?: str, "channels"?: {name: {...}}}
+    windows_event_logs: dict[str, Any] | None = None
 
 
 class CommandResult(BaseModel):
@@ -216,6 +218,12 @@ def heartbeat(body: Heartbeat, runtime: RuntimeDep, principal: AgentDep) -> dict
     )
     if body.dropped:
         log.warning("agent %s (%s) evicted %d lines from its full spool", principal.id, host.id, body.dropped)
+    channels = (body.windows_event_logs or {}).get("channels") or {}
+    for name, state in channels.items() if isinstance(channels, dict) else ():
+        # An unreadable channel (access denied, missing) is a blind spot an operator must hear about.
+        if isinstance(state, dict) and state.get("state") not in (None, "ok"):
+            log.warning("agent %s (%s): Windows event log %r is %s: %s", principal.id, host.id, name,
+                        state.get("state"), state.get("detail", ""))
     queue = commands_of(runtime)
     queue.expire()
     waiting = sum(1 for c in queue.list_for_host(host.id, limit=20) if c.status == "pending")

@@ -157,6 +157,24 @@ def test_heartbeat_upserts_the_host_and_online_is_computed(runtime: Runtime, htt
     assert registry_of(runtime).dropped_total(data["agent_id"]) == 7
 
 
+def test_heartbeat_reports_unreadable_windows_channels(
+    runtime: Runtime, http: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = enroll(http, enroll_token(runtime, "U7"), "ws-win-01")
+    beat = {
+        "hostname": "ws-win-01", "os": "Windows 10", "agent_version": "0.1.0",
+        "windows_event_logs": {"enabled": True, "channels": {
+            "Security": {"state": "access_denied", "detail": "run the agent as SYSTEM"},
+            "System": {"state": "ok", "detail": ""},
+        }},
+    }  # fmt: skip
+    with caplog.at_level("WARNING", logger="soclite"):
+        resp = http.post("/api/v1/agents/heartbeat", json=beat, headers=auth(data["api_key"]))
+    assert resp.status_code == 200, resp.text
+    warned = [r.getMessage() for r in caplog.records if "Windows event log" in r.getMessage()]
+    assert len(warned) == 1 and "'Security' is access_denied" in warned[0]
+
+
 def test_isolation_command_round_trip_updates_the_host(runtime: Runtime, http: httpx.Client) -> None:
     data = enroll(http, enroll_token(runtime), "ws-09")
     key = data["api_key"]
