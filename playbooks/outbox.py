@@ -88,6 +88,9 @@ CREATE TABLE ioc_values (
 );
 """,
     ohist.MIGRATION,
+    # 3: the level an IoC list's hits alert at, so a restored list (or the detection process's copy)
+    # alerts at the level it was created with
+    "ALTER TABLE ioc_values ADD COLUMN level TEXT NOT NULL DEFAULT 'high';",
 ]
 
 
@@ -534,7 +537,7 @@ class Outbox:
         return ConnectorStatus.model_validate(data)
 
     def add_ioc_values(
-        self, list_name: str, kind: str, values: Iterable[str], source_id: str | None = None
+        self, list_name: str, kind: str, values: Iterable[str], source_id: str | None = None, level: str = "high"
     ) -> list[str]:
         """Add values to a stored IoC list; return the whole list (for ``IocStore.set_list``).
 
@@ -548,9 +551,11 @@ class Outbox:
                 if known is None:
                     ohist.record_received(conn, list_name, kind, value, source_id, now)
                 conn.execute(
-                    "INSERT OR REPLACE INTO ioc_values (list, kind, value, source_id) VALUES (?, ?, ?, ?)",
-                    (list_name, kind, value, source_id),
+                    "INSERT OR REPLACE INTO ioc_values (list, kind, value, source_id, level) VALUES (?, ?, ?, ?, ?)",
+                    (list_name, kind, value, source_id, level),
                 )
+            # One list, one level: the latest add decides it.
+            conn.execute("UPDATE ioc_values SET level = ? WHERE list = ?", (level, list_name))
         return self.ioc_values(list_name)
 
     def remove_ioc_source(self, list_name: str, source_id: str) -> list[str]:
@@ -584,6 +589,11 @@ class Outbox:
         """Stored list name → kind."""
         rows = self.db.reader().execute("SELECT DISTINCT list, kind FROM ioc_values")
         return {r[0]: r[1] for r in rows}
+
+    def ioc_list_level(self, list_name: str) -> str:
+        """The level hits on a stored list alert at ("high" for lists stored before levels were kept)."""
+        row = self.db.reader().execute("SELECT level FROM ioc_values WHERE list = ? LIMIT 1", (list_name,)).fetchone()
+        return str(row[0]) if row is not None else "high"
 
     # --- health -------------------------------------------------------------------------------------
     def health_warnings(self, *, connector: str | None = None) -> list[str]:

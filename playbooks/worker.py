@@ -186,4 +186,4 @@ class Worker:
         if iocs is None:
             log.warning("IoC list %s kept but not applied: the correlator is not running here", name)
             return
-        iocs.set_list(name, kind, self.outbox.ioc_values(name))
+        iocs.set_list(name, kind, self.outbox.ioc_values(name), level=self.outbox.ioc_list_level(name))

@@ -157,7 +157,7 @@ class EngineSync:
         self._exceptions: list[tuple[str, str]] | None = None
         self._rule_states: dict[str, bool] | None = None
         self._ioc_version: int | None = None
-        self._ioc_lists: dict[str, tuple[str, list[str]]] = {}
+        self._ioc_lists: dict[str, tuple[str, str, list[str]]] = {}
 
     def poll(self) -> None:
         from api import tuning
@@ -182,10 +182,13 @@ class EngineSync:
             return
         self._ioc_version = version
         iocs = self.runtime.engine.iocs
-        current = {name: (kind, outbox.ioc_values(name)) for name, kind in outbox.ioc_lists().items()}
-        for name, (kind, values) in current.items():
-            if self._ioc_lists.get(name) != (kind, values):
-                count = iocs.set_list(name, kind, values)
+        current = {
+            name: (kind, outbox.ioc_list_level(name), outbox.ioc_values(name))
+            for name, kind in outbox.ioc_lists().items()
+        }
+        for name, (kind, level, values) in current.items():
+            if self._ioc_lists.get(name) != (kind, level, values):
+                count = iocs.set_list(name, kind, values, level=level)
                 log.info("IoC list %s applied: %d value(s)", name, count)
         for name in set(self._ioc_lists) - set(current):
             iocs.remove_list(name)

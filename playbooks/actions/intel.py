@@ -81,7 +81,7 @@ class AddIoc(Action):
             raise RetryableError("the correlator is not running in this process")
         outbox = ctx.runtime.outbox
         name = f"playbook:{options.list_name}"
-        values = outbox.add_ioc_values(name, options.kind, [v for v in options.values if v])
+        values = outbox.add_ioc_values(name, options.kind, [v for v in options.values if v], level=options.level)
         count = engine.iocs.set_list(name, options.kind, values, level=options.level)
         return f"IoC list {name}: {count} value(s)"
 

@@ -55,7 +55,7 @@ def test_add_ioc_feeds_the_correlator(runtime: Runtime, tmp_path: Path) -> None:
     for n, value in enumerate(["192.0.2.44", "192.0.2.45", "192.0.2.44"]):
         runtime.outbox.submit(
             "add_ioc",
-            {"list_name": "blocked", "kind": "ip", "values": [value]},
+            {"list_name": "blocked", "kind": "ip", "values": [value], "level": "medium"},
             idempotency_key=f"i{n}",
             requested_by="t",
             alert_id=alert.id,
@@ -70,11 +70,15 @@ def test_add_ioc_feeds_the_correlator(runtime: Runtime, tmp_path: Path) -> None:
             "source.ip": "192.0.2.45",
         }
     )
-    assert [a.rule_id for a in hits if a.kind == "ioc"] == ["ioc:playbook:blocked"]
-    # After a restart the list comes back from the outbox db.
+    assert [(a.rule_id, a.level) for a in hits if a.kind == "ioc"] == [("ioc:playbook:blocked", "medium")]
+    # After a restart the list comes back from the outbox db, alerting at the level it was made with.
     runtime.engine = Engine.from_settings(runtime.settings)
     Worker(runtime).restore_ioc_lists()
     assert runtime.engine.iocs.lists() == {"playbook:blocked": 2}
+    again = runtime.engine.process(
+        {"@timestamp": "2026-11-23T10:05:00.000Z", "event.id": "e2", "host.name": "h", "source.ip": "192.0.2.44"}
+    )
+    assert [(a.rule_id, a.level) for a in again if a.kind == "ioc"] == [("ioc:playbook:blocked", "medium")]
 
 
 def test_create_case_opens_one_case_in_the_api_store(runtime: Runtime) -> None:
