@@ -21,7 +21,7 @@ from soclite.errors import NotFoundError
 from soclite.models import ALERT_TRANSITIONS, CLOSED_STATUSES, Alert, AlertStatus, isoformat, new_id, utcnow
 from soclite.runtime import Runtime
 
-#: serialises read-modify-write of one alert between API threads (the pipeline writes counts separately)
+#: serialises triage writes between API threads (the store makes each atomic against other processes)
 _update_lock = threading.Lock()
 
 
@@ -104,22 +104,38 @@ def apply_patch(alert: Alert, patch: AlertPatch, actor: str) -> dict[str, Any]:
 def update_alert(
     runtime: Runtime, principal: Principal, alert_id: str, patch: AlertPatch, scope: frozenset[str] | None
 ) -> Alert:
-    """Patch one alert in the caller's scope, record its history and audit. NotFoundError/TriageError."""
+    """Patch one alert in the caller's scope, record its history and audit. NotFoundError/TriageError.
+
+    The store applies the patch to the alert as stored at the moment of the write and changes only
+    the triage fields, so a count increment the pipeline writes meanwhile is neither lost nor able
+    to revert this change; the transition rules are checked against that same state.
+    """
+    outcome: dict[str, Any] = {}
+
+    def change(current: Alert) -> dict[str, Any]:
+        # May run more than once (optimistic retry on OpenSearch): keep only the last outcome.
+        outcome["before"] = current.model_dump(mode="json", include=_AUDITED)
+        outcome["changes"] = changes = apply_patch(current, patch, principal.name)
+        return {name: getattr(current, name) for name in _TRIAGE_WRITTEN} if changes else {}
+
     with _update_lock:
-        alert = runtime.store.get_alert(alert_id, scope)
-        before = alert.model_dump(mode="json", include={"status", "assignee", "close_reason"})
-        changes = apply_patch(alert, patch, principal.name)
-        if changes:
-            runtime.store.put_alert(alert)
+        alert = runtime.store.update_alert_fields(alert_id, change, scope)
+    changes = outcome["changes"]
     if changes:
         add_history(runtime, alert.id, principal.name, changes)
         audit.record(
-            runtime, principal, "alert.update", f"alert:{alert.id}", before,
-            alert.model_dump(mode="json", include={"status", "assignee", "close_reason"}), alert.unit,
+            runtime, principal, "alert.update", f"alert:{alert.id}", outcome["before"],
+            alert.model_dump(mode="json", include=_AUDITED), alert.unit,
         )
     if patch.comment and patch.comment.strip():
         add_comment(runtime, principal, alert, patch.comment)
     return alert
+
+
+#: what the audit trail shows before/after a change
+_AUDITED = {"status", "assignee", "close_reason"}
+#: what apply_patch may change; written back together (all triage-owned, see Store.update_alert_fields)
+_TRIAGE_WRITTEN = ("status", "assignee", "close_reason", "acknowledged_at", "closed_at", "updated_at")
 
 
 # --- comments and history (control database) ---------------------------------

@@ -33,6 +33,7 @@ from soclite.models import (
     HostType,
     utcnow,
 )
+from soclite.store.base import AlertRepeat
 
 log = logging.getLogger("soclite.pipeline")
 
@@ -132,9 +133,13 @@ class Pipeline:
         engine = self.runtime.engine
         raw_alerts: list[Alert] = engine.process_batch(events) if engine is not None else []
         store.write_events(events)
-        changes, replayed = self._group(raw_alerts)
-        if changes:
-            store.put_alerts([alert for alert, _ in changes])
+        created, repeats, replayed = self._group(raw_alerts)
+        if created:
+            store.put_alerts(created)
+        # Repeats of stored alerts change only their detection fields, atomically in the store: an
+        # analyst's status/assignee written meanwhile stays, and the alerts come back as stored.
+        updated: list[Alert] = store.record_repeats(repeats) if repeats else []
+        changes = [(alert, "created") for alert in created] + [(alert, "updated") for alert in updated]
         # Only what is stored is remembered: a failed write leaves the cache as it was.
         for alert, _ in changes:
             self._remember(alert)
@@ -154,16 +159,23 @@ class Pipeline:
         return changes
 
     # --- grouping --------------------------------------------------------------
-    def _group(self, alerts: Sequence[Alert]) -> tuple[list[tuple[Alert, str]], list[tuple[Alert, str]]]:
+    def _group(
+        self, alerts: Sequence[Alert]
+    ) -> tuple[list[Alert], list[AlertRepeat], list[tuple[Alert, str]]]:
         """Alerts with the same fingerprint within the window become one with a growing count.
 
-        Works on copies: nothing cached changes until the store accepted the batch. Returns the
-        alerts to write and the alerts a replay found already written.
+        Returns the new alerts to write whole, the repeats of already stored alerts (written field by
+        field, see :meth:`Store.record_repeats`) and the alerts a replay found already written.
+        Works on copies: nothing cached changes until the store accepted the batch.
         """
+        store = self.runtime.store
         window = timedelta(seconds=self.runtime.settings.correlator.group_window_seconds)
-        changed: dict[str, tuple[Alert, str]] = {}
+        created: dict[str, Alert] = {}
+        repeats: dict[str, AlertRepeat] = {}
+        repeat_ids: dict[str, list[str]] = {}
         replayed: dict[str, tuple[Alert, str]] = {}
         working: dict[str, Alert] = {}
+        now = utcnow()
         for alert in alerts:
             fp = alert.fingerprint
             existing = working.get(fp) or self._open_alert(fp, alert.first_seen - window)
@@ -172,27 +184,49 @@ class Pipeline:
             if existing is None:
                 first_event = alert.event_ids[0] if alert.event_ids else alert.first_seen.isoformat()
                 alert.id = uuid.uuid5(_ALERT_NS, f"{fp}/{first_event}").hex
-                working[fp] = alert
-                changed[alert.id] = (alert, "created")
+                try:
+                    # Same id = same first match: a replay of a batch whose alert an analyst has closed
+                    # since (so it was not found open). Rewriting it whole would reopen it.
+                    stored = store.get_alert(alert.id)
+                except NotFoundError:
+                    working[fp] = created[alert.id] = alert
+                    continue
+                working[fp] = stored
+                replayed[stored.id] = (stored, "created")
                 continue
             working[fp] = existing
             if alert.event_ids and all(e in existing.event_ids for e in alert.event_ids):
                 # A replay after a crash before the journal commit: this match is already counted.
                 # (Exact for the first MAX_EVENT_IDS matches an alert keeps; later ones may count twice.)
-                if existing.id not in changed:
+                if existing.id not in created and existing.id not in repeats and existing.id not in replayed:
                     created_here = bool(existing.event_ids) and existing.event_ids[0] in alert.event_ids
                     replayed[existing.id] = (existing, "created" if created_here else "updated")
                 continue
+            new_ids = [e for e in alert.event_ids if e not in existing.event_ids]
             existing.count += 1
             existing.last_seen = max(existing.last_seen, alert.last_seen)
             existing.first_seen = min(existing.first_seen, alert.first_seen)
             if len(existing.event_ids) < MAX_EVENT_IDS:
-                existing.event_ids.extend(e for e in alert.event_ids if e not in existing.event_ids)
-            existing.updated_at = utcnow()
-            kind = changed.get(existing.id, (existing, "updated"))[1]
-            changed[existing.id] = (existing, kind)
+                existing.event_ids.extend(new_ids)
+            existing.updated_at = now
+            if existing.id in created:
+                continue  # new in this batch: written whole with its count
+            ids = repeat_ids.setdefault(existing.id, [])
+            repeat = repeats.get(existing.id)
+            if repeat is None:
+                repeat = repeats[existing.id] = AlertRepeat(
+                    id=existing.id, last_seen=alert.last_seen, first_seen=alert.first_seen, updated_at=now,
+                    count=0, event_ids=ids, max_event_ids=MAX_EVENT_IDS,
+                )
+            repeat.count += 1
+            repeat.last_seen = max(repeat.last_seen, alert.last_seen)
+            repeat.first_seen = min(repeat.first_seen, alert.first_seen)
+            # Bounded like the alert's own list: the store keeps at most MAX_EVENT_IDS anyway.
+            for event_id in new_ids:
+                if event_id not in ids and len(ids) < MAX_EVENT_IDS:
+                    ids.append(event_id)
             replayed.pop(existing.id, None)
-        return list(changed.values()), list(replayed.values())
+        return list(created.values()), list(repeats.values()), list(replayed.values())
 
     def _open_alert(self, fp: str, since: datetime) -> Alert | None:
         """A fresh copy of the open alert with this fingerprint, or None.

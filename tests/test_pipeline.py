@@ -162,3 +162,86 @@ def test_a_failed_playbook_trigger_is_retried_and_not_doubled(runtime: Runtime, 
     # A third pass over the same events (another crash before commit) adds no action.
     rows = runtime.journal.read(CONSUMER, 10)
     assert rows == []
+
+
+class _AnalystActsBeforeTheRepeatLands:
+    """The real store, with an analyst's PATCH (the real triage code) landing just before the
+    pipeline's repeat write, i.e. after the pipeline read the alert as open: the race being tested."""
+
+    def __init__(self, store, runtime: Runtime, patch) -> None:
+        self._store, self._runtime, self._patch = store, runtime, patch
+        self.patched: list[str] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def record_repeats(self, repeats):
+        from api.identity import Principal, Role
+        from api.triage import update_alert
+
+        analyst = Principal(id="u1", name="lan", role=Role.ANALYST, unit=None)
+        for repeat in repeats:
+            update_alert(self._runtime, analyst, repeat.id, self._patch, None)
+            self.patched.append(repeat.id)
+        return self._store.record_repeats(repeats)
+
+
+def test_an_analyst_close_during_a_repeat_is_kept_and_the_match_counted(runtime: Runtime) -> None:
+    from api.triage import AlertPatch
+
+    runtime.journal.append("b1", _lines(_clamav(1), host="ws-06"))
+    pipeline = Pipeline(runtime)
+    pipeline.run_once()
+    (created,) = runtime.store.query_alerts(AlertQuery()).items
+    racing = _AnalystActsBeforeTheRepeatLands(
+        runtime.store, runtime, AlertPatch(status=AlertStatus.RESOLVED, close_reason="đã xử lý")
+    )
+    runtime.store = racing
+    runtime.journal.append("b2", _lines(_clamav(3)[1:], host="ws-06"))
+    assert pipeline.run_once() == 2
+    assert racing.patched == [created.id], "the pipeline grouped the repeats into the open alert"
+    runtime.store = racing._store
+    (alert,) = runtime.store.query_alerts(AlertQuery()).items
+    assert alert.id == created.id
+    assert alert.status == AlertStatus.RESOLVED and alert.close_reason == "đã xử lý"
+    assert alert.closed_at is not None
+    assert alert.count == 3, "both matches happened while the alert was open: they count"
+    assert len(alert.event_ids) == 3
+    # A later repeat does not reopen it: it starts a new alert.
+    runtime.journal.append("b3", _lines(_clamav(4)[3:], host="ws-06"))
+    pipeline.run_once()
+    alerts = runtime.store.query_alerts(AlertQuery()).items
+    assert sorted(a.status for a in alerts) == [AlertStatus.NEW, AlertStatus.RESOLVED]
+
+
+def test_an_assignment_during_a_repeat_is_kept(runtime: Runtime) -> None:
+    from api.triage import AlertPatch
+
+    runtime.journal.append("b1", _lines(_clamav(1), host="ws-07"))
+    pipeline = Pipeline(runtime)
+    pipeline.run_once()
+    runtime.store = _AnalystActsBeforeTheRepeatLands(
+        runtime.store, runtime, AlertPatch(status=AlertStatus.IN_PROGRESS, assignee="minh")
+    )
+    runtime.journal.append("b2", _lines(_clamav(2)[1:], host="ws-07"))
+    pipeline.run_once()
+    runtime.store = runtime.store._store
+    (alert,) = runtime.store.query_alerts(AlertQuery()).items
+    assert (alert.status, alert.assignee, alert.count) == (AlertStatus.IN_PROGRESS, "minh", 2)
+
+
+def test_a_replay_does_not_reopen_an_alert_closed_since_the_crash(runtime: Runtime) -> None:
+    from api.identity import Principal, Role
+    from api.triage import AlertPatch, update_alert
+
+    runtime.journal.append("b1", _lines(_clamav(2), host="ws-08"))
+    rows = runtime.journal.read(CONSUMER, 100)
+    Pipeline(runtime).process([event for _, event in rows])  # stored, then "crash" before the commit
+    (alert,) = runtime.store.query_alerts(AlertQuery()).items
+    analyst = Principal(id="u1", name="lan", role=Role.ANALYST, unit=None)
+    update_alert(runtime, analyst, alert.id, AlertPatch(status=AlertStatus.FALSE_POSITIVE,
+                                                        close_reason="test scan"), None)
+    assert Pipeline(runtime).run_once() == 2  # the restarted process replays the batch
+    (after,) = runtime.store.query_alerts(AlertQuery()).items
+    assert after.id == alert.id
+    assert (after.status, after.count) == (AlertStatus.FALSE_POSITIVE, 2)

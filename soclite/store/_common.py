@@ -9,9 +9,9 @@ never ``OFFSET``: page 1,000 costs what page 1 costs.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -27,10 +27,14 @@ from soclite.models import (
     RECEIVED,
     TIMESTAMP,
     UNIT,
+    Alert,
     Event,
     isoformat,
     parse_timestamp,
 )
+
+if TYPE_CHECKING:
+    from soclite.store.base import AlertRepeat, FieldChange
 
 #: sort rank of a severity bucket (higher sorts first when descending).
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
@@ -132,6 +136,49 @@ def bucket_start(key: str, interval: str) -> datetime:
     return datetime.strptime(key[:13], "%Y-%m-%dT%H").replace(tzinfo=UTC)
 
 
+def apply_repeat(alert: Alert, repeat: AlertRepeat) -> bool:
+    """Apply new matches to ``alert`` in place (detection fields only); False for a replay (no change).
+
+    Both stores call this on the alert they just read inside their atomic section, so the rule is one.
+    """
+    if repeat.event_ids and all(e in alert.event_ids for e in repeat.event_ids):
+        return False  # already counted: a batch replayed after a crash before the journal commit
+    if repeat.count < 0:
+        raise StoreError(f"alert {alert.id}: a repeat cannot decrease the count ({repeat.count})")
+    alert.count += repeat.count
+    alert.last_seen = max(alert.last_seen, repeat.last_seen)
+    alert.first_seen = min(alert.first_seen, repeat.first_seen)
+    alert.updated_at = max(alert.updated_at, repeat.updated_at)
+    for event_id in repeat.event_ids:
+        if len(alert.event_ids) >= repeat.max_event_ids:
+            break
+        if event_id not in alert.event_ids:
+            alert.event_ids.append(event_id)
+    return True
+
+
+def apply_fields(alert: Alert, change: FieldChange, allowed: frozenset[str]) -> Alert | None:
+    """The alert with the triage ``change`` applied (validated like a new Alert), None if there is none.
+
+    The input is untouched.
+    """
+    fields: Mapping[str, Any] = change(alert.model_copy(deep=True)) if callable(change) else change
+    unknown = sorted(set(fields) - allowed)
+    if unknown:
+        raise StoreError(
+            f"alert {alert.id}: update_alert_fields cannot change {', '.join(unknown)}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
+    if not fields:
+        return None
+    data = alert.model_dump()
+    data.update(fields)
+    try:
+        return Alert.model_validate(data)
+    except ValueError as exc:
+        raise StoreError(f"alert {alert.id}: invalid field values {dict(fields)!r}: {exc}") from exc
+
+
 #: the width of the ISO prefix that names a bucket of each interval.
 BUCKET_PREFIX = {"hour": 13, "day": 10, "month": 7}
 
@@ -145,6 +192,8 @@ __all__ = [
     "LOGSOURCE_SERVICE",
     "SEVERITY_RANK",
     "UNIT",
+    "apply_fields",
+    "apply_repeat",
     "bucket_start",
     "check_group",
     "decode_cursor",

@@ -13,7 +13,7 @@ on failure so the caller can retry; ``write_events`` is idempotent on
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -76,6 +76,35 @@ class HostQuery:
 
 
 @dataclass
+class AlertRepeat:
+    """New matches of an existing alert: only the detection-owned fields change (see ``record_repeats``).
+
+    The pipeline sends this instead of the whole alert so an analyst's concurrent status or assignee
+    change is never reverted by a count increment (and an increment never lost to a triage write).
+    """
+
+    id: str
+    last_seen: datetime
+    first_seen: datetime
+    updated_at: datetime
+    #: added to the stored count (the number of new matches)
+    count: int = 1
+    #: matched event ids to append (those not yet on the alert), while it holds fewer than ``max_event_ids``
+    event_ids: Sequence[str] = ()
+    max_event_ids: int = 20
+
+
+#: the fields only detection (the pipeline) changes on an existing alert.
+DETECTION_FIELDS = frozenset({"count", "last_seen", "first_seen", "event_ids", "updated_at"})
+#: the fields triage (an analyst) changes; ``update_alert_fields`` accepts nothing else.
+TRIAGE_FIELDS = frozenset({"status", "assignee", "close_reason", "acknowledged_at", "closed_at", "updated_at"})
+
+#: what ``update_alert_fields`` takes: the new values, or a function of the current alert that returns them
+#: (run inside the atomic section, maybe more than once; it may raise to abort without writing).
+FieldChange = Mapping[str, Any] | Callable[[Alert], Mapping[str, Any]]
+
+
+@dataclass
 class HistogramBucket:
     start: datetime
     counts: dict[str, int]
@@ -113,6 +142,28 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def put_alerts(self, alerts: Sequence[Alert]) -> int:
         """Insert or replace many alerts by id in one write."""
+
+    @abc.abstractmethod
+    def record_repeats(self, repeats: Sequence[AlertRepeat]) -> list[Alert]:
+        """Add new matches to existing alerts, atomically per alert, touching only DETECTION_FIELDS.
+
+        count += repeat.count, last_seen = max, first_seen = min, updated_at = max, new event ids
+        appended up to ``max_event_ids``. A repeat whose event ids are all already on the alert is a
+        replay and changes nothing. Status, assignee and the other triage fields keep whatever value
+        is stored at the time of the write. Returns the alerts as stored afterwards (ids that do not
+        exist are skipped: alerts are never deleted, so that is logged, not raised).
+        """
+
+    @abc.abstractmethod
+    def update_alert_fields(
+        self, alert_id: str, fields: FieldChange, units: frozenset[str] | None = None
+    ) -> Alert:
+        """Change only TRIAGE_FIELDS of one alert, atomically (a concurrent repeat is never lost).
+
+        ``fields`` is a mapping or a function of the current alert returning one (so a caller can
+        validate a transition against the state it writes over). An unknown field raises StoreError;
+        a missing alert or one outside ``units`` raises NotFoundError. Returns the alert as stored.
+        """
 
     @abc.abstractmethod
     def get_alert(self, alert_id: str, units: frozenset[str] | None = None) -> Alert:

@@ -17,6 +17,7 @@ interval) unless ``refresh_events`` is set. Pages use ``search_after`` on
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -33,8 +34,19 @@ from soclite.models import Alert, AuditEntry, Event, Host, Unit, isoformat
 from soclite.store import _common as c
 from soclite.store import _os_mappings as m
 from soclite.store._os_bulk import BulkItem, bulk_write
+from soclite.store._os_cas import cas_update
 from soclite.store._os_query import alert_filter, event_filter, host_filter
-from soclite.store.base import AlertQuery, EventQuery, HistogramBucket, HostQuery, Page, Store
+from soclite.store.base import (
+    TRIAGE_FIELDS,
+    AlertQuery,
+    AlertRepeat,
+    EventQuery,
+    FieldChange,
+    HistogramBucket,
+    HostQuery,
+    Page,
+    Store,
+)
 
 if TYPE_CHECKING:
     from soclite.config import Settings
@@ -48,6 +60,8 @@ _ALERT_SORT: dict[str, tuple[str, ...]] = {
 #: group_by name → the alert document field that holds its (exact, lower-cased where needed) value.
 _GROUP_FIELD = {"host": "host_key"}
 _MAX_BUCKETS = 10000
+
+log = logging.getLogger(__name__)
 
 
 class OpenSearchStore(Store):
@@ -277,6 +291,38 @@ class OpenSearchStore(Store):
         if items:
             self._write(items, refresh=refresh)
         return len(alerts)
+
+    def record_repeats(self, repeats: Sequence[AlertRepeat]) -> list[Alert]:
+        """Compare-and-set per alert (:mod:`._os_cas`): a triage write in between makes us re-read it."""
+        by_id: dict[str, list[AlertRepeat]] = {}
+        for repeat in repeats:
+            by_id.setdefault(repeat.id, []).append(repeat)
+
+        def modify(alert_id: str, source: dict[str, Any]) -> dict[str, Any] | None:
+            alert = self._to_alert(source)
+            changed = [c.apply_repeat(alert, repeat) for repeat in by_id[alert_id]]
+            return self._alert_doc(alert) if any(changed) else None
+
+        stored = cas_update(self.client, self._index("alerts"), list(by_id), modify)
+        for alert_id in by_id.keys() - stored.keys():
+            log.warning("repeat of alert %s dropped: no such alert", alert_id)
+        return [self._to_alert(stored[alert_id]) for alert_id in by_id if alert_id in stored]
+
+    def update_alert_fields(
+        self, alert_id: str, fields: FieldChange, units: frozenset[str] | None = None
+    ) -> Alert:
+        """Compare-and-set of one alert; ``fields`` (if a function) is re-run on a conflict."""
+
+        def modify(_: str, source: dict[str, Any]) -> dict[str, Any] | None:
+            if units is not None and source.get("unit") not in units:
+                raise NotFoundError(f"alert {alert_id!r} not found")
+            changed = c.apply_fields(self._to_alert(source), fields, TRIAGE_FIELDS)
+            return self._alert_doc(changed) if changed is not None else None
+
+        stored = cas_update(self.client, self._index("alerts"), [alert_id], modify)
+        if alert_id not in stored:
+            raise NotFoundError(f"alert {alert_id!r} not found")
+        return self._to_alert(stored[alert_id])
 
     def get_alert(self, alert_id: str, units: frozenset[str] | None = None) -> Alert:
         try:

@@ -31,8 +31,18 @@ from soclite.db import Database
 from soclite.errors import NotFoundError, StoreError
 from soclite.models import Alert, AuditEntry, Event, Host, Unit, isoformat
 from soclite.store import _common as c
+from soclite.store import _sqlite_alerts as _alerts
 from soclite.store._sqlite_schema import MIGRATIONS
-from soclite.store.base import AlertQuery, EventQuery, HistogramBucket, HostQuery, Page, Store
+from soclite.store.base import (
+    AlertQuery,
+    AlertRepeat,
+    EventQuery,
+    FieldChange,
+    HistogramBucket,
+    HostQuery,
+    Page,
+    Store,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -257,8 +267,6 @@ class SQLiteStore(Store):
     # --- alerts ----------------------------------------------------------
     @staticmethod
     def _alert_row(alert: Alert) -> tuple[Any, ...]:
-        # warnings=False: a caller's model_copy(update={"status": "resolved"}) holds a str, still valid JSON.
-        doc = alert.model_dump(mode="json", warnings=False)
         text = "\n".join(
             str(v) for v in (alert.rule_title, alert.rule_id, alert.host, alert.description, alert.id) if v
         ).casefold()
@@ -283,7 +291,7 @@ class SQLiteStore(Store):
             isoformat(alert.created_at),
             isoformat(alert.updated_at),
             c.iso(alert.closed_at),
-            orjson.dumps(doc).decode("utf-8"),
+            _alerts.alert_doc(alert),
         )
 
     def put_alert(self, alert: Alert) -> Alert:
@@ -306,6 +314,27 @@ class SQLiteStore(Store):
                 f"{self.path}: write of {len(alerts)} alerts failed, nothing stored: {exc}"
             ) from exc
         return len(alerts)
+
+    def record_repeats(self, repeats: Sequence[AlertRepeat]) -> list[Alert]:
+        """All repeats in one transaction, each a read-modify-write under the write lock (see _sqlite_alerts)."""
+        if not repeats:
+            return []
+        try:
+            with self.db.write() as conn:
+                return _alerts.record_repeats(conn, repeats)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"{self.path}: repeats of {len(repeats)} alerts failed, nothing stored: {exc}"
+            ) from exc
+
+    def update_alert_fields(
+        self, alert_id: str, fields: FieldChange, units: frozenset[str] | None = None
+    ) -> Alert:
+        try:
+            with self.db.write() as conn:
+                return _alerts.update_fields(conn, alert_id, fields, units)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: update of alert {alert_id!r} failed, nothing stored: {exc}") from exc
 
     @staticmethod
     def _to_alert(doc: str) -> Alert:

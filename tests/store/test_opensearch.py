@@ -150,3 +150,48 @@ def test_ism_policy_installed_on_a_real_cluster(os_store: OpenSearchStore) -> No
     )
     assert policy["policy"]["ism_template"][0]["index_patterns"] == [f"{os_store.prefix}-events-*"]
     client.transport.perform_request("DELETE", f"/_plugins/_ism/policies/{os_store.prefix}-events-retention")
+
+
+# --- compare-and-set alert updates (no painless on osmem: if_seq_no + retry) -----------------------
+def test_a_write_between_read_and_write_is_retried_not_overwritten(os_store: OpenSearchStore) -> None:
+    from soclite.models import Alert, AlertStatus
+    from soclite.store.base import AlertRepeat
+
+    a = alert(1)
+    os_store.put_alert(a)
+    other = OpenSearchStore(os_store.client, os_store.prefix)  # the pipeline process
+    calls: list[int] = []
+
+    def resolve(current: Alert) -> dict[str, object]:
+        calls.append(current.count)
+        if len(calls) == 1:  # the pipeline writes a repeat after our read, before our write
+            repeat = AlertRepeat(id=a.id, last_seen=a.last_seen, first_seen=a.first_seen,
+                                 updated_at=a.updated_at, event_ids=["x1"])
+            other.record_repeats([repeat])
+        return {"status": AlertStatus.RESOLVED, "close_reason": "ok"}
+
+    stored = os_store.update_alert_fields(a.id, resolve)
+    assert calls == [1, 2], "the stale write must be refused (409) and recomputed from the new version"
+    assert (stored.status, stored.count) == (AlertStatus.RESOLVED, 2)
+    assert os_store.get_alert(a.id) == stored
+
+
+def test_a_document_that_keeps_changing_is_a_retryable_error(os_store: OpenSearchStore) -> None:
+    from soclite.models import Alert
+    from soclite.store.base import AlertRepeat
+
+    a = alert(1)
+    os_store.put_alert(a)
+    other = OpenSearchStore(os_store.client, os_store.prefix)
+    calls: list[int] = []
+
+    def always_raced(current: Alert) -> dict[str, object]:
+        calls.append(1)
+        other.record_repeats([AlertRepeat(id=a.id, last_seen=a.last_seen, first_seen=a.first_seen,
+                                          updated_at=a.updated_at, event_ids=[f"x{len(calls)}"])])
+        return {"assignee": "lan"}
+
+    with pytest.raises(StoreError, match="kept changing"):
+        os_store.update_alert_fields(a.id, always_raced)
+    stored = os_store.get_alert(a.id)
+    assert stored.assignee is None and stored.count == 1 + len(calls)
