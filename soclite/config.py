@@ -56,12 +56,26 @@ class StoreSettings(BaseModel):
     #: Days of events kept before whole daily indices / rows are deleted.
     retention_days: int = Field(180, ge=1)
 
+    #: Allow a user name and password over plain http:// (they would cross the network in clear).
+    allow_plaintext_auth: bool = False
+
     @field_validator("opensearch_url", mode="before")
     @classmethod
     def _split_urls(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _no_credentials_in_clear(self) -> StoreSettings:
+        has_credentials = self.opensearch_username is not None or self.opensearch_password is not None
+        plain = [url for url in self.opensearch_url if url.lower().startswith("http://")]
+        if self.kind == "opensearch" and has_credentials and plain and not self.allow_plaintext_auth:
+            raise ValueError(
+                f"credentials would be sent in clear text to {plain[0]}: use https:// "
+                "(or set allow_plaintext_auth: true on a network you trust)"
+            )
+        return self
 
 
 class JournalSettings(BaseModel):

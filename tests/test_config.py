@@ -94,3 +94,19 @@ def test_cli_config_show_and_exit_code_2(tmp_path: Path) -> None:
     shown = json.loads(result.stdout)
     assert shown["auth"]["secret_key"] == "********"
     assert "s3cr3t-of-this-site" not in result.stdout
+
+
+def test_opensearch_credentials_over_plain_http_are_refused(tmp_path: Path) -> None:
+    config = tmp_path / "os.yml"
+    config.write_text(
+        "store:\n  kind: opensearch\n  opensearch_url: http://os.example:9200\n"
+        "  opensearch_username: soclite\n  opensearch_password: pw\n"
+    )
+    with pytest.raises(ConfigError, match="clear text") as info:
+        load_settings(config)
+    assert "store" in str(info.value)
+    config.write_text(config.read_text() + "  allow_plaintext_auth: true\n")
+    assert load_settings(config).store.allow_plaintext_auth is True
+    # https, or no credentials at all (a test server on loopback), is fine.
+    config.write_text("store:\n  kind: opensearch\n  opensearch_url: http://127.0.0.1:9200\n")
+    load_settings(config)

@@ -209,6 +209,9 @@ def _minutes(delta_seconds: float) -> float:
 
 def _is_malware(alert: Alert) -> bool:
     category = str(alert.event.get("logsource.category", "")).lower()
+    if "eicar" in alert.rule_title.lower() or "eicar" in str(alert.event.get("Signature", "")).lower():
+        # The EICAR file is how people test that the antivirus works: a test, not a malware detection.
+        return False
     return category == "antivirus" or any("malware" in tag.lower() for tag in alert.tags)
 
 

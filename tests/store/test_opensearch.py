@@ -130,10 +130,16 @@ def test_retention_trims_the_day_it_falls_in(os_store: OpenSearchStore) -> None:
     assert os_store.count_events(EventQuery()) == 2
 
 
-def test_ism_skipped_without_the_plugin(os_store: OpenSearchStore) -> None:
+def test_ism_skipped_without_the_plugin(os_store: OpenSearchStore, caplog: pytest.LogCaptureFixture) -> None:
     if OPENSEARCH_URL:
         pytest.skip("a real cluster may have the ISM plugin")
     assert os_store.ism_installed is False
+    # Opening again (as each process and CLI command does) logs no warning for the missing plugin.
+    with caplog.at_level("WARNING"):
+        again = OpenSearchStore(os_store.client, os_store.prefix)
+        again.open()
+    assert again.ism_installed is False
+    assert not [r for r in caplog.records if "_ism" in r.getMessage()]
 
 
 @pytest.mark.real_opensearch
