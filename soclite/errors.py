@@ -37,28 +37,24 @@ class ConfigError(SocliteError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
-class ParseError(SocliteError):
+class _LocatedError(SocliteError):
+    """An error about a place in a file: the message starts with ``file:line:``."""
+
+    def __init__(self, message: str, *, source: str | None = None, line: int | None = None) -> None:
+        self.source = source
+        self.line = line
+        where = source or ""
+        if line is not None:
+            where = f"{where}:{line}"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ParseError(_LocatedError):
     """Input that cannot be turned into an event."""
 
-    def __init__(self, message: str, *, source: str | None = None, line: int | None = None) -> None:
-        self.source = source
-        self.line = line
-        where = source or ""
-        if line is not None:
-            where = f"{where}:{line}"
-        super().__init__(f"{where}: {message}" if where else message)
 
-
-class RuleError(SocliteError):
+class RuleError(_LocatedError):
     """A Sigma rule, filter or pipeline that does not load or compile."""
-
-    def __init__(self, message: str, *, source: str | None = None, line: int | None = None) -> None:
-        self.source = source
-        self.line = line
-        where = source or ""
-        if line is not None:
-            where = f"{where}:{line}"
-        super().__init__(f"{where}: {message}" if where else message)
 
 
 class StoreError(SocliteError):
