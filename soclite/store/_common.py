@@ -40,6 +40,13 @@ if TYPE_CHECKING:
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 
 #: group_by values count_alerts/alert_histogram accept (the Store contract's list).
+#: the columns/fields each alert sort orders by (the id breaks ties in each store).
+ALERT_SORT: dict[str, tuple[str, ...]] = {
+    "last_seen": ("last_seen",),
+    "first_seen": ("first_seen",),
+    "count": ("count",),
+    "severity": ("sev_rank", "last_seen"),
+}
 ALERT_GROUPS = ("severity", "level", "status", "rule_id", "host", "unit", "assignee", "tags")
 
 #: event fields the free-text ``q`` looks into (besides the raw line), in both stores.

@@ -51,12 +51,6 @@ from soclite.store.base import (
 if TYPE_CHECKING:
     from soclite.config import Settings
 
-_ALERT_SORT: dict[str, tuple[str, ...]] = {
-    "last_seen": ("last_seen",),
-    "first_seen": ("first_seen",),
-    "count": ("count",),
-    "severity": ("sev_rank", "last_seen"),
-}
 #: group_by name → the alert document field that holds its (exact, lower-cased where needed) value.
 _GROUP_FIELD = {"host": "host_key"}
 _MAX_BUCKETS = 10000
@@ -360,7 +354,7 @@ class OpenSearchStore(Store):
         flt = alert_filter(query)
         if flt is None:
             return Page(total=0, items=[])
-        sort: list[dict[str, str]] = [{key: str(query.order)} for key in (*_ALERT_SORT[query.sort], "id")]
+        sort: list[dict[str, str]] = [{key: str(query.order)} for key in (*c.ALERT_SORT[query.sort], "id")]
         total, hits, cursor = self._page(self._index("alerts"), flt, sort, query.limit, query.cursor)
         return Page(total=total, items=[self._to_alert(h["_source"]) for h in hits], next=cursor)
 

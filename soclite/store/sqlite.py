@@ -49,12 +49,6 @@ if TYPE_CHECKING:
 
     from soclite.config import Settings
 
-_ALERT_SORT: dict[str, tuple[str, ...]] = {
-    "last_seen": ("last_seen",),
-    "first_seen": ("first_seen",),
-    "count": ("count",),
-    "severity": ("sev_rank", "last_seen"),
-}
 
 #: the index whose order is each sort's order (see :meth:`SQLiteStore._alert_plan`).
 _ALERT_SORT_INDEX = {
@@ -384,7 +378,7 @@ class SQLiteStore(Store):
         if where.empty:
             return Page(total=0, items=[])
         total = int(self._rows(f"SELECT count(*) FROM alerts {where.sql()}", where.params)[0][0])
-        keys = (*_ALERT_SORT[query.sort], "rowid")
+        keys = (*c.ALERT_SORT[query.sort], "rowid")
         direction = "DESC" if query.order == "desc" else "ASC"
         if query.cursor:
             after = c.decode_cursor(query.cursor, len(keys))
