@@ -27,6 +27,7 @@ from api.ui.i18n import LANGUAGES, translator
 from api.ui.web import (
     HTMX,
     STATIC,
+    WRITE_ROLES,
     LoginRequired,
     UiError,
     install_handlers,
@@ -258,7 +259,11 @@ def _visible_units(request: Request, me: Any) -> list[Any]:
 
 @router.get("/alerts")
 def alert_queue(request: Request) -> Response:
-    return render(request, "alerts.html", **_queue_context(request))
+    from api.ui.case_pages import open_cases
+
+    context = _queue_context(request)
+    context["open_cases"] = open_cases(request, context["me"]) if context["me"].role in WRITE_ROLES else []
+    return render(request, "alerts.html", **context)
 
 
 @router.get("/alerts/rows")
@@ -312,6 +317,8 @@ def alert_detail(request: Request, alert_id: str) -> Response:
         context_events = runtime.store.query_events(EventQuery(
             host=alert.host, start=alert.first_seen - around, end=alert.last_seen + around, units=units, limit=50,
         )).items
+    from api.ui.case_pages import cases_of_alert, open_cases
+
     codec: SessionCodec = request.app.state.sessions
     host = runtime.store.find_host(alert.host) if alert.host else None
     return render(
@@ -320,7 +327,8 @@ def alert_detail(request: Request, alert_id: str) -> Response:
         matched=matched, context_events=context_events, timeline=triage.timeline(alert, runtime),
         draft=codec.draft(request, request.url.path), host=host,
         suggestion="\n".join(f"{k}: {v}" for k, v in tuning.suggest_match(alert.event).items()),
-        levels=[lv.value for lv in Level],
+        levels=[lv.value for lv in Level], cases=cases_of_alert(request, me, alert.id),
+        open_cases=open_cases(request, me) if me.role in WRITE_ROLES else [],
     )
 
 
@@ -379,11 +387,12 @@ def _exception(request: Request, alert_id: str, fields: dict[str, str]) -> Respo
 
 
 def mount(app: FastAPI) -> None:
-    from api.ui import admin_pages
+    from api.ui import admin_pages, case_pages
 
     install_handlers(app)
     app.include_router(router)
     app.include_router(admin_pages.router)
+    app.include_router(case_pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
 

@@ -134,3 +134,64 @@ def test_queue_refreshes_live(browser: Any, live: Any) -> None:
     page.locator("tbody#alert-rows").scroll_into_view_if_needed()
     shot(page, "09-queue-live")
     context.close()
+
+
+def test_case_from_two_alerts(browser: Any, live: Any) -> None:
+    """Select two alerts in the queue, open a new case with them, work the case, switch language and back."""
+    from api import cases
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="vi-VN")
+    page = context.new_page()
+    page.goto(f"{live.url}/login?next=/alerts")
+    page.fill("#username", "lan")
+    page.fill("#password", "analyst-password-1")
+    page.click("#login-submit")
+    page.wait_for_url(re.compile(r".*/alerts$"))
+    assert page.locator("nav a[href='/cases']").inner_text() == "Vụ việc"
+    boxes = page.locator("tbody#alert-rows input.sel")
+    chosen = [boxes.nth(i).get_attribute("value") for i in (0, 1)]
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.select_option("#bulk-case", "new")
+    page.fill("#bulk-case-title", "Nghi vấn đánh cắp thông tin đăng nhập")
+    shot(page, "10-queue-add-to-case")
+    page.click("#bulk-case-apply")
+    page.wait_for_url(re.compile(r".*/cases/[0-9a-f]{12}$"))
+    case_id = page.url.rsplit("/", 1)[1]
+    assert page.locator("#case-title").inner_text() == "Nghi vấn đánh cắp thông tin đăng nhập"
+    assert page.locator("#case-status").inner_text() == "Mở"
+    links = page.locator("#case-alerts a.alert-link")
+    assert links.count() == 2
+    assert sorted(h.rsplit("/", 1)[1] for h in (links.nth(0).get_attribute("href"), links.nth(1).get_attribute("href"))
+                  if h) == sorted(c for c in chosen if c)
+    assert sorted(cases.get(live.runtime, case_id, None)["alert_ids"]) == sorted(c for c in chosen if c)
+
+    page.select_option("#case-new-status", "in_progress")
+    page.fill("#case-owner-input", "lan")
+    page.click("#case-save")
+    page.wait_for_load_state()
+    assert page.locator("#case-status").inner_text() == "Đang xử lý"
+    assert page.locator("#case-owner").inner_text() == "lan"
+    assert cases.get(live.runtime, case_id, None)["status"] == "in_progress"
+    shot(page, "11-case")
+
+    page.click("nav a[href='/cases']")
+    page.wait_for_url(re.compile(r".*/cases$"))
+    row = page.locator("tr.case-row", has_text="Nghi vấn đánh cắp")
+    assert row.count() == 1 and "Đang xử lý" in row.inner_text()
+    shot(page, "12-cases")
+
+    page.click("#lang-en")
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text().startswith("Cases")
+    assert "In progress" in page.locator("tr.case-row", has_text="Nghi vấn đánh cắp").inner_text()
+    shot(page, "13-cases-english")
+    page.click("#lang-vi")
+    page.wait_for_load_state()
+    assert page.locator("h1").inner_text().startswith("Vụ việc")
+
+    # the alert page shows the case it belongs to
+    page.goto(f"{live.url}/alerts/{chosen[0]}")
+    assert page.locator(f"#alert-cases a[href='/cases/{case_id}']").count() == 1
+    page.locator("#alert-cases").screenshot(path=str(ARTIFACTS / "14-alert-cases.png"))
+    context.close()

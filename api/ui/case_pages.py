@@ -1,0 +1,238 @@
+"""Web pages for cases: the list, one case, and adding alerts to a case from the queue or an alert.
+
+Every read and write goes through :mod:`api.cases`, the same functions the JSON
+API (``/api/v1/cases``) calls, with the caller's unit scope; so a unit-bound
+analyst can neither see another unit's case nor put another unit's alert in a
+case, here exactly as in the API. Writes need the admin or analyst role (the
+API's ``AnalystDep``) and the session's CSRF token (:func:`api.ui.web.require_write`).
+
+The case API has no "remove an alert" and no case comments yet, so neither
+appears here: the UI offers only what the API can do and audit.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from api import cases
+from api.deps import get_runtime
+from api.identity import Principal
+from api.ui.pages import form_of, in_thread
+from api.ui.web import UiError, login_user, render, require_write, scope
+from soclite.errors import NotFoundError
+from soclite.models import Alert
+
+router = APIRouter(include_in_schema=False)
+
+CASE_STATUSES = ["open", "in_progress", "closed"]
+CASE_SEVERITIES = ["high", "medium", "low"]
+MAX_IDS = 1000
+_ID_SPLIT = re.compile(r"[\s,;]+")
+
+
+def _unit_names(request: Request) -> dict[str, str]:
+    return {u.code: u.name for u in get_runtime(request).store.list_units()}
+
+
+def _visible_units(request: Request, me: Principal) -> list[Any]:
+    units = scope(request, me)
+    return [u for u in get_runtime(request).store.list_units() if units is None or u.code in units]
+
+
+def open_cases(request: Request, me: Principal) -> list[dict[str, Any]]:
+    """Cases in the caller's scope that are not closed: the choices of "add to an existing case"."""
+    return [c for c in cases.list_cases(get_runtime(request), scope(request, me), limit=200)
+            if c.get("status") != "closed"]
+
+
+def cases_of_alert(request: Request, me: Principal, alert_id: str) -> list[dict[str, Any]]:
+    """The cases holding an alert, only those the caller may see (a case of another unit stays hidden)."""
+    runtime = get_runtime(request)
+    units = scope(request, me)
+    out = []
+    for row in cases.cases_of_alert(runtime, alert_id):
+        try:
+            out.append(cases.get(runtime, row["id"], units))
+        except NotFoundError:
+            continue
+    return out
+
+
+def _ids(multi: dict[str, list[str]], fields: dict[str, str]) -> list[str]:
+    """Alert ids from checkboxes (``ids``) and/or a pasted list (``alert_ids``: spaces, commas, lines)."""
+    ids = [i.strip() for i in multi.get("ids", []) if i.strip()]
+    ids += [i for i in _ID_SPLIT.split(fields.get("alert_ids", "")) if i]
+    ids = list(dict.fromkeys(ids))
+    if len(ids) > MAX_IDS:
+        raise UiError(422, f"at most {MAX_IDS} alerts at a time")
+    return ids
+
+
+# --- list and create ----------------------------------------------------------------
+
+
+@router.get("/cases")
+def case_list(request: Request, status: str = "") -> Response:
+    me = login_user(request)
+    items = cases.list_cases(get_runtime(request), scope(request, me), limit=1000)
+    if status in CASE_STATUSES:
+        items = [c for c in items if c.get("status") == status]
+    elif status == "active":
+        items = [c for c in items if c.get("status") != "closed"]
+    items.sort(key=lambda c: str(c.get("updated_at") or ""), reverse=True)
+    return render(request, "cases.html", me=me, cases=items, status_filter=status, statuses=CASE_STATUSES,
+                  severities=CASE_SEVERITIES, units=_visible_units(request, me), unit_names=_unit_names(request))
+
+
+@router.post("/cases")
+async def case_create(request: Request) -> Response:
+    fields, multi = await form_of(request)
+    return await in_thread(_create, request, fields, multi)
+
+
+def _create(request: Request, fields: dict[str, str], multi: dict[str, list[str]]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    case = _new_case(request, me, fields, _ids(multi, fields))
+    return RedirectResponse(f"/cases/{case['id']}", status_code=303)
+
+
+def _new_case(request: Request, me: Principal, fields: dict[str, str], ids: list[str]) -> dict[str, Any]:
+    try:
+        body = cases.CaseCreate(
+            title=fields.get("title", "").strip(), description=fields.get("description", "").strip() or None,
+            severity=fields.get("severity") or None,  # pydantic validates the literal
+            unit=fields.get("unit") or None, owner=fields.get("owner", "").strip() or None, alert_ids=ids,
+        )
+        return cases.create(get_runtime(request), me, body, scope(request, me))
+    except NotFoundError as exc:  # an alert or unit outside the caller's scope: nothing was created
+        raise UiError(404, str(exc)) from None
+    except ValidationError as exc:
+        raise UiError(422, _validation_text(exc)) from None
+
+
+def _validation_text(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
+@router.post("/cases/add-alerts")
+async def case_add_from_alerts(request: Request) -> Response:
+    fields, multi = await form_of(request)
+    return await in_thread(_add_from_alerts, request, fields, multi)
+
+
+def _add_from_alerts(request: Request, fields: dict[str, str], multi: dict[str, list[str]]) -> Response:
+    """From the queue's bulk bar or an alert page: the selected alerts go to an existing case or a new one."""
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    ids = _ids(multi, fields)
+    if not ids:
+        raise UiError(422, "no alerts selected")
+    case_id = fields.get("case_id", "").strip()
+    if not case_id or case_id == "new":
+        if not fields.get("title", "").strip():
+            raise UiError(422, "a new case needs a title")
+        case = _new_case(request, me, {**_defaults_from_alerts(request, me, ids), **fields}, ids)
+    else:
+        case = _add(request, me, case_id, ids)
+    return RedirectResponse(f"/cases/{case['id']}", status_code=303)
+
+
+def _defaults_from_alerts(request: Request, me: Principal, ids: list[str]) -> dict[str, str]:
+    """A new case made from alerts takes their unit when they share one, and their highest severity.
+
+    Without this a province-wide analyst's case would have no unit, and the
+    unit's own analysts, who work those alerts, could not see it.
+    """
+    runtime = get_runtime(request)
+    units = scope(request, me)
+    found: list[Alert] = []
+    for alert_id in ids:
+        try:
+            found.append(runtime.store.get_alert(alert_id, units))
+        except NotFoundError:
+            raise UiError(404, f"alert {alert_id} not found") from None
+    out: dict[str, str] = {}
+    alert_units = {a.unit for a in found}
+    if len(alert_units) == 1 and (unit := alert_units.pop()):
+        out["unit"] = unit
+    severities = {str(a.severity.value) for a in found}
+    for severity in CASE_SEVERITIES:
+        if severity in severities:
+            out["severity"] = severity
+            break
+    return out
+
+
+def _add(request: Request, me: Principal, case_id: str, ids: list[str]) -> dict[str, Any]:
+    try:
+        return cases.add_alerts(get_runtime(request), me, case_id, ids, scope(request, me))
+    except NotFoundError as exc:  # the case or one alert is not visible: nothing was added
+        raise UiError(404, str(exc)) from None
+
+
+# --- one case -----------------------------------------------------------------------
+
+
+@router.get("/cases/{case_id}")
+def case_detail(request: Request, case_id: str) -> Response:
+    me = login_user(request)
+    runtime = get_runtime(request)
+    units = scope(request, me)
+    try:
+        case = cases.get(runtime, case_id, units)
+    except NotFoundError:
+        raise UiError(404, "case not found") from None
+    alerts: list[Alert] = []
+    hidden = 0  # alerts put in this case by someone with a wider scope: counted, never shown
+    for alert_id in case["alert_ids"]:
+        try:
+            alerts.append(runtime.store.get_alert(alert_id, units))
+        except NotFoundError:
+            hidden += 1
+    return render(request, "case.html", me=me, case=case, alerts=alerts, hidden=hidden,
+                  statuses=CASE_STATUSES, unit_names=_unit_names(request))
+
+
+@router.post("/cases/{case_id}/update")
+async def case_update(request: Request, case_id: str) -> Response:
+    fields, _ = await form_of(request)
+    return await in_thread(_update, request, case_id, fields)
+
+
+def _update(request: Request, case_id: str, fields: dict[str, str]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    try:
+        patch = cases.CasePatch(
+            status=fields.get("status") or None,  # pydantic validates the literal
+            owner=fields["owner"].strip() if "owner" in fields else None,
+            description=fields.get("description"),
+        )
+        cases.update(get_runtime(request), me, case_id, patch, scope(request, me))
+    except NotFoundError:
+        raise UiError(404, "case not found") from None
+    except ValidationError as exc:
+        raise UiError(422, _validation_text(exc)) from None
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+@router.post("/cases/{case_id}/alerts")
+async def case_add_alerts(request: Request, case_id: str) -> Response:
+    fields, multi = await form_of(request)
+    return await in_thread(_add_alerts, request, case_id, fields, multi)
+
+
+def _add_alerts(request: Request, case_id: str, fields: dict[str, str], multi: dict[str, list[str]]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    ids = _ids(multi, fields)
+    if not ids:
+        raise UiError(422, "no alert ids given")
+    _add(request, me, case_id, ids)
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
