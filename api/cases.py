@@ -16,6 +16,7 @@ from api.identity import Principal
 from soclite.errors import NotFoundError
 from soclite.models import isoformat, new_id, utcnow
 from soclite.runtime import Runtime
+from soclite.store import AlertQuery
 
 CaseStatus = Literal["open", "in_progress", "closed"]
 
@@ -56,11 +57,24 @@ def alert_ids(runtime: Runtime, case_id: str) -> list[str]:
     return [r["alert_id"] for r in rows]
 
 
+def _scoped_alert_ids(runtime: Runtime, case_id: str, scope: frozenset[str] | None) -> tuple[list[str], int]:
+    """The case's alert ids the caller may see, and how many others it holds (counted, never named)."""
+    ids = alert_ids(runtime, case_id)
+    if scope is None or not ids:
+        return ids, 0
+    visible: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        visible.update(a.id for a in runtime.store.query_alerts(AlertQuery(ids=chunk, units=scope, limit=500)).items)
+    kept = [i for i in ids if i in visible]
+    return kept, len(ids) - len(kept)
+
+
 def get(runtime: Runtime, case_id: str, scope: frozenset[str] | None) -> dict[str, Any]:
     case = _row(runtime, case_id)
     if case is None or not _visible(case, scope):
         raise NotFoundError(f"case {case_id} not found")
-    case["alert_ids"] = alert_ids(runtime, case_id)
+    case["alert_ids"], case["hidden_alerts"] = _scoped_alert_ids(runtime, case_id, scope)
     return case
 
 
@@ -70,19 +84,21 @@ def list_cases(runtime: Runtime, scope: frozenset[str] | None, limit: int = 100)
     for row in rows:
         case = dict(row)
         if _visible(case, scope):
-            case["alert_ids"] = alert_ids(runtime, case["id"])
+            case["alert_ids"], case["hidden_alerts"] = _scoped_alert_ids(runtime, case["id"], scope)
             out.append(case)
         if len(out) >= limit:
             break
     return out
 
 
-def cases_of_alert(runtime: Runtime, alert_id: str) -> list[dict[str, Any]]:
+def cases_of_alert(runtime: Runtime, alert_id: str, scope: frozenset[str] | None) -> list[dict[str, Any]]:
+    """The cases holding an alert that the caller may see (another unit's case stays hidden)."""
     rows = runtime.control.reader().execute(
-        "SELECT c.id, c.title, c.status FROM cases c JOIN case_alerts ca ON ca.case_id = c.id WHERE ca.alert_id = ?",
+        "SELECT c.id, c.title, c.status, c.unit FROM cases c JOIN case_alerts ca ON ca.case_id = c.id "
+        "WHERE ca.alert_id = ?",
         (alert_id,),
     ).fetchall()
-    return [dict(r) for r in rows]
+    return [{"id": r["id"], "title": r["title"], "status": r["status"]} for r in rows if _visible(dict(r), scope)]
 
 
 def create(runtime: Runtime, principal: Principal, body: CaseCreate, scope: frozenset[str] | None) -> dict[str, Any]:

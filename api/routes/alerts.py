@@ -217,7 +217,7 @@ def get_alert(alert_id: str, runtime: RuntimeDep, scope: ScopeDep) -> dict[str, 
         "comments": triage.comments(runtime, alert.id),
         "history": triage.history(runtime, alert.id),
         "timeline": triage.timeline(alert, runtime),
-        "cases": cases.cases_of_alert(runtime, alert.id),
+        "cases": cases.cases_of_alert(runtime, alert.id, scope),
     })
     return data
 

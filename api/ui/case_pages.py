@@ -55,7 +55,7 @@ def cases_of_alert(request: Request, me: Principal, alert_id: str) -> list[dict[
     runtime = get_runtime(request)
     units = scope(request, me)
     out = []
-    for row in cases.cases_of_alert(runtime, alert_id):
+    for row in cases.cases_of_alert(runtime, alert_id, units):
         try:
             out.append(cases.get(runtime, row["id"], units))
         except NotFoundError:
@@ -189,7 +189,8 @@ def case_detail(request: Request, case_id: str) -> Response:
     except NotFoundError:
         raise UiError(404, "case not found") from None
     alerts: list[Alert] = []
-    hidden = 0  # alerts put in this case by someone with a wider scope: counted, never shown
+    # alerts put in this case by someone with a wider scope: counted, never shown
+    hidden = int(case.get("hidden_alerts", 0))
     for alert_id in case["alert_ids"]:
         try:
             alerts.append(runtime.store.get_alert(alert_id, units))
