@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -75,8 +76,11 @@ class PipelineProcess:
 
     def _spawn(self) -> None:
         payload = orjson.dumps(revealed_settings(self.runtime.settings)) + b"\n"
+        # The child gets its settings only from stdin: without SOCLITE_* variables nothing in its environment
+        # can override them (pydantic-settings reads the environment), and no secret sits in its environ.
+        env = {key: value for key, value in os.environ.items() if not key.startswith("SOCLITE_")}
         proc = subprocess.Popen(  # stdout/stderr inherited: the child logs where the server logs
-            [sys.executable, "-m", "soclite.pipeline_worker"], stdin=subprocess.PIPE, close_fds=True
+            [sys.executable, "-m", "soclite.pipeline_worker"], stdin=subprocess.PIPE, close_fds=True, env=env
         )
         assert proc.stdin is not None
         try:
@@ -116,7 +120,7 @@ class PipelineProcess:
             started = time.monotonic()
             try:
                 self._spawn()
-            except OSError:
+            except Exception:  # keep supervising: the next turn sees no child and tries again after a backoff
                 log.exception("could not start the pipeline worker")
 
     @staticmethod

@@ -35,6 +35,7 @@ from typing import IO, Any
 
 import orjson
 from pydantic import BaseModel, SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from soclite.config import Settings
 from soclite.db import Database
@@ -144,9 +145,25 @@ def revealed_settings(settings: Settings) -> dict[str, Any]:
     return result
 
 
+class _SentSettings(Settings):
+    """Settings built only from the values passed in: pydantic-settings would otherwise let the
+    environment override them (and the environment wins over init values in :class:`Settings`)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def settings_from_json(line: bytes) -> Settings:
     """The exact Settings of the parent: validated as data, not re-read from the environment or a file."""
-    return Settings.model_validate(orjson.loads(line))
+    return _SentSettings(**orjson.loads(line))
 
 
 class EngineSync:
@@ -180,7 +197,6 @@ class EngineSync:
         version = int(outbox.db.reader().execute("PRAGMA data_version").fetchone()[0])
         if version == self._ioc_version:
             return
-        self._ioc_version = version
         iocs = self.runtime.engine.iocs
         current = {
             name: (kind, outbox.ioc_list_level(name), outbox.ioc_values(name))
@@ -194,6 +210,8 @@ class EngineSync:
             iocs.remove_list(name)
             log.info("IoC list %s removed", name)
         self._ioc_lists = current
+        # Only now: a failed read above is retried on the next poll instead of waiting for another write.
+        self._ioc_version = version
 
 
 class HitCounter:

@@ -94,6 +94,28 @@ class CommandResult(BaseModel):
     detail: str = Field("", max_length=200_000)
 
 
+def _report_channel_changes(runtime: Runtime, agent_id: str, host_id: str, report: dict[str, Any] | None) -> None:
+    """Warn when a Windows event log channel of an agent becomes unreadable (access denied, missing).
+
+    Only a change is logged: 2,500 agents repeating a known state every heartbeat would drown the log.
+    """
+    channels = (report or {}).get("channels") or {}
+    if not isinstance(channels, dict):
+        return
+    known: dict[tuple[str, str], str] = runtime.extras.setdefault("wineventlog_states", {})
+    for name, state in channels.items():
+        current = str(state.get("state")) if isinstance(state, dict) else "unknown"
+        if known.get((agent_id, name)) == current:
+            continue
+        previous = known.get((agent_id, name))
+        known[(agent_id, name)] = current
+        if current != "ok":
+            detail = state.get("detail", "") if isinstance(state, dict) else ""
+            log.warning("agent %s (%s): Windows event log %r is %s: %r", agent_id, host_id, name, current, detail)
+        elif previous is not None:
+            log.info("agent %s (%s): Windows event log %r is readable again", agent_id, host_id, name)
+
+
 _IN_FLIGHT = {IsolationState.REQUESTED, IsolationState.PENDING, IsolationState.RELEASE_PENDING}
 
 
@@ -218,12 +240,7 @@ def heartbeat(body: Heartbeat, runtime: RuntimeDep, principal: AgentDep) -> dict
     )
     if body.dropped:
         log.warning("agent %s (%s) evicted %d lines from its full spool", principal.id, host.id, body.dropped)
-    channels = (body.windows_event_logs or {}).get("channels") or {}
-    for name, state in channels.items() if isinstance(channels, dict) else ():
-        # An unreadable channel (access denied, missing) is a blind spot an operator must hear about.
-        if isinstance(state, dict) and state.get("state") not in (None, "ok"):
-            log.warning("agent %s (%s): Windows event log %r is %s: %s", principal.id, host.id, name,
-                        state.get("state"), state.get("detail", ""))
+    _report_channel_changes(runtime, principal.id, host.id, body.windows_event_logs)
     queue = commands_of(runtime)
     queue.expire()
     waiting = sum(1 for c in queue.list_for_host(host.id, limit=20) if c.status == "pending")

@@ -36,7 +36,7 @@ class CreateCase(Action):
         runtime = ctx.runtime
         alert_ids = [ctx.record.alert_id] if ctx.record.alert_id else []
         for alert_id in alert_ids:
-            for case in cases.cases_of_alert(runtime, alert_id):
+            for case in cases.cases_of_alert(runtime, alert_id, None):  # playbooks act province-wide
                 if case.get("title") == options.title:
                     return f"case {case['id']} already open for this alert"
         unit = (ctx.alert or {}).get("unit")
