@@ -98,7 +98,7 @@ def test_create_case_opens_one_case_in_the_api_store(runtime: Runtime) -> None:
             payload=alert.model_dump(mode="json"),
         )
         Worker(runtime).run_once()
-    opened = cases.cases_of_alert(runtime, alert.id)
+    opened = cases.cases_of_alert(runtime, alert.id, None)
     assert len(opened) == 1 and opened[0]["title"] == "Mã độc trên ws-001"
     results = [r.result for r in runtime.outbox.list_actions(action="create_case", oldest_first=True)]
     assert results[0].startswith("case ") and "already open" in results[1]
