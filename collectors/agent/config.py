@@ -45,6 +45,9 @@ class WindowsEventLogInput(BaseModel):
     def _plain_channel(cls, value: str) -> str:
         if any(c in value for c in '"\r\n\x00'):
             raise ValueError("a channel name cannot contain quotes, NUL or line breaks")
+        if value[0] in "/-":
+            # wevtutil would read it as one of its own options
+            raise ValueError("a channel name cannot start with '/' or '-'")
         return value
 
     @field_validator("query")
@@ -57,7 +60,27 @@ class WindowsEventLogInput(BaseModel):
             raise ValueError(
                 "use single quotes inside the query; double quotes and line breaks are not allowed"
             )
+        if not _balanced(text):
+            # An unbalanced filter such as "*[1) or (1]" would escape the bookmark condition it is joined to.
+            raise ValueError("brackets and parentheses in the query must balance")
         return text
+
+
+def _balanced(text: str) -> bool:
+    """Brackets and parentheses nest properly outside single-quoted strings."""
+    closing = {")": "(", "]": "["}
+    stack: list[str] = []
+    quoted = False
+    for char in text:
+        if char == "'":
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char in "([":
+            stack.append(char)
+        elif char in closing and (not stack or stack.pop() != closing[char]):
+            return False
+    return not stack and not quoted
 
 
 #: channels read by default on a Windows agent (empty elsewhere: there is no event log to read).

@@ -7,6 +7,7 @@ A 4xx for one object dead-letters that object with the reason and the lane goes 
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -82,6 +83,9 @@ class NationalReportAction(Action):
             path = archive.file_path(report, options.format)
             entry = next(f for f in report.files if f.format == options.format)
             content = path.read_bytes()
+            # Hash the bytes actually sent: the file could change between the archive's check and this read.
+            if hashlib.sha256(content).hexdigest() != entry.sha256:
+                raise SocliteError(f"{path.name} no longer matches the SHA-256 recorded when it was archived")
         except SocliteError as exc:  # missing, or no longer matching its hash: a human must look
             raise PermanentError(f"report {options.report_id}: {exc}") from exc
         finally:

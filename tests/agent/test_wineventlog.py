@@ -485,3 +485,18 @@ def test_output_in_utf16_or_utf8_keeps_vietnamese_names() -> None:
     for raw in (document.encode("utf-16"), document.encode("utf-8")):
         (record,) = parse_events(decode_output(raw))
         assert from_json_record(record)["TargetUserName"] == "Nguyễn Văn Đức"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("channel", "/q:*"), ("channel", "-h"), ("query", "*[1) or (1]"), ("query", "*[System[(EventID=1]")],
+)
+def test_config_refuses_option_like_channels_and_unbalanced_queries(field: str, value: str) -> None:
+    from pydantic import ValidationError
+
+    from collectors.agent.config import WindowsEventLogInput
+
+    spec = {"channel": "Security", "query": "*", field: value}
+    with pytest.raises(ValidationError):
+        WindowsEventLogInput(**spec)
+    WindowsEventLogInput(channel="Security", query="*[System[(EventID=4624 or EventID=4625)] and EventData[Data[@Name='LogonType']='10']]")
