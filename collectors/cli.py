@@ -1,4 +1,4 @@
-"""Collector commands: ``soclite import``, ``soclite deadletter list``, ``soclite sensor``."""
+"""Collector commands: ``soclite import``, ``soclite deadletter list|purge``, ``soclite sensor``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def _journal(settings: Settings) -> Journal:
     """The journal of a data dir (shared with a running server: SQLite WAL allows both)."""
     from collectors.journal import Journal
 
-    return Journal(settings.data_dir / "journal.db", settings.journal.max_bytes, settings.journal.warn_ratio)
+    return Journal.from_settings(settings)
 
 
 def _expand(paths: tuple[Path, ...]) -> list[Path]:
@@ -115,6 +115,40 @@ def deadletter_list(data_dir: Path | None, config_file: Path | None, limit: int,
             click.echo(f"{letters.count()} dead letter(s)", err=True)
     finally:
         journal.close()
+
+
+@deadletter.command("purge")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None)
+@click.option("--before", default=None, metavar="DATE",
+              help="Only those written before DATE (YYYY-MM-DD or ISO time; local time zone if none given).")  # fmt: skip
+def deadletter_purge(data_dir: Path | None, config_file: Path | None, before: str | None) -> None:
+    """Delete dead letters (all of them, or those written before DATE) once their cause is dealt with.
+
+    Compaction already expires them after journal.deadletter_days and past journal.deadletter_max_bytes;
+    this frees the space now.
+    """
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from collectors.deadletter import DeadLetters
+    from soclite.cli import load_cli_settings
+
+    settings = load_cli_settings(config_file, data_dir=data_dir)
+    cutoff: datetime | None = None
+    if before is not None:
+        try:
+            cutoff = datetime.fromisoformat(before.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(f"{before!r} is not a date (YYYY-MM-DD) or ISO time", param_hint="--before") from None
+        if cutoff.tzinfo is None:
+            cutoff = cutoff.replace(tzinfo=ZoneInfo(settings.timezone))
+    journal = _journal(settings)
+    try:
+        deleted = DeadLetters(journal.db).purge(cutoff)
+    finally:
+        journal.close()
+    click.echo(f"deleted {deleted} dead letter(s)" + (f" written before {cutoff.isoformat()}" if cutoff else ""))
 
 
 @click.command("sensor")

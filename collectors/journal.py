@@ -11,21 +11,33 @@ commit after they processed; :meth:`Journal.compact` deletes what every consumer
   must stay under ``max_bytes``; otherwise JournalError, which ingest turns into 503 +
   Retry-After. Acknowledged data is never dropped to make room.
 * Dead letters live in the same file (:mod:`collectors.deadletter`), so a batch's rejected
-  lines are written in the same transaction as its events.
+  lines are written in the same transaction as its events. They have their own bound
+  (``deadletter_max_bytes``, oldest evicted first, and ``deadletter_days``) and do not count
+  against ``max_bytes``: malformed input (syslog is unauthenticated) must never make ingest
+  refuse good events.
+* Offsets never restart (migration 3): consumers name what they processed by offset, and the
+  pipeline keeps a per-alert watermark of the offsets it counted.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import orjson
 
+from collectors import deadletter as dl
 from soclite.db import Database
 from soclite.errors import JournalError
 from soclite.models import Event
+
+if TYPE_CHECKING:
+    from soclite.config import Settings
 
 MIGRATIONS = [
     """
@@ -57,7 +69,28 @@ MIGRATIONS = [
     ALTER TABLE deadletters ADD COLUMN unit TEXT;
     CREATE INDEX deadletters_unit ON deadletters(unit, id);
     """,
+    # v3: offsets never restart. A consumer's committed offset and each alert's watermark
+    # (Alert.last_offset: "matches up to here are counted") outlive journal.db: if the file is
+    # deleted and recreated, AUTOINCREMENT would start again at 1 and new events would look
+    # already counted. So the sequence starts at the clock in microseconds (never lower than it
+    # was): a later journal starts above anything an earlier one reached unless it took in more
+    # than a million events a second. sqlite_sequence exists here (v1 made an AUTOINCREMENT
+    # table) but has no row for "events" until the first insert, hence UPDATE then INSERT.
+    # Also an index for the age-based expiry of dead letters.
+    """
+    UPDATE sqlite_sequence
+       SET seq = max(seq, CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER))
+     WHERE name = 'events';
+    INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'events', CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)
+     WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events');
+    CREATE INDEX deadletters_at ON deadletters(at);
+    """,
 ]
+
+#: defaults of the dead letters' own bound (as in soclite.config.JournalSettings)
+DEADLETTER_MAX_BYTES = 200 * 1024 * 1024
+DEADLETTER_DAYS = 30
 
 #: One dead letter to write with a batch: (source, reason, raw bytes).
 DeadLetter = tuple[str, str, bytes]
@@ -71,26 +104,81 @@ class Journal:
         warn_ratio: float = 0.8,
         *,
         batch_retention_seconds: float = 7 * 24 * 3600,
+        deadletter_max_bytes: int = DEADLETTER_MAX_BYTES,
+        deadletter_days: float = DEADLETTER_DAYS,
     ) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.warn_ratio = warn_ratio
         self.batch_retention_seconds = batch_retention_seconds
+        self.deadletter_max_bytes = deadletter_max_bytes
+        self.deadletter_days = deadletter_days
+        #: dead letters deleted because of the size cap (not their age): reported by health_warnings
+        self.deadletters_evicted = 0
+        #: dead letters deleted because of their age (normal retention)
+        self.deadletters_expired = 0
         self.db = Database(self.path, MIGRATIONS, name="journal")
         self._size_lock = threading.Lock()
         self._page_size = int(self.db._write_conn.execute("PRAGMA page_size").fetchone()[0])
+        #: dead-letter bytes (dl.ROW_BYTES) of the rows up to id ``_dead_seen`` (for their cap); others'
+        #: writes are caught up by id range, so this stays cheap (no full scan but at open and over the cap)
+        self._dead, self._dead_seen = dl.measure(self.db._write_conn)
+        #: the disk pages dead letters hold (measured with the file, plus their sizes since): not events
+        self._dead_disk = self._dead
         self._used = self._measure()
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Journal:
+        """The journal of ``settings.data_dir`` with every bound from ``settings.journal``."""
+        js = settings.journal
+        return cls(
+            settings.data_dir / "journal.db", js.max_bytes, js.warn_ratio,
+            deadletter_max_bytes=js.deadletter_max_bytes, deadletter_days=js.deadletter_days,
+        )
+
     # --- size ------------------------------------------------------------------------------------
-    def _measure(self) -> int:
+    def _measure(self, *, dead: bool = True) -> int:
+        """Live pages of the file; with ``dead`` also the pages dead letters hold (a walk of their
+        b-trees: at open and compaction, not on the append path, which a full journal hits per batch)."""
         conn = self.db._write_conn
         pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
         free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
+        if dead:
+            disk = dl.disk_bytes(conn)
+            with self._size_lock:
+                self._dead_disk = disk if disk is not None else self._dead
         return (pages - free) * self._page_size
 
     def used_bytes(self) -> int:
-        """Bytes of live data (an estimate between compactions: measured, plus what was appended since)."""
-        return self._used
+        """Bytes of live events (an estimate between compactions), dead letters not included.
+
+        Measured pages minus the dead letters' own account: they have their own bound and must not
+        fill the events' one.
+        """
+        return max(0, self._used - self._dead_disk)
+
+    def deadletter_bytes(self) -> int:
+        return self._dead
+
+    def _catch_up_dead(self, conn: sqlite3.Connection) -> None:
+        """Add the dead letters written since we last looked (by us or another process) to the total."""
+        with self._size_lock:  # read and add as one: two threads must not both add the same rows
+            added, seen = dl.measure(conn, self._dead_seen)
+            self._dead += added
+            self._dead_disk += added
+            self._dead_seen = max(self._dead_seen, seen)
+
+    def _bound_dead(self, conn: sqlite3.Connection) -> None:
+        """Past the cap: delete the oldest dead letters down to 90% of it (so this is not every append)."""
+        if self._dead <= self.deadletter_max_bytes:
+            return
+        total, seen = dl.measure(conn)  # exact: others may have deleted some since
+        rows, freed = dl.evict_oldest(conn, total - int(self.deadletter_max_bytes * 0.9)) if (
+            total > self.deadletter_max_bytes) else (0, 0)  # fmt: skip
+        with self._size_lock:
+            self._dead, self._dead_seen = total - freed, max(self._dead_seen, seen)
+            self._dead_disk = max(0, self._dead_disk - freed)
+            self.deadletters_evicted += rows
 
     # --- writing ---------------------------------------------------------------------------------
     def append(
@@ -102,14 +190,16 @@ class Journal:
         ``unit`` is the sender's unit, recorded on the batch's dead letters (they are scoped by it).
         """
         bodies = [(orjson.dumps(event, default=str),) for event in events]
-        incoming = sum(len(b[0]) + 16 for b in bodies) + sum(len(d[2]) + len(d[1]) + 64 for d in dead_letters)
-        if self._used + incoming > self.max_bytes:
-            self._used = self._measure()  # re-measure: compaction may have freed pages since
-            if self._used + incoming > self.max_bytes:
+        incoming = sum(len(b[0]) + 16 for b in bodies)  # dead letters are bounded on their own
+        if events and self.used_bytes() + incoming > self.max_bytes:
+            self._catch_up_dead(self.db.reader())  # dead letters another process wrote are not events
+            self._used = self._measure(dead=False)  # re-measure: compaction may have freed pages since
+            if self.used_bytes() + incoming > self.max_bytes:
                 raise JournalError(
-                    f"ingest journal full ({self._used} of {self.max_bytes} bytes used); "
+                    f"ingest journal full ({self.used_bytes()} of {self.max_bytes} bytes of events); "
                     "refusing the batch until consumers catch up"
                 )
+        incoming += sum(dl.row_bytes(*d) for d in dead_letters)
         now = time.time()
         with self.db.write() as conn:
             if batch_id is not None:
@@ -124,6 +214,8 @@ class Journal:
                     "INSERT INTO deadletters (at, source, reason, raw, unit) VALUES (?, ?, ?, ?, ?)",
                     [(stamp, source, reason, raw, unit) for source, reason, raw in dead_letters],
                 )
+                self._catch_up_dead(conn)
+                self._bound_dead(conn)
         with self._size_lock:
             self._used += incoming
         return len(events), False
@@ -158,45 +250,68 @@ class Journal:
             )
 
     def last_offset(self) -> int:
+        """The offset of the last event ever appended (or where the sequence was seeded: see MIGRATIONS)."""
         row = self.db.reader().execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
         return int(row[0]) if row is not None else 0
 
     def lag(self, consumer: str) -> int:
-        """Events appended but not yet committed by ``consumer`` (offsets are contiguous: AUTOINCREMENT)."""
-        return max(0, self.last_offset() - self.committed(consumer))
+        """Events appended but not yet committed by ``consumer``.
+
+        Counted, not subtracted: offsets start at the seeded clock value, so ``last_offset -
+        committed`` would be huge for a new consumer (committed 0). A range count on the primary key.
+        """
+        row = self.db.reader().execute(
+            "SELECT count(*) FROM events WHERE offset > ?", (self.committed(consumer),)
+        ).fetchone()
+        return int(row[0])
 
     def count(self) -> int:
         return int(self.db.reader().execute("SELECT count(*) FROM events").fetchone()[0])
 
     # --- housekeeping ----------------------------------------------------------------------------
     def compact(self) -> int:
-        """Delete the events every consumer committed and batch ids past retention; return events deleted.
+        """Delete the events every consumer committed, batch ids and dead letters past retention, and
+        the oldest dead letters past their cap; return events deleted.
 
-        With no consumer registered nothing is deleted (nobody has read it yet).
+        With no consumer registered no event is deleted (nobody has read it yet).
         """
         cutoff = time.time() - self.batch_retention_seconds
+        dead_before = dl.stamp(datetime.now(UTC) - timedelta(days=self.deadletter_days))
         with self.db.write() as conn:
             row = conn.execute("SELECT min(committed), count(*) FROM consumers").fetchone()
             deleted = 0
             if row is not None and row[1]:
                 deleted = conn.execute("DELETE FROM events WHERE offset <= ?", (int(row[0]),)).rowcount
             conn.execute("DELETE FROM batches WHERE at < ?", (cutoff,))
+            self._catch_up_dead(conn)
+            expired, freed = dl.expire(conn, dead_before)
+            with self._size_lock:
+                self._dead = max(0, self._dead - freed)
+                self._dead_disk = max(0, self._dead_disk - freed)
+                self.deadletters_expired += expired
+            self._bound_dead(conn)
         with self.db._lock:  # the writer connection is shared: checkpoint between writes, not during one
             self.db._write_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._used = self._measure()
         return int(deleted)
 
     def health_warnings(self) -> list[str]:
+        warnings = []
+        if self.deadletters_evicted:
+            warnings.append(
+                f"ingest journal: {self.deadletters_evicted} dead letters evicted (oldest first) to keep them "
+                f"under {self.deadletter_max_bytes} bytes; look for the source of the malformed input"
+            )
         used = self.used_bytes()
         ratio = used / self.max_bytes
         if ratio >= 1:
-            return [f"ingest journal is full ({used} of {self.max_bytes} bytes): ingest is refused (503)"]
-        if ratio >= self.warn_ratio:
-            return [
+            warnings.append(f"ingest journal is full ({used} of {self.max_bytes} bytes): ingest is refused (503)")
+        elif ratio >= self.warn_ratio:
+            warnings.append(
                 f"ingest journal at {ratio:.0%} of its bound ({used} of {self.max_bytes} bytes); "
                 "ingest will be refused at 100%"
-            ]
-        return []
+            )
+        return warnings
 
     def close(self) -> None:
         self.db.close()

@@ -83,6 +83,11 @@ class JournalSettings(BaseModel):
     max_bytes: int = Field(2 * 1024**3, ge=1024 * 1024)
     #: Share of max_bytes at which /health reports a warning.
     warn_ratio: float = Field(0.8, gt=0, le=1)
+    #: Dead letters' own bound (not part of max_bytes: malformed input must not block ingest);
+    #: past it the oldest are evicted at compaction (counted, reported by /health).
+    deadletter_max_bytes: int = Field(200 * 1024**2, ge=64 * 1024)
+    #: Dead letters older than this many days are deleted at compaction.
+    deadletter_days: int = Field(30, ge=1)
 
 
 class CorrelatorSettings(BaseModel):

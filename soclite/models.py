@@ -143,6 +143,10 @@ class Alert(BaseModel):
     event_ids: list[str] = Field(default_factory=list)
     #: a copy of the first matched event, so the alert reads on its own.
     event: dict[str, Any] = Field(default_factory=dict)
+    #: detection-owned watermark: the highest ingest-journal offset whose match is counted in ``count``.
+    #: A batch replayed after a crash re-reads matches at or below it and must not count them again
+    #: (``event_ids`` cannot tell: only the first few are kept). None: not from the journal / older alert.
+    last_offset: int | None = None
     tags: list[str] = Field(default_factory=list)
     references: list[str] = Field(default_factory=list)
     falsepositives: list[str] = Field(default_factory=list)

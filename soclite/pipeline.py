@@ -7,6 +7,11 @@ playbook runner, and only then commits the journal offset. A crash anywhere
 before the commit replays the batch: event writes are idempotent on
 ``event.id``, and a new alert's id is derived from its fingerprint and first
 event, so a replay rewrites the same rows rather than adding new ones.
+
+Counting stays exact on a replay through each alert's journal watermark
+(``Alert.last_offset``): a match from an event at or below it is already counted.
+Journal offsets never restart (see the journal's migrations), so an offset is a
+permanent name for one appended event.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,13 +78,27 @@ class Pipeline:
         self._thread = threading.Thread(target=self._loop, name="soclite-pipeline", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Let the batch in hand finish, then save the correlation state; False if it did not end in time.
+
+        A batch can be 10,000 events (the pipeline child), so the wait is long. When the thread is still
+        running after ``timeout`` the state is *not* saved: the engine is mid-batch and its windows would
+        be written half-updated; the caller should then not close what the thread still uses either.
+        """
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                log.error(
+                    "pipeline batch still running after %.0fs; correlation state not saved "
+                    "(the uncommitted batch is replayed at the next start)", timeout,
+                )
+                return False
         engine = self.runtime.engine
         if engine is not None:
             engine.save_state()
+        return True
 
     def health_warnings(self) -> list[str]:
         warnings = []
@@ -117,23 +136,35 @@ class Pipeline:
             self._maybe_save_state()
             return 0
         events = [event for _, event in rows]
-        self.process(events)
+        self.process(events, [offset for offset, _ in rows])
         journal.commit(CONSUMER, rows[-1][0])
         self._maybe_save_state()
         return len(events)
 
-    def process(self, events: list[Event]) -> list[tuple[Alert, str]]:
+    def process(self, events: list[Event], offsets: Sequence[int] | None = None) -> list[tuple[Alert, str]]:
         """Correlate and store a batch; return the stored alerts with their change kind.
 
+        ``offsets`` are the events' journal offsets (same order): with them a replayed batch is
+        recognised exactly by each alert's watermark; without (tests, other callers) only by the
+        first MAX_EVENT_IDS event ids an alert keeps.
         Any failure raises, so the caller retries the whole batch and never commits the
         journal past events whose alerts or playbook triggers did not make it.
         """
+        by_event: dict[str, int] | None = None
+        if offsets is not None:
+            if len(offsets) != len(events):
+                raise ValueError(f"{len(offsets)} offsets for {len(events)} events")
+            by_event = {}
+            for event, offset in zip(events, offsets, strict=True):
+                event_id = event.get(EVENT_ID)
+                if isinstance(event_id, str) and event_id:
+                    by_event[event_id] = max(offset, by_event.get(event_id, offset))
         self._fill_units(events)
         store = self.runtime.store
         engine = self.runtime.engine
         raw_alerts: list[Alert] = engine.process_batch(events) if engine is not None else []
         store.write_events(events)
-        created, repeats, replayed = self._group(raw_alerts)
+        created, repeats, replayed = self._group(raw_alerts, by_event)
         if created:
             store.put_alerts(created)
         # Repeats of stored alerts change only their detection fields, atomically in the store: an
@@ -143,29 +174,42 @@ class Pipeline:
         # Only what is stored is remembered: a failed write leaves the cache as it was.
         for alert, _ in changes:
             self._remember(alert)
+        # Before the hand-over: playbooks match on the host's inventory (host_type), and a host seen
+        # for the first time in this batch must already be there for its first alert.
+        self._update_hosts(events)
         runner = self.runtime.extras.get("playbook_runner")
         if runner is not None:
             # Replayed alerts are handed over again: the outbox's idempotency keys (alert id, change,
             # version) make that a no-op when the first attempt got through, and a rescue when it did not.
-            for alert, change in [*changes, *replayed]:
+            # They go first: a replayed "created" precedes the "updated" of matches new in this attempt.
+            for alert, change in [*replayed, *changes]:
                 runner.on_alert(alert, change)
         for _alert, kind in changes:
             if kind == "created":
                 self.alerts_created += 1
             else:
                 self.alerts_updated += 1
-        self._update_hosts(events)
         self.events_processed += len(events)
         return changes
 
     # --- grouping --------------------------------------------------------------
+    @staticmethod
+    def _offset_of(alert: Alert, offsets: Mapping[str, int] | None) -> int | None:
+        """The journal offset of the event(s) this match came from (the latest), None when unknown."""
+        if offsets is None:
+            return None
+        found = [offsets[e] for e in alert.event_ids if e in offsets]
+        return max(found) if found else None
+
     def _group(
-        self, alerts: Sequence[Alert]
+        self, alerts: Sequence[Alert], offsets: Mapping[str, int] | None = None
     ) -> tuple[list[Alert], list[AlertRepeat], list[tuple[Alert, str]]]:
         """Alerts with the same fingerprint within the window become one with a growing count.
 
         Returns the new alerts to write whole, the repeats of already stored alerts (written field by
         field, see :meth:`Store.record_repeats`) and the alerts a replay found already written.
+        ``offsets`` maps event id → journal offset. A match at or below the stored alert's watermark
+        (``last_offset``, as read before this batch) is a replay: counted already, not again.
         Works on copies: nothing cached changes until the store accepted the batch.
         """
         store = self.runtime.store
@@ -173,59 +217,79 @@ class Pipeline:
         created: dict[str, Alert] = {}
         repeats: dict[str, AlertRepeat] = {}
         repeat_ids: dict[str, list[str]] = {}
+        repeat_offsets: dict[str, list[int]] = {}
         replayed: dict[str, tuple[Alert, str]] = {}
         working: dict[str, Alert] = {}
+        #: alert id → its watermark as stored before this batch (None for alerts new in it)
+        marks: dict[str, int | None] = {}
         now = utcnow()
         for alert in alerts:
             fp = alert.fingerprint
+            offset = self._offset_of(alert, offsets)
             existing = working.get(fp) or self._open_alert(fp, alert.first_seen - window)
             if existing is not None and existing.last_seen < alert.first_seen - window:
                 existing = None
             if existing is None:
                 first_event = alert.event_ids[0] if alert.event_ids else alert.first_seen.isoformat()
                 alert.id = uuid.uuid5(_ALERT_NS, f"{fp}/{first_event}").hex
+                alert.last_offset = offset
                 try:
                     # Same id = same first match: a replay of a batch whose alert an analyst has closed
                     # since (so it was not found open). Rewriting it whole would reopen it.
                     stored = store.get_alert(alert.id)
                 except NotFoundError:
                     working[fp] = created[alert.id] = alert
+                    marks[alert.id] = None
                     continue
                 working[fp] = stored
-                replayed[stored.id] = (stored, "created")
+                marks[stored.id] = stored.last_offset
+                replayed[stored.id] = (stored.model_copy(deep=True), "created")
                 continue
             working[fp] = existing
-            if alert.event_ids and all(e in existing.event_ids for e in alert.event_ids):
+            mark = marks.setdefault(existing.id, existing.last_offset)
+            if (offset is not None and mark is not None and offset <= mark) or (
+                alert.event_ids and all(e in existing.event_ids for e in alert.event_ids)
+            ):
                 # A replay after a crash before the journal commit: this match is already counted.
-                # (Exact for the first MAX_EVENT_IDS matches an alert keeps; later ones may count twice.)
+                # The watermark makes that exact; the event-id test (the first MAX_EVENT_IDS matches an
+                # alert keeps) is what remains without offsets.
                 if existing.id not in created and existing.id not in repeats and existing.id not in replayed:
                     created_here = bool(existing.event_ids) and existing.event_ids[0] in alert.event_ids
-                    replayed[existing.id] = (existing, "created" if created_here else "updated")
+                    # a copy: later matches of this batch change ``existing``, not what was replayed
+                    replayed[existing.id] = (existing.model_copy(deep=True), "created" if created_here else "updated")
                 continue
             new_ids = [e for e in alert.event_ids if e not in existing.event_ids]
             existing.count += 1
             existing.last_seen = max(existing.last_seen, alert.last_seen)
             existing.first_seen = min(existing.first_seen, alert.first_seen)
+            if offset is not None:
+                existing.last_offset = max(existing.last_offset or 0, offset)
             if len(existing.event_ids) < MAX_EVENT_IDS:
-                existing.event_ids.extend(new_ids)
+                existing.event_ids.extend(new_ids[: MAX_EVENT_IDS - len(existing.event_ids)])
             existing.updated_at = now
             if existing.id in created:
                 continue  # new in this batch: written whole with its count
             ids = repeat_ids.setdefault(existing.id, [])
+            counted = repeat_offsets.setdefault(existing.id, [])
             repeat = repeats.get(existing.id)
             if repeat is None:
                 repeat = repeats[existing.id] = AlertRepeat(
                     id=existing.id, last_seen=alert.last_seen, first_seen=alert.first_seen, updated_at=now,
-                    count=0, event_ids=ids, max_event_ids=MAX_EVENT_IDS,
+                    count=0, event_ids=ids, max_event_ids=MAX_EVENT_IDS, offsets=counted,
                 )
             repeat.count += 1
+            if offset is not None:
+                counted.append(offset)
             repeat.last_seen = max(repeat.last_seen, alert.last_seen)
             repeat.first_seen = min(repeat.first_seen, alert.first_seen)
             # Bounded like the alert's own list: the store keeps at most MAX_EVENT_IDS anyway.
             for event_id in new_ids:
                 if event_id not in ids and len(ids) < MAX_EVENT_IDS:
                     ids.append(event_id)
-            replayed.pop(existing.id, None)
+            # A replayed "updated" is superseded by this newer version; a replayed "created" is not
+            # (its playbooks - notification, national sync - run once per alert): both are handed over.
+            if existing.id in replayed and replayed[existing.id][1] == "updated":
+                del replayed[existing.id]
         return list(created.values()), list(repeats.values()), list(replayed.values())
 
     def _open_alert(self, fp: str, since: datetime) -> Alert | None:

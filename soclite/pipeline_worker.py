@@ -249,7 +249,7 @@ class PipelineWorker:
         from soclite.pipeline import Pipeline
 
         rt = Runtime.build(settings)
-        rt.journal = Journal(settings.data_dir / "journal.db", settings.journal.max_bytes, settings.journal.warn_ratio)
+        rt.journal = Journal.from_settings(settings)
         rt.engine = Engine.from_settings(settings)
         rt.outbox = Outbox.from_settings(settings)
         rt.extras["playbook_runner"] = PlaybookRunner.from_runtime(rt)
@@ -287,11 +287,14 @@ class PipelineWorker:
                 except Exception:  # a locked or busy database: try again at the next poll
                     log.exception("pipeline worker housekeeping failed")
         finally:
-            self.pipeline.stop()  # finishes the batch in hand and saves the correlation state
-            try:
-                self._flush()
-            finally:
-                self.close()
+            # Finishes the batch in hand and saves the correlation state; when the batch is still running
+            # after the wait, its resources stay open under it (the process is exiting anyway and the
+            # uncommitted batch is replayed by the next worker).
+            if self.pipeline.stop():
+                try:
+                    self._flush()
+                finally:
+                    self.close()
 
     def close(self) -> None:
         rt = self.runtime

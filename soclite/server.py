@@ -49,7 +49,7 @@ class Server:
 
         rt = self.runtime
         settings = self.settings
-        rt.journal = Journal(settings.data_dir / "journal.db", settings.journal.max_bytes, settings.journal.warn_ratio)
+        rt.journal = Journal.from_settings(settings)
         rt.engine = Engine.from_settings(settings)
         rt.commands = CommandQueue.from_settings(settings, rt.store)
         rt.outbox = Outbox.from_settings(settings)

@@ -164,6 +164,81 @@ def test_a_failed_playbook_trigger_is_retried_and_not_doubled(runtime: Runtime, 
     assert rows == []
 
 
+def _playbooks(runtime: Runtime) -> None:
+    from playbooks.outbox import Outbox
+    from playbooks.runner import PlaybookRunner
+
+    runtime.outbox = Outbox.from_settings(runtime.settings)
+    runtime.extras["playbook_runner"] = PlaybookRunner.from_runtime(runtime)
+
+
+def _action_keys(runtime: Runtime, alert_id: str) -> list[str]:
+    actions = runtime.outbox.list_actions(alert_id=alert_id)
+    return [a.idempotency_key for a in (actions.items if hasattr(actions, "items") else actions)]
+
+
+FAIL_ACTIONS = "CREATE TRIGGER fail_actions BEFORE INSERT ON actions BEGIN SELECT RAISE(ABORT, 'outbox full'); END;"
+
+
+def test_a_retry_counts_an_alert_with_more_matches_than_it_keeps_ids_once(runtime: Runtime, tmp_path: Path) -> None:
+    """25 matches > MAX_EVENT_IDS: the replay is recognised by the journal watermark, not the kept ids."""
+    from soclite.pipeline import MAX_EVENT_IDS
+
+    _playbooks(runtime)
+    runtime.journal.append("b1", _lines(_clamav(25), host="ws-09"))
+    pipeline = Pipeline(runtime)
+    _sqlite(tmp_path / "outbox.db", FAIL_ACTIONS)
+    with pytest.raises(Exception, match="outbox full"):
+        pipeline.run_once()
+    (stored,) = runtime.store.query_alerts(AlertQuery()).items
+    assert stored.count == 25 and len(stored.event_ids) == MAX_EVENT_IDS
+    assert stored.last_offset == runtime.journal.read(CONSUMER, 100)[-1][0]
+    _sqlite(tmp_path / "outbox.db", "DROP TRIGGER fail_actions;")
+    assert pipeline.run_once() == 25
+    (alert,) = runtime.store.query_alerts(AlertQuery()).items
+    assert alert.count == 25, "the retry counted matches 21-25 again"
+    keys = _action_keys(runtime, alert.id)
+    created = [k for k in keys if k.endswith(":created")]
+    assert created, "the queued 'created' hand-over (notification, national sync) was dropped"
+    assert len(keys) == len(set(keys)) and all(k.endswith(":created") for k in keys)
+    # Another restart replaying the same rows (a crash before the commit again) changes nothing.
+    fresh = Pipeline(runtime)
+    rows = runtime.journal.read("replay-check", 100)
+    fresh.process([e for _, e in rows], [o for o, _ in rows])
+    (again,) = runtime.store.query_alerts(AlertQuery()).items
+    assert again.count == 25 and sorted(_action_keys(runtime, alert.id)) == sorted(keys)
+    # The host was new: it is in the inventory before the hand-over, so the workstation playbook ran too.
+    assert any(k.startswith("pb:malware-workstation-isolate:") for k in keys)
+
+
+def test_a_retry_with_more_events_hands_over_created_and_updated(runtime: Runtime, tmp_path: Path) -> None:
+    """The retried batch is longer (more was appended meanwhile): old matches replayed, new ones counted,
+    and the alert's "created" trigger still reaches the playbooks."""
+    _playbooks(runtime)
+    runtime.journal.append("b1", _lines(_clamav(25), host="ws-10"))
+    pipeline = Pipeline(runtime, batch_size=25)
+    _sqlite(tmp_path / "outbox.db", FAIL_ACTIONS)
+    with pytest.raises(Exception, match="outbox full"):
+        pipeline.run_once()
+    _sqlite(tmp_path / "outbox.db", "DROP TRIGGER fail_actions;")
+    runtime.journal.append("b2", _lines(_clamav(30)[25:], host="ws-10"))
+    seen: list[tuple[int, str]] = []
+    runner = runtime.extras["playbook_runner"]
+    original = runner.on_alert
+
+    def spy(alert, change):  # records what the pipeline hands over, then the real runner runs
+        seen.append((alert.count, change))
+        return original(alert, change)
+
+    runner.on_alert = spy
+    pipeline.batch_size = 100
+    assert pipeline.run_once() == 30
+    (alert,) = runtime.store.query_alerts(AlertQuery()).items
+    assert alert.count == 30
+    assert seen == [(25, "created"), (30, "updated")]
+    assert [k for k in _action_keys(runtime, alert.id) if k.endswith(":created")]
+
+
 class _AnalystActsBeforeTheRepeatLands:
     """The real store, with an analyst's PATCH (the real triage code) landing just before the
     pipeline's repeat write, i.e. after the pipeline read the alert as open: the race being tested."""
@@ -245,3 +320,44 @@ def test_a_replay_does_not_reopen_an_alert_closed_since_the_crash(runtime: Runti
     (after,) = runtime.store.query_alerts(AlertQuery()).items
     assert after.id == alert.id
     assert (after.status, after.count) == (AlertStatus.FALSE_POSITIVE, 2)
+
+
+class _SlowEventWrites:
+    """The real store, whose event write waits for the test to release it: a batch still in hand."""
+
+    def __init__(self, store) -> None:
+        import threading
+
+        self._store = store
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def write_events(self, events):
+        self.entered.set()
+        self.release.wait(30)
+        return self._store.write_events(events)
+
+
+def test_stop_waits_for_the_batch_and_never_saves_state_under_it(runtime: Runtime, tmp_path: Path) -> None:
+    import threading
+
+    from correlator.engine import STATE_FILE
+
+    runtime.engine.state_dir = tmp_path / "state"
+    slow = _SlowEventWrites(runtime.store)
+    runtime.store = slow
+    runtime.journal.append("b1", _lines(_clamav(2), host="ws-11"))
+    pipeline = Pipeline(runtime, idle_sleep=0.01)
+    pipeline.start()
+    assert slow.entered.wait(10)
+    # Still in the batch after the timeout: no state written underneath it, and the caller is told.
+    assert pipeline.stop(timeout=0.2) is False
+    assert not (tmp_path / "state" / STATE_FILE).exists()
+    # A stop that outlasts the batch: the batch is finished (committed) and only then the state saved.
+    threading.Timer(0.3, slow.release.set).start()
+    assert pipeline.stop(timeout=10) is True
+    assert runtime.journal.lag(CONSUMER) == 0
+    assert (tmp_path / "state" / STATE_FILE).exists()
+    runtime.store = slow._store

@@ -147,12 +147,27 @@ def apply_repeat(alert: Alert, repeat: AlertRepeat) -> bool:
     """Apply new matches to ``alert`` in place (detection fields only); False for a replay (no change).
 
     Both stores call this on the alert they just read inside their atomic section, so the rule is one.
+    Replays (a batch re-read after a crash before the journal commit) are recognised by the alert's
+    journal watermark when both sides have offsets: exact however many matches the alert has. Without
+    offsets the event-id check remains, exact only while the alert holds fewer than max_event_ids.
     """
-    if repeat.event_ids and all(e in alert.event_ids for e in repeat.event_ids):
-        return False  # already counted: a batch replayed after a crash before the journal commit
     if repeat.count < 0:
         raise StoreError(f"alert {alert.id}: a repeat cannot decrease the count ({repeat.count})")
-    alert.count += repeat.count
+    if len(repeat.offsets) > repeat.count:
+        raise StoreError(
+            f"alert {alert.id}: a repeat has {len(repeat.offsets)} offsets for {repeat.count} matches"
+        )
+    mark = alert.last_offset
+    added = repeat.count
+    if repeat.offsets and mark is not None:
+        added -= sum(1 for offset in repeat.offsets if offset <= mark)
+        if added == 0:
+            return False  # every match is at or below the watermark: already counted
+    elif repeat.event_ids and all(e in alert.event_ids for e in repeat.event_ids):
+        return False  # already counted: a batch replayed after a crash before the journal commit
+    alert.count += added
+    if repeat.offsets:
+        alert.last_offset = max(mark if mark is not None else 0, max(repeat.offsets))
     alert.last_seen = max(alert.last_seen, repeat.last_seen)
     alert.first_seen = min(alert.first_seen, repeat.first_seen)
     alert.updated_at = max(alert.updated_at, repeat.updated_at)

@@ -92,10 +92,18 @@ class AlertRepeat:
     #: matched event ids to append (those not yet on the alert), while it holds fewer than ``max_event_ids``
     event_ids: Sequence[str] = ()
     max_event_ids: int = 20
+    #: journal offsets of the matches in ``count`` (one per match that has one; at most ``count``).
+    #: Those at or below the alert's stored ``last_offset`` are already counted and are skipped.
+    offsets: Sequence[int] = ()
+
+    @property
+    def last_offset(self) -> int | None:
+        """The highest journal offset of these matches (the alert's new watermark), None without offsets."""
+        return max(self.offsets) if self.offsets else None
 
 
 #: the fields only detection (the pipeline) changes on an existing alert.
-DETECTION_FIELDS = frozenset({"count", "last_seen", "first_seen", "event_ids", "updated_at"})
+DETECTION_FIELDS = frozenset({"count", "last_seen", "first_seen", "event_ids", "updated_at", "last_offset"})
 #: the fields triage (an analyst) changes; ``update_alert_fields`` accepts nothing else.
 TRIAGE_FIELDS = frozenset({"status", "assignee", "close_reason", "acknowledged_at", "closed_at", "updated_at"})
 
@@ -148,8 +156,9 @@ class Store(abc.ABC):
         """Add new matches to existing alerts, atomically per alert, touching only DETECTION_FIELDS.
 
         count += repeat.count, last_seen = max, first_seen = min, updated_at = max, new event ids
-        appended up to ``max_event_ids``. A repeat whose event ids are all already on the alert is a
-        replay and changes nothing. Status, assignee and the other triage fields keep whatever value
+        appended up to ``max_event_ids``, ``last_offset`` = max. With ``repeat.offsets`` and a stored
+        ``last_offset``, matches at or below that watermark are a replay and are not counted again;
+        otherwise a repeat whose event ids are all already on the alert is a replay and changes nothing. Status, assignee and the other triage fields keep whatever value
         is stored at the time of the write. Returns the alerts as stored afterwards (ids that do not
         exist are skipped: alerts are never deleted, so that is logged, not raised).
         """

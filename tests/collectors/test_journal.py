@@ -120,3 +120,125 @@ def test_acknowledged_batches_survive_sigkill(tmp_path: Path) -> None:
     # a resend of every acknowledged batch is recognised as a duplicate
     assert all(j.append(f"batch-{n}", [ev(0)]) == (0, True) for n in acked)
     j.close()
+
+
+def test_offsets_never_restart_when_the_journal_is_recreated(tmp_path: Path) -> None:
+    """Alerts keep a watermark of journal offsets: a new journal.db must not reuse old offsets."""
+    import time
+
+    path = tmp_path / "j.db"
+    j = Journal(path, max_bytes=8 * 1024 * 1024)
+    j.append(None, [ev(1), ev(2)])
+    first = [offset for offset, _ in j.read("pipeline", 10)]
+    assert first[1] == first[0] + 1
+    assert first[0] > int((time.time() - 3600) * 1_000_000)  # seeded from the clock, not 1
+    assert j.lag("pipeline") == 2  # counted, not "last offset - 0"
+    j.commit("pipeline", first[-1])
+    assert j.lag("pipeline") == 0
+    j.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    j = Journal(path, max_bytes=8 * 1024 * 1024)
+    j.append(None, [ev(3)])
+    ((again, _),) = j.read("pipeline", 10)
+    assert again > first[-1]
+    assert j.lag("pipeline") == 1  # the recreated journal has a new consumers table: committed 0
+    j.close()
+
+
+def test_an_existing_journal_is_seeded_without_reordering(tmp_path: Path) -> None:
+    """Upgrading a v2 journal (offsets from 1) keeps its events and continues above the clock seed."""
+    from collectors.journal import MIGRATIONS
+    from soclite.db import Database
+
+    path = tmp_path / "j.db"
+    old = Database(path, MIGRATIONS[:2], name="journal")
+    with old.write() as conn:
+        conn.executemany("INSERT INTO events (body) VALUES (?)", [(b'{"message": "old%d"}' % i,) for i in range(3)])
+    old.close()
+    j = Journal(path, max_bytes=8 * 1024 * 1024)
+    j.append(None, [ev(9)])
+    rows = j.read("pipeline", 10)
+    assert [e["message"] for _, e in rows] == ["old0", "old1", "old2", "m9"]
+    assert [o for o, _ in rows][:3] == [1, 2, 3] and rows[3][0] > 10**15
+    assert j.lag("pipeline") == 4
+    j.close()
+
+
+def test_dead_letters_are_bounded_apart_from_events(tmp_path: Path) -> None:
+    """A flood of malformed (unauthenticated) input evicts old dead letters; it never blocks events."""
+    cap = 64 * 1024
+    j = Journal(tmp_path / "j.db", max_bytes=1024 * 1024, deadletter_max_bytes=cap)
+    line = b"<13>garbage " + b"x" * 1000
+    # through append (ingest's path): evicted as they come, far past both bounds in total
+    for _ in range(40):
+        j.append(None, [], [("syslog:udp", "unparseable", line)] * 100)
+    assert j.deadletters_evicted > 3000
+    assert j.deadletter_bytes() <= cap
+    letters = DeadLetters(j.db)
+    newest, _ = letters.list(limit=1)
+    assert newest[0].id == 4000 and letters.count() < 70  # the newest kept, the oldest gone
+    assert any("dead letters evicted" in w for w in j.health_warnings())
+    assert j.append("good", [ev(1)]) == (1, False)
+    j.close()
+
+
+def test_compact_evicts_and_expires_dead_letters_written_elsewhere(tmp_path: Path) -> None:
+    cap = 64 * 1024
+    j = Journal(tmp_path / "j.db", max_bytes=1024 * 1024, deadletter_max_bytes=cap, deadletter_days=30)
+    other = Journal(tmp_path / "j.db", max_bytes=1024 * 1024, deadletter_max_bytes=10 * 1024 * 1024)
+    letters = DeadLetters(other.db)
+    letters.add("file:/old.log", "too old", b"ancient")
+    with other.db.write() as conn:
+        conn.execute("UPDATE deadletters SET at = '2020-01-01T00:00:00Z'")
+    for n in range(3):  # another process (an import) with a bigger cap of its own
+        other.append(None, [], [("file:/x.jsonl", f"line {n * 100 + k}: invalid JSON", b"y" * 1000) for k in range(100)])
+    assert letters.count() == 301
+    assert j.append("before", [ev(1)]) == (1, False)
+    j.compact()
+    assert j.deadletters_expired == 1
+    assert j.deadletters_evicted > 200
+    assert j.deadletter_bytes() <= cap
+    kept, _ = letters.list(limit=500)
+    assert kept[0].reason == "line 299: invalid JSON"
+    assert all(k.reason != "too old" for k in kept) and kept[-1].reason != "line 0: invalid JSON"
+    assert j.append("after", [ev(2)]) == (1, False)
+    other.close()
+    j.close()
+
+
+def test_dead_letters_alone_never_make_ingest_refuse(tmp_path: Path) -> None:
+    """Even with a dead-letter cap above the events' bound, the bound counts events only."""
+    j = Journal(tmp_path / "j.db", max_bytes=1024 * 1024, deadletter_max_bytes=8 * 1024 * 1024)
+    other = Journal(tmp_path / "j.db", max_bytes=1024 * 1024, deadletter_max_bytes=8 * 1024 * 1024)
+    for _ in range(10):  # 1 MB here, 1 MB from another process: both over the 1 MiB of events
+        j.append(None, [], [("syslog:udp", "unparseable", b"z" * 1000)] * 100)
+        other.append(None, [], [("syslog:udp", "unparseable", b"w" * 1000)] * 100)
+    j.compact()  # re-measures the file: 2 MB of pages, nearly all dead letters
+    assert j.deadletters_evicted == 0 and j.deadletter_bytes() > 2_000_000
+    assert j.used_bytes() < 200_000 and j.health_warnings() == []
+    big = [{"message": "x" * 1000, "n": i} for i in range(100)]
+    assert j.append("events", big) == (100, False)
+    assert other.append("events-too", big) == (100, False)  # its estimate catches up when it re-measures
+    other.close()
+    j.close()
+
+
+def test_deadletter_purge_command(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    j = Journal(data / "journal.db", max_bytes=8 * 1024 * 1024)
+    j.append(None, [], [("syslog:udp", "unparseable", b"a"), ("syslog:udp", "unparseable", b"b")])
+    with j.db.write() as conn:
+        conn.execute("UPDATE deadletters SET at = '2025-01-01T00:00:00Z' WHERE raw = x'61'")
+    j.close()
+    cli = [sys.executable, "-m", "soclite.cli", "deadletter", "purge", "--data-dir", str(data)]
+    done = subprocess.run([*cli, "--before", "2026-01-01"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "deleted 1 dead letter" in done.stdout
+    bad = subprocess.run([*cli, "--before", "yesterday"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "yesterday" in bad.stderr
+    done = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    assert "deleted 1 dead letter" in done.stdout
+    j = Journal(data / "journal.db", max_bytes=8 * 1024 * 1024)
+    assert DeadLetters(j.db).count() == 0
+    j.close()

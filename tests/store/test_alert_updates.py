@@ -96,6 +96,50 @@ def test_a_replayed_repeat_counts_nothing(store: Store) -> None:
     assert store.get_alert(a.id).count == 3
 
 
+def _offsets(a: Alert, *offsets: int, minutes: int = 10) -> AlertRepeat:
+    """New matches identified by their journal offsets, past the event ids an alert keeps (full list)."""
+    return AlertRepeat(
+        id=a.id, last_seen=a.last_seen + timedelta(minutes=minutes), first_seen=a.first_seen,
+        updated_at=a.updated_at + timedelta(minutes=minutes), count=len(offsets),
+        event_ids=[f"o{o}" for o in offsets], max_event_ids=1, offsets=list(offsets),
+    )
+
+
+def test_the_journal_watermark_counts_each_match_once(store: Store) -> None:
+    """A replay is recognised by the watermark even when the event ids cannot tell (the list is full)."""
+    a = alert(1).model_copy(update={"last_offset": 100})
+    store.put_alert(a)
+    (got,) = store.record_repeats([_offsets(a, 101, 102, 103)])
+    assert (got.count, got.last_offset) == (4, 103)
+    # the same matches again (a batch replayed after a crash): nothing counted, nothing moved
+    (again,) = store.record_repeats([_offsets(a, 101, 102, 103, minutes=30)])
+    assert (again.count, again.last_offset) == (4, 103)
+    assert again.last_seen == a.last_seen + timedelta(minutes=10)
+    # a replay that also carries new matches: only those above the watermark count
+    (mixed,) = store.record_repeats([_offsets(a, 102, 103, 104, 105)])
+    assert (mixed.count, mixed.last_offset) == (6, 105)
+    # two repeats of one alert in one call: the second sees the watermark the first moved
+    (two,) = store.record_repeats([_offsets(a, 106), _offsets(a, 106, 107)])
+    assert (two.count, two.last_offset) == (8, 107)
+    assert store.get_alert(a.id) == two
+    # the watermark never moves back
+    (low,) = store.record_repeats([_offsets(a, 50)])
+    assert (low.count, low.last_offset) == (8, 107)
+
+
+def test_the_watermark_starts_on_an_alert_without_one(store: Store) -> None:
+    a = alert(1)  # written before offsets existed (or from a caller without them): event ids decide
+    store.put_alert(a)
+    assert a.last_offset is None
+    (got,) = store.record_repeats([_offsets(a, 7, 8)])
+    assert (got.count, got.last_offset) == (3, 8)
+    (again,) = store.record_repeats([_offsets(a, 7, 8)])
+    assert again.count == 3
+    with pytest.raises(StoreError, match="offsets"):
+        store.record_repeats([AlertRepeat(id=a.id, last_seen=a.last_seen, first_seen=a.first_seen,
+                                          updated_at=a.updated_at, count=1, offsets=[9, 10])])
+
+
 def test_record_repeats_skips_unknown_ids_and_empty_input(store: Store) -> None:
     a = alert(1)
     store.put_alert(a)
