@@ -138,7 +138,15 @@ class Server:
         return int(self.get("/api/v1/events", host=host, limit=1)["total"])
 
     def alerts(self, **params: Any) -> list[dict[str, Any]]:
-        return list(self.get("/api/v1/alerts", limit=1000, **params)["items"])
+        """Every alert matching ``params`` (all pages)."""
+        items: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = self.get("/api/v1/alerts", limit=500, **params, **({"cursor": cursor} if cursor else {}))
+            items.extend(page["items"])
+            cursor = page.get("next")
+            if not cursor:
+                return items
 
     def stop(self) -> None:
         self.client.close()
@@ -207,8 +215,13 @@ def test_sigkill_of_the_worker_restarts_it_and_loses_or_doubles_nothing(server: 
 
     wait_for(lambda: server.events_of("pp-kill") + matched() >= total, 60, "every event in the store")
     assert (server.events_of("pp-kill"), matched()) == (total - total // 10, total // 10)
-    alerts = server.alerts(rule_id=MARK_RULE)
-    kill_alerts = [a for a in alerts if str(a["host"]).startswith("pp-kill-")]
+
+    def kill_alerts_now() -> list[dict]:
+        return [a for a in server.alerts(rule_id=MARK_RULE) if str(a["host"]).startswith("pp-kill-")]
+
+    # A batch's events are stored before its alerts: wait for the last batch's alerts too.
+    wait_for(lambda: len(kill_alerts_now()) >= total // 10, 60, "every alert in the store")
+    kill_alerts = kill_alerts_now()
     assert len(kill_alerts) == total // 10
     assert {a["count"] for a in kill_alerts} == {1}
     assert all(a["unit"] == "so-pp" for a in kill_alerts)
