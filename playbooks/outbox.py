@@ -25,6 +25,7 @@ import orjson
 from pydantic import BaseModel, Field
 
 from playbooks import outbox_history as ohist
+from playbooks.outbox_iocs import IocLists
 from soclite.config import Settings
 from soclite.db import Database
 from soclite.errors import NotFoundError, PlaybookError
@@ -177,7 +178,7 @@ def _row(row: Any) -> ActionRecord:
     return ActionRecord.model_validate(data)
 
 
-class Outbox:
+class Outbox(IocLists):
     """See the module docstring. Thread-safe: writes go through :meth:`Database.write`."""
 
     def __init__(
@@ -536,33 +537,6 @@ class Outbox:
         data["dead"] = self.count(ActionStatus.DEAD.value, lane)
         return ConnectorStatus.model_validate(data)
 
-    def add_ioc_values(
-        self, list_name: str, kind: str, values: Iterable[str], source_id: str | None = None, level: str = "high"
-    ) -> list[str]:
-        """Add values to a stored IoC list; return the whole list (for ``IocStore.set_list``).
-
-        A value new to the list gets a receipt time (``ioc_received``) for the periodic reports."""
-        now = _now_iso()
-        with self.db.write() as conn:
-            for value in values:
-                known = conn.execute(
-                    "SELECT 1 FROM ioc_values WHERE list = ? AND value = ?", (list_name, value)
-                ).fetchone()
-                if known is None:
-                    ohist.record_received(conn, list_name, kind, value, source_id, now)
-                conn.execute(
-                    "INSERT OR REPLACE INTO ioc_values (list, kind, value, source_id, level) VALUES (?, ?, ?, ?, ?)",
-                    (list_name, kind, value, source_id, level),
-                )
-            # One list, one level: the latest add decides it.
-            conn.execute("UPDATE ioc_values SET level = ? WHERE list = ?", (level, list_name))
-        return self.ioc_values(list_name)
-
-    def remove_ioc_source(self, list_name: str, source_id: str) -> list[str]:
-        with self.db.write() as conn:
-            conn.execute("DELETE FROM ioc_values WHERE list = ? AND source_id = ?", (list_name, source_id))
-        return self.ioc_values(list_name)
-
     def connector_events(self, name: str) -> list[ohist.ConnectorEvent]:
         """Up/down transitions of connector ``name``, oldest first."""
         return ohist.events(self.db.reader(), name)
@@ -573,27 +547,8 @@ class Outbox:
         """Seconds the connector was down within [start, end) (up to ``now``) and how many outages."""
         return ohist.downtime_seconds(self.connector_events(name), start, end, now or datetime.now(UTC))
 
-    def iocs_received_between(self, start: datetime, end: datetime, prefix: str = "national:") -> int:
-        return ohist.received_between(self.db.reader(), start, end, prefix)
-
     def succeeded_between(self, action: str, start: datetime, end: datetime) -> int:
         return ohist.succeeded_between(self.db.reader(), action, start, end)
-
-    def ioc_values(self, list_name: str) -> list[str]:
-        rows = self.db.reader().execute(
-            "SELECT value FROM ioc_values WHERE list = ? ORDER BY value", (list_name,)
-        )
-        return [r[0] for r in rows]
-
-    def ioc_lists(self) -> dict[str, str]:
-        """Stored list name → kind."""
-        rows = self.db.reader().execute("SELECT DISTINCT list, kind FROM ioc_values")
-        return {r[0]: r[1] for r in rows}
-
-    def ioc_list_level(self, list_name: str) -> str:
-        """The level hits on a stored list alert at ("high" for lists stored before levels were kept)."""
-        row = self.db.reader().execute("SELECT level FROM ioc_values WHERE list = ? LIMIT 1", (list_name,)).fetchone()
-        return str(row[0]) if row is not None else "high"
 
     # --- health -------------------------------------------------------------------------------------
     def health_warnings(self, *, connector: str | None = None) -> list[str]:
