@@ -10,6 +10,8 @@ recomputed again, never overwritten blind. Each document is atomic on its own, n
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,7 +32,7 @@ def cas_update(
     modify: Modify,
     *,
     refresh: bool | str = "wait_for",
-    attempts: int = 10,
+    attempts: int = 20,
 ) -> dict[str, dict[str, Any]]:
     """Apply ``modify`` to each existing document of ``ids``; return id → source as stored.
 
@@ -39,9 +41,13 @@ def cas_update(
     """
     done: dict[str, dict[str, Any]] = {}
     pending = list(dict.fromkeys(ids))
-    for _ in range(attempts):
+    for attempt in range(attempts):
         if not pending:
             return done
+        if attempt:
+            # Writers that collided and retry at once tend to collide again: a random, growing pause
+            # (full jitter) lets one of them through.
+            time.sleep(random.uniform(0, min(0.2, 0.002 * 2**attempt)))
         try:
             docs = client.mget(index=index, body={"ids": pending})["docs"]
         except (TransportError, OSConnectionError) as exc:
