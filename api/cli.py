@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +54,19 @@ def token_create(data_dir: Path, role: str, unit: str | None, name: str | None, 
         runtime.close()
 
 
-def _runtime(data_dir: Path, config_file: Path | None) -> Any:
+@contextmanager
+def _runtime(data_dir: Path, config_file: Path | None) -> Iterator[Any]:
+    """The runtime of a user command: closed afterwards, an identity refusal shown as a CLI error."""
     from soclite.cli import load_cli_settings
     from soclite.runtime import Runtime
 
-    return Runtime.build(load_cli_settings(config_file, data_dir=data_dir))
+    runtime = Runtime.build(load_cli_settings(config_file, data_dir=data_dir))
+    try:
+        yield runtime
+    except AuthError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        runtime.close()
 
 
 @click.group("user")
@@ -92,8 +102,7 @@ def user_add(username: str, role: str, unit: str | None, display_name: str | Non
     from api import audit
     from api.identity import UserStore, generate_password
 
-    runtime = _runtime(data_dir, config_file)
-    try:
+    with _runtime(data_dir, config_file) as runtime:
         secret = password or generate_password()
         user = UserStore(runtime.control).add(username, secret, role=role, unit=unit, display_name=display_name)
         audit.record(runtime, "cli", "user.add", f"user:{user.username}", None,
@@ -101,10 +110,6 @@ def user_add(username: str, role: str, unit: str | None, display_name: str | Non
         click.echo(f"user {user.username} created (role {user.role.value}, unit {user.unit or '-'})")
         if password is None:
             click.echo(f"password: {secret}")
-    except AuthError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        runtime.close()
 
 
 @user_group.command("set-role")
@@ -119,8 +124,7 @@ def user_set_role(username: str, role: str, unit: str | None, province: bool, da
     from api import audit
     from api.identity import UserStore
 
-    runtime = _runtime(data_dir, config_file)
-    try:
+    with _runtime(data_dir, config_file) as runtime:
         users = UserStore(runtime.control)
         before = users.get_by_name(username)
         user = users.set_role(username, role, unit, keep_unit=not province)
@@ -128,10 +132,6 @@ def user_set_role(username: str, role: str, unit: str | None, province: bool, da
                      {"role": before.role.value, "unit": before.unit} if before else None,
                      {"role": user.role.value, "unit": user.unit}, user.unit)
         click.echo(f"user {user.username}: role {user.role.value}, unit {user.unit or '-'}")
-    except AuthError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        runtime.close()
 
 
 @user_group.command("disable")
@@ -143,16 +143,11 @@ def user_disable(username: str, enable: bool, data_dir: Path, config_file: Path 
     from api import audit
     from api.identity import UserStore
 
-    runtime = _runtime(data_dir, config_file)
-    try:
+    with _runtime(data_dir, config_file) as runtime:
         user = UserStore(runtime.control).set_disabled(username, not enable)
         audit.record(runtime, "cli", "user.enable" if enable else "user.disable", f"user:{user.username}",
                      {"disabled": enable}, {"disabled": not enable}, user.unit)
         click.echo(f"user {user.username} {'enabled' if enable else 'disabled'}")
-    except AuthError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        runtime.close()
 
 
 @user_group.command("reset-password")
@@ -164,18 +159,13 @@ def user_reset_password(username: str, password: str | None, data_dir: Path, con
     from api import audit
     from api.identity import UserStore, generate_password
 
-    runtime = _runtime(data_dir, config_file)
-    try:
+    with _runtime(data_dir, config_file) as runtime:
         secret = password or generate_password()
         user = UserStore(runtime.control).set_password(username, secret)
         audit.record(runtime, "cli", "user.reset_password", f"user:{user.username}", None, None, user.unit)
         click.echo(f"password of {user.username} reset")
         if password is None:
             click.echo(f"password: {secret}")
-    except AuthError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        runtime.close()
 
 
 @user_group.command("list")
@@ -184,13 +174,10 @@ def user_list(data_dir: Path, config_file: Path | None) -> None:
     """List users."""
     from api.identity import UserStore
 
-    runtime = _runtime(data_dir, config_file)
-    try:
+    with _runtime(data_dir, config_file) as runtime:
         for user in UserStore(runtime.control).all():
             state = "disabled" if user.disabled else "active"
             click.echo(f"{user.username}\t{user.role.value}\t{user.unit or '-'}\t{state}")
-    finally:
-        runtime.close()
 
 
 @click.group("audit")
