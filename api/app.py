@@ -26,14 +26,14 @@ EXCEPTION_SYNC_SECONDS = 60
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    from api import tuning
-    from api.identity import LoginThrottle
-    from api.metrics import Metrics
-    from api.metrics import router as metrics_router
-    from api.routes import alerts, audit, cases, events, health, hosts, me, rules, stats, units
-    from api.sessions import SessionCodec
-    from api.triage import TriageError
-    from api.ui import mount_ui
+    from soclite.api import tuning
+    from soclite.api.identity import LoginThrottle
+    from soclite.api.metrics import Metrics
+    from soclite.api.metrics import router as metrics_router
+    from soclite.api.routes import alerts, audit, cases, events, health, hosts, me, rules, stats, units
+    from soclite.api.sessions import SessionCodec
+    from soclite.api.triage import TriageError
+    from soclite.api.ui import mount_ui
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,10 +107,10 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(cases.router)
     app.include_router(rules.router)
     app.include_router(audit.router)
-    app.include_router(__import__("api.routes.agents", fromlist=["router"]).router)  # AGENT: enroll, heartbeat, commands
-    app.include_router(__import__("api.routes.reports", fromlist=["router"]).router)  # REP: archive, generate, download
-    app.include_router(__import__("api.routes.actions", fromlist=["router"]).router)  # PLAY: actions, connector
-    app.include_router(__import__("api.routes.ingest", fromlist=["router"]).router)  # COLL: POST /api/v1/ingest
-    app.include_router(__import__("api.routes.deadletters", fromlist=["router"]).router)  # COLL: dead letters
+    app.include_router(__import__("soclite.api.routes.agents", fromlist=["router"]).router)  # AGENT: enroll, heartbeat, commands
+    app.include_router(__import__("soclite.api.routes.reports", fromlist=["router"]).router)  # REP: archive, generate, download
+    app.include_router(__import__("soclite.api.routes.actions", fromlist=["router"]).router)  # PLAY: actions, connector
+    app.include_router(__import__("soclite.api.routes.ingest", fromlist=["router"]).router)  # COLL: POST /api/v1/ingest
+    app.include_router(__import__("soclite.api.routes.deadletters", fromlist=["router"]).router)  # COLL: dead letters
     mount_ui(app)
     return app

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from api.identity import Principal
+from soclite.api.identity import Principal
 from soclite.models import AuditEntry, utcnow
 from soclite.runtime import Runtime
 from soclite.store.base import Store

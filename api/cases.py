@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api import audit
-from api.identity import Principal
+from soclite.api import audit
+from soclite.api.identity import Principal
 from soclite.errors import NotFoundError
 from soclite.models import isoformat, new_id, utcnow
 from soclite.runtime import Runtime

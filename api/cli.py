@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from api.identity import Role
+from soclite.api.identity import Role
 from soclite.errors import AuthError
 
 
@@ -31,7 +31,7 @@ def token_create(data_dir: Path, role: str, unit: str | None, name: str | None, 
     An unknown ``--unit`` is refused (exit 2): a token bound to a unit nobody
     created sees nothing, or — once someone creates that code — more than meant.
     """
-    from api import audit
+    from soclite.api import audit
     from soclite.cli import load_cli_settings
     from soclite.runtime import Runtime
 
@@ -99,8 +99,8 @@ _PERSON_ROLES = [r.value for r in Role if r is not Role.AGENT]
 def user_add(username: str, role: str, unit: str | None, display_name: str | None, password: str | None,
              data_dir: Path, config_file: Path | None) -> None:
     """Create a user; a generated password is printed once."""
-    from api import audit
-    from api.identity import UserStore, generate_password
+    from soclite.api import audit
+    from soclite.api.identity import UserStore, generate_password
 
     with _runtime(data_dir, config_file) as runtime:
         secret = password or generate_password()
@@ -121,8 +121,8 @@ def user_add(username: str, role: str, unit: str | None, display_name: str | Non
 def user_set_role(username: str, role: str, unit: str | None, province: bool, data_dir: Path,
                   config_file: Path | None) -> None:
     """Change a user's role (and unit); their sessions end."""
-    from api import audit
-    from api.identity import UserStore
+    from soclite.api import audit
+    from soclite.api.identity import UserStore
 
     with _runtime(data_dir, config_file) as runtime:
         users = UserStore(runtime.control)
@@ -140,8 +140,8 @@ def user_set_role(username: str, role: str, unit: str | None, province: bool, da
 @_with_common
 def user_disable(username: str, enable: bool, data_dir: Path, config_file: Path | None) -> None:
     """Disable (or --enable) an account; its sessions end at once."""
-    from api import audit
-    from api.identity import UserStore
+    from soclite.api import audit
+    from soclite.api.identity import UserStore
 
     with _runtime(data_dir, config_file) as runtime:
         user = UserStore(runtime.control).set_disabled(username, not enable)
@@ -156,8 +156,8 @@ def user_disable(username: str, enable: bool, data_dir: Path, config_file: Path 
 @_with_common
 def user_reset_password(username: str, password: str | None, data_dir: Path, config_file: Path | None) -> None:
     """Set a new password; existing sessions of the user end."""
-    from api import audit
-    from api.identity import UserStore, generate_password
+    from soclite.api import audit
+    from soclite.api.identity import UserStore, generate_password
 
     with _runtime(data_dir, config_file) as runtime:
         secret = password or generate_password()
@@ -172,7 +172,7 @@ def user_reset_password(username: str, password: str | None, data_dir: Path, con
 @_with_common
 def user_list(data_dir: Path, config_file: Path | None) -> None:
     """List users."""
-    from api.identity import UserStore
+    from soclite.api.identity import UserStore
 
     with _runtime(data_dir, config_file) as runtime:
         for user in UserStore(runtime.control).all():
@@ -189,7 +189,7 @@ def audit_group() -> None:
 @_with_common
 def audit_verify(data_dir: Path, config_file: Path | None) -> None:
     """Recompute the hash chain; exit 1 and name the first broken seq if it was tampered with."""
-    from api import audit
+    from soclite.api import audit
     from soclite.cli import load_cli_settings
     from soclite.store import open_store
 

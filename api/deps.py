@@ -15,8 +15,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
-from api.identity import Principal, Role
-from api.sessions import SessionCodec, csrf_ok
+from soclite.api.identity import Principal, Role
+from soclite.api.sessions import SessionCodec, csrf_ok
 from soclite.errors import AuthError
 from soclite.runtime import Runtime
 from soclite.store.base import unit_subtree
@@ -79,7 +79,7 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 def deny(runtime: Runtime, principal: Principal, request: Request, why: str) -> HTTPException:
     """Audit a refused request and return the 403 to raise."""
-    from api import audit
+    from soclite.api import audit
 
     audit.record(
         runtime, principal, "access.denied", f"{request.method} {request.url.path}",

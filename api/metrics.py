@@ -19,7 +19,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from api.deps import ReaderDep
+from soclite.api.deps import ReaderDep
 
 router = APIRouter(tags=["metrics"])
 

@@ -23,7 +23,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.identity import Principal, UserStore
+from soclite.api.identity import Principal, UserStore
 from soclite.config import Settings
 from soclite.db import Database
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from api import audit
-from api.identity import Principal
+from soclite.api import audit
+from soclite.api.identity import Principal
 from soclite.config import Settings
 from soclite.errors import NotFoundError
 from soclite.models import ALERT_TRANSITIONS, CLOSED_STATUSES, Alert, AlertStatus, isoformat, new_id, utcnow

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, model_validator
 
-from api import audit
-from api.identity import Principal
+from soclite.api import audit
+from soclite.api.identity import Principal
 from soclite.errors import NotFoundError, RuleError
 from soclite.models import isoformat, new_id, parse_timestamp, utcnow
 from soclite.runtime import Runtime

@@ -25,7 +25,7 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from api.app import create_app
+from soclite.api.app import create_app
 from soclite.config import AuthSettings, Settings
 from soclite.models import Alert, AlertStatus, Level, Unit, fingerprint, severity_of
 from soclite.runtime import Runtime

@@ -31,9 +31,9 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from collectors.windows import from_json_record  # noqa: E402
-from correlator.engine import Engine  # noqa: E402
-from correlator.loader import load_paths  # noqa: E402
+from soclite.collectors.windows import from_json_record  # noqa: E402
+from soclite.correlator.engine import Engine  # noqa: E402
+from soclite.correlator.loader import load_paths  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 DEFAULT_DATA = SHARED / "datasets" / "otrf-windows-atomic-a.jsonl.gz"

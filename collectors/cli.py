@@ -11,13 +11,13 @@ import click
 from soclite.errors import JournalError, SocliteError
 
 if TYPE_CHECKING:
-    from collectors.journal import Journal
+    from soclite.collectors.journal import Journal
     from soclite.config import Settings
 
 
 def _journal(settings: Settings) -> Journal:
     """The journal of a data dir (shared with a running server: SQLite WAL allows both)."""
-    from collectors.journal import Journal
+    from soclite.collectors.journal import Journal
 
     return Journal.from_settings(settings)
 
@@ -45,8 +45,8 @@ def import_files(files: tuple[Path, ...], data_dir: Path | None, config_file: Pa
     """
     from tqdm import tqdm
 
-    from collectors.files import read_file
     from soclite.cli import load_cli_settings
+    from soclite.collectors.files import read_file
     from soclite.models import utcnow
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
@@ -97,8 +97,8 @@ def deadletter_list(data_dir: Path | None, config_file: Path | None, limit: int,
     """List dead letters, newest first: time, source, reason and the raw bytes."""
     import orjson
 
-    from collectors.deadletter import DeadLetters
     from soclite.cli import load_cli_settings
+    from soclite.collectors.deadletter import DeadLetters
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
     journal = _journal(settings)
@@ -131,8 +131,8 @@ def deadletter_purge(data_dir: Path | None, config_file: Path | None, before: st
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from collectors.deadletter import DeadLetters
     from soclite.cli import load_cli_settings
+    from soclite.collectors.deadletter import DeadLetters
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
     cutoff: datetime | None = None
@@ -162,7 +162,7 @@ def deadletter_purge(data_dir: Path | None, config_file: Path | None, before: st
 def sensor(iface: str | None, pcaps: tuple[Path, ...], server: str | None, token: str | None, bpf: str | None,
            ca: Path | None, duration: float | None) -> None:  # fmt: skip
     """Network sensor: DNS, flows, HTTP and TLS SNI from a live interface or pcap files, posted to the server."""
-    from collectors.sensor import LiveSensor
+    from soclite.collectors.sensor import LiveSensor
 
     if not server or not token:
         raise click.UsageError("--server and --token are needed (events are posted to /api/v1/ingest)")
@@ -171,7 +171,7 @@ def sensor(iface: str | None, pcaps: tuple[Path, ...], server: str | None, token
     live = LiveSensor(iface or "", server, token, bpf=bpf, ca=ca)
     try:
         if pcaps:
-            from collectors.sensor import pcap_events
+            from soclite.collectors.sensor import pcap_events
 
             for path in pcaps:
                 events = list(pcap_events(path))

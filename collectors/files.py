@@ -19,8 +19,8 @@ from typing import IO, Any, cast
 
 import orjson
 
-from collectors.journal import DeadLetter
-from collectors.normalize import finish, normalize_batch
+from soclite.collectors.journal import DeadLetter
+from soclite.collectors.normalize import finish, normalize_batch
 from soclite.errors import ParseError
 from soclite.models import Event
 
@@ -111,7 +111,7 @@ def _text_records(path: Path, source: str) -> Iterator[tuple[Any, DeadLetter | N
 
 
 def _evtx_records(path: Path, source: str) -> Iterator[tuple[Any, DeadLetter | None]]:
-    windows = importlib.import_module("collectors.windows")
+    windows = importlib.import_module("soclite.collectors.windows")
     try:
         for event in windows.iter_evtx(path):
             yield event, None
@@ -126,7 +126,7 @@ def read_file(path: Path, *, received: datetime, default_tz: str, max_bytes: int
     digest = _digest(path)
     kind = file_kind(path)
     if kind == "pcap":
-        from collectors.sensor import pcap_events
+        from soclite.collectors.sensor import pcap_events
 
         def pcap() -> Iterator[tuple[Any, DeadLetter | None]]:
             try:

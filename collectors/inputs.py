@@ -32,8 +32,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
-from collectors.framing import FrameDecoder
-from collectors.normalize import normalize_batch
+from soclite.collectors.framing import FrameDecoder
+from soclite.collectors.normalize import normalize_batch
 from soclite.config import Settings
 from soclite.errors import ConfigError, ParseError
 from soclite.models import Event, utcnow

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from collectors import deadletter as dl
+from soclite.collectors import deadletter as dl
 from soclite.db import Database
 from soclite.errors import JournalError
 from soclite.models import Event

@@ -25,10 +25,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 
-from collectors.parsers import LogLine, parse_line
-from collectors.parsers.antivirus import defender_fields
-from collectors.parsers.auditd import join_audit_events
-from collectors.syslog import facility_name, parse_syslog, severity_name
+from soclite.collectors.parsers import LogLine, parse_line
+from soclite.collectors.parsers.antivirus import defender_fields
+from soclite.collectors.parsers.auditd import join_audit_events
+from soclite.collectors.syslog import facility_name, parse_syslog, severity_name
 from soclite.errors import ParseError
 from soclite.models import (
     AGENT_ID,
@@ -77,7 +77,7 @@ def _is_windows(record: dict[str, Any]) -> bool:
 
 
 def _windows(record: dict[str, Any], default_tz: str) -> Event:
-    from collectors import windows
+    from soclite.collectors import windows
 
     try:
         # NXLog's EventTime is the Windows host's local time without a zone: read it in the site's zone.

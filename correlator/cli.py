@@ -53,7 +53,7 @@ def _open_text(path: Path) -> IO[bytes]:
 def _syslog_event(line: str, path: Path, tz: str = "Asia/Ho_Chi_Minh") -> Event:
     """A text line → event: through the collectors' normalizer when it is there, else ``{"message": line}``."""
     try:
-        from collectors.normalize import normalize
+        from soclite.collectors.normalize import normalize
     except ImportError:  # pragma: no cover - the collectors part may not be installed
         return {"message": line, "event.original": line}
     return normalize(
@@ -70,7 +70,7 @@ def iter_events(path: Path, stats: InputStats, tz: str = "Asia/Ho_Chi_Minh") -> 
     """Events of one file: EVTX, JSON lines (optionally gzip'd) or syslog text.
 
     ``tz`` is the zone of zone-less local times (NXLog ``EventTime``, syslog)."""
-    from collectors.windows import from_json_record, iter_evtx
+    from soclite.collectors.windows import from_json_record, iter_evtx
 
     name = path.name.lower()
     if name.endswith(".evtx"):
@@ -113,7 +113,7 @@ def iter_events(path: Path, stats: InputStats, tz: str = "Asia/Ho_Chi_Minh") -> 
 
 
 def _row(match: Any, source: str) -> dict[str, Any]:
-    from correlator.engine import host_of
+    from soclite.correlator.engine import host_of
 
     rule = match.rule
     event = match.event
@@ -168,8 +168,8 @@ def hunt(
     inputs: tuple[Path, ...],
 ) -> None:
     """Run Sigma rules over EVTX, JSON/JSONL(.gz) and syslog files; print one line per detection."""
-    from correlator.engine import Engine
-    from correlator.loader import load_paths
+    from soclite.correlator.engine import Engine
+    from soclite.correlator.loader import load_paths
     from soclite.csvsafe import safe_cell
 
     try:
@@ -269,8 +269,8 @@ def rules_group() -> None:
 @click.option("--quiet", is_flag=True, help="Only list the failures.")
 def rules_check(paths: tuple[Path, ...], strict: bool, quiet: bool) -> None:
     """List the rules that load and the rules that fail, with file:line and the reason."""
-    from correlator.engine import Engine
-    from correlator.loader import load_paths
+    from soclite.correlator.engine import Engine
+    from soclite.correlator.loader import load_paths
 
     ruleset = load_paths(paths)
     engine = Engine(ruleset)

@@ -53,9 +53,9 @@ from sigma.types import (
     TimestampPart,
 )
 
-from correlator.anchors import Anchor, Anchors, anchor_cost
-from correlator.regex import Regex, choose_regex, regex_literal_options
-from correlator.runtime import ALL, MISS, RUNTIME, Lowered
+from soclite.correlator.anchors import Anchor, Anchors, anchor_cost
+from soclite.correlator.regex import Regex, choose_regex, regex_literal_options
+from soclite.correlator.runtime import ALL, MISS, RUNTIME, Lowered
 from soclite.errors import RuleError
 
 

@@ -39,7 +39,7 @@ from sigma.correlations import (
     SigmaCorrelationType,
 )
 
-from correlator.runtime import as_number, to_str
+from soclite.correlator.runtime import as_number, to_str
 from soclite.errors import RuleError
 
 log = logging.getLogger(__name__)

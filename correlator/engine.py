@@ -23,12 +23,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from correlator.anchors import Anchor, Anchors
-from correlator.correlation import Correlation, Fired, Windows, compile_correlation
-from correlator.index import TypeIndex
-from correlator.ioc import IocHit, IocStore
-from correlator.loader import CompiledFilter, CompiledRule, LoadFailure, RuleSet, load_paths, load_text
-from correlator.logsource import (
+from soclite.correlator.anchors import Anchor, Anchors
+from soclite.correlator.correlation import Correlation, Fired, Windows, compile_correlation
+from soclite.correlator.index import TypeIndex
+from soclite.correlator.ioc import IocHit, IocStore
+from soclite.correlator.loader import (
+    CompiledFilter,
+    CompiledRule,
+    LoadFailure,
+    RuleSet,
+    load_paths,
+    load_text,
+)
+from soclite.correlator.logsource import (
     CHANNEL_SERVICES,
     LogKey,
     apply_field_aliases,
@@ -36,7 +43,7 @@ from correlator.logsource import (
     key_of,
     windows_key,
 )
-from correlator.runtime import Lowered
+from soclite.correlator.runtime import Lowered
 from soclite.errors import ConfigError, NotFoundError, RuleError, SocliteError
 from soclite.models import (
     EVENT_ID,

@@ -26,8 +26,8 @@ from typing import Any, Protocol
 import ahocorasick
 import orjson
 
-from correlator.anchors import Anchor, Anchors
-from correlator.runtime import ALL, RAW_ALL, Lowered, as_number, to_str
+from soclite.correlator.anchors import Anchor, Anchors
+from soclite.correlator.runtime import ALL, RAW_ALL, Lowered, as_number, to_str
 
 try:  # optional accelerator
     import hyperscan

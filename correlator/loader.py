@@ -23,10 +23,10 @@ from sigma.filters import SigmaFilter
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
-from correlator.anchors import Anchors
-from correlator.compiler import compile_condition
-from correlator.logsource import describe
-from correlator.runtime import Lowered
+from soclite.correlator.anchors import Anchors
+from soclite.correlator.compiler import compile_condition
+from soclite.correlator.logsource import describe
+from soclite.correlator.runtime import Lowered
 from soclite.errors import RuleError
 
 RULE_SUFFIXES = (".yml", ".yaml")

@@ -10,7 +10,7 @@ from typing import Any
 
 import re2
 
-from correlator.anchors import anchor_cost
+from soclite.correlator.anchors import anchor_cost
 
 
 class Regex:

@@ -22,7 +22,7 @@ def playbooks_group() -> None:
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML configuration file.")
 def check(paths: tuple[Path, ...], config_file: Path | None) -> None:
     """Validate playbooks (default: settings.playbooks); print file:line for each problem, exit 1 if any."""
-    from playbooks.schema import load_playbooks
+    from soclite.playbooks.schema import load_playbooks
 
     targets = list(paths) or list(load_cli_settings(config_file).playbooks)
     playbooks, problems = load_playbooks(targets)
@@ -61,9 +61,9 @@ def dry_run(
     alert_file: Path, change: str, host_type: str | None, paths: tuple[Path, ...], config_file: Path | None
 ) -> None:
     """Dry run: which steps would run for this alert, with which parameters. Nothing is submitted."""
-    from playbooks.runner import PlaybookRunner
-    from playbooks.schema import load_playbooks
     from soclite.models import Alert
+    from soclite.playbooks.runner import PlaybookRunner
+    from soclite.playbooks.schema import load_playbooks
     from soclite.runtime import Runtime
 
     settings = load_cli_settings(config_file)
@@ -99,7 +99,7 @@ def connector_group() -> None:
 
 
 def _runtime(config_file: Path | None, data_dir: Path | None) -> Any:
-    from playbooks.outbox import Outbox
+    from soclite.playbooks.outbox import Outbox
     from soclite.runtime import Runtime
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
@@ -126,7 +126,7 @@ def status(data_dir: Path | None, config_file: Path | None) -> None:
 @click.option("--config", "config_file", type=click.Path(path_type=Path))
 def pull(data_dir: Path | None, config_file: Path | None) -> None:
     """Pull indicators now into the stored national IoC lists (the server applies them at its next start)."""
-    from playbooks.worker import Worker
+    from soclite.playbooks.worker import Worker
 
     runtime = _runtime(config_file, data_dir)
     count = Worker(runtime).pull_indicators()
@@ -139,7 +139,7 @@ def pull(data_dir: Path | None, config_file: Path | None) -> None:
 @click.option("--config", "config_file", type=click.Path(path_type=Path))
 def heartbeat(data_dir: Path | None, config_file: Path | None) -> None:
     """Send one heartbeat now; exit 1 if the peer did not take it."""
-    from playbooks.worker import Worker
+    from soclite.playbooks.worker import Worker
 
     runtime = _runtime(config_file, data_dir)
     ok = Worker(runtime).heartbeat()

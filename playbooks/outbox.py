@@ -24,12 +24,12 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field
 
-from playbooks import outbox_history as ohist
-from playbooks.outbox_iocs import IocLists
 from soclite.config import Settings
 from soclite.db import Database
 from soclite.errors import NotFoundError, PlaybookError
 from soclite.models import isoformat, new_id
+from soclite.playbooks import outbox_history as ohist
+from soclite.playbooks.outbox_iocs import IocLists
 
 MIGRATIONS = [
     """
@@ -220,7 +220,7 @@ class Outbox(IocLists):
         timeout: float = 60.0,
     ) -> ActionRecord:
         """Add an action; the same idempotency key returns the existing row unchanged."""
-        from playbooks.actions import get_action
+        from soclite.playbooks.actions import get_action
 
         cls = get_action(action)
         try:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from playbooks import outbox_history as ohist
 from soclite.db import Database
 from soclite.models import isoformat
+from soclite.playbooks import outbox_history as ohist
 
 
 def _now_iso() -> str:

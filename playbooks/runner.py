@@ -12,13 +12,13 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from playbooks.conditions import TemplateError, all_hold, render
-from playbooks.schema import Playbook, Step, TriggerMatch, load_playbooks
 from soclite.errors import PlaybookError
 from soclite.models import Alert, isoformat
+from soclite.playbooks.conditions import TemplateError, all_hold, render
+from soclite.playbooks.schema import Playbook, Step, TriggerMatch, load_playbooks
 
 if TYPE_CHECKING:
-    from playbooks.outbox import ActionRecord
+    from soclite.playbooks.outbox import ActionRecord
     from soclite.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class PlaybookRunner:
         return f"pb:{playbook.id}:{step.name}:{alert.id}:{change}{version}"
 
     def plan(self, alert: Alert, change: str, host_type: str | None = None) -> list[PlannedStep]:
-        from playbooks.actions import get_action
+        from soclite.playbooks.actions import get_action
 
         ctx = self.context(alert, change, host_type)
         planned: list[PlannedStep] = []

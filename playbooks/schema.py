@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from playbooks.conditions import Condition, TemplateError, render
-from playbooks.outbox import RetryPolicy
+from soclite.playbooks.conditions import Condition, TemplateError, render
+from soclite.playbooks.outbox import RetryPolicy
 
 Change = Literal["created", "updated", "escalated"]
 
@@ -119,7 +119,7 @@ class Playbook(_Strict):
         return self
 
     def approval_needed(self, step: Step) -> bool:
-        from playbooks.actions import get_action
+        from soclite.playbooks.actions import get_action
 
         if step.requires_approval is not None:
             return step.requires_approval
@@ -186,7 +186,7 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
 
 
 def _check_params(playbook: Playbook, root: yaml.Node | None, source: str) -> list[LoadProblem]:
-    from playbooks.actions import ACTIONS
+    from soclite.playbooks.actions import ACTIONS
 
     problems: list[LoadProblem] = []
     for index, step in enumerate(playbook.steps):

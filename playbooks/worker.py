@@ -14,10 +14,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from playbooks.actions import ActionContext, PermanentError, RetryableError, get_action
-from playbooks.outbox import ActionRecord
 from soclite.errors import SocliteError
 from soclite.models import isoformat, utcnow
+from soclite.playbooks.actions import ActionContext, PermanentError, RetryableError, get_action
+from soclite.playbooks.outbox import ActionRecord
 
 if TYPE_CHECKING:
     from soclite.runtime import Runtime
@@ -133,7 +133,7 @@ class Worker:
             self.pull_indicators()
 
     def heartbeat(self) -> bool:
-        from playbooks.connectors import connector_for
+        from soclite.playbooks.connectors import connector_for
 
         connector = connector_for(self.runtime)
         try:
@@ -148,7 +148,7 @@ class Worker:
 
     def pull_indicators(self) -> int:
         """Pull new indicators into the stored ``national:<kind>`` lists and push those to the correlator."""
-        from playbooks.connectors import connector_for
+        from soclite.playbooks.connectors import connector_for
 
         connector = connector_for(self.runtime)
         cursor = self.outbox.connector_status(connector.name).cursor

@@ -21,11 +21,11 @@ from soclite.errors import ConfigError, SocliteError
 #: modules exposing ``commands: list[click.Command]``
 COMMAND_MODULES = (
     "soclite.server",
-    "api.cli",
-    "collectors.cli",
-    "collectors.agent.cli",
-    "correlator.cli",
-    "playbooks.cli",
+    "soclite.api.cli",
+    "soclite.collectors.cli",
+    "soclite.collectors.agent.cli",
+    "soclite.correlator.cli",
+    "soclite.playbooks.cli",
     "soclite.reports.cli",
     "soclite.demo",
 )
@@ -34,16 +34,16 @@ COMMAND_MODULES = (
 #: only the agent (a few MB) and not the server's FastAPI, pySigma and scapy.
 COMMAND_HINTS = {
     "server": "soclite.server",
-    "token": "api.cli",
-    "user": "api.cli",
-    "audit": "api.cli",
-    "agent": "collectors.agent.cli",
-    "import": "collectors.cli",
-    "sensor": "collectors.cli",
-    "deadletter": "collectors.cli",
-    "hunt": "correlator.cli",
-    "rules": "correlator.cli",
-    "playbooks": "playbooks.cli",
+    "token": "soclite.api.cli",
+    "user": "soclite.api.cli",
+    "audit": "soclite.api.cli",
+    "agent": "soclite.collectors.agent.cli",
+    "import": "soclite.collectors.cli",
+    "sensor": "soclite.collectors.cli",
+    "deadletter": "soclite.collectors.cli",
+    "hunt": "soclite.correlator.cli",
+    "rules": "soclite.correlator.cli",
+    "playbooks": "soclite.playbooks.cli",
     "report": "soclite.reports.cli",
     "demo": "soclite.demo",
 }

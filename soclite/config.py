@@ -20,8 +20,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from soclite.errors import ConfigError
 
-#: The repository root when running from a checkout (rules/, dashboards/, playbooks/ live there).
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The installed package: its data (dashboards/, rules/, playbooks/) ships inside it. In a checkout
+#: those folders live at the repository's top level and ``soclite/`` links to them.
+PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
 class ServerSettings(BaseModel):
@@ -92,7 +93,7 @@ class JournalSettings(BaseModel):
 
 class CorrelatorSettings(BaseModel):
     #: Sigma rule files or folders (recursive).
-    rules: list[Path] = Field(default_factory=lambda: [PROJECT_ROOT / "rules"])
+    rules: list[Path] = Field(default_factory=lambda: [PACKAGE_ROOT / "rules"])
     #: Sigma filter (site tuning) files or folders.
     filters: list[Path] = Field(default_factory=list)
     #: Values for the `expand` modifier's %placeholders%.
@@ -232,7 +233,7 @@ class Settings(BaseSettings):
     national: NationalSettings = Field(default_factory=NationalSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
-    playbooks: list[Path] = Field(default_factory=lambda: [PROJECT_ROOT / "playbooks"])
+    playbooks: list[Path] = Field(default_factory=lambda: [PACKAGE_ROOT / "playbooks"])
 
     @classmethod
     def settings_customise_sources(

@@ -177,7 +177,7 @@ class EngineSync:
         self._ioc_lists: dict[str, tuple[str, str, list[str]]] = {}
 
     def poll(self) -> None:
-        from api import tuning
+        from soclite.api import tuning
 
         active = tuning.active_exceptions(self.runtime)  # also changes when one expires
         if active != self._exceptions:
@@ -242,11 +242,11 @@ class PipelineWorker:
     """One child's Runtime and loop; :meth:`run` returns when ``stop`` is set."""
 
     def __init__(self, settings: Settings) -> None:
-        from collectors.journal import Journal
-        from correlator.engine import Engine
-        from playbooks.outbox import Outbox
-        from playbooks.runner import PlaybookRunner
+        from soclite.collectors.journal import Journal
+        from soclite.correlator.engine import Engine
         from soclite.pipeline import Pipeline
+        from soclite.playbooks.outbox import Outbox
+        from soclite.playbooks.runner import PlaybookRunner
 
         rt = Runtime.build(settings)
         rt.journal = Journal.from_settings(settings)

@@ -34,7 +34,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
-        from api.identity import MIGRATIONS, IdentityStore
+        from soclite.api.identity import MIGRATIONS, IdentityStore
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         control = Database(settings.data_dir / "control.db", MIGRATIONS, name="control")

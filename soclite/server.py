@@ -39,13 +39,13 @@ class Server:
         self._stoppers: list[Any] = []
 
     def start_background(self) -> None:
-        from collectors.commands import CommandQueue
-        from collectors.journal import Journal
-        from correlator.engine import Engine
-        from playbooks.outbox import Outbox
-        from playbooks.runner import PlaybookRunner
-        from playbooks.worker import Worker
+        from soclite.collectors.commands import CommandQueue
+        from soclite.collectors.journal import Journal
+        from soclite.correlator.engine import Engine
         from soclite.pipeline import Pipeline
+        from soclite.playbooks.outbox import Outbox
+        from soclite.playbooks.runner import PlaybookRunner
+        from soclite.playbooks.worker import Worker
 
         rt = self.runtime
         settings = self.settings
@@ -79,14 +79,14 @@ class Server:
         self._stoppers.append(scheduler.shutdown)
 
     def _start_inputs(self) -> None:
-        from collectors.inputs import journal_sink, start_inputs
+        from soclite.collectors.inputs import journal_sink, start_inputs
 
         sink, dead_letter = journal_sink(self.runtime.journal)
         for running in start_inputs(self.settings, sink, dead_letter):
             self._stoppers.append(running.stop)
 
     def first_admin_password(self) -> str | None:
-        from api.identity import ensure_first_admin
+        from soclite.api.identity import ensure_first_admin
 
         password: str | None = ensure_first_admin(self.runtime)
         return password
@@ -115,7 +115,7 @@ def server(
     """Run everything in one process (the embedded default)."""
     import uvicorn
 
-    from api.app import create_app
+    from soclite.api.app import create_app
     from soclite.cli import load_cli_settings
     from soclite.errors import ConfigError, SchemaError
 

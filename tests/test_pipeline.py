@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from collectors.journal import Journal
-from collectors.normalize import normalize
-from correlator.engine import Engine
+from soclite.collectors.journal import Journal
+from soclite.collectors.normalize import normalize
 from soclite.config import Settings, load_settings
+from soclite.correlator.engine import Engine
 from soclite.models import AlertStatus
 from soclite.pipeline import CONSUMER, Pipeline
 from soclite.runtime import Runtime
@@ -136,8 +136,8 @@ def test_a_failed_alert_write_is_retried_not_lost(runtime: Runtime, tmp_path: Pa
 
 
 def test_a_failed_playbook_trigger_is_retried_and_not_doubled(runtime: Runtime, tmp_path: Path) -> None:
-    from playbooks.outbox import Outbox
-    from playbooks.runner import PlaybookRunner
+    from soclite.playbooks.outbox import Outbox
+    from soclite.playbooks.runner import PlaybookRunner
 
     runtime.outbox = Outbox.from_settings(runtime.settings)
     runtime.extras["playbook_runner"] = PlaybookRunner.from_runtime(runtime)
@@ -165,8 +165,8 @@ def test_a_failed_playbook_trigger_is_retried_and_not_doubled(runtime: Runtime, 
 
 
 def _playbooks(runtime: Runtime) -> None:
-    from playbooks.outbox import Outbox
-    from playbooks.runner import PlaybookRunner
+    from soclite.playbooks.outbox import Outbox
+    from soclite.playbooks.runner import PlaybookRunner
 
     runtime.outbox = Outbox.from_settings(runtime.settings)
     runtime.extras["playbook_runner"] = PlaybookRunner.from_runtime(runtime)
@@ -251,8 +251,8 @@ class _AnalystActsBeforeTheRepeatLands:
         return getattr(self._store, name)
 
     def record_repeats(self, repeats):
-        from api.identity import Principal, Role
-        from api.triage import update_alert
+        from soclite.api.identity import Principal, Role
+        from soclite.api.triage import update_alert
 
         analyst = Principal(id="u1", name="lan", role=Role.ANALYST, unit=None)
         for repeat in repeats:
@@ -262,7 +262,7 @@ class _AnalystActsBeforeTheRepeatLands:
 
 
 def test_an_analyst_close_during_a_repeat_is_kept_and_the_match_counted(runtime: Runtime) -> None:
-    from api.triage import AlertPatch
+    from soclite.api.triage import AlertPatch
 
     runtime.journal.append("b1", _lines(_clamav(1), host="ws-06"))
     pipeline = Pipeline(runtime)
@@ -290,7 +290,7 @@ def test_an_analyst_close_during_a_repeat_is_kept_and_the_match_counted(runtime:
 
 
 def test_an_assignment_during_a_repeat_is_kept(runtime: Runtime) -> None:
-    from api.triage import AlertPatch
+    from soclite.api.triage import AlertPatch
 
     runtime.journal.append("b1", _lines(_clamav(1), host="ws-07"))
     pipeline = Pipeline(runtime)
@@ -306,8 +306,8 @@ def test_an_assignment_during_a_repeat_is_kept(runtime: Runtime) -> None:
 
 
 def test_a_replay_does_not_reopen_an_alert_closed_since_the_crash(runtime: Runtime) -> None:
-    from api.identity import Principal, Role
-    from api.triage import AlertPatch, update_alert
+    from soclite.api.identity import Principal, Role
+    from soclite.api.triage import AlertPatch, update_alert
 
     runtime.journal.append("b1", _lines(_clamav(2), host="ws-08"))
     rows = runtime.journal.read(CONSUMER, 100)
@@ -343,7 +343,7 @@ class _SlowEventWrites:
 def test_stop_waits_for_the_batch_and_never_saves_state_under_it(runtime: Runtime, tmp_path: Path) -> None:
     import threading
 
-    from correlator.engine import STATE_FILE
+    from soclite.correlator.engine import STATE_FILE
 
     runtime.engine.state_dir = tmp_path / "state"
     slow = _SlowEventWrites(runtime.store)

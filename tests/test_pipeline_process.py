@@ -21,7 +21,7 @@ import httpx
 import orjson
 import pytest
 
-from playbooks.outbox import Outbox
+from soclite.playbooks.outbox import Outbox
 from tests.collectors.conftest import free_port
 
 pytestmark = pytest.mark.e2e

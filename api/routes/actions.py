@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
-from api.deps import AdminDep, ReaderDep, RuntimeDep, ScopeDep
+from soclite.api.deps import AdminDep, ReaderDep, RuntimeDep, ScopeDep
 from soclite.errors import NotFoundError, PlaybookError
 from soclite.runtime import Runtime
 
@@ -54,7 +54,7 @@ def _visible(runtime: Runtime, record: Any, scope: frozenset[str] | None) -> boo
 
 def _audit(runtime: Runtime, principal: Any, what: str, before: Any, after: Any) -> None:
     try:
-        from api import audit
+        from soclite.api import audit
     except ImportError:  # pragma: no cover - the API package ships audit; kept lazy for split deployments
         return
     audit.record(

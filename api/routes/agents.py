@@ -22,11 +22,11 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api import audit
-from api.deps import RuntimeDep, require_roles
-from api.identity import Principal, Role
-from collectors.agent.enrollment import AgentRegistry
-from collectors.commands import CommandQueue
+from soclite.api import audit
+from soclite.api.deps import RuntimeDep, require_roles
+from soclite.api.identity import Principal, Role
+from soclite.collectors.agent.enrollment import AgentRegistry
+from soclite.collectors.commands import CommandQueue
 from soclite.errors import AuthError, NotFoundError
 from soclite.models import Host, HostType, IsolationState, utcnow
 from soclite.runtime import Runtime

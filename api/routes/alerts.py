@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from api import triage
-from api.deps import AnalystDep, RuntimeDep, ScopeDep, narrow
+from soclite.api import triage
+from soclite.api.deps import AnalystDep, RuntimeDep, ScopeDep, narrow
 from soclite.csvsafe import safe_row
 from soclite.errors import NotFoundError
 from soclite.models import AlertStatus, Level, Severity, utcnow
@@ -209,7 +209,7 @@ def get_alert(alert_id: str, runtime: RuntimeDep, scope: ScopeDep) -> dict[str, 
             EventQuery(host=alert.host, start=alert.first_seen - around, end=alert.last_seen + around,
                        units=scope, limit=100)
         ).items
-    from api import cases
+    from soclite.api import cases
 
     data.update({
         "events": matched,

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import AuditorDep, RuntimeDep, scope_of
-from api.routes.alerts import check_range, utc
+from soclite.api.deps import AuditorDep, RuntimeDep, scope_of
+from soclite.api.routes.alerts import check_range, utc
 from soclite.models import AuditEntry
 from soclite.runtime import Runtime
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from api import cases
-from api.deps import AnalystDep, RuntimeDep, ScopeDep
+from soclite.api import cases
+from soclite.api.deps import AnalystDep, RuntimeDep, ScopeDep
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from api.deps import RuntimeDep, ScopeDep, narrow
-from api.routes.alerts import check_range, utc
+from soclite.api.deps import RuntimeDep, ScopeDep, narrow
+from soclite.api.routes.alerts import check_range, utc
 from soclite.errors import NotFoundError
 from soclite.store.base import EventQuery
 

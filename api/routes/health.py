@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import RuntimeDep
 from soclite import __version__
+from soclite.api.deps import RuntimeDep
 
 router = APIRouter(tags=["health"])
 

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
-from api import audit
-from api.deps import AdminDep, RuntimeDep, ScopeDep, narrow
+from soclite.api import audit
+from soclite.api.deps import AdminDep, RuntimeDep, ScopeDep, narrow
 from soclite.models import Host, IsolationState, new_id, utcnow
 from soclite.runtime import Runtime
 from soclite.store.base import HostQuery

@@ -20,10 +20,10 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import PrincipalDep, RuntimeDep
-from api.identity import Principal, Role
-from collectors.journal import DeadLetter
-from collectors.normalize import normalize_batch
+from soclite.api.deps import PrincipalDep, RuntimeDep
+from soclite.api.identity import Principal, Role
+from soclite.collectors.journal import DeadLetter
+from soclite.collectors.normalize import normalize_batch
 from soclite.errors import JournalError, ParseError
 from soclite.models import utcnow
 

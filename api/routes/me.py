@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import PrincipalDep, RuntimeDep, scope_of
+from soclite.api.deps import PrincipalDep, RuntimeDep, scope_of
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 

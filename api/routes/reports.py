@@ -14,8 +14,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from api.deps import AnalystDep, ReaderDep, RuntimeDep, scope_of
-from api.identity import Principal
+from soclite.api.deps import AnalystDep, ReaderDep, RuntimeDep, scope_of
+from soclite.api.identity import Principal
 from soclite.errors import NotFoundError, ReportError
 from soclite.reports.archive import ArchivedReport, ReportArchive
 from soclite.reports.service import ReportRequest, generate
@@ -105,7 +105,7 @@ def generate_report(body: GenerateBody, runtime: RuntimeDep, principal: AnalystD
         report, _ctx, _out = generate(runtime.store, runtime.settings, archive_of(runtime), request, runtime=runtime)
     except ReportError as exc:
         raise HTTPException(422, str(exc)) from exc
-    from api import audit
+    from soclite.api import audit
 
     audit.record(
         runtime, principal, "report.generate", report.id, None,

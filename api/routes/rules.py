@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from api import audit, tuning
-from api.deps import AdminDep, AnalystDep, RuntimeDep, ScopeDep, deny
-from api.triage import alert_json
+from soclite.api import audit, tuning
+from soclite.api.deps import AdminDep, AnalystDep, RuntimeDep, ScopeDep, deny
+from soclite.api.triage import alert_json
 from soclite.errors import RuleError
 from soclite.runtime import Runtime
 

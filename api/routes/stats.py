@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import RuntimeDep, ScopeDep, narrow
-from api.routes.alerts import check_range, utc
-from api.routes.hosts import is_online
+from soclite.api.deps import RuntimeDep, ScopeDep, narrow
+from soclite.api.routes.alerts import check_range, utc
+from soclite.api.routes.hosts import is_online
 from soclite.models import AlertStatus, Severity, isoformat, utcnow
 from soclite.runtime import Runtime
 from soclite.store.base import AlertQuery, HostQuery

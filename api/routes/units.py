@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field
 
-from api import audit
-from api.deps import AdminDep, RuntimeDep, ScopeDep
+from soclite.api import audit
+from soclite.api.deps import AdminDep, RuntimeDep, ScopeDep
 from soclite.models import Unit
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"])

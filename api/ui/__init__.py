@@ -6,6 +6,6 @@ from fastapi import FastAPI
 
 
 def mount_ui(app: FastAPI) -> None:
-    from api.ui import pages
+    from soclite.api.ui import pages
 
     pages.mount(app)

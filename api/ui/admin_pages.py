@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api import audit, tuning
-from api.deps import deny, get_runtime
-from api.identity import Role
-from api.routes.audit import audit_page
-from api.routes.hosts import host_json
-from api.ui.pages import form_of, in_thread
-from api.ui.web import UiError, login_user, render, require_write, safe_next, scope
+from soclite.api import audit, tuning
+from soclite.api.deps import deny, get_runtime
+from soclite.api.identity import Role
+from soclite.api.routes.audit import audit_page
+from soclite.api.routes.hosts import host_json
+from soclite.api.ui.pages import form_of, in_thread
+from soclite.api.ui.web import UiError, login_user, render, require_write, safe_next, scope
 from soclite.errors import NotFoundError
 from soclite.models import IsolationState, new_id, utcnow
 from soclite.store.base import HostQuery
@@ -81,7 +81,7 @@ def rules_page(request: Request) -> Response:
     runtime = get_runtime(request)
     rules: list[dict[str, Any]] | None = None
     if runtime.engine is not None:
-        from api.routes.rules import rules_list
+        from soclite.api.routes.rules import rules_list
 
         rules = rules_list(runtime)
     exceptions = tuning.list_all(runtime, scope(request, me))
@@ -141,7 +141,7 @@ def reports_page(request: Request) -> Response:
 def audit_log(request: Request, cursor: str = "") -> Response:
     me = login_user(request)
     if me.role not in (Role.ADMIN, Role.AUDITOR):
-        from api.deps import deny
+        from soclite.api.deps import deny
 
         raise UiError(403, str(deny(get_runtime(request), me, request, "audit log: admins and auditors only").detail))
     try:

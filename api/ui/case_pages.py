@@ -19,11 +19,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
-from api import cases
-from api.deps import get_runtime
-from api.identity import Principal
-from api.ui.pages import form_of, in_thread
-from api.ui.web import UiError, login_user, render, require_write, scope
+from soclite.api import cases
+from soclite.api.deps import get_runtime
+from soclite.api.identity import Principal
+from soclite.api.ui.pages import form_of, in_thread
+from soclite.api.ui.web import UiError, login_user, render, require_write, scope
 from soclite.errors import NotFoundError
 from soclite.models import Alert
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-from soclite.config import PROJECT_ROOT
+from soclite.config import PACKAGE_ROOT
 
-I18N_DIR = PROJECT_ROOT / "dashboards" / "i18n"
+I18N_DIR = PACKAGE_ROOT / "dashboards" / "i18n"
 LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
 

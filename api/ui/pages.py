@@ -16,15 +16,15 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from api import audit, triage, tuning
-from api.deps import get_runtime
-from api.identity import UserStore
-from api.routes.hosts import is_online
-from api.routes.stats import summary
-from api.sessions import LANG_COOKIE, SessionCodec
-from api.ui import charts
-from api.ui.i18n import LANGUAGES, translator
-from api.ui.web import (
+from soclite.api import audit, triage, tuning
+from soclite.api.deps import get_runtime
+from soclite.api.identity import UserStore
+from soclite.api.routes.hosts import is_online
+from soclite.api.routes.stats import summary
+from soclite.api.sessions import LANG_COOKIE, SessionCodec
+from soclite.api.ui import charts
+from soclite.api.ui.i18n import LANGUAGES, translator
+from soclite.api.ui.web import (
     HTMX,
     STATIC,
     WRITE_ROLES,
@@ -216,7 +216,7 @@ def _queue_query(request: Request, units: frozenset[str] | None) -> tuple[AlertQ
     status = [filters["status"]] if filters["status"] in {s.value for s in AlertStatus} else None
     if filters["status"] == "open":
         status = ["new", "acknowledged", "in_progress"]
-    from api.deps import narrow
+    from soclite.api.deps import narrow
 
     sort = filters["sort"] if filters["sort"] in ("last_seen", "first_seen", "severity", "count") else "last_seen"
     query = AlertQuery(
@@ -259,7 +259,7 @@ def _visible_units(request: Request, me: Any) -> list[Any]:
 
 @router.get("/alerts")
 def alert_queue(request: Request) -> Response:
-    from api.ui.case_pages import open_cases
+    from soclite.api.ui.case_pages import open_cases
 
     context = _queue_context(request)
     context["open_cases"] = open_cases(request, context["me"]) if context["me"].role in WRITE_ROLES else []
@@ -317,7 +317,7 @@ def alert_detail(request: Request, alert_id: str) -> Response:
         context_events = runtime.store.query_events(EventQuery(
             host=alert.host, start=alert.first_seen - around, end=alert.last_seen + around, units=units, limit=50,
         )).items
-    from api.ui.case_pages import cases_of_alert, open_cases
+    from soclite.api.ui.case_pages import cases_of_alert, open_cases
 
     codec: SessionCodec = request.app.state.sessions
     host = runtime.store.find_host(alert.host) if alert.host else None
@@ -387,7 +387,7 @@ def _exception(request: Request, alert_id: str, fields: dict[str, str]) -> Respo
 
 
 def mount(app: FastAPI) -> None:
-    from api.ui import admin_pages, case_pages
+    from soclite.api.ui import admin_pages, case_pages
 
     install_handlers(app)
     app.include_router(router)

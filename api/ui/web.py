@@ -16,17 +16,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api.deps import deny, get_runtime, optional_principal, scope_of
-from api.identity import Principal, Role
-from api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
-from api.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
-from soclite.config import PROJECT_ROOT
+from soclite.api.deps import deny, get_runtime, optional_principal, scope_of
+from soclite.api.identity import Principal, Role
+from soclite.api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
+from soclite.api.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
+from soclite.config import PACKAGE_ROOT
 from soclite.models import parse_timestamp
 from soclite.runtime import Runtime
 
-TEMPLATES = PROJECT_ROOT / "dashboards" / "templates"
-STATIC = PROJECT_ROOT / "dashboards" / "static"
-HTMX = PROJECT_ROOT / "dashboards" / "node_modules" / "htmx.org" / "dist" / "htmx.min.js"
+TEMPLATES = PACKAGE_ROOT / "dashboards" / "templates"
+STATIC = PACKAGE_ROOT / "dashboards" / "static"
+HTMX = PACKAGE_ROOT / "dashboards" / "node_modules" / "htmx.org" / "dist" / "htmx.min.js"
 
 _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
@@ -135,7 +135,7 @@ def scope(request: Request, principal: Principal) -> frozenset[str] | None:
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired) -> Response:
-        from api.sessions import SESSION_COOKIE
+        from soclite.api.sessions import SESSION_COOKIE
 
         # "Expired" only when there was a session to expire (a first visit is just a login).
         expired = "&expired=1" if request.cookies.get(SESSION_COOKIE) or exc.fields else ""

@@ -1,4 +1,4 @@
-"""``python -m collectors.agent``: the agent process itself, with only light imports.
+"""``python -m soclite.collectors.agent``: the agent process itself, with only light imports.
 
 ``soclite agent`` re-executes into this module so the agent never carries the
 server's imports (fastapi, pySigma, scapy) that the shared CLI pulls in.
@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
 
-    from collectors.agent.config import load_agent_config
-    from collectors.agent.runner import Agent
+    from soclite.collectors.agent.config import load_agent_config
+    from soclite.collectors.agent.runner import Agent
     from soclite.errors import AuthError, ConfigError, SocliteError
 
     try:

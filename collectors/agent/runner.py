@@ -21,16 +21,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from collectors.agent import AGENT_VERSION, inventory
-from collectors.agent import journald as journald_mod
-from collectors.agent.client import PinMismatch, ServerClient
-from collectors.agent.config import AgentConfig
-from collectors.agent.identity import AgentIdentity
-from collectors.agent.isolation import IsolationError, IsolationPolicy, Isolator, resolve_manager
-from collectors.agent.spool import Offset, Spool
-from collectors.agent.tail import Chunk, FileTailer
-from collectors.agent.wineventlog import Batch as WinBatch
-from collectors.agent.wineventlog import WinEventLogCollector
+from soclite.collectors.agent import AGENT_VERSION, inventory
+from soclite.collectors.agent import journald as journald_mod
+from soclite.collectors.agent.client import PinMismatch, ServerClient
+from soclite.collectors.agent.config import AgentConfig
+from soclite.collectors.agent.identity import AgentIdentity
+from soclite.collectors.agent.isolation import IsolationError, IsolationPolicy, Isolator, resolve_manager
+from soclite.collectors.agent.spool import Offset, Spool
+from soclite.collectors.agent.tail import Chunk, FileTailer
+from soclite.collectors.agent.wineventlog import Batch as WinBatch
+from soclite.collectors.agent.wineventlog import WinEventLogCollector
 from soclite.errors import AuthError, ConnectorError
 
 log = logging.getLogger("soclite.agent")

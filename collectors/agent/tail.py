@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from collectors.agent.spool import Offset
+from soclite.collectors.agent.spool import Offset
 
 
 @dataclass

@@ -41,8 +41,8 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.agent.config import WindowsEventLogInput
-from collectors.agent.spool import Offset, Spool
+from soclite.collectors.agent.config import WindowsEventLogInput
+from soclite.collectors.agent.spool import Offset, Spool
 from soclite.errors import ParseError
 
 log = logging.getLogger("soclite.agent.wineventlog")

@@ -8,13 +8,13 @@ through :mod:`collectors.windows` instead (see :func:`collectors.normalize.norma
 
 from __future__ import annotations
 
-from collectors.parsers.antivirus import ClamavParser
-from collectors.parsers.auditd import AuditdParser
-from collectors.parsers.base import LogLine, Parser
-from collectors.parsers.dns import DnsParser
-from collectors.parsers.generic import GenericSyslogParser
-from collectors.parsers.linux_auth import AccountParser, SshdParser, SudoParser, SuParser
-from collectors.parsers.webserver import AccessLogParser
+from soclite.collectors.parsers.antivirus import ClamavParser
+from soclite.collectors.parsers.auditd import AuditdParser
+from soclite.collectors.parsers.base import LogLine, Parser
+from soclite.collectors.parsers.dns import DnsParser
+from soclite.collectors.parsers.generic import GenericSyslogParser
+from soclite.collectors.parsers.linux_auth import AccountParser, SshdParser, SudoParser, SuParser
+from soclite.collectors.parsers.webserver import AccessLogParser
 from soclite.errors import ConfigError
 from soclite.models import Event
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from collectors.parsers.base import LogLine
+from soclite.collectors.parsers.base import LogLine
 from soclite.models import Event
 
 _FOUND = re.compile(r"^(?:(?:ScanOnAccess|OnAccess\w*): )?(?P<path>.+?): (?P<sig>\S+?)(?:\((?P<hash>[0-9a-f]{32}):\d+\))? FOUND\s*$")

@@ -15,7 +15,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from collectors.parsers.base import LogLine
+from soclite.collectors.parsers.base import LogLine
 from soclite.errors import ParseError
 from soclite.models import Event
 

@@ -6,7 +6,7 @@ import contextlib
 import re
 from datetime import datetime
 
-from collectors.parsers.base import LogLine
+from soclite.collectors.parsers.base import LogLine
 from soclite.models import Event
 
 # 23-Nov-2026 17:00:00.123 queries: info: client @0x7f3c 192.168.1.5#53627 (example.com): query: example.com IN A +E(0)K (192.168.1.1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collectors.parsers.base import LogLine
+from soclite.collectors.parsers.base import LogLine
 from soclite.models import Event
 
 

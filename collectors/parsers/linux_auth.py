@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from collectors.parsers.base import LogLine
+from soclite.collectors.parsers.base import LogLine
 from soclite.models import Event
 
 _IP = r"(?P<ip>[0-9A-Fa-f:.]+)"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from collectors.parsers.base import LogLine
+from soclite.collectors.parsers.base import LogLine
 from soclite.models import Event
 
 _ACCESS = re.compile(

@@ -6,8 +6,8 @@ replace a built-in action.
 
 from __future__ import annotations
 
-from playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
 from soclite.errors import PlaybookError
+from soclite.playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
 
 ACTIONS: dict[str, type[Action]] = {}
 
@@ -26,7 +26,7 @@ def get_action(name: str) -> type[Action]:
         raise PlaybookError(f"unknown action {name!r}; known: {', '.join(sorted(ACTIONS))}") from None
 
 
-from playbooks.actions import host, intel, national, notify  # noqa: E402  (registration side effects)
+from soclite.playbooks.actions import host, intel, national, notify  # noqa: E402  (registration side effects)
 
 for _module in (host, intel, national, notify):
     for _cls in _module.EXPORTED:

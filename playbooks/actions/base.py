@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from soclite.errors import PlaybookError
 
 if TYPE_CHECKING:
-    from playbooks.outbox import ActionRecord
+    from soclite.playbooks.outbox import ActionRecord
     from soclite.runtime import Runtime
 
 

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
+from soclite.playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
 
 
 class HostOptions(Options):

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
 from soclite.errors import NotFoundError
+from soclite.playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
 
 
 class CaseOptions(Options):
@@ -29,8 +29,8 @@ class CreateCase(Action):
     def execute(self, ctx: ActionContext, options: Options) -> str:
         assert isinstance(options, CaseOptions)
         try:
-            from api import cases
-            from api.identity import Principal, Role
+            from soclite.api import cases
+            from soclite.api.identity import Principal, Role
         except ImportError:
             return f"no case store in this installation; case {options.title!r} recorded in the outbox only"
         runtime = ctx.runtime

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from playbooks.actions.base import Action, ActionContext, Options, PermanentError
 from soclite.errors import SocliteError
 from soclite.models import isoformat
+from soclite.playbooks.actions.base import Action, ActionContext, Options, PermanentError
 
 if TYPE_CHECKING:
     from soclite.runtime import Runtime
@@ -35,7 +35,7 @@ class NationalSync(Action):
         return None if runtime.settings.national.enabled else "the national connector is disabled"
 
     def execute(self, ctx: ActionContext, options: Options) -> str:
-        from playbooks.connectors import NationalItem, connector_for
+        from soclite.playbooks.connectors import NationalItem, connector_for
 
         assert isinstance(options, NationalOptions)
         if ctx.alert is None:
@@ -73,7 +73,7 @@ class NationalReportAction(Action):
         return NationalSync.skip_reason(runtime)
 
     def execute(self, ctx: ActionContext, options: Options) -> str:
-        from playbooks.connectors import NationalReport, connector_for
+        from soclite.playbooks.connectors import NationalReport, connector_for
         from soclite.reports.archive import ReportArchive
 
         assert isinstance(options, ReportOptions)

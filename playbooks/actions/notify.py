@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
 from soclite.errors import ConfigError
+from soclite.playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
 from soclite.smtp import open_smtp
 
 _DEFAULT_SUBJECT = "[soclite] {{ severity }} {{ rule_title }} — {{ host }}"

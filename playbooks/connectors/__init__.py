@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from playbooks.connectors.base import Connector, NationalItem, NationalReport, PulledIndicator
 from soclite.errors import ConfigError, ConnectorError
+from soclite.playbooks.connectors.base import Connector, NationalItem, NationalReport, PulledIndicator
 
 if TYPE_CHECKING:
     from soclite.runtime import Runtime
@@ -47,7 +47,7 @@ def connector_for(runtime: Runtime) -> Connector:
     return connector
 
 
-from playbooks.connectors import signed_json, taxii  # noqa: E402  (registration)
+from soclite.playbooks.connectors import signed_json, taxii  # noqa: E402  (registration)
 
 register(taxii.TaxiiConnector)
 register(signed_json.SignedJsonConnector)

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from playbooks.actions.base import PermanentError, RetryableError
 from soclite.models import isoformat, utcnow
+from soclite.playbooks.actions.base import PermanentError, RetryableError
 
 if TYPE_CHECKING:
     from soclite.runtime import Runtime

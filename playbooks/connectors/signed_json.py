@@ -24,16 +24,16 @@ import orjson
 from jwcrypto import jwk, jws
 from jwcrypto.common import base64url_encode
 
-from playbooks.actions.base import PermanentError, RetryableError
-from playbooks.connectors.base import (
+from soclite.errors import ConfigError
+from soclite.models import isoformat, utcnow
+from soclite.playbooks.actions.base import PermanentError, RetryableError
+from soclite.playbooks.connectors.base import (
     Connector,
     ConnectorOptions,
     NationalItem,
     NationalReport,
     PulledIndicator,
 )
-from soclite.errors import ConfigError
-from soclite.models import isoformat, utcnow
 
 SIGNATURE_HEADER = "X-JWS-Signature"
 _CURVE_ALG = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}

@@ -14,8 +14,10 @@ import requests
 from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import Collection, as_pages
 
-from playbooks.actions.base import PermanentError, RetryableError
-from playbooks.connectors.base import (
+from soclite.errors import ConfigError
+from soclite.models import isoformat, utcnow
+from soclite.playbooks.actions.base import PermanentError, RetryableError
+from soclite.playbooks.connectors.base import (
     Connector,
     ConnectorOptions,
     IocKind,
@@ -23,9 +25,7 @@ from playbooks.connectors.base import (
     NationalReport,
     PulledIndicator,
 )
-from playbooks.connectors.stix_mapping import alert_to_stix, report_to_stix, stix_id
-from soclite.errors import ConfigError
-from soclite.models import isoformat, utcnow
+from soclite.playbooks.connectors.stix_mapping import alert_to_stix, report_to_stix, stix_id
 
 _COMPARISON = re.compile(
     r"(ipv4-addr|ipv6-addr|domain-name|url|file):(value|hashes\.'?[A-Za-z0-9-]+'?)\s*=\s*'((?:[^'\\]|\\.)*)'"

@@ -65,7 +65,7 @@ def send_smtp(smtp: SmtpSettings, msg: EmailMessage, *, timeout: float = 30.0) -
 def outbox_carries_attachments() -> bool:
     """Whether the playbook outbox's notify_email can carry the report files (probed, imported lazily)."""
     try:
-        from playbooks.actions.notify import EmailOptions
+        from soclite.playbooks.actions.notify import EmailOptions
     except ImportError:
         return False
     return "attachments" in EmailOptions.model_fields

@@ -15,11 +15,11 @@ import pytest
 import uvicorn
 from click.testing import CliRunner
 
-from api.routes.agents import commands_of, registry_of
-from collectors.agent.cli import agent as agent_cli
-from collectors.agent.config import AgentConfig
-from collectors.agent.inventory import is_online
-from collectors.agent.runner import Agent
+from soclite.api.routes.agents import commands_of, registry_of
+from soclite.collectors.agent.cli import agent as agent_cli
+from soclite.collectors.agent.config import AgentConfig
+from soclite.collectors.agent.inventory import is_online
+from soclite.collectors.agent.runner import Agent
 from soclite.config import Settings
 from soclite.models import IsolationState, utcnow
 from soclite.runtime import Runtime
@@ -47,7 +47,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
 
 @pytest.fixture
 def base_url(runtime: Runtime) -> Iterator[str]:
-    from api.app import create_app
+    from soclite.api.app import create_app
 
     port = _free_port()
     server = uvicorn.Server(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.agent.config import load_agent_config
-from collectors.agent.journald import to_syslog_line
+from soclite.collectors.agent.config import load_agent_config
+from soclite.collectors.agent.journald import to_syslog_line
 from soclite.errors import ConfigError
 
 

@@ -14,12 +14,12 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from api.routes import agents as agents_routes
-from api.routes import ingest as ingest_routes
-from collectors.agent.config import AgentConfig, FileInput
-from collectors.agent.enrollment import AgentRegistry
-from collectors.agent.runner import Agent
-from collectors.journal import Journal
+from soclite.api.routes import agents as agents_routes
+from soclite.api.routes import ingest as ingest_routes
+from soclite.collectors.agent.config import AgentConfig, FileInput
+from soclite.collectors.agent.enrollment import AgentRegistry
+from soclite.collectors.agent.runner import Agent
+from soclite.collectors.journal import Journal
 from soclite.config import Settings
 from soclite.runtime import Runtime
 

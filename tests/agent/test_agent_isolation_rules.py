@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.agent.isolation import (
+from soclite.collectors.agent.isolation import (
     IsolationError,
     IsolationPolicy,
     IsolationRecord,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.agent.config import AgentConfig
-from collectors.agent.runner import Agent
+from soclite.collectors.agent.config import AgentConfig
+from soclite.collectors.agent.runner import Agent
 
 from .agent_support import FakeSoc, ServerThread, wait_for
 

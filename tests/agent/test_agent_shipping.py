@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.agent.config import AgentConfig, FileInput
-from collectors.agent.runner import Agent
+from soclite.collectors.agent.config import AgentConfig, FileInput
+from soclite.collectors.agent.runner import Agent
 from soclite.errors import AuthError
 
 from .agent_support import FakeSoc, ServerThread, wait_for

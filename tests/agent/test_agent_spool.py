@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collectors.agent.spool import Offset, Spool
+from soclite.collectors.agent.spool import Offset, Spool
 
 
 def test_put_stores_batch_and_offset_together(tmp_path: Path) -> None:

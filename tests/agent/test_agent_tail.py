@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from collectors.agent.spool import Spool
-from collectors.agent.tail import FileTailer
+from soclite.collectors.agent.spool import Spool
+from soclite.collectors.agent.tail import FileTailer
 
 
 def drain(tailer: FileTailer, spool: Spool | None = None, limit: int = 100) -> list[str]:

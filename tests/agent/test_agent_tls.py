@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from collectors.agent.client import PinMismatch, ServerClient
+from soclite.collectors.agent.client import PinMismatch, ServerClient
 from soclite.errors import ConnectorError
 
 from .agent_support import FakeSoc, ServerThread

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from collectors.agent.config import AgentConfig, WindowsEventLogInput, default_windows_event_logs
-from collectors.agent.runner import Agent
-from collectors.agent.spool import Spool
-from collectors.agent.wineventlog import (
+from soclite.collectors.agent.config import AgentConfig, WindowsEventLogInput, default_windows_event_logs
+from soclite.collectors.agent.runner import Agent
+from soclite.collectors.agent.spool import Spool
+from soclite.collectors.agent.wineventlog import (
     Batch,
     WinEventLogCollector,
     command_line,
@@ -29,8 +29,8 @@ from collectors.agent.wineventlog import (
     qe_args,
     xpath_after,
 )
-from collectors.normalize import normalize
-from collectors.windows import from_json_record, iter_evtx
+from soclite.collectors.normalize import normalize
+from soclite.collectors.windows import from_json_record, iter_evtx
 from soclite.errors import ConfigError, ParseError
 
 from .agent_support import FakeSoc, ServerThread
@@ -90,7 +90,7 @@ def test_defaults_are_windows_only_and_queries_are_validated(tmp_path: Path) -> 
     assert default_windows_event_logs("linux") == []
     bad = tmp_path / "agent.yml"
     bad.write_text('windows_event_logs:\n  - channel: Security\n    query: "Event[1]"\n', encoding="utf-8")
-    from collectors.agent.config import load_agent_config
+    from soclite.collectors.agent.config import load_agent_config
 
     with pytest.raises(ConfigError) as info:
         load_agent_config(bad)
@@ -478,7 +478,7 @@ def test_ndjson_body_is_gzip_of_event_records(tmp_path: Path, monkeypatch: pytes
 
 
 def test_output_in_utf16_or_utf8_keeps_vietnamese_names() -> None:
-    from collectors.agent.wineventlog import decode_output
+    from soclite.collectors.agent.wineventlog import decode_output
 
     xml = EVENT.format(rid=3, sec=3, channel="Security").replace("user3", "Nguyễn Văn Đức")
     document = f"<Events>\r\n{xml}\r\n</Events>\r\n"
@@ -494,7 +494,7 @@ def test_output_in_utf16_or_utf8_keeps_vietnamese_names() -> None:
 def test_config_refuses_option_like_channels_and_unbalanced_queries(field: str, value: str) -> None:
     from pydantic import ValidationError
 
-    from collectors.agent.config import WindowsEventLogInput
+    from soclite.collectors.agent.config import WindowsEventLogInput
 
     spec = {"channel": "Security", "query": "*", field: value}
     with pytest.raises(ValidationError):

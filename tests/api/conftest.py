@@ -20,7 +20,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from api.app import create_app
+from soclite.api.app import create_app
 from soclite.config import AuthSettings, Settings
 from soclite.models import Alert, Host, HostType, Level, Unit, fingerprint, new_id, severity_of
 from soclite.runtime import Runtime

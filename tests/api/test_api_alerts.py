@@ -157,7 +157,7 @@ def test_hosts_inventory_and_isolation_without_outbox(seeded: dict[str, list[str
 
 def test_isolation_records_an_outbox_action(seeded: dict[str, list[str]], runtime: Runtime, client: Client,
                                             tokens: dict[str, str]) -> None:
-    from playbooks.outbox import Outbox
+    from soclite.playbooks.outbox import Outbox
 
     runtime.outbox = Outbox(runtime.settings.data_dir / "outbox.db")
     try:

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from api.identity import UserStore, ensure_first_admin
-from api.sessions import SESSION_COOKIE
+from soclite.api.identity import UserStore, ensure_first_admin
+from soclite.api.sessions import SESSION_COOKIE
 from soclite.cli import cli
 from soclite.runtime import Runtime
 
@@ -70,7 +70,7 @@ def test_secure_flag_follows_settings(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
-    from api.app import create_app
+    from soclite.api.app import create_app
 
     rt = Runtime.build(Settings(environment="test", data_dir=tmp_path,
                                 auth=AuthSettings(secret_key="k" * 32, secure_cookies=True)))

@@ -20,7 +20,7 @@ with warnings.catch_warnings():
 
 import schemathesis
 
-from api.app import create_app
+from soclite.api.app import create_app
 from soclite.runtime import Runtime
 
 MAX_EXAMPLES = 30
@@ -29,8 +29,8 @@ ABSENT_PART = ("not running", "not available", "unavailable")
 
 
 def test_openapi_schema_no_server_errors(runtime: Runtime, seeded: dict[str, list[str]], tmp_path: Path) -> None:
-    from correlator.engine import Engine
-    from playbooks.outbox import Outbox
+    from soclite.correlator.engine import Engine
+    from soclite.playbooks.outbox import Outbox
 
     runtime.settings.correlator.rules = [tmp_path / "no-rules"]
     (tmp_path / "no-rules").mkdir()

@@ -45,7 +45,7 @@ def event(host: str, image: str, unit: str = "SO") -> dict[str, Any]:
 
 @pytest.fixture
 def engine(runtime: Runtime, tmp_path: Path) -> Iterator[Any]:
-    from correlator.engine import Engine
+    from soclite.correlator.engine import Engine
 
     rules = tmp_path / "rules"
     rules.mkdir()
@@ -136,8 +136,8 @@ def test_unit_bound_exception_only_suppresses_its_units(engine: Any, runtime: Ru
 
 def test_rule_toggle_is_province_admin_only_and_survives_restart(engine: Any, runtime: Runtime, client: Client,
                                                                  tokens: dict[str, str], tmp_path: Path) -> None:
-    from api.app import create_app
-    from correlator.engine import Engine
+    from soclite.api.app import create_app
+    from soclite.correlator.engine import Engine
     from tests.api.conftest import TestClient
 
     image = "C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import uvicorn
 
-from collectors.journal import Journal
+from soclite.collectors.journal import Journal
 from soclite.config import Settings
 from soclite.runtime import Runtime
 
@@ -47,7 +47,7 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[httpx.Client]:
     """The real app served by uvicorn on a loopback port (a real HTTP peer, no test transport)."""
-    from api.app import create_app
+    from soclite.api.app import create_app
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning"))

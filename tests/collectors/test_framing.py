@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.framing import FrameDecoder
+from soclite.collectors.framing import FrameDecoder
 from soclite.errors import ParseError
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors.normalize import normalize, normalize_batch
-from collectors.parsers import PARSERS, LogLine
+from soclite.collectors.normalize import normalize, normalize_batch
+from soclite.collectors.parsers import PARSERS, LogLine
 from soclite.errors import ParseError
 
 RECEIVED = datetime(2026, 11, 23, 10, 45, tzinfo=UTC)

@@ -17,9 +17,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from collectors.deadletter import DeadLetters
-from collectors.inputs import INPUTS, ListenerOptions, RunningInput, journal_sink, start_input, start_inputs
-from collectors.journal import Journal
+from soclite.collectors.deadletter import DeadLetters
+from soclite.collectors.inputs import (
+    INPUTS,
+    ListenerOptions,
+    RunningInput,
+    journal_sink,
+    start_input,
+    start_inputs,
+)
+from soclite.collectors.journal import Journal
 from soclite.config import Settings
 from soclite.errors import ConfigError
 from tests.collectors.conftest import free_port

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from collectors.normalize import normalize
+from soclite.collectors.normalize import normalize
 
 
 def _record() -> dict:

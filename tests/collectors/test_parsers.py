@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from collectors.normalize import normalize, normalize_batch
-from collectors.parsers import PARSERS, register
-from collectors.parsers.generic import GenericSyslogParser
+from soclite.collectors.normalize import normalize, normalize_batch
+from soclite.collectors.parsers import PARSERS, register
+from soclite.collectors.parsers.generic import GenericSyslogParser
 from soclite.errors import ConfigError, ParseError
 
 RECEIVED = datetime(2026, 11, 23, 10, 45, tzinfo=UTC)

@@ -16,7 +16,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.packet import Raw
 from scapy.utils import wrpcap
 
-from collectors.sensor import LiveSensor, pcap_events, tls_sni
+from soclite.collectors.sensor import LiveSensor, pcap_events, tls_sni
 from soclite.errors import ParseError
 from soclite.runtime import Runtime
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from collectors.syslog import parse_syslog
+from soclite.collectors.syslog import parse_syslog
 from soclite.errors import ParseError
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.windows import flatten_xml_json, from_json_record, iter_evtx, parse_json_line
+from soclite.collectors.windows import flatten_xml_json, from_json_record, iter_evtx, parse_json_line
 from soclite.errors import ParseError
 
 SIGMA = Path(__file__).resolve().parents[3] / "shared" / "sigma"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from correlator.engine import Engine
-from correlator.loader import RuleSet, load_paths
+from soclite.correlator.engine import Engine
+from soclite.correlator.loader import RuleSet, load_paths
 from tests.correlator.regression import SIGMA, cases, rule_files
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from correlator.engine import Engine
-from correlator.loader import RuleSet, load_text
+from soclite.correlator.engine import Engine
+from soclite.correlator.loader import RuleSet, load_text
 
 RULE_HEAD = """
 title: test rule

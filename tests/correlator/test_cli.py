@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from correlator.cli import hunt, rules_group
+from soclite.correlator.cli import hunt, rules_group
 from tests.correlator.regression import SIGMA, cases, rule_files
 
 RULE = """

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from correlator.engine import Engine
-from correlator.loader import RuleSet, load_paths, load_text
-from correlator.logsource import route
 from soclite.config import Settings
+from soclite.correlator.engine import Engine
+from soclite.correlator.loader import RuleSet, load_paths, load_text
+from soclite.correlator.logsource import route
 from soclite.errors import NotFoundError, RuleError
 
 PROC_RULE = """

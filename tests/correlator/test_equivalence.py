@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from collectors.windows import from_json_record, iter_evtx
-from correlator.engine import Engine
-from correlator.loader import RuleSet, load_paths
+from soclite.collectors.windows import from_json_record, iter_evtx
+from soclite.correlator.engine import Engine
+from soclite.correlator.loader import RuleSet, load_paths
 from tests.correlator.regression import SIGMA, cases
 
 DATASET = SIGMA.parent / "datasets" / "otrf-windows-atomic-a.jsonl.gz"

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from correlator.engine import LEARN_SAMPLES, Engine
-from correlator.index import json_all, json_literal
-from correlator.loader import RuleSet, load_text
-from correlator.runtime import ALL, Lowered
+from soclite.correlator.engine import LEARN_SAMPLES, Engine
+from soclite.correlator.index import json_all, json_literal
+from soclite.correlator.loader import RuleSet, load_text
+from soclite.correlator.runtime import ALL, Lowered
 
 KEYWORDS = r"""
 title: keywords

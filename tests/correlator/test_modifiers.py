@@ -160,7 +160,7 @@ def test_expand_placeholders() -> None:
 
 
 def test_unknown_placeholder_is_a_load_failure() -> None:
-    from correlator.loader import RuleSet, load_text
+    from soclite.correlator.loader import RuleSet, load_text
     from tests.correlator.helpers import RULE_HEAD
 
     rs = RuleSet()

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from correlator.engine import Engine
-from correlator.loader import load_paths
+from soclite.correlator.engine import Engine
+from soclite.correlator.loader import load_paths
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 T0 = datetime(2026, 11, 23, 3, 0, 0, tzinfo=UTC)
@@ -257,7 +257,7 @@ CRADLE = "PowerShell Download Cradle"
 
 def test_powershell_download_cradle_fires_on_the_demo_record(engine: Engine) -> None:
     """The sample province's story 4, as NXLog JSON through the Windows record mapping."""
-    from collectors.windows import from_json_record
+    from soclite.collectors.windows import from_json_record
     from soclite.demo import generate
 
     province = generate(seed=42, base=T0, hours=1)

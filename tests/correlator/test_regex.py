@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from correlator.regex import Regex, regex_literal_options, regex_literals
+from soclite.correlator.regex import Regex, regex_literal_options, regex_literals
 
 
 def test_required_literals() -> None:

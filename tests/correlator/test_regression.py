@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.windows import iter_evtx
-from correlator.engine import Engine
+from soclite.collectors.windows import iter_evtx
+from soclite.correlator.engine import Engine
 from tests.correlator.regression import SIGMA, RegressionCase, cases
 
 CASES = cases() if SIGMA.exists() else []

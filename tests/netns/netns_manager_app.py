@@ -9,7 +9,7 @@ from pathlib import Path
 
 import uvicorn
 
-from api.app import create_app
+from soclite.api.app import create_app
 from soclite.config import Settings
 from soclite.runtime import Runtime
 

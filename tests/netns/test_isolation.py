@@ -140,8 +140,8 @@ def wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyp
 def test_isolation_keeps_the_manager_cuts_the_peer_survives_restart_and_releases(
     lab: Lab, tmp_path: Path
 ) -> None:
-    from collectors.agent.enrollment import AgentRegistry
-    from collectors.commands import CommandQueue
+    from soclite.collectors.agent.enrollment import AgentRegistry
+    from soclite.collectors.commands import CommandQueue
     from soclite.config import Settings
     from soclite.models import IsolationState
     from soclite.store import open_store
@@ -163,7 +163,7 @@ def test_isolation_keeps_the_manager_cuts_the_peer_survives_restart_and_releases
     config.write_text(
         "heartbeat_interval: 0.5\ncommand_poll_interval: 0.5\nbackoff_initial: 0.1\nbackoff_max: 1\n"
     )
-    agent_cmd = (PYTHON, "-m", "collectors.agent", "--server", server_url, "--state-dir", str(state_dir),
+    agent_cmd = (PYTHON, "-m", "soclite.collectors.agent", "--server", server_url, "--state-dir", str(state_dir),
                  "--config", str(config))  # fmt: skip
     agent = lab.spawn(lab.agent_ns, *agent_cmd, "--enroll-token", token, log="agent.log")
 

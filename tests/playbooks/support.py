@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from playbooks.outbox import Outbox
 from soclite.config import Settings
 from soclite.models import Alert, Level, new_id, severity_of
+from soclite.playbooks.outbox import Outbox
 from soclite.runtime import Runtime
 
 SHIPPED = Path(__file__).resolve().parents[2] / "playbooks"
@@ -48,7 +48,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    from collectors.commands import CommandQueue
+    from soclite.collectors.commands import CommandQueue
 
     runtime = Runtime.build(settings)
     runtime.outbox = Outbox.from_settings(settings)

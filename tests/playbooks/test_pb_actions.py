@@ -6,14 +6,14 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from correlator.engine import Engine
-from playbooks.actions import ACTIONS, Action, register
-from playbooks.connectors import CONNECTORS
-from playbooks.connectors.base import minimize, pseudonym
-from playbooks.connectors.stix_mapping import alert_to_stix
-from playbooks.outbox import ActionStatus
-from playbooks.worker import Worker
+from soclite.correlator.engine import Engine
 from soclite.errors import ConnectorError, PlaybookError
+from soclite.playbooks.actions import ACTIONS, Action, register
+from soclite.playbooks.connectors import CONNECTORS
+from soclite.playbooks.connectors.base import minimize, pseudonym
+from soclite.playbooks.connectors.stix_mapping import alert_to_stix
+from soclite.playbooks.outbox import ActionStatus
+from soclite.playbooks.worker import Worker
 from soclite.runtime import Runtime
 from tests.playbooks.pki import make_pki
 from tests.playbooks.support import ScriptedHTTP, make_alert
@@ -29,7 +29,7 @@ def test_registries_refuse_duplicates() -> None:
         assert "already registered" in str(exc)
     else:
         raise AssertionError("a duplicate action name must raise")
-    from playbooks.connectors import register as register_connector
+    from soclite.playbooks.connectors import register as register_connector
 
     try:
         register_connector(CONNECTORS["taxii"])
@@ -82,7 +82,7 @@ def test_add_ioc_feeds_the_correlator(runtime: Runtime, tmp_path: Path) -> None:
 
 
 def test_create_case_opens_one_case_in_the_api_store(runtime: Runtime) -> None:
-    from api import cases
+    from soclite.api import cases
 
     alert = runtime.store.put_alert(make_alert())
     for key in (

@@ -9,10 +9,10 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from api.app import create_app
-from playbooks.outbox import ActionStatus
-from playbooks.worker import Worker
+from soclite.api.app import create_app
 from soclite.models import Host, IsolationState
+from soclite.playbooks.outbox import ActionStatus
+from soclite.playbooks.worker import Worker
 from soclite.runtime import Runtime
 from tests.playbooks.support import make_alert
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from playbooks.outbox import ActionStatus
-from playbooks.worker import Worker
+from soclite.playbooks.outbox import ActionStatus
+from soclite.playbooks.worker import Worker
 from tests.playbooks.support import build_runtime, make_settings
 from tests.reports.smtp import free_port, start_smtp
 

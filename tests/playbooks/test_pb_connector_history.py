@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from playbooks.outbox import Outbox
+from soclite.playbooks.outbox import Outbox
 
 
 def _t(hour: int, minute: int = 0, day: int = 10) -> datetime:

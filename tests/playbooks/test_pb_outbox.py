@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from playbooks.outbox import ActionStatus, Outbox, RetryPolicy
-from playbooks.worker import Worker
 from soclite.errors import PlaybookError
+from soclite.playbooks.outbox import ActionStatus, Outbox, RetryPolicy
+from soclite.playbooks.worker import Worker
 from soclite.runtime import Runtime
 from tests.playbooks.support import ScriptedHTTP, wait_for
 

@@ -10,11 +10,11 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from playbooks.outbox import ActionStatus
-from playbooks.runner import PlaybookRunner
-from playbooks.worker import Worker
 from soclite.config import SmtpSettings
 from soclite.models import Host, HostType, IsolationState
+from soclite.playbooks.outbox import ActionStatus
+from soclite.playbooks.runner import PlaybookRunner
+from soclite.playbooks.worker import Worker
 from soclite.runtime import Runtime
 from tests.playbooks.support import build_runtime, make_alert, make_settings
 

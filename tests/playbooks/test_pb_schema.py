@@ -7,9 +7,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from playbooks.cli import playbooks_group
-from playbooks.conditions import Condition, all_hold
-from playbooks.schema import load_playbooks
+from soclite.playbooks.cli import playbooks_group
+from soclite.playbooks.conditions import Condition, all_hold
+from soclite.playbooks.schema import load_playbooks
 from tests.playbooks.support import SHIPPED, make_alert
 
 BAD = """\

@@ -16,11 +16,11 @@ import orjson
 import pytest
 from jwcrypto import jwk, jws
 
-from playbooks.connectors.signed_json import SIGNATURE_HEADER, verify_detached
-from playbooks.outbox import ActionStatus
-from playbooks.runner import PlaybookRunner
-from playbooks.schema import load_playbooks
-from playbooks.worker import Worker
+from soclite.playbooks.connectors.signed_json import SIGNATURE_HEADER, verify_detached
+from soclite.playbooks.outbox import ActionStatus
+from soclite.playbooks.runner import PlaybookRunner
+from soclite.playbooks.schema import load_playbooks
+from soclite.playbooks.worker import Worker
 from tests.playbooks.pki import make_pki
 from tests.playbooks.support import build_runtime, make_alert, make_settings, wait_for
 

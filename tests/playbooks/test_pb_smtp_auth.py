@@ -11,10 +11,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from pydantic import SecretStr, ValidationError
 
-from playbooks.outbox import ActionStatus
-from playbooks.worker import Worker
 from soclite.config import SmtpSettings, load_settings
 from soclite.errors import ConfigError
+from soclite.playbooks.outbox import ActionStatus
+from soclite.playbooks.worker import Worker
 from tests.playbooks.support import build_runtime, make_settings
 
 

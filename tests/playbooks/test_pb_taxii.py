@@ -22,11 +22,11 @@ import pytest
 import stix2
 from taxii2client.v21 import Collection, as_pages
 
-from correlator.engine import Engine
-from playbooks.outbox import ActionStatus
-from playbooks.runner import PlaybookRunner
-from playbooks.schema import load_playbooks
-from playbooks.worker import Worker
+from soclite.correlator.engine import Engine
+from soclite.playbooks.outbox import ActionStatus
+from soclite.playbooks.runner import PlaybookRunner
+from soclite.playbooks.schema import load_playbooks
+from soclite.playbooks.worker import Worker
 from tests.playbooks.support import build_runtime, make_alert, make_settings, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
     from fastapi.testclient import TestClient
 
-from api.app import create_app
+from soclite.api.app import create_app
 from soclite.runtime import Runtime
 from soclite.store.base import AlertQuery
 from tests.reports.conftest import make_settings

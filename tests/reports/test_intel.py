@@ -16,7 +16,7 @@ HEADER = Header(doc_number="001/BC-ATTT", issuing_unit="Trung tâm", recipient="
 
 
 def test_iocs_from_outbox_and_no_data_without_it(tmp_path: Path) -> None:
-    from playbooks.outbox import Outbox
+    from soclite.playbooks.outbox import Outbox
 
     store = SQLiteStore(tmp_path / "events.db")
     store.open()

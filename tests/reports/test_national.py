@@ -24,9 +24,9 @@ import orjson
 import pytest
 import stix2
 
-from playbooks.outbox import ActionStatus, RetryPolicy
-from playbooks.worker import Worker
 from soclite.config import ReportSchedule
+from soclite.playbooks.outbox import ActionStatus, RetryPolicy
+from soclite.playbooks.worker import Worker
 from soclite.reports.archive import ReportArchive
 from soclite.reports.context import build_context
 from soclite.reports.delivery import national_key, submit_national

@@ -11,9 +11,9 @@ import time
 import warnings
 from pathlib import Path
 
-from api.app import create_app
-from playbooks.outbox import ActionStatus, RetryPolicy
-from playbooks.worker import Worker
+from soclite.api.app import create_app
+from soclite.playbooks.outbox import ActionStatus, RetryPolicy
+from soclite.playbooks.worker import Worker
 from soclite.reports.archive import ReportArchive, sha256_file
 from soclite.reports.delivery import deliver, email_key, sync_outbox_deliveries
 from soclite.reports.service import ReportRequest, generate

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import uvicorn
 
-from api.app import create_app
-from api.identity import UserStore
+from soclite.api.app import create_app
+from soclite.api.identity import UserStore
 from soclite.config import AuthSettings, Settings
 from soclite.models import Alert, Host, HostType, Level, Unit, fingerprint, new_id, severity_of
 from soclite.runtime import Runtime

@@ -138,7 +138,7 @@ def test_queue_refreshes_live(browser: Any, live: Any) -> None:
 
 def test_case_from_two_alerts(browser: Any, live: Any) -> None:
     """Select two alerts in the queue, open a new case with them, work the case, switch language and back."""
-    from api import cases
+    from soclite.api import cases
 
     context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="vi-VN")
     page = context.new_page()

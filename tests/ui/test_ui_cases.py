@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from api import cases
-from api.app import create_app
-from api.identity import UserStore
+from soclite.api import cases
+from soclite.api.app import create_app
+from soclite.api.identity import UserStore
 from soclite.config import AuthSettings, Settings
 from soclite.models import Alert, Level, Unit, fingerprint
 from soclite.runtime import Runtime

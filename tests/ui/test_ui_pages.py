@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from babel.messages.extract import extract_from_dir
 
-from api.app import create_app
-from api.identity import UserStore
-from api.ui.i18n import I18N_DIR, catalog, translator
-from soclite.config import PROJECT_ROOT, AuthSettings, Settings
+from soclite.api.app import create_app
+from soclite.api.identity import UserStore
+from soclite.api.ui.i18n import I18N_DIR, catalog, translator
+from soclite.config import AuthSettings, Settings
 from soclite.models import Alert, Host, HostType, Level, Unit, fingerprint
 from soclite.runtime import Runtime
 
@@ -23,12 +23,13 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 PASSWORD = "page-test-password"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def template_msgids() -> set[str]:
     method_map = [("dashboards/templates/**.html", "jinja2"), ("api/ui/**.py", "python")]
     ids = set()
-    for _file, _line, message, _comments, _ctx in extract_from_dir(str(PROJECT_ROOT), method_map=method_map):
+    for _file, _line, message, _comments, _ctx in extract_from_dir(str(REPO_ROOT), method_map=method_map):
         if isinstance(message, str):
             ids.add(message)
     return ids
