@@ -53,6 +53,7 @@ lint: dev-venv
 
 typecheck: dev-venv
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 pytest: dev-venv system-deps-test ui-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
@@ -60,6 +61,7 @@ pytest: dev-venv system-deps-test ui-deps
 test: dev-venv system-deps-test ui-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The benchmarks behind the issues' targets (minutes each; not part of `make test`).

@@ -32,7 +32,7 @@ def token_create(data_dir: Path, role: str, unit: str | None, name: str | None, 
     created sees nothing, or — once someone creates that code — more than meant.
     """
     from soclite.api import audit
-    from soclite.cli import load_cli_settings
+    from soclite.config import load_cli_settings
     from soclite.runtime import Runtime
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
@@ -57,7 +57,7 @@ def token_create(data_dir: Path, role: str, unit: str | None, name: str | None, 
 @contextmanager
 def _runtime(data_dir: Path, config_file: Path | None) -> Iterator[Any]:
     """The runtime of a user command: closed afterwards, an identity refusal shown as a CLI error."""
-    from soclite.cli import load_cli_settings
+    from soclite.config import load_cli_settings
     from soclite.runtime import Runtime
 
     runtime = Runtime.build(load_cli_settings(config_file, data_dir=data_dir))
@@ -190,7 +190,7 @@ def audit_group() -> None:
 def audit_verify(data_dir: Path, config_file: Path | None) -> None:
     """Recompute the hash chain; exit 1 and name the first broken seq if it was tampered with."""
     from soclite.api import audit
-    from soclite.cli import load_cli_settings
+    from soclite.config import load_cli_settings
     from soclite.store import open_store
 
     store = open_store(load_cli_settings(config_file, data_dir=data_dir))

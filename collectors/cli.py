@@ -45,8 +45,8 @@ def import_files(files: tuple[Path, ...], data_dir: Path | None, config_file: Pa
     """
     from tqdm import tqdm
 
-    from soclite.cli import load_cli_settings
     from soclite.collectors.files import read_file
+    from soclite.config import load_cli_settings
     from soclite.models import utcnow
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
@@ -97,8 +97,8 @@ def deadletter_list(data_dir: Path | None, config_file: Path | None, limit: int,
     """List dead letters, newest first: time, source, reason and the raw bytes."""
     import orjson
 
-    from soclite.cli import load_cli_settings
     from soclite.collectors.deadletter import DeadLetters
+    from soclite.config import load_cli_settings
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
     journal = _journal(settings)
@@ -131,8 +131,8 @@ def deadletter_purge(data_dir: Path | None, config_file: Path | None, before: st
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from soclite.cli import load_cli_settings
     from soclite.collectors.deadletter import DeadLetters
+    from soclite.config import load_cli_settings
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
     cutoff: datetime | None = None

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING
 
 import click
 
-from soclite.cli import load_cli_settings
+from soclite.config import load_cli_settings
+from soclite.playbooks.services import need
+
+if TYPE_CHECKING:
+    from soclite.playbooks.services import StandaloneServices
 
 
 @click.group("playbooks")
@@ -64,7 +68,7 @@ def dry_run(
     from soclite.models import Alert
     from soclite.playbooks.runner import PlaybookRunner
     from soclite.playbooks.schema import load_playbooks
-    from soclite.runtime import Runtime
+    from soclite.playbooks.services import StandaloneServices
 
     settings = load_cli_settings(config_file)
     playbooks, problems = load_playbooks(list(paths) or list(settings.playbooks))
@@ -74,8 +78,7 @@ def dry_run(
     host_type = host_type or data.pop("host_type", None)
     alert = Alert.model_validate(data)
     # A dry run touches no database: no store, no outbox; the host type comes from the option or the file.
-    runtime = Runtime(settings=settings, store=cast(Any, None), control=cast(Any, None), identity=None)
-    runner = PlaybookRunner(runtime, playbooks)
+    runner = PlaybookRunner(StandaloneServices(settings), playbooks)
     plan = runner.plan(alert, change, host_type)
     out = [
         {
@@ -98,14 +101,12 @@ def connector_group() -> None:
     """The national connector: state, a manual indicator pull, a heartbeat."""
 
 
-def _runtime(config_file: Path | None, data_dir: Path | None) -> Any:
+def _runtime(config_file: Path | None, data_dir: Path | None) -> StandaloneServices:
     from soclite.playbooks.outbox import Outbox
-    from soclite.runtime import Runtime
+    from soclite.playbooks.services import StandaloneServices
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
-    runtime = Runtime(settings=settings, store=cast(Any, None), control=cast(Any, None), identity=None)
-    runtime.outbox = Outbox.from_settings(settings)
-    return runtime
+    return StandaloneServices(settings, outbox=Outbox.from_settings(settings))
 
 
 @connector_group.command("status")
@@ -114,10 +115,10 @@ def _runtime(config_file: Path | None, data_dir: Path | None) -> Any:
 def status(data_dir: Path | None, config_file: Path | None) -> None:
     """Last success, backlog, last error of the national connector (from the outbox db)."""
     runtime = _runtime(config_file, data_dir)
-    state = runtime.outbox.connector_status(runtime.settings.national.kind)
+    state = need(runtime.outbox, "the outbox").connector_status(runtime.settings.national.kind)
     data = state.model_dump()
     data["enabled"] = runtime.settings.national.enabled
-    data["warnings"] = runtime.outbox.health_warnings(connector=runtime.settings.national.kind)
+    data["warnings"] = need(runtime.outbox, "the outbox").health_warnings(connector=runtime.settings.national.kind)
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
@@ -130,7 +131,7 @@ def pull(data_dir: Path | None, config_file: Path | None) -> None:
 
     runtime = _runtime(config_file, data_dir)
     count = Worker(runtime).pull_indicators()
-    state = runtime.outbox.connector_status(runtime.settings.national.kind)
+    state = need(runtime.outbox, "the outbox").connector_status(runtime.settings.national.kind)
     click.echo(f"{count} indicator(s) pulled; cursor {state.cursor}; last error: {state.last_error}")
 
 
@@ -146,7 +147,7 @@ def heartbeat(data_dir: Path | None, config_file: Path | None) -> None:
     click.echo(
         "heartbeat sent"
         if ok
-        else f"heartbeat failed: {runtime.outbox.connector_status(runtime.settings.national.kind).last_error}"
+        else f"heartbeat failed: {need(runtime.outbox, 'the outbox').connector_status(runtime.settings.national.kind).last_error}"
     )
     sys.exit(0 if ok else 1)
 

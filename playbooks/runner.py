@@ -19,7 +19,7 @@ from soclite.playbooks.schema import Playbook, Step, TriggerMatch, load_playbook
 
 if TYPE_CHECKING:
     from soclite.playbooks.outbox import ActionRecord
-    from soclite.runtime import Runtime
+    from soclite.playbooks.services import ResponseServices
 
 log = logging.getLogger(__name__)
 ChangeKind = Literal["created", "updated", "escalated"]
@@ -71,7 +71,7 @@ def triggered(playbook: Playbook, ctx: dict[str, Any], change: str) -> bool:
 
 
 class PlaybookRunner:
-    def __init__(self, runtime: Runtime, playbooks: list[Playbook] | None = None) -> None:
+    def __init__(self, runtime: ResponseServices, playbooks: list[Playbook] | None = None) -> None:
         self.runtime = runtime
         if playbooks is None:
             playbooks, problems = load_playbooks(list(runtime.settings.playbooks))
@@ -80,7 +80,7 @@ class PlaybookRunner:
         self.playbooks = playbooks
 
     @classmethod
-    def from_runtime(cls, runtime: Runtime) -> PlaybookRunner:
+    def from_runtime(cls, runtime: ResponseServices) -> PlaybookRunner:
         """Load the playbooks named in settings.playbooks; rejected ones are logged with file:line."""
         return cls(runtime)
 
@@ -206,13 +206,14 @@ class PlaybookRunner:
         """Show "requested" on the host while the isolation waits for an admin (the agent reports the rest)."""
         from soclite.models import IsolationState, utcnow
 
-        if not host_id:
+        store = self.runtime.store
+        if not host_id or store is None:
             return
         try:
-            host = self.runtime.store.find_host(host_id)
+            host = store.find_host(host_id)
             if host is not None and host.isolation in (IsolationState.NONE, IsolationState.FAILED):
                 host.isolation = IsolationState.REQUESTED
                 host.isolation_updated_at = utcnow()
-                self.runtime.store.put_host(host)
+                store.put_host(host)
         except Exception as exc:
             log.warning("could not mark host %s as isolation requested: %s", host_id, exc)

@@ -20,13 +20,13 @@ from soclite.playbooks.actions import ActionContext, PermanentError, RetryableEr
 from soclite.playbooks.outbox import ActionRecord
 
 if TYPE_CHECKING:
-    from soclite.runtime import Runtime
+    from soclite.playbooks.services import ResponseServices
 
 log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, runtime: Runtime, *, poll_seconds: float = 1.0, max_parallel: int = 4) -> None:
+    def __init__(self, runtime: ResponseServices, *, poll_seconds: float = 1.0, max_parallel: int = 4) -> None:
         if runtime.outbox is None:
             raise SocliteError("the worker needs runtime.outbox")
         self.runtime = runtime

@@ -1,17 +1,43 @@
 """soclite: a SIEM-lite for a provincial security-monitoring centre.
 
-How an event becomes an alert (the wiring lives in :mod:`soclite.pipeline`):
+How an event becomes an alert:
 
-1. a collector (syslog listener, HTTP ingest, agent, file import, network
-   sensor) turns bytes into flat ``Event`` mappings and hands a batch to a sink;
+1. a collector (:mod:`soclite.collectors`: syslog listener, HTTP ingest, agent,
+   file import, network sensor) turns bytes into flat ``Event`` mappings and
+   hands a batch to a sink;
 2. the sink writes the batch durably to the ingest journal and only then
    acknowledges it to the sender;
-3. the pipeline consumes the journal with committed offsets: each event is
-   routed by log source to the Sigma rules compiled by :mod:`correlator`,
-   which returns ``Alert`` objects (and keeps correlation windows);
-4. events and alerts are written to the store (embedded SQLite or OpenSearch);
-5. playbooks react to new alerts through a durable outbox, the API and the
-   web UI serve analysts, and the scheduler renders periodic reports.
+3. the detection process (:mod:`soclite.pipeline`) consumes the journal with
+   committed offsets: each event is routed by log source to the Sigma rules
+   compiled by :mod:`soclite.correlator`, which returns ``Alert`` objects (and
+   keeps correlation windows);
+4. events and alerts are written to the store (:mod:`soclite.store`: embedded
+   SQLite or OpenSearch);
+5. playbooks (:mod:`soclite.playbooks`) react to new alerts through a durable
+   outbox, the API and web UI (:mod:`soclite.api`) serve analysts, and the
+   scheduler renders periodic reports (:mod:`soclite.reports`).
+
+The package is layered, and imports run one way (``[tool.importlinter]`` in
+``pyproject.toml`` states it and ``make test`` checks it), lowest first:
+
+* **core** — :mod:`~soclite.config`, :mod:`~soclite.models`,
+  :mod:`~soclite.errors`, :mod:`~soclite.db`, :mod:`~soclite.logs`: nothing of ours;
+* **stages** — :mod:`~soclite.collectors`, :mod:`~soclite.correlator`,
+  :mod:`~soclite.store`: turn bytes into events, events into alerts, and keep them;
+* **control** — :mod:`~soclite.control`: typed repositories of the control data
+  (users, cases, comments, history, exceptions, rule states, agents, commands, IoC lists);
+* **response** — :mod:`~soclite.playbooks` (actions, outbox, connectors) and
+  :mod:`~soclite.reports`;
+* **runtime** — :mod:`~soclite.runtime`: the typed services a route sees;
+* **api** — :mod:`~soclite.api`: routes and UI; calls control and the store, holds no SQL;
+* **application** — :mod:`~soclite.application` wires both processes once;
+  :mod:`~soclite.server`, :mod:`~soclite.pipeline_worker` and :mod:`~soclite.cli`
+  are their entry points.
+
+The stages keep the top-level folders of the repository (``api/``,
+``collectors/``, ``correlator/``, ``playbooks/``, and the data in
+``dashboards/`` and ``rules/``); ``soclite/`` links to them, and the wheel
+carries them as ``soclite.*`` with the UI, translations, rules and playbooks.
 """
 
 __version__ = "0.1.0"

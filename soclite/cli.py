@@ -12,11 +12,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from soclite.errors import ConfigError, SocliteError
+from soclite.errors import SocliteError
 
 #: modules exposing ``commands: list[click.Command]``
 COMMAND_MODULES = (
@@ -98,22 +97,10 @@ def config_group() -> None:
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory.")
 def config_show(config_file: Path | None, data_dir: Path | None) -> None:
     """Print the effective configuration with secrets masked."""
-    from soclite.config import masked_dump
+    from soclite.config import load_cli_settings, masked_dump
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
     click.echo(json.dumps(masked_dump(settings), indent=2, ensure_ascii=False))
-
-
-def load_cli_settings(config_file: Path | None, **overrides: Any) -> Any:
-    """Load settings for a command; an invalid configuration exits with code 2 and says where."""
-    from soclite.config import load_settings
-
-    clean = {k: v for k, v in overrides.items() if v is not None}
-    try:
-        return load_settings(config_file, **clean)
-    except ConfigError as exc:
-        click.echo(f"soclite: invalid configuration: {exc}", err=True)
-        sys.exit(2)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ CLI and by the app factory, and tests pass their own :class:`Settings`.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -331,3 +332,15 @@ def masked_dump(settings: Settings) -> dict[str, Any]:
     result = walk(settings)
     assert isinstance(result, dict)
     return result
+
+
+def load_cli_settings(config_file: Path | None, **overrides: Any) -> Settings:
+    """Load settings for a command; an invalid configuration exits with code 2 and says where."""
+    import click
+
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return load_settings(config_file, **clean)
+    except ConfigError as exc:
+        click.echo(f"soclite: invalid configuration: {exc}", err=True)
+        sys.exit(2)

@@ -275,7 +275,7 @@ def demo_replay(data_dir: Any, server_url: str, seed: int, hours: int, config_fi
     import httpx
     from tqdm import tqdm
 
-    from soclite.cli import load_cli_settings
+    from soclite.config import load_cli_settings
     from soclite.runtime import Runtime
 
     settings = load_cli_settings(config_file, data_dir=data_dir)

@@ -13,7 +13,8 @@ Every error soclite raises on purpose derives from :class:`SocliteError`::
     ├── AuthError          authentication or authorisation refused
     ├── PlaybookError      a playbook that does not validate or an action that failed
     ├── ConnectorError     the national connector or another remote peer failed
-    └── ReportError        a report could not be rendered or delivered
+    ├── ReportError        a report could not be rendered or delivered
+    └── ServiceUnavailable a part this process does not run was asked for (e.g. no engine here)
 """
 
 from __future__ import annotations
@@ -87,3 +88,7 @@ class ConnectorError(SocliteError):
 
 class ReportError(SocliteError):
     """A report could not be rendered or delivered."""
+
+
+class ServiceUnavailable(SocliteError):
+    """A service this process does not run (or has not opened) was asked for."""

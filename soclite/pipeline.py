@@ -38,6 +38,7 @@ from soclite.models import (
     HostType,
     utcnow,
 )
+from soclite.runtime import HitKind
 from soclite.store.base import AlertRepeat
 
 log = logging.getLogger("soclite.pipeline")
@@ -99,6 +100,10 @@ class Pipeline:
         if engine is not None:
             engine.save_state()
         return True
+
+    def shared_hits(self, kind: HitKind) -> dict[str, int] | None:
+        """None: the engine of this process counts its own hits."""
+        return None
 
     def health_warnings(self) -> list[str]:
         warnings = []
@@ -177,7 +182,7 @@ class Pipeline:
         # Before the hand-over: playbooks match on the host's inventory (host_type), and a host seen
         # for the first time in this batch must already be there for its first alert.
         self._update_hosts(events)
-        runner = self.runtime.extras.get("playbook_runner")
+        runner = self.runtime.playbooks
         if runner is not None:
             # Replayed alerts are handed over again: the outbox's idempotency keys (alert id, change,
             # version) make that a no-op when the first attempt got through, and a rescue when it did not.

@@ -27,6 +27,7 @@ import orjson
 
 from soclite.pipeline import CONSUMER
 from soclite.pipeline_worker import PipelineStats, revealed_settings
+from soclite.runtime import HitKind
 
 log = logging.getLogger("soclite.pipeline_process")
 
@@ -153,6 +154,10 @@ class PipelineProcess:
 
     def exception_hits(self) -> dict[str, int]:
         return self.stats.exception_hits()
+
+    def shared_hits(self, kind: HitKind) -> dict[str, int] | None:
+        """Hit counts the child wrote to the shared table (the engine of this process counts nothing)."""
+        return self.rule_hits() if kind == "rule_hits" else self.exception_hits()
 
     def health_warnings(self) -> list[str]:
         warnings: list[str] = []

@@ -31,13 +31,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from soclite.config import Settings
+from soclite.correlator.ioc import IocKind
 from soclite.db import Database
 from soclite.runtime import Runtime
 
@@ -197,14 +198,14 @@ class EngineSync:
         version = int(outbox.db.reader().execute("PRAGMA data_version").fetchone()[0])
         if version == self._ioc_version:
             return
-        iocs = self.runtime.engine.iocs
+        iocs = self.runtime.require_engine().iocs
         current = {
             name: (kind, outbox.ioc_list_level(name), outbox.ioc_values(name))
             for name, kind in outbox.ioc_lists().items()
         }
         for name, (kind, level, values) in current.items():
             if self._ioc_lists.get(name) != (kind, level, values):
-                count = iocs.set_list(name, kind, values, level=level)
+                count = iocs.set_list(name, cast(IocKind, kind), values, level=level)
                 log.info("IoC list %s applied: %d value(s)", name, count)
         for name in set(self._ioc_lists) - set(current):
             iocs.remove_list(name)
@@ -242,17 +243,10 @@ class PipelineWorker:
     """One child's Runtime and loop; :meth:`run` returns when ``stop`` is set."""
 
     def __init__(self, settings: Settings) -> None:
-        from soclite.collectors.journal import Journal
-        from soclite.correlator.engine import Engine
+        from soclite.application import build_runtime
         from soclite.pipeline import Pipeline
-        from soclite.playbooks.outbox import Outbox
-        from soclite.playbooks.runner import PlaybookRunner
 
-        rt = Runtime.build(settings)
-        rt.journal = Journal.from_settings(settings)
-        rt.engine = Engine.from_settings(settings)
-        rt.outbox = Outbox.from_settings(settings)
-        rt.extras["playbook_runner"] = PlaybookRunner.from_runtime(rt)
+        rt = build_runtime(settings, role="detection")
         self.runtime = rt
         self.stats = PipelineStats(settings.data_dir / "pipeline.db")
         self.sync = EngineSync(rt)
@@ -297,12 +291,8 @@ class PipelineWorker:
                     self.close()
 
     def close(self) -> None:
-        rt = self.runtime
-        rt.engine.close()
-        rt.outbox.close()
-        rt.journal.close()
         self.stats.close()
-        rt.close()
+        self.runtime.close()
 
 
 def _lock(path: Path, stop: threading.Event) -> IO[bytes] | None:

@@ -1,5 +1,7 @@
 """``soclite server``: API, syslog listeners, ingest, correlator, playbooks and scheduler.
 
+The process is wired by :class:`soclite.application.Server`; this module is its command line.
+
 By default the pipeline (journal → correlator → store → playbook triggers) runs
 in a child process supervised by this one (``server.pipeline_process``, see
 :mod:`soclite.pipeline_process`): ingest and the pipeline are both CPU-bound
@@ -25,82 +27,8 @@ from typing import Any
 import click
 
 from soclite.config import Settings
-from soclite.runtime import Runtime
 
-log = logging.getLogger("soclite.server")
-
-
-class Server:
-    """Every long-running part of the embedded server, started and stopped in order."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.runtime = Runtime.build(settings)
-        self._stoppers: list[Any] = []
-
-    def start_background(self) -> None:
-        from soclite.collectors.commands import CommandQueue
-        from soclite.collectors.journal import Journal
-        from soclite.correlator.engine import Engine
-        from soclite.pipeline import Pipeline
-        from soclite.playbooks.outbox import Outbox
-        from soclite.playbooks.runner import PlaybookRunner
-        from soclite.playbooks.worker import Worker
-
-        rt = self.runtime
-        settings = self.settings
-        rt.journal = Journal.from_settings(settings)
-        rt.engine = Engine.from_settings(settings)
-        rt.commands = CommandQueue.from_settings(settings, rt.store)
-        rt.outbox = Outbox.from_settings(settings)
-        rt.extras["playbook_runner"] = PlaybookRunner.from_runtime(rt)
-        worker = Worker(rt)
-        worker.start()
-        self._stoppers.append(worker.stop)
-        if settings.server.pipeline_process:
-            from soclite.pipeline_process import PipelineProcess
-
-            # The child's engine owns the correlation windows: this one must not overwrite their saved state.
-            rt.engine.state_dir = None
-            rt.pipeline = PipelineProcess(rt)
-        else:
-            rt.pipeline = Pipeline(rt)
-        rt.pipeline.start()
-        self._stoppers.append(rt.pipeline.stop)
-        self._start_scheduler()
-        self._start_inputs()
-
-    def _start_scheduler(self) -> None:
-        from soclite.reports.scheduler import ReportScheduler
-
-        scheduler = ReportScheduler(self.runtime)
-        scheduler.start()
-        self.runtime.scheduler = scheduler
-        self._stoppers.append(scheduler.shutdown)
-
-    def _start_inputs(self) -> None:
-        from soclite.collectors.inputs import journal_sink, start_inputs
-
-        sink, dead_letter = journal_sink(self.runtime.journal)
-        for running in start_inputs(self.settings, sink, dead_letter):
-            self._stoppers.append(running.stop)
-
-    def first_admin_password(self) -> str | None:
-        from soclite.api.identity import ensure_first_admin
-
-        password: str | None = ensure_first_admin(self.runtime)
-        return password
-
-    def stop(self) -> None:
-        for stop in reversed(self._stoppers):
-            try:
-                stop()
-            except Exception:
-                log.exception("error while stopping %r", stop)
-        self._stoppers.clear()
-        if self.runtime.engine is not None:
-            self.runtime.engine.save_state()
-        self.runtime.close()
+log = logging.getLogger(__name__)
 
 
 @click.command("server")
@@ -116,7 +44,8 @@ def server(
     import uvicorn
 
     from soclite.api.app import create_app
-    from soclite.cli import load_cli_settings
+    from soclite.application import Server
+    from soclite.config import load_cli_settings
     from soclite.errors import ConfigError, SchemaError
 
     overrides: dict[str, Any] = {"data_dir": data_dir}

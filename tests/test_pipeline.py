@@ -140,7 +140,7 @@ def test_a_failed_playbook_trigger_is_retried_and_not_doubled(runtime: Runtime, 
     from soclite.playbooks.runner import PlaybookRunner
 
     runtime.outbox = Outbox.from_settings(runtime.settings)
-    runtime.extras["playbook_runner"] = PlaybookRunner.from_runtime(runtime)
+    runtime.playbooks = PlaybookRunner.from_runtime(runtime)
     runtime.journal.append("b1", _lines(_clamav(1), host="ws-05"))
     pipeline = Pipeline(runtime)
     _sqlite(tmp_path / "outbox.db",
@@ -169,7 +169,7 @@ def _playbooks(runtime: Runtime) -> None:
     from soclite.playbooks.runner import PlaybookRunner
 
     runtime.outbox = Outbox.from_settings(runtime.settings)
-    runtime.extras["playbook_runner"] = PlaybookRunner.from_runtime(runtime)
+    runtime.playbooks = PlaybookRunner.from_runtime(runtime)
 
 
 def _action_keys(runtime: Runtime, alert_id: str) -> list[str]:
@@ -223,7 +223,7 @@ def test_a_retry_with_more_events_hands_over_created_and_updated(runtime: Runtim
     _sqlite(tmp_path / "outbox.db", "DROP TRIGGER fail_actions;")
     runtime.journal.append("b2", _lines(_clamav(30)[25:], host="ws-10"))
     seen: list[tuple[int, str]] = []
-    runner = runtime.extras["playbook_runner"]
+    runner = runtime.playbooks
     original = runner.on_alert
 
     def spy(alert, change):  # records what the pipeline hands over, then the real runner runs

@@ -77,7 +77,7 @@ class Server:
 
     def start(self) -> None:
         self.data_dir.mkdir()
-        code = ("import sys; from soclite.cli import load_cli_settings; from soclite.store import open_store; "
+        code = ("import sys; from soclite.config import load_cli_settings; from soclite.store import open_store; "
                 "from soclite.models import Unit; s = open_store(load_cli_settings(None, data_dir=sys.argv[1])); "
                 "s.put_unit(Unit(code='so-pp', name='so-pp')); s.close()")  # fmt: skip
         subprocess.run([sys.executable, "-c", code, str(self.data_dir)], check=True, env=self.env)

@@ -25,8 +25,6 @@ from starlette.concurrency import run_in_threadpool
 from soclite.api import audit
 from soclite.api.deps import RuntimeDep, require_roles
 from soclite.api.identity import Principal, Role
-from soclite.collectors.agent.enrollment import AgentRegistry
-from soclite.collectors.commands import CommandQueue
 from soclite.errors import AuthError, NotFoundError
 from soclite.models import Host, HostType, IsolationState, utcnow
 from soclite.runtime import Runtime
@@ -43,24 +41,6 @@ MAX_POLL_WAIT = 30
 _lock = threading.Lock()
 
 
-def registry_of(runtime: Runtime) -> AgentRegistry:
-    """The agent register (data_dir/agents.db), opened on first use and kept on the runtime."""
-    with _lock:
-        registry = runtime.extras.get("agents")
-        if registry is None:
-            registry = AgentRegistry.open(runtime.settings.data_dir)
-            runtime.extras["agents"] = registry
-    assert isinstance(registry, AgentRegistry)
-    return registry
-
-
-def commands_of(runtime: Runtime) -> CommandQueue:
-    """runtime.commands, built here when the server wiring has not set it."""
-    with _lock:
-        if runtime.commands is None:
-            runtime.commands = CommandQueue.open(runtime.settings.data_dir, runtime.store)
-    queue: CommandQueue = runtime.commands
-    return queue
 
 
 class IsolationReport(BaseModel):
@@ -102,7 +82,7 @@ def _report_channel_changes(runtime: Runtime, agent_id: str, host_id: str, repor
     channels = (report or {}).get("channels") or {}
     if not isinstance(channels, dict):
         return
-    known: dict[tuple[str, str], str] = runtime.extras.setdefault("wineventlog_states", {})
+    known = runtime.wineventlog_states
     for name, state in channels.items():
         current = str(state.get("state")) if isinstance(state, dict) else "unknown"
         if known.get((agent_id, name)) == current:
@@ -192,7 +172,7 @@ def upsert_host(
 @router.post("/enroll")
 def enroll(body: EnrollRequest, runtime: RuntimeDep) -> dict[str, Any]:
     """One-time enrollment token → per-agent key (shown once) and agent id."""
-    registry = registry_of(runtime)
+    registry = runtime.agents
     try:
         grant = registry.consume(body.enroll_token)
     except AuthError as exc:
@@ -235,13 +215,13 @@ def heartbeat(body: Heartbeat, runtime: RuntimeDep, principal: AgentDep) -> dict
     except BindingConflict as exc:
         _deny_binding(runtime, principal, exc.host, exc.why, {"hostname": body.hostname, "unit": principal.unit})
         raise HTTPException(status.HTTP_409_CONFLICT, exc.why) from exc
-    registry_of(runtime).heartbeat(
+    runtime.agents.heartbeat(
         principal.id, dropped=body.dropped, spool_batches=body.spool.get("batches", 0)
     )
     if body.dropped:
         log.warning("agent %s (%s) evicted %d lines from its full spool", principal.id, host.id, body.dropped)
     _report_channel_changes(runtime, principal.id, host.id, body.windows_event_logs)
-    queue = commands_of(runtime)
+    queue = runtime.commands
     queue.expire()
     waiting = sum(1 for c in queue.list_for_host(host.id, limit=20) if c.status == "pending")
     return {"ok": True, "host_id": host.id, "commands_pending": waiting}
@@ -254,7 +234,7 @@ async def poll_commands(
     wait: Annotated[int, Query(ge=0, le=MAX_POLL_WAIT)] = 0,
 ) -> dict[str, Any]:
     """Commands for the caller's host → {"items": [{"id", "kind", "params"}]}; ``wait`` long-polls."""
-    queue = commands_of(runtime)
+    queue = runtime.commands
     deadline = asyncio.get_running_loop().time() + wait
     while True:
         commands = await run_in_threadpool(queue.pending_for, principal.id)
@@ -268,7 +248,7 @@ def command_result(
     command_id: str, body: CommandResult, runtime: RuntimeDep, principal: AgentDep
 ) -> dict[str, Any]:
     """The agent's outcome; isolated only with the ruleset it read back (verified), failed with its error."""
-    queue = commands_of(runtime)
+    queue = runtime.commands
     try:
         command = queue.get(command_id)
     except NotFoundError as exc:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from soclite.api.deps import AnalystDep, ReaderDep, RuntimeDep, scope_of
 from soclite.api.identity import Principal
 from soclite.errors import NotFoundError, ReportError
-from soclite.reports.archive import ArchivedReport, ReportArchive
+from soclite.reports.archive import ArchivedReport
 from soclite.reports.service import ReportRequest, generate
 from soclite.runtime import Runtime
 
@@ -41,16 +41,6 @@ class GenerateBody(BaseModel):
     unit: str | None = None
 
 
-def archive_of(runtime: Runtime) -> ReportArchive:
-    """One archive handle per runtime, opened on first use."""
-    with _ARCHIVE_LOCK:
-        archive = runtime.extras.get("reports.archive")
-        if archive is None:
-            archive = ReportArchive(runtime.settings.data_dir)
-            runtime.extras["reports.archive"] = archive
-        assert isinstance(archive, ReportArchive)
-        return archive
-
 
 def _visible(report: ArchivedReport, scope: frozenset[str] | None) -> bool:
     if scope is None:
@@ -59,7 +49,7 @@ def _visible(report: ArchivedReport, scope: frozenset[str] | None) -> bool:
 
 
 def _get_visible(runtime: Runtime, principal: Principal, report_id: str) -> ArchivedReport:
-    report = archive_of(runtime).get(report_id)
+    report = runtime.reports.get(report_id)
     if not _visible(report, scope_of(runtime, principal)):
         raise NotFoundError(f"report {report_id!r} not found")
     return report
@@ -77,7 +67,7 @@ def list_reports(
     batch = offset
     # filter after reading: unit-scoped callers see a subset, so read on until the page is full
     while len(items) < limit:
-        chunk = archive_of(runtime).recent(limit=500, offset=batch)
+        chunk = runtime.reports.recent(limit=500, offset=batch)
         if not chunk:
             break
         batch += len(chunk)
@@ -102,7 +92,7 @@ def generate_report(body: GenerateBody, runtime: RuntimeDep, principal: AnalystD
         requested_by=f"{principal.kind}:{principal.name}",
     )
     try:
-        report, _ctx, _out = generate(runtime.store, runtime.settings, archive_of(runtime), request, runtime=runtime)
+        report, _ctx, _out = generate(runtime.store, runtime.settings, runtime.reports, request, runtime=runtime)
     except ReportError as exc:
         raise HTTPException(422, str(exc)) from exc
     from soclite.api import audit
@@ -125,7 +115,7 @@ def download_report(report_id: str, fmt: str, runtime: RuntimeDep, principal: Re
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown format {fmt!r}; expected pdf, html or csv")
     report = _get_visible(runtime, principal, report_id)
     try:
-        path = archive_of(runtime).file_path(report, fmt)
+        path = runtime.reports.file_path(report, fmt)
     except ReportError as exc:  # the file on disk does not match its recorded hash
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     sha = next(f.sha256 for f in report.files if f.format == fmt)

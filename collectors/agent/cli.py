@@ -60,8 +60,8 @@ def enroll_token_group() -> None:
 def enroll_token_create(data_dir: Path, unit: str, uses: int, expires_hours: float, config_file: Path | None) -> None:
     """Print a new enrollment token on stdout (only its hash is stored); the issue is audited."""
     from soclite.api import audit
-    from soclite.cli import load_cli_settings
     from soclite.collectors.agent.enrollment import AgentRegistry
+    from soclite.config import load_cli_settings
     from soclite.store import open_store
 
     settings = load_cli_settings(config_file, data_dir=data_dir)

@@ -16,7 +16,7 @@ from soclite.errors import PlaybookError
 
 if TYPE_CHECKING:
     from soclite.playbooks.outbox import ActionRecord
-    from soclite.runtime import Runtime
+    from soclite.playbooks.services import ResponseServices
 
 
 class RetryableError(PlaybookError):
@@ -35,7 +35,7 @@ class Options(BaseModel):
 
 @dataclass
 class ActionContext:
-    runtime: Runtime
+    runtime: ResponseServices
     record: ActionRecord
     #: the alert as it was when the action was submitted (JSON form), if any
     alert: dict[str, Any] | None
@@ -52,7 +52,7 @@ class Action:
     lane: ClassVar[str | None] = None
 
     @classmethod
-    def skip_reason(cls, runtime: Runtime) -> str | None:
+    def skip_reason(cls, runtime: ResponseServices) -> str | None:
         """Why the runner should not submit this action in this deployment (None = submit it)."""
         return None
 

@@ -17,7 +17,7 @@ from soclite.models import isoformat
 from soclite.playbooks.actions.base import Action, ActionContext, Options, PermanentError
 
 if TYPE_CHECKING:
-    from soclite.runtime import Runtime
+    from soclite.playbooks.services import ResponseServices
 
 
 class NationalOptions(Options):
@@ -31,7 +31,7 @@ class NationalSync(Action):
     lane = "national"
 
     @classmethod
-    def skip_reason(cls, runtime: Runtime) -> str | None:
+    def skip_reason(cls, runtime: ResponseServices) -> str | None:
         return None if runtime.settings.national.enabled else "the national connector is disabled"
 
     def execute(self, ctx: ActionContext, options: Options) -> str:
@@ -69,7 +69,7 @@ class NationalReportAction(Action):
     lane = "national"
 
     @classmethod
-    def skip_reason(cls, runtime: Runtime) -> str | None:
+    def skip_reason(cls, runtime: ResponseServices) -> str | None:
         return NationalSync.skip_reason(runtime)
 
     def execute(self, ctx: ActionContext, options: Options) -> str:

@@ -12,7 +12,7 @@ from soclite.errors import ConfigError, ConnectorError
 from soclite.playbooks.connectors.base import Connector, NationalItem, NationalReport, PulledIndicator
 
 if TYPE_CHECKING:
-    from soclite.runtime import Runtime
+    from soclite.playbooks.services import ResponseServices
 
 CONNECTORS: dict[str, type[Connector]] = {}
 
@@ -26,7 +26,7 @@ def register(cls: type[Connector]) -> type[Connector]:
     return cls
 
 
-def build_connector(runtime: Runtime) -> Connector:
+def build_connector(runtime: ResponseServices) -> Connector:
     kind = runtime.settings.national.kind
     try:
         cls = CONNECTORS[kind]
@@ -37,14 +37,11 @@ def build_connector(runtime: Runtime) -> Connector:
     return cls(runtime)
 
 
-def connector_for(runtime: Runtime) -> Connector:
-    """The runtime's connector, built once (kept in runtime.extras)."""
-    connector = runtime.extras.get("national_connector")
-    if connector is None:
-        connector = build_connector(runtime)
-        runtime.extras["national_connector"] = connector
-    assert isinstance(connector, Connector)
-    return connector
+def connector_for(runtime: ResponseServices) -> Connector:
+    """The runtime's connector, built once."""
+    if runtime.national_connector is None:
+        runtime.national_connector = build_connector(runtime)
+    return runtime.national_connector
 
 
 from soclite.playbooks.connectors import signed_json, taxii  # noqa: E402  (registration)

@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict
 
 from soclite.models import isoformat, utcnow
 from soclite.playbooks.actions.base import PermanentError, RetryableError
+from soclite.playbooks.services import need
 
 if TYPE_CHECKING:
-    from soclite.runtime import Runtime
+    from soclite.playbooks.services import ResponseServices
 
 IocKind = Literal["ip", "domain", "url", "hash"]
 
@@ -112,7 +113,7 @@ class Connector:
     name: ClassVar[str]
     options: ClassVar[type[ConnectorOptions]]
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: ResponseServices) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.opts = self.options.model_validate(runtime.settings.national.model_dump())
@@ -151,7 +152,7 @@ class Connector:
         return self._tracked(lambda: self.send_report(report))
 
     def _tracked(self, send: Callable[[], str]) -> str:
-        outbox = self.runtime.outbox
+        outbox = need(self.runtime.outbox, "the outbox")
         try:
             result = send()
         except RetryableError as exc:
@@ -169,7 +170,7 @@ class Connector:
         return result
 
     def stats(self) -> dict[str, Any]:
-        state = self.runtime.outbox.connector_status(self.name)
+        state = need(self.runtime.outbox, "the outbox").connector_status(self.name)
         return {
             "province": self.settings.province,
             "sent": state.sent,

@@ -49,7 +49,7 @@ def report_command(
     unit: str | None,
 ) -> None:
     """Render the report of PERIOD from the store, archive it, and copy its files to OUT."""
-    from soclite.cli import load_cli_settings
+    from soclite.config import load_cli_settings
     from soclite.reports.archive import ReportArchive
     from soclite.reports.service import ReportRequest, generate
     from soclite.store import open_store

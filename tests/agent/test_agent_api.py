@@ -15,7 +15,6 @@ import pytest
 import uvicorn
 from click.testing import CliRunner
 
-from soclite.api.routes.agents import commands_of, registry_of
 from soclite.collectors.agent.cli import agent as agent_cli
 from soclite.collectors.agent.config import AgentConfig
 from soclite.collectors.agent.inventory import is_online
@@ -37,11 +36,6 @@ def _free_port() -> int:
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
     rt = Runtime.build(Settings(environment="test", data_dir=tmp_path / "data"))
     yield rt
-    for extra in ("agents",):
-        if extra in rt.extras:
-            rt.extras[extra].close()
-    if rt.commands is not None:
-        rt.commands.close()
     rt.close()
 
 
@@ -99,7 +93,7 @@ def test_enrollment_token_is_one_time_hashed_and_bound_to_its_unit(
     runtime: Runtime, http: httpx.Client
 ) -> None:
     token = enroll_token(runtime, "U1")
-    stored = registry_of(runtime).db.reader().execute("SELECT secret_hash FROM enroll_tokens").fetchone()[0]
+    stored = runtime.agents.db.reader().execute("SELECT secret_hash FROM enroll_tokens").fetchone()[0]
     assert token.split("_", 2)[2] not in stored  # only a hash at rest
     data = enroll(http, token)
     assert data["unit"] == "U1" and data["api_key"].startswith("sl_") and data["host_id"] == "ws-01"
@@ -118,9 +112,9 @@ def test_expired_and_multi_use_tokens(runtime: Runtime, http: httpx.Client) -> N
     assert (
         http.post("/api/v1/agents/enroll", json={"enroll_token": multi, "hostname": "a3"}).status_code == 401
     )
-    short = registry_of(runtime).create_enroll_token(unit="U1", uses=1, expires_hours=0.01)
+    short = runtime.agents.create_enroll_token(unit="U1", uses=1, expires_hours=0.01)
     with pytest.raises(Exception, match="expired"):
-        registry_of(runtime).consume(short, now=utcnow() + timedelta(hours=1))
+        runtime.agents.consume(short, now=utcnow() + timedelta(hours=1))
 
 
 def test_agent_key_only_opens_agent_endpoints(runtime: Runtime, http: httpx.Client) -> None:
@@ -154,7 +148,7 @@ def test_heartbeat_upserts_the_host_and_online_is_computed(runtime: Runtime, htt
     assert not is_online(
         host, utcnow() + timedelta(seconds=settings.agent.offline_after_seconds + 1), settings
     )
-    assert registry_of(runtime).dropped_total(data["agent_id"]) == 7
+    assert runtime.agents.dropped_total(data["agent_id"]) == 7
 
 
 def test_heartbeat_reports_unreadable_windows_channels(
@@ -179,7 +173,7 @@ def test_heartbeat_reports_unreadable_windows_channels(
 def test_isolation_command_round_trip_updates_the_host(runtime: Runtime, http: httpx.Client) -> None:
     data = enroll(http, enroll_token(runtime), "ws-09")
     key = data["api_key"]
-    queue = commands_of(runtime)
+    queue = runtime.commands
     command = queue.enqueue("WS-09", "isolate", {"reason": "malware"}, 600, "alert-1:isolate")
     assert queue.enqueue("ws-09", "isolate", {}, 600, "alert-1:isolate").id == command.id  # idempotent
     assert runtime.store.get_host("ws-09").isolation == IsolationState.PENDING
@@ -228,7 +222,7 @@ def test_isolation_command_round_trip_updates_the_host(runtime: Runtime, http: h
 
 def test_failed_isolation_and_expired_command_are_visible(runtime: Runtime, http: httpx.Client) -> None:
     key = enroll(http, enroll_token(runtime), "ws-11")["api_key"]
-    queue = commands_of(runtime)
+    queue = runtime.commands
     cmd = queue.enqueue("ws-11", "isolate", {}, 600, "k1")
     http.get("/api/v1/agents/commands", headers=auth(key))
     http.post(f"/api/v1/agents/commands/{cmd.id}/result", json={"ok": False, "detail": "nft: Operation not permitted"},
@@ -256,8 +250,8 @@ def test_real_agent_enrolls_heartbeats_and_reports_a_command(
     while runtime.store.find_host(host_id) is None:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    cmd = commands_of(runtime).enqueue(host_id, "isolate", {}, 600, "k")
-    while commands_of(runtime).get(cmd.id).status not in ("done", "failed"):
+    cmd = runtime.commands.enqueue(host_id, "isolate", {}, 600, "k")
+    while runtime.commands.get(cmd.id).status not in ("done", "failed"):
         assert time.monotonic() < deadline + 10
         time.sleep(0.05)
     agent.stop()

@@ -60,12 +60,6 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
         settings.data_dir / "journal.db", settings.journal.max_bytes, settings.journal.warn_ratio
     )
     yield rt
-    rt.journal.close()
-    for name in ("agents",):
-        if name in rt.extras:
-            rt.extras[name].close()
-    if rt.commands is not None:
-        rt.commands.close()
     rt.close()
 
 

@@ -41,7 +41,7 @@ class ServerProcess:
         if unit:
             args += ["--unit", unit]
             # `token create` refuses a unit that does not exist: create it in the store first.
-            code = ("import sys; from soclite.cli import load_cli_settings; from soclite.store import open_store; "
+            code = ("import sys; from soclite.config import load_cli_settings; from soclite.store import open_store; "
                     "from soclite.models import Unit; s = open_store(load_cli_settings(None, data_dir=sys.argv[1])); "
                     "s.put_unit(Unit(code=sys.argv[2], name=sys.argv[2])); s.close()")
             subprocess.run([sys.executable, "-c", code, str(self.data_dir), unit], check=True, env=self.env)

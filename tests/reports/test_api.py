@@ -37,9 +37,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, 
     }
     with TestClient(create_app(runtime)) as client:
         yield client, runtime, tokens
-    archive = runtime.extras.get("reports.archive")
-    if archive is not None:
-        archive.close()
     runtime.close()
 
 
