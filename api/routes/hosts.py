@@ -82,11 +82,6 @@ def _respond(
     principal: Any, scope: frozenset[str] | None, key: str | None,
 ) -> dict[str, Any]:
     host = runtime.store.get_host(host_id.lower(), scope)
-    if runtime.outbox is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "response actions are not available: the playbook outbox is not running in this process",
-        )
     reason = body.reason if body else ""
     action = "isolate_host" if kind == "isolate" else "release_host"
     record = runtime.outbox.submit(
