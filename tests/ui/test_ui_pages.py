@@ -93,14 +93,19 @@ def test_pages_render_per_role(role: str, app_client: tuple[Any, Runtime, str]) 
     assert client.get("/alerts/doesnotexist").status_code == 404
 
 
-def test_admin_isolate_from_ui_without_outbox_says_why(app_client: tuple[Any, Runtime, str]) -> None:
+def test_admin_isolate_from_ui_queues_an_action(app_client: tuple[Any, Runtime, str]) -> None:
+    # Every server process has its outbox (Runtime.build opens it): the old "no outbox: 503" page is gone,
+    # and the form's request is a queued isolate_host action with the host marked as requested.
     client, rt, alert_id = app_client
     login(client, "admin")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get(f"/alerts/{alert_id}").text)
     assert csrf
-    r = client.post("/hosts/ws1/isolate", data={"csrf_token": csrf.group(1), "reason": "test"})
-    assert r.status_code == 503 and "kịch bản" in r.text
-    assert rt.store.get_host("ws1").isolation == "none"
+    r = client.post("/hosts/ws1/isolate", data={"csrf_token": csrf.group(1), "reason": "test"},
+                    follow_redirects=False)
+    assert r.status_code == 303
+    assert rt.store.get_host("ws1").isolation == "requested"
+    actions = [a for a in rt.outbox.list_actions() if a.action == "isolate_host"]
+    assert [a.params["host_id"] for a in actions] == ["ws1"]
 
 
 def test_login_redirect_is_local_only(app_client: tuple[Any, Runtime, str]) -> None:
