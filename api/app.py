@@ -19,7 +19,7 @@ from soclite import __version__
 from soclite.errors import AuthError, NotFoundError, PlaybookError, RuleError, SchemaError, StoreError
 from soclite.runtime import Runtime
 
-log = logging.getLogger("soclite.api")
+log = logging.getLogger(__name__)
 
 #: how often expired exceptions are dropped from the engine
 EXCEPTION_SYNC_SECONDS = 60

@@ -41,7 +41,7 @@ from soclite.config import Settings
 from soclite.db import Database
 from soclite.runtime import Runtime
 
-log = logging.getLogger("soclite.pipeline_worker")
+log = logging.getLogger(__name__)
 
 #: seconds between polls of control.db / outbox.db
 POLL_SECONDS = 1.0
@@ -369,4 +369,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the module's imported copy, not ``__main__``: its logger is then ``soclite.pipeline_worker``,
+    # under the ``soclite`` logger that configure_logging sets up.
+    from soclite.pipeline_worker import main as _main
+
+    sys.exit(_main())

@@ -27,7 +27,7 @@ import click
 from soclite.config import Settings
 from soclite.runtime import Runtime
 
-log = logging.getLogger("soclite.server")
+log = logging.getLogger(__name__)
 
 
 class Server:

@@ -31,7 +31,7 @@ from soclite.errors import AuthError, NotFoundError
 from soclite.models import Host, HostType, IsolationState, utcnow
 from soclite.runtime import Runtime
 
-log = logging.getLogger("soclite.api.agents")
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
