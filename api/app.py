@@ -2,7 +2,8 @@
 
 Routers are included here one line each (other packages add theirs: ingest,
 deadletters, agents, actions, reports). Errors soclite raises on purpose are
-mapped to clear 4xx answers once, here; anything else is a 500 and a bug.
+answered once, here, with the status :data:`ERROR_STATUS` gives their type (the
+most specific class in the table wins); anything else is a 500 and a bug.
 """
 
 from __future__ import annotations
@@ -11,18 +12,65 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from soclite import __version__
-from soclite.errors import AuthError, NotFoundError, PlaybookError, RuleError, SchemaError, StoreError
+from soclite.errors import (
+    AuthError,
+    ConfigError,
+    ConflictError,
+    ConnectorError,
+    InvalidCursor,
+    JournalError,
+    NotFoundError,
+    ParseError,
+    PlaybookError,
+    RequestError,
+    RuleError,
+    SchemaError,
+    SocliteError,
+    StoreError,
+    TransitionConflict,
+    TriageError,
+)
 from soclite.runtime import Runtime
 
-log = logging.getLogger("soclite.api")
+log = logging.getLogger(__name__)
 
 #: how often expired exceptions are dropped from the engine
 EXCEPTION_SYNC_SECONDS = 60
+
+#: The HTTP status of each error type. The first class of an error's MRO found here decides,
+#: so a subclass listed here overrides its base (InvalidCursor is a StoreError but the caller's mistake).
+ERROR_STATUS: dict[type[SocliteError], int] = {
+    SocliteError: 500,  # raised on purpose, but not meant to reach a request: a bug to look at
+    ConfigError: 500,
+    SchemaError: 500,  # the data directory is corrupt or newer than this code: an operator must act
+    RequestError: 400,
+    InvalidCursor: 400,
+    ParseError: 400,
+    AuthError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    TransitionConflict: 409,
+    TriageError: 422,
+    RuleError: 422,
+    PlaybookError: 422,
+    ConnectorError: 502,
+    StoreError: 503,  # nothing was half-written: retry
+    JournalError: 503,
+}
+
+
+def error_status(exc: SocliteError) -> int:
+    """The status :data:`ERROR_STATUS` gives ``exc``'s most specific listed class."""
+    for cls in type(exc).__mro__:
+        if cls in ERROR_STATUS:
+            return ERROR_STATUS[cls]
+    return 500
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -32,7 +80,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     from soclite.api.metrics import router as metrics_router
     from soclite.api.routes import alerts, audit, cases, events, health, hosts, me, rules, stats, units
     from soclite.api.sessions import SessionCodec
-    from soclite.api.triage import TriageError
     from soclite.api.ui import mount_ui
 
     @contextlib.asynccontextmanager
@@ -67,34 +114,18 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.metrics = Metrics()
     app.middleware("http")(app.state.metrics.middleware)
 
-    @app.exception_handler(NotFoundError)
-    async def not_found(request: Request, exc: NotFoundError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc) or "not found"}, status_code=404)
-
-    @app.exception_handler(TriageError)
-    async def triage_error(request: Request, exc: TriageError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
-
-    @app.exception_handler(AuthError)
-    async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=403)
-
-    @app.exception_handler(RuleError)
-    async def rule_error(request: Request, exc: RuleError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(PlaybookError)
-    async def playbook_error(request: Request, exc: PlaybookError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
-
-    @app.exception_handler(StoreError)
-    async def store_error(request: Request, exc: StoreError) -> JSONResponse:
-        if isinstance(exc, SchemaError):
-            raise exc
-        if "cursor" in str(exc):  # a cursor from another query or tampered with: the caller's mistake
-            return JSONResponse({"detail": str(exc)}, status_code=400)
-        log.error("store error on %s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse({"detail": f"storage temporarily unavailable, retry: {exc}"}, status_code=503)
+    @app.exception_handler(SocliteError)
+    async def soclite_error(request: Request, exc: SocliteError) -> JSONResponse:
+        """The one handler of soclite's errors (the web UI adds its own for UiError and LoginRequired)."""
+        code = error_status(exc)
+        detail = str(exc) or HTTPStatus(code).phrase
+        if code in (502, 503):  # not a bug here: a part or a peer is down, and the caller may retry
+            log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+            detail = f"{'a remote peer failed' if code == 502 else 'temporarily unavailable'}, retry: {detail}"
+        elif code >= 500:
+            log.error("%s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+            detail = HTTPStatus(code).phrase  # the log has the details; the caller cannot act on them
+        return JSONResponse({"detail": detail}, status_code=code)
 
     app.include_router(health.router)
     app.include_router(metrics_router)

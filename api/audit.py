@@ -19,7 +19,7 @@ from soclite.models import AuditEntry, utcnow
 from soclite.runtime import Runtime
 from soclite.store.base import Store
 
-log = logging.getLogger("soclite.audit")
+log = logging.getLogger(__name__)
 
 
 def record(

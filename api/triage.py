@@ -17,20 +17,12 @@ from pydantic import BaseModel, Field
 from soclite.api import audit
 from soclite.api.identity import Principal
 from soclite.config import Settings
-from soclite.errors import NotFoundError
+from soclite.errors import NotFoundError, TransitionConflict, TriageError
 from soclite.models import ALERT_TRANSITIONS, CLOSED_STATUSES, Alert, AlertStatus, isoformat, new_id, utcnow
 from soclite.runtime import Runtime
 
 #: serialises triage writes between API threads (the store makes each atomic against other processes)
 _update_lock = threading.Lock()
-
-
-class TriageError(ValueError):
-    """A change that breaks the lifecycle rules, answered with ``status`` (409 conflict, 422 invalid)."""
-
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class AlertPatch(BaseModel):
@@ -71,11 +63,11 @@ def apply_patch(alert: Alert, patch: AlertPatch, actor: str) -> dict[str, Any]:
     if patch.status is not None and patch.status != alert.status:
         if patch.status not in ALERT_TRANSITIONS[alert.status]:
             allowed = ", ".join(sorted(s.value for s in ALERT_TRANSITIONS[alert.status]))
-            raise TriageError(f"cannot change status from {alert.status.value} to {patch.status.value}; allowed: {allowed}")
+            raise TransitionConflict(f"cannot change status from {alert.status.value} to {patch.status.value}; allowed: {allowed}")
         if patch.status in CLOSED_STATUSES:
             reason = (patch.close_reason or "").strip()
             if not reason:
-                raise TriageError(f"close_reason is required to set status {patch.status.value}", 422)
+                raise TriageError(f"close_reason is required to set status {patch.status.value}")
             changes["close_reason"] = [alert.close_reason, reason]
             alert.close_reason = reason
             changes["closed_at"] = [None, isoformat(now)]
@@ -144,7 +136,7 @@ _TRIAGE_WRITTEN = ("status", "assignee", "close_reason", "acknowledged_at", "clo
 def add_comment(runtime: Runtime, principal: Principal, alert: Alert, body: str) -> dict[str, Any]:
     text = body.strip()
     if not text:
-        raise TriageError("a comment cannot be empty", 422)
+        raise TriageError("a comment cannot be empty")
     comment = {"id": new_id(), "alert_id": alert.id, "author": principal.name, "body": text,
                "created_at": isoformat(utcnow())}
     with runtime.control.write() as conn:

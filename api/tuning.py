@@ -22,7 +22,7 @@ from soclite.errors import NotFoundError, RuleError
 from soclite.models import isoformat, new_id, parse_timestamp, utcnow
 from soclite.runtime import Runtime
 
-log = logging.getLogger("soclite.api.tuning")
+log = logging.getLogger(__name__)
 
 
 class ExceptionCreate(BaseModel):

@@ -30,7 +30,7 @@ from soclite.store.base import Store
 if TYPE_CHECKING:
     from soclite.config import Settings
 
-log = logging.getLogger("soclite.commands")
+log = logging.getLogger(__name__)
 
 CommandKind = Literal["isolate", "release"]
 KINDS: frozenset[str] = frozenset({"isolate", "release"})

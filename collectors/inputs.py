@@ -38,7 +38,7 @@ from soclite.config import Settings
 from soclite.errors import ConfigError, ParseError
 from soclite.models import Event, utcnow
 
-log = logging.getLogger("soclite.collectors.inputs")
+log = logging.getLogger(__name__)
 
 Sink = Callable[[list[Event]], None]
 DeadLetterSink = Callable[[str, str, bytes], None]

@@ -30,7 +30,7 @@ from typing import Any
 from soclite.errors import AuthError, ParseError
 from soclite.models import Event, isoformat
 
-log = logging.getLogger("soclite.collectors.sensor")
+log = logging.getLogger(__name__)
 
 _HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ")
 _DNS_TYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 65: "HTTPS", 255: "ANY"}

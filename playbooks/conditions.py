@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from soclite.errors import TemplateError
+
 Op = Literal["eq", "ne", "in", "not_in", "glob", "contains", "gt", "gte", "lt", "lte", "exists", "missing"]
 
 _MISSING = object()
@@ -109,10 +111,6 @@ def holds(condition: Condition, context: dict[str, Any]) -> bool:
 
 def all_hold(conditions: list[Condition], context: dict[str, Any]) -> bool:
     return all(holds(c, context) for c in conditions)
-
-
-class TemplateError(ValueError):
-    """A placeholder names a field the alert does not have."""
 
 
 def render(value: Any, context: dict[str, Any]) -> Any:

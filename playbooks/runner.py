@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from soclite.errors import PlaybookError
+from soclite.errors import PlaybookError, TemplateError
 from soclite.models import Alert, isoformat
-from soclite.playbooks.conditions import TemplateError, all_hold, render
+from soclite.playbooks.conditions import all_hold, render
 from soclite.playbooks.schema import Playbook, Step, TriggerMatch, load_playbooks
 
 if TYPE_CHECKING:

@@ -15,7 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from soclite.playbooks.conditions import Condition, TemplateError, render
+from soclite.errors import TemplateError
+from soclite.playbooks.conditions import Condition, render
 from soclite.playbooks.outbox import RetryPolicy
 
 Change = Literal["created", "updated", "escalated"]

@@ -211,6 +211,24 @@ class AgentSettings(BaseModel):
     command_ttl_seconds: int = Field(3600, ge=10)
 
 
+class LoggingSettings(BaseModel):
+    """How a soclite process logs (:func:`soclite.logs.configure_logging`)."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    #: text for people; json (one object per line: time, level, logger, process, message, exc_info) for log shippers.
+    format: Literal["text", "json"] = "text"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+
 class Settings(BaseSettings):
     """The effective configuration of one soclite process."""
 
@@ -234,6 +252,7 @@ class Settings(BaseSettings):
     national: NationalSettings = Field(default_factory=NationalSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
     playbooks: list[Path] = Field(default_factory=lambda: [PACKAGE_ROOT / "playbooks"])
 
     @classmethod

@@ -3,21 +3,43 @@
 Every error soclite raises on purpose derives from :class:`SocliteError`::
 
     SocliteError
-    ├── ConfigError        invalid configuration (names the file and the key)
-    ├── ParseError         input that cannot be parsed (goes to the dead-letter store)
-    ├── RuleError          a Sigma rule or pipeline that does not load or compile
-    ├── StoreError         a store operation failed; the caller may retry it
-    │   ├── SchemaError    the on-disk schema is corrupt or newer than this code knows
-    │   └── NotFoundError  the object asked for does not exist
-    ├── JournalError       the ingest journal refused a batch (e.g. disk bound reached)
-    ├── AuthError          authentication or authorisation refused
-    ├── PlaybookError      a playbook that does not validate or an action that failed
-    ├── ConnectorError     the national connector or another remote peer failed
-    ├── ReportError        a report could not be rendered or delivered
-    └── ServiceUnavailable a part this process does not run was asked for (e.g. no engine here)
+    ├── ConfigError            invalid configuration (names the file and the key)
+    ├── ParseError             input that cannot be parsed (goes to the dead-letter store)
+    ├── RuleError              a Sigma rule or pipeline that does not load or compile
+    ├── StoreError             a store operation failed; the caller may retry it
+    │   ├── SchemaError        the on-disk schema is corrupt or newer than this code knows
+    │   ├── NotFoundError      the object asked for does not exist
+    │   └── InvalidCursor      a page cursor from another query, or tampered with: the caller's mistake
+    ├── JournalError           the ingest journal refused a batch (e.g. disk bound reached)
+    ├── AuthError              authentication or authorisation refused
+    │   └── LoginRequired      the web UI has no valid session: go to the login page
+    ├── RequestError           a request the caller must change: sent again as it is, it fails again
+    │   ├── ConflictError      the change conflicts with the current state of what it changes
+    │   │   └── BindingConflict  a host name bound to another agent or unit
+    │   ├── TriageError        an alert change the lifecycle rules refuse (no close reason, empty comment)
+    │   │   └── TransitionConflict  a status change the alert's current status does not allow
+    │   └── UiError            the web UI's error page, with the status it answers
+    ├── PlaybookError          a playbook that does not validate or an action that failed
+    │   ├── TemplateError      a ``{{ field }}`` placeholder naming a field the alert does not have
+    │   ├── RetryableError     (playbooks.actions.base) the peer is unavailable: try again later
+    │   └── PermanentError     (playbooks.actions.base) the peer refused it: retrying cannot help
+    ├── ConnectorError         the national connector or another remote peer failed
+    │   └── PinMismatch        (collectors.agent.client) the server certificate is not the pinned one
+    ├── IsolationError         (collectors.agent.isolation) isolation could not be applied, verified or released
+    ├── ReportError            a report could not be rendered or delivered
+    └── ServiceUnavailable     a part this process does not run was asked for (e.g. no engine here)
+
+The four marked with their module live next to the code that raises them (they subclass the
+classes here). The HTTP status each answers with is chosen by type, in one table:
+:data:`soclite.api.app.ERROR_STATUS`.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from soclite.models import Host
 
 
 class SocliteError(Exception):
@@ -70,6 +92,10 @@ class NotFoundError(StoreError):
     """The object asked for does not exist (or is outside the caller's scope)."""
 
 
+class InvalidCursor(StoreError):
+    """A page cursor made for another query or sort order, or tampered with: the caller's mistake (400)."""
+
+
 class JournalError(SocliteError):
     """The ingest journal refused a batch."""
 
@@ -78,8 +104,55 @@ class AuthError(SocliteError):
     """Authentication or authorisation refused."""
 
 
+class LoginRequired(AuthError):
+    """No valid web session: go to the login page, keeping where the user was and what they typed."""
+
+    def __init__(self, next_url: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+        self.fields = fields or {}
+
+
+class RequestError(SocliteError):
+    """A request the caller must change: sent again as it is, it fails again (400 unless more precise)."""
+
+
+class ConflictError(RequestError):
+    """The change conflicts with the current state of what it changes (409)."""
+
+
+class BindingConflict(ConflictError):
+    """The host name is bound to another agent or unit: the caller may not take it over."""
+
+    def __init__(self, host: Host, why: str) -> None:
+        super().__init__(why)
+        self.host = host
+        self.why = why
+
+
+class TriageError(RequestError):
+    """An alert change the lifecycle rules refuse: a close reason missing, an empty comment (422)."""
+
+
+class TransitionConflict(TriageError):
+    """A status change the alert's current status does not allow (409)."""
+
+
+class UiError(RequestError):
+    """The web UI's error page, with the status it answers (403, 404, 409, 422, 503)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 class PlaybookError(SocliteError):
     """A playbook that does not validate, or an action that failed."""
+
+
+class TemplateError(PlaybookError):
+    """A ``{{ field }}`` placeholder names a field the alert does not have."""
 
 
 class ConnectorError(SocliteError):

@@ -41,7 +41,7 @@ from soclite.models import (
 from soclite.runtime import HitKind
 from soclite.store.base import AlertRepeat
 
-log = logging.getLogger("soclite.pipeline")
+log = logging.getLogger(__name__)
 
 CONSUMER = "pipeline"
 _ALERT_NS = uuid.UUID("6c1c1e1a-59f1-4f43-9a53-1c0c2a3f5e01")

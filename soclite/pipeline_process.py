@@ -29,7 +29,7 @@ from soclite.pipeline import CONSUMER
 from soclite.pipeline_worker import PipelineStats, revealed_settings
 from soclite.runtime import HitKind
 
-log = logging.getLogger("soclite.pipeline_process")
+log = logging.getLogger(__name__)
 
 #: journal lag (events) that /health reports
 LAG_WARNING = 100_000

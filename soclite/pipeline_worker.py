@@ -40,9 +40,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from soclite.config import Settings
 from soclite.correlator.ioc import IocKind
 from soclite.db import Database
+from soclite.logs import configure_logging
 from soclite.runtime import Runtime
 
-log = logging.getLogger("soclite.pipeline_worker")
+log = logging.getLogger(__name__)
 
 #: seconds between polls of control.db / outbox.db
 POLL_SECONDS = 1.0
@@ -336,7 +337,7 @@ def _watch_parent(fd: int, stop: threading.Event) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    configure_logging()  # the defaults until the settings arrive
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # Ctrl-C in a terminal reaches the whole process group: the server decides when this child stops.
@@ -347,6 +348,7 @@ def main() -> int:
         log.error("no settings on stdin; the pipeline worker is started by `soclite server`")
         return 2
     settings = settings_from_json(line)
+    configure_logging(settings.logging.level, json=settings.logging.format == "json")
     threading.Thread(target=_watch_parent, args=(stdin, stop), name="parent-watch", daemon=True).start()
     lock = _lock(settings.data_dir / "pipeline.lock", stop)
     if lock is None:
@@ -359,4 +361,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the module's imported copy, not ``__main__``: its logger is then ``soclite.pipeline_worker``,
+    # under the ``soclite`` logger that configure_logging sets up.
+    from soclite.pipeline_worker import main as _main
+
+    sys.exit(_main())

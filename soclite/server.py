@@ -27,6 +27,7 @@ from typing import Any
 import click
 
 from soclite.config import Settings
+from soclite.logs import configure_logging
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def server(
         settings.server.http_host = http_host
     if syslog_port is not None:
         settings.server.syslog_port = syslog_port
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.logging.level, json=settings.logging.format == "json")
     try:
         settings.check_secrets()
     except ConfigError as exc:
@@ -74,8 +75,11 @@ def server(
             click.echo(f"soclite: first admin created: user 'admin', one-time password: {password}", err=True)
         srv.start_background()
         app = create_app(srv.runtime)
+        # log_config=None: uvicorn's loggers propagate to the root handler configure_logging installed
+        # (same format, JSON included) instead of getting uvicorn's own text handlers.
         config = uvicorn.Config(
-            app, host=settings.server.http_host, port=settings.server.http_port, log_level="info", lifespan="on"
+            app, host=settings.server.http_host, port=settings.server.http_port, log_level="info", lifespan="on",
+            log_config=None,
         )
         uv = uvicorn.Server(config)
         signal.signal(signal.SIGTERM, lambda *_: setattr(uv, "should_exit", True))

@@ -25,11 +25,11 @@ from starlette.concurrency import run_in_threadpool
 from soclite.api import audit
 from soclite.api.deps import RuntimeDep, require_roles
 from soclite.api.identity import Principal, Role
-from soclite.errors import AuthError, NotFoundError
+from soclite.errors import AuthError, BindingConflict, NotFoundError
 from soclite.models import Host, HostType, IsolationState, utcnow
 from soclite.runtime import Runtime
 
-log = logging.getLogger("soclite.api.agents")
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
@@ -97,15 +97,6 @@ def _report_channel_changes(runtime: Runtime, agent_id: str, host_id: str, repor
 
 
 _IN_FLIGHT = {IsolationState.REQUESTED, IsolationState.PENDING, IsolationState.RELEASE_PENDING}
-
-
-class BindingConflict(Exception):
-    """The host name is bound to another agent or unit: the caller may not take it over."""
-
-    def __init__(self, host: Host, why: str) -> None:
-        super().__init__(why)
-        self.host = host
-        self.why = why
 
 
 def binding_conflict(host: Host | None, agent_id: str | None, unit: str | None) -> str | None:

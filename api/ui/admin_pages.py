@@ -13,8 +13,8 @@ from soclite.api.identity import Role
 from soclite.api.routes.audit import audit_page
 from soclite.api.routes.hosts import host_json
 from soclite.api.ui.pages import form_of, in_thread
-from soclite.api.ui.web import UiError, login_user, render, require_write, safe_next, scope
-from soclite.errors import NotFoundError
+from soclite.api.ui.web import login_user, render, require_write, safe_next, scope
+from soclite.errors import InvalidCursor, NotFoundError, UiError
 from soclite.models import IsolationState, new_id, utcnow
 from soclite.store.base import HostQuery
 
@@ -29,10 +29,8 @@ def hosts_page(request: Request, type: str = "", q: str = "", cursor: str = "") 
     try:
         page = runtime.store.query_hosts(HostQuery(units=scope(request, me), type=host_type, q=q or None,
                                                    limit=200, cursor=cursor or None))
-    except Exception as exc:
-        if "cursor" in str(exc):
-            raise UiError(400, str(exc)) from exc
-        raise
+    except InvalidCursor as exc:
+        raise UiError(400, str(exc)) from exc
     now = utcnow()
     hosts = [host_json(h, runtime, now) for h in page.items]
     names = {u.code: u.name for u in runtime.store.list_units()}
@@ -144,8 +142,6 @@ def audit_log(request: Request, cursor: str = "") -> Response:
         raise UiError(403, str(deny(get_runtime(request), me, request, "audit log: admins and auditors only").detail))
     try:
         items, total, nxt = audit_page(get_runtime(request), scope(request, me), None, None, 100, cursor or None)
-    except Exception as exc:
-        if "cursor" in str(exc):
-            raise UiError(400, str(exc)) from exc
-        raise
+    except InvalidCursor as exc:
+        raise UiError(400, str(exc)) from exc
     return render(request, "audit.html", me=me, entries=items, total=total, next=nxt)

@@ -23,8 +23,8 @@ from soclite.api import cases
 from soclite.api.deps import get_runtime
 from soclite.api.identity import Principal
 from soclite.api.ui.pages import form_of, in_thread
-from soclite.api.ui.web import UiError, login_user, render, require_write, scope
-from soclite.errors import NotFoundError
+from soclite.api.ui.web import login_user, render, require_write, scope
+from soclite.errors import NotFoundError, UiError
 from soclite.models import Alert
 
 router = APIRouter(include_in_schema=False)

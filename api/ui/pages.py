@@ -28,8 +28,6 @@ from soclite.api.ui.web import (
     HTMX,
     STATIC,
     WRITE_ROLES,
-    LoginRequired,
-    UiError,
     install_handlers,
     language,
     login_user,
@@ -38,7 +36,7 @@ from soclite.api.ui.web import (
     safe_next,
     scope,
 )
-from soclite.errors import AuthError, NotFoundError
+from soclite.errors import AuthError, InvalidCursor, LoginRequired, NotFoundError, TriageError, UiError
 from soclite.models import ALERT_TRANSITIONS, AlertStatus, Level, Severity, parse_timestamp, utcnow
 from soclite.store.base import AlertQuery, EventQuery, HostQuery
 
@@ -236,10 +234,8 @@ def _queue_context(request: Request) -> dict[str, Any]:
     query, filters = _queue_query(request, scope(request, me))
     try:
         page = runtime.store.query_alerts(query)
-    except Exception as exc:
-        if "cursor" in str(exc):
-            raise UiError(400, str(exc)) from exc
-        raise
+    except InvalidCursor as exc:
+        raise UiError(400, str(exc)) from exc
     now = utcnow()
     rows = [(a, triage.sla(a, runtime.settings, now)) for a in page.items]
     keep = {k: v for k, v in filters.items() if v and k != "cursor"}
@@ -290,7 +286,7 @@ def _bulk(request: Request, fields: dict[str, str], ids: list[str]) -> Response:
     for alert_id in ids[:1000]:
         try:
             triage.update_alert(get_runtime(request), me, alert_id, patch, scope(request, me))
-        except (NotFoundError, triage.TriageError):
+        except (NotFoundError, TriageError):
             failed += 1
     target = safe_next(fields.get("return_to") or "/alerts")
     sep = "&" if "?" in target else "?"
@@ -351,7 +347,7 @@ def _update(request: Request, alert_id: str, fields: dict[str, str]) -> Response
         triage.update_alert(get_runtime(request), me, alert_id, patch, scope(request, me))
     except NotFoundError:
         raise UiError(404, "alert not found") from None
-    except (triage.TriageError, ValueError) as exc:
+    except (TriageError, ValueError) as exc:
         raise UiError(422, str(exc)) from exc
     response = RedirectResponse(f"/alerts/{alert_id}", status_code=303)
     response.delete_cookie("soclite_draft", path="/")

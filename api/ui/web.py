@@ -21,6 +21,7 @@ from soclite.api.identity import Principal, Role
 from soclite.api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
 from soclite.api.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
 from soclite.config import PACKAGE_ROOT
+from soclite.errors import LoginRequired, UiError
 from soclite.models import parse_timestamp
 from soclite.runtime import Runtime
 
@@ -32,24 +33,6 @@ _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_au
                    trim_blocks=True, lstrip_blocks=True)
 
 WRITE_ROLES = (Role.ADMIN, Role.ANALYST)
-
-
-class LoginRequired(Exception):
-    """No valid session: go to the login page, keeping where the user was and what they typed."""
-
-    def __init__(self, next_url: str, fields: dict[str, str] | None = None) -> None:
-        super().__init__(next_url)
-        self.next_url = next_url
-        self.fields = fields or {}
-
-
-class UiError(Exception):
-    """An error page with a status code (403, 404, 409, 422)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def language(request: Request, runtime: Runtime) -> str:

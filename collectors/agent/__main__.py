@@ -7,11 +7,13 @@ server's imports (fastapi, pySigma, scapy) that the shared CLI pulls in.
 from __future__ import annotations
 
 import argparse
-import logging
+import os
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
+
+from soclite.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,10 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", required=True, type=Path, help="where the key, offsets and spool live")
     parser.add_argument("--config", type=Path, default=None, help="agent YAML configuration")
     parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), default=os.environ.get("SOCLITE_LOGGING__FORMAT", "text").lower(),
+        help="text, or json (one object per line) for a log shipper; default $SOCLITE_LOGGING__FORMAT or text",
     )
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level, json=args.log_format == "json")
 
     from soclite.collectors.agent.config import load_agent_config
     from soclite.collectors.agent.runner import Agent

@@ -17,6 +17,10 @@ import click
     "--config", "config_file", type=click.Path(path_type=Path), default=None, help="Agent YAML config."
 )
 @click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), envvar="SOCLITE_LOGGING__FORMAT", default="text",
+    show_default=True, help="json: one object per line, for a log shipper.",
+)
 @click.pass_context
 def agent(
     ctx: click.Context,
@@ -25,13 +29,15 @@ def agent(
     state_dir: Path | None,
     config_file: Path | None,
     log_level: str,
+    log_format: str,
 ) -> None:
     """Run the endpoint agent (tail logs, spool, ship, heartbeat, obey isolation commands)."""
     if ctx.invoked_subcommand is not None:
         return
     if not server or state_dir is None:
         raise click.UsageError("--server and --state-dir are required to run the agent")
-    argv = ["--server", server, "--state-dir", str(state_dir), "--log-level", log_level]
+    argv = ["--server", server, "--state-dir", str(state_dir), "--log-level", log_level,
+            "--log-format", log_format]
     if enroll_token:
         argv += ["--enroll-token", enroll_token]
     if config_file is not None:

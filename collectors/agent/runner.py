@@ -33,7 +33,7 @@ from soclite.collectors.agent.wineventlog import Batch as WinBatch
 from soclite.collectors.agent.wineventlog import WinEventLogCollector
 from soclite.errors import AuthError, ConnectorError
 
-log = logging.getLogger("soclite.agent")
+log = logging.getLogger(__name__)
 
 INGEST = "/api/v1/ingest"
 

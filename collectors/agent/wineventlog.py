@@ -45,7 +45,7 @@ from soclite.collectors.agent.config import WindowsEventLogInput
 from soclite.collectors.agent.spool import Offset, Spool
 from soclite.errors import ParseError
 
-log = logging.getLogger("soclite.agent.wineventlog")
+log = logging.getLogger(__name__)
 
 SOURCE_PREFIX = "wineventlog:"
 #: Win32 error codes wevtutil exits with (its exit status is the GetLastError() value).

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from soclite.errors import StoreError
+from soclite.errors import InvalidCursor, StoreError
 from soclite.models import (
     AGENT_ID,
     EVENT_ID,
@@ -83,9 +83,9 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, TypeError) as exc:
-        raise StoreError(f"invalid page cursor {cursor!r}") from exc
+        raise InvalidCursor(f"invalid page cursor {cursor!r}") from exc
     if not isinstance(values, list) or len(values) != length:
-        raise StoreError(f"invalid page cursor {cursor!r} (made for another sort order?)")
+        raise InvalidCursor(f"invalid page cursor {cursor!r} (made for another sort order?)")
     return values
 
 

@@ -19,7 +19,7 @@ from soclite.models import Alert, isoformat
 from soclite.store import _common as c
 from soclite.store.base import TRIAGE_FIELDS, AlertRepeat, FieldChange
 
-log = logging.getLogger("soclite.store.sqlite")
+log = logging.getLogger(__name__)
 
 
 def alert_doc(alert: Alert) -> str:
