@@ -240,7 +240,7 @@ class Store(abc.ABC):
 
         ``changes`` is a mapping (see :class:`HostChanges`) or a function of the current host returning
         one (so a caller can decide on the state it writes over; it may run more than once and may raise
-        to abort). A host that does not exist, or is outside ``units``, raises NotFoundError, unless
+        to abort). A host outside ``units`` raises NotFoundError; so does a missing one, unless
         ``create`` is given: then ``create`` (whose id must be ``host_id``) with the changes applied is
         inserted, if no other writer inserted the host first (else the changes apply to that one).
         An unknown field or an invalid value raises StoreError. Returns the host as stored.
