@@ -143,13 +143,13 @@ class CommandQueue:
         host = self._host(host_id)
         if host is None or self.store is None:
             return
-        if only_from is not None and host.isolation not in only_from:
-            return
-        self.store.put_host(
-            host.model_copy(
-                update={"isolation": state, "isolation_detail": detail, "isolation_updated_at": utcnow()}
-            )
-        )
+
+        def change(current: Host) -> dict[str, Any]:  # decided on the host as stored, atomically
+            if only_from is not None and current.isolation not in only_from:
+                return {}
+            return {"isolation": state, "isolation_detail": detail, "isolation_updated_at": utcnow()}
+
+        self.store.update_host(host.id, change)
 
     # --- the queue -------------------------------------------------------------------------
     def enqueue(

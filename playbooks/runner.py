@@ -211,9 +211,15 @@ class PlaybookRunner:
             return
         try:
             host = store.find_host(host_id)
-            if host is not None and host.isolation in (IsolationState.NONE, IsolationState.FAILED):
-                host.isolation = IsolationState.REQUESTED
-                host.isolation_updated_at = utcnow()
-                store.put_host(host)
+            if host is not None:
+                store.update_host(
+                    host.id,
+                    # decided on the host as stored, atomically: never over an isolation in flight
+                    lambda current: (
+                        {"isolation": IsolationState.REQUESTED, "isolation_updated_at": utcnow()}
+                        if current.isolation in (IsolationState.NONE, IsolationState.FAILED)
+                        else {}
+                    ),
+                )
         except Exception as exc:
             log.warning("could not mark host %s as isolation requested: %s", host_id, exc)

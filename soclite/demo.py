@@ -286,7 +286,8 @@ def demo_replay(data_dir: Any, server_url: str, seed: int, hours: int, config_fi
             runtime.store.put_unit(unit)
         for host in host_models(province):
             if runtime.store.find_host(host.id) is None:
-                runtime.store.put_host(host)
+                # created only if still missing: a host an agent reported meanwhile is left as it is
+                runtime.store.update_host(host.id, {}, create=host)
         tokens = {
             unit.code: runtime.identity.create_token(role="agent", unit=unit.code, name=f"demo-{unit.code}")
             for unit in province.units

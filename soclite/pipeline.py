@@ -339,7 +339,11 @@ class Pipeline:
                     event[UNIT] = self._host_unit(name)
 
     def _update_hosts(self, events: list[Event]) -> None:
-        """Keep the inventory current from events: at most one write per host a minute."""
+        """Keep the inventory current from events: at most one refresh per host a minute.
+
+        Only ``last_seen`` is written (``touch_hosts``), never a whole host: the server may be changing
+        the same host's isolation or binding at this moment, and a copy read here would revert that.
+        """
         now = time.monotonic()
         latest: dict[str, Event] = {}
         for event in events:
@@ -347,13 +351,16 @@ class Pipeline:
             if isinstance(name, str) and name:
                 latest[name.lower()] = event
         store = self.runtime.store
+        # "last seen" is when soclite last heard of the host, not the event's own (maybe old) time.
+        seen = utcnow()
+        touch: dict[str, datetime] = {}
+        create: dict[str, Host] = {}
+        keys: dict[str, str] = {}
         for key, event in latest.items():
             if now - self._host_seen.get(key, -1e9) < 60:
                 continue
             self._host_seen[key] = now
             host = store.find_host(key)
-            # "last seen" is when soclite last heard of the host, not the event's own (maybe old) time.
-            seen = utcnow()
             if host is None:
                 product = str(event.get(LOGSOURCE_PRODUCT) or "").lower()
                 host = Host(
@@ -364,12 +371,11 @@ class Pipeline:
                     os=product or None,
                     last_seen=seen,
                 )
-            elif host.last_seen is None or seen > host.last_seen:
-                host.last_seen = seen
-            else:
-                continue
-            store.put_host(host)
-            self._host_units[key] = host.unit
+                create[host.id] = host
+            touch[host.id] = seen
+            keys[host.id] = key
+        for stored in store.touch_hosts(touch, create=create):
+            self._host_units[keys[stored.id]] = stored.unit
 
     def _maybe_save_state(self) -> None:
         now = time.monotonic()

@@ -105,6 +105,35 @@ def test_unit_comes_from_the_host_inventory_when_the_event_has_none(runtime: Run
     assert runtime.store.query_alerts(AlertQuery(units=frozenset({"ttdl"}))).total == 0
 
 
+def test_the_last_seen_refresh_keeps_an_isolation_set_after_the_host_was_read(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline found the host before the server isolated it: its refresh writes last_seen only."""
+    from soclite.models import Host, IsolationState
+
+    store = runtime.store
+    store.put_host(Host(id="ws-05", name="WS-05", unit="ttdl", agent_id="a5"))
+    stale = store.find_host("ws-05")
+    found = store.find_host
+
+    def find_then_isolate(name: str) -> Host | None:
+        if name == "ws-05":  # the command channel lands between the pipeline's read and its write
+            store.update_host("ws-05", {"isolation": IsolationState.PENDING, "isolation_detail": "c-1"})
+            return stale
+        return found(name)
+
+    monkeypatch.setattr(store, "find_host", find_then_isolate)
+    lines = {h: [f"<38>Aug  1 10:00:00 {h} clamd[812]: /tmp/f.exe: Win.Trojan.Agent-1 FOUND"] for h in ("ws-05", "ws-new")}
+    runtime.journal.append("b1", _lines(lines["ws-05"], host="ws-05") + _lines(lines["ws-new"], host="ws-new"))
+    Pipeline(runtime).run_once()
+    monkeypatch.undo()
+    host = store.get_host("ws-05")
+    assert (host.isolation, host.isolation_detail, host.agent_id) == (IsolationState.PENDING, "c-1", "a5")
+    assert host.last_seen is not None
+    created = store.get_host("ws-new")  # a first-seen host is created from its events
+    assert (created.unit, created.last_seen is not None) == ("ttdl", True)
+
+
 def _sqlite(path: Path, sql: str) -> None:
     """Change a database from outside, as another process or a failing disk would."""
     import sqlite3

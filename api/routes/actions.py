@@ -128,10 +128,16 @@ def _clear_requested(runtime: Runtime, host_id: str) -> None:
     from soclite.models import IsolationState, utcnow
 
     host = runtime.store.find_host(host_id) if host_id else None
-    if host is not None and host.isolation == IsolationState.REQUESTED:
-        host.isolation = IsolationState.NONE
-        host.isolation_updated_at = utcnow()
-        runtime.store.put_host(host)
+    if host is not None:
+        runtime.store.update_host(
+            host.id,
+            # decided on the host as stored: an isolation that moved on meanwhile is left alone
+            lambda current: (
+                {"isolation": IsolationState.NONE, "isolation_updated_at": utcnow()}
+                if current.isolation == IsolationState.REQUESTED
+                else {}
+            ),
+        )
 
 
 @router.post("/actions/{action_id}/approve")

@@ -126,38 +126,37 @@ def _deny_binding(runtime: Runtime, actor: Principal | str, host: Host, why: str
 def upsert_host(
     runtime: Runtime, agent_id: str, unit: str | None, inv: Inventory, isolation: IsolationReport | None
 ) -> Host:
-    """Create or refresh the Host of an agent from its inventory (read-modify-write on the freshest copy).
+    """Create or refresh the Host of an agent from its inventory, atomically on the host as stored
+    (``update_host``: a concurrent isolation change or last_seen refresh is decided on, never reverted).
 
     Raises :class:`BindingConflict` when the host is bound to another agent or unit.
     """
-    store = runtime.store
     host_id = inv.hostname.lower()
-    try:
-        host = store.get_host(host_id)
-    except NotFoundError:
-        host = Host(id=host_id, name=inv.hostname)
-    why = binding_conflict(host, agent_id, unit)
-    if why is not None:
-        raise BindingConflict(host, why)
-    update: dict[str, Any] = {
-        "name": inv.hostname, "type": inv.host_type, "unit": unit, "os": inv.os, "ips": inv.ips, "macs": inv.macs,
-        "agent_id": agent_id, "agent_version": inv.agent_version, "last_seen": utcnow(),
-    }  # fmt: skip
-    if isolation is not None and host.isolation not in _IN_FLIGHT:
+
+    def change(host: Host) -> dict[str, Any]:
+        why = binding_conflict(host, agent_id, unit)
+        if why is not None:
+            raise BindingConflict(host, why)
         now = utcnow()
-        if isolation.state == "isolated" and isolation.ruleset:
-            if host.isolation is not IsolationState.ISOLATED or host.isolation_detail != isolation.ruleset:
-                update |= {"isolation": IsolationState.ISOLATED, "isolation_detail": isolation.ruleset,
-                           "isolation_updated_at": now}  # fmt: skip
-        elif isolation.state == "failed":
-            update |= {"isolation": IsolationState.FAILED, "isolation_updated_at": now,
-                       "isolation_detail": "the agent's isolation table is missing on the host (re-applying)"}  # fmt: skip
-        elif host.isolation is IsolationState.ISOLATED:
-            update |= {"isolation": IsolationState.FAILED, "isolation_updated_at": now,
-                       "isolation_detail": "the agent reports no isolation in force"}  # fmt: skip
-    new = host.model_copy(update=update)
-    store.put_host(new)
-    return new
+        update: dict[str, Any] = {
+            "name": inv.hostname, "type": inv.host_type, "unit": unit, "os": inv.os, "ips": inv.ips,
+            "macs": inv.macs, "agent_id": agent_id, "agent_version": inv.agent_version,
+            "last_seen": max(now, host.last_seen or now),
+        }  # fmt: skip
+        if isolation is not None and host.isolation not in _IN_FLIGHT:
+            if isolation.state == "isolated" and isolation.ruleset:
+                if host.isolation is not IsolationState.ISOLATED or host.isolation_detail != isolation.ruleset:
+                    update |= {"isolation": IsolationState.ISOLATED, "isolation_detail": isolation.ruleset,
+                               "isolation_updated_at": now}  # fmt: skip
+            elif isolation.state == "failed":
+                update |= {"isolation": IsolationState.FAILED, "isolation_updated_at": now,
+                           "isolation_detail": "the agent's isolation table is missing on the host (re-applying)"}  # fmt: skip
+            elif host.isolation is IsolationState.ISOLATED:
+                update |= {"isolation": IsolationState.FAILED, "isolation_updated_at": now,
+                           "isolation_detail": "the agent reports no isolation in force"}  # fmt: skip
+        return update
+
+    return runtime.store.update_host(host_id, change, create=Host(id=host_id, name=inv.hostname))
 
 
 @router.post("/enroll")
@@ -184,7 +183,7 @@ def enroll(body: EnrollRequest, runtime: RuntimeDep) -> dict[str, Any]:
         # state. The new key replaces the old one, which is revoked so it cannot report any more.
         previous = existing.agent_id
         runtime.identity.revoke_token(previous)
-        runtime.store.put_host(existing.model_copy(update={"agent_id": None}))
+        runtime.store.update_host(existing.id, {"agent_id": None})
     registry.register(agent_id, body.hostname, grant.unit, grant.token_id)
     host = upsert_host(runtime, agent_id, grant.unit, body, None)
     audit.record(

@@ -93,9 +93,13 @@ def _respond(
         payload={"host": host.id, "unit": host.unit},
     )
     before = host.model_dump(mode="json", include={"isolation", "isolation_updated_at"})
-    host.isolation = IsolationState.REQUESTED if kind == "isolate" else IsolationState.RELEASE_PENDING
-    host.isolation_updated_at = utcnow()
-    runtime.store.put_host(host)
+    host = runtime.store.update_host(
+        host.id,
+        {
+            "isolation": IsolationState.REQUESTED if kind == "isolate" else IsolationState.RELEASE_PENDING,
+            "isolation_updated_at": utcnow(),
+        },
+    )
     audit.record(runtime, principal, f"host.{kind}", f"host:{host.id}", before,
                  {**host.model_dump(mode="json", include={"isolation", "isolation_updated_at"}), "reason": reason},
                  host.unit)
@@ -138,8 +142,7 @@ def unbind(host_id: str, runtime: RuntimeDep, principal: AdminDep, scope: ScopeD
     update: dict[str, Any] = {"agent_id": None}
     if principal.unit is None:
         update["unit"] = None
-    new = host.model_copy(update=update)
-    runtime.store.put_host(new)
+    new = runtime.store.update_host(host.id, update)
     audit.record(runtime, principal, "host.unbind", f"host:{host.id}", before,
                  new.model_dump(mode="json", include={"agent_id", "unit"}), host.unit)
     return host_json(new, runtime)

@@ -63,9 +63,13 @@ def _host_action(request: Request, host_id: str, kind: str, fields: dict[str, st
         payload={"host": host.id, "unit": host.unit},  # so the host's unit sees the action
     )
     before = {"isolation": host.isolation.value}
-    host.isolation = IsolationState.REQUESTED if kind == "isolate" else IsolationState.RELEASE_PENDING
-    host.isolation_updated_at = utcnow()
-    runtime.store.put_host(host)
+    host = runtime.store.update_host(
+        host.id,
+        {
+            "isolation": IsolationState.REQUESTED if kind == "isolate" else IsolationState.RELEASE_PENDING,
+            "isolation_updated_at": utcnow(),
+        },
+    )
     audit.record(runtime, me, f"host.{kind}", f"host:{host.id}", before,
                  {"isolation": host.isolation.value, "reason": reason}, host.unit)
     return RedirectResponse(safe_next(fields.get("return_to") or "/hosts"), status_code=303)

@@ -29,12 +29,14 @@ from soclite.models import (
     UNIT,
     Alert,
     Event,
+    Host,
     isoformat,
     parse_timestamp,
 )
+from soclite.store.base import HOST_FIELDS
 
 if TYPE_CHECKING:
-    from soclite.store.base import AlertRepeat, FieldChange
+    from soclite.store.base import AlertRepeat, FieldChange, HostChange
 
 #: sort rank of a severity bucket (higher sorts first when descending).
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
@@ -201,6 +203,36 @@ def apply_fields(alert: Alert, change: FieldChange, allowed: frozenset[str]) -> 
         raise StoreError(f"alert {alert.id}: invalid field values {dict(fields)!r}: {exc}") from exc
 
 
+def apply_host_changes(host: Host, change: HostChange) -> Host | None:
+    """The host with ``change`` applied (validated like a new Host), None if nothing changes.
+
+    The input is untouched. Only the fields named in the change are taken from it: whatever else the
+    host holds is the caller's fresh copy, read in the same atomic section.
+    """
+    fields: Mapping[str, Any] = change(host.model_copy(deep=True)) if callable(change) else change
+    unknown = sorted(set(fields) - HOST_FIELDS)
+    if unknown:
+        raise StoreError(
+            f"host {host.id}: update_host cannot change {', '.join(unknown)}; allowed: {', '.join(sorted(HOST_FIELDS))}"
+        )
+    if not fields:
+        return None
+    data = host.model_dump()
+    data.update(fields)
+    try:
+        new = Host.model_validate(data)
+    except ValueError as exc:
+        raise StoreError(f"host {host.id}: invalid field values {dict(fields)!r}: {exc}") from exc
+    return None if new == host else new
+
+
+def touch_host(host: Host, seen: datetime) -> Host | None:
+    """The host with ``last_seen`` raised to ``seen``, None when it already is that recent."""
+    if host.last_seen is not None and host.last_seen >= seen:
+        return None
+    return host.model_copy(update={"last_seen": seen})
+
+
 #: the width of the ISO prefix that names a bucket of each interval.
 BUCKET_PREFIX = {"hour": 13, "day": 10, "month": 7}
 
@@ -215,6 +247,7 @@ __all__ = [
     "SEVERITY_RANK",
     "UNIT",
     "apply_fields",
+    "apply_host_changes",
     "apply_repeat",
     "bucket_start",
     "check_group",
@@ -225,4 +258,5 @@ __all__ = [
     "event_text",
     "event_time",
     "iso",
+    "touch_host",
 ]

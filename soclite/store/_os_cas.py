@@ -93,3 +93,36 @@ def cas_update(
             f"({', '.join(pending[:5])}); try again"
         )
     return done
+
+
+def cas_create(
+    client: OpenSearch, index: str, docs: dict[str, dict[str, Any]], *, refresh: bool | str = "wait_for"
+) -> set[str]:
+    """Write each id → document only if no document has that id; return the ids this call created.
+
+    An id another writer created first (409) is left out, so the caller applies its change to that one.
+    """
+    if not docs:
+        return set()
+    body: list[dict[str, Any]] = []
+    for doc_id, doc in docs.items():
+        body += [{"create": {"_index": index, "_id": doc_id}}, doc]
+    try:
+        response = client.bulk(body=body, refresh=refresh)
+    except (TransportError, OSConnectionError) as exc:
+        raise StoreError(f"creating {len(docs)} documents in {index} failed: {exc}") from exc
+    created: set[str] = set()
+    failures = []
+    for doc_id, answer in zip(docs, response.get("items", []), strict=True):
+        (outcome,) = answer.values()
+        status = int(outcome.get("status", 500))
+        if status < 300:
+            created.add(doc_id)
+        elif status != 409:
+            failures.append(f"{doc_id}: {status} {outcome.get('error')}")
+    if failures:
+        raise StoreError(
+            f"creating documents in {index}: {len(failures)} failed (the others were stored; retrying is "
+            f"safe): " + "; ".join(failures[:10])
+        )
+    return created

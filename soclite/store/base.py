@@ -16,9 +16,9 @@ import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar
 
-from soclite.models import Alert, AuditEntry, Event, Host, Unit
+from soclite.models import Alert, AuditEntry, Event, Host, HostType, IsolationState, Unit
 
 T = TypeVar("T")
 
@@ -112,6 +112,31 @@ TRIAGE_FIELDS = frozenset({"status", "assignee", "close_reason", "acknowledged_a
 FieldChange = Mapping[str, Any] | Callable[[Alert], Mapping[str, Any]]
 
 
+class HostChanges(TypedDict, total=False):
+    """The fields of a host ``update_host`` can change (every field but ``id``), each optional."""
+
+    name: str
+    type: HostType
+    unit: str | None
+    os: str | None
+    ips: list[str]
+    macs: list[str]
+    agent_id: str | None
+    agent_version: str | None
+    last_seen: datetime | None
+    isolation: IsolationState
+    isolation_detail: str | None
+    isolation_updated_at: datetime | None
+
+
+#: the fields ``update_host`` accepts: all but the id.
+HOST_FIELDS = frozenset(HostChanges.__annotations__)
+
+#: what ``update_host`` takes: the new values, or a function of the current host that returns them
+#: (run inside the atomic section, maybe more than once; it may raise to abort without writing).
+HostChange = HostChanges | Mapping[str, Any] | Callable[[Host], Mapping[str, Any]]
+
+
 @dataclass
 class HistogramBucket:
     start: datetime
@@ -197,7 +222,39 @@ class Store(abc.ABC):
 
     # --- hosts and units -----------------------------------------------------
     @abc.abstractmethod
-    def put_host(self, host: Host) -> Host: ...
+    def put_host(self, host: Host) -> Host:
+        """Insert or replace a whole host (creation, import). Changes of a stored host go through
+        ``update_host``/``touch_hosts``: a whole-document write would revert a concurrent one."""
+
+    @abc.abstractmethod
+    def update_host(
+        self,
+        host_id: str,
+        changes: HostChange,
+        *,
+        units: frozenset[str] | None = None,
+        create: Host | None = None,
+    ) -> Host:
+        """Change only the given fields of one host, atomically: the other fields keep whatever value is
+        stored at the time of the write (a concurrent ``touch_hosts`` or isolation change is never lost).
+
+        ``changes`` is a mapping (see :class:`HostChanges`) or a function of the current host returning
+        one (so a caller can decide on the state it writes over; it may run more than once and may raise
+        to abort). A host outside ``units`` raises NotFoundError; so does a missing one, unless
+        ``create`` is given: then ``create`` (whose id must be ``host_id``) with the changes applied is
+        inserted, if no other writer inserted the host first (else the changes apply to that one).
+        An unknown field or an invalid value raises StoreError. Returns the host as stored.
+        """
+
+    @abc.abstractmethod
+    def touch_hosts(self, seen: Mapping[str, datetime], *, create: Mapping[str, Host] | None = None) -> list[Host]:
+        """Raise ``last_seen`` of each host id in ``seen`` to the given time (never lower it) and write
+        nothing else, atomically per host, so a concurrent isolation or binding change always survives.
+
+        A missing id with a host in ``create`` is inserted as that host (``last_seen`` raised to the
+        seen time) unless another writer inserted it first; a missing id without one is skipped.
+        Returns the hosts as stored afterwards, in the order of ``seen``.
+        """
 
     @abc.abstractmethod
     def get_host(self, host_id: str, units: frozenset[str] | None = None) -> Host: ...

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -34,7 +34,7 @@ from soclite.models import Alert, AuditEntry, Event, Host, Unit, isoformat
 from soclite.store import _common as c
 from soclite.store import _os_mappings as m
 from soclite.store._os_bulk import BulkItem, bulk_write
-from soclite.store._os_cas import cas_update
+from soclite.store._os_cas import cas_create, cas_update
 from soclite.store._os_query import alert_filter, event_filter, host_filter
 from soclite.store.base import (
     TRIAGE_FIELDS,
@@ -43,6 +43,7 @@ from soclite.store.base import (
     EventQuery,
     FieldChange,
     HistogramBucket,
+    HostChange,
     HostQuery,
     Page,
     Store,
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
 #: group_by name → the alert document field that holds its (exact, lower-cased where needed) value.
 _GROUP_FIELD = {"host": "host_key"}
 _MAX_BUCKETS = 10000
+#: update_host with ``create``: rounds of (update, else create) when the host keeps appearing/vanishing
+_CREATE_ATTEMPTS = 5
 
 log = logging.getLogger(__name__)
 
@@ -402,12 +405,74 @@ class OpenSearchStore(Store):
         return out
 
     # --- hosts and units ---------------------------------------------------
-    def put_host(self, host: Host) -> Host:
+    @staticmethod
+    def _host_doc(host: Host) -> dict[str, Any]:
         doc = host.model_dump(mode="json", warnings=False)
         doc["name_key"] = host.name.lower()
         doc["text"] = "\n".join([host.id, host.name, host.os or "", *host.ips]).casefold()
-        self._write([BulkItem("index", self._index("hosts"), host.id, doc)])
+        return doc
+
+    def put_host(self, host: Host) -> Host:
+        self._write([BulkItem("index", self._index("hosts"), host.id, self._host_doc(host))])
         return host
+
+    def update_host(
+        self,
+        host_id: str,
+        changes: HostChange,
+        *,
+        units: frozenset[str] | None = None,
+        create: Host | None = None,
+    ) -> Host:
+        """Compare-and-set of one host (:mod:`._os_cas`); ``changes`` (if a function) is re-run on a conflict.
+
+        A missing host with ``create`` is written with ``op_type=create``: if another writer created it
+        in between (409), the changes are applied to that one instead.
+        """
+        index = self._index("hosts")
+
+        def modify(_: str, source: dict[str, Any]) -> dict[str, Any] | None:
+            if units is not None and source.get("unit") not in units:
+                raise NotFoundError(f"host {host_id!r} not found")
+            changed = c.apply_host_changes(self._to_host(source), changes)
+            return self._host_doc(changed) if changed is not None else None
+
+        if create is not None and create.id != host_id:
+            raise StoreError(f"update_host({host_id!r}): the host to create has id {create.id!r}")
+        for _ in range(_CREATE_ATTEMPTS):
+            stored = cas_update(self.client, index, [host_id], modify)
+            if host_id in stored:
+                return self._to_host(stored[host_id])
+            if create is None:
+                raise NotFoundError(f"host {host_id!r} not found")
+            new = c.apply_host_changes(create, changes) or create
+            if cas_create(self.client, index, {host_id: self._host_doc(new)}):
+                return new
+        raise StoreError(f"host {host_id!r}: created and deleted under {_CREATE_ATTEMPTS} attempts; try again")
+
+    def touch_hosts(self, seen: Mapping[str, datetime], *, create: Mapping[str, Host] | None = None) -> list[Host]:
+        """Compare-and-set per host: a concurrent isolation change makes us re-read, never overwrite, it."""
+        index = self._index("hosts")
+        create = create or {}
+        for host_id, proto in create.items():
+            if proto.id != host_id:
+                raise StoreError(f"touch_hosts: the host to create as {host_id!r} has id {proto.id!r}")
+
+        def modify(host_id: str, source: dict[str, Any]) -> dict[str, Any] | None:
+            touched = c.touch_host(self._to_host(source), seen[host_id])
+            return self._host_doc(touched) if touched is not None else None
+
+        stored = cas_update(self.client, index, list(seen), modify)
+        missing = {
+            host_id: self._host_doc(c.touch_host(create[host_id], at) or create[host_id])
+            for host_id, at in seen.items()
+            if host_id not in stored and host_id in create
+        }
+        created = cas_create(self.client, index, missing)
+        stored |= {host_id: missing[host_id] for host_id in created}
+        if len(created) < len(missing):  # another writer created some first: raise theirs
+            stored |= cas_update(self.client, index, [h for h in missing if h not in created], modify)
+        return [self._to_host(stored[host_id]) for host_id in seen if host_id in stored]
 
     @staticmethod
     def _to_host(source: dict[str, Any]) -> Host:

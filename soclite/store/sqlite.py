@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,6 +32,7 @@ from soclite.errors import NotFoundError, StoreError
 from soclite.models import Alert, AuditEntry, Event, Host, Unit, isoformat
 from soclite.store import _common as c
 from soclite.store import _sqlite_alerts as _alerts
+from soclite.store import _sqlite_hosts as _hosts
 from soclite.store._sqlite_schema import MIGRATIONS
 from soclite.store.base import (
     AlertQuery,
@@ -39,6 +40,7 @@ from soclite.store.base import (
     EventQuery,
     FieldChange,
     HistogramBucket,
+    HostChange,
     HostQuery,
     Page,
     Store,
@@ -461,23 +463,33 @@ class SQLiteStore(Store):
 
     # --- hosts and units ---------------------------------------------------
     def put_host(self, host: Host) -> Host:
-        self._write(
-            "INSERT INTO hosts (id, name_key, agent_id, unit, type, text, doc) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET name_key=excluded.name_key, agent_id=excluded.agent_id, "
-            "unit=excluded.unit, type=excluded.type, text=excluded.text, doc=excluded.doc",
-            [
-                (
-                    host.id,
-                    host.name.lower(),
-                    host.agent_id,
-                    host.unit,
-                    str(host.type),
-                    "\n".join([host.id, host.name, host.os or "", *host.ips]).casefold(),
-                    host.model_dump_json(),
-                )
-            ],
-        )
+        self._write(_hosts.UPSERT, [_hosts.host_row(host)])
         return host
+
+    def update_host(
+        self,
+        host_id: str,
+        changes: HostChange,
+        *,
+        units: frozenset[str] | None = None,
+        create: Host | None = None,
+    ) -> Host:
+        """One read-modify-write under the write lock (see _sqlite_hosts)."""
+        try:
+            with self.db.write() as conn:
+                return _hosts.update_host(conn, host_id, changes, units, create)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: update of host {host_id!r} failed, nothing stored: {exc}") from exc
+
+    def touch_hosts(self, seen: Mapping[str, datetime], *, create: Mapping[str, Host] | None = None) -> list[Host]:
+        """Every host in one transaction, each read and written under the write lock."""
+        if not seen:
+            return []
+        try:
+            with self.db.write() as conn:
+                return _hosts.touch_hosts(conn, seen, create or {})
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: last_seen of {len(seen)} hosts failed, nothing stored: {exc}") from exc
 
     def get_host(self, host_id: str, units: frozenset[str] | None = None) -> Host:
         rows = self._rows("SELECT unit, doc FROM hosts WHERE id = ?", [host_id])
