@@ -18,7 +18,7 @@ import click
 import orjson
 
 from soclite.errors import ParseError, RuleError
-from soclite.models import TIMESTAMP, Event, severity_of
+from soclite.models import TIMESTAMP, Event, severity_of, system_field
 
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
@@ -125,7 +125,7 @@ def _row(match: Any, source: str) -> dict[str, Any]:
         "timestamp": event.get(TIMESTAMP),
         "host": host_of(event),
         "source": source,
-        "record_id": event.get("EventRecordID"),
+        "record_id": system_field(event, "EventRecordID"),
         "kind": match.kind,
         "event": event,
     }

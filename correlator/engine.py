@@ -48,6 +48,8 @@ from soclite.errors import ConfigError, NotFoundError, RuleError, SocliteError
 from soclite.models import (
     EVENT_ID,
     HOST_NAME,
+    SYSTEM_CHANNEL,
+    SYSTEM_EVENT_ID,
     TIMESTAMP,
     UNIT,
     Alert,
@@ -56,6 +58,7 @@ from soclite.models import (
     fingerprint,
     parse_timestamp,
     severity_of,
+    system_field,
     utcnow,
 )
 
@@ -204,10 +207,15 @@ class Engine:
 
     # -- matching ----------------------------------------------------------------
     def _index_for(self, event: Event) -> tuple[LogKey, TypeIndex]:
-        channel = event.get("Channel")
+        # the System Channel/EventID: a data field of the same name (event 104's cleared log) is not the route
+        channel = event.get(SYSTEM_CHANNEL)
+        if channel is None:
+            channel = event.get("Channel")
         fast = None
         if type(channel) is str:
-            eid = event.get("EventID")
+            eid = event.get(SYSTEM_EVENT_ID)
+            if eid is None:
+                eid = event.get("EventID")
             fast = (channel, eid, event.get("EventType") if eid == 12 or eid == "12" else None)
             hit = self._fast.get(fast)
             if hit is not None:
@@ -571,7 +579,7 @@ def _ioc_rule(hit: IocHit) -> Any:
 
 
 def host_of(event: Event) -> str | None:
-    host = event.get(HOST_NAME) or event.get("Computer") or event.get("Hostname")
+    host = event.get(HOST_NAME) or system_field(event, "Computer") or event.get("Hostname")
     return str(host).lower() if host else None
 
 
