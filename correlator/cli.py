@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import resource
 import sys
@@ -158,6 +159,13 @@ def _row(match: Any, source: str) -> dict[str, Any]:
     show_default=True,
     help="Zone of zone-less local times in the inputs (NXLog EventTime, syslog).",
 )
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where compiled rules are cached [default: $XDG_CACHE_HOME/soclite or ~/.cache/soclite].",
+)
+@click.option("--no-cache", is_flag=True, help="Parse and compile the rules without the compiled-rule cache.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def hunt(
     rule_paths: tuple[Path, ...],
@@ -165,6 +173,8 @@ def hunt(
     show_stats: bool,
     placeholders: tuple[str, ...],
     tz: str,
+    cache_dir: Path | None,
+    no_cache: bool,
     inputs: tuple[Path, ...],
 ) -> None:
     """Run Sigma rules over EVTX, JSON/JSONL(.gz) and syslog files; print one line per detection."""
@@ -182,7 +192,7 @@ def hunt(
         ph[name.strip().strip("%")] = [v for v in values.split(",") if v]
     t0 = time.perf_counter()
     try:
-        ruleset = load_paths(rule_paths, ph)
+        ruleset = load_paths(rule_paths, ph, cache=cache_file(rule_paths, ph, cache_dir, no_cache))
     except RuleError as exc:
         raise click.UsageError(str(exc)) from exc
     for failure in ruleset.failures:
@@ -239,12 +249,27 @@ def hunt(
         click.echo(
             f"events read: {stats.events}, skipped: {stats.skipped}\n"
             f"rules loaded: {len(ruleset.rules) + len(engine.correlations)}, failed: {len(engine.failures)} "
-            f"(load {load_s:.1f} s)\n"
+            f"(load {load_s:.2f} s, cache {ruleset.cache})\n"
             f"detections: {detections}\n"
             f"seconds: {elapsed:.2f}, events/s: {rate:,.0f}\n"
             f"peak memory: {peak:.0f} MB",
             err=True,
         )
+
+
+def cache_file(
+    paths: tuple[Path, ...], placeholders: dict[str, list[str]], cache_dir: Path | None, no_cache: bool
+) -> Path | None:
+    """The compiled-rule cache of one set of rule paths: one file per set, so hunts with different rule
+    folders do not evict each other's cache (the content check is the cache's own, see correlator.cache)."""
+    if no_cache:
+        return None
+    from soclite.correlator.cache import default_dir
+
+    name = "\x00".join(sorted(str(p.resolve()) for p in paths))
+    name += "\x01" + orjson.dumps(placeholders, option=orjson.OPT_SORT_KEYS).decode()
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    return (cache_dir or default_dir()) / f"rules-{digest}.cache"
 
 
 def _print_table(out: IO[str], rows: list[dict[str, Any]]) -> None:
@@ -267,13 +292,24 @@ def rules_group() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--strict", is_flag=True, help="Exit non-zero if any rule fails to load.")
 @click.option("--quiet", is_flag=True, help="Only list the failures.")
-def rules_check(paths: tuple[Path, ...], strict: bool, quiet: bool) -> None:
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where compiled rules are cached [default: $XDG_CACHE_HOME/soclite or ~/.cache/soclite].",
+)
+@click.option("--no-cache", is_flag=True, help="Parse and compile the rules without the compiled-rule cache.")
+def rules_check(
+    paths: tuple[Path, ...], strict: bool, quiet: bool, cache_dir: Path | None, no_cache: bool
+) -> None:
     """List the rules that load and the rules that fail, with file:line and the reason."""
     from soclite.correlator.engine import Engine
     from soclite.correlator.loader import load_paths
 
-    ruleset = load_paths(paths)
+    t0 = time.perf_counter()
+    ruleset = load_paths(paths, cache=cache_file(paths, {}, cache_dir, no_cache))
     engine = Engine(ruleset)
+    load_s = time.perf_counter() - t0
     if not quiet:
         for rule in ruleset.rules:
             click.echo(f"ok    {rule.source}  {rule.id}  {rule.title}")
@@ -292,7 +328,11 @@ def rules_check(paths: tuple[Path, ...], strict: bool, quiet: bool) -> None:
                 f"warn  {rule.source}  {rule.id}: no soclite input produces logsource {rule.logsource}"
             )
     loaded = len(ruleset.rules) + len(engine.correlations) + len(ruleset.filters)
-    click.echo(f"{loaded} loaded, {len(engine.failures)} failed, {len(unrouted)} unrouted", err=True)
+    click.echo(
+        f"{loaded} loaded, {len(engine.failures)} failed, {len(unrouted)} unrouted "
+        f"(load {load_s:.2f} s, cache {ruleset.cache})",
+        err=True,
+    )
     if strict and engine.failures:
         sys.exit(1)
 

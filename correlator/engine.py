@@ -65,6 +65,8 @@ from soclite.models import (
 log = logging.getLogger(__name__)
 
 STATE_FILE = "correlation-state.json"
+#: the compiled rules of correlator.rules, under data_dir/correlator (see correlator.cache)
+RULES_CACHE = "rules.cache"
 #: Hit-rate learning: sample one event in LEARN_EVERY (a power of two), decide after LEARN_SAMPLES samples.
 #: Every event of a new type is a sample: the decision comes after its first few hundred events, so
 #: the extra scan (~15 µs) is paid a few hundred times per type, and the learned index soon after.
@@ -163,8 +165,9 @@ class Engine:
     def from_settings(cls, settings: Any, state_dir: Path | None = None) -> Engine:
         conf = settings.correlator
         placeholders = {k: list(v) for k, v in conf.placeholders.items()}
+        data_dir = Path(settings.data_dir)
         try:
-            ruleset = load_paths(list(conf.rules), placeholders)
+            ruleset = load_paths(list(conf.rules), placeholders, cache=data_dir / "correlator" / RULES_CACHE)
             if conf.filters:
                 extra = load_paths(list(conf.filters), placeholders)
                 ruleset.filters.extend(extra.filters)
@@ -173,9 +176,13 @@ class Engine:
             raise ConfigError(str(exc), key="correlator.rules") from exc
         for failure in ruleset.failures:
             log.warning("rule not loaded: %s", failure)
-        engine = cls(
-            ruleset, state_dir=state_dir or Path(settings.data_dir) / "correlator", placeholders=placeholders
+        log.info(
+            "%d rules loaded in %.2f s (compiled-rule cache: %s)",
+            len(ruleset.rules),
+            ruleset.load_seconds,
+            ruleset.cache,
         )
+        engine = cls(ruleset, state_dir=state_dir or data_dir / "correlator", placeholders=placeholders)
         for path in conf.ioc_files:
             try:
                 engine.iocs.load_file(Path(path))
