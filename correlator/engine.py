@@ -25,7 +25,7 @@ from typing import Any
 
 from soclite.correlator.anchors import Anchor, Anchors
 from soclite.correlator.correlation import Correlation, Fired, Windows, compile_correlation
-from soclite.correlator.index import TypeIndex
+from soclite.correlator.index import TypeIndex, dump_compiled, load_compiled
 from soclite.correlator.ioc import IocHit, IocStore
 from soclite.correlator.loader import (
     CompiledFilter,
@@ -117,7 +117,9 @@ class Engine:
         self.indexed = indexed
         #: literal scanner backend: "auto" (Hyperscan if installed), "hyperscan" or "aho" (pyahocorasick)
         self.prefilter = prefilter
-        self._scanner_cache: dict[LogKey, dict[Any, Any]] = {}
+        #: compiled literal sets by (backend, field, literals): content-keyed, so shared by every event type
+        #: and storable across runs (save_scanners / load_scanners)
+        self._scanner_cache: dict[Any, Any] = {}
         #: per event type: rule id → anchor option in use (learned, see _learn)
         self._choices: dict[LogKey, dict[str, int]] = {}
         #: per event type being learned: (probe index, probe → (rule position, option)); None: nothing to learn
@@ -132,6 +134,7 @@ class Engine:
         self.save_interval = save_interval
         self._last_save = time.monotonic()
         self._lock = threading.RLock()
+        self._scanners_loaded: set[Any] = set()
         self._exceptions: list[tuple[str, CompiledFilter]] = []
         self._exception_hits: dict[str, int] = {}
         self._filters_for: dict[str, list[CompiledFilter]] = {}
@@ -292,7 +295,7 @@ class Engine:
     def _build_index(self, key: LogKey) -> TypeIndex:
         rules = [r for r in self.rules if r.enabled and key.matches(r.product, r.category, r.service)]
         index = TypeIndex(
-            rules, self.prefilter, self._scanner_cache.setdefault(key, {}), self._choices.get(key)
+            rules, self.prefilter, self._scanner_cache, self._choices.get(key)
         )
         index.has_aliases = key.service == "security" or "antivirus" in key.categories
         return index
@@ -345,7 +348,7 @@ class Engine:
             for opt, anchors in enumerate(options[:MAX_OPTIONS]):
                 probes.append(_Probe(f"{rule.id}#{opt}", anchors, [anchors]))
                 owners.append((pos, opt))
-        explorer = (TypeIndex(probes, self.prefilter), owners) if probes else None
+        explorer = (TypeIndex(probes, self.prefilter, self._scanner_cache), owners) if probes else None
         self._explorers[key] = explorer
         if explorer is None:
             index.settled = True
@@ -461,6 +464,31 @@ class Engine:
     def close(self) -> None:
         self.save_state()
 
+    def load_scanners(self, path: Path) -> int:
+        """Reuse the compiled literal databases a previous run saved at ``path`` (Hyperscan compiles
+        are most of the cost of building an event type's index); returns how many were loaded."""
+        from soclite.correlator import cache as file_cache
+
+        blobs = file_cache.read(path, _scanners_key())
+        if not isinstance(blobs, dict):
+            return 0
+        loaded = load_compiled(blobs)
+        self._scanner_cache.update(loaded)
+        self._scanners_loaded = set(self._scanner_cache)
+        return len(loaded)
+
+    def save_scanners(self, path: Path) -> bool:
+        """Store the compiled literal databases for :meth:`load_scanners`, when this run compiled new ones."""
+        from soclite.correlator import cache as file_cache
+
+        keys = set(self._scanner_cache)
+        if keys <= self._scanners_loaded:
+            return False
+        if not file_cache.write(path, _scanners_key(), dump_compiled(self._scanner_cache)):
+            return False
+        self._scanners_loaded = keys
+        return True
+
     # -- management (API) --------------------------------------------------------
     def rules_info(self) -> list[RuleInfo]:
         out = [
@@ -541,6 +569,20 @@ class Engine:
                 if flt.applies_to(rule):
                     by_rule.setdefault(rule.id, []).append(flt)
         self._filters_for = by_rule
+
+
+def _scanners_key() -> str:
+    """Serialized Hyperscan databases are bound to the library's version and the CPU's platform."""
+    import hashlib
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        hs = version("hyperscan")
+    except PackageNotFoundError:
+        hs = "none"
+    text = f"scanners|1|hyperscan {hs}|{platform.machine()}|{platform.system()}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def event_time(event: Event) -> datetime:
