@@ -67,7 +67,8 @@ def test_any_change_rebuilds(tmp_path: Path) -> None:
     assert load_paths([rule], cache=cache).cache == "hit"
     rule.write_text(PROC_RULE.replace("level: medium", "level: high"), encoding="utf-8")
     changed = load_paths([rule], cache=cache)
-    assert changed.cache == "miss" and load_paths([rule], cache=cache).rules[0].level == changed.rules[0].level
+    assert changed.cache == "miss" and changed.rules[0].level == "high"
+    assert load_paths([rule], cache=cache).rules[0].level == "high"
     write(tmp_path, "more.yml", PROC_RULE.replace("whoami_exec", "other_name"))
     assert load_paths([tmp_path], cache=cache).cache == "miss"
     assert load_paths([tmp_path], {"x": ["1"]}, cache=cache).cache == "miss"
@@ -103,3 +104,57 @@ def test_rules_check_reports_load_time_and_cache(tmp_path: Path) -> None:
     assert first.exit_code == 0 and "cache miss" in first.stderr and "(load " in first.stderr
     assert "cache hit" in second.stderr
     assert first.stdout == second.stdout
+
+
+def test_compiled_scanners_are_reused_across_engines(tmp_path: Path) -> None:
+    """The index's literal databases saved by one engine serve the next: same detections, no compile."""
+    if not SIGMA.exists():
+        pytest.skip("../shared/sigma is not available")
+    import soclite.correlator.index as index
+
+    files = rule_files()
+    rs = load_paths(sorted({files[c.rule_id] for c in cases()}))
+    events = [e for c in cases() for e in iter_evtx(c.evtx)]
+    store = tmp_path / "scanners.cache"
+    first = Engine(rs)
+    want = [[r.id for r in first.match(dict(e))] for e in events]
+    assert first.save_scanners(store) and not first.save_scanners(store)  # saved once, nothing new since
+    compiles: list[int] = []
+    original = index._hs_compile
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        compiles.append(1)
+        return original(*args, **kwargs)
+
+    second = Engine(rs)
+    assert second.load_scanners(store) == len(first._scanner_cache)
+    index._hs_compile = counting  # type: ignore[assignment]
+    try:
+        got = [[r.id for r in second.match(dict(e))] for e in events]
+    finally:
+        index._hs_compile = original  # type: ignore[assignment]
+    assert got == want and compiles == []
+    assert not second.save_scanners(store)  # nothing new: the file is left as it is
+    store.write_bytes(store.read_bytes()[:100])
+    assert Engine(rs).load_scanners(store) == 0
+
+
+def test_hunt_keeps_rules_and_scanners_in_its_cache_dir(tmp_path: Path) -> None:
+    rule = write(tmp_path, "r.yml", PROC_RULE)
+    events = tmp_path / "ev.jsonl"
+    events.write_text(
+        '{"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1, "Image": "c:\\\\whoami.exe"}\n\n',
+        encoding="utf-8",
+    )
+    from soclite.correlator.cli import hunt
+
+    args = ["--rules", str(rule), "--cache-dir", str(tmp_path / "c"), "--stats", str(events)]
+    first = CliRunner().invoke(hunt, args)
+    second = CliRunner().invoke(hunt, args)
+    assert first.exit_code == 0 and second.exit_code == 0, first.output
+    assert "cache miss" in first.stderr and "cache hit" in second.stderr
+    assert first.stdout == second.stdout and first.stdout.count("\n") == 1
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "c").iterdir()) == ["rules", "scanners"]
+    assert "skipped: 0" in second.stderr  # the blank line is not an error
+    nocache = CliRunner().invoke(hunt, ["--no-cache", *args[:2], str(events)])
+    assert nocache.stdout == first.stdout
