@@ -39,7 +39,6 @@ from soclite.models import (
     Event,
     isoformat,
     parse_timestamp,
-    system_field,
 )
 
 
@@ -126,6 +125,10 @@ def flatten_xml_json(record: dict[str, Any]) -> Event:
     return out
 
 
+_SYSTEM_COMPUTER = SYSTEM_PREFIX + "Computer"
+_SYSTEM_TIME_CREATED = SYSTEM_PREFIX + "TimeCreated"
+
+
 def overlay(system: Event, data: Event) -> Event:
     """Put the data fields over the System fields in ``system``: on a name collision the data value takes
     the plain name (what SigmaHQ rules test) and a different System value is kept as ``System_<name>``
@@ -142,7 +145,9 @@ def overlay(system: Event, data: Event) -> Event:
 
 
 def _finish(out: Event, default_tz: str = "UTC") -> None:
-    computer = system_field(out, "Computer")
+    computer = out.get(_SYSTEM_COMPUTER)  # the System value (see overlay); keys prebuilt, this runs per event
+    if computer is None:
+        computer = out.get("Computer")
     if computer and HOST_NAME not in out:
         out[HOST_NAME] = str(computer)
     if TIMESTAMP not in out:
@@ -178,7 +183,7 @@ def event_timestamp(out: Event, default_tz: str = "UTC") -> str | None:
     received = _parse_local(out.get("EventReceivedTime"))
     nxlog_zone = received.tzinfo if received is not None and received.tzinfo is not None else None
     candidates = (
-        (_parse_local(system_field(out, "TimeCreated")), UTC),
+        (_parse_local(out.get(_SYSTEM_TIME_CREATED) or out.get("TimeCreated")), UTC),
         (_parse_local(out.get("UtcTime")), UTC),
         (_parse_local(out.get("EventTime")), nxlog_zone or site),
         (received, site),
