@@ -45,6 +45,7 @@ from soclite.models import (
     isoformat,
     new_id,
     parse_timestamp,
+    system_field,
 )
 
 DEFAULT_MAX_BYTES = 65536
@@ -255,8 +256,8 @@ def finish(
     """
     event[EVENT_ID] = client_id if isinstance(client_id, str) and _CLIENT_ID.match(client_id) else new_id()
     event[TIMESTAMP] = _timestamp(event.get(TIMESTAMP), received)
-    if not event.get(HOST_NAME) and event.get("Computer"):
-        event[HOST_NAME] = event["Computer"]
+    if not event.get(HOST_NAME) and system_field(event, "Computer"):
+        event[HOST_NAME] = system_field(event, "Computer")
     event[RECEIVED] = _received_iso(received)
     event[INPUT] = input
     if unit is not None:

@@ -5,11 +5,24 @@ SigmaHQ rules name Windows fields as the XML does (``EventID``, ``Channel``,
 ``System`` block's fields and the ``EventData``/``UserData`` fields all end up
 at the top level. EVTX files are read with the ``evtx`` package (Rust parser,
 JSON records).
+
+Name collisions: a data field named like a System field wins the plain name and
+the System value moves to ``System_<name>`` (:data:`soclite.models.SYSTEM_PREFIX`).
+That is how SigmaHQ rules read such events: event 104 ("log cleared", System
+channel) carries the cleared log's name in ``UserData/LogFileCleared/Channel``,
+and the ``service: system`` rules "Important Windows Eventlog Cleared"
+(100ef69e) and "Eventlog Cleared" (a62b37e0) test ``Channel`` against the
+*cleared* log's name (the latter drops Security/System/... as covered by the
+former, which would make it unable to fire if ``Channel`` were "System").
+Routing, ``host.name``, ``@timestamp`` and record ids read the System values
+(:func:`soclite.models.system_field`). The rule is the same for EVTX, wevtutil
+XML (same ``{"Event": ...}`` shape), Winlogbeat and NXLog.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -19,7 +32,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 
 from soclite.errors import ParseError
-from soclite.models import HOST_NAME, TIMESTAMP, Event, isoformat, parse_timestamp
+from soclite.models import (
+    HOST_NAME,
+    SYSTEM_PREFIX,
+    TIMESTAMP,
+    Event,
+    isoformat,
+    parse_timestamp,
+)
 
 
 def _int(value: Any) -> Any:
@@ -96,16 +116,40 @@ def flatten_xml_json(record: dict[str, Any]) -> Event:
             out[key] = _text(value)
     if "EventID" in out:
         out["EventID"] = _int(out["EventID"])
+    data: Event = {}
     for section in ("EventData", "UserData"):
         if section in ev_body:
-            _flatten_data(ev_body[section], out)
+            _flatten_data(ev_body[section], data)
+    overlay(out, data)
     _finish(out)
     return out
 
 
+_SYSTEM_COMPUTER = SYSTEM_PREFIX + "Computer"
+_SYSTEM_TIME_CREATED = SYSTEM_PREFIX + "TimeCreated"
+
+
+def overlay(system: Event, data: Event) -> Event:
+    """Put the data fields over the System fields in ``system``: on a name collision the data value takes
+    the plain name (what SigmaHQ rules test) and a different System value is kept as ``System_<name>``
+    (what routing reads). An empty (None) data field hides nothing."""
+    for key, value in data.items():
+        if key in system:
+            if value is None:
+                continue
+            old = system[key]
+            if old is not None and old != value:
+                system[SYSTEM_PREFIX + key] = old
+        system[key] = value
+    return system
+
+
 def _finish(out: Event, default_tz: str = "UTC") -> None:
-    if "Computer" in out and HOST_NAME not in out and out["Computer"]:
-        out[HOST_NAME] = str(out["Computer"])
+    computer = out.get(_SYSTEM_COMPUTER)  # the System value (see overlay); keys prebuilt, this runs per event
+    if computer is None:
+        computer = out.get("Computer")
+    if computer and HOST_NAME not in out:
+        out[HOST_NAME] = str(computer)
     if TIMESTAMP not in out:
         stamp = event_timestamp(out, default_tz)
         if stamp is not None:
@@ -139,7 +183,7 @@ def event_timestamp(out: Event, default_tz: str = "UTC") -> str | None:
     received = _parse_local(out.get("EventReceivedTime"))
     nxlog_zone = received.tzinfo if received is not None and received.tzinfo is not None else None
     candidates = (
-        (_parse_local(out.get("TimeCreated")), UTC),
+        (_parse_local(out.get(_SYSTEM_TIME_CREATED) or out.get("TimeCreated")), UTC),
         (_parse_local(out.get("UtcTime")), UTC),
         (_parse_local(out.get("EventTime")), nxlog_zone or site),
         (received, site),
@@ -206,24 +250,50 @@ def from_json_record(record: dict[str, Any], *, copy: bool = True, default_tz: s
             out[dst] = out[src]
     if "EventID" in out and not isinstance(out["EventID"], int):
         out["EventID"] = _int(out["EventID"])
+    if out.get("EventID") == 104 and out.get("Provider_Name") == EVENTLOG_PROVIDER:
+        _nxlog_log_cleared(out)
     _finish(out, default_tz)
     return out
 
 
+#: The provider of event 104 ("The <name> log file was cleared."), which its manifest logs to System.
+EVENTLOG_PROVIDER = "Microsoft-Windows-Eventlog"
+_CLEARED = re.compile(r"^The (.+) log file was cleared\.")
+
+
+def _nxlog_log_cleared(out: Event) -> None:
+    """NXLog flattens System and UserData into one JSON object, so event 104's two ``Channel`` values
+    cannot both survive: either the UserData one replaced the System one (the record then claims a
+    channel that 104 is never logged to) or it was dropped, its name left only in the rendered
+    ``Message`` ("The Security log file was cleared.", English only). Restore both names."""
+    channel = out.get("Channel")
+    if not isinstance(channel, str) or SYSTEM_PREFIX + "Channel" in out:
+        return
+    if channel.lower() != "system":  # the cleared log's name took the key: the System one is known
+        out[SYSTEM_PREFIX + "Channel"] = "System"
+        return
+    match = _CLEARED.match(str(out.get("Message") or ""))
+    if match and match.group(1).lower() != "system":
+        out[SYSTEM_PREFIX + "Channel"] = channel
+        out["Channel"] = match.group(1)
+
+
 def _from_winlogbeat(record: dict[str, Any], winlog: dict[str, Any], default_tz: str) -> Event:
-    out: Event = {}
-    for section in ("event_data", "user_data"):
-        data = winlog.get(section)
-        if isinstance(data, dict):
-            for key, value in data.items():
-                out[key] = value
-    out["EventID"] = _int(winlog.get("event_id"))
-    out["Channel"] = winlog.get("channel")
-    out["Computer"] = winlog.get("computer_name")
-    out["Provider_Name"] = winlog.get("provider_name")
-    out["EventRecordID"] = winlog.get("record_id")
+    out: Event = {
+        "EventID": _int(winlog.get("event_id")),
+        "Channel": winlog.get("channel"),
+        "Computer": winlog.get("computer_name"),
+        "Provider_Name": winlog.get("provider_name"),
+        "EventRecordID": winlog.get("record_id"),
+    }
     if isinstance(winlog.get("task"), str):
         out["Task"] = winlog["task"]
+    data: Event = {}
+    for section in ("event_data", "user_data"):
+        fields = winlog.get(section)
+        if isinstance(fields, dict):
+            data.update(fields)
+    overlay(out, data)
     if isinstance(record.get("@timestamp"), str):
         out[TIMESTAMP] = record["@timestamp"]
     if isinstance(record.get("message"), str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import resource
 import sys
@@ -18,7 +19,7 @@ import click
 import orjson
 
 from soclite.errors import ParseError, RuleError
-from soclite.models import TIMESTAMP, Event, severity_of
+from soclite.models import TIMESTAMP, Event, severity_of, system_field
 
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
@@ -70,7 +71,7 @@ def iter_events(path: Path, stats: InputStats, tz: str = "Asia/Ho_Chi_Minh") -> 
     """Events of one file: EVTX, JSON lines (optionally gzip'd) or syslog text.
 
     ``tz`` is the zone of zone-less local times (NXLog ``EventTime``, syslog)."""
-    from soclite.collectors.windows import from_json_record, iter_evtx
+    from soclite.collectors.windows import iter_evtx
 
     name = path.name.lower()
     if name.endswith(".evtx"):
@@ -81,25 +82,11 @@ def iter_events(path: Path, stats: InputStats, tz: str = "Asia/Ho_Chi_Minh") -> 
         return
     is_json = name.endswith(JSON_SUFFIXES) or name.endswith(tuple(s + ".gz" for s in JSON_SUFFIXES))
     with _open_text(path) as fh:
+        if is_json:
+            yield from _json_events(fh, path, stats, tz)
+            return
         for lineno, raw in enumerate(fh, 1):
             if not raw.strip():
-                continue
-            if is_json:
-                try:
-                    record = orjson.loads(raw)
-                except orjson.JSONDecodeError as exc:
-                    stats.bad(f"{path}:{lineno}", f"malformed JSON ({exc})")
-                    continue
-                if not isinstance(record, dict):
-                    stats.bad(f"{path}:{lineno}", "not a JSON object")
-                    continue
-                if "Channel" in record or "winlog" in record or "Event" in record:
-                    try:
-                        yield from_json_record(record, copy=False, default_tz=tz)
-                    except ParseError as exc:
-                        stats.bad(f"{path}:{lineno}", str(exc))
-                else:
-                    yield record
                 continue
             try:
                 line = raw.decode("utf-8").rstrip("\r\n")
@@ -112,7 +99,34 @@ def iter_events(path: Path, stats: InputStats, tz: str = "Asia/Ho_Chi_Minh") -> 
                 stats.bad(f"{path}:{lineno}", str(exc))
 
 
+def _json_events(fh: IO[bytes], path: Path, stats: InputStats, tz: str) -> Iterator[Event]:
+    """JSON lines → events: the hot loop of a hunt over exported logs, so orjson is tried first and a
+    blank line is recognised by its failure (no stripped copy of every line)."""
+    from soclite.collectors.windows import from_json_record
+
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    for lineno, raw in enumerate(fh, 1):
+        try:
+            record = loads(raw)
+        except decode_error as exc:
+            if raw.strip():
+                stats.bad(f"{path}:{lineno}", f"malformed JSON ({exc})")
+            continue
+        if type(record) is not dict:
+            stats.bad(f"{path}:{lineno}", "not a JSON object")
+            continue
+        if "Channel" in record or "winlog" in record or "Event" in record:
+            try:
+                yield from_json_record(record, copy=False, default_tz=tz)
+            except ParseError as exc:
+                stats.bad(f"{path}:{lineno}", str(exc))
+        else:
+            yield record
+
+
 def _row(match: Any, source: str) -> dict[str, Any]:
+    """One detection as printed; the event is referenced, not copied (it is written right away)."""
     from soclite.correlator.engine import host_of
 
     rule = match.rule
@@ -125,7 +139,7 @@ def _row(match: Any, source: str) -> dict[str, Any]:
         "timestamp": event.get(TIMESTAMP),
         "host": host_of(event),
         "source": source,
-        "record_id": event.get("EventRecordID"),
+        "record_id": system_field(event, "EventRecordID"),
         "kind": match.kind,
         "event": event,
     }
@@ -158,6 +172,13 @@ def _row(match: Any, source: str) -> dict[str, Any]:
     show_default=True,
     help="Zone of zone-less local times in the inputs (NXLog EventTime, syslog).",
 )
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where compiled rules are cached [default: $XDG_CACHE_HOME/soclite or ~/.cache/soclite].",
+)
+@click.option("--no-cache", is_flag=True, help="Parse and compile the rules without the compiled-rule cache.")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def hunt(
     rule_paths: tuple[Path, ...],
@@ -165,6 +186,8 @@ def hunt(
     show_stats: bool,
     placeholders: tuple[str, ...],
     tz: str,
+    cache_dir: Path | None,
+    no_cache: bool,
     inputs: tuple[Path, ...],
 ) -> None:
     """Run Sigma rules over EVTX, JSON/JSONL(.gz) and syslog files; print one line per detection."""
@@ -181,8 +204,9 @@ def hunt(
         name, _, values = item.partition("=")
         ph[name.strip().strip("%")] = [v for v in values.split(",") if v]
     t0 = time.perf_counter()
+    rules_cache = cache_file(rule_paths, ph, cache_dir, no_cache)
     try:
-        ruleset = load_paths(rule_paths, ph)
+        ruleset = load_paths(rule_paths, ph, cache=rules_cache)
     except RuleError as exc:
         raise click.UsageError(str(exc)) from exc
     for failure in ruleset.failures:
@@ -196,27 +220,45 @@ def hunt(
         )
         sys.exit(2)
     engine = Engine(ruleset, placeholders=ph)
+    scanners_cache = None
+    if rules_cache is not None:
+        # the literal databases of the event types' indexes: compiled once, reused by later hunts
+        scanners_cache = rules_cache.with_name(rules_cache.name.replace("rules-", "scanners-", 1))
+        engine.load_scanners(scanners_cache)
     load_s = time.perf_counter() - t0
     stats = InputStats()
     out: IO[str] = sys.stdout
+    # JSON lines go straight to stdout's (buffered) byte stream: orjson's bytes, no decoding
+    raw_out: IO[bytes] | None = getattr(out, "buffer", None) if fmt == "jsonl" else None
     writer: Any = None
     table_rows: list[dict[str, Any]] = []
     detections = 0
     start = time.perf_counter()
+    cpu_start = time.process_time()
     files = list(iter_inputs(inputs))
     progress: Any = None
     if sys.stderr.isatty():
         from tqdm import tqdm
 
         progress = tqdm(total=len(files), unit="file", file=sys.stderr)
+    detect = engine.detect
+    dumps = orjson.dumps
+    newline = orjson.OPT_APPEND_NEWLINE
     for path in files:
+        source = str(path)
+        n = 0
         for event in iter_events(path, stats, tz):
-            stats.events += 1
-            for match in engine.detect(event):
+            n += 1
+            matches = detect(event)
+            if not matches:
+                continue
+            for match in matches:
                 detections += 1
-                row = _row(match, str(path))
-                if fmt == "jsonl":
-                    out.write(orjson.dumps(row, default=str).decode("utf-8") + "\n")
+                row = _row(match, source)
+                if raw_out is not None:
+                    raw_out.write(dumps(row, default=str, option=newline))
+                elif fmt == "jsonl":
+                    out.write(dumps(row, default=str).decode("utf-8") + "\n")
                 elif fmt == "csv":
                     if writer is None:
                         writer = csv.DictWriter(out, fieldnames=list(row))
@@ -226,25 +268,47 @@ def hunt(
                     writer.writerow({k: safe_cell(v) for k, v in row.items()})
                 else:
                     table_rows.append(row)
+        stats.events += n
         if progress is not None:
             progress.update(1)
+    if raw_out is not None:
+        raw_out.flush()
     if progress is not None:
         progress.close()
     if fmt == "table":
         _print_table(out, table_rows)
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start
+    if scanners_cache is not None:
+        engine.save_scanners(scanners_cache)
     if show_stats:
         rate = stats.events / elapsed if elapsed > 0 else 0.0
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         click.echo(
             f"events read: {stats.events}, skipped: {stats.skipped}\n"
             f"rules loaded: {len(ruleset.rules) + len(engine.correlations)}, failed: {len(engine.failures)} "
-            f"(load {load_s:.1f} s)\n"
+            f"(load {load_s:.2f} s, cache {ruleset.cache})\n"
             f"detections: {detections}\n"
             f"seconds: {elapsed:.2f}, events/s: {rate:,.0f}\n"
+            f"cpu seconds: {cpu:.2f}, events per cpu second: {stats.events / cpu if cpu > 0 else 0.0:,.0f}\n"
             f"peak memory: {peak:.0f} MB",
             err=True,
         )
+
+
+def cache_file(
+    paths: tuple[Path, ...], placeholders: dict[str, list[str]], cache_dir: Path | None, no_cache: bool
+) -> Path | None:
+    """The compiled-rule cache of one set of rule paths: one file per set, so hunts with different rule
+    folders do not evict each other's cache (the content check is the cache's own, see correlator.cache)."""
+    if no_cache:
+        return None
+    from soclite.correlator.cache import default_dir
+
+    name = "\x00".join(sorted(str(p.resolve()) for p in paths))
+    name += "\x01" + orjson.dumps(placeholders, option=orjson.OPT_SORT_KEYS).decode()
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    return (cache_dir or default_dir()) / f"rules-{digest}.cache"
 
 
 def _print_table(out: IO[str], rows: list[dict[str, Any]]) -> None:
@@ -267,13 +331,24 @@ def rules_group() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--strict", is_flag=True, help="Exit non-zero if any rule fails to load.")
 @click.option("--quiet", is_flag=True, help="Only list the failures.")
-def rules_check(paths: tuple[Path, ...], strict: bool, quiet: bool) -> None:
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where compiled rules are cached [default: $XDG_CACHE_HOME/soclite or ~/.cache/soclite].",
+)
+@click.option("--no-cache", is_flag=True, help="Parse and compile the rules without the compiled-rule cache.")
+def rules_check(
+    paths: tuple[Path, ...], strict: bool, quiet: bool, cache_dir: Path | None, no_cache: bool
+) -> None:
     """List the rules that load and the rules that fail, with file:line and the reason."""
     from soclite.correlator.engine import Engine
     from soclite.correlator.loader import load_paths
 
-    ruleset = load_paths(paths)
+    t0 = time.perf_counter()
+    ruleset = load_paths(paths, cache=cache_file(paths, {}, cache_dir, no_cache))
     engine = Engine(ruleset)
+    load_s = time.perf_counter() - t0
     if not quiet:
         for rule in ruleset.rules:
             click.echo(f"ok    {rule.source}  {rule.id}  {rule.title}")
@@ -292,7 +367,11 @@ def rules_check(paths: tuple[Path, ...], strict: bool, quiet: bool) -> None:
                 f"warn  {rule.source}  {rule.id}: no soclite input produces logsource {rule.logsource}"
             )
     loaded = len(ruleset.rules) + len(engine.correlations) + len(ruleset.filters)
-    click.echo(f"{loaded} loaded, {len(engine.failures)} failed, {len(unrouted)} unrouted", err=True)
+    click.echo(
+        f"{loaded} loaded, {len(engine.failures)} failed, {len(unrouted)} unrouted "
+        f"(load {load_s:.2f} s, cache {ruleset.cache})",
+        err=True,
+    )
     if strict and engine.failures:
         sys.exit(1)
 

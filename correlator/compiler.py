@@ -408,7 +408,9 @@ def compile_condition(
     (the first, or a better one learned from hit rates) and any is exact."""
     comp = RuleCompiler(placeholders)
     code, _ = comp.expr(tree)
-    options = sorted(set(comp.options(tree)), key=anchor_cost)
+    # ties broken by the anchors themselves: a set's order varies with the process's string hashing, and
+    # the option chosen decides which literal sets the index compiles (and caches across runs)
+    options = sorted(set(comp.options(tree)), key=lambda opt: (anchor_cost(opt), sorted(opt)))
     source = f"def {name}(ev, lw):\n    return bool({code})\n"
     ns: dict[str, Any] = dict(RUNTIME)
     ns.update(comp.ns)

@@ -25,7 +25,7 @@ from typing import Any
 
 from soclite.correlator.anchors import Anchor, Anchors
 from soclite.correlator.correlation import Correlation, Fired, Windows, compile_correlation
-from soclite.correlator.index import TypeIndex
+from soclite.correlator.index import TypeIndex, dump_compiled, load_compiled
 from soclite.correlator.ioc import IocHit, IocStore
 from soclite.correlator.loader import (
     CompiledFilter,
@@ -48,6 +48,8 @@ from soclite.errors import ConfigError, NotFoundError, RuleError, SocliteError
 from soclite.models import (
     EVENT_ID,
     HOST_NAME,
+    SYSTEM_CHANNEL,
+    SYSTEM_EVENT_ID,
     TIMESTAMP,
     UNIT,
     Alert,
@@ -56,12 +58,15 @@ from soclite.models import (
     fingerprint,
     parse_timestamp,
     severity_of,
+    system_field,
     utcnow,
 )
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "correlation-state.json"
+#: the compiled rules of correlator.rules, under data_dir/correlator (see correlator.cache)
+RULES_CACHE = "rules.cache"
 #: Hit-rate learning: sample one event in LEARN_EVERY (a power of two), decide after LEARN_SAMPLES samples.
 #: Every event of a new type is a sample: the decision comes after its first few hundred events, so
 #: the extra scan (~15 µs) is paid a few hundred times per type, and the learned index soon after.
@@ -112,7 +117,9 @@ class Engine:
         self.indexed = indexed
         #: literal scanner backend: "auto" (Hyperscan if installed), "hyperscan" or "aho" (pyahocorasick)
         self.prefilter = prefilter
-        self._scanner_cache: dict[LogKey, dict[Any, Any]] = {}
+        #: compiled literal sets by (backend, field, literals): content-keyed, so shared by every event type
+        #: and storable across runs (save_scanners / load_scanners)
+        self._scanner_cache: dict[Any, Any] = {}
         #: per event type: rule id → anchor option in use (learned, see _learn)
         self._choices: dict[LogKey, dict[str, int]] = {}
         #: per event type being learned: (probe index, probe → (rule position, option)); None: nothing to learn
@@ -127,6 +134,7 @@ class Engine:
         self.save_interval = save_interval
         self._last_save = time.monotonic()
         self._lock = threading.RLock()
+        self._scanners_loaded: set[Any] = set()
         self._exceptions: list[tuple[str, CompiledFilter]] = []
         self._exception_hits: dict[str, int] = {}
         self._filters_for: dict[str, list[CompiledFilter]] = {}
@@ -160,8 +168,9 @@ class Engine:
     def from_settings(cls, settings: Any, state_dir: Path | None = None) -> Engine:
         conf = settings.correlator
         placeholders = {k: list(v) for k, v in conf.placeholders.items()}
+        data_dir = Path(settings.data_dir)
         try:
-            ruleset = load_paths(list(conf.rules), placeholders)
+            ruleset = load_paths(list(conf.rules), placeholders, cache=data_dir / "correlator" / RULES_CACHE)
             if conf.filters:
                 extra = load_paths(list(conf.filters), placeholders)
                 ruleset.filters.extend(extra.filters)
@@ -170,9 +179,13 @@ class Engine:
             raise ConfigError(str(exc), key="correlator.rules") from exc
         for failure in ruleset.failures:
             log.warning("rule not loaded: %s", failure)
-        engine = cls(
-            ruleset, state_dir=state_dir or Path(settings.data_dir) / "correlator", placeholders=placeholders
+        log.info(
+            "%d rules loaded in %.2f s (compiled-rule cache: %s)",
+            len(ruleset.rules),
+            ruleset.load_seconds,
+            ruleset.cache,
         )
+        engine = cls(ruleset, state_dir=state_dir or data_dir / "correlator", placeholders=placeholders)
         for path in conf.ioc_files:
             try:
                 engine.iocs.load_file(Path(path))
@@ -204,10 +217,15 @@ class Engine:
 
     # -- matching ----------------------------------------------------------------
     def _index_for(self, event: Event) -> tuple[LogKey, TypeIndex]:
-        channel = event.get("Channel")
+        # the System Channel/EventID: a data field of the same name (event 104's cleared log) is not the route
+        channel = event.get(SYSTEM_CHANNEL)
+        if channel is None:
+            channel = event.get("Channel")
         fast = None
         if type(channel) is str:
-            eid = event.get("EventID")
+            eid = event.get(SYSTEM_EVENT_ID)
+            if eid is None:
+                eid = event.get("EventID")
             fast = (channel, eid, event.get("EventType") if eid == 12 or eid == "12" else None)
             hit = self._fast.get(fast)
             if hit is not None:
@@ -277,7 +295,7 @@ class Engine:
     def _build_index(self, key: LogKey) -> TypeIndex:
         rules = [r for r in self.rules if r.enabled and key.matches(r.product, r.category, r.service)]
         index = TypeIndex(
-            rules, self.prefilter, self._scanner_cache.setdefault(key, {}), self._choices.get(key)
+            rules, self.prefilter, self._scanner_cache, self._choices.get(key)
         )
         index.has_aliases = key.service == "security" or "antivirus" in key.categories
         return index
@@ -330,7 +348,7 @@ class Engine:
             for opt, anchors in enumerate(options[:MAX_OPTIONS]):
                 probes.append(_Probe(f"{rule.id}#{opt}", anchors, [anchors]))
                 owners.append((pos, opt))
-        explorer = (TypeIndex(probes, self.prefilter), owners) if probes else None
+        explorer = (TypeIndex(probes, self.prefilter, self._scanner_cache), owners) if probes else None
         self._explorers[key] = explorer
         if explorer is None:
             index.settled = True
@@ -446,6 +464,31 @@ class Engine:
     def close(self) -> None:
         self.save_state()
 
+    def load_scanners(self, path: Path) -> int:
+        """Reuse the compiled literal databases a previous run saved at ``path`` (Hyperscan compiles
+        are most of the cost of building an event type's index); returns how many were loaded."""
+        from soclite.correlator import cache as file_cache
+
+        blobs = file_cache.read(path, _scanners_key())
+        if not isinstance(blobs, dict):
+            return 0
+        loaded = load_compiled(blobs)
+        self._scanner_cache.update(loaded)
+        self._scanners_loaded = set(self._scanner_cache)
+        return len(loaded)
+
+    def save_scanners(self, path: Path) -> bool:
+        """Store the compiled literal databases for :meth:`load_scanners`, when this run compiled new ones."""
+        from soclite.correlator import cache as file_cache
+
+        keys = set(self._scanner_cache)
+        if keys <= self._scanners_loaded:
+            return False
+        if not file_cache.write(path, _scanners_key(), dump_compiled(self._scanner_cache)):
+            return False
+        self._scanners_loaded = keys
+        return True
+
     # -- management (API) --------------------------------------------------------
     def rules_info(self) -> list[RuleInfo]:
         out = [
@@ -528,6 +571,20 @@ class Engine:
         self._filters_for = by_rule
 
 
+def _scanners_key() -> str:
+    """Serialized Hyperscan databases are bound to the library's version and the CPU's platform."""
+    import hashlib
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        hs = version("hyperscan")
+    except PackageNotFoundError:
+        hs = "none"
+    text = f"scanners|1|hyperscan {hs}|{platform.machine()}|{platform.system()}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def event_time(event: Event) -> datetime:
     value = event.get(TIMESTAMP)
     if isinstance(value, str):
@@ -571,7 +628,7 @@ def _ioc_rule(hit: IocHit) -> Any:
 
 
 def host_of(event: Event) -> str | None:
-    host = event.get(HOST_NAME) or event.get("Computer") or event.get("Hostname")
+    host = event.get(HOST_NAME) or system_field(event, "Computer") or event.get("Hostname")
     return str(host).lower() if host else None
 
 

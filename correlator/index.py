@@ -80,6 +80,32 @@ def _hs_bind(compiled: Any, positions: list[tuple[int, ...]]) -> Scanner:
     return scan
 
 
+#: scanner-cache kinds that :func:`dump_compiled` can serialize (Hyperscan databases)
+_HS_KINDS = ("hyperscan", "hyperscan-json")
+
+
+def dump_compiled(cache: dict[Any, Any]) -> dict[Any, bytes]:
+    """The Hyperscan databases of a scanner cache (see :func:`_scanner`) as bytes, by the same keys.
+
+    Keys are content (backend, field, literals), so a stored database is valid for any rule set;
+    Aho-Corasick automatons are cheap to build and not kept."""
+    return {key: hyperscan.dumpb(value[0]) for key, value in cache.items() if key[0] in _HS_KINDS}
+
+
+def load_compiled(blobs: dict[Any, bytes]) -> dict[Any, Any]:
+    """:func:`dump_compiled`'s output back into scanner-cache entries (an unreadable one is skipped)."""
+    if not HAVE_HYPERSCAN:
+        return {}
+    out: dict[Any, Any] = {}
+    for key, blob in blobs.items():
+        try:
+            db = hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK)
+            out[key] = (db, hyperscan.Scratch(db))
+        except Exception:  # a database this Hyperscan cannot load is compiled again when needed
+            continue
+    return out
+
+
 def _aho_compile(literals: list[str]) -> Any:
     auto = ahocorasick.Automaton()
     for ident, lit in enumerate(literals):
@@ -250,7 +276,9 @@ class TypeIndex:
         self.scanners: list[tuple[str, Scanner | None, tuple[int, ...], tuple[int, ...], bool]] = []
         for field, lits in subs.items():
             present = tuple(lits.pop("", ()))  # "" is in every present value
-            words = list(lits)
+            # sorted: the literals come from frozensets, whose order varies with each process's string
+            # hashing, and the compiled set is cached (across runs too) under this order
+            words = sorted(lits)
             positions = [tuple(lits[w]) for w in words]
             scanner = _scanner(words, positions, backend, field, cache) if words else None
             self.scanners.append(
@@ -269,10 +297,11 @@ class TypeIndex:
         all_lits = subs.get(ALL)
         if all_lits and _backend(backend) == "hyperscan":
             lits = all_lits
-            escaped = [json_literal(w) for w in lits]
+            ordered = sorted(lits)
+            escaped = [json_literal(w) for w in ordered]
             if all(e is not None and e for e in escaped):
                 words = [e for e in escaped if e is not None]
-                positions = [tuple(lits[w]) for w in lits]
+                positions = [tuple(lits[w]) for w in ordered]
                 positions += [(FOLD_SENTINEL,), (FOLD_SENTINEL,)]
                 key = ("hyperscan-json", ALL, tuple(words))
                 compiled = cache.get(key) if cache is not None else None

@@ -4,11 +4,20 @@ Each YAML document is parsed on its own so a broken rule is reported as
 ``file:line: reason`` (the line where its document starts) and the rest still
 load. The result is a :class:`RuleSet`: compiled detection rules, correlation
 rules and filters, and the list of failures.
+
+YAML is read with pySigma's own loader (libyaml's C parser, plus its check for
+duplicate keys) and the dicts handed to ``SigmaCollection.from_dicts``, so
+pySigma's validation and error collection apply as with ``from_yaml``. Given a
+``cache`` path, :func:`load_paths` keeps the compiled result there
+(:mod:`correlator.cache`) and a later start with the same input loads it
+instead of parsing and compiling again.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +32,14 @@ from sigma.filters import SigmaFilter
 from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
+from soclite.correlator import cache as rule_cache
 from soclite.correlator.anchors import Anchors
 from soclite.correlator.compiler import compile_condition
 from soclite.correlator.logsource import describe
-from soclite.correlator.runtime import Lowered
+from soclite.correlator.runtime import RUNTIME, Lowered
 from soclite.errors import RuleError
+
+log = logging.getLogger(__name__)
 
 RULE_SUFFIXES = (".yml", ".yaml")
 
@@ -79,9 +91,14 @@ class CompiledFilter:
     func: Callable[[dict[str, Any], Lowered], bool]
 
     def applies_to(self, rule: CompiledRule) -> bool:
-        if rule.sigma is None:
-            return False
-        if rule.sigma.logsource not in self.sigma.logsource:
+        # pySigma's SigmaLogSource containment, on the rule's (post-pipeline) fields: a cached rule has no
+        # pySigma object
+        ls = self.sigma.logsource
+        if (
+            (ls.product is not None and ls.product != rule.product)
+            or (ls.category is not None and ls.category != rule.category)
+            or (ls.service is not None and ls.service != rule.service)
+        ):
             return False
         refs = self.sigma.filter.rules
         if isinstance(refs, str):
@@ -107,6 +124,10 @@ class RuleSet:
     failures: list[LoadFailure] = field(default_factory=list)
     files: int = 0
     pipelines: list[str] = field(default_factory=list)
+    #: how the rules were loaded: "off" (no cache asked), "hit", "miss" (compiled, cache written) or "unsaved"
+    cache: str = "off"
+    #: seconds spent in load_paths
+    load_seconds: float = 0.0
 
 
 def iter_rule_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -117,6 +138,23 @@ def iter_rule_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
         else:
             raise RuleError("no such rule file or folder", source=str(path))
+
+
+class RuleYAMLLoader(yaml.CSafeLoader):
+    """libyaml's parser with pySigma's duplicate-key check (``sigma.rule.SigmaYAMLLoader``, same message).
+
+    pySigma's loader constructs every key twice to compare them; comparing the key nodes' tag and text
+    finds the same duplicates (Sigma keys are plain scalars) for a fraction of the cost."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [(k.tag, k.value) for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
+        if len(keys) != len(set(keys)):
+            seen: set[tuple[str, Any]] = set()
+            for key in keys:
+                if key in seen:
+                    raise yaml.YAMLError(f"Duplicate key '{key[1]}'")
+                seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 _DOC_SEP = re.compile(r"^---", re.MULTILINE)
@@ -190,7 +228,7 @@ def load_text(
     """Parse and compile every document of one YAML text into ``out`` (``pipeline`` applied to each rule)."""
     starts = _doc_lines(text)
     try:
-        docs = list(yaml.safe_load_all(text))
+        docs = list(yaml.load_all(text, Loader=RuleYAMLLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -233,16 +271,55 @@ def load_paths(
     placeholders: dict[str, list[str]] | None = None,
     *,
     keep: Callable[[dict[str, Any]], bool] | None = None,
+    cache: Path | None = None,
 ) -> RuleSet:
-    """Load every rule file under ``paths``; failures are collected, never raised (except a missing path)."""
-    out = RuleSet()
+    """Load every rule file under ``paths``; failures are collected, never raised (except a missing path).
+
+    ``cache``: a file for the compiled rules (see :mod:`correlator.cache`); not used with ``keep``
+    (a callable has no content to key on)."""
+    t0 = time.perf_counter()
     ph = placeholders or {}
+    raw: list[tuple[Path, bytes | OSError]] = []
+    for path in iter_rule_files(paths):
+        try:
+            raw.append((path, path.read_bytes()))
+        except OSError as exc:
+            raw.append((path, exc))
+    key = None
+    if cache is not None and keep is None:
+        key = rule_cache.cache_key([(str(p), d if isinstance(d, bytes) else b"") for p, d in raw], ph)
+        payload = rule_cache.read(cache, key)
+        if payload is not None:
+            try:
+                out = _from_payload(payload, ph)
+            except Exception as exc:  # whatever is wrong with it, compiling again is the remedy
+                log.warning("rule cache %s not usable (%s): rebuilding", cache, exc)
+            else:
+                out.cache = "hit"
+                out.load_seconds = time.perf_counter() - t0
+                return out
+    out = _load_files(raw, ph, keep)
+    if key is not None and cache is not None:
+        out.cache = "miss" if rule_cache.write(cache, key, _to_payload(out)) else "unsaved"
+    out.load_seconds = time.perf_counter() - t0
+    return out
+
+
+def _load_files(
+    raw: list[tuple[Path, bytes | OSError]],
+    ph: dict[str, list[str]],
+    keep: Callable[[dict[str, Any]], bool] | None,
+) -> RuleSet:
+    out = RuleSet()
     texts: list[tuple[Path, str]] = []
     pipeline: ProcessingPipeline | None = None
-    for path in iter_rule_files(paths):
+    for path, data in raw:
         out.files += 1
         try:
-            text = path.read_text(encoding="utf-8")
+            if isinstance(data, OSError):
+                raise data
+            # as Path.read_text: universal newlines
+            text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
         except (OSError, UnicodeDecodeError) as exc:
             out.failures.append(LoadFailure(f"{path}:1", f"cannot read: {exc}"))
             continue
@@ -258,6 +335,49 @@ def load_paths(
         texts.append((path, text))
     for path, text in texts:
         load_text(text, str(path), out, ph, keep=keep, pipeline=pipeline)
+    return out
+
+
+_META = (
+    *("id", "title", "level", "status", "product", "category", "service", "tags", "references"),
+    *("falsepositives", "description", "source", "code", "name"),
+)
+
+
+def _to_payload(rs: RuleSet) -> dict[str, Any]:
+    rules = []
+    for rule in rs.rules:
+        item = rule_cache.dump_function(rule.func, RUNTIME)
+        item.meta = {k: getattr(rule, k) for k in _META}
+        item.meta["anchor_options"] = rule.anchor_options
+        rules.append(item)
+    return {
+        "rules": rules,
+        "filters": [(f.sigma, f.source) for f in rs.filters],
+        "correlations": rs.correlations,
+        "failures": [(f.source, f.reason) for f in rs.failures],
+        "files": rs.files,
+        "pipelines": rs.pipelines,
+    }
+
+
+def _from_payload(payload: dict[str, Any], ph: dict[str, list[str]]) -> RuleSet:
+    out = RuleSet(files=payload["files"], pipelines=list(payload["pipelines"]))
+    for item in payload["rules"]:
+        meta = item.meta
+        options = meta["anchor_options"]
+        out.rules.append(
+            CompiledRule(
+                **{k: meta[k] for k in _META},
+                func=rule_cache.load_function(item, RUNTIME),
+                anchors=options[0] if options else None,
+                anchor_options=options,
+            )
+        )
+    for flt, source in payload["filters"]:
+        out.filters.append(compile_filter(flt, source, ph, len(out.filters)))
+    out.correlations = list(payload["correlations"])
+    out.failures = [LoadFailure(src, reason) for src, reason in payload["failures"]]
     return out
 
 

@@ -15,7 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from soclite.models import LOGSOURCE_CATEGORY, LOGSOURCE_PRODUCT, LOGSOURCE_SERVICE, Event
+from soclite.models import (
+    LOGSOURCE_CATEGORY,
+    LOGSOURCE_PRODUCT,
+    LOGSOURCE_SERVICE,
+    SYSTEM_CHANNEL,
+    SYSTEM_EVENT_ID,
+    Event,
+)
 
 SYSMON_CHANNEL = "microsoft-windows-sysmon/operational"
 
@@ -166,7 +173,10 @@ class LogKey:
 
 
 def event_id(event: Event) -> int | None:
-    value = event.get("EventID")
+    """The System EventID (not a data field of that name, see soclite.models.SYSTEM_PREFIX)."""
+    value = event.get(SYSTEM_EVENT_ID)
+    if value is None:
+        value = event.get("EventID")
     if type(value) is int:
         return value
     if isinstance(value, str) and value.strip().isdigit():
@@ -198,9 +208,13 @@ def windows_key(channel: str, eid: int | None, event: Event) -> LogKey:
 
 
 def key_of(event: Event) -> LogKey:
-    """The routing key of an event; does not modify it."""
-    channel = event.get("Channel")
-    if isinstance(channel, str) and event.get("EventID") is not None:
+    """The routing key of an event, from its System Channel and EventID; does not modify it."""
+    channel = event.get(SYSTEM_CHANNEL)
+    if channel is None:
+        channel = event.get("Channel")
+    if isinstance(channel, str) and (
+        event.get(SYSTEM_EVENT_ID) is not None or event.get("EventID") is not None
+    ):
         return windows_key(channel.lower(), event_id(event), event)
     cat = event.get(LOGSOURCE_CATEGORY)
     return LogKey(event.get(LOGSOURCE_PRODUCT), event.get(LOGSOURCE_SERVICE), (cat,) if cat else ())

@@ -29,16 +29,21 @@ class Regex:
     #: a single ``re`` call slower than this settles on re2 at once (catastrophic backtracking)
     SLOW = 0.002
 
-    __slots__ = ("_n", "_py", "_r2", "_t_py", "_t_r2", "pattern", "search")
+    __slots__ = ("_n", "_py", "_r2", "_t_py", "_t_r2", "flags", "pattern", "search")
 
     def __init__(self, pattern: str, flags: int) -> None:
         self.pattern = pattern
+        self.flags = flags
         self._py = re.compile(pattern, flags)
         self._r2: Any = _compile_re2(pattern, flags)
         self._n = 0
         self._t_py = 0.0
         self._t_r2 = 0.0
         self.search: Callable[[str], Any] = self._py.search if self._r2 is None else self._trial
+
+    def __reduce__(self) -> tuple[type[Regex], tuple[str, int]]:
+        """Pickled (the rule cache) as its pattern and flags: the engine trial starts afresh on load."""
+        return (Regex, (self.pattern, self.flags))
 
     @property
     def engine(self) -> str:

@@ -37,6 +37,19 @@ UNIT = "soclite.unit"
 RECEIVED = "soclite.received"
 INPUT = "soclite.input"  # which input produced it: syslog-udp, http, agent, file, sensor
 TRUNCATED = "soclite.truncated"
+# Windows events: a ``System`` field shadowed by an EventData/UserData field of the same name (event
+# 104's UserData ``Channel`` names the cleared log while it is logged to the System channel) keeps
+# its value under ``System_<name>``; the plain name holds the data field, as SigmaHQ rules read it.
+# Routing, host and time read the System value (see collectors.windows).
+SYSTEM_PREFIX = "System_"
+SYSTEM_CHANNEL = "System_Channel"
+SYSTEM_EVENT_ID = "System_EventID"
+
+
+def system_field(event: Event, name: str) -> Any:
+    """A Windows event's ``System`` value of ``name``, whether or not a data field of that name shadows it."""
+    value = event.get(SYSTEM_PREFIX + name)
+    return event.get(name) if value is None else value
 
 
 def utcnow() -> datetime:

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from soclite.collectors.parsers.base import LogLine
-from soclite.models import Event
+from soclite.models import Event, system_field
 
 _FOUND = re.compile(r"^(?:(?:ScanOnAccess|OnAccess\w*): )?(?P<path>.+?): (?P<sig>\S+?)(?:\((?P<hash>[0-9a-f]{32}):\d+\))? FOUND\s*$")
 DEFENDER_CHANNEL = "Microsoft-Windows-Windows Defender/Operational"
@@ -49,10 +49,10 @@ class ClamavParser:
 def defender_fields(event: dict[str, Any]) -> None:
     """Add antivirus log-source fields to a Windows Defender 1116/1117 event (in place)."""
     try:
-        event_id = int(event.get("EventID", 0))
+        event_id = int(system_field(event, "EventID") or 0)
     except (TypeError, ValueError):
         return
-    if event.get("Channel") != DEFENDER_CHANNEL or event_id not in (1116, 1117):
+    if system_field(event, "Channel") != DEFENDER_CHANNEL or event_id not in (1116, 1117):
         return
     signature = str(event.get("Threat Name") or event.get("ThreatName") or "")
     path = str(event.get("Path") or "")

@@ -182,3 +182,58 @@ def test_out_of_range_local_time_falls_back_instead_of_raising() -> None:
     assert "@timestamp" not in from_json_record(dict(rec), default_tz="Asia/Ho_Chi_Minh")
     rec["EventReceivedTime"] = "2026-01-01 00:00:00"
     assert from_json_record(rec, default_tz="Asia/Ho_Chi_Minh")["@timestamp"] == "2025-12-31T17:00:00.000Z"
+
+
+def test_data_field_shadowing_a_system_field_keeps_both() -> None:
+    """A data field named like a System field takes the plain name (as SigmaHQ rules read it); the System
+    value stays under System_<name> and is what host.name, @timestamp and routing use."""
+    record = {
+        "Event": {
+            "System": {
+                "Provider": {"#attributes": {"Name": "Microsoft-Windows-Eventlog"}},
+                "EventID": 104,
+                "Channel": "System",
+                "Computer": "srv1.corp",
+                "EventRecordID": 7,
+                "TimeCreated": {"#attributes": {"SystemTime": "2026-01-02T03:04:05.678Z"}},
+            },
+            "UserData": {
+                "Vendor": {
+                    "Channel": "Application",
+                    "Computer": "elsewhere",
+                    "EventRecordID": 99,
+                    "TimeCreated": "1999-01-01T00:00:00Z",
+                    "Provider_Name": "Other",
+                    "EventID": "5",
+                    "Empty": None,
+                }
+            },
+        }
+    }
+    ev = flatten_xml_json(record)
+    assert (ev["Channel"], ev["System_Channel"]) == ("Application", "System")
+    assert (ev["Computer"], ev["System_Computer"], ev["host.name"]) == ("elsewhere", "srv1.corp", "srv1.corp")
+    assert (ev["EventRecordID"], ev["System_EventRecordID"]) == (99, 7)
+    assert (ev["EventID"], ev["System_EventID"]) == ("5", 104)
+    assert (ev["Provider_Name"], ev["System_Provider_Name"]) == ("Other", "Microsoft-Windows-Eventlog")
+    assert ev["System_TimeCreated"] == "2026-01-02T03:04:05.678Z"
+    assert ev["@timestamp"] == "2026-01-02T03:04:05.678Z"
+    # no collision, nothing added
+    plain = flatten_xml_json({"Event": {"System": {"EventID": 1, "Channel": "Security"}, "EventData": {"A": "b"}}})
+    assert not [k for k in plain if k.startswith("System_")]
+
+
+def test_winlogbeat_user_data_shadows_system_fields() -> None:
+    ev = from_json_record(
+        {
+            "winlog": {
+                "event_id": 104,
+                "channel": "System",
+                "computer_name": "pc9",
+                "provider_name": "Microsoft-Windows-Eventlog",
+                "record_id": 5,
+                "user_data": {"Channel": "Application", "Computer": "other"},
+            },
+        }
+    )
+    assert (ev["Channel"], ev["System_Channel"], ev["host.name"]) == ("Application", "System", "pc9")

@@ -33,3 +33,9 @@ def regression_engine(regression_ruleset: RuleSet) -> Iterator[Engine]:
 @pytest.fixture()
 def tmp_state(tmp_path: Path) -> Path:
     return tmp_path / "state"
+
+
+@pytest.fixture(autouse=True)
+def _cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``soclite hunt`` and ``rules check`` cache compiled rules under XDG_CACHE_HOME: not the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))

@@ -13,6 +13,7 @@ from soclite.collectors.windows import from_json_record, iter_evtx
 from soclite.correlator.engine import Engine
 from soclite.correlator.loader import RuleSet, load_paths
 from tests.correlator.regression import SIGMA, cases
+from tests.correlator.test_log_cleared import CLEARED, FORMATS, RULES
 
 DATASET = SIGMA.parent / "datasets" / "otrf-windows-atomic-a.jsonl.gz"
 SAMPLE_LINES = 20_000
@@ -24,13 +25,21 @@ def _detections(engine: Engine, events: list[dict[str, Any]]) -> list[list[str]]
 
 @pytest.mark.parametrize("prefilter", ["auto", "aho"])
 def test_regression_data_identical(regression_ruleset: RuleSet, prefilter: str) -> None:
-    indexed = Engine(regression_ruleset, prefilter=prefilter)
-    exhaustive = Engine(regression_ruleset, indexed=False)
+    cleared_rules = load_paths([SIGMA / r for r in RULES])
+    ruleset = RuleSet(
+        rules=regression_ruleset.rules + cleared_rules.rules,
+        correlations=regression_ruleset.correlations,
+        filters=regression_ruleset.filters,
+    )
+    indexed = Engine(ruleset, prefilter=prefilter)
+    exhaustive = Engine(ruleset, indexed=False)
     events = [e for c in cases() for e in iter_evtx(c.evtx)]
+    # event 104, whose UserData Channel (the cleared log) shadows the System Channel, in every input format
+    events += [make(cleared) for make in FORMATS.values() for cleared in CLEARED]
     got = _detections(indexed, events)
     want = _detections(exhaustive, events)
     assert got == want
-    assert sum(map(len, want)) >= 202
+    assert sum(map(len, want)) >= 202 + len(FORMATS) * len(CLEARED)
 
 
 @pytest.fixture(scope="module")
