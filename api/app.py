@@ -16,7 +16,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from soclite import __version__
-from soclite.errors import AuthError, NotFoundError, PlaybookError, RuleError, SchemaError, StoreError
+from soclite.errors import (
+    AuthError,
+    ConflictError,
+    NotFoundError,
+    PlaybookError,
+    RuleError,
+    SchemaError,
+    StoreError,
+)
 from soclite.runtime import Runtime
 
 log = logging.getLogger("soclite.api")
@@ -27,13 +35,12 @@ EXCEPTION_SYNC_SECONDS = 60
 
 def create_app(runtime: Runtime) -> FastAPI:
     from soclite.api import tuning
-    from soclite.api.identity import LoginThrottle
     from soclite.api.metrics import Metrics
     from soclite.api.metrics import router as metrics_router
     from soclite.api.routes import alerts, audit, cases, events, health, hosts, me, rules, stats, units
     from soclite.api.sessions import SessionCodec
-    from soclite.api.triage import TriageError
     from soclite.api.ui import mount_ui
+    from soclite.control.identity import LoginThrottle
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,9 +78,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def not_found(request: Request, exc: NotFoundError) -> JSONResponse:
         return JSONResponse({"detail": str(exc) or "not found"}, status_code=404)
 
-    @app.exception_handler(TriageError)
-    async def triage_error(request: Request, exc: TriageError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+    @app.exception_handler(ConflictError)
+    async def conflict_error(request: Request, exc: ConflictError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422 if exc.invalid else 409)
 
     @app.exception_handler(AuthError)
     async def auth_error(request: Request, exc: AuthError) -> JSONResponse:

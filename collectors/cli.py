@@ -11,13 +11,13 @@ import click
 from soclite.errors import JournalError, SocliteError
 
 if TYPE_CHECKING:
-    from soclite.collectors.journal import Journal
     from soclite.config import Settings
+    from soclite.store.journal import Journal
 
 
 def _journal(settings: Settings) -> Journal:
     """The journal of a data dir (shared with a running server: SQLite WAL allows both)."""
-    from soclite.collectors.journal import Journal
+    from soclite.store.journal import Journal
 
     return Journal.from_settings(settings)
 
@@ -98,7 +98,7 @@ def deadletter_list(data_dir: Path | None, config_file: Path | None, limit: int,
     import orjson
 
     from soclite.cli import load_cli_settings
-    from soclite.collectors.deadletter import DeadLetters
+    from soclite.store.deadletter import DeadLetters
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
     journal = _journal(settings)
@@ -132,7 +132,7 @@ def deadletter_purge(data_dir: Path | None, config_file: Path | None, before: st
     from zoneinfo import ZoneInfo
 
     from soclite.cli import load_cli_settings
-    from soclite.collectors.deadletter import DeadLetters
+    from soclite.store.deadletter import DeadLetters
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
     cutoff: datetime | None = None

@@ -74,7 +74,7 @@ def dry_run(
     host_type = host_type or data.pop("host_type", None)
     alert = Alert.model_validate(data)
     # A dry run touches no database: no store, no outbox; the host type comes from the option or the file.
-    runtime = Runtime(settings=settings, store=cast(Any, None), control=cast(Any, None), identity=None)
+    runtime = Runtime(settings=settings, store=cast(Any, None), control=cast(Any, None))
     runner = PlaybookRunner(runtime, playbooks)
     plan = runner.plan(alert, change, host_type)
     out = [
@@ -99,12 +99,14 @@ def connector_group() -> None:
 
 
 def _runtime(config_file: Path | None, data_dir: Path | None) -> Any:
+    from soclite.control.schema import open_control_db
     from soclite.playbooks.outbox import Outbox
     from soclite.runtime import Runtime
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
-    runtime = Runtime(settings=settings, store=cast(Any, None), control=cast(Any, None), identity=None)
-    runtime.outbox = Outbox.from_settings(settings)
+    control = open_control_db(settings.data_dir)
+    runtime = Runtime(settings=settings, store=cast(Any, None), control=control)
+    runtime.outbox = Outbox.from_settings(settings, control)
     return runtime
 
 

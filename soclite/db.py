@@ -100,6 +100,10 @@ class Database:
             self._local.conn = conn
         return conn
 
+    def data_version(self) -> int:
+        """SQLite's ``data_version`` on this thread's reader: it changes when another connection committed."""
+        return int(self.reader().execute("PRAGMA data_version").fetchone()[0])
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: committed on success, rolled back on any error."""
@@ -112,6 +116,25 @@ class Database:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    @contextmanager
+    def attached(self, path: Path | str, alias: str) -> Iterator[sqlite3.Connection]:
+        """A write transaction with another file attached as ``alias`` (ATTACH cannot run inside one)."""
+        if not alias.isidentifier():
+            raise ValueError(f"invalid alias {alias!r}")
+        with self._lock:
+            conn = self._write_conn
+            conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(path),))
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.execute(f"DETACH DATABASE {alias}")
 
     def close(self) -> None:
         self._write_conn.close()

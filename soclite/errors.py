@@ -10,6 +10,7 @@ Every error soclite raises on purpose derives from :class:`SocliteError`::
     │   ├── SchemaError    the on-disk schema is corrupt or newer than this code knows
     │   └── NotFoundError  the object asked for does not exist
     ├── JournalError       the ingest journal refused a batch (e.g. disk bound reached)
+    ├── ConflictError      a change refused by the object's state or rules (``invalid``: wrong in itself)
     ├── AuthError          authentication or authorisation refused
     ├── PlaybookError      a playbook that does not validate or an action that failed
     ├── ConnectorError     the national connector or another remote peer failed
@@ -71,6 +72,19 @@ class NotFoundError(StoreError):
 
 class JournalError(SocliteError):
     """The ingest journal refused a batch."""
+
+
+class ConflictError(SocliteError):
+    """A change refused by the current state of the object or the rules it follows.
+
+    E.g. an alert status transition the lifecycle does not allow. ``invalid`` marks a change that
+    is wrong in itself whatever the state (an empty comment, a missing close reason): HTTP answers
+    those 422 and the others 409.
+    """
+
+    def __init__(self, message: str, *, invalid: bool = False) -> None:
+        super().__init__(message)
+        self.invalid = invalid
 
 
 class AuthError(SocliteError):

@@ -8,8 +8,8 @@ engine only for the API (rule list, rule test, exception compilation) and the
 playbook worker's IoC pushes; the child owns the correlation window state.
 
 Start-up order follows the data flow backwards, so nothing produces into a part
-that is not running yet: store and journal, correlator, outbox and agent
-command queue, playbook worker, pipeline consumer, report scheduler, inputs,
+that is not running yet: store, control database and journal, correlator,
+outbox, playbook worker, pipeline consumer, report scheduler, inputs,
 and last the HTTP API. Shutdown runs in reverse; the correlator's window
 state is saved on the way out.
 """
@@ -39,20 +39,18 @@ class Server:
         self._stoppers: list[Any] = []
 
     def start_background(self) -> None:
-        from soclite.collectors.commands import CommandQueue
-        from soclite.collectors.journal import Journal
         from soclite.correlator.engine import Engine
         from soclite.pipeline import Pipeline
         from soclite.playbooks.outbox import Outbox
         from soclite.playbooks.runner import PlaybookRunner
         from soclite.playbooks.worker import Worker
+        from soclite.store.journal import Journal
 
         rt = self.runtime
         settings = self.settings
         rt.journal = Journal.from_settings(settings)
         rt.engine = Engine.from_settings(settings)
-        rt.commands = CommandQueue.from_settings(settings, rt.store)
-        rt.outbox = Outbox.from_settings(settings)
+        rt.outbox = Outbox.from_settings(settings, rt.control)
         rt.extras["playbook_runner"] = PlaybookRunner.from_runtime(rt)
         worker = Worker(rt)
         worker.start()
@@ -86,9 +84,9 @@ class Server:
             self._stoppers.append(running.stop)
 
     def first_admin_password(self) -> str | None:
-        from soclite.api.identity import ensure_first_admin
+        from soclite.control.identity import ensure_first_admin
 
-        password: str | None = ensure_first_admin(self.runtime)
+        password: str | None = ensure_first_admin(self.runtime.users)
         return password
 
     def stop(self) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from soclite.collectors.journal import Journal
 from soclite.collectors.normalize import normalize
 from soclite.config import Settings, load_settings
 from soclite.correlator.engine import Engine
@@ -15,6 +14,7 @@ from soclite.models import AlertStatus
 from soclite.pipeline import CONSUMER, Pipeline
 from soclite.runtime import Runtime
 from soclite.store import AlertQuery, EventQuery
+from soclite.store.journal import Journal
 
 
 @pytest.fixture
@@ -251,8 +251,8 @@ class _AnalystActsBeforeTheRepeatLands:
         return getattr(self._store, name)
 
     def record_repeats(self, repeats):
-        from soclite.api.identity import Principal, Role
         from soclite.api.triage import update_alert
+        from soclite.control.identity import Principal, Role
 
         analyst = Principal(id="u1", name="lan", role=Role.ANALYST, unit=None)
         for repeat in repeats:
@@ -306,8 +306,8 @@ def test_an_assignment_during_a_repeat_is_kept(runtime: Runtime) -> None:
 
 
 def test_a_replay_does_not_reopen_an_alert_closed_since_the_crash(runtime: Runtime) -> None:
-    from soclite.api.identity import Principal, Role
     from soclite.api.triage import AlertPatch, update_alert
+    from soclite.control.identity import Principal, Role
 
     runtime.journal.append("b1", _lines(_clamav(2), host="ws-08"))
     rows = runtime.journal.read(CONSUMER, 100)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -24,9 +23,9 @@ from starlette.concurrency import run_in_threadpool
 
 from soclite.api import audit
 from soclite.api.deps import RuntimeDep, require_roles
-from soclite.api.identity import Principal, Role
-from soclite.collectors.agent.enrollment import AgentRegistry
-from soclite.collectors.commands import CommandQueue
+from soclite.control.agents import AgentRegistry
+from soclite.control.commands import CommandQueue
+from soclite.control.identity import Principal, Role
 from soclite.errors import AuthError, NotFoundError
 from soclite.models import Host, HostType, IsolationState, utcnow
 from soclite.runtime import Runtime
@@ -40,27 +39,16 @@ AgentDep = Annotated[Principal, require_roles(Role.AGENT)]
 #: longest a command poll may be held open (agents poll again right after)
 MAX_POLL_WAIT = 30
 
-_lock = threading.Lock()
 
 
 def registry_of(runtime: Runtime) -> AgentRegistry:
-    """The agent register (data_dir/agents.db), opened on first use and kept on the runtime."""
-    with _lock:
-        registry = runtime.extras.get("agents")
-        if registry is None:
-            registry = AgentRegistry.open(runtime.settings.data_dir)
-            runtime.extras["agents"] = registry
-    assert isinstance(registry, AgentRegistry)
-    return registry
+    """The agent register (control.db)."""
+    return runtime.agents
 
 
 def commands_of(runtime: Runtime) -> CommandQueue:
-    """runtime.commands, built here when the server wiring has not set it."""
-    with _lock:
-        if runtime.commands is None:
-            runtime.commands = CommandQueue.open(runtime.settings.data_dir, runtime.store)
-    queue: CommandQueue = runtime.commands
-    return queue
+    """The agent command queue (control.db)."""
+    return runtime.commands
 
 
 class IsolationReport(BaseModel):

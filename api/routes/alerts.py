@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from soclite.api import triage
 from soclite.api.deps import AnalystDep, RuntimeDep, ScopeDep, narrow
 from soclite.csvsafe import safe_row
-from soclite.errors import NotFoundError
+from soclite.errors import ConflictError, NotFoundError
 from soclite.models import AlertStatus, Level, Severity, utcnow
 from soclite.runtime import Runtime
 from soclite.store.base import AlertQuery, EventQuery
@@ -187,7 +187,7 @@ def bulk_update(body: BulkRequest, runtime: RuntimeDep, principal: AnalystDep, s
             updated.append(alert_id)
         except NotFoundError:
             failed.append({"id": alert_id, "error": "not found"})
-        except triage.TriageError as exc:
+        except ConflictError as exc:
             failed.append({"id": alert_id, "error": str(exc)})
     return {"updated": updated, "failed": failed}
 

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from soclite.api.deps import AnalystDep, ReaderDep, RuntimeDep, scope_of
-from soclite.api.identity import Principal
+from soclite.control.identity import Principal
 from soclite.errors import NotFoundError, ReportError
 from soclite.reports.archive import ArchivedReport, ReportArchive
 from soclite.reports.service import ReportRequest, generate
@@ -46,7 +46,7 @@ def archive_of(runtime: Runtime) -> ReportArchive:
     with _ARCHIVE_LOCK:
         archive = runtime.extras.get("reports.archive")
         if archive is None:
-            archive = ReportArchive(runtime.settings.data_dir)
+            archive = ReportArchive(runtime.settings.data_dir, runtime.control)
             runtime.extras["reports.archive"] = archive
         assert isinstance(archive, ReportArchive)
         return archive

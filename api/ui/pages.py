@@ -18,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 
 from soclite.api import audit, triage, tuning
 from soclite.api.deps import get_runtime
-from soclite.api.identity import UserStore
 from soclite.api.routes.hosts import is_online
 from soclite.api.routes.stats import summary
 from soclite.api.sessions import LANG_COOKIE, SessionCodec
@@ -38,7 +37,8 @@ from soclite.api.ui.web import (
     safe_next,
     scope,
 )
-from soclite.errors import AuthError, NotFoundError
+from soclite.control.identity import UserStore
+from soclite.errors import AuthError, ConflictError, NotFoundError
 from soclite.models import ALERT_TRANSITIONS, AlertStatus, Level, Severity, parse_timestamp, utcnow
 from soclite.store.base import AlertQuery, EventQuery, HostQuery
 
@@ -290,7 +290,7 @@ def _bulk(request: Request, fields: dict[str, str], ids: list[str]) -> Response:
     for alert_id in ids[:1000]:
         try:
             triage.update_alert(get_runtime(request), me, alert_id, patch, scope(request, me))
-        except (NotFoundError, triage.TriageError):
+        except (NotFoundError, ConflictError):
             failed += 1
     target = safe_next(fields.get("return_to") or "/alerts")
     sep = "&" if "?" in target else "?"
@@ -351,7 +351,7 @@ def _update(request: Request, alert_id: str, fields: dict[str, str]) -> Response
         triage.update_alert(get_runtime(request), me, alert_id, patch, scope(request, me))
     except NotFoundError:
         raise UiError(404, "alert not found") from None
-    except (triage.TriageError, ValueError) as exc:
+    except (ConflictError, ValueError) as exc:
         raise UiError(422, str(exc)) from exc
     response = RedirectResponse(f"/alerts/{alert_id}", status_code=303)
     response.delete_cookie("soclite_draft", path="/")

@@ -77,7 +77,7 @@ class NationalReportAction(Action):
         from soclite.reports.archive import ReportArchive
 
         assert isinstance(options, ReportOptions)
-        archive = ReportArchive(ctx.runtime.settings.data_dir)
+        archive = ReportArchive(ctx.runtime.settings.data_dir, ctx.runtime.control)
         try:
             report = archive.get(options.report_id)
             path = archive.file_path(report, options.format)

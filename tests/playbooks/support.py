@@ -48,7 +48,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    from soclite.collectors.commands import CommandQueue
+    from soclite.control.commands import CommandQueue
 
     runtime = Runtime.build(settings)
     runtime.outbox = Outbox.from_settings(settings)
