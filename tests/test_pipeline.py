@@ -139,18 +139,18 @@ def test_a_failed_playbook_trigger_is_retried_and_not_doubled(runtime: Runtime, 
     from soclite.playbooks.outbox import Outbox
     from soclite.playbooks.runner import PlaybookRunner
 
-    runtime.outbox = Outbox.from_settings(runtime.settings)
+    runtime.outbox = Outbox.from_settings(runtime.settings, runtime.control)
     runtime.extras["playbook_runner"] = PlaybookRunner.from_runtime(runtime)
     runtime.journal.append("b1", _lines(_clamav(1), host="ws-05"))
     pipeline = Pipeline(runtime)
-    _sqlite(tmp_path / "outbox.db",
+    _sqlite(runtime.settings.data_dir / "control.db",
             "CREATE TRIGGER fail_actions BEFORE INSERT ON actions BEGIN SELECT RAISE(ABORT, 'outbox full'); END;")
     with pytest.raises(Exception, match="outbox full"):
         pipeline.run_once()
     assert runtime.journal.lag(CONSUMER) == 1
     # The alert itself was stored before the trigger failed; the replay must still hand it to the playbooks.
     assert runtime.store.query_alerts(AlertQuery()).total == 1
-    _sqlite(tmp_path / "outbox.db", "DROP TRIGGER fail_actions;")
+    _sqlite(runtime.settings.data_dir / "control.db", "DROP TRIGGER fail_actions;")
     assert pipeline.run_once() == 1
     alert = runtime.store.query_alerts(AlertQuery()).items[0]
     assert alert.count == 1
@@ -168,7 +168,7 @@ def _playbooks(runtime: Runtime) -> None:
     from soclite.playbooks.outbox import Outbox
     from soclite.playbooks.runner import PlaybookRunner
 
-    runtime.outbox = Outbox.from_settings(runtime.settings)
+    runtime.outbox = Outbox.from_settings(runtime.settings, runtime.control)
     runtime.extras["playbook_runner"] = PlaybookRunner.from_runtime(runtime)
 
 
@@ -187,13 +187,13 @@ def test_a_retry_counts_an_alert_with_more_matches_than_it_keeps_ids_once(runtim
     _playbooks(runtime)
     runtime.journal.append("b1", _lines(_clamav(25), host="ws-09"))
     pipeline = Pipeline(runtime)
-    _sqlite(tmp_path / "outbox.db", FAIL_ACTIONS)
+    _sqlite(runtime.settings.data_dir / "control.db", FAIL_ACTIONS)
     with pytest.raises(Exception, match="outbox full"):
         pipeline.run_once()
     (stored,) = runtime.store.query_alerts(AlertQuery()).items
     assert stored.count == 25 and len(stored.event_ids) == MAX_EVENT_IDS
     assert stored.last_offset == runtime.journal.read(CONSUMER, 100)[-1][0]
-    _sqlite(tmp_path / "outbox.db", "DROP TRIGGER fail_actions;")
+    _sqlite(runtime.settings.data_dir / "control.db", "DROP TRIGGER fail_actions;")
     assert pipeline.run_once() == 25
     (alert,) = runtime.store.query_alerts(AlertQuery()).items
     assert alert.count == 25, "the retry counted matches 21-25 again"
@@ -217,10 +217,10 @@ def test_a_retry_with_more_events_hands_over_created_and_updated(runtime: Runtim
     _playbooks(runtime)
     runtime.journal.append("b1", _lines(_clamav(25), host="ws-10"))
     pipeline = Pipeline(runtime, batch_size=25)
-    _sqlite(tmp_path / "outbox.db", FAIL_ACTIONS)
+    _sqlite(runtime.settings.data_dir / "control.db", FAIL_ACTIONS)
     with pytest.raises(Exception, match="outbox full"):
         pipeline.run_once()
-    _sqlite(tmp_path / "outbox.db", "DROP TRIGGER fail_actions;")
+    _sqlite(runtime.settings.data_dir / "control.db", "DROP TRIGGER fail_actions;")
     runtime.journal.append("b2", _lines(_clamav(30)[25:], host="ws-10"))
     seen: list[tuple[int, str]] = []
     runner = runtime.extras["playbook_runner"]
