@@ -1,10 +1,40 @@
 """SQLite helpers shared by every embedded table set: WAL, pragmas, versioned migrations.
 
-Each subsystem keeps its own database file under the data dir (events/alerts,
-journal, control plane, outbox, scheduler) with its own list of migrations, so
-subsystems evolve their schemas independently. A database whose recorded
-version is newer than the code knows, or that is not a database at all, stops
-start-up with :class:`~soclite.errors.SchemaError` instead of being touched.
+Every file under the data dir that is SQLite, and why it is a file of its own:
+
+=================  ==========================================  ==========================================
+file               what is in it                               why it is separate
+=================  ==========================================  ==========================================
+control.db         everything people and playbooks decide and  one migration history
+                   must keep: tokens, users, comments, alert   (:mod:`soclite.control.schema`), low write
+                   history, cases, exceptions, rule states,    rate; the one database of every control
+                   agent enrollment and register, agent        repository (:mod:`soclite.control`), so
+                   commands, the outbox (actions, history,     what changes together commits together
+                   connector state and outages), IoC lists,    (e.g. an IoC value and its receipt time).
+                   the report archive's index and deliveries
+events.db          events, alerts, hosts, units, the hash-     the data path's bulk store
+                   chained audit trail (sqlite store;          (:mod:`soclite.store.sqlite`), high write
+                   OpenSearch replaces it when configured)     rate, replaceable by OpenSearch; sized and
+                                                               retained on its own.
+journal.db         the ingest journal (acknowledged batches    fsync-per-batch queue written by every
+                   not yet consumed) and the dead letters      input and emptied by compaction
+                                                               (:mod:`soclite.store.journal`); its disk
+                                                               bound must never block control writes.
+pipeline.db        rule/exception hit counts and the pipeline  written every few seconds by the pipeline
+                   child's status                              child and emptied at each server start
+                                                               (:mod:`soclite.store.pipeline_stats`):
+                                                               disposable telemetry, not control data.
+scheduler.db       the report scheduler's job store            owned by APScheduler's SQLAlchemy job store
+                                                               (its own schema, not ours to migrate).
+=================  ==========================================  ==========================================
+
+agents.db, commands.db, outbox.db and reports.db of earlier releases are imported into control.db
+once and renamed ``*.imported``. The endpoint agent (:mod:`collectors.agent`) keeps its own spool
+and state on the workstation; it never opens a server file.
+
+Each file has its own list of migrations. A database whose recorded version is
+newer than the code knows, or that is not a database at all, stops start-up with
+:class:`~soclite.errors.SchemaError` instead of being touched.
 """
 
 from __future__ import annotations
