@@ -44,17 +44,23 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from soclite.errors import SchemaError
 
 Migration = str  # one SQL script per schema version, applied in order
 
 
-def connect(path: Path | str, *, check_same_thread: bool = False) -> sqlite3.Connection:
-    """Open with WAL, full durability on commit, and a busy timeout for concurrent writers."""
-    if str(path) != ":memory:":
+def connect(path: Path | str, *, check_same_thread: bool = False, create: bool = True) -> sqlite3.Connection:
+    """Open with WAL, full durability on commit, and a busy timeout for concurrent writers.
+
+    ``create=False`` opens an existing file only (sqlite3.OperationalError when it is missing).
+    """
+    if str(path) != ":memory:" and create:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=check_same_thread, isolation_level=None)
+    target = str(path) if create else f"file:{quote(str(Path(path).resolve()))}?mode=rw"
+    conn = sqlite3.connect(target, timeout=30.0, check_same_thread=check_same_thread, isolation_level=None,
+                           uri=not create)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         # synchronous=FULL: a commit that returned is on disk even after a power loss (ingest acks depend on it).

@@ -8,7 +8,10 @@ on, and :func:`open_control_db` copies an old file's rows in once (see :data:`LE
 
 from __future__ import annotations
 
+import fcntl
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -303,13 +306,27 @@ def open_control_db(data_dir: Path) -> Database:
     data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(data_dir / "control.db", MIGRATIONS, name="control")
     try:
-        for legacy in LEGACY_FILES:
-            if (data_dir / legacy.name).exists():
-                import_legacy(db, data_dir / legacy.name, legacy)
+        if any((data_dir / legacy.name).exists() for legacy in LEGACY_FILES):
+            # The server, its pipeline child and a CLI may open control.db at once: one imports, the
+            # others wait and then find the old files renamed.
+            with _import_lock(data_dir):
+                for legacy in LEGACY_FILES:
+                    if (data_dir / legacy.name).exists():
+                        import_legacy(db, data_dir / legacy.name, legacy)
     except BaseException:
         db.close()
         raise
     return db
+
+
+@contextmanager
+def _import_lock(data_dir: Path) -> Iterator[None]:
+    with (data_dir / "control.import.lock").open("ab") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def import_legacy(db: Database, path: Path, legacy: LegacyFile) -> None:
@@ -318,7 +335,7 @@ def import_legacy(db: Database, path: Path, legacy: LegacyFile) -> None:
     The old file is first brought to its own last schema (it may come from an older release); rows
     whose key control.db already holds are kept as they are. One transaction: a crash imports all or nothing.
     """
-    old = connect(path)
+    old = connect(path, create=False)
     try:
         migrate(old, legacy.migrations, name=str(path))
         old.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -334,13 +351,17 @@ def import_legacy(db: Database, path: Path, legacy: LegacyFile) -> None:
             copied += conn.execute(
                 f"INSERT OR IGNORE INTO main.{table} ({names}) SELECT {names} FROM legacy.{table}"
             ).rowcount
-    path.rename(path.with_name(path.name + ".imported"))
+    target = path.with_name(path.name + ".imported")
+    n = 1
+    while target.exists():  # never overwrite an earlier import's copy
+        n += 1
+        target = path.with_name(f"{path.name}.imported.{n}")
+    path.rename(target)
     for suffix in ("-wal", "-shm"):
         sidecar = path.with_name(path.name + suffix)
         if sidecar.exists():
             sidecar.unlink()
-    log.warning("imported %d row(s) of %s into control.db; the old file is kept as %s.imported",
-                copied, path, path.name)
+    log.warning("imported %d row(s) of %s into control.db; the old file is kept as %s", copied, path, target.name)
 
 
 __all__ = ["LEGACY_FILES", "MIGRATIONS", "LegacyFile", "import_legacy", "open_control_db"]
