@@ -142,15 +142,38 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed on success, rolled back on any error."""
+        """A write transaction: committed on success, rolled back on any error.
+
+        Nested in a write of the same thread it is a savepoint of that transaction: what several
+        repositories over this database write together commits together (``with db.write(): ...``),
+        and an inner error the caller handles undoes only the inner part.
+        """
         with self._lock:
             conn = self._write_conn
+            depth: int = getattr(self._local, "write_depth", 0)
+            if depth:
+                savepoint = f"sp{depth}"
+                conn.execute(f"SAVEPOINT {savepoint}")
+                self._local.write_depth = depth + 1
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute(f"ROLLBACK TO {savepoint}")
+                    conn.execute(f"RELEASE {savepoint}")
+                    raise
+                finally:
+                    self._local.write_depth = depth
+                conn.execute(f"RELEASE {savepoint}")
+                return
             conn.execute("BEGIN IMMEDIATE")
+            self._local.write_depth = 1
             try:
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._local.write_depth = 0
             conn.execute("COMMIT")
 
     @contextmanager

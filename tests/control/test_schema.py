@@ -81,3 +81,23 @@ def test_a_legacy_file_newer_than_its_last_schema_is_refused(tmp_path: Path) -> 
     with pytest.raises(SchemaError):
         schema.open_control_db(tmp_path)
     assert (tmp_path / "commands.db").exists()
+
+
+def test_nested_writes_commit_together_and_an_inner_error_undoes_only_its_part(tmp_path: Path) -> None:
+    db = schema.open_control_db(tmp_path)
+    try:
+        stored = IocLists(db)
+        with db.write():
+            stored.add_ioc_values("l1", "ip", ["192.0.2.1"])
+            with pytest.raises(RuntimeError), db.write() as conn:
+                conn.execute("INSERT INTO rule_state VALUES ('r1', 1, 'x', 'now')")
+                raise RuntimeError("inner")
+            assert stored.ioc_values("l1") == []  # a reader sees nothing before the outer commit
+        assert stored.ioc_values("l1") == ["192.0.2.1"]
+        assert db.reader().execute("SELECT count(*) FROM rule_state").fetchone()[0] == 0
+        with pytest.raises(RuntimeError), db.write():
+            stored.add_ioc_values("l2", "ip", ["192.0.2.2"])
+            raise RuntimeError("outer")
+        assert stored.ioc_values("l2") == []
+    finally:
+        db.close()
