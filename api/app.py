@@ -75,12 +75,12 @@ def error_status(exc: SocliteError) -> int:
 
 def create_app(runtime: Runtime) -> FastAPI:
     from soclite.api import tuning
-    from soclite.api.identity import LoginThrottle
     from soclite.api.metrics import Metrics
     from soclite.api.metrics import router as metrics_router
     from soclite.api.routes import alerts, audit, cases, events, health, hosts, me, rules, stats, units
     from soclite.api.sessions import SessionCodec
     from soclite.api.ui import mount_ui
+    from soclite.control.identity import LoginThrottle
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

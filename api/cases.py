@@ -1,153 +1,47 @@
-"""Cases: an incident that groups related alerts, kept in the control database.
+"""Cases as the API and the web UI call them: the request's principal becomes the actor.
 
-A case belongs to a unit (the creator's, or one inside the creator's scope);
-only alerts the caller can see may be added, so a case never leaks alerts of
-another unit.
+The repository (SQL, visibility, audit) is :class:`soclite.control.cases.Cases` (``runtime.cases``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
-
-from soclite.api import audit
-from soclite.api.identity import Principal
-from soclite.errors import NotFoundError
-from soclite.models import isoformat, new_id, utcnow
+from soclite.control.audit import actor_of
+from soclite.control.cases import CaseCreate, CasePatch, CaseStatus
+from soclite.control.identity import Principal
 from soclite.runtime import Runtime
-from soclite.store import AlertQuery
 
-CaseStatus = Literal["open", "in_progress", "closed"]
-
-
-class CaseCreate(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    title: str = Field(min_length=1, max_length=300)
-    description: str | None = Field(None, max_length=20000)
-    severity: Literal["high", "medium", "low"] | None = None
-    unit: str | None = Field(None, max_length=64)
-    owner: str | None = Field(None, max_length=64)
-    alert_ids: list[str] = Field(default_factory=list, max_length=1000)
-
-
-class CasePatch(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    title: str | None = Field(None, min_length=1, max_length=300)
-    description: str | None = Field(None, max_length=20000)
-    status: CaseStatus | None = None
-    owner: str | None = Field(None, max_length=64)
-
-
-def _visible(case: dict[str, Any], scope: frozenset[str] | None) -> bool:
-    return scope is None or case.get("unit") in scope
-
-
-def _row(runtime: Runtime, case_id: str) -> dict[str, Any] | None:
-    row = runtime.control.reader().execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
-    return dict(row) if row is not None else None
+__all__ = ["CaseCreate", "CasePatch", "CaseStatus", "add_alerts", "alert_ids", "cases_of_alert", "create", "get",
+           "list_cases", "update"]
 
 
 def alert_ids(runtime: Runtime, case_id: str) -> list[str]:
-    rows = runtime.control.reader().execute(
-        "SELECT alert_id FROM case_alerts WHERE case_id = ? ORDER BY added_at, rowid", (case_id,)
-    ).fetchall()
-    return [r["alert_id"] for r in rows]
-
-
-def _scoped_alert_ids(runtime: Runtime, case_id: str, scope: frozenset[str] | None) -> tuple[list[str], int]:
-    """The case's alert ids the caller may see, and how many others it holds (counted, never named)."""
-    ids = alert_ids(runtime, case_id)
-    if scope is None or not ids:
-        return ids, 0
-    visible: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        visible.update(a.id for a in runtime.store.query_alerts(AlertQuery(ids=chunk, units=scope, limit=500)).items)
-    kept = [i for i in ids if i in visible]
-    return kept, len(ids) - len(kept)
+    return runtime.cases.alert_ids(case_id)
 
 
 def get(runtime: Runtime, case_id: str, scope: frozenset[str] | None) -> dict[str, Any]:
-    case = _row(runtime, case_id)
-    if case is None or not _visible(case, scope):
-        raise NotFoundError(f"case {case_id} not found")
-    case["alert_ids"], case["hidden_alerts"] = _scoped_alert_ids(runtime, case_id, scope)
-    return case
+    return runtime.cases.get(case_id, scope)
 
 
 def list_cases(runtime: Runtime, scope: frozenset[str] | None, limit: int = 100) -> list[dict[str, Any]]:
-    rows = runtime.control.reader().execute("SELECT * FROM cases ORDER BY created_at DESC").fetchall()
-    out = []
-    for row in rows:
-        case = dict(row)
-        if _visible(case, scope):
-            case["alert_ids"], case["hidden_alerts"] = _scoped_alert_ids(runtime, case["id"], scope)
-            out.append(case)
-        if len(out) >= limit:
-            break
-    return out
+    return runtime.cases.list_cases(scope, limit)
 
 
 def cases_of_alert(runtime: Runtime, alert_id: str, scope: frozenset[str] | None) -> list[dict[str, Any]]:
-    """The cases holding an alert that the caller may see (another unit's case stays hidden)."""
-    rows = runtime.control.reader().execute(
-        "SELECT c.id, c.title, c.status, c.unit FROM cases c JOIN case_alerts ca ON ca.case_id = c.id "
-        "WHERE ca.alert_id = ?",
-        (alert_id,),
-    ).fetchall()
-    return [{"id": r["id"], "title": r["title"], "status": r["status"]} for r in rows if _visible(dict(r), scope)]
+    return runtime.cases.of_alert(alert_id, scope)
 
 
 def create(runtime: Runtime, principal: Principal, body: CaseCreate, scope: frozenset[str] | None) -> dict[str, Any]:
-    unit = body.unit or principal.unit
-    if scope is not None and unit not in scope:
-        raise NotFoundError(f"unit {unit} not found")
-    for alert_id in body.alert_ids:  # all visible, or nothing is created
-        runtime.store.get_alert(alert_id, scope)
-    case_id = new_id()[:12]
-    now = isoformat(utcnow())
-    with runtime.control.write() as conn:
-        conn.execute(
-            "INSERT INTO cases (id, title, description, status, severity, unit, owner, created_by, created_at, "
-            "updated_at) VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
-            (case_id, body.title, body.description, body.severity, unit, body.owner, principal.name, now, now),
-        )
-        for alert_id in dict.fromkeys(body.alert_ids):
-            conn.execute("INSERT INTO case_alerts (case_id, alert_id, added_at) VALUES (?, ?, ?)", (case_id, alert_id, now))
-    case = get(runtime, case_id, None)
-    audit.record(runtime, principal, "case.create", f"case:{case_id}", None, case, unit)
-    return case
+    return runtime.cases.create(body, actor=actor_of(principal), created_by=principal.name, unit=principal.unit,
+                                scope=scope)
 
 
 def update(runtime: Runtime, principal: Principal, case_id: str, patch: CasePatch,
            scope: frozenset[str] | None) -> dict[str, Any]:
-    before = get(runtime, case_id, scope)
-    changes = patch.model_dump(exclude_none=True)
-    if changes:
-        sets = ", ".join(f"{name} = ?" for name in changes)
-        with runtime.control.write() as conn:
-            conn.execute(f"UPDATE cases SET {sets}, updated_at = ? WHERE id = ?",
-                         (*changes.values(), isoformat(utcnow()), case_id))
-    after = get(runtime, case_id, scope)
-    audit.record(runtime, principal, "case.update", f"case:{case_id}", before, after, before.get("unit"))
-    return after
+    return runtime.cases.update(case_id, patch, actor=actor_of(principal), scope=scope)
 
 
 def add_alerts(runtime: Runtime, principal: Principal, case_id: str, ids: list[str],
                scope: frozenset[str] | None) -> dict[str, Any]:
-    get(runtime, case_id, scope)
-    for alert_id in ids:
-        runtime.store.get_alert(alert_id, scope)
-    now = isoformat(utcnow())
-    with runtime.control.write() as conn:
-        for alert_id in dict.fromkeys(ids):
-            conn.execute(
-                "INSERT OR IGNORE INTO case_alerts (case_id, alert_id, added_at) VALUES (?, ?, ?)",
-                (case_id, alert_id, now),
-            )
-    after = get(runtime, case_id, scope)
-    audit.record(runtime, principal, "case.add_alerts", f"case:{case_id}", None, {"alert_ids": ids}, after.get("unit"))
-    return after
+    return runtime.cases.add_alerts(case_id, ids, actor=actor_of(principal), scope=scope)

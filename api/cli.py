@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from soclite.api.identity import Role
+from soclite.control.identity import Role
 from soclite.errors import AuthError
 
 
@@ -31,8 +31,8 @@ def token_create(data_dir: Path, role: str, unit: str | None, name: str | None, 
     An unknown ``--unit`` is refused (exit 2): a token bound to a unit nobody
     created sees nothing, or — once someone creates that code — more than meant.
     """
-    from soclite.api import audit
     from soclite.config import load_cli_settings
+    from soclite.control import audit
     from soclite.runtime import Runtime
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
@@ -99,13 +99,13 @@ _PERSON_ROLES = [r.value for r in Role if r is not Role.AGENT]
 def user_add(username: str, role: str, unit: str | None, display_name: str | None, password: str | None,
              data_dir: Path, config_file: Path | None) -> None:
     """Create a user; a generated password is printed once."""
-    from soclite.api import audit
-    from soclite.api.identity import UserStore, generate_password
+    from soclite.control import audit
+    from soclite.control.identity import UserStore, generate_password
 
     with _runtime(data_dir, config_file) as runtime:
         secret = password or generate_password()
         user = UserStore(runtime.control).add(username, secret, role=role, unit=unit, display_name=display_name)
-        audit.record(runtime, "cli", "user.add", f"user:{user.username}", None,
+        audit.append(runtime.store, "cli", "user.add", f"user:{user.username}", None,
                      {"role": user.role.value, "unit": user.unit}, user.unit)
         click.echo(f"user {user.username} created (role {user.role.value}, unit {user.unit or '-'})")
         if password is None:
@@ -121,14 +121,14 @@ def user_add(username: str, role: str, unit: str | None, display_name: str | Non
 def user_set_role(username: str, role: str, unit: str | None, province: bool, data_dir: Path,
                   config_file: Path | None) -> None:
     """Change a user's role (and unit); their sessions end."""
-    from soclite.api import audit
-    from soclite.api.identity import UserStore
+    from soclite.control import audit
+    from soclite.control.identity import UserStore
 
     with _runtime(data_dir, config_file) as runtime:
         users = UserStore(runtime.control)
         before = users.get_by_name(username)
         user = users.set_role(username, role, unit, keep_unit=not province)
-        audit.record(runtime, "cli", "user.set_role", f"user:{user.username}",
+        audit.append(runtime.store, "cli", "user.set_role", f"user:{user.username}",
                      {"role": before.role.value, "unit": before.unit} if before else None,
                      {"role": user.role.value, "unit": user.unit}, user.unit)
         click.echo(f"user {user.username}: role {user.role.value}, unit {user.unit or '-'}")
@@ -140,12 +140,12 @@ def user_set_role(username: str, role: str, unit: str | None, province: bool, da
 @_with_common
 def user_disable(username: str, enable: bool, data_dir: Path, config_file: Path | None) -> None:
     """Disable (or --enable) an account; its sessions end at once."""
-    from soclite.api import audit
-    from soclite.api.identity import UserStore
+    from soclite.control import audit
+    from soclite.control.identity import UserStore
 
     with _runtime(data_dir, config_file) as runtime:
         user = UserStore(runtime.control).set_disabled(username, not enable)
-        audit.record(runtime, "cli", "user.enable" if enable else "user.disable", f"user:{user.username}",
+        audit.append(runtime.store, "cli", "user.enable" if enable else "user.disable", f"user:{user.username}",
                      {"disabled": enable}, {"disabled": not enable}, user.unit)
         click.echo(f"user {user.username} {'enabled' if enable else 'disabled'}")
 
@@ -156,13 +156,13 @@ def user_disable(username: str, enable: bool, data_dir: Path, config_file: Path 
 @_with_common
 def user_reset_password(username: str, password: str | None, data_dir: Path, config_file: Path | None) -> None:
     """Set a new password; existing sessions of the user end."""
-    from soclite.api import audit
-    from soclite.api.identity import UserStore, generate_password
+    from soclite.control import audit
+    from soclite.control.identity import UserStore, generate_password
 
     with _runtime(data_dir, config_file) as runtime:
         secret = password or generate_password()
         user = UserStore(runtime.control).set_password(username, secret)
-        audit.record(runtime, "cli", "user.reset_password", f"user:{user.username}", None, None, user.unit)
+        audit.append(runtime.store, "cli", "user.reset_password", f"user:{user.username}", None, None, user.unit)
         click.echo(f"password of {user.username} reset")
         if password is None:
             click.echo(f"password: {secret}")
@@ -172,7 +172,7 @@ def user_reset_password(username: str, password: str | None, data_dir: Path, con
 @_with_common
 def user_list(data_dir: Path, config_file: Path | None) -> None:
     """List users."""
-    from soclite.api.identity import UserStore
+    from soclite.control.identity import UserStore
 
     with _runtime(data_dir, config_file) as runtime:
         for user in UserStore(runtime.control).all():
@@ -189,8 +189,8 @@ def audit_group() -> None:
 @_with_common
 def audit_verify(data_dir: Path, config_file: Path | None) -> None:
     """Recompute the hash chain; exit 1 and name the first broken seq if it was tampered with."""
-    from soclite.api import audit
     from soclite.config import load_cli_settings
+    from soclite.control import audit
     from soclite.store import open_store
 
     store = open_store(load_cli_settings(config_file, data_dir=data_dir))

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
-from soclite.api.identity import Principal, Role
 from soclite.api.sessions import SessionCodec, csrf_ok
+from soclite.control.identity import Principal, Role
 from soclite.errors import AuthError
 from soclite.runtime import Runtime
 from soclite.store.base import unit_subtree

@@ -23,8 +23,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from soclite.api.identity import Principal, UserStore
 from soclite.config import Settings
+from soclite.control.identity import Principal, UserStore
 from soclite.db import Database
 
 SESSION_COOKIE = "soclite_session"

@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from soclite.collectors.journal import Journal
+from soclite.store.journal import Journal
 
 LINES = [
     "<38>Nov 23 17:40:01 web{n:02d} sshd[{p}]: Failed password for root from 203.0.113.{o} port {port} ssh2",

@@ -11,13 +11,13 @@ import click
 from soclite.errors import JournalError, SocliteError
 
 if TYPE_CHECKING:
-    from soclite.collectors.journal import Journal
     from soclite.config import Settings
+    from soclite.store.journal import Journal
 
 
 def _journal(settings: Settings) -> Journal:
     """The journal of a data dir (shared with a running server: SQLite WAL allows both)."""
-    from soclite.collectors.journal import Journal
+    from soclite.store.journal import Journal
 
     return Journal.from_settings(settings)
 
@@ -97,8 +97,8 @@ def deadletter_list(data_dir: Path | None, config_file: Path | None, limit: int,
     """List dead letters, newest first: time, source, reason and the raw bytes."""
     import orjson
 
-    from soclite.collectors.deadletter import DeadLetters
     from soclite.config import load_cli_settings
+    from soclite.store.deadletter import DeadLetters
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
     journal = _journal(settings)
@@ -131,8 +131,8 @@ def deadletter_purge(data_dir: Path | None, config_file: Path | None, before: st
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from soclite.collectors.deadletter import DeadLetters
     from soclite.config import load_cli_settings
+    from soclite.store.deadletter import DeadLetters
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
     cutoff: datetime | None = None

@@ -19,10 +19,10 @@ from typing import IO, Any, cast
 
 import orjson
 
-from soclite.collectors.journal import DeadLetter
 from soclite.collectors.normalize import finish, normalize_batch
 from soclite.errors import ParseError
 from soclite.models import Event
+from soclite.store.journal import DeadLetter
 
 CHUNK = 1000
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")

@@ -349,7 +349,7 @@ def start_inputs(settings: Settings, sink: Sink, dead_letter: DeadLetterSink | N
 
 
 def journal_sink(journal: Any) -> tuple[Sink, DeadLetterSink]:
-    """The sink and dead-letter callbacks over a collectors.journal.Journal."""
+    """The sink and dead-letter callbacks over a soclite.store.journal.Journal."""
 
     def sink(events: list[Event]) -> None:
         journal.append(None, events)

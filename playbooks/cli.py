@@ -102,11 +102,12 @@ def connector_group() -> None:
 
 
 def _runtime(config_file: Path | None, data_dir: Path | None) -> StandaloneServices:
+    from soclite.control.schema import open_control_db
     from soclite.playbooks.outbox import Outbox
     from soclite.playbooks.services import StandaloneServices
 
     settings = load_cli_settings(config_file, data_dir=data_dir)
-    return StandaloneServices(settings, outbox=Outbox.from_settings(settings))
+    return StandaloneServices(settings, outbox=Outbox.from_settings(settings, open_control_db(settings.data_dir)))
 
 
 @connector_group.command("status")

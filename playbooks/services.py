@@ -18,10 +18,12 @@ from soclite.errors import ServiceUnavailable
 from soclite.store import Store
 
 if TYPE_CHECKING:
-    from soclite.collectors.commands import CommandQueue
+    from soclite.control.cases import Cases
+    from soclite.control.commands import CommandQueue
     from soclite.correlator.engine import Engine
     from soclite.playbooks.connectors.base import Connector
     from soclite.playbooks.outbox import Outbox
+    from soclite.reports.archive import ReportArchive
 
 T = TypeVar("T")
 
@@ -49,6 +51,12 @@ class ResponseServices(Protocol):
     @property
     def commands(self) -> CommandQueue | None: ...
 
+    @property
+    def cases(self) -> Cases | None: ...
+
+    @property
+    def reports(self) -> ReportArchive | None: ...
+
     #: built on first use by :func:`soclite.playbooks.connectors.connector_for`
     national_connector: Connector | None
 
@@ -62,4 +70,6 @@ class StandaloneServices:
     outbox: Outbox | None = None
     engine: Engine | None = None
     commands: CommandQueue | None = None
+    cases: Cases | None = None
+    reports: ReportArchive | None = None
     national_connector: Connector | None = None

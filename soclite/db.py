@@ -1,10 +1,40 @@
 """SQLite helpers shared by every embedded table set: WAL, pragmas, versioned migrations.
 
-Each subsystem keeps its own database file under the data dir (events/alerts,
-journal, control plane, outbox, scheduler) with its own list of migrations, so
-subsystems evolve their schemas independently. A database whose recorded
-version is newer than the code knows, or that is not a database at all, stops
-start-up with :class:`~soclite.errors.SchemaError` instead of being touched.
+Every file under the data dir that is SQLite, and why it is a file of its own:
+
+=================  ==========================================  ==========================================
+file               what is in it                               why it is separate
+=================  ==========================================  ==========================================
+control.db         everything people and playbooks decide and  one migration history
+                   must keep: tokens, users, comments, alert   (:mod:`soclite.control.schema`), low write
+                   history, cases, exceptions, rule states,    rate; the one database of every control
+                   agent enrollment and register, agent        repository (:mod:`soclite.control`), so
+                   commands, the outbox (actions, history,     what changes together commits together
+                   connector state and outages), IoC lists,    (e.g. an IoC value and its receipt time).
+                   the report archive's index and deliveries
+events.db          events, alerts, hosts, units, the hash-     the data path's bulk store
+                   chained audit trail (sqlite store;          (:mod:`soclite.store.sqlite`), high write
+                   OpenSearch replaces it when configured)     rate, replaceable by OpenSearch; sized and
+                                                               retained on its own.
+journal.db         the ingest journal (acknowledged batches    fsync-per-batch queue written by every
+                   not yet consumed) and the dead letters      input and emptied by compaction
+                                                               (:mod:`soclite.store.journal`); its disk
+                                                               bound must never block control writes.
+pipeline.db        rule/exception hit counts and the pipeline  written every few seconds by the pipeline
+                   child's status                              child and emptied at each server start
+                                                               (:mod:`soclite.store.pipeline_stats`):
+                                                               disposable telemetry, not control data.
+scheduler.db       the report scheduler's job store            owned by APScheduler's SQLAlchemy job store
+                                                               (its own schema, not ours to migrate).
+=================  ==========================================  ==========================================
+
+agents.db, commands.db, outbox.db and reports.db of earlier releases are imported into control.db
+once and renamed ``*.imported``. The endpoint agent (:mod:`collectors.agent`) keeps its own spool
+and state on the workstation; it never opens a server file.
+
+Each file has its own list of migrations. A database whose recorded version is
+newer than the code knows, or that is not a database at all, stops start-up with
+:class:`~soclite.errors.SchemaError` instead of being touched.
 """
 
 from __future__ import annotations
@@ -14,17 +44,23 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from soclite.errors import SchemaError
 
 Migration = str  # one SQL script per schema version, applied in order
 
 
-def connect(path: Path | str, *, check_same_thread: bool = False) -> sqlite3.Connection:
-    """Open with WAL, full durability on commit, and a busy timeout for concurrent writers."""
-    if str(path) != ":memory:":
+def connect(path: Path | str, *, check_same_thread: bool = False, create: bool = True) -> sqlite3.Connection:
+    """Open with WAL, full durability on commit, and a busy timeout for concurrent writers.
+
+    ``create=False`` opens an existing file only (sqlite3.OperationalError when it is missing).
+    """
+    if str(path) != ":memory:" and create:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=check_same_thread, isolation_level=None)
+    target = str(path) if create else f"file:{quote(str(Path(path).resolve()))}?mode=rw"
+    conn = sqlite3.connect(target, timeout=30.0, check_same_thread=check_same_thread, isolation_level=None,
+                           uri=not create)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         # synchronous=FULL: a commit that returned is on disk even after a power loss (ingest acks depend on it).
@@ -100,18 +136,64 @@ class Database:
             self._local.conn = conn
         return conn
 
+    def data_version(self) -> int:
+        """SQLite's ``data_version`` on this thread's reader: it changes when another connection committed."""
+        return int(self.reader().execute("PRAGMA data_version").fetchone()[0])
+
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: committed on success, rolled back on any error."""
+        """A write transaction: committed on success, rolled back on any error.
+
+        Nested in a write of the same thread it is a savepoint of that transaction: what several
+        repositories over this database write together commits together (``with db.write(): ...``),
+        and an inner error the caller handles undoes only the inner part.
+        """
         with self._lock:
             conn = self._write_conn
+            depth: int = getattr(self._local, "write_depth", 0)
+            if depth:
+                savepoint = f"sp{depth}"
+                conn.execute(f"SAVEPOINT {savepoint}")
+                self._local.write_depth = depth + 1
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute(f"ROLLBACK TO {savepoint}")
+                    conn.execute(f"RELEASE {savepoint}")
+                    raise
+                finally:
+                    self._local.write_depth = depth
+                conn.execute(f"RELEASE {savepoint}")
+                return
             conn.execute("BEGIN IMMEDIATE")
+            self._local.write_depth = 1
             try:
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._local.write_depth = 0
             conn.execute("COMMIT")
+
+    @contextmanager
+    def attached(self, path: Path | str, alias: str) -> Iterator[sqlite3.Connection]:
+        """A write transaction with another file attached as ``alias`` (ATTACH cannot run inside one)."""
+        if not alias.isidentifier():
+            raise ValueError(f"invalid alias {alias!r}")
+        with self._lock:
+            conn = self._write_conn
+            conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(path),))
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                conn.execute(f"DETACH DATABASE {alias}")
 
     def close(self) -> None:
         self._write_conn.close()

@@ -100,6 +100,7 @@ class JournalError(SocliteError):
     """The ingest journal refused a batch."""
 
 
+
 class AuthError(SocliteError):
     """Authentication or authorisation refused."""
 

@@ -26,8 +26,9 @@ from typing import Any
 import orjson
 
 from soclite.pipeline import CONSUMER
-from soclite.pipeline_worker import PipelineStats, revealed_settings
+from soclite.pipeline_worker import revealed_settings
 from soclite.runtime import HitKind
+from soclite.store.pipeline_stats import PipelineStats
 
 log = logging.getLogger(__name__)
 

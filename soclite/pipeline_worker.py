@@ -12,8 +12,8 @@ Runtime (store, journal, engine, outbox, playbook runner) and runs
 :class:`soclite.pipeline.Pipeline` on a thread, while its main thread:
 
 * polls what the API persists — exceptions and rule enable/disable in
-  control.db (through :mod:`api.tuning`'s own loaders) and the IoC lists the
-  playbook worker keeps in outbox.db — and applies changes to its engine;
+  control.db (through :class:`soclite.control.tuning.Tuning`) and the IoC lists
+  the playbook worker keeps there too — and applies changes to its engine;
 * writes rule and exception hit counts (deltas) and its status to
   data_dir/pipeline.db, which the API and /health of the server read.
 
@@ -39,92 +39,18 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from soclite.config import Settings
 from soclite.correlator.ioc import IocKind
-from soclite.db import Database
 from soclite.logs import configure_logging
 from soclite.runtime import Runtime
+from soclite.store.pipeline_stats import PipelineStats, WorkerStatus
 
 log = logging.getLogger(__name__)
 
-#: seconds between polls of control.db / outbox.db
+#: seconds between polls of control.db
 POLL_SECONDS = 1.0
 #: seconds between writes of the hit counts and status
 FLUSH_SECONDS = 5.0
 #: events per pipeline batch (one journal commit each) when the journal is behind
 BATCH_SIZE = 10_000
-
-MIGRATIONS = [
-    """
-CREATE TABLE rule_hits (rule_id TEXT PRIMARY KEY, hits INTEGER NOT NULL);
-CREATE TABLE exception_hits (exception_id TEXT PRIMARY KEY, hits INTEGER NOT NULL);
-CREATE TABLE worker_status (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    pid INTEGER NOT NULL,
-    started_at REAL NOT NULL,
-    heartbeat_at REAL NOT NULL,
-    events INTEGER NOT NULL DEFAULT 0,
-    alerts_created INTEGER NOT NULL DEFAULT 0,
-    errors INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
-);
-"""
-]
-
-
-class WorkerStatus(BaseModel):
-    pid: int
-    started_at: float
-    heartbeat_at: float
-    events: int = 0
-    alerts_created: int = 0
-    errors: int = 0
-    last_error: str | None = None
-
-
-class PipelineStats:
-    """data_dir/pipeline.db: hit counts since the server started, and the child's last status."""
-
-    def __init__(self, path: Path) -> None:
-        self.db = Database(path, MIGRATIONS, name="pipeline")
-
-    def reset_hits(self) -> None:
-        """Called by the server at start: counts are "since the server started", as with an in-process engine."""
-        with self.db.write() as conn:
-            conn.execute("DELETE FROM rule_hits")
-            conn.execute("DELETE FROM exception_hits")
-
-    def add_hits(self, rules: dict[str, int], exceptions: dict[str, int]) -> None:
-        """Add deltas: a restarted child starts counting from zero without losing what was written."""
-        sql = "INSERT INTO {t} ({k}, hits) VALUES (?, ?) ON CONFLICT({k}) DO UPDATE SET hits = hits + excluded.hits"
-        with self.db.write() as conn:
-            conn.executemany(sql.format(t="rule_hits", k="rule_id"), list(rules.items()))
-            conn.executemany(sql.format(t="exception_hits", k="exception_id"), list(exceptions.items()))
-
-    def rule_hits(self) -> dict[str, int]:
-        return {str(r[0]): int(r[1]) for r in self.db.reader().execute("SELECT rule_id, hits FROM rule_hits")}
-
-    def exception_hits(self) -> dict[str, int]:
-        rows = self.db.reader().execute("SELECT exception_id, hits FROM exception_hits")
-        return {str(r[0]): int(r[1]) for r in rows}
-
-    def set_status(self, status: WorkerStatus) -> None:
-        data = status.model_dump()
-        with self.db.write() as conn:
-            conn.execute(
-                f"INSERT OR REPLACE INTO worker_status (id, {', '.join(data)}) VALUES (1, {', '.join('?' for _ in data)})",
-                tuple(data.values()),
-            )
-
-    def status(self) -> WorkerStatus | None:
-        row = self.db.reader().execute("SELECT * FROM worker_status WHERE id = 1").fetchone()
-        if row is None:
-            return None
-        data = dict(row)
-        data.pop("id", None)
-        return WorkerStatus.model_validate(data)
-
-    def close(self) -> None:
-        self.db.close()
-
 
 def revealed_settings(settings: Settings) -> dict[str, Any]:
     """Settings as JSON-able data with secrets in clear: only ever written to the child's stdin pipe."""
@@ -179,30 +105,29 @@ class EngineSync:
         self._ioc_lists: dict[str, tuple[str, str, list[str]]] = {}
 
     def poll(self) -> None:
-        from soclite.api import tuning
-
-        active = tuning.active_exceptions(self.runtime)  # also changes when one expires
+        tuning = self.runtime.tuning
+        active = tuning.active_exceptions()  # also changes when one expires
         if active != self._exceptions:
-            applied = tuning.sync(self.runtime)
+            applied = tuning.sync(self.runtime.engine)
             self._exceptions = active
             log.info("exceptions applied to the pipeline engine: %d", applied)
-        states = tuning.rule_states(self.runtime)
+        states = tuning.rule_states()
         if states != self._rule_states:
-            tuning.apply_rule_states(self.runtime)
+            tuning.apply_rule_states(self.runtime.engine)
             self._rule_states = states
             log.info("rule enable/disable states applied: %d stored", len(states))
         self._poll_iocs()
 
     def _poll_iocs(self) -> None:
-        outbox = self.runtime.outbox
-        # data_version changes when another connection committed to outbox.db: only then re-read the lists.
-        version = int(outbox.db.reader().execute("PRAGMA data_version").fetchone()[0])
+        stored = self.runtime.iocs
+        # data_version changes when another connection committed to control.db: only then re-read the lists.
+        version = self.runtime.control.data_version()
         if version == self._ioc_version:
             return
         iocs = self.runtime.require_engine().iocs
         current = {
-            name: (kind, outbox.ioc_list_level(name), outbox.ioc_values(name))
-            for name, kind in outbox.ioc_lists().items()
+            name: (kind, stored.ioc_list_level(name), stored.ioc_values(name))
+            for name, kind in stored.ioc_lists().items()
         }
         for name, (kind, level, values) in current.items():
             if self._ioc_lists.get(name) != (kind, level, values):

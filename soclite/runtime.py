@@ -14,11 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from soclite.api.identity import MIGRATIONS, IdentityStore
-from soclite.collectors.agent.enrollment import AgentRegistry
-from soclite.collectors.commands import CommandQueue
-from soclite.collectors.journal import Journal
 from soclite.config import Settings
+from soclite.control.agents import AgentRegistry
+from soclite.control.cases import Cases
+from soclite.control.commands import CommandQueue
+from soclite.control.identity import IdentityStore, UserStore
+from soclite.control.iocs import IocLists
+from soclite.control.schema import open_control_db
+from soclite.control.triage import Triage
+from soclite.control.tuning import Tuning
 from soclite.correlator.engine import Engine
 from soclite.db import Database
 from soclite.errors import ServiceUnavailable
@@ -28,6 +32,7 @@ from soclite.playbooks.runner import PlaybookRunner
 from soclite.reports.archive import ReportArchive
 from soclite.reports.scheduler import ReportScheduler
 from soclite.store import Store, open_store
+from soclite.store.journal import Journal
 
 HitKind = Literal["rule_hits", "exception_hits"]
 
@@ -50,17 +55,10 @@ class PipelineHandle(Protocol):
 class Runtime:
     settings: Settings
     store: Store
-    #: the control-plane database (identity, triage state, cases, exceptions, agents, commands)
+    #: control.db: the one database of every control repository below (soclite.control.schema)
     control: Database
-    identity: IdentityStore
-    #: enrolled agents and their host bindings
-    agents: AgentRegistry
-    #: commands for agents (isolate/release), polled by agents
-    commands: CommandQueue
-    #: the durable outbox of playbook actions, and the IoC lists
+    #: the durable outbox of playbook actions (its rows live in control.db)
     outbox: Outbox
-    #: numbered, hashed reports
-    reports: ReportArchive
     #: ingest journal: set where this process ingests or consumes
     journal: Journal | None = None
     #: the Sigma engine: in the server for the API (rule list, rule test), in the detection process for events
@@ -72,23 +70,45 @@ class Runtime:
     national_connector: Connector | None = None
     #: last Windows event log channel state reported per (agent, channel), to log changes only
     wineventlog_states: dict[tuple[str, str], str] = field(default_factory=dict)
+    # --- the control repositories, all over ``control`` (built in __post_init__) ---
+    identity: IdentityStore = field(init=False)
+    users: UserStore = field(init=False)
+    cases: Cases = field(init=False)
+    #: alert lifecycle, comments and history
+    triage: Triage = field(init=False)
+    #: exceptions and rule enable/disable
+    tuning: Tuning = field(init=False)
+    #: commands for agents (isolate/release), polled by agents; mirrored on the store's hosts
+    commands: CommandQueue = field(init=False)
+    #: enrollment tokens and enrolled agents
+    agents: AgentRegistry = field(init=False)
+    #: stored IoC lists
+    iocs: IocLists = field(init=False)
+    #: numbered, hashed reports: files under data_dir/reports, their index in control.db
+    reports: ReportArchive = field(init=False)
+
+    def __post_init__(self) -> None:
+        control, store = self.control, self.store
+        self.identity = IdentityStore(control)
+        self.users = UserStore(control)
+        self.cases = Cases(control, store)
+        self.triage = Triage(control, store)
+        self.tuning = Tuning(control, store)
+        self.commands = CommandQueue(control, store)
+        self.agents = AgentRegistry(control)
+        self.iocs = IocLists(control)
+        self.reports = ReportArchive(self.settings.data_dir, control)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         """Open the stores and repositories of one server process (no threads, no listeners)."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = open_store(settings)
-        control = Database(settings.data_dir / "control.db", MIGRATIONS, name="control")
-        return cls(
-            settings=settings,
-            store=store,
-            control=control,
-            identity=IdentityStore(control),
-            agents=AgentRegistry.open(settings.data_dir),
-            commands=CommandQueue.from_settings(settings, store),
-            outbox=Outbox.from_settings(settings),
-            reports=ReportArchive(settings.data_dir),
-        )
+        control = open_control_db(settings.data_dir)
+        try:
+            store = open_store(settings)
+        except BaseException:
+            control.close()
+            raise
+        return cls(settings=settings, store=store, control=control, outbox=Outbox.from_settings(settings, control))
 
     def require_engine(self) -> Engine:
         if self.engine is None:
@@ -104,9 +124,8 @@ class Runtime:
         for part in (self.engine, self.journal):
             if part is not None:
                 part.close()
+        # The repositories share control.db: closing it (last) closes them all.
         self.reports.close()
         self.outbox.close()
-        self.commands.close()
-        self.agents.close()
         self.store.close()
         self.control.close()

@@ -10,8 +10,8 @@ engine only for the API (rule list, rule test, exception compilation) and the
 playbook worker's IoC pushes; the child owns the correlation window state.
 
 Start-up order follows the data flow backwards, so nothing produces into a part
-that is not running yet: store and journal, correlator, outbox and agent
-command queue, playbook worker, pipeline consumer, report scheduler, inputs,
+that is not running yet: store, control database and journal, correlator,
+outbox, playbook worker, pipeline consumer, report scheduler, inputs,
 and last the HTTP API. Shutdown runs in reverse; the correlator's window
 state is saved on the way out.
 """

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from soclite.collectors.journal import Journal
 from soclite.collectors.normalize import normalize
 from soclite.config import Settings, load_settings
 from soclite.correlator.engine import Engine
@@ -15,6 +14,7 @@ from soclite.models import AlertStatus
 from soclite.pipeline import CONSUMER, Pipeline
 from soclite.runtime import Runtime
 from soclite.store import AlertQuery, EventQuery
+from soclite.store.journal import Journal
 
 
 @pytest.fixture
@@ -168,18 +168,18 @@ def test_a_failed_playbook_trigger_is_retried_and_not_doubled(runtime: Runtime, 
     from soclite.playbooks.outbox import Outbox
     from soclite.playbooks.runner import PlaybookRunner
 
-    runtime.outbox = Outbox.from_settings(runtime.settings)
+    runtime.outbox = Outbox.from_settings(runtime.settings, runtime.control)
     runtime.playbooks = PlaybookRunner.from_runtime(runtime)
     runtime.journal.append("b1", _lines(_clamav(1), host="ws-05"))
     pipeline = Pipeline(runtime)
-    _sqlite(tmp_path / "outbox.db",
+    _sqlite(runtime.settings.data_dir / "control.db",
             "CREATE TRIGGER fail_actions BEFORE INSERT ON actions BEGIN SELECT RAISE(ABORT, 'outbox full'); END;")
     with pytest.raises(Exception, match="outbox full"):
         pipeline.run_once()
     assert runtime.journal.lag(CONSUMER) == 1
     # The alert itself was stored before the trigger failed; the replay must still hand it to the playbooks.
     assert runtime.store.query_alerts(AlertQuery()).total == 1
-    _sqlite(tmp_path / "outbox.db", "DROP TRIGGER fail_actions;")
+    _sqlite(runtime.settings.data_dir / "control.db", "DROP TRIGGER fail_actions;")
     assert pipeline.run_once() == 1
     alert = runtime.store.query_alerts(AlertQuery()).items[0]
     assert alert.count == 1
@@ -197,7 +197,7 @@ def _playbooks(runtime: Runtime) -> None:
     from soclite.playbooks.outbox import Outbox
     from soclite.playbooks.runner import PlaybookRunner
 
-    runtime.outbox = Outbox.from_settings(runtime.settings)
+    runtime.outbox = Outbox.from_settings(runtime.settings, runtime.control)
     runtime.playbooks = PlaybookRunner.from_runtime(runtime)
 
 
@@ -216,13 +216,13 @@ def test_a_retry_counts_an_alert_with_more_matches_than_it_keeps_ids_once(runtim
     _playbooks(runtime)
     runtime.journal.append("b1", _lines(_clamav(25), host="ws-09"))
     pipeline = Pipeline(runtime)
-    _sqlite(tmp_path / "outbox.db", FAIL_ACTIONS)
+    _sqlite(runtime.settings.data_dir / "control.db", FAIL_ACTIONS)
     with pytest.raises(Exception, match="outbox full"):
         pipeline.run_once()
     (stored,) = runtime.store.query_alerts(AlertQuery()).items
     assert stored.count == 25 and len(stored.event_ids) == MAX_EVENT_IDS
     assert stored.last_offset == runtime.journal.read(CONSUMER, 100)[-1][0]
-    _sqlite(tmp_path / "outbox.db", "DROP TRIGGER fail_actions;")
+    _sqlite(runtime.settings.data_dir / "control.db", "DROP TRIGGER fail_actions;")
     assert pipeline.run_once() == 25
     (alert,) = runtime.store.query_alerts(AlertQuery()).items
     assert alert.count == 25, "the retry counted matches 21-25 again"
@@ -246,10 +246,10 @@ def test_a_retry_with_more_events_hands_over_created_and_updated(runtime: Runtim
     _playbooks(runtime)
     runtime.journal.append("b1", _lines(_clamav(25), host="ws-10"))
     pipeline = Pipeline(runtime, batch_size=25)
-    _sqlite(tmp_path / "outbox.db", FAIL_ACTIONS)
+    _sqlite(runtime.settings.data_dir / "control.db", FAIL_ACTIONS)
     with pytest.raises(Exception, match="outbox full"):
         pipeline.run_once()
-    _sqlite(tmp_path / "outbox.db", "DROP TRIGGER fail_actions;")
+    _sqlite(runtime.settings.data_dir / "control.db", "DROP TRIGGER fail_actions;")
     runtime.journal.append("b2", _lines(_clamav(30)[25:], host="ws-10"))
     seen: list[tuple[int, str]] = []
     runner = runtime.playbooks
@@ -280,8 +280,8 @@ class _AnalystActsBeforeTheRepeatLands:
         return getattr(self._store, name)
 
     def record_repeats(self, repeats):
-        from soclite.api.identity import Principal, Role
         from soclite.api.triage import update_alert
+        from soclite.control.identity import Principal, Role
 
         analyst = Principal(id="u1", name="lan", role=Role.ANALYST, unit=None)
         for repeat in repeats:
@@ -335,8 +335,8 @@ def test_an_assignment_during_a_repeat_is_kept(runtime: Runtime) -> None:
 
 
 def test_a_replay_does_not_reopen_an_alert_closed_since_the_crash(runtime: Runtime) -> None:
-    from soclite.api.identity import Principal, Role
     from soclite.api.triage import AlertPatch, update_alert
+    from soclite.control.identity import Principal, Role
 
     runtime.journal.append("b1", _lines(_clamav(2), host="ws-08"))
     rows = runtime.journal.read(CONSUMER, 100)

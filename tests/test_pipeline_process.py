@@ -265,8 +265,8 @@ def test_a_rule_disabled_through_the_api_stops_alerting_in_the_worker(server: Se
 
 def test_an_ioc_list_added_by_the_servers_playbook_worker_reaches_the_worker(server: Server) -> None:
     # Submitted to the outbox as a playbook would: the server's action worker runs add_ioc, which keeps the
-    # list in outbox.db and sets it in the server's engine; the pipeline child must pick it up from there.
-    outbox = Outbox(server.data_dir / "outbox.db")
+    # list in control.db and sets it in the server's engine; the pipeline child must pick it up from there.
+    outbox = Outbox(server.data_dir / "control.db")
     try:
         record = outbox.submit("add_ioc", {"list_name": "pp-test", "kind": "ip", "values": ["198.51.100.77"]},
                                idempotency_key="pp-ioc-1", requested_by="test")  # fmt: skip

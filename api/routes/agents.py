@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -24,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from soclite.api import audit
 from soclite.api.deps import RuntimeDep, require_roles
-from soclite.api.identity import Principal, Role
+from soclite.control.identity import Principal, Role
 from soclite.errors import AuthError, BindingConflict, NotFoundError
 from soclite.models import Host, HostType, IsolationState, utcnow
 from soclite.runtime import Runtime
@@ -38,7 +37,6 @@ AgentDep = Annotated[Principal, require_roles(Role.AGENT)]
 #: longest a command poll may be held open (agents poll again right after)
 MAX_POLL_WAIT = 30
 
-_lock = threading.Lock()
 
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 
 from soclite.api.deps import AnalystDep, RuntimeDep, scope_of
-from soclite.collectors.deadletter import DeadLetters
+from soclite.store.deadletter import DeadLetters
 
 router = APIRouter(prefix="/api/v1/deadletters", tags=["deadletters"])
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from soclite.api import audit
 from soclite.api.deps import AdminDep, RuntimeDep, ScopeDep, narrow
+from soclite.control import audit as control_audit
 from soclite.models import Host, IsolationState, new_id, utcnow
 from soclite.runtime import Runtime
 from soclite.store.base import HostQuery
@@ -38,9 +39,9 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return audit._jsonable(dataclasses.asdict(value))
+        return control_audit.jsonable(dataclasses.asdict(value))
     if isinstance(value, dict):
-        return audit._jsonable(value)
+        return control_audit.jsonable(value)
     return str(value)
 
 

@@ -21,11 +21,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from soclite.api.deps import PrincipalDep, RuntimeDep
-from soclite.api.identity import Principal, Role
-from soclite.collectors.journal import DeadLetter
 from soclite.collectors.normalize import normalize_batch
+from soclite.control.identity import Principal, Role
 from soclite.errors import JournalError, ParseError
 from soclite.models import utcnow
+from soclite.store.journal import DeadLetter
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 

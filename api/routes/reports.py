@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from soclite.api.deps import AnalystDep, ReaderDep, RuntimeDep, scope_of
-from soclite.api.identity import Principal
+from soclite.control.identity import Principal
 from soclite.errors import NotFoundError, ReportError
 from soclite.reports.archive import ArchivedReport
 from soclite.reports.service import ReportRequest, generate

@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
-from soclite.api import audit, tuning
+from soclite.api import tuning
 from soclite.api.deps import AdminDep, AnalystDep, RuntimeDep, ScopeDep, deny
 from soclite.api.triage import alert_json
+from soclite.control import audit as control_audit
 from soclite.errors import RuleError
 from soclite.runtime import Runtime
 
@@ -30,7 +31,7 @@ def rule_json(info: Any) -> dict[str, Any]:
         data = dataclasses.asdict(info)
     else:
         data = dict(vars(info))
-    return dict(audit._jsonable(data) or {})
+    return dict(control_audit.jsonable(data) or {})
 
 
 def rules_list(runtime: Runtime) -> list[dict[str, Any]]:

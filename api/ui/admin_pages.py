@@ -9,11 +9,11 @@ from fastapi.responses import RedirectResponse, Response
 
 from soclite.api import audit, tuning
 from soclite.api.deps import deny, get_runtime
-from soclite.api.identity import Role
 from soclite.api.routes.audit import audit_page
 from soclite.api.routes.hosts import host_json
 from soclite.api.ui.pages import form_of, in_thread
 from soclite.api.ui.web import login_user, render, require_write, safe_next, scope
+from soclite.control.identity import Role
 from soclite.errors import InvalidCursor, NotFoundError, UiError
 from soclite.models import IsolationState, new_id, utcnow
 from soclite.store.base import HostQuery

@@ -21,9 +21,9 @@ from pydantic import ValidationError
 
 from soclite.api import cases
 from soclite.api.deps import get_runtime
-from soclite.api.identity import Principal
 from soclite.api.ui.pages import form_of, in_thread
 from soclite.api.ui.web import login_user, render, require_write, scope
+from soclite.control.identity import Principal
 from soclite.errors import NotFoundError, UiError
 from soclite.models import Alert
 

@@ -18,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 
 from soclite.api import audit, triage, tuning
 from soclite.api.deps import get_runtime
-from soclite.api.identity import UserStore
 from soclite.api.routes.hosts import is_online
 from soclite.api.routes.stats import summary
 from soclite.api.sessions import LANG_COOKIE, SessionCodec
@@ -36,6 +35,7 @@ from soclite.api.ui.web import (
     safe_next,
     scope,
 )
+from soclite.control.identity import UserStore
 from soclite.errors import AuthError, InvalidCursor, LoginRequired, NotFoundError, TriageError, UiError
 from soclite.models import ALERT_TRANSITIONS, AlertStatus, Level, Severity, parse_timestamp, utcnow
 from soclite.store.base import AlertQuery, EventQuery, HostQuery

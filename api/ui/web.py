@@ -17,10 +17,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from soclite.api.deps import deny, get_runtime, optional_principal, scope_of
-from soclite.api.identity import Principal, Role
 from soclite.api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
 from soclite.api.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
 from soclite.config import PACKAGE_ROOT
+from soclite.control.identity import Principal, Role
 from soclite.errors import LoginRequired, UiError
 from soclite.models import parse_timestamp
 from soclite.runtime import Runtime

@@ -14,7 +14,7 @@ after a lost acknowledgement is recognised by the server's journal as a duplicat
 
 This package is imported by the agent process only through light modules:
 nothing here may import fastapi, pysigma, scapy or httpx (the agent targets at most
-40 MB RSS). The server side of enrollment lives in :mod:`collectors.agent.enrollment`.
+40 MB RSS). The server side of enrollment lives in :mod:`soclite.control.agents`.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from soclite.errors import NotFoundError
 from soclite.playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
+from soclite.playbooks.services import need
 
 
 class CaseOptions(Options):
@@ -17,7 +18,7 @@ class CaseOptions(Options):
 
 
 class CreateCase(Action):
-    """Open a case for the alert in the API's case store (``api.cases``, control database).
+    """Open a case for the alert in the API's case store (:class:`soclite.control.cases.Cases`, control database).
 
     Idempotent by content: a retry finds the case it already opened for this alert (same title) instead of
     opening a second one. Without the API package the outbox row is the only record and its result says so.
@@ -28,23 +29,17 @@ class CreateCase(Action):
 
     def execute(self, ctx: ActionContext, options: Options) -> str:
         assert isinstance(options, CaseOptions)
-        try:
-            from soclite.api import cases
-            from soclite.api.identity import Principal, Role
-        except ImportError:
-            return f"no case store in this installation; case {options.title!r} recorded in the outbox only"
-        runtime = ctx.runtime
+        from soclite.control.cases import CaseCreate
+
+        repository = need(ctx.runtime.cases, "the case repository")
         alert_ids = [ctx.record.alert_id] if ctx.record.alert_id else []
         for alert_id in alert_ids:
-            for case in cases.cases_of_alert(runtime, alert_id, None):  # playbooks act province-wide
+            for case in repository.of_alert(alert_id, None):  # playbooks act province-wide
                 if case.get("title") == options.title:
                     return f"case {case['id']} already open for this alert"
         unit = (ctx.alert or {}).get("unit")
         severity = (ctx.alert or {}).get("severity")
-        principal = Principal(
-            id="playbooks", name=ctx.record.requested_by, role=Role.ADMIN, unit=None, kind="playbook"
-        )
-        body = cases.CaseCreate(
+        body = CaseCreate(
             title=options.title[:300],
             description=options.description or None,
             severity=severity if severity in ("high", "medium", "low") else None,
@@ -53,7 +48,9 @@ class CreateCase(Action):
             alert_ids=alert_ids,
         )
         try:
-            case = cases.create(runtime, principal, body, None)
+            # A system actor: the trail names the playbook that asked, no user's rights are borrowed.
+            case = repository.create(body, actor=f"playbook:{ctx.record.requested_by}",
+                                     created_by=ctx.record.requested_by, unit=None, scope=None)
         except NotFoundError as exc:
             raise PermanentError(f"cannot open the case: {exc}") from exc
         return f"case {case['id']} opened"
@@ -79,7 +76,7 @@ class AddIoc(Action):
         engine = ctx.runtime.engine
         if engine is None or getattr(engine, "iocs", None) is None:
             raise RetryableError("the correlator is not running in this process")
-        outbox = ctx.runtime.outbox
+        outbox = need(ctx.runtime.outbox, "the outbox")
         name = f"playbook:{options.list_name}"
         values = outbox.add_ioc_values(name, options.kind, [v for v in options.values if v], level=options.level)
         count = engine.iocs.set_list(name, options.kind, values, level=options.level)

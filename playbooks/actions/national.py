@@ -15,6 +15,7 @@ from pydantic import Field
 from soclite.errors import SocliteError
 from soclite.models import isoformat
 from soclite.playbooks.actions.base import Action, ActionContext, Options, PermanentError
+from soclite.playbooks.services import need
 
 if TYPE_CHECKING:
     from soclite.playbooks.services import ResponseServices
@@ -74,10 +75,9 @@ class NationalReportAction(Action):
 
     def execute(self, ctx: ActionContext, options: Options) -> str:
         from soclite.playbooks.connectors import NationalReport, connector_for
-        from soclite.reports.archive import ReportArchive
 
         assert isinstance(options, ReportOptions)
-        archive = ReportArchive(ctx.runtime.settings.data_dir)
+        archive = need(ctx.runtime.reports, "the report archive")
         try:
             report = archive.get(options.report_id)
             path = archive.file_path(report, options.format)
@@ -88,8 +88,6 @@ class NationalReportAction(Action):
                 raise SocliteError(f"{path.name} no longer matches the SHA-256 recorded when it was archived")
         except SocliteError as exc:  # missing, or no longer matching its hash: a human must look
             raise PermanentError(f"report {options.report_id}: {exc}") from exc
-        finally:
-            archive.close()
         item = NationalReport(
             key=ctx.record.idempotency_key,
             report_id=report.id,

@@ -6,7 +6,7 @@ How a report is made (``service.generate``)::
     Store contract (count_alerts, alert_histogram, query_alerts, query_hosts, list_audit)
         ──context.build_context──▶ ReportContext (every figure, language-free)
         ──render──▶ HTML (jinja2 + catalog vi/en, matplotlib charts) → PDF (WeasyPrint) + CSV
-        ──archive──▶ data_dir/reports/<id>/ with SHA-256 and the exact query (reports.db)
+        ──archive──▶ data_dir/reports/<id>/ with SHA-256 and the exact query (index in control.db)
         ──delivery──▶ e-mail via the playbook outbox, or SMTP directly with retries
 
 ``scheduler.ReportScheduler`` runs the configured schedules with a persistent

@@ -1,7 +1,7 @@
 """The report archive: every produced report kept on disk with its SHA-256 and its exact query.
 
 Layout: ``data_dir/reports/<id>/report.<fmt>`` plus ``query.json``; the index
-lives in ``data_dir/reports.db`` (its own migrations). A report is archived
+is :class:`soclite.control.reports.ReportIndex` in control.db. A report is archived
 before anyone tries to deliver it, so a failed e-mail never loses a report.
 """
 
@@ -10,91 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from soclite.control.reports import ArchivedFile, ArchivedReport, ReportIndex
+from soclite.control.schema import open_control_db
 from soclite.db import Database
 from soclite.errors import NotFoundError, ReportError
 from soclite.models import new_id
 
-MIGRATIONS = [
-    """
-    CREATE TABLE reports (
-        id TEXT PRIMARY KEY,
-        seq INTEGER NOT NULL,
-        year INTEGER NOT NULL,
-        doc_number TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        period TEXT NOT NULL,
-        lang TEXT NOT NULL,
-        scope_unit TEXT,
-        units TEXT,
-        schedule TEXT,
-        requested_by TEXT NOT NULL,
-        params TEXT NOT NULL,
-        files TEXT NOT NULL,
-        summary TEXT NOT NULL
-    );
-    CREATE INDEX reports_created ON reports(created_at);
-    CREATE INDEX reports_schedule ON reports(schedule, period);
-    CREATE TABLE deliveries (
-        id TEXT PRIMARY KEY,
-        report_id TEXT NOT NULL REFERENCES reports(id),
-        recipient TEXT NOT NULL,
-        via TEXT NOT NULL,
-        status TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT,
-        updated_at TEXT NOT NULL,
-        UNIQUE(report_id, recipient)
-    );
-    """,
-]
-
-
-@dataclass
-class ArchivedFile:
-    format: str
-    name: str
-    sha256: str
-    size: int
-
-
-@dataclass
-class ArchivedReport:
-    id: str
-    seq: int
-    doc_number: str
-    created_at: datetime
-    period: str
-    lang: str
-    scope_unit: str | None
-    units: list[str] | None
-    schedule: str | None
-    requested_by: str
-    params: dict[str, Any]
-    files: list[ArchivedFile]
-    summary: str
-    deliveries: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "doc_number": self.doc_number,
-            "created_at": self.created_at.isoformat(),
-            "period": self.period,
-            "lang": self.lang,
-            "scope_unit": self.scope_unit,
-            "schedule": self.schedule,
-            "requested_by": self.requested_by,
-            "summary": self.summary,
-            "params": self.params,
-            "files": [f.__dict__ for f in self.files],
-            "deliveries": self.deliveries,
-        }
-
+__all__ = ["ArchivedFile", "ArchivedReport", "ReportArchive", "sha256_file"]
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
@@ -105,21 +31,22 @@ def sha256_file(path: Path) -> str:
 
 
 class ReportArchive:
-    def __init__(self, data_dir: Path) -> None:
+    """The archived files under data_dir/reports, indexed in control.db (``db``, or its own connection)."""
+
+    def __init__(self, data_dir: Path, db: Database | None = None) -> None:
         self.root = data_dir / "reports"
         self.root.mkdir(parents=True, exist_ok=True)
-        self.db = Database(data_dir / "reports.db", MIGRATIONS, name="reports")
+        self._owns_db = db is None
+        self.db = db if db is not None else open_control_db(data_dir)
+        self.index = ReportIndex(self.db)
 
     def close(self) -> None:
-        self.db.close()
+        if self._owns_db:
+            self.db.close()
 
     def reserve_number(self, prefix: str, now: datetime) -> tuple[int, str]:
         """The next document number of the year: ``007/BC-ATTT`` (Vietnamese administrative form)."""
-        row = self.db.reader().execute(
-            "SELECT COALESCE(MAX(seq), 0) FROM reports WHERE year = ?", (now.year,)
-        ).fetchone()
-        seq = int(row[0]) + 1
-        return seq, f"{seq:03d}/{prefix}"
+        return self.index.reserve_number(prefix, now)
 
     def store(
         self,
@@ -151,87 +78,23 @@ class ReportArchive:
                 os.fsync(handle.fileno())
             files.append(ArchivedFile(fmt, path.name, hashlib.sha256(data).hexdigest(), len(data)))
         (folder / "query.json").write_text(json.dumps(params, ensure_ascii=False, indent=2), encoding="utf-8")
-        with self.db.write() as conn:
-            if doc_number is None:
-                row = conn.execute(
-                    "SELECT COALESCE(MAX(seq), 0) FROM reports WHERE year = ?", (created.year,)
-                ).fetchone()
-                seq = int(row[0]) + 1
-                number = f"{seq:03d}/{prefix}"
-            else:
-                seq, number = doc_number
-            conn.execute(
-                "INSERT INTO reports (id, seq, year, doc_number, created_at, period, lang, scope_unit, units, "
-                "schedule, requested_by, params, files, summary) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    report_id,
-                    seq,
-                    created.year,
-                    number,
-                    created.isoformat(),
-                    period,
-                    lang,
-                    scope_unit,
-                    json.dumps(sorted(units)) if units is not None else None,
-                    schedule,
-                    requested_by,
-                    json.dumps(params, ensure_ascii=False),
-                    json.dumps([f.__dict__ for f in files]),
-                    summary,
-                ),
-            )
-        return self.get(report_id)
-
-    def _from_row(self, row: Any) -> ArchivedReport:
-        deliveries = [
-            dict(d)
-            for d in self.db.reader().execute(
-                "SELECT recipient, via, status, attempts, last_error, updated_at FROM deliveries WHERE report_id = ? "
-                "ORDER BY recipient",
-                (row["id"],),
-            )
-        ]
-        return ArchivedReport(
-            id=row["id"],
-            seq=row["seq"],
-            doc_number=row["doc_number"],
-            created_at=datetime.fromisoformat(row["created_at"]),
-            period=row["period"],
-            lang=row["lang"],
-            scope_unit=row["scope_unit"],
-            units=json.loads(row["units"]) if row["units"] else None,
-            schedule=row["schedule"],
-            requested_by=row["requested_by"],
-            params=json.loads(row["params"]),
-            files=[ArchivedFile(**f) for f in json.loads(row["files"])],
-            summary=row["summary"],
-            deliveries=deliveries,
+        return self.index.add(
+            report_id=report_id, created=created, files=files, prefix=prefix, period=period, lang=lang,
+            scope_unit=scope_unit, units=units, schedule=schedule, requested_by=requested_by, params=params,
+            summary=summary, doc_number=doc_number,
         )
 
     def get(self, report_id: str) -> ArchivedReport:
-        row = self.db.reader().execute("SELECT * FROM reports WHERE id = ?", (report_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"report {report_id!r} not found")
-        return self._from_row(row)
+        return self.index.get(report_id)
 
     def recent(self, *, limit: int = 100, offset: int = 0) -> list[ArchivedReport]:
-        rows = self.db.reader().execute(
-            "SELECT * FROM reports ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?", (limit, offset)
-        )
-        return [self._from_row(r) for r in rows.fetchall()]
+        return self.index.recent(limit=limit, offset=offset)
 
     def find_scheduled(self, schedule: str, period: str) -> ArchivedReport | None:
-        row = self.db.reader().execute(
-            "SELECT * FROM reports WHERE schedule = ? AND period = ? ORDER BY created_at DESC LIMIT 1",
-            (schedule, period),
-        ).fetchone()
-        return self._from_row(row) if row is not None else None
+        return self.index.find_scheduled(schedule, period)
 
     def last_scheduled_period(self, schedule: str) -> str | None:
-        row = self.db.reader().execute(
-            "SELECT period FROM reports WHERE schedule = ? ORDER BY period DESC LIMIT 1", (schedule,)
-        ).fetchone()
-        return str(row[0]) if row is not None else None
+        return self.index.last_scheduled_period(schedule)
 
     def file_path(self, report: ArchivedReport, fmt: str) -> Path:
         """The archived file, verified against its recorded SHA-256 before anyone receives it."""
@@ -249,27 +112,11 @@ class ReportArchive:
     def record_delivery(
         self, report_id: str, recipient: str, via: str, status: str, error: str | None = None, attempts: int = 1
     ) -> None:
-        now = datetime.now(UTC).isoformat()
-        with self.db.write() as conn:
-            conn.execute(
-                "INSERT INTO deliveries (id, report_id, recipient, via, status, attempts, last_error, updated_at) "
-                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(report_id, recipient) DO UPDATE SET via=excluded.via, "
-                "status=excluded.status, attempts=deliveries.attempts+excluded.attempts, "
-                "last_error=excluded.last_error, updated_at=excluded.updated_at",
-                (new_id(), report_id, recipient, via, status, attempts, error, now),
-            )
+        self.index.record_delivery(report_id, recipient, via, status, error, attempts)
 
     def pending_outbox_deliveries(self) -> list[tuple[str, str]]:
-        """Deliveries handed to the playbook outbox whose outcome may still change (a dead letter can be
-        retried by an admin, so "failed" is followed too)."""
-        rows = self.db.reader().execute(
-            "SELECT report_id, recipient FROM deliveries WHERE via = 'outbox' AND status IN ('queued', 'retrying', 'failed')"
-        )
-        return [(r[0], r[1]) for r in rows.fetchall()]
+        """Deliveries handed to the playbook outbox whose outcome may still change."""
+        return self.index.pending_outbox_deliveries()
 
     def failed_deliveries(self) -> list[tuple[str, str]]:
-        rows = self.db.reader().execute(
-            "SELECT report_id, recipient FROM deliveries WHERE status = 'failed' AND via = 'smtp' "
-            "AND attempts < 20"
-        )
-        return [(r[0], r[1]) for r in rows.fetchall()]
+        return self.index.failed_deliveries()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import smtplib
 import time
+from contextlib import AbstractContextManager, nullcontext
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -116,19 +117,23 @@ def deliver(
     files = [archive.file_path(report, f.format) for f in report.files]
     for recipient in recipients:
         if outbox is not None and hasattr(outbox, "submit") and outbox_carries_attachments():
-            try:
-                extra = {"retry": retry} if retry is not None else {}
-                outbox.submit(
-                    "notify_email",
-                    email_params(archive, report, recipient),
-                    idempotency_key=email_key(report, recipient),
-                    requested_by=f"report:{report.requested_by}",
-                    **extra,
-                )
-            except Exception as exc:  # fall back to direct SMTP rather than lose the delivery
-                archive.record_delivery(report.id, recipient, "outbox", "failed", f"outbox refused: {exc}")
-            else:
-                archive.record_delivery(report.id, recipient, "outbox", "queued")
+            queued = False
+            with _together(archive, outbox):  # the action and its delivery record commit as one
+                try:
+                    extra = {"retry": retry} if retry is not None else {}
+                    outbox.submit(
+                        "notify_email",
+                        email_params(archive, report, recipient),
+                        idempotency_key=email_key(report, recipient),
+                        requested_by=f"report:{report.requested_by}",
+                        **extra,
+                    )
+                except Exception as exc:  # fall back to direct SMTP rather than lose the delivery
+                    archive.record_delivery(report.id, recipient, "outbox", "failed", f"outbox refused: {exc}")
+                else:
+                    archive.record_delivery(report.id, recipient, "outbox", "queued")
+                    queued = True
+            if queued:
                 results[recipient] = "queued"
                 continue
         msg = build_message(smtp, report, files, recipient)
@@ -156,6 +161,13 @@ def deliver(
 NATIONAL_RECIPIENT = "national"
 
 
+def _together(archive: ReportArchive, outbox: Any) -> AbstractContextManager[Any]:
+    """One control.db transaction for the outbox row and the delivery record when both use the same database."""
+    together: AbstractContextManager[Any] = archive.db.write() if getattr(outbox, "db", None) is archive.db \
+        else nullcontext()
+    return together
+
+
 def national_key(report: ArchivedReport) -> str:
     return f"report-national:{report.id}"
 
@@ -174,21 +186,22 @@ def submit_national(
     elif outbox is None or not hasattr(outbox, "submit"):
         error = "no playbook outbox in this process (the national connector runs in the server)"
     else:
-        try:
-            archive.file_path(report, fmt)  # refuse a missing or altered file now, not in the lane
-            extra = {"retry": retry} if retry is not None else {}
-            outbox.submit(
-                "national_report",
-                {"report_id": report.id, "format": fmt},
-                idempotency_key=national_key(report),
-                requested_by=f"report:{report.requested_by}",
-                **extra,
-            )
-        except SocliteError as exc:
-            error = f"outbox refused: {exc}"
-        else:
-            archive.record_delivery(report.id, NATIONAL_RECIPIENT, "outbox", "queued")
-            return "queued"
+        with _together(archive, outbox):  # the lane's row and its delivery record commit as one
+            try:
+                archive.file_path(report, fmt)  # refuse a missing or altered file now, not in the lane
+                extra = {"retry": retry} if retry is not None else {}
+                outbox.submit(
+                    "national_report",
+                    {"report_id": report.id, "format": fmt},
+                    idempotency_key=national_key(report),
+                    requested_by=f"report:{report.requested_by}",
+                    **extra,
+                )
+            except SocliteError as exc:
+                error = f"outbox refused: {exc}"
+            else:
+                archive.record_delivery(report.id, NATIONAL_RECIPIENT, "outbox", "queued")
+                return "queued"
     archive.record_delivery(report.id, NATIONAL_RECIPIENT, "outbox", "failed", error, attempts=0)
     return "failed"
 

@@ -97,7 +97,7 @@ class ReportScheduler:
     def __init__(self, runtime: Any, *, retry_minutes: int = 15) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
-        self.archive = ReportArchive(self.settings.data_dir)
+        self.archive = ReportArchive(self.settings.data_dir, getattr(runtime, "control", None))
         self.retry_minutes = retry_minutes
         url = f"sqlite:///{(self.settings.data_dir / 'scheduler.db').resolve()}"
         self._scheduler = BackgroundScheduler(

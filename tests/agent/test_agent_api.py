@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from click.testing import CliRunner
 
-from soclite.collectors.agent.cli import agent as agent_cli
+from soclite.agent_cli import agent as agent_cli
 from soclite.collectors.agent.config import AgentConfig
 from soclite.collectors.agent.inventory import is_online
 from soclite.collectors.agent.runner import Agent

@@ -17,11 +17,11 @@ from fastapi import FastAPI
 from soclite.api.routes import agents as agents_routes
 from soclite.api.routes import ingest as ingest_routes
 from soclite.collectors.agent.config import AgentConfig, FileInput
-from soclite.collectors.agent.enrollment import AgentRegistry
 from soclite.collectors.agent.runner import Agent
-from soclite.collectors.journal import Journal
 from soclite.config import Settings
+from soclite.control.agents import AgentRegistry
 from soclite.runtime import Runtime
+from soclite.store.journal import Journal
 
 from .agent_support import wait_for
 

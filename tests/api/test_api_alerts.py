@@ -159,7 +159,7 @@ def test_isolation_records_an_outbox_action(seeded: dict[str, list[str]], runtim
                                             tokens: dict[str, str]) -> None:
     from soclite.playbooks.outbox import Outbox
 
-    runtime.outbox = Outbox(runtime.settings.data_dir / "outbox.db")
+    runtime.outbox = Outbox(runtime.control)
     try:
         h = {**auth(tokens["admin"]), "Idempotency-Key": "click-1"}
         r = client.post("/api/v1/hosts/so-wor/isolate", headers=h, json={"reason": "ransomware"})

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from soclite.api.identity import UserStore, ensure_first_admin
 from soclite.api.sessions import SESSION_COOKIE
 from soclite.cli import cli
+from soclite.control.identity import UserStore, ensure_first_admin
 from soclite.runtime import Runtime
 
 Client = Any
@@ -36,9 +36,9 @@ def csrf_of(html: str) -> str:
 
 
 def test_first_admin_is_created_once(runtime: Runtime) -> None:
-    password = ensure_first_admin(runtime)
+    password = ensure_first_admin(runtime.users)
     assert password and len(password) >= 16
-    assert ensure_first_admin(runtime) is None
+    assert ensure_first_admin(runtime.users) is None
     user = UserStore(runtime.control).verify("admin", password)
     assert user.role == "admin"
     stored = runtime.control.reader().execute("SELECT password_hash FROM users").fetchone()[0]

@@ -35,7 +35,7 @@ def test_openapi_schema_no_server_errors(runtime: Runtime, seeded: dict[str, lis
     runtime.settings.correlator.rules = [tmp_path / "no-rules"]
     (tmp_path / "no-rules").mkdir()
     runtime.engine = Engine.from_settings(runtime.settings, state_dir=tmp_path / "state")
-    runtime.outbox = Outbox(tmp_path / "outbox.db")
+    runtime.outbox = Outbox(runtime.control)
     token = runtime.identity.create_token(role="admin", name="fuzz")
     app = create_app(runtime)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

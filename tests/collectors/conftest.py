@@ -12,9 +12,9 @@ import httpx
 import pytest
 import uvicorn
 
-from soclite.collectors.journal import Journal
 from soclite.config import Settings
 from soclite.runtime import Runtime
+from soclite.store.journal import Journal
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from soclite.collectors.journal import Journal
+from soclite.store.journal import Journal
 from tests.collectors.test_sensor import build_pcap
 
 SOCLITE = [sys.executable, "-m", "soclite.cli"]

@@ -83,8 +83,8 @@ def test_health_warns_near_the_journal_bound(client: httpx.Client, runtime: Runt
 
 
 def test_dead_letters_are_scoped_to_the_senders_unit(client: httpx.Client, runtime: Runtime) -> None:
-    from soclite.collectors.deadletter import DeadLetters
     from soclite.models import Unit
+    from soclite.store.deadletter import DeadLetters
 
     for unit in (Unit(code="prov", name="Tỉnh"), Unit(code="so-tc", name="Sở TC", parent="prov"),
                  Unit(code="ttdl", name="TTDL", parent="prov")):

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from soclite.collectors.deadletter import DeadLetters
 from soclite.collectors.inputs import (
     INPUTS,
     ListenerOptions,
@@ -26,9 +25,10 @@ from soclite.collectors.inputs import (
     start_input,
     start_inputs,
 )
-from soclite.collectors.journal import Journal
 from soclite.config import Settings
 from soclite.errors import ConfigError
+from soclite.store.deadletter import DeadLetters
+from soclite.store.journal import Journal
 from tests.collectors.conftest import free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("logger") is None, reason="util-linux logger (bsdutils) not installed")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from soclite.collectors.deadletter import DeadLetters
-from soclite.collectors.journal import Journal
 from soclite.errors import JournalError
+from soclite.store.deadletter import DeadLetters
+from soclite.store.journal import Journal
 
 
 def ev(i: int) -> dict[str, object]:
@@ -88,7 +88,7 @@ def test_dead_letters_with_batch_and_alone(journal: Journal) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from soclite.collectors.journal import Journal
+from soclite.store.journal import Journal
 j = Journal(Path(sys.argv[1]), max_bytes=64 * 1024 * 1024)
 n = 0
 while True:
@@ -148,8 +148,8 @@ def test_offsets_never_restart_when_the_journal_is_recreated(tmp_path: Path) -> 
 
 def test_an_existing_journal_is_seeded_without_reordering(tmp_path: Path) -> None:
     """Upgrading a v2 journal (offsets from 1) keeps its events and continues above the clock seed."""
-    from soclite.collectors.journal import MIGRATIONS
     from soclite.db import Database
+    from soclite.store.journal import MIGRATIONS
 
     path = tmp_path / "j.db"
     old = Database(path, MIGRATIONS[:2], name="journal")

@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from soclite.collectors.journal import Journal
+from soclite.store.journal import Journal
 from tests.collectors.conftest import free_port
 
 pytestmark = pytest.mark.e2e

@@ -140,9 +140,9 @@ def wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyp
 def test_isolation_keeps_the_manager_cuts_the_peer_survives_restart_and_releases(
     lab: Lab, tmp_path: Path
 ) -> None:
-    from soclite.collectors.agent.enrollment import AgentRegistry
-    from soclite.collectors.commands import CommandQueue
     from soclite.config import Settings
+    from soclite.control.agents import AgentRegistry
+    from soclite.control.commands import CommandQueue
     from soclite.models import IsolationState
     from soclite.store import open_store
 

@@ -48,11 +48,8 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    from soclite.collectors.commands import CommandQueue
-
     runtime = Runtime.build(settings)
-    runtime.outbox = Outbox.from_settings(settings)
-    runtime.commands = CommandQueue.open(settings.data_dir, runtime.store)
+    runtime.outbox = Outbox.from_settings(settings, runtime.control)
     return runtime
 
 

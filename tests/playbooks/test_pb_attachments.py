@@ -27,7 +27,7 @@ def test_attachments_outside_the_report_archive_are_refused(tmp_path: Path) -> N
     (data_dir / "reports-old" / "x.pdf").write_bytes(b"x")
     cases = {
         "outside": str(secret),
-        "outbox-db": str(data_dir / "outbox.db"),
+        "control-db": str(data_dir / "control.db"),
         "dotdot": str(reports / ".." / ".." / ".." / "secret.txt"),
         "symlink": str(reports / "link.pdf"),
         "prefix-sibling": str(data_dir / "reports-old" / "x.pdf"),

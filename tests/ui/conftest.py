@@ -13,8 +13,8 @@ import pytest
 import uvicorn
 
 from soclite.api.app import create_app
-from soclite.api.identity import UserStore
 from soclite.config import AuthSettings, Settings
+from soclite.control.identity import UserStore
 from soclite.models import Alert, Host, HostType, Level, Unit, fingerprint, new_id, severity_of
 from soclite.runtime import Runtime
 

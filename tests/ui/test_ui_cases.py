@@ -20,8 +20,8 @@ import pytest
 
 from soclite.api import cases
 from soclite.api.app import create_app
-from soclite.api.identity import UserStore
 from soclite.config import AuthSettings, Settings
+from soclite.control.identity import UserStore
 from soclite.models import Alert, Level, Unit, fingerprint
 from soclite.runtime import Runtime
 

@@ -12,9 +12,9 @@ import pytest
 from babel.messages.extract import extract_from_dir
 
 from soclite.api.app import create_app
-from soclite.api.identity import UserStore
 from soclite.api.ui.i18n import I18N_DIR, catalog, translator
 from soclite.config import AuthSettings, Settings
+from soclite.control.identity import UserStore
 from soclite.models import Alert, Host, HostType, Level, Unit, fingerprint
 from soclite.runtime import Runtime
 

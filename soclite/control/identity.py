@@ -5,6 +5,9 @@ secret is 256 random bits, so a fast hash is enough). Passwords are chosen by
 people, so they get argon2id (argon2-cffi), which is slow on purpose.
 Sessions themselves live in a signed cookie (:mod:`api.sessions`); a user's
 ``session_version`` is bumped on password reset / disable so old cookies die.
+
+:class:`Role` and :class:`Principal` are domain types: who acts, with which rights, in which unit.
+The tables are created by :mod:`soclite.control.schema` (versions 1-2).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,9 +30,6 @@ from soclite.db import Database
 from soclite.errors import AuthError
 from soclite.models import isoformat, new_id, utcnow
 
-if TYPE_CHECKING:
-    from soclite.runtime import Runtime
-
 
 class Role(StrEnum):
     ADMIN = "admin"
@@ -37,100 +37,6 @@ class Role(StrEnum):
     VIEWER = "viewer"
     AUDITOR = "auditor"
     AGENT = "agent"
-
-
-MIGRATIONS = [
-    """
-    CREATE TABLE tokens (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL,
-        role TEXT NOT NULL,
-        unit TEXT,
-        secret_hash TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        revoked_at TEXT,
-        last_used_at TEXT
-    );
-    """,
-    # 2: local users (argon2id hashes) for the web UI
-    """
-    CREATE TABLE users (
-        id TEXT PRIMARY KEY,
-        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
-        display_name TEXT,
-        role TEXT NOT NULL,
-        unit TEXT,
-        password_hash TEXT NOT NULL,
-        disabled INTEGER NOT NULL DEFAULT 0,
-        session_version INTEGER NOT NULL DEFAULT 1,
-        must_change_password INTEGER NOT NULL DEFAULT 0,
-        created_at TEXT NOT NULL,
-        last_login_at TEXT
-    );
-    """,
-    # 3: triage state kept beside identity: comments, status history, cases, exceptions
-    """
-    CREATE TABLE alert_comments (
-        id TEXT PRIMARY KEY,
-        alert_id TEXT NOT NULL,
-        author TEXT NOT NULL,
-        body TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX alert_comments_alert ON alert_comments(alert_id, created_at);
-    CREATE TABLE alert_history (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        alert_id TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        at TEXT NOT NULL,
-        changes TEXT NOT NULL
-    );
-    CREATE INDEX alert_history_alert ON alert_history(alert_id, id);
-    CREATE TABLE cases (
-        id TEXT PRIMARY KEY,
-        title TEXT NOT NULL,
-        description TEXT,
-        status TEXT NOT NULL,
-        severity TEXT,
-        unit TEXT,
-        owner TEXT,
-        created_by TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE TABLE case_alerts (
-        case_id TEXT NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
-        alert_id TEXT NOT NULL,
-        added_at TEXT NOT NULL,
-        PRIMARY KEY (case_id, alert_id)
-    );
-    CREATE INDEX case_alerts_alert ON case_alerts(alert_id);
-    CREATE TABLE rule_exceptions (
-        id TEXT PRIMARY KEY,
-        rule_id TEXT NOT NULL,
-        alert_id TEXT,
-        title TEXT NOT NULL,
-        filter_yaml TEXT NOT NULL,
-        owner TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        unit TEXT,
-        expires_at TEXT,
-        enabled INTEGER NOT NULL DEFAULT 1,
-        created_by TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    """,
-    # v3 (append only): rules an admin enabled/disabled, re-applied to the engine at every start
-    # (the engine keeps the state in memory only).
-    """
-    CREATE TABLE rule_state (
-        rule_id TEXT PRIMARY KEY,
-        enabled INTEGER NOT NULL,
-        changed_by TEXT NOT NULL,
-        changed_at TEXT NOT NULL
-    );
-    """,
-]
 
 
 @dataclass(frozen=True)
@@ -373,9 +279,8 @@ class LoginThrottle:
 FIRST_ADMIN = "admin"
 
 
-def ensure_first_admin(runtime: Runtime) -> str | None:
+def ensure_first_admin(users: UserStore) -> str | None:
     """Create the first admin when no user exists; return its one-time password (print it once)."""
-    users = UserStore(runtime.control)
     if users.count() > 0:
         return None
     password = generate_password()

@@ -1,7 +1,7 @@
 """Dead letters: input that could not become an event, kept with the reason and the raw bytes.
 
 Nothing is dropped silently: a malformed syslog line, JSON line, EVTX record or pcap
-lands here (in the journal's database, see :mod:`collectors.journal`), and an operator
+lands here (in the journal's database, see :mod:`soclite.store.journal`), and an operator
 lists it with ``soclite deadletter list`` or ``GET /api/v1/deadletters``.
 
 Retention: dead letters come from unauthenticated inputs too (syslog), so they cannot be

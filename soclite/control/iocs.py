@@ -1,6 +1,8 @@
-"""The outbox's stored IoC lists: what the national system and playbooks added, kept across restarts.
+"""The stored IoC lists: what the national system and playbooks added, kept across restarts.
 
-A mixin of :class:`playbooks.outbox.Outbox` (its ``db``), kept apart so the outbox module keeps one job.
+Each value new to a list also gets a receipt time (``ioc_received``, in the same transaction) that
+the periodic reports count. Tables in control.db (:mod:`soclite.control.schema`, version 7).
+:class:`IocLists` works over any holder of the control database (``db``); the outbox inherits it.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from datetime import UTC, datetime
 
 from soclite.db import Database
 from soclite.models import isoformat
-from soclite.playbooks import outbox_history as ohist
 
 
 def _now_iso() -> str:
@@ -19,6 +20,9 @@ def _now_iso() -> str:
 
 class IocLists:
     db: Database
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def add_ioc_values(
         self, list_name: str, kind: str, values: Iterable[str], source_id: str | None = None, level: str = "high"
@@ -33,7 +37,10 @@ class IocLists:
                     "SELECT 1 FROM ioc_values WHERE list = ? AND value = ?", (list_name, value)
                 ).fetchone()
                 if known is None:
-                    ohist.record_received(conn, list_name, kind, value, source_id, now)
+                    conn.execute(
+                        "INSERT INTO ioc_received (list, kind, value, source_id, received_at) VALUES (?, ?, ?, ?, ?)",
+                        (list_name, kind, value, source_id, now),
+                    )
                 conn.execute(
                     "INSERT OR REPLACE INTO ioc_values (list, kind, value, source_id, level) VALUES (?, ?, ?, ?, ?)",
                     (list_name, kind, value, source_id, level),
@@ -48,7 +55,12 @@ class IocLists:
         return self.ioc_values(list_name)
 
     def iocs_received_between(self, start: datetime, end: datetime, prefix: str = "national:") -> int:
-        return ohist.received_between(self.db.reader(), start, end, prefix)
+        """Indicators newly stored in lists named ``prefix…`` with a receipt time in [start, end)."""
+        row = self.db.reader().execute(
+            "SELECT count(*) FROM ioc_received WHERE substr(list, 1, ?) = ? AND received_at >= ? AND received_at < ?",
+            (len(prefix), prefix, isoformat(start), isoformat(end)),
+        ).fetchone()
+        return int(row[0])
 
     def ioc_values(self, list_name: str) -> list[str]:
         rows = self.db.reader().execute(

@@ -1,4 +1,9 @@
-"""``soclite agent``: run the endpoint agent, and ``soclite agent enroll-token create`` for admins."""
+"""``soclite agent``: run the endpoint agent, and ``soclite agent enroll-token create`` for admins.
+
+A command-line entry point, so it sits with the application: running the agent execs
+``python -m soclite.collectors.agent`` at once (a workstation never loads the server's packages), while
+the enrollment token command opens the server's control database.
+"""
 
 from __future__ import annotations
 
@@ -65,9 +70,9 @@ def enroll_token_group() -> None:
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None)
 def enroll_token_create(data_dir: Path, unit: str, uses: int, expires_hours: float, config_file: Path | None) -> None:
     """Print a new enrollment token on stdout (only its hash is stored); the issue is audited."""
-    from soclite.api import audit
-    from soclite.collectors.agent.enrollment import AgentRegistry
     from soclite.config import load_cli_settings
+    from soclite.control import audit
+    from soclite.control.agents import AgentRegistry
     from soclite.store import open_store
 
     settings = load_cli_settings(config_file, data_dir=data_dir)

@@ -1,11 +1,11 @@
 """Server side of enrollment: one-time enrollment tokens and the register of enrolled agents.
 
-Its own SQLite file (data_dir/agents.db), so the agent subsystem migrates on its own.
+Tables in control.db (:mod:`soclite.control.schema`, version 6; agents.db before).
 Enrollment tokens are ``se_<id>_<secret>``; only SHA-256 of the secret is kept (256
 random bits need no slow hash). A token is bound to a unit, has a number of uses and
 an expiry; using it is one atomic decrement, so two agents racing for the last use
 cannot both win. The per-agent key it is exchanged for is an ordinary
-:mod:`api.identity` token of role ``agent``: revoking it cuts the agent off.
+:mod:`soclite.control.identity` token of role ``agent``: revoking it cuts the agent off.
 """
 
 from __future__ import annotations
@@ -17,33 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from soclite.control.schema import open_control_db
 from soclite.db import Database
 from soclite.errors import AuthError
 from soclite.models import isoformat, new_id, parse_timestamp, utcnow
-
-MIGRATIONS = [
-    """
-    CREATE TABLE enroll_tokens (
-        id TEXT PRIMARY KEY,
-        secret_hash TEXT NOT NULL,
-        unit TEXT,
-        uses_left INTEGER NOT NULL,
-        expires_at TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        revoked_at TEXT
-    );
-    CREATE TABLE agents (
-        id TEXT PRIMARY KEY,
-        hostname TEXT NOT NULL,
-        unit TEXT,
-        enroll_token_id TEXT NOT NULL,
-        enrolled_at TEXT NOT NULL,
-        last_heartbeat TEXT,
-        dropped_total INTEGER NOT NULL DEFAULT 0,
-        spool_batches INTEGER NOT NULL DEFAULT 0
-    );
-    """,
-]
 
 
 def _hash(secret: str) -> str:
@@ -57,15 +34,18 @@ class EnrollGrant:
 
 
 class AgentRegistry:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, owns_db: bool = False) -> None:
         self.db = db
+        self._owns_db = owns_db
 
     @classmethod
     def open(cls, data_dir: Path) -> AgentRegistry:
-        return cls(Database(data_dir / "agents.db", MIGRATIONS, name="agents"))
+        """A register on its own connection to data_dir/control.db (the CLI; the server shares one)."""
+        return cls(open_control_db(data_dir), owns_db=True)
 
     def close(self) -> None:
-        self.db.close()
+        if self._owns_db:
+            self.db.close()
 
     def create_enroll_token(self, *, unit: str | None, uses: int = 1, expires_hours: float = 24.0) -> str:
         if uses < 1:

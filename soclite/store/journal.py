@@ -10,7 +10,7 @@ commit after they processed; :meth:`Journal.compact` deletes what every consumer
 * Disk bound: the used size (live pages, not the free ones compaction leaves) plus the new batch
   must stay under ``max_bytes``; otherwise JournalError, which ingest turns into 503 +
   Retry-After. Acknowledged data is never dropped to make room.
-* Dead letters live in the same file (:mod:`collectors.deadletter`), so a batch's rejected
+* Dead letters live in the same file (:mod:`soclite.store.deadletter`), so a batch's rejected
   lines are written in the same transaction as its events. They have their own bound
   (``deadletter_max_bytes``, oldest evicted first, and ``deadletter_days``) and do not count
   against ``max_bytes``: malformed input (syslog is unauthenticated) must never make ingest
@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from soclite.collectors import deadletter as dl
 from soclite.db import Database
 from soclite.errors import JournalError
 from soclite.models import Event
+from soclite.store import deadletter as dl
 
 if TYPE_CHECKING:
     from soclite.config import Settings

@@ -1,4 +1,4 @@
-"""The connector's up/down history in outbox.db and the downtime computed from it."""
+"""The connector's up/down history in control.db and the downtime computed from it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from soclite.playbooks.outbox import Outbox
+from soclite.control.outbox import OutboxStore as Outbox
 
 
 def _t(hour: int, minute: int = 0, day: int = 10) -> datetime:
@@ -19,7 +19,7 @@ def _iso(ts: datetime) -> str:
 
 
 def test_transitions_and_downtime(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path / "outbox.db")
+    outbox = Outbox(tmp_path / "control.db")
     try:
         up = outbox.connector_update
         up("taxii", last_heartbeat=_iso(_t(0)))
@@ -48,7 +48,7 @@ def test_transitions_and_downtime(tmp_path: Path) -> None:
 
 
 def test_ioc_receipt_times_only_for_new_values(tmp_path: Path) -> None:
-    outbox = Outbox(tmp_path / "outbox.db")
+    outbox = Outbox(tmp_path / "control.db")
     try:
         before = datetime.now(UTC)
         outbox.add_ioc_values("national:ip", "ip", ["198.51.100.1", "198.51.100.2"], source_id="s1")

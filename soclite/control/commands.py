@@ -10,7 +10,7 @@ The Host in the store mirrors it, so the console shows verified state: ``pending
 on enqueue, ``isolated`` only with the ruleset the agent read back from the kernel,
 ``failed`` with the agent's error, ``none`` after a confirmed release.
 
-Its own file, data_dir/commands.db (control-plane independent).
+Tables in control.db (:mod:`soclite.control.schema`, version 5; commands.db before).
 """
 
 from __future__ import annotations
@@ -20,43 +20,18 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from soclite.control.schema import open_control_db
 from soclite.db import Database
 from soclite.errors import NotFoundError
 from soclite.models import Host, IsolationState, isoformat, new_id, parse_timestamp, utcnow
 from soclite.store.base import Store
 
-if TYPE_CHECKING:
-    from soclite.config import Settings
-
 log = logging.getLogger(__name__)
 
 CommandKind = Literal["isolate", "release"]
 KINDS: frozenset[str] = frozenset({"isolate", "release"})
-
-MIGRATIONS = [
-    """
-    CREATE TABLE commands (
-        id TEXT PRIMARY KEY,
-        host_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        params TEXT NOT NULL,
-        idempotency_key TEXT NOT NULL UNIQUE,
-        status TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        expires_at TEXT NOT NULL,
-        delivered_at TEXT,
-        delivered_to TEXT,
-        completed_at TEXT,
-        ok INTEGER,
-        detail TEXT
-    );
-    CREATE INDEX commands_host ON commands (host_id, status);
-    CREATE INDEX commands_due ON commands (status, expires_at);
-    """,
-]
-
 
 @dataclass
 class Command:
@@ -107,21 +82,19 @@ def _row_to_command(row: Any) -> Command:
 
 
 class CommandQueue:
-    def __init__(self, db: Database, store: Store | None = None) -> None:
+    def __init__(self, db: Database, store: Store | None = None, *, owns_db: bool = False) -> None:
         self.db = db
         self.store = store
+        self._owns_db = owns_db
 
     @classmethod
     def open(cls, data_dir: Path, store: Store | None = None) -> CommandQueue:
-        return cls(Database(data_dir / "commands.db", MIGRATIONS, name="commands"), store)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, store: Store | None) -> CommandQueue:
-        """The queue of a server: data_dir/commands.db, mirroring results on ``store``'s hosts."""
-        return cls.open(settings.data_dir, store)
+        """A queue on its own connection to data_dir/control.db (tools and tests; the server shares one)."""
+        return cls(open_control_db(data_dir), store, owns_db=True)
 
     def close(self) -> None:
-        self.db.close()
+        if self._owns_db:
+            self.db.close()
 
     # --- host mirror ------------------------------------------------------------------
     def _host(self, host_id: str) -> Host | None:

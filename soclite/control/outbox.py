@@ -1,0 +1,591 @@
+"""The durable outbox's storage: every action a playbook (or an admin) asks for, as a row in control.db.
+
+Why a table and not a queue in memory: an action must survive a restart and an outage of hours, run at
+least once, never twice for the same idempotency key, and stay visible (history, dead letters) to the
+people who must trust it. The worker (:mod:`playbooks.worker`) claims due rows; a crash while a row is
+``running`` makes it due again on the next start (at-least-once).
+
+Statuses: ``awaiting_approval`` → ``pending`` → ``running`` → ``succeeded`` | ``failed`` (retry scheduled,
+exponential backoff) → … → ``dead`` (dead letter, retryable by an admin); ``rejected`` by an admin.
+Rows of a *lane* (the national connector) are delivered strictly in seq order: only the lane's oldest
+unfinished row may run, so a failing row holds the later ones instead of letting them overtake it.
+
+The connector's outage history (``connector_events``) is appended in the same transaction as the state
+it explains; the periodic reports read it (:meth:`OutboxStore.connector_downtime`). A transition is
+recorded only when the state changes: the first failure after a success marks the connector ``down``
+(at the failure's time), the next success marks it ``up``. Downtime in a window is the time spent
+``down`` inside it; a connector still down counts up to ``now``.
+
+Tables in control.db (:mod:`soclite.control.schema`, version 7; outbox.db before). Validating an
+action's parameters and waking the worker is :class:`playbooks.outbox.Outbox`, built on this class.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, Field
+
+from soclite.control.iocs import IocLists
+from soclite.control.schema import MIGRATIONS
+from soclite.db import Database
+from soclite.errors import NotFoundError, PlaybookError
+from soclite.models import isoformat, new_id
+
+
+class ActionStatus(StrEnum):
+    AWAITING_APPROVAL = "awaiting_approval"
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # a retry is scheduled at next_attempt_at
+    DEAD = "dead"
+    REJECTED = "rejected"
+
+
+class RetryPolicy(BaseModel):
+    """``count`` attempts in all; the n-th retry waits backoff·factor^(n-1) seconds, at most max_backoff."""
+
+    count: int = Field(5, ge=1, le=1000)
+    backoff: float = Field(30.0, ge=0)
+    factor: float = Field(2.0, ge=1)
+    max_backoff: float = Field(3600.0, ge=0)
+
+
+class ActionRecord(BaseModel):
+    seq: int
+    id: str
+    idempotency_key: str
+    action: str
+    params: dict[str, Any]
+    payload: dict[str, Any] | None = None
+    alert_id: str | None = None
+    playbook_id: str | None = None
+    step: str | None = None
+    lane: str | None = None
+    requested_by: str
+    requires_approval: bool
+    status: ActionStatus
+    approved_by: str | None = None
+    attempts: int
+    max_attempts: int
+    backoff_seconds: float
+    backoff_factor: float
+    max_backoff_seconds: float
+    timeout_seconds: float
+    next_attempt_at: float
+    last_error: str | None = None
+    result: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class HistoryEntry(BaseModel):
+    action_id: str
+    at: str
+    status: str
+    detail: str | None = None
+
+
+class ConnectorStatus(BaseModel):
+    name: str
+    enabled: bool = True
+    last_success: str | None = None
+    last_error: str | None = None
+    last_error_at: str | None = None
+    last_heartbeat: str | None = None
+    sent: int = 0
+    backlog: int = 0
+    dead: int = 0
+    cursor: str | None = None
+
+
+_OPEN = (ActionStatus.PENDING.value, ActionStatus.FAILED.value)
+_UNFINISHED = (*_OPEN, ActionStatus.RUNNING.value)
+
+
+def _now_iso() -> str:
+    return isoformat(datetime.now(UTC))
+
+
+def _row(row: Any) -> ActionRecord:
+    data = dict(row)
+    data["params"] = orjson.loads(data["params"])
+    data["payload"] = orjson.loads(data["payload"]) if data["payload"] else None
+    data["requires_approval"] = bool(data["requires_approval"])
+    return ActionRecord.model_validate(data)
+
+
+@dataclass(frozen=True)
+class ConnectorEvent:
+    name: str
+    at: str
+    state: str  # "up" | "down"
+    detail: str | None
+
+
+class OutboxStore(IocLists):
+    """See the module docstring. Thread-safe: writes go through :meth:`Database.write`.
+
+    ``db`` is the shared control database; a path opens a database of its own at that path (tests, tools).
+    """
+
+    def __init__(
+        self, db: Database | Path | str, *, clock: Callable[[], float] = time.time, connector: str | None = None
+    ) -> None:
+        self._owns_db = not isinstance(db, Database)
+        self.db = db if isinstance(db, Database) else Database(db, MIGRATIONS, name="control")
+        #: the national connector whose state health_warnings() reports (None = disabled)
+        self.connector = connector
+        self.clock = clock
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        if self._owns_db:
+            self.db.close()
+
+    def _changed(self) -> None:
+        """Called after each new or transitioned row (the playbook outbox wakes its worker)."""
+
+    # --- submitting ---------------------------------------------------------------------------------
+    def insert(
+        self,
+        action: str,
+        params: dict[str, Any],
+        *,
+        idempotency_key: str,
+        lane: str | None,
+        alert_id: str | None = None,
+        requested_by: str,
+        requires_approval: bool = False,
+        playbook_id: str | None = None,
+        step: str | None = None,
+        payload: dict[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 60.0,
+    ) -> ActionRecord:
+        """Add an action with already validated ``params``; the same idempotency key returns the existing row."""
+        policy = retry or RetryPolicy()
+        now_iso = _now_iso()
+        status = ActionStatus.AWAITING_APPROVAL if requires_approval else ActionStatus.PENDING
+        with self.db.write() as conn:
+            existing = conn.execute(
+                "SELECT * FROM actions WHERE idempotency_key = ?", (idempotency_key,)
+            ).fetchone()
+            if existing is not None:
+                return _row(existing)
+            action_id = new_id()
+            conn.execute(
+                "INSERT INTO actions (id, idempotency_key, action, params, payload, alert_id, playbook_id, step,"
+                " lane, requested_by, requires_approval, status, max_attempts, backoff_seconds, backoff_factor,"
+                " max_backoff_seconds, timeout_seconds, next_attempt_at, created_at, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    action_id,
+                    idempotency_key,
+                    action,
+                    orjson.dumps(params).decode(),
+                    orjson.dumps(payload).decode() if payload is not None else None,
+                    alert_id,
+                    playbook_id,
+                    step,
+                    lane,
+                    requested_by,
+                    int(requires_approval),
+                    status.value,
+                    policy.count,
+                    policy.backoff,
+                    policy.factor,
+                    policy.max_backoff,
+                    timeout,
+                    self.clock(),
+                    now_iso,
+                    now_iso,
+                ),
+            )
+            self._history(conn, action_id, status.value, f"submitted by {requested_by}")
+            row = conn.execute("SELECT * FROM actions WHERE id = ?", (action_id,)).fetchone()
+        self._changed()
+        return _row(row)
+
+    # --- approval and dead letters -----------------------------------------------------------------
+    def approve(self, action_id: str, approver: str) -> ActionRecord:
+        return self._transition(
+            action_id,
+            {ActionStatus.AWAITING_APPROVAL},
+            ActionStatus.PENDING,
+            f"approved by {approver}",
+            approved_by=approver,
+        )
+
+    def reject(self, action_id: str, approver: str, reason: str) -> ActionRecord:
+        return self._transition(
+            action_id,
+            {ActionStatus.AWAITING_APPROVAL},
+            ActionStatus.REJECTED,
+            f"rejected by {approver}: {reason}",
+            approved_by=approver,
+            last_error=f"rejected: {reason}",
+        )
+
+    def retry(self, action_id: str, requested_by: str = "admin") -> ActionRecord:
+        """Give a dead letter a new round of attempts."""
+        return self._transition(
+            action_id,
+            {ActionStatus.DEAD},
+            ActionStatus.PENDING,
+            f"retry requested by {requested_by}",
+            attempts=0,
+        )
+
+    def _transition(
+        self, action_id: str, allowed: set[ActionStatus], to: ActionStatus, detail: str, **columns: Any
+    ) -> ActionRecord:
+        with self.db.write() as conn:
+            row = conn.execute("SELECT * FROM actions WHERE id = ?", (action_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"action {action_id} not found")
+            if row["status"] not in {s.value for s in allowed}:
+                raise PlaybookError(
+                    f"action {action_id} is {row['status']}; only {', '.join(sorted(allowed))} can become {to.value}"
+                )
+            sets = {"status": to.value, "updated_at": _now_iso(), "next_attempt_at": self.clock(), **columns}
+            assignments = ", ".join(f"{name} = ?" for name in sets)
+            conn.execute(f"UPDATE actions SET {assignments} WHERE id = ?", (*sets.values(), action_id))
+            self._history(conn, action_id, to.value, detail)
+            row = conn.execute("SELECT * FROM actions WHERE id = ?", (action_id,)).fetchone()
+        self._changed()
+        return _row(row)
+
+    # --- the worker's side ---------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Rows left ``running`` by a crash become due again (at-least-once)."""
+        with self.db.write() as conn:
+            rows = conn.execute("SELECT id FROM actions WHERE status = 'running'").fetchall()
+            for row in rows:
+                self._history(conn, row["id"], ActionStatus.FAILED.value, "interrupted (restart); due again")
+            conn.execute(
+                "UPDATE actions SET status = 'failed', next_attempt_at = ?, updated_at = ? WHERE status = 'running'",
+                (self.clock(), _now_iso()),
+            )
+        return len(rows)
+
+    def claim_due(self, limit: int = 16) -> list[ActionRecord]:
+        """Mark due rows ``running`` and return them: independent rows by age, plus each lane's head."""
+        now = self.clock()
+        claimed: list[ActionRecord] = []
+        with self.db.write() as conn:
+            rows = list(
+                conn.execute(
+                    "SELECT * FROM actions WHERE lane IS NULL AND status IN (?, ?) AND next_attempt_at <= ?"
+                    " ORDER BY next_attempt_at, seq LIMIT ?",
+                    (*_OPEN, now, limit),
+                )
+            )
+            lanes = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT lane FROM actions WHERE lane IS NOT NULL AND status IN (?, ?)", _OPEN
+                )
+            ]
+            for lane in lanes:
+                head = conn.execute(
+                    "SELECT * FROM actions WHERE lane = ? AND status IN (?, ?, ?) ORDER BY seq LIMIT 1",
+                    (lane, *_UNFINISHED),
+                ).fetchone()
+                if head is not None and head["status"] != "running" and head["next_attempt_at"] <= now:
+                    rows.append(head)
+            stamp = _now_iso()
+            for row in rows:
+                conn.execute(
+                    "UPDATE actions SET status = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ?",
+                    (stamp, row["id"]),
+                )
+                self._history(conn, row["id"], "running", f"attempt {row['attempts'] + 1}")
+                claimed.append(
+                    _row(conn.execute("SELECT * FROM actions WHERE id = ?", (row["id"],)).fetchone())
+                )
+        return claimed
+
+    def complete(self, action_id: str, result: str, *, attempt: int | None = None) -> bool:
+        """Mark a running row succeeded. With ``attempt``, only if that attempt still owns the row (an action
+        that overran its timeout was already failed and may have been claimed again): returns whether it did."""
+        with self.db.write() as conn:
+            sql = "UPDATE actions SET status = 'succeeded', result = ?, last_error = NULL, updated_at = ? WHERE id = ?"
+            args: list[Any] = [result, _now_iso(), action_id]
+            if attempt is not None:
+                sql += " AND status = 'running' AND attempts = ?"
+                args.append(attempt)
+            if conn.execute(sql, args).rowcount == 0:
+                return False
+            self._history(conn, action_id, ActionStatus.SUCCEEDED.value, result)
+        return True
+
+    def fail(
+        self, action_id: str, error: str, *, permanent: bool, attempt: int | None = None
+    ) -> ActionRecord:
+        """Schedule a retry with exponential backoff, or dead-letter the row.
+
+        A lane's row is never dead-lettered for a retryable error: it holds the lane (ordered delivery after
+        an outage of hours) and keeps retrying at most every ``max_backoff_seconds``.
+        """
+        with self.db.write() as conn:
+            row = conn.execute("SELECT * FROM actions WHERE id = ?", (action_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"action {action_id} not found")
+            if attempt is not None and (row["status"] != "running" or int(row["attempts"]) != attempt):
+                return _row(row)  # a late result of an attempt that already timed out: the row moved on
+            attempts = int(row["attempts"])
+            exhausted = attempts >= int(row["max_attempts"]) and row["lane"] is None
+            if permanent or exhausted:
+                status, when = ActionStatus.DEAD, self.clock()
+                detail = f"dead letter after {attempts} attempt(s): {error}"
+            else:
+                delay = float(row["backoff_seconds"]) * float(row["backoff_factor"]) ** max(attempts - 1, 0)
+                delay = min(delay, float(row["max_backoff_seconds"]))
+                status, when = ActionStatus.FAILED, self.clock() + delay
+                detail = f"attempt {attempts} failed, retry in {delay:.1f}s: {error}"
+            conn.execute(
+                "UPDATE actions SET status = ?, last_error = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?",
+                (status.value, error[:2000], when, _now_iso(), action_id),
+            )
+            self._history(conn, action_id, status.value, detail[:2000])
+            updated = conn.execute("SELECT * FROM actions WHERE id = ?", (action_id,)).fetchone()
+        return _row(updated)
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the earliest open row is due (None when nothing is open)."""
+        row = (
+            self.db.reader()
+            .execute("SELECT min(next_attempt_at) FROM actions WHERE status IN (?, ?)", _OPEN)
+            .fetchone()
+        )
+        if row is None or row[0] is None:
+            return None
+        return max(0.0, float(row[0]) - self.clock())
+
+    # --- reading ----------------------------------------------------------------------------------
+    def get(self, action_id: str) -> ActionRecord:
+        row = self.db.reader().execute("SELECT * FROM actions WHERE id = ?", (action_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"action {action_id} not found")
+        return _row(row)
+
+    def get_by_key(self, idempotency_key: str) -> ActionRecord | None:
+        row = (
+            self.db.reader()
+            .execute("SELECT * FROM actions WHERE idempotency_key = ?", (idempotency_key,))
+            .fetchone()
+        )
+        return _row(row) if row is not None else None
+
+    def list_actions(
+        self,
+        *,
+        alert_id: str | None = None,
+        status: str | Iterable[str] | None = None,
+        action: str | None = None,
+        lane: str | None = None,
+        limit: int = 100,
+        before_seq: int | None = None,
+        oldest_first: bool = False,
+    ) -> list[ActionRecord]:
+        where: list[str] = []
+        args: list[Any] = []
+        if alert_id is not None:
+            where.append("alert_id = ?")
+            args.append(alert_id)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            args.extend(statuses)
+        if action is not None:
+            where.append("action = ?")
+            args.append(action)
+        if lane is not None:
+            where.append("lane = ?")
+            args.append(lane)
+        if before_seq is not None:
+            where.append("seq < ?" if not oldest_first else "seq > ?")
+            args.append(before_seq)
+        sql = "SELECT * FROM actions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY seq {'ASC' if oldest_first else 'DESC'} LIMIT ?"
+        args.append(limit)
+        return [_row(r) for r in self.db.reader().execute(sql, args)]
+
+    def history(self, action_id: str) -> list[HistoryEntry]:
+        rows = self.db.reader().execute(
+            "SELECT action_id, at, status, detail FROM action_history WHERE action_id = ? ORDER BY id",
+            (action_id,),
+        )
+        return [HistoryEntry.model_validate(dict(r)) for r in rows]
+
+    def count(self, status: str, lane: str | None = None) -> int:
+        sql = "SELECT count(*) FROM actions WHERE status = ?"
+        args: list[Any] = [status]
+        if lane is not None:
+            sql += " AND lane = ?"
+            args.append(lane)
+        return int(self.db.reader().execute(sql, args).fetchone()[0])
+
+    # --- connector state and IoC lists ----------------------------------------------------------------
+    def connector_update(self, name: str, **fields: Any) -> None:
+        """Record last_success/last_error/last_heartbeat/cursor; ``sent_increment`` adds to ``sent``.
+
+        An error marks the connector down and a success (or ``reachable=True``) up, in its history."""
+        increment = int(fields.pop("sent_increment", 0))
+        #: True = the peer answered (e.g. refused one object): an error, but no outage
+        reachable = fields.pop("reachable", None)
+        with self.db.write() as conn:
+            conn.execute("INSERT OR IGNORE INTO connector_state (name) VALUES (?)", (name,))
+            # the outage history the reports compute downtime from
+            if reachable is True:
+                _record_transition(
+                    conn, name, "up", str(fields.get("last_error_at") or _now_iso()), None
+                )
+            elif fields.get("last_error"):
+                at = str(fields.get("last_error_at") or _now_iso())
+                _record_transition(conn, name, "down", at, str(fields["last_error"]))
+            elif fields.get("last_success") or fields.get("last_heartbeat"):
+                at = str(fields.get("last_success") or fields.get("last_heartbeat"))
+                _record_transition(conn, name, "up", at, None)
+            if fields:
+                assignments = ", ".join(f"{key} = ?" for key in fields)
+                conn.execute(
+                    f"UPDATE connector_state SET {assignments} WHERE name = ?", (*fields.values(), name)
+                )
+            if increment:
+                conn.execute("UPDATE connector_state SET sent = sent + ? WHERE name = ?", (increment, name))
+
+    def connector_status(self, name: str, lane: str = "national") -> ConnectorStatus:
+        row = self.db.reader().execute("SELECT * FROM connector_state WHERE name = ?", (name,)).fetchone()
+        data: dict[str, Any] = dict(row) if row is not None else {"name": name}
+        backlog = (
+            self.db.reader()
+            .execute(
+                "SELECT count(*) FROM actions WHERE lane = ? AND status IN (?, ?, ?)", (lane, *_UNFINISHED)
+            )
+            .fetchone()[0]
+        )
+        data["backlog"] = int(backlog)
+        data["dead"] = self.count(ActionStatus.DEAD.value, lane)
+        return ConnectorStatus.model_validate(data)
+
+    def connector_events(self, name: str) -> list[ConnectorEvent]:
+        """Up/down transitions of connector ``name``, oldest first."""
+        rows = self.db.reader().execute(
+            "SELECT name, at, state, detail FROM connector_events WHERE name = ? ORDER BY id", (name,)
+        )
+        return [ConnectorEvent(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def connector_downtime(
+        self, name: str, start: datetime, end: datetime, now: datetime | None = None
+    ) -> tuple[float, int]:
+        """Seconds the connector was down within [start, end) (up to ``now``) and how many outages."""
+        return downtime_seconds(self.connector_events(name), start, end, now or datetime.now(UTC))
+
+    def succeeded_between(self, action: str, start: datetime, end: datetime) -> int:
+        """Rows of ``action`` whose success was recorded in [start, end) (the time it was sent, not asked)."""
+        row = self.db.reader().execute(
+            "SELECT count(DISTINCT h.action_id) FROM action_history h JOIN actions a ON a.id = h.action_id"
+            " WHERE a.action = ? AND h.status = 'succeeded' AND h.at >= ? AND h.at < ?",
+            (action, isoformat(start), isoformat(end)),
+        ).fetchone()
+        return int(row[0])
+
+    # --- health -------------------------------------------------------------------------------------
+    def health_warnings(self, *, connector: str | None = None) -> list[str]:
+        warnings: list[str] = []
+        connector = connector or self.connector
+        dead = self.count(ActionStatus.DEAD.value)
+        if dead:
+            warnings.append(f"{dead} action(s) in the dead-letter list")
+        waiting = self.count(ActionStatus.AWAITING_APPROVAL.value)
+        if waiting:
+            warnings.append(f"{waiting} action(s) awaiting approval")
+        late = (
+            self.db.reader()
+            .execute(
+                "SELECT count(*) FROM actions WHERE status IN (?, ?) AND next_attempt_at < ?",
+                (*_OPEN, self.clock() - 600),
+            )
+            .fetchone()[0]
+        )
+        if late:
+            warnings.append(
+                f"{late} action(s) overdue by more than 10 minutes (is the playbook worker running?)"
+            )
+        if connector is not None:
+            state = self.connector_status(connector)
+            if state.last_error and (
+                state.last_success is None or (state.last_error_at or "") > state.last_success
+            ):
+                warnings.append(
+                    f"national connector {connector}: {state.last_error} (backlog {state.backlog})"
+                )
+            elif state.backlog > 100:
+                warnings.append(f"national connector {connector}: backlog {state.backlog}")
+        return warnings
+
+    @staticmethod
+    def _history(conn: Any, action_id: str, status: str, detail: str) -> None:
+        conn.execute(
+            "INSERT INTO action_history (action_id, at, status, detail) VALUES (?, ?, ?, ?)",
+            (action_id, _now_iso(), status, detail),
+        )
+
+
+def _record_transition(conn: Any, name: str, state: str, at: str, detail: str | None) -> bool:
+    """Append ``state`` for connector ``name`` unless it is already its last state; return whether it did."""
+    last = conn.execute(
+        "SELECT state FROM connector_events WHERE name = ? ORDER BY id DESC LIMIT 1", (name,)
+    ).fetchone()
+    if last is not None and last[0] == state:
+        return False
+    conn.execute(
+        "INSERT INTO connector_events (name, at, state, detail) VALUES (?, ?, ?, ?)",
+        (name, at, state, (detail or "")[:500] or None),
+    )
+    return True
+
+
+def downtime_seconds(
+    history: list[ConnectorEvent], start: datetime, end: datetime, now: datetime
+) -> tuple[float, int]:
+    """Seconds spent ``down`` within [start, min(end, now)) and the number of outages touching it."""
+    stop = min(end, now)
+    if stop <= start:
+        return 0.0, 0
+    total = 0.0
+    outages = 0
+    down_since: datetime | None = None
+    for event in history:
+        at = datetime.fromisoformat(event.at.replace("Z", "+00:00"))
+        if event.state == "down" and down_since is None:
+            down_since = at
+        elif event.state == "up" and down_since is not None:
+            seconds = _overlap(down_since, at, start, stop)
+            if seconds > 0 or start <= down_since < stop:
+                outages += 1
+            total += seconds
+            down_since = None
+    if down_since is not None:
+        seconds = _overlap(down_since, stop, start, stop)
+        if seconds > 0 or start <= down_since < stop:
+            outages += 1
+        total += seconds
+    return total, outages
+
+
+def _overlap(a: datetime, b: datetime, start: datetime, stop: datetime) -> float:
+    return max(0.0, (min(b, stop) - max(a, start)).total_seconds())
