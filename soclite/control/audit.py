@@ -18,7 +18,7 @@ from soclite.control.identity import Principal
 from soclite.models import AuditEntry, utcnow
 from soclite.store.base import Store
 
-log = logging.getLogger("soclite.audit")
+log = logging.getLogger(__name__)
 
 
 def actor_of(principal: Principal | str) -> str:

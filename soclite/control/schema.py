@@ -18,7 +18,7 @@ from pathlib import Path
 from soclite.db import Database, Migration, connect, migrate
 from soclite.errors import SchemaError
 
-log = logging.getLogger("soclite.control")
+log = logging.getLogger(__name__)
 
 _IDENTITY = [
     """

@@ -29,7 +29,7 @@ from soclite.store.base import Store
 if TYPE_CHECKING:
     from soclite.correlator.engine import Engine
 
-log = logging.getLogger("soclite.api.tuning")
+log = logging.getLogger(__name__)
 
 
 class ExceptionCreate(BaseModel):
