@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# A throwaway single-node OpenSearch for the test suite, from Maven Central.
+#
+#   scripts/opensearch.sh start    download (once), start a node, wait for it, print its URL
+#   scripts/opensearch.sh stop     stop the node started from this run directory
+#   scripts/opensearch.sh status   print the URL of the running node (exit 3 when none)
+#
+# The distribution is org.opensearch.distribution.integ-test-zip:opensearch (plain http, no security
+# plugin, and no modules but transport-netty4), fetched with `mvn dependency:copy` into the cache
+# ${XDG_CACHE_HOME:-$HOME/.cache}/soclite/opensearch/<version>, never into the repository. The
+# `reindex` module (_delete_by_query, which the store's retention uses) is rebuilt there from its
+# Maven Central jar, org.opensearch.plugin:reindex-client, and its dependencies.
+#
+# The node is disposable: data and logs live in the run directory (a fresh data directory on every
+# start), single-node discovery (no bootstrap checks that need root, such as vm.max_map_count), no
+# mmap, heap 512m. OpenSearch refuses to run as root: as root the node runs as
+# $SOCLITE_OPENSEARCH_USER (default nobody).
+#
+# Environment: OPENSEARCH_VERSION (2.19.6), OPENSEARCH_PORT (9200; the next free port up to 9299 when
+# 9200 is taken and no port was asked for), OPENSEARCH_HEAP (512m), OPENSEARCH_START_TIMEOUT (seconds,
+# 180), SOCLITE_OPENSEARCH_CACHE, SOCLITE_OPENSEARCH_RUN_DIR (default
+# ${TMPDIR:-/tmp}/soclite-opensearch-<uid>: one node per user unless a run directory is given).
+set -euo pipefail
+
+VERSION="${OPENSEARCH_VERSION:-2.19.6}"
+HEAP="${OPENSEARCH_HEAP:-512m}"
+TIMEOUT="${OPENSEARCH_START_TIMEOUT:-180}"
+CACHE="${SOCLITE_OPENSEARCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/soclite/opensearch/$VERSION}"
+RUN_DIR="${SOCLITE_OPENSEARCH_RUN_DIR:-${TMPDIR:-/tmp}/soclite-opensearch-$(id -u)}"
+RUN_USER="${SOCLITE_OPENSEARCH_USER:-nobody}"
+PID_FILE="$RUN_DIR/run/opensearch.pid"  # in a directory the node user owns: it writes the file
+URL_FILE="$RUN_DIR/url"
+
+say() { echo "opensearch: $*" >&2; }
+die() { echo "opensearch: error: $*" >&2; exit 1; }
+
+running_pid() {  # the pid of our node, if it is alive
+    [[ -s "$PID_FILE" ]] || return 1
+    local pid
+    pid="$(cat "$PID_FILE")"
+    [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+    echo "$pid"
+}
+
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+healthy() { curl -sf --max-time 5 "$1/_cluster/health?wait_for_status=yellow&timeout=5s" >/dev/null 2>&1; }
+
+find_java() {
+    local java_home="${OPENSEARCH_JAVA_HOME:-${JAVA_HOME:-}}"
+    if [[ -z "$java_home" ]]; then
+        command -v java >/dev/null || die "java not found: install a JDK 11-21 (OpenSearch $VERSION) or set JAVA_HOME"
+        java_home="$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")"
+    fi
+    [[ -x "$java_home/bin/java" ]] || die "no java at $java_home/bin/java (JAVA_HOME?)"
+    local major
+    major="$("$java_home/bin/java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)"
+    # 2.x needs the Java security manager, which Java 24 removed.
+    if [[ -z "$major" || "$major" -lt 11 || "$major" -gt 23 ]]; then
+        die "OpenSearch $VERSION needs Java 11-23; $java_home is Java ${major:-unknown} (set JAVA_HOME)"
+    fi
+    echo "$java_home"
+}
+
+mvn_copy() {  # artifact outdir
+    command -v mvn >/dev/null || die "mvn not found: install Maven (apt-get install maven) to download OpenSearch"
+    mvn -B -q dependency:copy -Dartifact="$1" -DoutputDirectory="$2" >&2 \
+        || die "Maven could not fetch $1 (network? version?)"
+}
+
+# The reindex module, as the full distribution ships it: the client jar and its runtime dependencies,
+# minus what the core lib/ already has (OpenSearch refuses duplicate classes: "jar hell").
+build_reindex() {
+    local home="$1" work="$CACHE/reindex-build"
+    rm -rf "$work" && mkdir -p "$work/jars"
+    cat >"$work/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>soclite.local</groupId><artifactId>reindex-module</artifactId><version>1</version>
+  <dependencies>
+    <dependency>
+      <groupId>org.opensearch.plugin</groupId><artifactId>reindex-client</artifactId><version>$VERSION</version>
+    </dependency>
+  </dependencies>
+</project>
+EOF
+    mvn -B -q -f "$work/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+        -DoutputDirectory="$work/jars" >&2 || die "Maven could not fetch org.opensearch.plugin:reindex-client:$VERSION"
+    local dest="$home/modules/reindex" jar base
+    mkdir -p "$dest"
+    for jar in "$work/jars"/*.jar; do
+        base="$(basename "$jar" | sed 's/-[0-9][0-9.]*[^/]*\.jar$//')"
+        compgen -G "$home/lib/$base-[0-9]*.jar" >/dev/null || cp "$jar" "$dest/"
+    done
+    cat >"$dest/plugin-descriptor.properties" <<EOF
+description=The Reindex module adds APIs to reindex from one index to another or update documents matched by a query.
+version=$VERSION
+name=reindex
+classname=org.opensearch.index.reindex.ReindexPlugin
+java.version=11
+opensearch.version=$VERSION
+extended.plugins=
+has.native.controller=false
+EOF
+    printf 'grant {\n  permission java.net.SocketPermission "*", "connect";\n};\n' >"$dest/plugin-security.policy"
+    rm -rf "$work"
+}
+
+install_distribution() {  # -> prints the OpenSearch home in the cache
+    local home="$CACHE/opensearch-$VERSION" zip="$CACHE/opensearch-$VERSION.zip"
+    if [[ -f "$home/.soclite-ready" ]]; then echo "$home"; return; fi
+    mkdir -p "$CACHE"
+    if [[ ! -s "$zip" ]]; then
+        say "downloading OpenSearch $VERSION from Maven Central into $CACHE"
+        mvn_copy "org.opensearch.distribution.integ-test-zip:opensearch:$VERSION:zip" "$CACHE"
+    fi
+    command -v unzip >/dev/null || die "unzip not found (apt-get install unzip)"
+    rm -rf "$home" "$CACHE/unpack" && mkdir -p "$CACHE/unpack"
+    unzip -q "$zip" -d "$CACHE/unpack"
+    mv "$CACHE/unpack/opensearch-$VERSION" "$home" && rmdir "$CACHE/unpack"
+    build_reindex "$home"
+    touch "$home/.soclite-ready"
+    echo "$home"
+}
+
+# As root the node runs as $RUN_USER, who may not be able to read a cache under /root: then it runs
+# from a copy in the run directory.
+as_user() {
+    if [[ "$(id -u)" == 0 ]]; then
+        setpriv --reuid="$RUN_USER" --regid="$(id -g "$RUN_USER")" --clear-groups -- "$@"
+    else
+        "$@"
+    fi
+}
+
+start() {
+    if pid="$(running_pid)"; then
+        url="$(cat "$URL_FILE")"
+        healthy "$url" || die "node $pid of $RUN_DIR is running but $url does not answer"
+        say "already running (pid $pid)"
+        echo "$url"
+        return
+    fi
+    command -v curl >/dev/null || die "curl not found"
+    local java_home home port
+    java_home="$(find_java)"
+    home="$(install_distribution)"
+    if [[ -n "${OPENSEARCH_PORT:-}" ]]; then
+        port="$OPENSEARCH_PORT"
+        port_taken "$port" && die "port $port is in use (OPENSEARCH_PORT)"
+    else
+        port=9200
+        while port_taken "$port"; do
+            port=$((port + 1))
+            [[ "$port" -le 9299 ]] || die "ports 9200-9299 are all in use"
+        done
+    fi
+    local dirs=("$RUN_DIR/data" "$RUN_DIR/logs" "$RUN_DIR/tmp" "$RUN_DIR/config" "$RUN_DIR/run")
+    rm -rf "${dirs[@]}" && mkdir -p "${dirs[@]}"
+    if [[ "$(id -u)" == 0 ]]; then
+        id "$RUN_USER" >/dev/null 2>&1 || die "OpenSearch cannot run as root and user $RUN_USER does not exist (SOCLITE_OPENSEARCH_USER)"
+        command -v setpriv >/dev/null || die "setpriv not found (util-linux): needed to run OpenSearch as $RUN_USER"
+        if ! as_user test -r "$home/lib/opensearch-$VERSION.jar"; then
+            if [[ ! -f "$RUN_DIR/home/.soclite-ready" ]]; then
+                rm -rf "$RUN_DIR/home" && cp -a "$home" "$RUN_DIR/home"
+            fi
+            home="$RUN_DIR/home"
+        fi
+        as_user test -x "$java_home/bin/java" || die "$RUN_USER cannot run $java_home/bin/java"
+    fi
+    cp "$home/config/log4j2.properties" "$RUN_DIR/config/"
+    cat >"$RUN_DIR/config/jvm.options" <<EOF
+-Xms$HEAP
+-Xmx$HEAP
+-XX:+UseSerialGC
+-XX:TieredStopAtLevel=1
+-Djava.io.tmpdir=\${OPENSEARCH_TMPDIR}
+-XX:ErrorFile=$RUN_DIR/logs/hs_err_pid%p.log
+18-:-Djava.security.manager=allow
+-Djava.util.concurrent.ForkJoinPool.common.threadFactory=org.opensearch.secure_sm.SecuredForkJoinWorkerThreadFactory
+EOF
+    cat >"$RUN_DIR/config/opensearch.yml" <<EOF
+cluster.name: soclite-test
+node.name: soclite-test
+network.host: 127.0.0.1
+http.port: $port
+transport.port: 9300-9399
+discovery.type: single-node
+path.data: $RUN_DIR/data
+path.logs: $RUN_DIR/logs
+node.store.allow_mmap: false
+# Tests write with refresh=wait_for: a short refresh interval keeps each such write short.
+cluster.default.index.refresh_interval: 100ms
+cluster.minimum.index.refresh_interval: 10ms
+# A full disk on a CI machine should not turn indices read-only halfway through a run.
+cluster.routing.allocation.disk.threshold_enabled: false
+action.auto_create_index: true
+EOF
+    if [[ "$(id -u)" == 0 ]]; then
+        chown -R "$RUN_USER:$(id -gn "$RUN_USER")" "${dirs[@]}"
+        chmod a+rx "$RUN_DIR"
+    fi
+    rm -f "$URL_FILE"
+    local url="http://127.0.0.1:$port" started=$SECONDS
+    say "starting OpenSearch $VERSION on $url (run directory $RUN_DIR)"
+    local cmd=(env OPENSEARCH_JAVA_HOME="$java_home" OPENSEARCH_PATH_CONF="$RUN_DIR/config"
+        OPENSEARCH_TMPDIR="$RUN_DIR/tmp" OPENSEARCH_JAVA_OPTS="" "$home/bin/opensearch")
+    if [[ "$(id -u)" == 0 ]]; then
+        cmd=(setpriv --reuid="$RUN_USER" --regid="$(id -g "$RUN_USER")" --clear-groups -- "${cmd[@]}")
+    fi
+    # In the foreground of its own session (bin/opensearch execs java, so $! is the JVM): it outlives
+    # this script and `make`, and a Ctrl-C in the terminal does not reach it.
+    (cd "$RUN_DIR" && exec nohup setsid "${cmd[@]}" </dev/null >"$RUN_DIR/logs/stdout.log" 2>&1) &
+    echo "$!" >"$PID_FILE"
+    echo "$url" >"$URL_FILE"
+    until healthy "$url"; do
+        if ! running_pid >/dev/null; then
+            tail -n 40 "$RUN_DIR/logs/soclite-test.log" "$RUN_DIR/logs/stdout.log" >&2 2>/dev/null || true
+            die "OpenSearch exited during startup (logs: $RUN_DIR/logs)"
+        fi
+        if ((SECONDS - started > TIMEOUT)); then
+            stop >/dev/null 2>&1 || true
+            die "OpenSearch did not answer $url/_cluster/health within ${TIMEOUT}s (logs: $RUN_DIR/logs)"
+        fi
+        sleep 1
+    done
+    say "up after $((SECONDS - started))s (pid $(cat "$PID_FILE")); stop with: make opensearch-stop"
+    echo "$url"
+}
+
+stop() {
+    local pid
+    if ! pid="$(running_pid)"; then
+        say "no node running from $RUN_DIR"
+        rm -f "$PID_FILE" "$URL_FILE"
+        return 0
+    fi
+    kill "$pid"
+    for _ in $(seq 60); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "node $pid did not stop within 30s: killing it"
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$PID_FILE" "$URL_FILE"
+    rm -rf "$RUN_DIR/data" "$RUN_DIR/tmp"
+    say "stopped (pid $pid)"
+}
+
+status() {
+    local pid
+    if pid="$(running_pid)" && healthy "$(cat "$URL_FILE")"; then
+        cat "$URL_FILE"
+        return 0
+    fi
+    say "not running (run directory $RUN_DIR)"
+    return 3
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    status) status ;;
+    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac
