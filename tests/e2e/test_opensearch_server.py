@@ -29,10 +29,10 @@ import yaml
 from soclite.reports.periods import parse_period
 from tests.e2e.support import Api, Process, cli, free_port, start_server, wait_for
 from tests.e2e.test_scenario import html_figures, report_figures
+from tests.opensearch_node import OPENSEARCH_URL, require_real_node_in_ci
 
 pytestmark = pytest.mark.e2e
 
-OPENSEARCH_URL = os.environ.get("OPENSEARCH_URL")
 TZ = "Asia/Ho_Chi_Minh"
 UNIT = "so-os"
 ATTACKER = "198.51.100.77"
@@ -53,6 +53,7 @@ BENIGN = [
 @pytest.fixture
 def opensearch(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     """(cluster URL, index prefix of this test): a fresh osmem clone, or OPENSEARCH_URL cleaned up afterwards."""
+    require_real_node_in_ci()
     prefix = f"e2e{uuid.uuid4().hex[:10]}"
     if not OPENSEARCH_URL:
         yield request.getfixturevalue("osmem_clone").url, prefix

@@ -17,9 +17,9 @@ import pytest
 
 from soclite.config import Settings, StoreSettings
 from soclite.store.base import Store
+from tests.opensearch_node import OPENSEARCH_URL, require_real_node_in_ci
 from tests.reports.seed import seed
 
-OPENSEARCH_URL = os.environ.get("OPENSEARCH_URL")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reports"
 
 
@@ -56,6 +56,7 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     else:
         from soclite.store.opensearch import OpenSearchStore
 
+        require_real_node_in_ci()
         url = OPENSEARCH_URL
         if not url:
             clone = request.getfixturevalue("osmem_server").clone()
