@@ -46,6 +46,20 @@ port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 healthy() { curl -sf --max-time 5 "$1/_cluster/health?wait_for_status=yellow&timeout=5s" >/dev/null 2>&1; }
 
+# A fresh Debian CI machine may lack the tools: install them through the repository's apt-ensure.sh.
+ensure_tools() {
+    local need=()
+    command -v mvn >/dev/null || need+=(maven)
+    command -v unzip >/dev/null || need+=(unzip)
+    command -v curl >/dev/null || need+=(curl)
+    if [[ -z "${OPENSEARCH_JAVA_HOME:-${JAVA_HOME:-}}" ]] && ! command -v java >/dev/null; then
+        need+=(openjdk-17-jre-headless)
+    fi
+    [[ ${#need[@]} -eq 0 ]] && return
+    command -v dpkg-query >/dev/null || die "missing tools (Debian packages: ${need[*]}): install mvn, unzip, curl and a JDK 11-23"
+    bash "$(dirname "${BASH_SOURCE[0]}")/apt-ensure.sh" "${need[@]}" || die "could not install ${need[*]}"
+}
+
 find_java() {
     local java_home="${OPENSEARCH_JAVA_HOME:-${JAVA_HOME:-}}"
     if [[ -z "$java_home" ]]; then
@@ -64,7 +78,7 @@ find_java() {
 
 mvn_copy() {  # artifact outdir
     command -v mvn >/dev/null || die "mvn not found: install Maven (apt-get install maven) to download OpenSearch"
-    mvn -B -q dependency:copy -Dartifact="$1" -DoutputDirectory="$2" >&2 \
+    mvn -B -q -Dstyle.color=never dependency:copy -Dartifact="$1" -DoutputDirectory="$2" >&2 \
         || die "Maven could not fetch $1 (network? version?)"
 }
 
@@ -84,7 +98,7 @@ build_reindex() {
   </dependencies>
 </project>
 EOF
-    mvn -B -q -f "$work/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+    mvn -B -q -Dstyle.color=never -f "$work/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
         -DoutputDirectory="$work/jars" >&2 || die "Maven could not fetch org.opensearch.plugin:reindex-client:$VERSION"
     local dest="$home/modules/reindex" jar base
     mkdir -p "$dest"
@@ -141,7 +155,7 @@ start() {
         echo "$url"
         return
     fi
-    command -v curl >/dev/null || die "curl not found"
+    ensure_tools
     local java_home home port
     java_home="$(find_java)"
     home="$(install_distribution)"
