@@ -39,6 +39,7 @@ def make_settings(data_dir: Path, kind: str = "sqlite", url: str | None = None, 
             opensearch_username=os.environ.get("OPENSEARCH_USERNAME"),
             opensearch_password=os.environ.get("OPENSEARCH_PASSWORD"),
             verify_certs=os.environ.get("OPENSEARCH_VERIFY_CERTS", "1") != "0",
+            ca_certs=os.environ.get("OPENSEARCH_CA_CERTS") or None,
             index_prefix=f"r{uuid.uuid4().hex[:10]}",
         )
     return Settings(environment="test", data_dir=data_dir, store=store, **extra)

@@ -31,7 +31,10 @@ def opensearch_settings(url: str, tmp_path: Path) -> Settings:
             opensearch_username=os.environ.get("OPENSEARCH_USERNAME"),
             opensearch_password=os.environ.get("OPENSEARCH_PASSWORD"),
             verify_certs=os.environ.get("OPENSEARCH_VERIFY_CERTS", "1") != "0",
+            ca_certs=os.environ.get("OPENSEARCH_CA_CERTS") or None,
             index_prefix=f"t{uuid.uuid4().hex[:10]}",
+            # plain http with credentials only to the tests' own loopback fault proxy (or a closed port)
+            allow_plaintext_auth=url.startswith("http://127.0.0.1:"),
         ),
     )
 
