@@ -28,18 +28,24 @@ TIMEOUT="${OPENSEARCH_START_TIMEOUT:-180}"
 CACHE="${SOCLITE_OPENSEARCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/soclite/opensearch/$VERSION}"
 RUN_DIR="${SOCLITE_OPENSEARCH_RUN_DIR:-${TMPDIR:-/tmp}/soclite-opensearch-$(id -u)}"
 RUN_USER="${SOCLITE_OPENSEARCH_USER:-nobody}"
-PID_FILE="$RUN_DIR/run/opensearch.pid"  # in a directory the node user owns: it writes the file
+PID_FILE="$RUN_DIR/run/opensearch.pid"  # written by the node (-p), in a directory its user owns
+LAUNCH_FILE="$RUN_DIR/run/launcher.pid"  # $! of the launch, until the node has written its own
 URL_FILE="$RUN_DIR/url"
 
 say() { echo "opensearch: $*" >&2; }
 die() { echo "opensearch: error: $*" >&2; exit 1; }
 
 running_pid() {  # the pid of our node, if it is alive
-    [[ -s "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE")"
-    [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-    echo "$pid"
+    local file pid
+    for file in "$PID_FILE" "$LAUNCH_FILE"; do
+        [[ -s "$file" ]] || continue
+        pid="$(cat "$file")"
+        if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+            echo "$pid"
+            return 0
+        fi
+    done
+    return 1
 }
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -228,14 +234,15 @@ EOF
     local url="http://127.0.0.1:$port" started=$SECONDS
     say "starting OpenSearch $VERSION on $url (run directory $RUN_DIR)"
     local cmd=(env OPENSEARCH_JAVA_HOME="$java_home" OPENSEARCH_PATH_CONF="$RUN_DIR/config"
-        OPENSEARCH_TMPDIR="$RUN_DIR/tmp" OPENSEARCH_JAVA_OPTS="" "$home/bin/opensearch")
+        OPENSEARCH_TMPDIR="$RUN_DIR/tmp" OPENSEARCH_JAVA_OPTS="" "$home/bin/opensearch" -p "$PID_FILE")
     if [[ "$(id -u)" == 0 ]]; then
         cmd=(setpriv --reuid="$RUN_USER" --regid="$(id -g "$RUN_USER")" --clear-groups -- "${cmd[@]}")
     fi
-    # In the foreground of its own session (bin/opensearch execs java, so $! is the JVM): it outlives
-    # this script and `make`, and a Ctrl-C in the terminal does not reach it.
+    # In its own session (bin/opensearch execs java, so $! is the JVM): it outlives this script and
+    # `make`, and a Ctrl-C in the terminal does not reach it. The node also writes its own pid (-p) into
+    # the same file, which stays right should setsid ever have to fork.
     (cd "$RUN_DIR" && exec nohup setsid "${cmd[@]}" </dev/null >"$RUN_DIR/logs/stdout.log" 2>&1) &
-    echo "$!" >"$PID_FILE"
+    echo "$!" >"$LAUNCH_FILE"
     echo "$url" >"$URL_FILE"
     until healthy "$url"; do
         if ! running_pid >/dev/null; then
@@ -248,7 +255,7 @@ EOF
         fi
         sleep 1
     done
-    say "up after $((SECONDS - started))s (pid $(cat "$PID_FILE")); stop with: make opensearch-stop"
+    say "up after $((SECONDS - started))s (pid $(running_pid))"
     echo "$url"
 }
 
@@ -263,7 +270,7 @@ stop() {
     local pid
     if ! pid="$(running_pid)"; then
         say "no node running from $RUN_DIR"
-        rm -f "$PID_FILE" "$URL_FILE"
+        rm -f "$PID_FILE" "$LAUNCH_FILE" "$URL_FILE"
         return 0
     fi
     kill "$pid"
@@ -275,7 +282,7 @@ stop() {
         say "node $pid did not stop within 30s: killing it"
         kill -9 "$pid" 2>/dev/null || true
     fi
-    rm -f "$PID_FILE" "$URL_FILE"
+    rm -f "$PID_FILE" "$LAUNCH_FILE" "$URL_FILE"
     drop_data
     rm -rf "$RUN_DIR/tmp"
     say "stopped (pid $pid)"
