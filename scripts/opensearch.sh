@@ -4,6 +4,7 @@
 #   scripts/opensearch.sh start    download (once), start a node, wait for it, print its URL
 #   scripts/opensearch.sh stop     stop the node started from this run directory
 #   scripts/opensearch.sh status   print the URL of the running node (exit 3 when none)
+#   scripts/opensearch.sh env      print OPENSEARCH_URL (and credentials, CA when secured) as exports
 #
 # The distribution is org.opensearch.distribution.integ-test-zip:opensearch (plain http, no security
 # plugin, and no modules but transport-netty4), fetched with `mvn dependency:copy` into the cache
@@ -28,6 +29,11 @@ TIMEOUT="${OPENSEARCH_START_TIMEOUT:-180}"
 CACHE="${SOCLITE_OPENSEARCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/soclite/opensearch/$VERSION}"
 RUN_DIR="${SOCLITE_OPENSEARCH_RUN_DIR:-${TMPDIR:-/tmp}/soclite-opensearch-$(id -u)}"
 RUN_USER="${SOCLITE_OPENSEARCH_USER:-nobody}"
+# OPENSEARCH_SECURITY=1: the Security plugin with its demo certificates (https, basic auth as admin).
+# Its zip must exist on Maven Central for the version: 2.19.4.0 does, 2.19.6.0 does not
+# (OPENSEARCH_SECURITY=1 OPENSEARCH_VERSION=2.19.4).
+SECURITY="${OPENSEARCH_SECURITY:-0}"
+ADMIN_PASSWORD="Soclite-Test-9z!Q"  # a throwaway test node's; hashed into the cached demo config
 PID_FILE="$RUN_DIR/run/opensearch.pid"  # written by the node (-p), in a directory its user owns
 LAUNCH_FILE="$RUN_DIR/run/launcher.pid"  # $! of the launch, until the node has written its own
 URL_FILE="$RUN_DIR/url"
@@ -50,7 +56,13 @@ running_pid() {  # the pid of our node, if it is alive
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-healthy() { curl -sf --max-time 5 "$1/_cluster/health?wait_for_status=yellow&timeout=5s" >/dev/null 2>&1; }
+healthy() {
+    local auth=()
+    if [[ -f "$RUN_DIR/secured" ]]; then
+        auth=(--cacert "$RUN_DIR/config/root-ca.pem" -u "admin:$ADMIN_PASSWORD")
+    fi
+    curl -sf --max-time 5 "${auth[@]}" "$1/_cluster/health?wait_for_status=yellow&timeout=5s" >/dev/null 2>&1
+}
 
 # A fresh Debian CI machine may lack the tools: install them through the repository's apt-ensure.sh.
 ensure_tools() {
@@ -128,6 +140,7 @@ EOF
 
 install_distribution() {  # -> prints the OpenSearch home in the cache
     local home="$CACHE/opensearch-$VERSION" zip="$CACHE/opensearch-$VERSION.zip"
+    [[ "$SECURITY" == 1 ]] && home="$home-security"
     if [[ -f "$home/.soclite-ready" ]]; then echo "$home"; return; fi
     mkdir -p "$CACHE"
     if [[ ! -s "$zip" ]]; then
@@ -139,8 +152,24 @@ install_distribution() {  # -> prints the OpenSearch home in the cache
     unzip -q "$zip" -d "$CACHE/unpack"
     mv "$CACHE/unpack/opensearch-$VERSION" "$home" && rmdir "$CACHE/unpack"
     build_reindex "$home"
+    [[ "$SECURITY" == 1 ]] && install_security "$home"
     touch "$home/.soclite-ready"
     echo "$home"
+}
+
+install_security() {
+    local home="$1" plugin="org.opensearch.plugin:opensearch-security:$VERSION.0:zip"
+    local zip="$CACHE/opensearch-security-$VERSION.0.zip"
+    if [[ ! -s "$zip" ]]; then
+        command -v mvn >/dev/null || die "mvn not found"
+        mvn -B -q -Dstyle.color=never dependency:copy -Dartifact="$plugin" -DoutputDirectory="$CACHE" >&2 \
+            || die "$plugin is not on Maven Central (2.19.4.0 is: OPENSEARCH_VERSION=2.19.4)"
+    fi
+    "$home/bin/opensearch-plugin" install --batch "file://$zip" >&2 || die "installing $zip failed"
+    # Demo certificates (SAN 127.0.0.1) and configuration, written into the cached home's config/.
+    OPENSEARCH_INITIAL_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+        bash "$home/plugins/opensearch-security/tools/install_demo_configuration.sh" -y -i -s >&2 \
+        || die "the Security plugin's demo configuration failed"
 }
 
 # As root the node runs as $RUN_USER, who may not be able to read a cache under /root: then it runs
@@ -164,6 +193,7 @@ start() {
     ensure_tools
     local java_home home port
     java_home="$(find_java)"
+    export OPENSEARCH_JAVA_HOME="$java_home"
     home="$(install_distribution)"
     if [[ -n "${OPENSEARCH_PORT:-}" ]]; then
         port="$OPENSEARCH_PORT"
@@ -191,8 +221,9 @@ start() {
         id "$RUN_USER" >/dev/null 2>&1 || die "OpenSearch cannot run as root and user $RUN_USER does not exist (SOCLITE_OPENSEARCH_USER)"
         command -v setpriv >/dev/null || die "setpriv not found (util-linux): needed to run OpenSearch as $RUN_USER"
         if ! as_user test -r "$home/lib/opensearch-$VERSION.jar"; then
-            if [[ ! -f "$RUN_DIR/home/.soclite-ready" ]]; then
+            if [[ "$(cat "$RUN_DIR/home/.soclite-source" 2>/dev/null)" != "$home" ]]; then
                 rm -rf "$RUN_DIR/home" && cp -a "$home" "$RUN_DIR/home"
+                echo "$home" >"$RUN_DIR/home/.soclite-source"
             fi
             home="$RUN_DIR/home"
         fi
@@ -230,8 +261,18 @@ EOF
         chown -R "$RUN_USER:$(id -gn "$RUN_USER")" "${dirs[@]}"
         chmod a+rx "$RUN_DIR"
     fi
-    rm -f "$URL_FILE"
-    local url="http://127.0.0.1:$port" started=$SECONDS
+    rm -f "$URL_FILE" "$RUN_DIR/secured"
+    local scheme=http
+    if [[ "$SECURITY" == 1 ]]; then
+        scheme=https
+        cp -r "$home/config/"*.pem "$home/config/opensearch-security" "$RUN_DIR/config/"
+        sed -n '/Start OpenSearch Security Demo Configuration/,/End OpenSearch Security Demo Configuration/p' \
+            "$home/config/opensearch.yml" | sed 's/^plugins.security.audit.type:.*/plugins.security.audit.type: noop/' \
+            >>"$RUN_DIR/config/opensearch.yml"
+        [[ "$(id -u)" == 0 ]] && chown -R "$RUN_USER:$(id -gn "$RUN_USER")" "$RUN_DIR/config"
+        touch "$RUN_DIR/secured"
+    fi
+    local url="$scheme://127.0.0.1:$port" started=$SECONDS
     say "starting OpenSearch $VERSION on $url (run directory $RUN_DIR)"
     local cmd=(env OPENSEARCH_JAVA_HOME="$java_home" OPENSEARCH_PATH_CONF="$RUN_DIR/config"
         OPENSEARCH_TMPDIR="$RUN_DIR/tmp" OPENSEARCH_JAVA_OPTS="" "$home/bin/opensearch" -p "$PID_FILE")
@@ -288,6 +329,15 @@ stop() {
     say "stopped (pid $pid)"
 }
 
+env_lines() {  # what a test run needs to reach the running node, as shell assignments
+    status >/dev/null || return 3
+    printf 'export OPENSEARCH_URL=%q\n' "$(cat "$URL_FILE")"
+    if [[ -f "$RUN_DIR/secured" ]]; then
+        printf 'export OPENSEARCH_USERNAME=admin OPENSEARCH_PASSWORD=%q OPENSEARCH_CA_CERTS=%q\n' \
+            "$ADMIN_PASSWORD" "$RUN_DIR/config/root-ca.pem"
+    fi
+}
+
 status() {
     local pid
     if pid="$(running_pid)" && healthy "$(cat "$URL_FILE")"; then
@@ -302,5 +352,6 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     status) status ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    env) env_lines ;;
+    *) echo "usage: $0 start|stop|status|env" >&2; exit 2 ;;
 esac

@@ -16,9 +16,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [[ -n "${OPENSEARCH_URL:-}" ]]; then
     exec "$@"
 fi
-if url="$(bash "$here/opensearch.sh" status 2>/dev/null)"; then
-    echo "with-opensearch: using the running node $url (make opensearch-stop stops it)" >&2
-    OPENSEARCH_URL="$url" exec "$@"
+if settings="$(bash "$here/opensearch.sh" env 2>/dev/null)"; then
+    eval "$settings"
+    echo "with-opensearch: using the running node $OPENSEARCH_URL (make opensearch-stop stops it)" >&2
+    exec "$@"
 fi
 
 run_dir="$(mktemp -d "${TMPDIR:-/tmp}/soclite-opensearch-run.XXXXXX")"
@@ -33,8 +34,9 @@ trap 'exit 143' TERM
 started=$SECONDS
 if url="$(SOCLITE_OPENSEARCH_RUN_DIR="$run_dir" bash "$here/opensearch.sh" start)"; then
     echo "with-opensearch: OpenSearch at $url (started in $((SECONDS - started))s)" >&2
+    eval "$(SOCLITE_OPENSEARCH_RUN_DIR="$run_dir" bash "$here/opensearch.sh" env)"
     status=0
-    OPENSEARCH_URL="$url" "$@" || status=$?
+    "$@" || status=$?
     exit "$status"
 fi
 if [[ "${CI:-}" == "true" ]]; then
