@@ -15,6 +15,7 @@ APT_RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-
 
 .PHONY: ui-deps
 .PHONY: run test venv dev-venv system-deps-test system-deps-run lint typecheck pytest bench clean demo
+.PHONY: opensearch opensearch-stop
 
 $(BIN)/.soclite-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +63,16 @@ test: dev-venv system-deps-test ui-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	@# A real OpenSearch node for the store, e2e and ISM tests (unless OPENSEARCH_URL names one), stopped at the end.
+	bash scripts/with-opensearch.sh $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# A single-node OpenSearch from Maven Central (cached under ~/.cache/soclite/opensearch), left running
+# for repeated `make test` runs; prints its URL. Needs mvn and a JDK 11-23.
+opensearch:
+	@bash scripts/opensearch.sh start
+
+opensearch-stop:
+	@bash scripts/opensearch.sh stop
 
 # The benchmarks behind the issues' targets (minutes each; not part of `make test`).
 bench: dev-venv

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import ssl
 import threading
 import time
 import uuid
@@ -29,10 +30,10 @@ import yaml
 from soclite.reports.periods import parse_period
 from tests.e2e.support import Api, Process, cli, free_port, start_server, wait_for
 from tests.e2e.test_scenario import html_figures, report_figures
+from tests.opensearch_node import OPENSEARCH_URL, require_real_node_in_ci
 
 pytestmark = pytest.mark.e2e
 
-OPENSEARCH_URL = os.environ.get("OPENSEARCH_URL")
 TZ = "Asia/Ho_Chi_Minh"
 UNIT = "so-os"
 ATTACKER = "198.51.100.77"
@@ -53,6 +54,7 @@ BENIGN = [
 @pytest.fixture
 def opensearch(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     """(cluster URL, index prefix of this test): a fresh osmem clone, or OPENSEARCH_URL cleaned up afterwards."""
+    require_real_node_in_ci()
     prefix = f"e2e{uuid.uuid4().hex[:10]}"
     if not OPENSEARCH_URL:
         yield request.getfixturevalue("osmem_clone").url, prefix
@@ -61,12 +63,18 @@ def opensearch(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
     auth = None
     if os.environ.get("OPENSEARCH_USERNAME"):
         auth = (os.environ["OPENSEARCH_USERNAME"], os.environ.get("OPENSEARCH_PASSWORD", ""))
-    verify = os.environ.get("OPENSEARCH_VERIFY_CERTS", "1") != "0"
-    with httpx.Client(base_url=OPENSEARCH_URL, auth=auth, verify=verify, timeout=30) as client:
+    with httpx.Client(base_url=OPENSEARCH_URL, auth=auth, verify=tls_verify(), timeout=30) as client:
         client.delete(f"/{prefix}-*", params={"ignore_unavailable": "true", "allow_no_indices": "true"})
         templates = client.get(f"/_index_template/{prefix}*")
         for item in templates.json().get("index_templates", []) if templates.status_code == 200 else []:
             client.delete(f"/_index_template/{item['name']}")
+
+
+def tls_verify() -> bool | ssl.SSLContext:
+    """How httpx checks the cluster's certificate: OPENSEARCH_CA_CERTS, or on/off (OPENSEARCH_VERIFY_CERTS)."""
+    if os.environ.get("OPENSEARCH_CA_CERTS"):
+        return ssl.create_default_context(cafile=os.environ["OPENSEARCH_CA_CERTS"])
+    return os.environ.get("OPENSEARCH_VERIFY_CERTS", "1") != "0"
 
 
 def syslog_record(host: str, program: str, message: str) -> dict[str, Any]:
@@ -80,9 +88,8 @@ def cluster(url: str, method: str, path: str, body: Any = None, **params: Any) -
     auth = None
     if OPENSEARCH_URL and os.environ.get("OPENSEARCH_USERNAME"):
         auth = (os.environ["OPENSEARCH_USERNAME"], os.environ.get("OPENSEARCH_PASSWORD", ""))
-    verify = os.environ.get("OPENSEARCH_VERIFY_CERTS", "1") != "0"
     resp = httpx.request(
-        method, f"{url}{path}", json=body, params=params, auth=auth, verify=verify, timeout=15
+        method, f"{url}{path}", json=body, params=params, auth=auth, verify=tls_verify(), timeout=15
     )
     resp.raise_for_status()
     return resp.json()
@@ -101,6 +108,8 @@ class Soc:
             # a real cluster says how through the environment, as the store tests do.
             "verify_certs": os.environ.get("OPENSEARCH_VERIFY_CERTS", "1") != "0",
         }  # fmt: skip
+        if OPENSEARCH_URL and os.environ.get("OPENSEARCH_CA_CERTS"):
+            store["ca_certs"] = os.environ["OPENSEARCH_CA_CERTS"]
         if OPENSEARCH_URL and os.environ.get("OPENSEARCH_USERNAME"):
             store["opensearch_username"] = os.environ["OPENSEARCH_USERNAME"]
             store["opensearch_password"] = os.environ.get("OPENSEARCH_PASSWORD", "")

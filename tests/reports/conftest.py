@@ -17,9 +17,9 @@ import pytest
 
 from soclite.config import Settings, StoreSettings
 from soclite.store.base import Store
+from tests.opensearch_node import OPENSEARCH_URL, require_real_node_in_ci
 from tests.reports.seed import seed
 
-OPENSEARCH_URL = os.environ.get("OPENSEARCH_URL")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reports"
 
 
@@ -39,6 +39,7 @@ def make_settings(data_dir: Path, kind: str = "sqlite", url: str | None = None, 
             opensearch_username=os.environ.get("OPENSEARCH_USERNAME"),
             opensearch_password=os.environ.get("OPENSEARCH_PASSWORD"),
             verify_certs=os.environ.get("OPENSEARCH_VERIFY_CERTS", "1") != "0",
+            ca_certs=os.environ.get("OPENSEARCH_CA_CERTS") or None,
             index_prefix=f"r{uuid.uuid4().hex[:10]}",
         )
     return Settings(environment="test", data_dir=data_dir, store=store, **extra)
@@ -56,6 +57,7 @@ def seeded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     else:
         from soclite.store.opensearch import OpenSearchStore
 
+        require_real_node_in_ci()
         url = OPENSEARCH_URL
         if not url:
             clone = request.getfixturevalue("osmem_server").clone()

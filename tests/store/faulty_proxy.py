@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import ssl
 import threading
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -96,9 +98,7 @@ class FaultyProxy:
                 self.wfile.write(data)
 
             def _forward(self, path: str, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-                conn = http.client.HTTPConnection(
-                    proxy.upstream.hostname or "127.0.0.1", proxy.upstream.port, timeout=30
-                )
+                conn = proxy.connect()
                 headers = {
                     k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
                 }
@@ -122,6 +122,17 @@ class FaultyProxy:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def connect(self) -> http.client.HTTPConnection:
+        """A connection upstream: https (a secured cluster) checked against OPENSEARCH_CA_CERTS, as the store does."""
+        host, port = self.upstream.hostname or "127.0.0.1", self.upstream.port
+        if self.upstream.scheme != "https":
+            return http.client.HTTPConnection(host, port, timeout=30)
+        context = ssl.create_default_context(cafile=os.environ.get("OPENSEARCH_CA_CERTS") or None)
+        if os.environ.get("OPENSEARCH_VERIFY_CERTS", "1") == "0":
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return http.client.HTTPSConnection(host, port, timeout=30, context=context)
 
     def close(self) -> None:
         self.server.shutdown()

@@ -1,6 +1,7 @@
 """OpenSearch-only behaviour: index layout, templates, bulk failure handling, retention, ISM.
 
-Runs against osmem-server (or OPENSEARCH_URL); what osmem cannot do is marked real_opensearch.
+Runs against OPENSEARCH_URL (a real node: `make test` starts one), or osmem-server outside CI; what
+osmem cannot do is marked real_opensearch.
 """
 
 from __future__ import annotations
