@@ -87,3 +87,21 @@ def test_control_layer_has_no_web_or_application_imports() -> None:
                     offenders.append(f"{rel}:{node.lineno}: {name}")
     assert not offenders, "\n".join(offenders)
     assert not (PACKAGE / "control").is_symlink()
+
+
+def test_the_runtime_is_typed_without_any() -> None:
+    """Every service on the Runtime is a typed field: no ``Any``, no string-keyed ``extras``."""
+    import dataclasses
+    import typing
+
+    from soclite.runtime import Runtime
+
+    hints = typing.get_type_hints(Runtime)
+    fields = {f.name for f in dataclasses.fields(Runtime)}
+    assert "extras" not in fields
+    assert fields == set(hints)
+    loose = [name for name, hint in hints.items() if hint is typing.Any or "Any" in repr(hint)]
+    assert loose == []
+    for expected in ("store", "control", "identity", "users", "cases", "triage", "tuning", "commands", "agents",
+                     "iocs", "outbox", "reports", "journal", "engine", "playbooks", "pipeline", "scheduler"):
+        assert expected in fields, expected
