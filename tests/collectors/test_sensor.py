@@ -100,13 +100,14 @@ def test_live_capture_on_loopback_posts_to_ingest(client: httpx.Client, runtime:
     token = runtime.identity.create_token(role="agent", unit="sensor-unit", name="sensor")
     # No BPF filter: compiling one needs libpcap, which the sensor does not require.
     sensor = LiveSensor("lo", str(client.base_url), token, batch_seconds=0.3)
-    thread = threading.Thread(target=sensor.run, kwargs={"duration": 2.0})
+    thread = threading.Thread(target=sensor.run, kwargs={"duration": 8.0})
     thread.start()
-    time.sleep(0.8)  # let the sniffer attach
+    # Keep sending for most of the capture: how long the sniffer takes to attach depends on the machine's load.
     query = bytes(DNS(id=1, rd=1, qd=DNSQR(qname="live.example.", qtype="AAAA")))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        for _ in range(3):
+        for _ in range(25):
             s.sendto(query, ("127.0.0.1", 53535))
+            time.sleep(0.2)
     thread.join(30)
     events = [e for _, e in runtime.journal.read("t", 1000)]
     flows = [e for e in events if e["logsource.category"] == "firewall" and e["dst_port"] == 53535]

@@ -183,7 +183,6 @@ def soc(opensearch: tuple[str, str], tmp_path: Path) -> Iterator[Soc]:
 
 
 def test_whole_server_on_the_opensearch_store(soc: Soc) -> None:
-    started = time.monotonic()
     url, prefix, data_dir, tmp_path = soc.url, soc.prefix, soc.data_dir, soc.tmp_path
     host = f"os-web-{uuid.uuid4().hex[:6]}"
     api = soc.start()
@@ -322,7 +321,6 @@ def test_whole_server_on_the_opensearch_store(soc: Soc) -> None:
     everything = total_events + 11
     wait_for(lambda: api.get("/api/v1/events", host=host, limit=1)["total"] == everything, 20,
              f"all {everything} events of {host}, none twice")  # fmt: skip
-    assert time.monotonic() - started < 60
 
 
 def test_triage_during_a_flood_of_repeats_loses_nothing(soc: Soc) -> None:
