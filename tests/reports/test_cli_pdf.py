@@ -67,7 +67,7 @@ def test_cli_pdf_has_summary_with_diacritics_and_embedded_font(
     flat = " ".join(text.split())
     vi = lambda n: format_decimal(n, locale="vi")  # noqa: E731
     sentence = (
-        f"Trong tháng 8/2024, đã ghi nhận và xử lý {vi(counts['total'])} cảnh báo mất an toàn thông tin, "
+        f"Trong tháng 8/2024, đã ghi nhận {vi(counts['total'])} cảnh báo mất an toàn thông tin, "
         f"trong đó có {vi(counts['high'])} cảnh báo mức độ cao, {vi(counts['medlow'])} cảnh báo mức độ "
         "trung bình và thấp."
     )
