@@ -173,7 +173,7 @@ class NationalSettings(BaseModel):
     pull_seconds: int = Field(300, ge=10)
 
 
-ReportFormat = Literal["pdf", "html", "csv"]
+ReportFormat = Literal["pdf", "html", "csv", "docx"]
 
 
 def _all_formats() -> list[ReportFormat]:

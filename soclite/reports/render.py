@@ -26,7 +26,7 @@ from soclite.reports.context import INCIDENT_ROWS, ReportContext
 from soclite.reports.i18n import CATALOG, TACTICS, check_language, minutes, num, pct, t
 from soclite.reports.periods import timezone_of
 
-FORMATS = ("pdf", "html", "csv")
+FORMATS = ("pdf", "html", "csv", "docx")
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 #: (regular, bold) candidates, first found wins: both cover Vietnamese fully.
@@ -290,6 +290,10 @@ def render_all(ctx: ReportContext, header: Header, lang: str, formats: list[str]
             result["html"] = render_html(ctx, header, lang).encode("utf-8")
         elif fmt == "pdf":
             result["pdf"] = render_pdf(render_html(ctx, header, lang, for_pdf=True))
+        elif fmt == "docx":
+            from soclite.reports.document import render_docx
+
+            result["docx"] = render_docx(ctx, header, lang)
         else:
             result["csv"] = render_csv(ctx, header, lang)
     return result

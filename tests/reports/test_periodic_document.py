@@ -262,3 +262,57 @@ def test_addressee_presets_default_and_one_setting_away() -> None:
     assert spelled.recipient == "Văn phòng UBND tỉnh"
     with pytest.raises(ValueError, match="recipient_preset"):
         Settings(environment="test", reports={"recipient_preset": "ministry-of-nowhere"})
+
+
+def test_docx_in_the_decree_30_form(august: dict[str, object], tmp_path: Path) -> None:
+    """The DOCX read back with python-docx: page, margins, font, header, figures, charts, "Nơi nhận", signer."""
+    docx = pytest.importorskip("docx")
+    from docx.shared import Mm, Pt
+
+    data_dir = Path(str(august["data_dir"]))
+    config = tmp_path / "soclite.yml"
+    config.write_text(yaml.safe_dump(CONFIG, allow_unicode=True), encoding="utf-8")
+    proc = _run("report", "--data-dir", str(data_dir), "--config", str(config), "--period", "2024-08", "--lang",
+                "vi", "--format", "docx", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    document = docx.Document(str(tmp_path / "out" / "report_2024-08_vi.docx"))
+    section = document.sections[0]
+    assert abs(section.page_width - Mm(210)) < Mm(0.5) and abs(section.page_height - Mm(297)) < Mm(0.5)
+    assert Mm(20) <= section.top_margin <= Mm(25) and Mm(20) <= section.bottom_margin <= Mm(25)
+    assert Mm(30) <= section.left_margin <= Mm(35) and Mm(15) <= section.right_margin <= Mm(20)
+    normal = document.styles["Normal"].font
+    assert normal.name == "Times New Roman" and Pt(13) <= normal.size <= Pt(14)
+
+    head = document.tables[0].rows[0].cells
+    left = [p.text for p in head[0].paragraphs]
+    assert left == ["SỞ KHOA HỌC VÀ CÔNG NGHỆ TỈNH MẪU", "TRUNG TÂM GIÁM SÁT AN TOÀN THÔNG TIN MẠNG", "Số: 002/BC-ATTT"]
+    assert all(r.bold for r in head[0].paragraphs[1].runs) and not any(r.bold for r in head[0].paragraphs[0].runs)
+    right = [p.text for p in head[1].paragraphs]
+    assert right[:2] == ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc"]
+    assert re.fullmatch(r"Tỉnh mẫu, ngày \d\d tháng \d\d năm \d{4}", right[2]), right[2]
+
+    body = [p.text for p in document.paragraphs]
+    assert "BÁO CÁO" in body
+    assert any(p.startswith("Kính gửi: Cục An ninh mạng") and "(A05), Bộ Công an" in p for p in body)
+    exp = _expected(data_dir)
+    vi = lambda n: format_decimal(n, locale="vi")  # noqa: E731
+    summary = next(p for p in body if p.startswith("Trong tháng 8/2024"))
+    assert f"đã ghi nhận {vi(exp['total'])} cảnh báo" in summary
+    assert f"còn {vi(exp['handling.unhandled'])} cảnh báo đang theo dõi" in summary
+
+    cells = {row.cells[0].text: row.cells[-1].text for table in document.tables[1:-1] for row in table.rows}
+    for label, key in [("Máy chủ được giám sát", "scope.servers"), ("Chưa xử lý xong", "handling.unhandled"),
+                       ("Số lệnh cô lập đã gửi tới tác tử", "isolation_commands"),
+                       ("Số lượt cô lập máy (tác tử xác nhận đã áp dụng)", "isolations"),
+                       ("Số yêu cầu cô lập (nhật ký kiểm toán)", "isolation_requests"), ("Phát hiện mã độc", "malware")]:
+        assert int(cells[label].replace(".", "")) == exp[key], label
+    assert len(document.inline_shapes) == 2  # the two charts
+
+    copies, signer = document.tables[-1].rows[0].cells
+    assert [p.text for p in copies.paragraphs] == [
+        "Nơi nhận:", "- Như trên;", "- Bộ Khoa học và Công nghệ;", "- Ủy ban nhân dân tỉnh (để báo cáo);",
+        "- Lưu: VT, TTGS.",
+    ]
+    assert copies.paragraphs[0].runs[0].bold and copies.paragraphs[0].runs[0].italic
+    lines = [p.text for p in signer.paragraphs if p.text]
+    assert lines[:2] == ["KT. GIÁM ĐỐC", "PHÓ GIÁM ĐỐC"] and lines[-1] == "Nguyễn Văn An"
