@@ -248,6 +248,35 @@ class ReportSettings(BaseModel):
         return self.addressee(self.recipient or self.recipient_preset, province)
 
 
+#: Minimum months of logs kept for an information system of security level 2..5 (TCVN 14423, per issue 17:
+#: see docs/LEGAL.md — not verified against the standard's text). Level 1 sets no minimum here.
+LEGAL_RETENTION_MONTHS: dict[int, int] = {2: 1, 3: 3, 4: 6, 5: 12}
+
+
+class ComplianceSettings(BaseModel):
+    """Obligations that follow from the information systems' security levels."""
+
+    #: months of events and alerts kept per security level; only upward of the legal minimum
+    retention_months_by_level: dict[int, int] = Field(default_factory=lambda: dict(LEGAL_RETENTION_MONTHS))
+    #: who is e-mailed (through the playbook outbox) when an incident's deadline is near or passed
+    incident_notify: list[str] = Field(default_factory=list)
+    #: how long before a deadline the escalation e-mail goes out
+    incident_warn_minutes: int = Field(240, ge=1)
+
+    @field_validator("retention_months_by_level")
+    @classmethod
+    def _not_below_the_minimum(cls, value: dict[int, int]) -> dict[int, int]:
+        for level, months in value.items():
+            if level not in range(1, 6):
+                raise ValueError(f"security level {level} does not exist (levels are 1 to 5)")
+            minimum = LEGAL_RETENTION_MONTHS.get(level, 0)
+            if months < minimum:
+                raise ValueError(
+                    f"level {level} must keep logs at least {minimum} months (TCVN 14423), not {months}"
+                )
+        return {**LEGAL_RETENTION_MONTHS, **value}
+
+
 class AgentSettings(BaseModel):
     #: A host that has not sent a heartbeat or an event for this long is offline.
     offline_after_seconds: int = Field(300, ge=10)
@@ -296,6 +325,7 @@ class Settings(BaseSettings):
     national: NationalSettings = Field(default_factory=NationalSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     playbooks: list[Path] = Field(default_factory=lambda: [PACKAGE_ROOT / "playbooks"])
 
