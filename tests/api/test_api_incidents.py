@@ -137,3 +137,23 @@ def test_incidents_api_with_deadlines_and_notice(
                        headers=analyst).status_code == 400
     assert client.post(f"/api/v1/incidents/{incident['id']}/milestones", json={"milestone": "soon"},
                        headers=analyst).status_code == 422
+
+
+def test_the_scheduler_runs_the_incident_clock(tmp_path: Path) -> None:
+    """The server's scheduler escalates on its own: an overdue incident gets its e-mail queued in the outbox."""
+    from soclite.reports.scheduler import ReportScheduler
+
+    settings = make_settings(tmp_path, compliance={"incident_notify": ["truc-ca@tinh.gov.vn"]})
+    runtime = build_runtime(settings)
+    scheduler = ReportScheduler(runtime, incident_seconds=0.2)
+    try:
+        detected = datetime.now(UTC) - timedelta(hours=30)
+        inc = runtime.incidents.create(IncidentCreate(title="Quá hạn", detected_at=detected), actor="t",
+                                       created_by="t", unit=None, scope=None)
+        scheduler.start()
+        row = wait_for(lambda: runtime.outbox.get_by_key(f"incident:{inc['id']}:initial_notice"), timeout=20)
+        assert row.action == "notify_email" and row.params["subject"].startswith("[ĐÃ QUÁ HẠN]")
+        assert row.params["to"] == ["truc-ca@tinh.gov.vn"]
+    finally:
+        scheduler.shutdown()
+        runtime.close()
