@@ -143,5 +143,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(__import__("soclite.api.routes.actions", fromlist=["router"]).router)  # PLAY: actions, connector
     app.include_router(__import__("soclite.api.routes.ingest", fromlist=["router"]).router)  # COLL: POST /api/v1/ingest
     app.include_router(__import__("soclite.api.routes.deadletters", fromlist=["router"]).router)  # COLL: dead letters
+    app.include_router(__import__("soclite.api.routes.systems", fromlist=["router"]).router)  # information systems
+    app.include_router(__import__("soclite.api.routes.incidents", fromlist=["router"]).router)  # legal clock
     mount_ui(app)
     return app

@@ -173,7 +173,7 @@ class NationalSettings(BaseModel):
     pull_seconds: int = Field(300, ge=10)
 
 
-ReportFormat = Literal["pdf", "html", "csv"]
+ReportFormat = Literal["pdf", "html", "csv", "docx"]
 
 
 def _all_formats() -> list[ReportFormat]:
@@ -197,11 +197,84 @@ class ReportSchedule(BaseModel):
     national: bool = False
 
 
+#: Bodies a report is addressed to, by preset name (``{province}`` is filled in). Oversight of network
+#: information security moved from the Ministry of Information and Communications to the Ministry of Public
+#: Security's A05 on 1 March 2025, and the former was merged into the Ministry of Science and Technology
+#: (docs/LEGAL.md); ``mic`` stays the periodic report's default because it is whom the province was first
+#: asked to report to, the current bodies are one setting away.
+ADDRESSEE_PRESETS: dict[str, str] = {
+    "mic": "Bộ Thông tin và Truyền thông",
+    "mps_a05": "Cục An ninh mạng và phòng, chống tội phạm sử dụng công nghệ cao (A05), Bộ Công an",
+    "most": "Bộ Khoa học và Công nghệ",
+    "dost": "Sở Khoa học và Công nghệ {province}",
+    "province_ppc": "Ủy ban nhân dân {province}",
+}
+AddresseePreset = Literal["mic", "mps_a05", "most", "dost", "province_ppc"]
+
+
+class SignerSettings(BaseModel):
+    """The signer block of Decree 30/2020/NĐ-CP: authority (``KT. GIÁM ĐỐC``), title, name."""
+
+    #: signing on behalf: "KT." (ký thay), "TL." (thừa lệnh), "TM." (thay mặt) followed by the head's title; empty
+    #: when the head signs
+    authority: str = ""
+    title: str = "Giám đốc"
+    name: str = ""
+
+
 class ReportSettings(BaseModel):
-    issuing_unit: str = "Trung tâm Giám sát an toàn thông tin mạng tỉnh"
-    recipient: str = "Bộ Thông tin và Truyền thông"
+    #: the body issuing the report and the agency it belongs to (Decree 30/2020: both in capitals, the parent
+    #: above); ``{province}`` is filled in
+    issuing_unit: str = "Trung tâm Giám sát an toàn thông tin mạng"
+    issuing_parent: str = "Sở Khoa học và Công nghệ {province}"
+    #: "Kính gửi": a preset name, unless ``recipient`` spells it out
+    recipient_preset: AddresseePreset = "mic"
+    recipient: str | None = None
+    #: "Nơi nhận" beyond "Như trên" and the archive: each entry a preset name or a body's name
+    copies_to: list[str] = Field(default_factory=list)
+    #: the archive line closing "Nơi nhận" (Decree 30/2020: "Lưu: VT, <drafting unit>")
+    archive_copy: str = "Lưu: VT"
+    #: place in the date line; default: the province
+    place: str | None = None
+    signer: SignerSettings = Field(default_factory=SignerSettings)
     document_prefix: str = "BC-ATTT"
     schedules: list[ReportSchedule] = Field(default_factory=list)
+
+    def addressee(self, name: str, province: str) -> str:
+        """A preset name resolved (with the province filled in), any other text as written."""
+        return ADDRESSEE_PRESETS.get(name, name).replace("{province}", province)
+
+    def recipient_name(self, province: str) -> str:
+        return self.addressee(self.recipient or self.recipient_preset, province)
+
+
+#: Minimum months of logs kept for an information system of security level 2..5 (TCVN 14423, per issue 17:
+#: see docs/LEGAL.md — not verified against the standard's text). Level 1 sets no minimum here.
+LEGAL_RETENTION_MONTHS: dict[int, int] = {2: 1, 3: 3, 4: 6, 5: 12}
+
+
+class ComplianceSettings(BaseModel):
+    """Obligations that follow from the information systems' security levels."""
+
+    #: months of events and alerts kept per security level; only upward of the legal minimum
+    retention_months_by_level: dict[int, int] = Field(default_factory=lambda: dict(LEGAL_RETENTION_MONTHS))
+    #: who is e-mailed (through the playbook outbox) when an incident's deadline is near or passed
+    incident_notify: list[str] = Field(default_factory=list)
+    #: how long before a deadline the escalation e-mail goes out
+    incident_warn_minutes: int = Field(240, ge=1)
+
+    @field_validator("retention_months_by_level")
+    @classmethod
+    def _not_below_the_minimum(cls, value: dict[int, int]) -> dict[int, int]:
+        for level, months in value.items():
+            if level not in range(1, 6):
+                raise ValueError(f"security level {level} does not exist (levels are 1 to 5)")
+            minimum = LEGAL_RETENTION_MONTHS.get(level, 0)
+            if months < minimum:
+                raise ValueError(
+                    f"level {level} must keep logs at least {minimum} months (TCVN 14423), not {months}"
+                )
+        return {**LEGAL_RETENTION_MONTHS, **value}
 
 
 class AgentSettings(BaseModel):
@@ -252,6 +325,7 @@ class Settings(BaseSettings):
     national: NationalSettings = Field(default_factory=NationalSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
+    compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     playbooks: list[Path] = Field(default_factory=lambda: [PACKAGE_ROOT / "playbooks"])
 

@@ -19,8 +19,10 @@ from soclite.control.agents import AgentRegistry
 from soclite.control.cases import Cases
 from soclite.control.commands import CommandQueue
 from soclite.control.identity import IdentityStore, UserStore
+from soclite.control.incidents import Incidents
 from soclite.control.iocs import IocLists
 from soclite.control.schema import open_control_db
+from soclite.control.systems import InfoSystems
 from soclite.control.triage import Triage
 from soclite.control.tuning import Tuning
 from soclite.correlator.engine import Engine
@@ -86,6 +88,10 @@ class Runtime:
     iocs: IocLists = field(init=False)
     #: numbered, hashed reports: files under data_dir/reports, their index in control.db
     reports: ReportArchive = field(init=False)
+    #: information systems, their security level and the hosts/units they cover
+    systems: InfoSystems = field(init=False)
+    #: incidents with their legal clock
+    incidents: Incidents = field(init=False)
 
     def __post_init__(self) -> None:
         control, store = self.control, self.store
@@ -98,6 +104,8 @@ class Runtime:
         self.agents = AgentRegistry(control)
         self.iocs = IocLists(control)
         self.reports = ReportArchive(self.settings.data_dir, control)
+        self.systems = InfoSystems(control, store)
+        self.incidents = Incidents(control, store)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

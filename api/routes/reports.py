@@ -23,11 +23,14 @@ from soclite.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
-_MEDIA = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8"}
+_MEDIA = {
+    "pdf": "application/pdf", "html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
 _ARCHIVE_LOCK = threading.Lock()
 
 
-Format = Literal["pdf", "html", "csv"]
+Format = Literal["pdf", "html", "csv", "docx"]
 
 
 def _all_formats() -> list[Format]:

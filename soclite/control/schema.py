@@ -271,6 +271,78 @@ _REPORTS = """
     );
 """
 
+_INFO_SYSTEMS = """
+    CREATE TABLE info_systems (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        level INTEGER NOT NULL CHECK (level BETWEEN 1 AND 5),
+        approval_status TEXT NOT NULL,
+        approval_decision TEXT,
+        security_regulation TEXT,
+        expected_approval_date TEXT,
+        deployment_state TEXT,
+        expected_completion TEXT,
+        review_done INTEGER NOT NULL DEFAULT 0,
+        unit TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE info_system_hosts (
+        system_id TEXT NOT NULL REFERENCES info_systems(id) ON DELETE CASCADE,
+        host_id TEXT NOT NULL,
+        PRIMARY KEY (system_id, host_id)
+    );
+    CREATE INDEX info_system_hosts_host ON info_system_hosts(host_id);
+    CREATE TABLE info_system_units (
+        system_id TEXT NOT NULL REFERENCES info_systems(id) ON DELETE CASCADE,
+        unit TEXT NOT NULL,
+        PRIMARY KEY (system_id, unit)
+    );
+    CREATE INDEX info_system_units_unit ON info_system_units(unit);
+"""
+
+_INCIDENTS = """
+    CREATE TABLE incidents (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        case_id TEXT,
+        unit TEXT,
+        severity TEXT NOT NULL,
+        national_security INTEGER NOT NULL DEFAULT 0,
+        personal_data INTEGER NOT NULL DEFAULT 0,
+        description TEXT,
+        detected_at TEXT NOT NULL,
+        initial_notice_at TEXT,
+        report_72h_at TEXT,
+        personal_data_notice_at TEXT,
+        final_report_at TEXT,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX incidents_detected ON incidents(detected_at);
+    CREATE TABLE incident_systems (
+        incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        system_id TEXT NOT NULL,
+        PRIMARY KEY (incident_id, system_id)
+    );
+    CREATE TABLE incident_updates (
+        id TEXT PRIMARY KEY,
+        incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        at TEXT NOT NULL,
+        note TEXT NOT NULL,
+        author TEXT NOT NULL
+    );
+    CREATE TABLE incident_escalations (
+        incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        deadline TEXT NOT NULL,
+        escalated_at TEXT NOT NULL,
+        PRIMARY KEY (incident_id, deadline)
+    );
+"""
+
 #: The migrations of control.db, append only.
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
@@ -278,6 +350,8 @@ MIGRATIONS: list[Migration] = [
     _AGENTS,  # 6: enrollment tokens and agents (was agents.db)
     _OUTBOX_V1 + _OUTBOX_V2 + _OUTBOX_V3,  # 7: outbox actions, connector state and history, IoC lists (was outbox.db)
     _REPORTS,  # 8: report archive index and deliveries (was reports.db)
+    _INFO_SYSTEMS,  # 9: information systems, their security level and the hosts/units they cover (issue 17)
+    _INCIDENTS,  # 10: incidents with their legal clock (issue 17)
 ]
 
 

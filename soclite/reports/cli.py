@@ -35,7 +35,7 @@ def _check_formats(_ctx: click.Context, _param: click.Parameter, value: str) -> 
 @click.option("--period", required=True, callback=_check_period, help=PERIOD_HELP)
 @click.option("--lang", type=click.Choice(LANGUAGES), default="vi", show_default=True, help="Report language.")
 @click.option("--format", "formats", default="pdf,html,csv", show_default=True, callback=_check_formats,
-              help="Comma-separated: pdf, html, csv.")
+              help="Comma-separated: pdf, html, csv, docx.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Folder to write the report files to.")
 @click.option("--unit", default=None, help="Unit code: a report for that unit and the units below it.")

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from soclite.config import Settings
+from soclite.control.isolations import IsolationCommand
 from soclite.models import CLOSED_STATUSES, Alert, AlertStatus, IsolationState, Severity
 from soclite.reports.i18n import TACTICS
 from soclite.reports.periods import Period, timezone_of
@@ -108,7 +109,14 @@ class ReportContext:
     incidents: list[AlertRow] = field(default_factory=list)
     malware: int = 0
     malware_rows: list[AlertRow] = field(default_factory=list)
+    #: isolations confirmed by the agent (the ruleset it applied) during the period
     isolations: int = 0
+    #: distinct hosts behind ``isolations``
+    hosts_isolated: int = 0
+    #: isolate commands sent to agents during the period (confirmed or not)
+    isolation_commands: int = 0
+    #: isolation requests recorded in the audit trail (by people or playbooks)
+    isolation_requests: int = 0
     scope: Scope = field(default_factory=Scope)
     intel: Intel = field(default_factory=Intel)
     previous_total: int = 0
@@ -157,12 +165,19 @@ class ReportContext:
             "medium_low": self.medium_low,
             "malware": self.malware,
             "isolations": self.isolations,
+            "hosts_isolated": self.hosts_isolated,
+            "isolation_commands": self.isolation_commands,
+            "isolation_requests": self.isolation_requests,
             "previous_total": self.previous_total,
         }
         out.update({f"handling.{k}": v for k, v in asdict(self.handling).items()})
         out.update({f"scope.{k}": v for k, v in asdict(self.scope).items()})
         out.update({f"intel.{k}": v for k, v in asdict(self.intel).items()})
-        return out
+        # minutes to two decimals (the document shows one; a short outage of seconds stays visible), not
+        # float noise such as 30.463398499999997; a flag as 0/1 so a spreadsheet can sum it
+        return {
+            k: int(v) if isinstance(v, bool) else round(v, 2) if isinstance(v, float) else v for k, v in out.items()
+        }
 
 
 def iter_alerts(store: Store, query: AlertQuery) -> Iterator[Alert]:
@@ -229,8 +244,13 @@ def build_context(
     now: datetime | None = None,
     outbox: Any = None,
     engine: Any = None,
+    isolation_commands: list[IsolationCommand] | None = None,
 ) -> ReportContext:
-    """All the figures of one report for ``period`` within ``units`` (None = the whole province)."""
+    """All the figures of one report for ``period`` within ``units`` (None = the whole province).
+
+    ``isolation_commands``: the period's isolate commands from control.db
+    (:func:`soclite.control.isolations.isolation_commands_between`); None = not known here (0 confirmed).
+    """
     generated = (now or datetime.now(UTC)).astimezone(UTC)
     unit_names = {u.code: u.name for u in store.list_units()}
     sla = settings.sla_minutes.model_dump()
@@ -275,8 +295,9 @@ def build_context(
     ctx.all_rules = [(rule, titles.get(rule, rule), n) for rule, n in rule_counts]
     ctx.top_rules = ctx.all_rules[:TOP_N]
 
-    _scope(store, settings, period, units, ctx, generated)
-    ctx.isolations = _isolations(store, period, units)
+    host_units = _scope(store, settings, period, units, ctx, generated)
+    ctx.isolation_requests = _isolation_requests(store, period, units)
+    _isolations(isolation_commands or [], period, units, host_units, ctx)
     ctx.intel = _intel(outbox, engine, period, settings, generated)
     return ctx
 
@@ -347,14 +368,17 @@ def _pass_over_alerts(
 
 def _scope(
     store: Store, settings: Settings, period: Period, units: frozenset[str] | None, ctx: ReportContext, now: datetime
-) -> None:
+) -> dict[str, str | None]:
+    """Fill ``ctx.scope``; return the unit of every host in scope (id → unit)."""
     s = ctx.scope
+    host_units: dict[str, str | None] = {}
     s.servers = store.query_hosts(HostQuery(units=units, type="server", limit=1)).total
     s.workstations = store.query_hosts(HostQuery(units=units, type="workstation", limit=1)).total
     cursor: str | None = None
     while True:
         page = store.query_hosts(HostQuery(units=units, limit=500, cursor=cursor))
         for host in page.items:
+            host_units[host.id] = host.unit
             if host.agent_id:
                 s.with_agent += 1
                 # active in the period: reported at or after the period start
@@ -366,10 +390,33 @@ def _scope(
             break
         cursor = page.next
     s.national_enabled = settings.national.enabled
+    return host_units
 
 
-def _isolations(store: Store, period: Period, units: frozenset[str] | None) -> int:
-    """Isolations recorded in the hash-chained audit during the period (the audit is in the store contract)."""
+def _isolations(
+    commands: list[IsolationCommand], period: Period, units: frozenset[str] | None,
+    host_units: dict[str, str | None], ctx: ReportContext,
+) -> None:
+    """Commands sent in the period vs. isolations the agents confirmed in it, for hosts in scope.
+
+    A unit-scoped report counts the commands of its hosts only; a host unknown to the store counts
+    in the province-wide report alone.
+    """
+    confirmed_hosts: set[str] = set()
+    for command in commands:
+        if units is not None and host_units.get(command.host_id) not in units:
+            continue
+        if period.start <= command.created_at < period.end:
+            ctx.isolation_commands += 1
+        done = command.completed_at
+        if command.confirmed and done is not None and period.start <= done < period.end:
+            ctx.isolations += 1
+            confirmed_hosts.add(command.host_id)
+    ctx.hosts_isolated = len(confirmed_hosts)
+
+
+def _isolation_requests(store: Store, period: Period, units: frozenset[str] | None) -> int:
+    """Isolation requests recorded in the hash-chained audit during the period (the audit is in the store contract)."""
     count = 0
     cursor: str | None = None
     while True:

@@ -24,7 +24,10 @@ from soclite.errors import ConfigError, ConnectorError, SocliteError
 from soclite.reports.archive import ArchivedReport, ReportArchive
 from soclite.smtp import open_smtp
 
-_MIME = {"pdf": ("application", "pdf"), "html": ("text", "html"), "csv": ("text", "csv")}
+_MIME = {
+    "pdf": ("application", "pdf"), "html": ("text", "html"), "csv": ("text", "csv"),
+    "docx": ("application", "vnd.openxmlformats-officedocument.wordprocessingml.document"),
+}
 
 
 def _subject(report: ArchivedReport) -> str:

@@ -37,23 +37,25 @@ CATALOG: dict[str, dict[str, str]] = {
     "s_intel": {"vi": "VI. Chia sẻ thông tin với hệ thống quốc gia", "en": "VI. Sharing with the national system"},
     "s_compare": {"vi": "VII. So sánh với kỳ trước", "en": "VII. Comparison with the previous period"},
     "s_annex": {"vi": "Phụ lục", "en": "Annex"},
+    # "recorded", not "recorded and handled": the open ones are counted in the same sentence
     "summary": {
-        "vi": "Trong {period}, đã ghi nhận và xử lý {total} cảnh báo mất an toàn thông tin, trong đó có "
+        "vi": "Trong {period}, đã ghi nhận {total} cảnh báo mất an toàn thông tin, trong đó có "
         "{high} cảnh báo mức độ cao, {medlow} cảnh báo mức độ trung bình và thấp.",
-        "en": "In {period}, {total} information security alerts were recorded and handled, of which "
+        "en": "In {period}, {total} information security alerts were recorded, of which "
         "{high} were high severity and {medlow} medium and low severity.",
     },
     "summary_handled": {
-        "vi": "Đã xử lý xong {closed} cảnh báo ({closed_pct}), còn {open} cảnh báo đang theo dõi, xử lý; "
-        "{on_time} cảnh báo được xử lý đúng hạn.",
-        "en": "{closed} alerts were closed ({closed_pct}), {open} are still being handled; "
-        "{on_time} were handled on time.",
+        "vi": "Đã xử lý xong {closed} cảnh báo ({closed_pct}), trong đó {on_time} cảnh báo đúng hạn; "
+        "còn {open} cảnh báo đang theo dõi, xử lý.",
+        "en": "{closed} alerts were closed ({closed_pct}), {on_time} of them on time; "
+        "{open} are still being handled.",
     },
     "empty": {"vi": "Không ghi nhận cảnh báo nào trong kỳ.", "en": "No alerts were recorded in the period."},
     "servers": {"vi": "Máy chủ được giám sát", "en": "Servers monitored"},
     "workstations": {"vi": "Máy trạm được giám sát", "en": "Workstations monitored"},
     "agents": {"vi": "Máy cài tác tử (agent)", "en": "Hosts with an agent"},
     "agents_active": {"vi": "Tỷ lệ tác tử hoạt động trong kỳ", "en": "Share of agents active in the period"},
+    "agents_active_count": {"vi": "Số máy có tác tử hoạt động trong kỳ", "en": "Agents active in the period"},
     "national_status": {
         "vi": "Kết nối với hệ thống giám sát quốc gia",
         "en": "Connection to the national monitoring system",
@@ -107,7 +109,27 @@ CATALOG: dict[str, dict[str, str]] = {
     "first_seen": {"vi": "Thời điểm phát hiện", "en": "First seen"},
     "repeats": {"vi": "Số lần", "en": "Repeats"},
     "malware": {"vi": "Phát hiện mã độc", "en": "Malware detections"},
-    "isolations": {"vi": "Số lượt cô lập máy", "en": "Host isolations performed"},
+    "isolations": {
+        "vi": "Số lượt cô lập máy (tác tử xác nhận đã áp dụng)",
+        "en": "Host isolations confirmed by the agent",
+    },
+    "hosts_isolated": {"vi": "Số máy đã bị cô lập trong kỳ", "en": "Hosts isolated in the period"},
+    "isolation_commands": {"vi": "Số lệnh cô lập đã gửi tới tác tử", "en": "Isolation commands sent to agents"},
+    "isolation_requests": {"vi": "Số yêu cầu cô lập (nhật ký kiểm toán)", "en": "Isolation requests (audit trail)"},
+    "mtta_minutes": {"vi": "Thời gian tiếp nhận trung bình (phút)", "en": "Mean time to acknowledge (minutes)"},
+    "mttr_minutes": {"vi": "Thời gian xử lý trung bình (phút)", "en": "Mean time to resolve (minutes)"},
+    "within_sla_open": {"vi": "Chưa xử lý xong, còn trong hạn", "en": "Open, still within the SLA"},
+    "national_enabled_flag": {
+        "vi": "Kết nối hệ thống giám sát quốc gia (1 = có)",
+        "en": "National system connection configured (1 = yes)",
+    },
+    "national_state": {"vi": "Trạng thái kết nối hệ thống quốc gia", "en": "National connector state"},
+    "summary_sentence": {"vi": "Tóm tắt", "en": "Summary"},
+    "status_count": {"vi": "Số cảnh báo ở trạng thái", "en": "Alerts in status"},
+    "host_count": {"vi": "Số cảnh báo của máy", "en": "Alerts of host"},
+    "place_date": {"vi": "{place}, ngày {day:02d} tháng {month:02d} năm {year}", "en": "{place}, {date}"},
+    "copies": {"vi": "Nơi nhận", "en": "Distribution"},
+    "as_above": {"vi": "Như trên", "en": "As above"},
     "isolated_now": {"vi": "Máy đang bị cô lập", "en": "Hosts isolated now"},
     "iocs_received": {
         "vi": "Chỉ dấu tấn công (IoC) nhận từ hệ thống quốc gia trong kỳ",
@@ -131,6 +153,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "annex_rules": {"vi": "Phụ lục 1. Cảnh báo theo luật phát hiện", "en": "Annex 1. Alerts by detection rule"},
     "annex_hosts": {"vi": "Phụ lục 2. Cảnh báo theo máy", "en": "Annex 2. Alerts by host"},
     "signature": {"vi": "NGƯỜI LẬP BÁO CÁO", "en": "PREPARED BY"},
+    "signed": {"vi": "(Ký, ghi rõ họ tên, đóng dấu)", "en": "(Signature, full name, seal)"},
     "footer": {
         "vi": "Số liệu được truy vấn trực tiếp từ kho dữ liệu soclite ({store}); tham số truy vấn lưu kèm báo cáo.",
         "en": "Figures queried directly from the soclite store ({store}); the query parameters are archived with the report.",

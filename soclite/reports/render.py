@@ -11,21 +11,22 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from soclite.config import Settings
 from soclite.csvsafe import safe_row
 from soclite.errors import ReportError
 from soclite.reports import charts
 from soclite.reports.context import INCIDENT_ROWS, ReportContext
-from soclite.reports.i18n import TACTICS, check_language, minutes, num, pct, t
+from soclite.reports.i18n import CATALOG, TACTICS, check_language, minutes, num, pct, t
 from soclite.reports.periods import timezone_of
 
-FORMATS = ("pdf", "html", "csv")
+FORMATS = ("pdf", "html", "csv", "docx")
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 #: (regular, bold) candidates, first found wins: both cover Vietnamese fully.
@@ -45,12 +46,44 @@ FONT_CANDIDATES: list[tuple[str, Path, Path]] = [
 
 @dataclass
 class Header:
-    """The administrative header of the document."""
+    """The administrative parts of the document (Decree 30/2020/NĐ-CP), resolved from settings."""
 
     doc_number: str
     issuing_unit: str
     recipient: str
     province: str
+    #: the agency the issuing body belongs to (shown above it); empty = none
+    issuing_parent: str = ""
+    #: "Nơi nhận" after "Như trên", closed by ``archive_copy``
+    copies_to: list[str] = field(default_factory=list)
+    archive_copy: str = "Lưu: VT"
+    place: str | None = None
+    signer_authority: str = ""
+    signer_title: str = ""
+    signer_name: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, doc_number: str) -> Header:
+        r = settings.reports
+        province = settings.province
+        return cls(
+            doc_number=doc_number,
+            issuing_unit=r.issuing_unit.replace("{province}", province),
+            recipient=r.recipient_name(province),
+            province=province,
+            issuing_parent=r.issuing_parent.replace("{province}", province),
+            copies_to=[r.addressee(name, province) for name in r.copies_to],
+            archive_copy=r.archive_copy,
+            place=r.place,
+            signer_authority=r.signer.authority,
+            signer_title=r.signer.title,
+            signer_name=r.signer.name,
+        )
+
+    def distribution(self, lang: str) -> list[str]:
+        """The "Nơi nhận" lines: "Như trên", the copies, the archive; ";" between and "." last (Decree 30/2020)."""
+        lines = [f"- {t('as_above', lang)}", *(f"- {name}" for name in self.copies_to), f"- {self.archive_copy}"]
+        return [line + (";" if i < len(lines) - 1 else ".") for i, line in enumerate(lines)]
 
 
 def parse_formats(text: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -85,11 +118,11 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _date_line(ctx: ReportContext, province: str, lang: str) -> str:
+def date_line(ctx: ReportContext, header: Header, lang: str) -> str:
     local = ctx.generated_at.astimezone(timezone_of(ctx.period.tz))
-    if lang == "vi":
-        return f"{province}, ngày {local.day:02d} tháng {local.month:02d} năm {local.year}"
-    return f"{province}, {local.strftime('%d %B %Y')}"
+    place = header.place or header.province
+    return t("place_date", lang, place=place, day=local.day, month=local.month, year=local.year,
+             date=local.strftime("%d %B %Y"))
 
 
 def _local(ts: datetime, ctx: ReportContext) -> str:
@@ -110,6 +143,25 @@ def summary_sentence(ctx: ReportContext, lang: str) -> str:
     )
 
 
+def handled_sentence(ctx: ReportContext, lang: str) -> str:
+    """Closed vs. still open: never say "handled" of alerts that are not."""
+    if ctx.total == 0:
+        return ""
+    return t(
+        "summary_handled",
+        lang,
+        closed=num(ctx.closed, lang),
+        closed_pct=pct(ctx.closed, ctx.total, lang),
+        open=num(ctx.handling.unhandled, lang),
+        on_time=num(ctx.handling.on_time, lang),
+    )
+
+
+def full_summary(ctx: ReportContext, lang: str) -> str:
+    """What is archived and sent with the report: both sentences."""
+    return " ".join(part for part in (summary_sentence(ctx, lang), handled_sentence(ctx, lang)) if part)
+
+
 def render_html(ctx: ReportContext, header: Header, lang: str, *, for_pdf: bool = False) -> str:
     check_language(lang)
     h = ctx.handling
@@ -127,20 +179,10 @@ def render_html(ctx: ReportContext, header: Header, lang: str, *, for_pdf: bool 
         minutes=lambda value: minutes(value, lang),
         local=lambda ts: _local(ts, ctx),
         tactic_name=lambda name: TACTICS.get(name, {}).get(lang, name),
-        date_line=_date_line(ctx, header.province, lang),
+        date_line=date_line(ctx, header, lang),
         summary=summary_sentence(ctx, lang),
-        summary_handled=(
-            t(
-                "summary_handled",
-                lang,
-                closed=num(ctx.closed, lang),
-                closed_pct=pct(ctx.closed, ctx.total, lang),
-                open=num(h.unhandled, lang),
-                on_time=num(h.on_time, lang),
-            )
-            if ctx.total
-            else ""
-        ),
+        summary_handled=handled_sentence(ctx, lang),
+        distribution=header.distribution(lang),
         period_label=ctx.period.label(lang),
         period_range=ctx.period.range_text(lang),
         previous_label=ctx.previous.label(lang),
@@ -174,6 +216,32 @@ class _SafeWriter:
         self._writer.writerow(safe_row(row))
 
 
+#: the CSV label of every key of ``ReportContext.numbers()`` (a missing one is a KeyError, not a blank cell)
+CSV_LABEL_KEYS: dict[str, str] = {
+    "total": "total", "high": "high", "medium": "medium", "low": "low", "medium_low": "medlow",
+    "malware": "malware", "isolations": "isolations", "hosts_isolated": "hosts_isolated",
+    "isolation_commands": "isolation_commands", "isolation_requests": "isolation_requests",
+    "previous_total": "previous",
+    "handling.handled": "handled", "handling.false_positive": "false_positive", "handling.unhandled": "unhandled",
+    "handling.on_time": "on_time", "handling.late": "late", "handling.within_sla_open": "within_sla_open",
+    "handling.mtta_minutes": "mtta_minutes", "handling.mttr_minutes": "mttr_minutes",
+    "scope.servers": "servers", "scope.workstations": "workstations", "scope.with_agent": "agents",
+    "scope.agents_active": "agents_active_count", "scope.isolated_now": "isolated_now",
+    "scope.national_enabled": "national_enabled_flag", "scope.national_state": "national_state",
+    "intel.iocs_received": "iocs_received", "intel.iocs_held": "iocs_held", "intel.iocs_sent": "iocs_sent",
+    "intel.downtime_minutes": "connector_downtime", "intel.outages": "connector_outages",
+}
+
+
+def csv_labels(lang: str) -> dict[str, str]:
+    return {key: t(message, lang) for key, message in CSV_LABEL_KEYS.items()}
+
+
+def _status_name(status: str, lang: str) -> str:
+    key = f"st_{status}"
+    return t(key, lang) if key in CATALOG else status
+
+
 def render_csv(ctx: ReportContext, header: Header, lang: str) -> bytes:
     """A summary block (one figure per line) then the annex: one row per alert of the period.
 
@@ -185,35 +253,21 @@ def render_csv(ctx: ReportContext, header: Header, lang: str) -> bytes:
     w.writerow(["header", "doc_number", t("doc_number", lang), header.doc_number])
     w.writerow(["header", "period", t("period", lang), ctx.period.code])
     w.writerow(["header", "scope_unit", t("scope_unit", lang), ctx.scope_unit or ""])
-    w.writerow(["summary", "sentence", "", summary_sentence(ctx, lang)])
-    labels = {
-        "total": t("total", lang),
-        "high": t("high", lang),
-        "medium": t("medium", lang),
-        "low": t("low", lang),
-        "medium_low": t("medlow", lang),
-        "malware": t("malware", lang),
-        "isolations": t("isolations", lang),
-        "previous_total": t("previous", lang),
-        "intel.iocs_received": t("iocs_received", lang),
-        "intel.iocs_held": t("iocs_held", lang),
-        "intel.iocs_sent": t("iocs_sent", lang),
-        "intel.downtime_minutes": t("connector_downtime", lang),
-        "intel.outages": t("connector_outages", lang),
-    }
+    w.writerow(["summary", "sentence", t("summary_sentence", lang), full_summary(ctx, lang)])
+    labels = csv_labels(lang)
     for key, value in ctx.numbers().items():
-        w.writerow(["summary", key, labels.get(key, ""), "" if value is None else value])
+        w.writerow(["summary", key, labels[key], "" if value is None else value])
     for status, count in sorted(ctx.by_status.items()):
-        w.writerow(["status", status, "", count])
+        w.writerow(["status", status, f"{t('status_count', lang)}: {_status_name(status, lang)}", count])
     for tactic, count in ctx.by_tactic:
         w.writerow(["tactic", tactic, TACTICS[tactic][lang], count])
     w.writerow(["tactic", "untagged", t("untagged", lang), ctx.untagged])
     for code, name, count in ctx.by_unit:
-        w.writerow(["unit", code, name, count])
+        w.writerow(["unit", code, name or t("no_unit", lang), count])
     for rule, title, count in ctx.all_rules:
-        w.writerow(["rule", rule, title, count])
+        w.writerow(["rule", rule, title or rule, count])
     for host, count in ctx.all_hosts:
-        w.writerow(["host", host, "", count])
+        w.writerow(["host", host, f"{t('host_count', lang)} {host}" if host else t("no_data", lang), count])
     w.writerow([])
     w.writerow(
         ["alert_id", "first_seen", "last_seen", "severity", "level", "rule_id", "rule_title", "host", "unit",
@@ -236,6 +290,10 @@ def render_all(ctx: ReportContext, header: Header, lang: str, formats: list[str]
             result["html"] = render_html(ctx, header, lang).encode("utf-8")
         elif fmt == "pdf":
             result["pdf"] = render_pdf(render_html(ctx, header, lang, for_pdf=True))
+        elif fmt == "docx":
+            from soclite.reports.document import render_docx
+
+            result["docx"] = render_docx(ctx, header, lang)
         else:
             result["csv"] = render_csv(ctx, header, lang)
     return result

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 JOB_PREFIX = "report:"
 RETRY_JOB = "report-deliveries:retry"
+INCIDENT_JOB = "incidents:escalate"
 #: a run missed by up to 40 days (a monthly report over a long outage) still runs at the next start
 MISFIRE_GRACE_SECONDS = 40 * 86400
 #: at most this many missed periods are produced by one run (a daily schedule after a long outage)
@@ -91,12 +92,22 @@ def retry_deliveries() -> None:
         scheduler.retry_failed_deliveries()
 
 
+def check_incidents() -> None:
+    """Job entry point of the incident clock (referenced by text in the job store)."""
+    with _ACTIVE_LOCK:
+        scheduler = _ACTIVE.get("current")
+    if scheduler is not None:
+        scheduler.escalate_incidents()
+
+
 class ReportScheduler:
     """Runs ``settings.reports.schedules``; ``start()`` / ``shutdown()`` are called by the server."""
 
-    def __init__(self, runtime: Any, *, retry_minutes: int = 15) -> None:
+    def __init__(self, runtime: Any, *, retry_minutes: int = 15, incident_seconds: float = 60.0) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
+        #: how often the incident clock looks for deadlines to escalate
+        self.incident_seconds = incident_seconds
         self.archive = ReportArchive(self.settings.data_dir, getattr(runtime, "control", None))
         self.retry_minutes = retry_minutes
         url = f"sqlite:///{(self.settings.data_dir / 'scheduler.db').resolve()}"
@@ -143,6 +154,13 @@ class ReportScheduler:
             id=RETRY_JOB,
             replace_existing=True,
         )
+        if getattr(self.runtime, "incidents", None) is not None and getattr(self.runtime, "outbox", None) is not None:
+            self._scheduler.add_job(
+                "soclite.reports.scheduler:check_incidents",
+                IntervalTrigger(seconds=self.incident_seconds),
+                id=INCIDENT_JOB,
+                replace_existing=True,
+            )
         self._scheduler.resume()
 
     def shutdown(self, wait: bool = True) -> None:
@@ -208,6 +226,16 @@ class ReportScheduler:
             if schedule.national:
                 submit_national(self.archive, report, self.settings, outbox=outbox)
         return produced
+
+    def escalate_incidents(self, now: datetime | None = None) -> list[str]:
+        """One pass of the incident clock: escalation e-mails for deadlines due soon or passed."""
+        from soclite.reports.incidents import escalate_due
+
+        try:
+            return escalate_due(self.runtime.incidents, self.runtime.outbox, self.settings, now or datetime.now(UTC))
+        except SocliteError:
+            log.exception("the incident clock's escalation pass failed")
+            return []
 
     def retry_failed_deliveries(self) -> None:
         """Direct SMTP deliveries that failed are tried again (the outbox retries its own, whose outcome

@@ -12,12 +12,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from soclite.config import Settings
+from soclite.control.isolations import isolation_commands_between
+from soclite.control.schema import open_control_db
+from soclite.db import Database
 from soclite.errors import ReportError
 from soclite.reports.archive import ArchivedReport, ReportArchive
 from soclite.reports.context import ReportContext, build_context
 from soclite.reports.i18n import check_language
 from soclite.reports.periods import Period, parse_period
-from soclite.reports.render import Header, parse_formats, render_all, summary_sentence
+from soclite.reports.render import Header, full_summary, parse_formats, render_all
 from soclite.store.base import Store, unit_subtree
 
 #: document numbers are sequential: reserve-render-store runs one at a time in a process.
@@ -52,10 +55,18 @@ def validate(request: ReportRequest, settings: Settings) -> tuple[Period, list[s
 
 
 def make_context(
-    store: Store, settings: Settings, request: ReportRequest, *, now: datetime | None = None, runtime: Any = None
+    store: Store, settings: Settings, request: ReportRequest, *, now: datetime | None = None, runtime: Any = None,
+    control: Database | None = None,
 ) -> ReportContext:
+    """``control``: control.db, for the period's isolation commands (opened from ``settings.data_dir`` if None)."""
     period, _ = validate(request, settings)
     units = resolve_units(store, request.unit)
+    db = control if control is not None else open_control_db(settings.data_dir)
+    try:
+        commands = isolation_commands_between(db, period.start, period.end)
+    finally:
+        if control is None:
+            db.close()
     return build_context(
         store,
         settings,
@@ -65,6 +76,7 @@ def make_context(
         now=now,
         outbox=getattr(runtime, "outbox", None),
         engine=getattr(runtime, "engine", None),
+        isolation_commands=commands,
     )
 
 
@@ -80,15 +92,10 @@ def generate(
     """Build, render and archive one report; return the archive entry, its figures and its bytes."""
     period, formats = validate(request, settings)
     created = (now or datetime.now(UTC)).astimezone(UTC)
-    ctx = make_context(store, settings, request, now=created, runtime=runtime)
+    ctx = make_context(store, settings, request, now=created, runtime=runtime, control=archive.db)
     with _NUMBER_LOCK:
         seq, number = archive.reserve_number(settings.reports.document_prefix, created)
-        header = Header(
-            doc_number=number,
-            issuing_unit=settings.reports.issuing_unit,
-            recipient=settings.reports.recipient,
-            province=settings.province,
-        )
+        header = Header.from_settings(settings, number)
         outputs = render_all(ctx, header, request.lang, formats)
         params = ctx.query_parameters() | {"lang": request.lang, "formats": formats, "doc_number": number}
         report = archive.store(
@@ -101,7 +108,7 @@ def generate(
             schedule=request.schedule,
             requested_by=request.requested_by,
             params=params,
-            summary=summary_sentence(ctx, request.lang),
+            summary=full_summary(ctx, request.lang),
             doc_number=(seq, number),
             now=created,
         )

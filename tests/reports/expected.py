@@ -5,6 +5,7 @@ from __future__ import annotations
 import html as html_lib
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,7 +33,7 @@ def all_alerts(store: Store, query: AlertQuery) -> list[Any]:
 
 def expected_figures(
     store: Store, start: datetime, end: datetime, prev: tuple[datetime, datetime], units: frozenset[str] | None,
-    as_of: datetime, sla: dict[str, int],
+    as_of: datetime, sla: dict[str, int], data_dir: Path | None = None,
 ) -> dict[str, int]:
     def count(**kw: Any) -> int:
         return store.count_alerts(AlertQuery(start=start, end=end, units=units, **kw))["total"]
@@ -92,9 +93,28 @@ def expected_figures(
     exp["scope.agents_active"] = sum(bool(h.agent_id) and h.last_seen >= start for h in hosts)
     exp["scope.isolated_now"] = sum(h.isolation.value == "isolated" for h in hosts)
     audit = store.list_audit(start=start, end=end, limit=1000).items
-    exp["isolations"] = sum(
+    exp["isolation_requests"] = sum(
         e.action == "host.isolate" and (units is None or e.unit in units) for e in audit
     )
+    # sent vs. confirmed, through the command queue's own API (host by host), not the report's query
+    sent = confirmed = 0
+    confirmed_hosts: set[str] = set()
+    if data_dir is not None:
+        from soclite.control.commands import CommandQueue
+
+        queue = CommandQueue.open(data_dir, store)
+        try:
+            for h in hosts:
+                for c in queue.list_for_host(h.id, limit=1000):
+                    if c.kind != "isolate":
+                        continue
+                    sent += start <= c.created_at < end
+                    if c.status == "done" and c.ok and c.completed_at and start <= c.completed_at < end:
+                        confirmed += 1
+                        confirmed_hosts.add(h.id)
+        finally:
+            queue.close()
+    exp.update({"isolation_commands": sent, "isolations": confirmed, "hosts_isolated": len(confirmed_hosts)})
     return exp
 
 

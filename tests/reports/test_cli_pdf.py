@@ -67,7 +67,7 @@ def test_cli_pdf_has_summary_with_diacritics_and_embedded_font(
     flat = " ".join(text.split())
     vi = lambda n: format_decimal(n, locale="vi")  # noqa: E731
     sentence = (
-        f"Trong tháng 8/2024, đã ghi nhận và xử lý {vi(counts['total'])} cảnh báo mất an toàn thông tin, "
+        f"Trong tháng 8/2024, đã ghi nhận {vi(counts['total'])} cảnh báo mất an toàn thông tin, "
         f"trong đó có {vi(counts['high'])} cảnh báo mức độ cao, {vi(counts['medlow'])} cảnh báo mức độ "
         "trung bình và thấp."
     )
@@ -103,9 +103,9 @@ def test_cli_bad_period_and_language_exit_with_a_clear_message(
     proc = _run("report", "--data-dir", str(root), "--period", "2024-08", "--lang", "fr", "--format", "pdf",
                 "--out", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 2 and "'fr' is not one of 'vi', 'en'" in proc.stderr
-    proc = _run("report", "--data-dir", str(root), "--period", "2024-08", "--format", "docx",
+    proc = _run("report", "--data-dir", str(root), "--period", "2024-08", "--format", "xlsx",
                 "--out", str(tmp_path), cwd=tmp_path)
-    assert proc.returncode == 2 and "unknown format 'docx'" in proc.stderr
+    assert proc.returncode == 2 and "unknown format 'xlsx'" in proc.stderr
     proc = _run("report", "--data-dir", str(root), "--period", "2024-08", "--format", "csv", "--unit", "nope",
                 "--out", str(tmp_path / "x"), cwd=tmp_path)
     assert proc.returncode == 1 and "unknown unit 'nope'" in proc.stderr

@@ -80,8 +80,8 @@ def test_bad_language_format_and_unit_are_clear_errors(tmp_path: Path) -> None:
     try:
         with pytest.raises(ReportError, match="language 'fr'"):
             generate(store, settings, archive, ReportRequest(period="2024-08", lang="fr"))
-        with pytest.raises(ReportError, match="format 'docx'"):
-            generate(store, settings, archive, ReportRequest(period="2024-08", formats=("docx",)))
+        with pytest.raises(ReportError, match="format 'xlsx'"):  # docx became a format (issue 17)
+            generate(store, settings, archive, ReportRequest(period="2024-08", formats=("xlsx",)))
         with pytest.raises(ReportError, match=r"unknown unit 'nope'.*syt"):
             generate(store, settings, archive, ReportRequest(period="2024-08", unit="nope"))
         with pytest.raises(ReportError, match="unknown period"):

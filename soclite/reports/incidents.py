@@ -1,0 +1,99 @@
+"""The incident clock's escalation and the notices, in the response layer.
+
+:func:`escalate_due` e-mails ``compliance.incident_notify`` through the playbook outbox
+(``notify_email``: durable, retried, visible with the other actions) once per incident and deadline,
+when the deadline enters the warning window or has passed without the report being recorded.
+:func:`render_notice` fills the Vietnamese notice and reports from the incident, its case, alerts and hosts.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from soclite.config import Settings
+from soclite.control.incidents import Incidents, deadlines
+from soclite.playbooks.outbox import Outbox
+from soclite.reports.periods import timezone_of
+
+log = logging.getLogger(__name__)
+
+DEADLINE_NAMES = {
+    "initial_notice": "Thông báo ban đầu (24 giờ)",
+    "report_72h": "Báo cáo nguyên nhân, phạm vi, biện pháp khắc phục (72 giờ)",
+    "personal_data": "Thông báo vi phạm dữ liệu cá nhân (72 giờ)",
+    "final_report": "Báo cáo kết thúc",
+}
+
+
+def escalate_due(incidents: Incidents, outbox: Outbox, settings: Settings, now: datetime) -> list[str]:
+    """Queue one escalation e-mail per deadline due soon or overdue; return the idempotency keys queued."""
+    to = settings.compliance.incident_notify
+    if not to:
+        return []
+    warn = timedelta(minutes=settings.compliance.incident_warn_minutes)
+    zone = timezone_of(settings.timezone)
+    queued = []
+    for incident in incidents.list_incidents(None, limit=100000):
+        done = incidents.escalated(incident["id"])
+        for deadline in deadlines(incident, now, warn):
+            if deadline.state not in ("due_soon", "overdue") or deadline.name in done or deadline.due_at is None:
+                continue
+            key = f"incident:{incident['id']}:{deadline.name}"
+            due = deadline.due_at.astimezone(zone).strftime("%H:%M ngày %d/%m/%Y")
+            late = "ĐÃ QUÁ HẠN" if deadline.state == "overdue" else "SẮP ĐẾN HẠN"
+            outbox.submit(
+                "notify_email",
+                {
+                    "to": list(to),
+                    "subject": f"[{late}] {DEADLINE_NAMES[deadline.name]} - sự cố {incident['title']}",
+                    "body": (
+                        f"Sự cố: {incident['title']} (mã {incident['id']}, đơn vị {incident['unit'] or '-'})\n"
+                        f"{DEADLINE_NAMES[deadline.name]}: hạn {due} ({settings.timezone}).\n"
+                        "Chưa ghi nhận báo cáo này trong soclite."
+                    ),
+                },
+                idempotency_key=key,
+                requested_by="incident-clock",
+                payload={"incident": incident["id"], "unit": incident["unit"], "deadline": deadline.name},
+            )
+            incidents.mark_escalated(incident["id"], deadline.name, now)
+            log.warning("incident %s: %s %s, escalation queued", incident["id"], deadline.name, deadline.state)
+            queued.append(key)
+    return queued
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+    autoescape=False,  # plain text, sent by e-mail or pasted into the official form
+    undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+)
+
+
+def render_notice(kind: str, incident: dict[str, Any], *, settings: Settings, alerts: list[Any], hosts: list[Any],
+                  case: dict[str, Any] | None, now: datetime) -> str:
+    """The Vietnamese text of the initial notice / 72-hour report / final report, pre-filled."""
+    if kind not in DEADLINE_NAMES:
+        raise KeyError(kind)
+    zone = timezone_of(settings.timezone)
+
+    def local(value: str | datetime | None) -> str:
+        if value is None:
+            return "chưa có"
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+        return ts.astimezone(zone).strftime("%H:%M ngày %d/%m/%Y")
+
+    rules = sorted({a.rule_title for a in alerts})
+    return _ENV.get_template("incident_notice.txt.j2").render(
+        kind=kind, title=DEADLINE_NAMES[kind].upper(), incident=incident, case=case, alerts=alerts, hosts=hosts,
+        rules=rules, local=local, now=local(now), settings=settings,
+        recipient=settings.reports.recipient_name(settings.province),
+        issuing_unit=settings.reports.issuing_unit.replace("{province}", settings.province),
+    )
+
+
+__all__ = ["DEADLINE_NAMES", "escalate_due", "render_notice"]

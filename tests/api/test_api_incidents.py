@@ -1,0 +1,159 @@
+"""Incidents with their legal clock (issue 17, part 4): deadlines from detection, escalation, notices.
+
+The clock and the escalation run on a controlled ``now``; the escalation e-mail goes through the real
+playbook outbox and worker to a real SMTP server (aiosmtpd). The API is the real app over a real runtime.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from soclite.control.incidents import IncidentCreate, MilestoneRecord, deadlines
+from soclite.playbooks.worker import Worker
+from soclite.reports.incidents import escalate_due
+from soclite.runtime import Runtime
+from tests.playbooks.support import build_runtime, make_settings, wait_for
+from tests.reports.smtp import free_port, start_smtp
+
+Client = Any
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 08:00 ICT
+WARN = timedelta(hours=4)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _states(incident: dict[str, Any], now: datetime) -> dict[str, str]:
+    return {d.name: d.state for d in deadlines(incident, now, WARN)}
+
+
+def test_clock_counts_from_detection(runtime: Runtime) -> None:
+    inc = runtime.incidents.create(IncidentCreate(title="Mã hoá dữ liệu", detected_at=T0), actor="t",
+                                   created_by="t", unit=None, scope=None, now=T0 + timedelta(minutes=10))
+    assert _states(inc, T0 + timedelta(hours=1)) == {"initial_notice": "pending", "report_72h": "pending",
+                                                     "final_report": "open"}
+    clock = {d.name: d for d in deadlines(inc, T0 + timedelta(hours=21), WARN)}
+    assert clock["initial_notice"].state == "due_soon" and clock["initial_notice"].remaining_seconds == 3 * 3600
+    assert clock["initial_notice"].due_at == T0 + timedelta(hours=24)
+    assert clock["report_72h"].due_at == T0 + timedelta(hours=72)
+    assert _states(inc, T0 + timedelta(hours=25))["initial_notice"] == "overdue"
+    inc = runtime.incidents.record(inc["id"], MilestoneRecord(milestone="initial_notice", at=T0 + timedelta(hours=20)),
+                                   actor="t", author="t", scope=None)
+    assert _states(inc, T0 + timedelta(hours=80)) == {"initial_notice": "done", "report_72h": "overdue",
+                                                      "final_report": "open"}
+    inc = runtime.incidents.record(inc["id"], MilestoneRecord(milestone="report_72h", at=T0 + timedelta(hours=75)),
+                                   actor="t", author="t", scope=None)
+    assert _states(inc, T0 + timedelta(hours=80))["report_72h"] == "done_late"
+
+    # national security: the initial notice is due immediately; a personal-data breach has its own 72 h
+    urgent = runtime.incidents.create(
+        IncidentCreate(title="Tấn công hệ thống quan trọng", detected_at=T0, national_security=True,
+                       personal_data=True), actor="t", created_by="t", unit=None, scope=None, now=T0)
+    clock = {d.name: d for d in deadlines(urgent, T0 + timedelta(minutes=1), WARN)}
+    assert clock["initial_notice"].due_at == T0 and clock["initial_notice"].state == "overdue"
+    assert clock["personal_data"].due_at == T0 + timedelta(hours=72) and clock["personal_data"].state == "pending"
+
+
+def test_escalation_mail_before_the_deadline_once(tmp_path: Path) -> None:
+    port = free_port()
+    controller, inbox = start_smtp(port)
+    settings = make_settings(tmp_path, smtp={"host": "127.0.0.1", "port": port, "sender": "soc@tinh.gov.vn"},
+                             compliance={"incident_notify": ["truc-ca@tinh.gov.vn"], "incident_warn_minutes": 240})
+    runtime = build_runtime(settings)
+    worker = Worker(runtime, poll_seconds=0.05)
+    try:
+        inc = runtime.incidents.create(IncidentCreate(title="Lộ lọt dữ liệu", detected_at=T0, personal_data=True),
+                                       actor="t", created_by="t", unit=None, scope=None, now=T0)
+        assert escalate_due(runtime.incidents, runtime.outbox, settings, T0 + timedelta(hours=19)) == []
+        first = escalate_due(runtime.incidents, runtime.outbox, settings, T0 + timedelta(hours=20, minutes=1))
+        assert first == [f"incident:{inc['id']}:initial_notice"]
+        # the next pass inside the window queues nothing again
+        assert escalate_due(runtime.incidents, runtime.outbox, settings, T0 + timedelta(hours=21)) == []
+        # the 72-hour report and the personal-data notice enter their window together
+        later = escalate_due(runtime.incidents, runtime.outbox, settings, T0 + timedelta(hours=69))
+        assert sorted(later) == sorted([f"incident:{inc['id']}:report_72h", f"incident:{inc['id']}:personal_data"])
+        worker.start()
+        wait_for(lambda: len(inbox.messages) >= 3, timeout=30)
+        subjects = sorted(str(m["Subject"]) for m in inbox.messages)
+        assert all(s.startswith("[SẮP ĐẾN HẠN]") and "Lộ lọt dữ liệu" in s for s in subjects), subjects
+        assert any("Thông báo ban đầu (24 giờ)" in s for s in subjects)
+        assert all(m["To"] == "truc-ca@tinh.gov.vn" for m in inbox.messages)
+        body = next(m for m in inbox.messages if "ban đầu" in str(m["Subject"])).get_content()
+        assert "hạn 08:00 ngày 03/03/2026" in body  # T0 + 24 h in the site's zone
+    finally:
+        worker.stop()
+        runtime.close()
+        controller.stop()
+
+
+def test_incidents_api_with_deadlines_and_notice(
+    seeded: dict[str, list[str]], runtime: Runtime, client: Client, tokens: dict[str, str]
+) -> None:
+    analyst = auth(tokens["analyst"])
+    ha_ids = seeded["HA"][:2]
+    case = client.post("/api/v1/cases", json={"title": "Mã độc huyện A", "unit": "HA", "alert_ids": ha_ids,
+                                               "description": "PowerShell mã hoá lệnh"}, headers=analyst).json()
+    detected = (datetime.now(UTC) - timedelta(hours=22)).isoformat()
+    r = client.post("/api/v1/incidents", json={"title": "Mã độc huyện A", "case_id": case["id"],
+                                               "detected_at": detected, "systems": ["cong-dvc"]}, headers=analyst)
+    assert r.status_code == 201, r.text
+    incident = r.json()
+    assert incident["unit"] == "HA"  # from the case
+    clock = {d["name"]: d for d in incident["deadlines"]}
+    assert clock["initial_notice"]["state"] == "due_soon"
+    assert 7000 < clock["initial_notice"]["remaining_seconds"] <= 7200
+    assert clock["report_72h"]["state"] == "pending" and clock["final_report"]["due_at"] is None
+
+    listed = client.get("/api/v1/incidents", headers=auth(tokens["viewer"])).json()
+    assert [i["id"] for i in listed["items"]] == [incident["id"]] and "deadlines" in listed["items"][0]
+    # another unit does not see it; a viewer cannot record a report
+    assert client.get(f"/api/v1/incidents/{incident['id']}", headers=auth(tokens["viewer_so"])).status_code == 404
+    assert client.post(f"/api/v1/incidents/{incident['id']}/milestones", json={"milestone": "initial_notice"},
+                       headers=auth(tokens["viewer"])).status_code == 403
+
+    notice = client.get(f"/api/v1/incidents/{incident['id']}/notice?kind=initial_notice", headers=analyst)
+    assert notice.status_code == 200
+    text = notice.text
+    assert "THÔNG BÁO BAN ĐẦU (24 GIỜ)" in text and "Kính gửi: Bộ Thông tin và Truyền thông" in text
+    assert "ha-ser" in text and "Cảnh báo liên quan: 2" in text and "PowerShell mã hoá lệnh" in text
+
+    r = client.post(f"/api/v1/incidents/{incident['id']}/milestones", json={"milestone": "initial_notice"},
+                    headers=analyst)
+    assert r.status_code == 200 and {d["name"]: d["state"] for d in r.json()["deadlines"]}["initial_notice"] == "done"
+    again = client.post(f"/api/v1/incidents/{incident['id']}/milestones", json={"milestone": "initial_notice"},
+                        headers=analyst)
+    assert again.status_code == 400 and "already recorded" in again.text
+    upd = client.post(f"/api/v1/incidents/{incident['id']}/milestones",
+                      json={"milestone": "update", "note": "Đã cô lập máy"}, headers=analyst).json()
+    assert [u["note"] for u in upd["updates"]] == ["Đã cô lập máy"]
+    audit = client.get("/api/v1/audit?limit=500", headers=auth(tokens["admin"])).json()["items"]
+    assert {"incident.create", "incident.initial_notice", "incident.update"} <= {e["action"] for e in audit}
+    # bad input: a detection time in the future, an unknown milestone
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert client.post("/api/v1/incidents", json={"title": "x", "detected_at": future},
+                       headers=analyst).status_code == 400
+    assert client.post(f"/api/v1/incidents/{incident['id']}/milestones", json={"milestone": "soon"},
+                       headers=analyst).status_code == 422
+
+
+def test_the_scheduler_runs_the_incident_clock(tmp_path: Path) -> None:
+    """The server's scheduler escalates on its own: an overdue incident gets its e-mail queued in the outbox."""
+    from soclite.reports.scheduler import ReportScheduler
+
+    settings = make_settings(tmp_path, compliance={"incident_notify": ["truc-ca@tinh.gov.vn"]})
+    runtime = build_runtime(settings)
+    scheduler = ReportScheduler(runtime, incident_seconds=0.2)
+    try:
+        detected = datetime.now(UTC) - timedelta(hours=30)
+        inc = runtime.incidents.create(IncidentCreate(title="Quá hạn", detected_at=detected), actor="t",
+                                       created_by="t", unit=None, scope=None)
+        scheduler.start()
+        row = wait_for(lambda: runtime.outbox.get_by_key(f"incident:{inc['id']}:initial_notice"), timeout=20)
+        assert row.action == "notify_email" and row.params["subject"].startswith("[ĐÃ QUÁ HẠN]")
+        assert row.params["to"] == ["truc-ca@tinh.gov.vn"]
+    finally:
+        scheduler.shutdown()
+        runtime.close()
