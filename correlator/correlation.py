@@ -80,6 +80,8 @@ class Correlation:
     description: str | None = None
     enabled: bool = True
     hits: int = 0
+    #: when it last fired (epoch seconds), None if never since the process started
+    last_fired: float | None = None
 
     def field_for(self, name: str, rule_id: str) -> str:
         alias = self.aliases.get(name)

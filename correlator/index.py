@@ -234,6 +234,7 @@ class TypeIndex:
         "rules",
         "samples",
         "scanners",
+        "seen",
         "settled",
         "tick",
     )
@@ -338,6 +339,8 @@ class TypeIndex:
         self.has_aliases = False
         # hit-rate learning (see Engine._learn)
         self.tick = 0
+        #: the field names this type's events carried (the engine's per-type set, see correlator.health)
+        self.seen: set[str] = set()
         self.samples = 0
         self.counts = [0] * len(self.rules)
         self.rebuilds = 0
