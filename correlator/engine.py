@@ -305,6 +305,7 @@ class Engine:
         )
         index.has_aliases = key.service == "security" or "antivirus" in key.categories
         index.seen = self._seen.setdefault(key, set())
+        index.pending = frozenset(f for r in rules for f in r.fields) - index.seen
         return index
 
     def match(self, event: Event) -> list[CompiledRule]:
@@ -314,9 +315,14 @@ class Engine:
             return []
         if index.has_aliases:
             apply_field_aliases(event, key)
-        seen = index.seen
-        if len(seen) < health.MAX_SEEN_FIELDS:  # a few hundred ns: dict keys into a set
-            seen.update(event)
+        pending = index.pending
+        if pending:  # only the rule-named fields not seen yet (~100 ns for a few; none once all are seen)
+            for name in pending:
+                if name in event:
+                    found = [f for f in pending if f in event]
+                    index.seen.update(found)
+                    index.pending = pending.difference(found)
+                    break
         lw = Lowered(event)
         rules = index.rules
         if self.indexed:
@@ -552,7 +558,7 @@ class Engine:
         for corr in self.correlations:
             corr.last_fired = last.get(corr.id, corr.last_fired)
         for key, fields in previous.seen.items():
-            self._seen.setdefault(key, set()).update(list(fields)[: health.MAX_SEEN_FIELDS])
+            self._seen.setdefault(key, set()).update(fields)
 
     def assess(self, snapshot: health.HealthSnapshot | None = None) -> dict[str, health.RuleHealth]:
         """Health of every loaded rule and correlation from ``snapshot`` (default: this engine's own)."""

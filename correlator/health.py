@@ -2,10 +2,11 @@
 
 The engine keeps, per rule, hits, suppressed matches (a Sigma filter or an analysts' exception
 dropped them) and evaluation errors since its process started, and when the rule last fired; and,
-per log source (:class:`~correlator.logsource.LogKey`), the set of field names its events carried,
-bounded by :data:`MAX_SEEN_FIELDS` (a source past the bound is "too many fields to tell" rather
-than a wrong "never seen"). A rule whose detection names a field that no event of its log source
-has carried cannot match as written: :func:`assess` reports those fields.
+per log source (:class:`~correlator.logsource.LogKey`), which of the fields its rules name its events
+have carried. That set is bounded by the rules (not by what senders put in events), and it costs
+nothing once every named field has been seen: each event is checked only for the fields still
+missing. A rule whose detection names a field that no event of its log source has carried cannot
+match as written: :meth:`~correlator.engine.Engine.assess` reports those fields.
 
 The detection process's engine writes a :class:`HealthSnapshot` beside its correlation state
 (:data:`HEALTH_FILE`, atomically, every save interval); the server's engine, which sees no events
@@ -27,8 +28,6 @@ from soclite.correlator.logsource import LogKey
 log = logging.getLogger(__name__)
 
 HEALTH_FILE = "rule-health.json"
-#: field names remembered per log source; a source with more is reported as unknown
-MAX_SEEN_FIELDS = 4096
 
 
 @dataclass
@@ -58,8 +57,8 @@ class RuleHealth:
     last_fired: float | None
     #: whether any event of the rule's log source has been seen
     source_seen: bool
-    #: fields the detection names that no event of its log source carried; None when unknown
-    #: (no event of the source yet, or the source has more than MAX_SEEN_FIELDS field names)
+    #: fields the detection names that no event of its log source carried; None when no event of
+    #: the source has been seen yet (nothing to tell)
     unseen_fields: list[str] | None
 
 
@@ -107,7 +106,5 @@ def source_fields(
     for key, fields in seen.items():
         if key.matches(product, category, service):
             source_seen = True
-            if len(fields) >= MAX_SEEN_FIELDS:
-                return True, None
             union |= fields
     return source_seen, union if source_seen else None

@@ -109,11 +109,14 @@ def test_hits_suppressed_last_fired_and_unseen_fields(tmp_path: Path) -> None:
     assert engine.assess()[RENAMED].unseen_fields == []
 
 
-def test_a_source_with_too_many_field_names_is_unknown_not_unseen(tmp_path: Path) -> None:
+def test_only_rule_named_fields_are_kept_and_only_until_seen(tmp_path: Path) -> None:
     engine = Engine(load_paths([rules_dir(tmp_path)]))
-    wide = proc("C:\\x.exe", "x") | {f"f{i}": i for i in range(health.MAX_SEEN_FIELDS + 10)}
-    engine.process(wide)
-    assert engine.assess()[RENAMED].unseen_fields is None
+    # a sender's arbitrary field names are not kept: the set is bounded by the rules
+    engine.process(proc("C:\\x.exe", "x") | {f"junk{i}": i for i in range(5000)})
+    [(key, seen)] = engine.health_snapshot().seen.items()
+    assert key.service == "sysmon" and seen == {"CommandLine", "Image"}
+    engine.process(proc("C:\\x.exe", "x") | {"OriginalFileName": "X.EXE"})
+    assert engine.health_snapshot().seen[key] == {"CommandLine", "Image", "OriginalFileName"}
 
 
 def test_health_file_is_what_a_separate_server_process_reads(tmp_path: Path) -> None:
