@@ -12,10 +12,11 @@ SigmaHQ's Zeek rules route to it) and keeps the generic Sigma category too (so `
   user_agent, referrer) and c-uri, cs-host, c-useragent, cs-method, url.original;
 * ``service: ssl, category: proxy`` (TLS ClientHello) — server_name, tls.client.server_name, cs-host;
 * ``service: x509`` (each certificate a server sends in clear, TLS 1.2 and older) — Zeek x509.log
-  (certificate.serial in upper-case hex, certificate.subject, certificate.issuer, validity, san.dns).
+  (certificate.serial in upper-case hex, certificate.subject, certificate.issuer, validity, san.dns);
+* ``service: rdp`` (an RDP client's X.224 Connection Request) — Zeek rdp.log's cookie, id.*.
 
-Not produced: Zeek's kerberos, smb_files, dce_rpc and rdp logs need those protocols' dissectors and
-TCP reassembly, which the sensor does not do (a certificate split over segments is missed too).
+Not produced: Zeek's kerberos, smb_files and dce_rpc logs need those protocols' dissectors and TCP
+reassembly, which the sensor does not do (a certificate split over segments is missed too).
 
 Flows are keyed by the 5-tuple in the direction of the first packet seen and emitted when idle
 for ``idle_seconds``, after ``active_seconds``, or at the end of a pcap. Live capture needs
@@ -168,6 +169,29 @@ def tls_certificates(payload: bytes) -> list[bytes]:
     return out
 
 
+_RDP_PROTOCOLS = {0: "RDP", 1: "SSL", 2: "HYBRID", 8: "RDSTLS", 16: "HYBRID_EX"}
+
+
+def rdp_connection_request(payload: bytes) -> Event | None:
+    """A Zeek rdp.log-shaped event of an RDP client's X.224 Connection Request (MS-RDPBCGR 2.2.1.1)."""
+    # TPKT (RFC 1006): version 3, reserved, 16-bit length; X.224 CR TPDU: length indicator, code 0xE0
+    if len(payload) < 11 or int.from_bytes(payload[2:4], "big") != len(payload) or payload[5] & 0xF0 != 0xE0:
+        return None
+    body = payload[11:]
+    event: Event = {"logsource.product": "zeek", "logsource.service": "rdp", "event.category": "network",
+                    "event.action": "rdp_connection_request", "network.protocol": "rdp"}  # fmt: skip
+    if body.startswith(b"Cookie: mstshash="):
+        end = body.find(b"\r\n")
+        if end < 0:
+            return None
+        event["cookie"] = body[len(b"Cookie: mstshash=") : end].decode("latin-1")
+        body = body[end + 2 :]
+    if len(body) >= 8 and body[0] == 0x01:  # RDP_NEG_REQ: requestedProtocols, a little-endian bit mask
+        requested = int.from_bytes(body[4:8], "little")
+        event["rdp.requested_protocols"] = [name for bit, name in _RDP_PROTOCOLS.items() if bit and requested & bit] or ["RDP"]
+    return event
+
+
 def x509_event(der: bytes) -> Event:
     """A Zeek x509.log-shaped event of one DER certificate (an unparsable one keeps its hash only)."""
     import hashlib
@@ -306,6 +330,8 @@ def packet_events(packet: Any, flows: FlowTable) -> list[Event]:
                               "network.protocol": "tls"})  # fmt: skip
             elif payload[:1] == b"\x16":
                 found += [x509_event(der) for der in tls_certificates(payload)]
+            elif payload[:2] == b"\x03\x00" and (rdp := rdp_connection_request(payload)) is not None:
+                found.append(rdp)
             for event in found:
                 event.update({"@timestamp": _ts(ts), "source.ip": str(ip.src), "source.port": int(layer.sport),
                               "destination.ip": str(ip.dst), "destination.port": int(layer.dport),

@@ -174,6 +174,7 @@ OTHER_PRODUCED: set[tuple[str | None, str | None, str | None]] = {
     ("zeek", "proxy", "http"),
     ("zeek", "proxy", "ssl"),
     ("zeek", None, "x509"),
+    ("zeek", None, "rdp"),
 }
 
 

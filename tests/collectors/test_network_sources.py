@@ -291,7 +291,15 @@ def server_certificate_flight(der: bytes) -> bytes:
     return b"\x16\x03\x03" + struct.pack("!H", len(body)) + body
 
 
-def zeek_events(tmp_path: Path, *, query: str, host: str, uri: str, serial: int) -> list[dict[str, Any]]:
+def rdp_request(cookie: str) -> bytes:
+    """TPKT + X.224 Connection Request with a mstshash cookie and an RDP_NEG_REQ for TLS and CredSSP."""
+    body = f"Cookie: mstshash={cookie}\r\n".encode() + bytes([1, 0, 8, 0]) + (3).to_bytes(4, "little")
+    x224 = bytes([6 + len(body), 0xE0, 0, 0, 0, 0, 0]) + body
+    return bytes([3, 0]) + (4 + len(x224)).to_bytes(2, "big") + x224
+
+
+def zeek_events(tmp_path: Path, *, query: str, host: str, uri: str, serial: int,
+                rdp_client: str = "198.51.100.23") -> list[dict[str, Any]]:  # fmt: skip
     from scapy.layers.dns import DNS, DNSQR
     from scapy.layers.inet import IP, TCP, UDP
     from scapy.packet import Raw
@@ -306,6 +314,7 @@ def zeek_events(tmp_path: Path, *, query: str, host: str, uri: str, serial: int)
         / Raw(f"GET {uri} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Microsoft-WebDAV-MiniRedir/10.0\r\n\r\n".encode()),
         IP(src="203.0.113.44", dst="10.10.5.20") / TCP(sport=443, dport=50001, flags="PA")
         / Raw(server_certificate_flight(certificate(serial))),
+        IP(src=rdp_client, dst="10.10.2.8") / TCP(sport=50002, dport=3389, flags="PA") / Raw(rdp_request("hacker")),
     ]  # fmt: skip
     for i, packet in enumerate(packets):
         packet.time = t0 + i
@@ -317,7 +326,9 @@ def zeek_events(tmp_path: Path, *, query: str, host: str, uri: str, serial: int)
 def test_sensor_events_are_zeek_shaped(tmp_path: Path) -> None:
     events = zeek_events(tmp_path, query="pool.supportxmr.com", host="cdn.update.xyz", uri="/a/setup.exe", serial=0x8BB00EE)
     by_service = {e["logsource.service"]: e for e in events if e.get("logsource.product") == "zeek"}
-    assert set(by_service) == {"dns", "http", "x509", "conn"}
+    assert set(by_service) == {"dns", "http", "x509", "conn", "rdp"}
+    subset(by_service["rdp"], {"cookie": "hacker", "rdp.requested_protocols": ["SSL", "HYBRID"],
+                               "id.orig_h": "198.51.100.23", "id.resp_p": 3389})  # fmt: skip
     subset(by_service["dns"], {"logsource.category": "dns", "query": "pool.supportxmr.com", "qtype_name": "A",
                                "id.orig_h": "10.10.5.20", "id.resp_p": 53, "trans_id": 7, "Z": 0, "RD": True, "proto": "udp"})  # fmt: skip
     subset(by_service["http"], {"logsource.category": "proxy", "host": "cdn.update.xyz", "uri": "/a/setup.exe",
@@ -331,7 +342,7 @@ def test_sensor_events_are_zeek_shaped(tmp_path: Path) -> None:
     conns = [e for e in events if e.get("logsource.service") == "conn"]
     assert {(e["id.orig_h"], e["id.resp_h"], e["id.resp_p"], e["proto"]) for e in conns} == {
         ("10.10.5.20", "10.10.0.53", 53, "udp"), ("10.10.5.20", "203.0.113.80", 80, "tcp"),
-        ("203.0.113.44", "10.10.5.20", 50001, "tcp")}  # fmt: skip
+        ("203.0.113.44", "10.10.5.20", 50001, "tcp"), ("198.51.100.23", "10.10.2.8", 3389, "tcp")}  # fmt: skip
     assert all(e["logsource.category"] == "firewall" for e in conns)
 
 
@@ -346,9 +357,11 @@ def test_tls_certificates_of_a_cut_segment(tmp_path: Path) -> None:
 
 def test_zeek_sigmahq_rules_fire(tmp_path: Path) -> None:
     bad = zeek_events(tmp_path, query="pool.supportxmr.com", host="cdn.update.xyz", uri="/a/setup.exe", serial=0x8BB00EE)
-    good = zeek_events(tmp_path, query="www.example.com", host="cdn.example.com", uri="/a/index.html", serial=0x1234)
+    good = zeek_events(tmp_path, query="www.example.com", host="cdn.example.com", uri="/a/index.html", serial=0x1234,
+                       rdp_client="10.10.5.21")  # an RDP client inside the network is not a public listener
     for rule, service in (("rules/network/zeek/zeek_dns_mining_pools.yml", "dns"),
                           ("rules/network/zeek/zeek_http_susp_file_ext_from_susp_tld.yml", "http"),
-                          ("rules/network/zeek/zeek_default_cobalt_strike_certificate.yml", "x509")):  # fmt: skip
+                          ("rules/network/zeek/zeek_default_cobalt_strike_certificate.yml", "x509"),
+                          ("rules/network/zeek/zeek_rdp_public_listener.yml", "rdp")):  # fmt: skip
         assert any(fired(rule, e) for e in bad if e.get("logsource.service") == service), rule
         assert not any(fired(rule, e) for e in good), rule
