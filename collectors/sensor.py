@@ -13,10 +13,12 @@ SigmaHQ's Zeek rules route to it) and keeps the generic Sigma category too (so `
 * ``service: ssl, category: proxy`` (TLS ClientHello) — server_name, tls.client.server_name, cs-host;
 * ``service: x509`` (each certificate a server sends in clear, TLS 1.2 and older) — Zeek x509.log
   (certificate.serial in upper-case hex, certificate.subject, certificate.issuer, validity, san.dns);
-* ``service: rdp`` (an RDP client's X.224 Connection Request) — Zeek rdp.log's cookie, id.*.
+* ``service: rdp`` (an RDP client's X.224 Connection Request) — Zeek rdp.log's cookie, id.*;
+* ``service: smb_files`` (SMB2 CREATE requests, named pipes included) — Zeek smb_files.log's path
+  (the share, from the TREE_CONNECT request and its response's TreeId) and name.
 
-Not produced: Zeek's kerberos, smb_files and dce_rpc logs need those protocols' dissectors and TCP
-reassembly, which the sensor does not do (a certificate split over segments is missed too).
+Not produced: Zeek's kerberos and dce_rpc logs need those protocols' dissectors, and nothing is
+reassembled across TCP segments (a certificate or SMB message split over segments is missed).
 
 Flows are keyed by the 5-tuple in the direction of the first packet seen and emitted when idle
 for ``idle_seconds``, after ``active_seconds``, or at the end of a pcap. Live capture needs
@@ -89,6 +91,14 @@ class FlowTable:
     idle_seconds: float = 60.0
     active_seconds: float = 300.0
     flows: dict[tuple[str, str, int, str, int], Flow] = field(default_factory=dict)
+    #: SMB2 share paths by (client, server, TreeId) and pending TREE_CONNECTs by (client, server, MessageId)
+    smb_trees: dict[tuple[str, str, int], str] = field(default_factory=dict)
+    smb_pending: dict[tuple[str, str, int], str] = field(default_factory=dict)
+
+    def remember(self, table: dict[tuple[str, str, int], str], key: tuple[str, str, int], value: str) -> None:
+        table[key] = value
+        if len(table) > MAX_SMB_STATE:  # bounded: the oldest entry goes
+            del table[next(iter(table))]
 
     def add(self, transport: str, src: str, sport: int, dst: str, dport: int, size: int, ts: float) -> None:
         key = (transport, src, sport, dst, dport)
@@ -166,6 +176,49 @@ def tls_certificates(payload: bytes) -> list[bytes]:
                     k += 3 + size
             j += 4 + msg_len
         i += 5 + length
+    return out
+
+
+MAX_SMB_STATE = 10_000
+_SMB2 = b"\xfeSMB"
+
+
+def smb2_events(payload: bytes, client: str, server: str, to_server: bool, flows: FlowTable) -> list[Event]:
+    """Zeek smb_files-shaped events of SMB2 CREATE requests (MS-SMB2 2.2.13) in one TCP segment.
+
+    The share path comes from TREE_CONNECT (2.2.9: PathOffset/PathLength, UTF-16LE) and the TreeId its
+    response (2.2.10) assigns; state is per (client, server) and bounded (MAX_SMB_STATE).
+    """
+    out: list[Event] = []
+    i = 0
+    while i + 4 + 64 <= len(payload) and payload[i] == 0:  # NetBIOS session message: 0, 24-bit length
+        length = int.from_bytes(payload[i + 1 : i + 4], "big")
+        msg = payload[i + 4 : i + 4 + length]
+        i += 4 + length
+        while len(msg) >= 64 and msg[:4] == _SMB2:
+            command = int.from_bytes(msg[12:14], "little")
+            response = bool(int.from_bytes(msg[16:20], "little") & 1)
+            next_command = int.from_bytes(msg[20:24], "little")
+            message_id = int.from_bytes(msg[24:32], "little")
+            tree_id = int.from_bytes(msg[36:40], "little")
+            if command == 3 and not response and to_server and len(msg) >= 72:  # TREE_CONNECT request
+                offset, size = int.from_bytes(msg[68:70], "little"), int.from_bytes(msg[70:72], "little")
+                flows.remember(flows.smb_pending, (client, server, message_id), msg[offset : offset + size].decode("utf-16-le", "replace"))
+            elif command == 3 and response and not to_server:
+                path = flows.smb_pending.pop((client, server, message_id), None)
+                if path is not None and int.from_bytes(msg[8:12], "little") == 0:  # STATUS_SUCCESS
+                    flows.remember(flows.smb_trees, (client, server, tree_id), path)
+            elif command == 5 and not response and to_server and len(msg) >= 64 + 56:  # CREATE request
+                offset, size = int.from_bytes(msg[108:110], "little"), int.from_bytes(msg[110:112], "little")
+                name = msg[offset : offset + size].decode("utf-16-le", "replace") if size else ""
+                path = flows.smb_trees.get((client, server, tree_id), "")
+                out.append({"logsource.product": "zeek", "logsource.service": "smb_files", "event.category": "file",
+                            "event.action": "SMB::FILE_OPEN", "action": "SMB::FILE_OPEN", "path": path, "name": name,
+                            "file.path": f"{path}\\{name}" if path else name, "file.name": name.rsplit("\\", 1)[-1],
+                            "network.protocol": "smb"})  # fmt: skip
+            if not next_command:
+                break
+            msg = msg[next_command:]
     return out
 
 
@@ -332,6 +385,10 @@ def packet_events(packet: Any, flows: FlowTable) -> list[Event]:
                 found += [x509_event(der) for der in tls_certificates(payload)]
             elif payload[:2] == b"\x03\x00" and (rdp := rdp_connection_request(payload)) is not None:
                 found.append(rdp)
+            elif payload[4:8] == _SMB2 and 445 in (int(layer.sport), int(layer.dport)):
+                to_server = int(layer.dport) == 445
+                client, server = (str(ip.src), str(ip.dst)) if to_server else (str(ip.dst), str(ip.src))
+                found += smb2_events(payload, client, server, to_server, flows)
             for event in found:
                 event.update({"@timestamp": _ts(ts), "source.ip": str(ip.src), "source.port": int(layer.sport),
                               "destination.ip": str(ip.dst), "destination.port": int(layer.dport),

@@ -175,6 +175,7 @@ OTHER_PRODUCED: set[tuple[str | None, str | None, str | None]] = {
     ("zeek", "proxy", "ssl"),
     ("zeek", None, "x509"),
     ("zeek", None, "rdp"),
+    ("zeek", None, "smb_files"),
 }
 
 

@@ -298,7 +298,46 @@ def rdp_request(cookie: str) -> bytes:
     return bytes([3, 0]) + (4 + len(x224)).to_bytes(2, "big") + x224
 
 
-def zeek_events(tmp_path: Path, *, query: str, host: str, uri: str, serial: int,
+def smb2(command: int, body: bytes, *, message_id: int, tree_id: int = 0, response: bool = False) -> bytes:
+    """One SMB2 message (MS-SMB2 2.2.1.2 sync header) in a NetBIOS session message."""
+    header = (b"\xfeSMB" + (64).to_bytes(2, "little") + bytes(2) + bytes(4) + command.to_bytes(2, "little")
+              + bytes(2) + (1 if response else 0).to_bytes(4, "little") + bytes(4)
+              + message_id.to_bytes(8, "little") + bytes(4) + tree_id.to_bytes(4, "little") + bytes(8) + bytes(16))  # fmt: skip
+    message = header + body
+    return b"\x00" + len(message).to_bytes(3, "big") + message
+
+
+def tree_connect(path: str) -> bytes:
+    raw = path.encode("utf-16-le")
+    return (9).to_bytes(2, "little") + bytes(2) + (72).to_bytes(2, "little") + len(raw).to_bytes(2, "little") + raw
+
+
+def create(name: str) -> bytes:
+    raw = name.encode("utf-16-le")
+    fixed = (57).to_bytes(2, "little") + bytes(42) + (120).to_bytes(2, "little") + len(raw).to_bytes(2, "little") + bytes(8)
+    return fixed + raw
+
+
+def smb_session(pipe: str) -> list[Any]:
+    from scapy.layers.inet import IP, TCP
+    from scapy.packet import Raw
+
+    client, server = ("10.10.5.20", 50010), ("10.10.2.8", 445)
+
+    def c2s(data: bytes) -> Any:
+        return IP(src=client[0], dst=server[0]) / TCP(sport=client[1], dport=server[1], flags="PA") / Raw(data)
+
+    def s2c(data: bytes) -> Any:
+        return IP(src=server[0], dst=client[0]) / TCP(sport=server[1], dport=client[1], flags="PA") / Raw(data)
+
+    return [
+        c2s(smb2(3, tree_connect("\\\\10.10.2.8\\IPC$"), message_id=3)),
+        s2c(smb2(3, (16).to_bytes(2, "little") + bytes(14), message_id=3, tree_id=5, response=True)),
+        c2s(smb2(5, create(pipe), message_id=4, tree_id=5)),
+    ]
+
+
+def zeek_events(tmp_path: Path, *, query: str, host: str, uri: str, serial: int, pipe: str = "csexecsvc-ws1-4242-stdin",
                 rdp_client: str = "198.51.100.23") -> list[dict[str, Any]]:  # fmt: skip
     from scapy.layers.dns import DNS, DNSQR
     from scapy.layers.inet import IP, TCP, UDP
@@ -315,6 +354,7 @@ def zeek_events(tmp_path: Path, *, query: str, host: str, uri: str, serial: int,
         IP(src="203.0.113.44", dst="10.10.5.20") / TCP(sport=443, dport=50001, flags="PA")
         / Raw(server_certificate_flight(certificate(serial))),
         IP(src=rdp_client, dst="10.10.2.8") / TCP(sport=50002, dport=3389, flags="PA") / Raw(rdp_request("hacker")),
+        *smb_session(pipe),
     ]  # fmt: skip
     for i, packet in enumerate(packets):
         packet.time = t0 + i
@@ -326,7 +366,9 @@ def zeek_events(tmp_path: Path, *, query: str, host: str, uri: str, serial: int,
 def test_sensor_events_are_zeek_shaped(tmp_path: Path) -> None:
     events = zeek_events(tmp_path, query="pool.supportxmr.com", host="cdn.update.xyz", uri="/a/setup.exe", serial=0x8BB00EE)
     by_service = {e["logsource.service"]: e for e in events if e.get("logsource.product") == "zeek"}
-    assert set(by_service) == {"dns", "http", "x509", "conn", "rdp"}
+    assert set(by_service) == {"dns", "http", "x509", "conn", "rdp", "smb_files"}
+    subset(by_service["smb_files"], {"path": "\\\\10.10.2.8\\IPC$", "name": "csexecsvc-ws1-4242-stdin",
+                                     "id.orig_h": "10.10.5.20", "id.resp_p": 445})  # fmt: skip
     subset(by_service["rdp"], {"cookie": "hacker", "rdp.requested_protocols": ["SSL", "HYBRID"],
                                "id.orig_h": "198.51.100.23", "id.resp_p": 3389})  # fmt: skip
     subset(by_service["dns"], {"logsource.category": "dns", "query": "pool.supportxmr.com", "qtype_name": "A",
@@ -342,7 +384,8 @@ def test_sensor_events_are_zeek_shaped(tmp_path: Path) -> None:
     conns = [e for e in events if e.get("logsource.service") == "conn"]
     assert {(e["id.orig_h"], e["id.resp_h"], e["id.resp_p"], e["proto"]) for e in conns} == {
         ("10.10.5.20", "10.10.0.53", 53, "udp"), ("10.10.5.20", "203.0.113.80", 80, "tcp"),
-        ("203.0.113.44", "10.10.5.20", 50001, "tcp"), ("198.51.100.23", "10.10.2.8", 3389, "tcp")}  # fmt: skip
+        ("203.0.113.44", "10.10.5.20", 50001, "tcp"), ("198.51.100.23", "10.10.2.8", 3389, "tcp"),
+        ("10.10.5.20", "10.10.2.8", 445, "tcp")}  # fmt: skip
     assert all(e["logsource.category"] == "firewall" for e in conns)
 
 
@@ -358,10 +401,32 @@ def test_tls_certificates_of_a_cut_segment(tmp_path: Path) -> None:
 def test_zeek_sigmahq_rules_fire(tmp_path: Path) -> None:
     bad = zeek_events(tmp_path, query="pool.supportxmr.com", host="cdn.update.xyz", uri="/a/setup.exe", serial=0x8BB00EE)
     good = zeek_events(tmp_path, query="www.example.com", host="cdn.example.com", uri="/a/index.html", serial=0x1234,
-                       rdp_client="10.10.5.21")  # an RDP client inside the network is not a public listener
+                       rdp_client="10.10.5.21",  # an RDP client inside the network is not a public listener
+                       pipe="PSEXESVC-ws1-4242-stdin")  # the genuine PsExec service is filtered out
     for rule, service in (("rules/network/zeek/zeek_dns_mining_pools.yml", "dns"),
                           ("rules/network/zeek/zeek_http_susp_file_ext_from_susp_tld.yml", "http"),
                           ("rules/network/zeek/zeek_default_cobalt_strike_certificate.yml", "x509"),
-                          ("rules/network/zeek/zeek_rdp_public_listener.yml", "rdp")):  # fmt: skip
+                          ("rules/network/zeek/zeek_rdp_public_listener.yml", "rdp"),
+                          ("rules/network/zeek/zeek_smb_converted_win_susp_psexec.yml", "smb_files")):  # fmt: skip
         assert any(fired(rule, e) for e in bad if e.get("logsource.service") == service), rule
         assert not any(fired(rule, e) for e in good), rule
+
+
+def test_smb2_and_rdp_dissectors_never_crash_on_hostile_bytes() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from soclite.collectors.sensor import FlowTable, rdp_connection_request, smb2_events
+
+    flows = FlowTable()
+    valid = smb2(5, create("x"), message_id=1)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.binary(max_size=300), st.integers(0, 200))
+    def check(noise: bytes, cut: int) -> None:
+        for payload in (noise, b"\x00" + noise, valid[:cut] + noise, b"\x03\x00" + noise):
+            assert isinstance(smb2_events(payload, "a", "b", True, flows), list)
+            assert rdp_connection_request(payload) is None or isinstance(rdp_connection_request(payload), dict)
+
+    check()
+    assert len(flows.smb_trees) <= 10_000 and len(flows.smb_pending) <= 10_000
