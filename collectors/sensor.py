@@ -1,12 +1,24 @@
-"""The network sensor: packets (live with scapy, or a pcap file) → DNS, flow, HTTP and TLS-SNI events.
+"""The network sensor: packets (live with scapy, or a pcap file) → DNS, flow, HTTP, TLS and x509 events.
 
-Field names follow what Sigma's network log sources use, beside ECS:
+Each event is shaped as the Zeek log of its kind (``product: zeek`` with the Zeek service, so
+SigmaHQ's Zeek rules route to it) and keeps the generic Sigma category too (so ``category: dns``,
+``firewall`` and ``proxy`` rules still see it); field names are Zeek's, Sigma's generic ones and ECS:
 
-* ``category: dns`` — query, answer, record_type, dns.question.name, dns.answers.data;
-* ``category: firewall`` (one event per TCP/UDP flow: 5-tuple, bytes, packets, duration) —
-  src_ip, src_port, dst_ip, dst_port, source.*, destination.*, network.transport;
-* ``category: proxy`` (clear-text HTTP requests, and TLS ClientHello SNI as the host) —
-  c-uri, cs-host, c-useragent, cs-method, url.original, tls.client.server_name.
+* ``service: dns, category: dns`` — Zeek dns.log (query, qtype_name, rcode_name, answers, Z, AA,
+  TC, RD, RA, rejected, trans_id, id.orig_h ...) and query, answer, record_type, dns.*;
+* ``service: conn, category: firewall`` (one event per TCP/UDP flow) — Zeek conn.log (id.*, proto,
+  duration, orig_ip_bytes, resp_ip_bytes, orig_pkts, resp_pkts) and src_ip, dst_port, source.* ...;
+* ``service: http, category: proxy`` (clear-text HTTP requests) — Zeek http.log (host, uri, method,
+  user_agent, referrer) and c-uri, cs-host, c-useragent, cs-method, url.original;
+* ``service: ssl, category: proxy`` (TLS ClientHello) — server_name, tls.client.server_name, cs-host;
+* ``service: x509`` (each certificate a server sends in clear, TLS 1.2 and older) — Zeek x509.log
+  (certificate.serial in upper-case hex, certificate.subject, certificate.issuer, validity, san.dns);
+* ``service: rdp`` (an RDP client's X.224 Connection Request) — Zeek rdp.log's cookie, id.*;
+* ``service: smb_files`` (SMB2 CREATE requests, named pipes included) — Zeek smb_files.log's path
+  (the share, from the TREE_CONNECT request and its response's TreeId) and name.
+
+Not produced: Zeek's kerberos and dce_rpc logs need those protocols' dissectors, and nothing is
+reassembled across TCP segments (a certificate or SMB message split over segments is missed).
 
 Flows are keyed by the 5-tuple in the direction of the first packet seen and emitted when idle
 for ``idle_seconds``, after ``active_seconds``, or at the end of a pcap. Live capture needs
@@ -33,6 +45,7 @@ from soclite.models import Event, isoformat
 log = logging.getLogger(__name__)
 
 _HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ")
+_RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 _DNS_TYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 65: "HTTPS", 255: "ANY"}
 
 
@@ -57,8 +70,12 @@ class Flow:
     def event(self) -> Event:
         packets, size = self.packets_out + self.packets_in, self.bytes_out + self.bytes_in
         return {
-            "logsource.category": "firewall", "logsource.product": "soclite-sensor",
+            "logsource.category": "firewall", "logsource.product": "zeek", "logsource.service": "conn",
             "event.category": "network", "event.action": "flow", "@timestamp": _ts(self.first),
+            "id.orig_h": self.src, "id.orig_p": self.sport, "id.resp_h": self.dst, "id.resp_p": self.dport,
+            "proto": self.transport, "duration": round(self.last - self.first, 6),
+            "orig_pkts": self.packets_out, "orig_ip_bytes": self.bytes_out,
+            "resp_pkts": self.packets_in, "resp_ip_bytes": self.bytes_in,
             "event.start": _ts(self.first), "event.end": _ts(self.last),
             "event.duration": int((self.last - self.first) * 1e9), "network.transport": self.transport,
             "src_ip": self.src, "src_port": self.sport, "dst_ip": self.dst, "dst_port": self.dport,
@@ -74,6 +91,14 @@ class FlowTable:
     idle_seconds: float = 60.0
     active_seconds: float = 300.0
     flows: dict[tuple[str, str, int, str, int], Flow] = field(default_factory=dict)
+    #: SMB2 share paths by (client, server, TreeId) and pending TREE_CONNECTs by (client, server, MessageId)
+    smb_trees: dict[tuple[str, str, int], str] = field(default_factory=dict)
+    smb_pending: dict[tuple[str, str, int], str] = field(default_factory=dict)
+
+    def remember(self, table: dict[tuple[str, str, int], str], key: tuple[str, str, int], value: str) -> None:
+        table[key] = value
+        if len(table) > MAX_SMB_STATE:  # bounded: the oldest entry goes
+            del table[next(iter(table))]
 
     def add(self, transport: str, src: str, sport: int, dst: str, dport: int, size: int, ts: float) -> None:
         key = (transport, src, sport, dst, dport)
@@ -127,6 +152,133 @@ def tls_sni(payload: bytes) -> str | None:
     return None
 
 
+def tls_certificates(payload: bytes) -> list[bytes]:
+    """The DER certificates of a TLS Certificate handshake message (RFC 5246 §7.4.2) in ``payload``.
+
+    Only what one segment holds: records are walked while complete, and a Certificate message cut by
+    the segment's end yields the certificates that are whole. TLS 1.3 encrypts them: nothing then.
+    """
+    out: list[bytes] = []
+    i = 0
+    while i + 5 <= len(payload) and payload[i] == 0x16 and payload[i + 1] == 0x03:
+        length = int.from_bytes(payload[i + 3 : i + 5], "big")
+        record = payload[i + 5 : i + 5 + length]
+        j = 0
+        while j + 4 <= len(record):
+            msg_type, msg_len = record[j], int.from_bytes(record[j + 1 : j + 4], "big")
+            if msg_type == 11:  # Certificate: 3-byte list length, then 3-byte length + DER per certificate
+                k, end = j + 7, min(j + 7 + int.from_bytes(record[j + 4 : j + 7], "big"), len(record))
+                while k + 3 <= end:
+                    size = int.from_bytes(record[k : k + 3], "big")
+                    if k + 3 + size > end:
+                        break
+                    out.append(record[k + 3 : k + 3 + size])
+                    k += 3 + size
+            j += 4 + msg_len
+        i += 5 + length
+    return out
+
+
+MAX_SMB_STATE = 10_000
+_SMB2 = b"\xfeSMB"
+
+
+def smb2_events(payload: bytes, client: str, server: str, to_server: bool, flows: FlowTable) -> list[Event]:
+    """Zeek smb_files-shaped events of SMB2 CREATE requests (MS-SMB2 2.2.13) in one TCP segment.
+
+    The share path comes from TREE_CONNECT (2.2.9: PathOffset/PathLength, UTF-16LE) and the TreeId its
+    response (2.2.10) assigns; state is per (client, server) and bounded (MAX_SMB_STATE).
+    """
+    out: list[Event] = []
+    i = 0
+    while i + 4 + 64 <= len(payload) and payload[i] == 0:  # NetBIOS session message: 0, 24-bit length
+        length = int.from_bytes(payload[i + 1 : i + 4], "big")
+        msg = payload[i + 4 : i + 4 + length]
+        i += 4 + length
+        while len(msg) >= 64 and msg[:4] == _SMB2:
+            command = int.from_bytes(msg[12:14], "little")
+            response = bool(int.from_bytes(msg[16:20], "little") & 1)
+            next_command = int.from_bytes(msg[20:24], "little")
+            message_id = int.from_bytes(msg[24:32], "little")
+            tree_id = int.from_bytes(msg[36:40], "little")
+            if command == 3 and not response and to_server and len(msg) >= 72:  # TREE_CONNECT request
+                offset, size = int.from_bytes(msg[68:70], "little"), int.from_bytes(msg[70:72], "little")
+                flows.remember(flows.smb_pending, (client, server, message_id), msg[offset : offset + size].decode("utf-16-le", "replace"))
+            elif command == 3 and response and not to_server:
+                path = flows.smb_pending.pop((client, server, message_id), None)
+                if path is not None and int.from_bytes(msg[8:12], "little") == 0:  # STATUS_SUCCESS
+                    flows.remember(flows.smb_trees, (client, server, tree_id), path)
+            elif command == 5 and not response and to_server and len(msg) >= 64 + 56:  # CREATE request
+                offset, size = int.from_bytes(msg[108:110], "little"), int.from_bytes(msg[110:112], "little")
+                name = msg[offset : offset + size].decode("utf-16-le", "replace") if size else ""
+                path = flows.smb_trees.get((client, server, tree_id), "")
+                out.append({"logsource.product": "zeek", "logsource.service": "smb_files", "event.category": "file",
+                            "event.action": "SMB::FILE_OPEN", "action": "SMB::FILE_OPEN", "path": path, "name": name,
+                            "file.path": f"{path}\\{name}" if path else name, "file.name": name.rsplit("\\", 1)[-1],
+                            "network.protocol": "smb"})  # fmt: skip
+            if not next_command:
+                break
+            msg = msg[next_command:]
+    return out
+
+
+_RDP_PROTOCOLS = {0: "RDP", 1: "SSL", 2: "HYBRID", 8: "RDSTLS", 16: "HYBRID_EX"}
+
+
+def rdp_connection_request(payload: bytes) -> Event | None:
+    """A Zeek rdp.log-shaped event of an RDP client's X.224 Connection Request (MS-RDPBCGR 2.2.1.1)."""
+    # TPKT (RFC 1006): version 3, reserved, 16-bit length; X.224 CR TPDU: length indicator, code 0xE0
+    if len(payload) < 11 or int.from_bytes(payload[2:4], "big") != len(payload) or payload[5] & 0xF0 != 0xE0:
+        return None
+    body = payload[11:]
+    event: Event = {"logsource.product": "zeek", "logsource.service": "rdp", "event.category": "network",
+                    "event.action": "rdp_connection_request", "network.protocol": "rdp"}  # fmt: skip
+    if body.startswith(b"Cookie: mstshash="):
+        end = body.find(b"\r\n")
+        if end < 0:
+            return None
+        event["cookie"] = body[len(b"Cookie: mstshash=") : end].decode("latin-1")
+        body = body[end + 2 :]
+    if len(body) >= 8 and body[0] == 0x01:  # RDP_NEG_REQ: requestedProtocols, a little-endian bit mask
+        requested = int.from_bytes(body[4:8], "little")
+        event["rdp.requested_protocols"] = [name for bit, name in _RDP_PROTOCOLS.items() if bit and requested & bit] or ["RDP"]
+    return event
+
+
+def x509_event(der: bytes) -> Event:
+    """A Zeek x509.log-shaped event of one DER certificate (an unparsable one keeps its hash only)."""
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.x509.oid import ExtensionOID
+
+    event: Event = {"logsource.product": "zeek", "logsource.service": "x509", "event.category": "network",
+                    "event.action": "tls_certificate", "network.protocol": "tls",
+                    "fingerprint": hashlib.sha256(der).hexdigest(), "tls.server.hash.sha256": hashlib.sha256(der).hexdigest().upper()}  # fmt: skip
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return event
+    serial = format(cert.serial_number, "X")
+    event.update({
+        "certificate.version": cert.version.value + 1, "certificate.serial": serial,
+        "certificate.subject": cert.subject.rfc4514_string(), "certificate.issuer": cert.issuer.rfc4514_string(),
+        "certificate.not_valid_before": isoformat(cert.not_valid_before_utc),
+        "certificate.not_valid_after": isoformat(cert.not_valid_after_utc),
+        "certificate.sig_alg": getattr(cert.signature_algorithm_oid, "_name", cert.signature_algorithm_oid.dotted_string), "tls.server.x509.serial_number": serial,
+        "tls.server.x509.subject.distinguished_name": cert.subject.rfc4514_string(),
+        "tls.server.x509.issuer.distinguished_name": cert.issuer.rfc4514_string(),
+    })  # fmt: skip
+    try:
+        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        names = san.get_values_for_type(x509.DNSName)  # type: ignore[attr-defined]
+        if names:
+            event["san.dns"] = names
+    except (x509.ExtensionNotFound, ValueError):
+        pass
+    return event
+
+
 def _http_request(payload: bytes) -> Event | None:
     if not payload.startswith(_HTTP_METHODS):
         return None
@@ -145,27 +297,34 @@ def _http_request(payload: bytes) -> Event | None:
     url = target if target.startswith(("http://", "https://")) else f"http://{host}{target}"
     stem, _, query = target.partition("?")
     event: Event = {
-        "logsource.category": "proxy", "logsource.product": "soclite-sensor", "event.category": "network",
-        "event.action": "http_request", "cs-method": method, "http.request.method": method, "c-uri": url,
+        "logsource.category": "proxy", "logsource.product": "zeek", "logsource.service": "http",
+        "event.category": "network", "event.action": "http_request", "method": method, "host": host,
+        "uri": target, "user_agent": headers.get("user-agent", ""), "version": _version.removeprefix("HTTP/"), "cs-method": method, "http.request.method": method, "c-uri": url,
         "url.original": url, "c-uri-stem": stem, "c-uri-query": query, "cs-host": host, "url.domain": host,
         "c-useragent": headers.get("user-agent", ""), "user_agent.original": headers.get("user-agent", ""),
     }  # fmt: skip
     if "referer" in headers:
         event["cs-referrer"] = headers["referer"]
+        event["referrer"] = headers["referer"]
     return event
 
 
-def _dns_events(dns: Any, src: str, dst: str, transport: str, ts: float) -> list[Event]:
+def _dns_events(dns: Any, src: str, dst: str, transport: str, ts: float, ports: tuple[int, int]) -> list[Event]:
     if dns.qd is None or dns.qdcount == 0:
         return []
     question = dns.qd[0] if hasattr(dns.qd, "__getitem__") else dns.qd
     name = question.qname.decode("utf-8", "replace").rstrip(".") if isinstance(question.qname, bytes) else str(question.qname).rstrip(".")
     record_type = _DNS_TYPES.get(int(question.qtype), str(question.qtype))
     event: Event = {
-        "logsource.category": "dns", "logsource.product": "soclite-sensor", "event.category": "network",
-        "@timestamp": _ts(ts), "query": name, "dns.question.name": name, "record_type": record_type,
+        "logsource.category": "dns", "logsource.product": "zeek", "logsource.service": "dns",
+        "event.category": "network", "@timestamp": _ts(ts), "qtype_name": record_type, "qtype": int(question.qtype),
+        "qclass": int(question.qclass), "trans_id": int(dns.id), "proto": transport, "Z": int(dns.z),
+        "AA": bool(dns.aa), "TC": bool(dns.tc), "RD": bool(dns.rd), "RA": bool(dns.ra), "query": name, "dns.question.name": name, "record_type": record_type,
         "dns.question.type": record_type, "source.ip": src, "destination.ip": dst, "network.transport": transport,
-        "network.protocol": "dns",
+        "network.protocol": "dns", "source.port": ports[0], "destination.port": ports[1],
+        # Zeek's originator is the client: the answer's destination
+        "id.orig_h": src if dns.qr == 0 else dst, "id.orig_p": ports[0] if dns.qr == 0 else ports[1],
+        "id.resp_h": dst if dns.qr == 0 else src, "id.resp_p": ports[1] if dns.qr == 0 else ports[0],
     }  # fmt: skip
     if dns.qr == 0:
         event["event.action"] = "dns_query"
@@ -183,8 +342,11 @@ def _dns_events(dns: Any, src: str, dst: str, transport: str, ts: float) -> list
         elif isinstance(data, list):
             data = " ".join(d.decode("utf-8", "replace") if isinstance(d, bytes) else str(d) for d in data)
         answers.append(str(data).rstrip("."))
-    event.update({"event.action": "dns_answer", "dns.type": "answer", "dns.response_code": int(dns.rcode),
-                  "answer": ";".join(answers), "dns.answers.data": answers})  # fmt: skip
+    rcode = int(dns.rcode)
+    event.update({"event.action": "dns_answer", "dns.type": "answer", "dns.response_code": rcode,
+                  "answer": ";".join(answers), "dns.answers.data": answers, "answers": answers,
+                  "rcode": rcode, "rcode_name": _RCODES.get(rcode, str(rcode)),
+                  "rejected": "true" if rcode == 5 else "false"})  # fmt: skip
     return [event]
 
 
@@ -207,22 +369,35 @@ def packet_events(packet: Any, flows: FlowTable) -> list[Event]:
         payload = bytes(layer.payload)
         dns = packet.getlayer(DNS)
         if dns is not None and 53 in (int(layer.sport), int(layer.dport), 5353):
-            events += _dns_events(dns, str(ip.src), str(ip.dst), name, ts)
+            events += _dns_events(dns, str(ip.src), str(ip.dst), name, ts, (int(layer.sport), int(layer.dport)))
         elif name == "tcp" and payload:
             http = _http_request(payload)
             sni = None if http else tls_sni(payload)
+            found: list[Event] = []
             if http is not None:
-                events.append(http)
+                found.append(http)
             elif sni:
-                events.append({"logsource.category": "proxy", "logsource.product": "soclite-sensor",
-                               "event.category": "network", "event.action": "tls_client_hello",
-                               "tls.client.server_name": sni, "cs-host": sni, "destination.domain": sni,
-                               "network.protocol": "tls"})  # fmt: skip
-            for event in events[-1:]:
-                if event.get("logsource.category") == "proxy" and "source.ip" not in event:
-                    event.update({"@timestamp": _ts(ts), "source.ip": str(ip.src), "source.port": int(layer.sport),
-                                  "destination.ip": str(ip.dst), "destination.port": int(layer.dport),
-                                  "network.transport": "tcp"})  # fmt: skip
+                found.append({"logsource.category": "proxy", "logsource.product": "zeek", "logsource.service": "ssl",
+                              "event.category": "network", "event.action": "tls_client_hello", "server_name": sni,
+                              "tls.client.server_name": sni, "cs-host": sni, "destination.domain": sni,
+                              "network.protocol": "tls"})  # fmt: skip
+            elif payload[:1] == b"\x16":
+                found += [x509_event(der) for der in tls_certificates(payload)]
+            elif payload[:2] == b"\x03\x00" and (rdp := rdp_connection_request(payload)) is not None:
+                found.append(rdp)
+            elif payload[4:8] == _SMB2 and 445 in (int(layer.sport), int(layer.dport)):
+                to_server = int(layer.dport) == 445
+                client, server = (str(ip.src), str(ip.dst)) if to_server else (str(ip.dst), str(ip.src))
+                found += smb2_events(payload, client, server, to_server, flows)
+            for event in found:
+                event.update({"@timestamp": _ts(ts), "source.ip": str(ip.src), "source.port": int(layer.sport),
+                              "destination.ip": str(ip.dst), "destination.port": int(layer.dport),
+                              "network.transport": "tcp", "id.orig_h": str(ip.src), "id.orig_p": int(layer.sport),
+                              "id.resp_h": str(ip.dst), "id.resp_p": int(layer.dport)})  # fmt: skip
+                if event.get("logsource.service") == "x509":  # the server sent it: Zeek's originator is the client
+                    event.update({"id.orig_h": str(ip.dst), "id.orig_p": int(layer.dport),
+                                  "id.resp_h": str(ip.src), "id.resp_p": int(layer.sport)})  # fmt: skip
+            events += found
         break
     return events
 

@@ -7,6 +7,14 @@ event_count, value_count, temporal, temporal_ordered, value_sum, value_avg,
 value_percentile and value_median. When the condition holds the group fires
 once and is reset, so a burst gives one alert rather than one per event.
 
+Sigma 2.1's extended temporal conditions (``condition: a and not b``, a boolean
+expression over the base rules' names instead of a count) are evaluated on each
+base-rule match: a name is true when that rule matched in the group's window.
+A ``not`` therefore means "has not matched so far in the window" — a stream
+cannot wait for the window's end. For ``temporal_ordered`` the rules that must
+be true (not under a ``not``) must also have matched in the order they appear in
+the expression.
+
 State is bounded (``max_groups`` per rule, oldest evicted; ``max_entries`` per
 group) and expires with the window; :meth:`Windows.save` writes it as JSON
 (atomic rename) and :meth:`Windows.load` restores it.
@@ -33,10 +41,16 @@ from pathlib import Path
 from typing import Any
 
 from sigma.correlations import (
+    CorrelationConditionAND,
+    CorrelationConditionItem,
+    CorrelationConditionNOT,
+    CorrelationConditionOR,
     SigmaCorrelationCondition,
     SigmaCorrelationConditionOperator,
     SigmaCorrelationRule,
     SigmaCorrelationType,
+    SigmaExtendedCorrelationCondition,
+    SigmaRuleReference,
 )
 
 from soclite.correlator.runtime import as_number, to_str
@@ -80,6 +94,10 @@ class Correlation:
     description: str | None = None
     enabled: bool = True
     hits: int = 0
+    #: when it last fired (epoch seconds), None if never since the process started
+    last_fired: float | None = None
+    #: an extended temporal condition, compiled: ("rule", id) | ("and"|"or", [..]) | ("not", [x])
+    expression: Any = None
 
     def field_for(self, name: str, rule_id: str) -> str:
         alias = self.aliases.get(name)
@@ -97,6 +115,15 @@ def compile_correlation(rule: SigmaCorrelationRule, source: str, resolve: dict[s
             raise RuleError(f"correlation refers to unknown rule '{ref.reference}'")
         refs.append(rid)
     cond = rule.condition
+    expression = None
+    if isinstance(cond, SigmaExtendedCorrelationCondition):
+        # pySigma accepts a string condition only for temporal/temporal_ordered; rules may be omitted
+        expression = _compile_expression(cond.parsed, resolve)
+        for name in cond.get_referenced_rules():
+            rid = resolve[name]  # _compile_expression checked every name
+            if rid not in refs:
+                refs.append(rid)
+        cond = SigmaCorrelationCondition(op=SigmaCorrelationConditionOperator.GTE, count=1)
     if not isinstance(cond, SigmaCorrelationCondition):
         if (
             rule.type in (SigmaCorrelationType.TEMPORAL, SigmaCorrelationType.TEMPORAL_ORDERED)
@@ -142,7 +169,44 @@ def compile_correlation(rule: SigmaCorrelationRule, source: str, resolve: dict[s
         references=list(rule.references or []),
         falsepositives=[str(f) for f in (rule.falsepositives or [])],
         description=rule.description,
+        expression=expression,
     )
+
+
+def _compile_expression(node: CorrelationConditionItem | SigmaRuleReference, resolve: dict[str, str]) -> Any:
+    if isinstance(node, SigmaRuleReference):
+        rid = resolve.get(node.reference)
+        if rid is None:
+            raise RuleError(f"correlation condition refers to unknown rule '{node.reference}'")
+        return ("rule", rid)
+    kind = {CorrelationConditionAND: "and", CorrelationConditionOR: "or", CorrelationConditionNOT: "not"}.get(type(node))
+    if kind is None:
+        raise RuleError(f"unsupported correlation condition element {type(node).__name__}")
+    return (kind, [_compile_expression(arg, resolve) for arg in node.args])
+
+
+def _evaluate(expression: Any, present: set[str]) -> bool:
+    kind, arg = expression
+    if kind == "rule":
+        return arg in present
+    if kind == "not":
+        return not _evaluate(arg[0], present)
+    if kind == "and":
+        return all(_evaluate(a, present) for a in arg)
+    return any(_evaluate(a, present) for a in arg)
+
+
+def _required(expression: Any, negated: bool = False) -> list[str]:
+    """The rules named outside any ``not``, in order of appearance (for temporal_ordered)."""
+    kind, arg = expression
+    if kind == "rule":
+        return [] if negated else [arg]
+    out: list[str] = []
+    for a in arg:
+        for rid in _required(a, negated or kind == "not"):
+            if rid not in out:
+                out.append(rid)
+    return out
 
 
 @dataclass
@@ -232,6 +296,14 @@ class Windows:
     def _holds(self, corr: Correlation, entries: list[Entry]) -> bool:
         op = _OPS[corr.op]
         t = corr.type
+        if corr.expression is not None:
+            present = {e[1] for e in entries}
+            if not _evaluate(corr.expression, present):
+                return False
+            if t is SigmaCorrelationType.TEMPORAL_ORDERED:
+                wanted = [rid for rid in _required(corr.expression) if rid in present]
+                return not wanted or _ordered(wanted, entries)
+            return True
         if t is SigmaCorrelationType.EVENT_COUNT:
             return bool(op(len(entries), corr.count))
         if t is SigmaCorrelationType.VALUE_COUNT:

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from soclite.correlator import health
 from soclite.correlator.anchors import Anchor, Anchors
 from soclite.correlator.correlation import Correlation, Fired, Windows, compile_correlation
 from soclite.correlator.index import TypeIndex, dump_compiled, load_compiled
@@ -140,6 +141,10 @@ class Engine:
         self._filters_for: dict[str, list[CompiledFilter]] = {}
         self._indexes: dict[LogKey, TypeIndex] = {}
         self._fast: dict[tuple[Any, Any, Any], tuple[LogKey, TypeIndex]] = {}
+        #: field names seen per event type (each index shares its type's set; kept across index rebuilds)
+        self._seen: dict[LogKey, set[str]] = {}
+        self._started = time.time()
+        self._events_saved = 0
         self.correlations = self._compile_correlations(ruleset)
         self.windows = Windows(self.correlations)
         # rules referenced by correlations without ``generate`` do not alert on their own
@@ -153,6 +158,7 @@ class Engine:
             restored = self.windows.load(state_dir / STATE_FILE)
             if restored:
                 log.info("restored %d correlation groups from %s", restored, state_dir)
+            self._restore_health(state_dir / health.HEALTH_FILE)
 
     # -- construction ----------------------------------------------------------
     @classmethod
@@ -298,6 +304,8 @@ class Engine:
             rules, self.prefilter, self._scanner_cache, self._choices.get(key)
         )
         index.has_aliases = key.service == "security" or "antivirus" in key.categories
+        index.seen = self._seen.setdefault(key, set())
+        index.pending = frozenset(f for r in rules for f in r.fields) - index.seen
         return index
 
     def match(self, event: Event) -> list[CompiledRule]:
@@ -307,6 +315,14 @@ class Engine:
             return []
         if index.has_aliases:
             apply_field_aliases(event, key)
+        pending = index.pending
+        if pending:  # only the rule-named fields not seen yet (~100 ns for a few; none once all are seen)
+            for name in pending:
+                if name in event:
+                    found = [f for f in pending if f in event]
+                    index.seen.update(found)
+                    index.pending = pending.difference(found)
+                    break
         lw = Lowered(event)
         rules = index.rules
         if self.indexed:
@@ -330,8 +346,10 @@ class Engine:
                     log.warning("rule %s raised on an event: %r", rule.id, exc)
                 continue
             if self._suppressed(rule, event, lw):
+                rule.suppressed += 1
                 continue
             rule.hits += 1
+            rule.last_fired = time.time()
             out.append(rule)
         return out
 
@@ -432,7 +450,7 @@ class Engine:
                 matches.append(
                     Match(_ioc_rule(hit), event, {"ioc.field": hit.field, "ioc.value": hit.value}, "ioc")
                 )
-        if self.state_dir is not None and self.windows.dirty:
+        if self.state_dir is not None and (self.windows.dirty or self.events != self._events_saved):
             now = time.monotonic()
             if now - self._last_save > self.save_interval:
                 self.save_state()
@@ -442,6 +460,7 @@ class Engine:
         fired: list[Fired] = self.windows.on_match(rule_id, event, ts)
         for f in fired:
             f.correlation.hits += 1
+            f.correlation.last_fired = time.time()
             matches.append(Match(f.correlation, event, f.group, "correlation"))
             if depth < 4 and f.correlation.id in self.windows.by_rule:  # correlations of correlations
                 self._correlate(f.correlation.id, event, ts, matches, depth + 1)
@@ -459,6 +478,11 @@ class Engine:
             return
         with self._lock:
             self.windows.save(self.state_dir / STATE_FILE)
+            try:
+                health.save(self.state_dir / health.HEALTH_FILE, self.health_snapshot())
+            except OSError as exc:  # health is for people: never stop detection over it
+                log.warning("cannot save rule health: %s", exc)
+        self._events_saved = self.events
         self._last_save = time.monotonic()
 
     def close(self) -> None:
@@ -510,6 +534,49 @@ class Engine:
             )
             for c in self.correlations
         ]
+        return out
+
+    # -- detection health (see correlator.health) -----------------------------------
+    def health_snapshot(self) -> health.HealthSnapshot:
+        """This engine's counters and seen field names, as the health file holds them."""
+        snapshot = health.HealthSnapshot(since=self._started)
+        for rule in self.rules:
+            snapshot.rules[rule.id] = health.RuleCounters(rule.hits, rule.suppressed, rule.errors, rule.last_fired)
+        for corr in self.correlations:
+            snapshot.rules[corr.id] = health.RuleCounters(corr.hits, 0, 0, corr.last_fired)
+        snapshot.seen = {key: frozenset(fields) for key, fields in list(self._seen.items()) if fields}
+        return snapshot
+
+    def _restore_health(self, path: Path) -> None:
+        """Keep what a previous run learnt that is not a counter: last fired, and the fields seen."""
+        previous = health.read(path)
+        if previous is None:
+            return
+        last = {rid: c.last_fired for rid, c in previous.rules.items() if c.last_fired is not None}
+        for rule in self.rules:
+            rule.last_fired = last.get(rule.id, rule.last_fired)
+        for corr in self.correlations:
+            corr.last_fired = last.get(corr.id, corr.last_fired)
+        for key, fields in previous.seen.items():
+            self._seen.setdefault(key, set()).update(fields)
+
+    def assess(self, snapshot: health.HealthSnapshot | None = None) -> dict[str, health.RuleHealth]:
+        """Health of every loaded rule and correlation from ``snapshot`` (default: this engine's own)."""
+        snap = snapshot if snapshot is not None else self.health_snapshot()
+        out: dict[str, health.RuleHealth] = {}
+        by_source: dict[tuple[str | None, str | None, str | None], tuple[bool, set[str] | None]] = {}
+        for rule in self.rules:
+            counters = snap.rules.get(rule.id, health.RuleCounters())
+            where = (rule.product, rule.category, rule.service)
+            if where not in by_source:
+                by_source[where] = health.source_fields(*where, snap.seen)
+            source_seen, union = by_source[where]
+            unseen = None if union is None else [f for f in rule.fields if f not in union]
+            out[rule.id] = health.RuleHealth(counters.hits, counters.suppressed, counters.errors,
+                                             counters.last_fired, source_seen, unseen)  # fmt: skip
+        for corr in self.correlations:
+            counters = snap.rules.get(corr.id, health.RuleCounters())
+            out[corr.id] = health.RuleHealth(counters.hits, 0, 0, counters.last_fired, True, [])
         return out
 
     def set_rule_enabled(self, rule_id: str, enabled: bool) -> None:

@@ -230,10 +230,12 @@ class TypeIndex:
         "has_aliases",
         "json_scanner",
         "numbers",
+        "pending",
         "rebuilds",
         "rules",
         "samples",
         "scanners",
+        "seen",
         "settled",
         "tick",
     )
@@ -338,6 +340,10 @@ class TypeIndex:
         self.has_aliases = False
         # hit-rate learning (see Engine._learn)
         self.tick = 0
+        #: the rule-named fields this type's events carried (the engine's per-type set, see correlator.health)
+        self.seen: set[str] = set()
+        #: the fields this index's rules name that no event of the type has carried yet
+        self.pending: frozenset[str] = frozenset()
         self.samples = 0
         self.counts = [0] * len(self.rules)
         self.rebuilds = 0

@@ -30,7 +30,7 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaError
 from sigma.filters import SigmaFilter
 from sigma.processing.pipeline import ProcessingPipeline
-from sigma.rule import SigmaRule
+from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 
 from soclite.correlator import cache as rule_cache
 from soclite.correlator.anchors import Anchors
@@ -70,6 +70,12 @@ class CompiledRule:
     enabled: bool = True
     hits: int = 0
     errors: int = 0
+    #: the event fields the rule's detection names (keywords name none): for detection health
+    fields: tuple[str, ...] = ()
+    #: matches a Sigma filter or an analysts' exception suppressed (since this process started)
+    suppressed: int = 0
+    #: when it last fired (epoch seconds, this process's clock), None if never since it started
+    last_fired: float | None = None
 
     @property
     def logsource(self) -> dict[str, str]:
@@ -111,6 +117,9 @@ class CompiledFilter:
 class LoadFailure:
     source: str  # file:line
     reason: str
+    #: the rule's id and title when the document was a mapping that had them (for the rules list)
+    rule_id: str | None = None
+    title: str | None = None
 
     def __str__(self) -> str:
         return f"{self.source}: {self.reason}"
@@ -205,7 +214,21 @@ def compile_rule(rule: SigmaRule, source: str, placeholders: dict[str, list[str]
         anchor_options=options,
         name=rule.name,
         sigma=rule,
+        fields=detection_fields(rule),
     )
+
+
+def detection_fields(rule: SigmaRule) -> tuple[str, ...]:
+    """The field names of a rule's detection items, sorted (keyword items have none)."""
+    out: set[str] = set()
+    stack: list[Any] = list(rule.detection.detections.values())
+    while stack:
+        item = stack.pop()
+        if isinstance(item, SigmaDetection):
+            stack.extend(item.detection_items)
+        elif isinstance(item, SigmaDetectionItem) and item.field:
+            out.add(item.field)
+    return tuple(sorted(out))
 
 
 def compile_filter(
@@ -255,7 +278,9 @@ def load_text(
                         pipeline.apply(rule)
                     out.rules.append(compile_rule(rule, where, placeholders, len(out.rules)))
         except (SigmaError, RuleError, ValueError, TypeError, KeyError) as exc:
-            out.failures.append(LoadFailure(_location(exc, where), _reason(exc)))
+            rule_id, title = doc.get("id"), doc.get("title")
+            out.failures.append(LoadFailure(_location(exc, where), _reason(exc),
+                                            str(rule_id) if rule_id else None, str(title) if title else None))  # fmt: skip
 
 
 def _reason(exc: Exception) -> str:
@@ -340,7 +365,7 @@ def _load_files(
 
 _META = (
     *("id", "title", "level", "status", "product", "category", "service", "tags", "references"),
-    *("falsepositives", "description", "source", "code", "name"),
+    *("falsepositives", "description", "source", "code", "name", "fields"),
 )
 
 
@@ -355,7 +380,7 @@ def _to_payload(rs: RuleSet) -> dict[str, Any]:
         "rules": rules,
         "filters": [(f.sigma, f.source) for f in rs.filters],
         "correlations": rs.correlations,
-        "failures": [(f.source, f.reason) for f in rs.failures],
+        "failures": [(f.source, f.reason, f.rule_id, f.title) for f in rs.failures],
         "files": rs.files,
         "pipelines": rs.pipelines,
     }
@@ -377,7 +402,7 @@ def _from_payload(payload: dict[str, Any], ph: dict[str, list[str]]) -> RuleSet:
     for flt, source in payload["filters"]:
         out.filters.append(compile_filter(flt, source, ph, len(out.filters)))
     out.correlations = list(payload["correlations"])
-    out.failures = [LoadFailure(src, reason) for src, reason in payload["failures"]]
+    out.failures = [LoadFailure(*failure) for failure in payload["failures"]]
     return out
 
 

@@ -152,6 +152,30 @@ OTHER_PRODUCED: set[tuple[str | None, str | None, str | None]] = {
     (None, "dns", None),
     (None, "firewall", None),
     (None, "proxy", None),
+    # auditd's joined syscall events (collectors.parsers.auditd)
+    ("linux", "file_event", None),
+    ("linux", "network_connection", None),
+    # FortiGate: the service is the log type (collectors.parsers.fortigate); traffic is also a firewall log
+    ("fortigate", None, "event"),
+    ("fortigate", None, "utm"),
+    ("fortigate", "firewall", "traffic"),
+    # Cisco IOS/ASA syslog and command accounting (collectors.parsers.cisco)
+    ("cisco", None, "aaa"),
+    ("cisco", None, "syslog"),
+    ("cisco", "firewall", "syslog"),
+    ("cisco", None, "bgp"),
+    ("cisco", None, "ldp"),
+    ("pfsense", "firewall", None),
+    # Windows DNS Server debug log and DHCP Server audit log (collectors.parsers.windows_text)
+    ("windows", "dns", None),
+    # the network sensor's Zeek-shaped logs (collectors.sensor)
+    ("zeek", "dns", "dns"),
+    ("zeek", "firewall", "conn"),
+    ("zeek", "proxy", "http"),
+    ("zeek", "proxy", "ssl"),
+    ("zeek", None, "x509"),
+    ("zeek", None, "rdp"),
+    ("zeek", None, "smb_files"),
 }
 
 

@@ -1,19 +1,27 @@
-"""Rules (list with hit counts, enable/disable, test on a pasted event) and exceptions."""
+"""Rules (list with hit counts and detection health, enable/disable, test on a pasted event) and exceptions."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 
 from soclite.api import tuning
 from soclite.api.deps import AdminDep, AnalystDep, RuntimeDep, ScopeDep, deny
+from soclite.api.routes.alerts import check_range, utc
 from soclite.api.triage import alert_json
 from soclite.control import audit as control_audit
+from soclite.control import rule_health
+from soclite.correlator import health as engine_health
 from soclite.errors import RuleError
+from soclite.models import utcnow
 from soclite.runtime import Runtime
+
+#: the period of the health figures when the request names none
+HEALTH_DAYS = 30
 
 router = APIRouter(prefix="/api/v1", tags=["rules"])
 
@@ -34,19 +42,51 @@ def rule_json(info: Any) -> dict[str, Any]:
     return dict(control_audit.jsonable(data) or {})
 
 
-def rules_list(runtime: Runtime) -> list[dict[str, Any]]:
-    items = [rule_json(i) for i in engine_of(runtime).rules_info()]
+def rules_list(
+    runtime: Runtime,
+    scope: frozenset[str] | None = None,
+    *,
+    state: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Every rule (and every rule that failed to load) with its health; ``state`` keeps one state's rules."""
+    engine = engine_of(runtime)
+    end = end or utcnow()
+    start = start or end - timedelta(days=HEALTH_DAYS)
     shared = tuning.shared_hits(runtime, "rule_hits")
-    if shared is not None:  # the pipeline runs in its own process: its engine counts the hits
-        for item in items:
-            item["hits"] = shared.get(str(item.get("id")), 0)
+    # The pipeline runs in its own process: its engine sees the events and writes its health file.
+    snapshot = None
+    if shared is not None:
+        snapshot = engine_health.read(runtime.settings.data_dir / "correlator" / engine_health.HEALTH_FILE)
+        snapshot = snapshot or engine_health.HealthSnapshot(since=0.0)
+    rows = rule_health.assess(runtime.store, engine, snapshot, start, end, scope)
+    items = []
+    for row in rows:
+        if state is not None and state not in row.states:
+            continue
+        item = rule_json(row)
+        if shared is not None and row.kind != "failed":
+            item["hits"] = shared.get(row.id, 0)  # since the server started (pipeline.db), as before
+        item["period"] = {"from": start.isoformat(), "to": end.isoformat()}
+        items.append(item)
     return sorted(items, key=lambda r: (-int(r.get("hits") or 0), str(r.get("title", ""))))
 
 
 @router.get("/rules")
-def list_rules(runtime: RuntimeDep, scope: ScopeDep) -> dict[str, Any]:
-    """Loaded rules with enabled state and hit counts (hits are engine-wide, not per unit)."""
-    items = rules_list(runtime)
+def list_rules(
+    runtime: RuntimeDep,
+    scope: ScopeDep,
+    state: Annotated[Literal["never_fired", "noisy", "broken"] | None, Query(description="only rules in this state")] = None,
+    start: Annotated[datetime | None, Query(alias="from", description="health period start (default: 30 days ago)")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="health period end (default: now)")] = None,
+) -> dict[str, Any]:
+    """Loaded rules with enabled state, hit counts (engine-wide, not per unit) and detection health:
+    suppressed, errors, last_fired, alerts/closed/false_positives in the period (within the caller's
+    units), false_positive_ratio, unseen_fields, load_error and states (never_fired, noisy, broken)."""
+    start, end = utc(start), utc(end)
+    check_range(start, end)
+    items = rules_list(runtime, scope, state=state, start=start, end=end)
     return {"total": len(items), "items": items, "next": None}
 
 

@@ -13,6 +13,7 @@ from soclite.api.routes.audit import audit_page
 from soclite.api.routes.hosts import host_json
 from soclite.api.ui.pages import form_of, in_thread
 from soclite.api.ui.web import login_user, render, require_write, safe_next, scope
+from soclite.control import rule_health
 from soclite.control.identity import Role
 from soclite.errors import InvalidCursor, NotFoundError, UiError
 from soclite.models import IsolationState, new_id, utcnow
@@ -80,12 +81,16 @@ def rules_page(request: Request) -> Response:
     me = login_user(request)
     runtime = get_runtime(request)
     rules: list[dict[str, Any]] | None = None
+    state = request.query_params.get("state") or None
+    if state not in (None, *rule_health.STATES):
+        raise UiError(422, f"unknown rule state {state!r}; expected one of {list(rule_health.STATES)}")
     if runtime.engine is not None:
         from soclite.api.routes.rules import rules_list
 
-        rules = rules_list(runtime)
+        rules = rules_list(runtime, scope(request, me), state=state)
     exceptions = tuning.list_all(runtime, scope(request, me))
-    return render(request, "rules.html", me=me, rules=rules, exceptions=exceptions)
+    return render(request, "rules.html", me=me, rules=rules, exceptions=exceptions, state=state,
+                  states=rule_health.STATES)  # fmt: skip
 
 
 @router.post("/rules/{rule_id}/toggle")

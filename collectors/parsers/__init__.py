@@ -2,7 +2,9 @@
 
 ``PARSERS`` is the one place to look. Parsers are tried in registration order and
 the first that recognises a line wins; ``syslog`` (generic) is last and takes
-anything. Windows records (EVTX, NXLog/Winlogbeat JSON) are not lines and go
+anything. Log sources: Linux sshd/sudo/su/shadow-utils/auditd, web access logs, ClamAV, BIND and
+dnsmasq, FortiGate, pfSense/OPNsense filterlog, the Windows DNS Server debug log and DHCP Server audit
+log, Cisco IOS/ASA (and TACACS+ accounting). Windows records (EVTX, NXLog/Winlogbeat JSON) are not lines and go
 through :mod:`collectors.windows` instead (see :func:`collectors.normalize.normalize`).
 """
 
@@ -11,10 +13,14 @@ from __future__ import annotations
 from soclite.collectors.parsers.antivirus import ClamavParser
 from soclite.collectors.parsers.auditd import AuditdParser
 from soclite.collectors.parsers.base import LogLine, Parser
+from soclite.collectors.parsers.cisco import CiscoParser
 from soclite.collectors.parsers.dns import DnsParser
+from soclite.collectors.parsers.filterlog import FilterlogParser
+from soclite.collectors.parsers.fortigate import FortigateParser
 from soclite.collectors.parsers.generic import GenericSyslogParser
 from soclite.collectors.parsers.linux_auth import AccountParser, SshdParser, SudoParser, SuParser
 from soclite.collectors.parsers.webserver import AccessLogParser
+from soclite.collectors.parsers.windows_text import WindowsDhcpAuditParser, WindowsDnsDebugParser
 from soclite.errors import ConfigError
 from soclite.models import Event
 
@@ -31,7 +37,11 @@ def register(parser: Parser) -> Parser:
 
 for _parser in (
     SshdParser(), SudoParser(), SuParser(), AccountParser(), AuditdParser(), AccessLogParser(),
-    ClamavParser(), DnsParser(), GenericSyslogParser(),
+    ClamavParser(), DnsParser(), FortigateParser(), FilterlogParser(), WindowsDnsDebugParser(),
+    WindowsDhcpAuditParser(),
+    # Cisco's %FACILITY-SEVERITY-MNEMONIC: is searched anywhere in the text: after every parser that
+    # recognises its lines by their start or tag, so it never takes another format's line.
+    CiscoParser(), GenericSyslogParser(),
 ):  # fmt: skip
     register(_parser)
 

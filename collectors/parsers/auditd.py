@@ -7,6 +7,16 @@ batch's records of the same event, and an event with an EXECVE record becomes
 ``category: process_creation`` with Sysmon-style names (Image, CommandLine,
 CurrentDirectory, ProcessId, ParentProcessId, User) beside the auditd names
 (type, syscall, exe, comm, key, a0..aN) that ``service: auditd`` rules use.
+
+Two more categories come from the same join, with the names SigmaHQ's Linux rules use:
+
+* ``file_event`` — a syscall with a PATH record of ``nametype=CREATE`` (open with O_CREAT, creat,
+  rename, link, mknod...): TargetFilename (made absolute with the CWD record), Image;
+* ``network_connection`` — ``connect`` with a SOCKADDR record of an IPv4/IPv6 address:
+  DestinationIp, DestinationPort, Image, Initiated ("true": auditd sees the caller's side).
+
+They need audit rules that record those syscalls (e.g. ``-a always,exit -F arch=b64 -S connect``,
+``-w /etc/cron.d -p wa``); without them auditd writes nothing to join.
 """
 
 from __future__ import annotations
@@ -69,6 +79,86 @@ class AuditdParser:
         return event
 
 
+#: syscall numbers by audit arch (linux/audit.h AUDIT_ARCH_*): the raw log has numbers, the enriched one names
+_SYSCALLS: dict[str, dict[str, str]] = {
+    "c000003e": {"42": "connect", "2": "open", "257": "openat", "85": "creat", "82": "rename", "264": "renameat",
+                 "316": "renameat2", "86": "link", "265": "linkat", "88": "symlink", "266": "symlinkat"},  # x86_64
+    "c00000b7": {"203": "connect", "56": "openat", "38": "renameat", "276": "renameat2", "37": "linkat",
+                 "36": "symlinkat"},  # aarch64
+}  # fmt: skip
+
+
+def syscall_name(event: Event) -> str:
+    """The syscall's name: the enriched format's SYSCALL, else the number looked up by arch."""
+    named = event.get("SYSCALL")
+    if isinstance(named, str) and named and not named.isdigit():
+        return named
+    number = str(event.get("syscall", ""))
+    return _SYSCALLS.get(str(event.get("arch", "")).lower(), {}).get(number, number)
+
+
+def sockaddr(hex_text: str) -> tuple[str, int] | None:
+    """(address, port) of a SOCKADDR record's ``saddr`` (struct sockaddr, family in host order), or None."""
+    import ipaddress
+
+    try:
+        raw = bytes.fromhex(hex_text)
+    except ValueError:
+        return None
+    if len(raw) < 8:
+        return None
+    family = int.from_bytes(raw[:2], "little")
+    port = int.from_bytes(raw[2:4], "big")  # network order
+    if family == 2:  # AF_INET: port, 4-byte address
+        return str(ipaddress.IPv4Address(raw[4:8])), port
+    if family == 10 and len(raw) >= 24:  # AF_INET6: port, flowinfo, 16-byte address
+        return str(ipaddress.IPv6Address(raw[8:24])), port
+    return None
+
+
+def _file_or_network(merged: Event, records: list[Event]) -> None:
+    """Make a joined non-EXECVE event a file_event or network_connection where its records say so."""
+    name = syscall_name(merged)
+    image = merged.get("exe")
+    if name == "connect":
+        for record in records:
+            if record.get("type") == "SOCKADDR" and isinstance(record.get("saddr"), str):
+                peer = sockaddr(str(record["saddr"]))
+                if peer is None:
+                    return  # AF_UNIX, netlink...: not a network connection
+                merged.update({
+                    "logsource.category": "network_connection", "event.category": "network",
+                    "event.action": "connect", "DestinationIp": peer[0], "DestinationPort": peer[1],
+                    "destination.ip": peer[0], "destination.port": peer[1], "Initiated": "true",
+                })  # fmt: skip
+                break
+        else:
+            return
+    else:
+        cwd = str(merged.get("cwd", ""))
+        created = [str(r.get("name")) for r in records
+                   if r.get("type") == "PATH" and str(r.get("nametype", "")).upper() == "CREATE" and r.get("name")]  # fmt: skip
+        if not created:
+            return
+        target = created[-1]
+        if not target.startswith("/") and cwd:
+            target = f"{cwd.rstrip('/')}/{target}"
+        merged.update({"logsource.category": "file_event", "event.category": "file", "event.action": "creation",
+                       "TargetFilename": target, "file.path": target})  # fmt: skip
+    merged["audit.syscall"] = name
+    if image is not None:
+        merged["Image"] = image
+        merged["process.executable"] = image
+    if "pid" in merged:
+        merged["ProcessId"] = merged["pid"]
+    user = merged.get("UID") or merged.get("uid")
+    if user is not None:
+        merged["User"] = user
+        merged["user.name"] = user
+    if "success" in merged:
+        merged["event.outcome"] = "success" if merged["success"] == "yes" else "failure"
+
+
 def _records_to_event(records: list[Event]) -> Event:
     """Merge one audit event's records (already parsed) into one event."""
     merged: Event = {}
@@ -119,6 +209,8 @@ def _records_to_event(records: list[Event]) -> Event:
             merged["user.name"] = user
         if "AUID" in merged or "auid" in merged:
             merged["LogonId"] = merged.get("auid")
+    elif "SYSCALL" in types:
+        _file_or_network(merged, records)
     return merged
 
 

@@ -15,10 +15,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from soclite.config import Settings
 from soclite.control.isolations import IsolationCommand
+from soclite.control.rule_health import RuleHealthRow, rules_needing_tuning
+from soclite.correlator.engine import Engine
+from soclite.correlator.health import HEALTH_FILE
+from soclite.correlator.health import read as read_health
 from soclite.models import CLOSED_STATUSES, Alert, AlertStatus, IsolationState, Severity
 from soclite.reports.i18n import TACTICS
 from soclite.reports.periods import Period, timezone_of
@@ -125,6 +130,8 @@ class ReportContext:
     histogram_interval: str = "day"
     rows: list[AlertRow] = field(default_factory=list)
     sla_minutes: dict[str, int] = field(default_factory=dict)
+    #: noisy and broken rules (soclite.control.rule_health); None when no engine runs in this process
+    rules_tuning: list[RuleHealthRow] | None = None
 
     @property
     def high(self) -> int:
@@ -299,7 +306,19 @@ def build_context(
     ctx.isolation_requests = _isolation_requests(store, period, units)
     _isolations(isolation_commands or [], period, units, host_units, ctx)
     ctx.intel = _intel(outbox, engine, period, settings, generated)
+    ctx.rules_tuning = _rules_tuning(store, engine, settings, period, units)
     return ctx
+
+
+def _rules_tuning(
+    store: Store, engine: Any, settings: Settings, period: Period, units: frozenset[str] | None
+) -> list[RuleHealthRow] | None:
+    """The rules needing tuning in the period, when an engine is loaded here (else "no data")."""
+    if not isinstance(engine, Engine):
+        return None
+    # The detection process writes its health beside its state; without the file, this engine's own.
+    snapshot = read_health(Path(settings.data_dir) / "correlator" / HEALTH_FILE)
+    return rules_needing_tuning(store, engine, snapshot, period.start, period.end, units, limit=TOP_N)
 
 
 def _pass_over_alerts(

@@ -18,6 +18,11 @@ PREFIXES = [
     "Nov 23 17:41:00 web01 sudo: ", "type=SYSCALL msg=audit(1.2:3): ", "type=EXECVE msg=audit(1.2:3): a0=",
     '1.2.3.4 - - [23/Nov/2026:17:40:05 +0700] "', "client @0x1 1.2.3.4#53 (x): query: ", "query[A] ",
     "Nov 23 17:42:00 web01 useradd[1]: new user: ", "Dec 31 23:59:59 ", "2026-02-30T00:00:00Z h x: ",
+    '<189>date=2026-11-23 time=17:40:01 devid="FG1" logid="1" type=', "<189>12: Nov 23 17:40:01: %SYS-5-CONFIG_I: ",
+    "<166>Nov 23 17:40:01 asa : %ASA-5-111008: User '", "<166>Nov 23 17:40:01 asa : %ASA-4-106023: Deny tcp src ",
+    "<134>Nov 23 17:40:01 filterlog[1]: 5,,,1,em0,match,block,in,", "Nov 23 17:40:06\t10.0.0.1\tu\ttty\t1.2.3.4\tstop\tcmd=",
+    "11/23/2026 5:40:01 PM 0A1C PACKET  00AB UDP Rcv 1.2.3.4 3f2a R Q [8081   DR  NOERROR] ", "10,11/23/26,17:40:01,",
+    "type=SOCKADDR msg=audit(1.2:3): saddr=", "type=PATH msg=audit(1.2:3): item=0 nametype=CREATE name=",
 ]  # fmt: skip
 
 
@@ -36,7 +41,7 @@ def test_syslog_lines_never_crash(prefix: str, tail: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(max_size=200), st.sampled_from([None, "sshd", "sudo", "su", "useradd", "dnsmasq", "nginx", "clamd"]))
+@given(st.text(max_size=200), st.sampled_from([None, "sshd", "sudo", "su", "useradd", "dnsmasq", "nginx", "clamd", "filterlog"]))
 def test_each_parser_never_crashes(text: str, program: str | None) -> None:
     line = LogLine(message=text, program=program, path="/var/log/dnsmasq.log")
     for parser in PARSERS.values():
