@@ -57,7 +57,7 @@ def severity_over_time(ctx: ReportContext, lang: str) -> str | None:
             ax.set_xticks(xs[::step], labels[::step], fontsize=7)
             ax.tick_params(axis="y", labelsize=7)
             ax.set_title(t("chart_over_time", lang), fontsize=9)
-            ax.legend(fontsize=7, frameon=False)
+            ax.legend(fontsize=7, frameon=False, loc="upper left")  # "best" searches and warns on many points
             ax.spines[["top", "right"]].set_visible(False)
             return _to_data_uri(fig)
         finally:
