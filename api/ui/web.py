@@ -35,6 +35,11 @@ _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_au
 WRITE_ROLES = (Role.ADMIN, Role.ANALYST)
 
 
+def _(message: str) -> str:
+    """Marks a message of Python code for the catalogs (the error page translates it when it shows it)."""
+    return message
+
+
 def language(request: Request, runtime: Runtime) -> str:
     lang = request.cookies.get(LANG_COOKIE) or runtime.settings.language or DEFAULT_LANGUAGE
     return lang if lang in LANGUAGES else DEFAULT_LANGUAGE

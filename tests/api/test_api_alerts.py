@@ -160,6 +160,8 @@ def test_isolation_records_an_outbox_action(seeded: dict[str, list[str]], runtim
     from soclite.playbooks.outbox import Outbox
 
     runtime.outbox = Outbox(runtime.control)
+    # isolating a host without an enrolled agent is refused now (tests/api/test_api_response.py): give it one
+    runtime.store.update_host("so-wor", {"agent_id": "agent-so-wor"})
     try:
         h = {**auth(tokens["admin"]), "Idempotency-Key": "click-1"}
         r = client.post("/api/v1/hosts/so-wor/isolate", headers=h, json={"reason": "ransomware"})
