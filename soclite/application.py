@@ -22,11 +22,11 @@ import logging
 from collections.abc import Callable
 from typing import Literal
 
-from soclite.collectors.journal import Journal
 from soclite.config import Settings
 from soclite.correlator.engine import Engine
 from soclite.playbooks.runner import PlaybookRunner
 from soclite.runtime import Runtime
+from soclite.store.journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +90,10 @@ class Server:
             self._stoppers.append(running.stop)
 
     def first_admin_password(self) -> str | None:
-        from soclite.api.identity import ensure_first_admin
+        # soclite.api.identity never existed: the server died with ImportError at its first start
+        from soclite.control.identity import ensure_first_admin
 
-        password: str | None = ensure_first_admin(self.runtime)
-        return password
+        return ensure_first_admin(self.runtime.users)
 
     def stop(self) -> None:
         for stop in reversed(self._stoppers):

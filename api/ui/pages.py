@@ -383,13 +383,14 @@ def _exception(request: Request, alert_id: str, fields: dict[str, str]) -> Respo
 
 
 def mount(app: FastAPI) -> None:
-    from soclite.api.ui import admin_pages, case_pages, response_pages
+    from soclite.api.ui import account_pages, admin_pages, case_pages, response_pages
 
     install_handlers(app)
     app.include_router(router)
     app.include_router(admin_pages.router)
     app.include_router(case_pages.router)
     app.include_router(response_pages.router)
+    app.include_router(account_pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
 

@@ -21,7 +21,7 @@ from soclite.api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
 from soclite.api.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
 from soclite.config import PACKAGE_ROOT
 from soclite.control.identity import Principal, Role
-from soclite.errors import LoginRequired, UiError
+from soclite.errors import AuthError, LoginRequired, UiError
 from soclite.models import parse_timestamp
 from soclite.runtime import Runtime
 
@@ -56,8 +56,19 @@ def current_url(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
-def login_user(request: Request, fields: dict[str, str] | None = None) -> Principal:
-    """The session's user, or LoginRequired (bearer tokens are for the API, not the UI)."""
+class PasswordChangeRequired(AuthError):
+    """The user must choose a new password (new account, admin reset, first admin) before anything else."""
+
+
+PASSWORD_PAGE = "/account/password"
+
+
+def login_user(request: Request, fields: dict[str, str] | None = None, *, password_page: bool = False) -> Principal:
+    """The session's user, or LoginRequired (bearer tokens are for the API, not the UI).
+
+    A user whose password must change is sent to the password page from every other page
+    (``password_page`` is that page's own call).
+    """
     runtime = get_runtime(request)
     principal = None if request.headers.get("authorization") else optional_principal(request, runtime)
     if principal is None or principal.kind != "session":
@@ -65,6 +76,10 @@ def login_user(request: Request, fields: dict[str, str] | None = None) -> Princi
             raise LoginRequired(safe_next(current_url(request)))
         # A form posted after expiry: come back to the page the form was on (forms carry return_to).
         raise LoginRequired(safe_next((fields or {}).get("return_to") or request.url.path), fields)
+    if not password_page:
+        user = runtime.users.get(principal.id)
+        if user is not None and user.must_change_password:
+            raise PasswordChangeRequired(principal.name)
     return principal
 
 
@@ -132,6 +147,10 @@ def install_handlers(app: FastAPI) -> None:
             codec: SessionCodec = request.app.state.sessions
             codec.save_draft(response, exc.next_url.split("?", 1)[0], exc.fields)
         return response
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def to_password_page(request: Request, exc: PasswordChangeRequired) -> Response:
+        return RedirectResponse(PASSWORD_PAGE, status_code=303)
 
     @app.exception_handler(UiError)
     async def ui_error(request: Request, exc: UiError) -> Response:
