@@ -11,10 +11,11 @@ from soclite.api import response, tuning
 from soclite.api.deps import deny, get_runtime
 from soclite.api.routes.audit import audit_page
 from soclite.api.routes.hosts import hosts_json
+from soclite.api.routes.reports import generate_for, visible_reports
 from soclite.api.ui.pages import form_of, in_thread
 from soclite.api.ui.web import _, login_user, render, require_write, safe_next, scope
 from soclite.control.identity import Role
-from soclite.errors import ConflictError, InvalidCursor, NotFoundError, UiError
+from soclite.errors import AuthError, ConflictError, InvalidCursor, NotFoundError, ReportError, UiError
 from soclite.store.base import HostQuery
 
 router = APIRouter(include_in_schema=False)
@@ -123,12 +124,39 @@ def _exception_toggle(request: Request, exception_id: str, fields: dict[str, str
 
 @router.get("/reports")
 def reports_page(request: Request) -> Response:
+    """The archive (newest first, with each file's SHA-256 and who generated it) and, for admins and analysts,
+    a form to generate one: the same functions and permissions as /api/v1/reports."""
     me = login_user(request)
-    # REP's JSON routes, when installed: list the ones a browser can open directly (GET, no path parameter).
-    links = sorted({str(getattr(r, "path", "")) for r in request.app.routes
-                    if str(getattr(r, "path", "")).startswith("/api/v1/reports") and "{" not in str(r.path)
-                    and "GET" in (getattr(r, "methods", None) or set())})
-    return render(request, "reports.html", me=me, links=links)
+    runtime = get_runtime(request)
+    visible_to = scope(request, me)
+    units = [u for u in runtime.store.list_units() if visible_to is None or u.code in visible_to]
+    return render(request, "reports.html", me=me, reports=visible_reports(runtime, me, 50), units=units,
+                  province_wide=visible_to is None, error=None)
+
+
+@router.post("/reports")
+async def report_generate(request: Request) -> Response:
+    fields, multi = await form_of(request)
+    return await in_thread(_report_generate, request, fields, multi)
+
+
+def _report_generate(request: Request, fields: dict[str, str], multi: dict[str, list[str]]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields)  # admins and analysts, as POST /api/v1/reports
+    runtime = get_runtime(request)
+    formats = tuple(f for f in multi.get("formats", []) if f in ("pdf", "html", "csv")) or ("pdf", "html", "csv")
+    lang = fields.get("lang", "vi") if fields.get("lang") in ("vi", "en") else "vi"
+    try:
+        report = generate_for(runtime, me, fields.get("period", "").strip(), lang, formats,
+                              fields.get("unit") or None)  # fmt: skip
+    except AuthError as exc:
+        raise UiError(403, str(exc)) from exc
+    except ReportError as exc:
+        visible_to = scope(request, me)
+        units = [u for u in runtime.store.list_units() if visible_to is None or u.code in visible_to]
+        return render(request, "reports.html", status=422, me=me, reports=visible_reports(runtime, me, 50),
+                      units=units, province_wide=visible_to is None, error=str(exc))
+    return RedirectResponse(f"/reports#report-{report.id}", status_code=303)
 
 
 @router.get("/audit")
