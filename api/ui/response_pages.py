@@ -58,6 +58,14 @@ def actions_page(request: Request) -> Response:
                   two_person=runtime.settings.response.two_person_rule)
 
 
+@router.get("/notifications")
+def notifications_page(request: Request) -> Response:
+    """The notification centre: failing actions of the caller's units, approvals waiting, and (province-wide)
+    the connector, journal, pipeline and rule failures (:mod:`soclite.api.notices`), with where to act."""
+    me = login_user(request)
+    return render(request, "notifications.html", me=me)
+
+
 @router.post("/actions/{action_id}/{what}")
 async def action_change(request: Request, action_id: str, what: str) -> Response:
     fields, _multi = await form_of(request)

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from soclite.api.deps import deny, get_runtime, optional_principal, scope_of
+from soclite.api.notices import notices
 from soclite.api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
 from soclite.api.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
 from soclite.config import PACKAGE_ROOT
@@ -110,7 +111,15 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     runtime = get_runtime(request)
     lang = language(request, runtime)
     principal: Principal | None = context.pop("me", None)
+    # the header's badge and banner: every page says when something failed (api.notices)
+    found = context.pop("notices", None)
+    if found is None and principal is not None and principal.role is not Role.AGENT:
+        found = notices(runtime, principal, scope_of(runtime, principal))
+    found = found or []
     page = _env.get_template(template).render(
+        notices=found,
+        notice_count=sum(1 for item in found),
+        failing=[item for item in found if item.severity == "error"],
         request=request,
         _=translator(lang),
         lang=lang,
