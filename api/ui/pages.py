@@ -320,7 +320,7 @@ def alert_detail(request: Request, alert_id: str) -> Response:
     return render(
         request, "alert.html", me=me, alert=alert, sla=triage.sla(alert, runtime.settings),
         transitions=sorted(s.value for s in ALERT_TRANSITIONS[alert.status]),
-        matched=matched, context_events=context_events, timeline=triage.timeline(alert, runtime),
+        matched=matched, context_events=context_events, timeline=triage.timeline(alert, runtime, units),
         draft=codec.draft(request, request.url.path), host=host,
         suggestion="\n".join(f"{k}: {v}" for k, v in tuning.suggest_match(alert.event).items()),
         levels=[lv.value for lv in Level], cases=cases_of_alert(request, me, alert.id),
