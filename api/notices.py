@@ -96,7 +96,7 @@ def notices(runtime: Runtime, principal: Principal, scope: frozenset[str] | None
             groups.setdefault((record.action, record.status.value), []).append(record)
     for (action, status), records in groups.items():
         newest = max(records, key=lambda r: r.updated_at)
-        out.append(Notice(kind=f"action_{status}", severity="error" if status == "dead" else "warning",
+        out.append(Notice(kind=f"action_{status}", severity="error",
                           detail=f"{action}: {newest.last_error or ''}", link=f"/actions#section-{'dead' if status == 'dead' else 'failing'}",
                           count=len(records)))  # fmt: skip
     if principal.role is Role.ADMIN:

@@ -117,7 +117,9 @@ def change_action(
     if kind and host_id:
         if what == "approve":
             runtime.commands.approved(host_id, kind)
-        elif what in ("reject", "cancel") and before.status in (ActionStatus.AWAITING_APPROVAL, ActionStatus.PENDING):
+        elif what in ("reject", "cancel") and before.status in (
+            ActionStatus.AWAITING_APPROVAL, ActionStatus.PENDING, ActionStatus.FAILED  # FAILED: a retry was due
+        ):
             runtime.commands.withdrawn(host_id, kind)
     audit.record(
         runtime, principal, f"action.{what}", f"action:{after.id}",

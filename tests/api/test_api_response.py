@@ -222,3 +222,19 @@ def test_a_firewall_webhook_isolates_agentless_hosts_at_the_network(
     Worker(runtime).run_once()
     host = runtime.store.get_host("so-wor")
     assert host.isolation == "failed" and "HTTP 403" in (host.isolation_detail or "")
+
+
+def test_cancelling_an_isolation_waiting_for_a_retry_clears_the_host(
+    seeded: dict[str, list[str]], runtime: Runtime, client: Client, tokens: dict[str, str],
+    firewall: tuple[str, type[_Firewall]],
+) -> None:
+    url, handler = firewall
+    handler.status = 503  # the firewall is busy: the action fails and a retry is scheduled
+    runtime.settings.response.firewall_webhook = FirewallWebhook(url=url)
+    r = client.post("/api/v1/hosts/so-ser/isolate", headers=auth(tokens["admin"]), json={"reason": "worm"})
+    Worker(runtime).run_once()
+    action_id = r.json()["action"]["id"]
+    assert runtime.outbox.get(action_id).status == ActionStatus.FAILED
+    assert runtime.store.get_host("so-ser").isolation == "requested"
+    client.post(f"/api/v1/actions/{action_id}/cancel", headers=auth(tokens["admin"]), json={"reason": "not needed"})
+    assert runtime.store.get_host("so-ser").isolation == "none"
