@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import socket
+from pathlib import Path
 from typing import Any
 
 from soclite.control.identity import UserStore
@@ -98,3 +99,34 @@ def test_dismissing_the_dead_letters_clears_the_check(runtime: Runtime, client: 
                         json={"reason": "mail server was down for the demo"})  # fmt: skip
         assert r.status_code == 200
     assert client.get("/health").json()["checks"]["playbook_actions"]["status"] == "ok"
+
+
+def test_rules_that_fail_to_load_are_a_degraded_check(runtime: Runtime, client: Client, tmp_path: Path) -> None:
+    from soclite.correlator.engine import Engine
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "good.yml").write_text(GOOD_RULE, encoding="utf-8")
+    (rules / "broken.yml").write_text("title: broken\nlogsource: {product: windows}\ndetection: {}\n",
+                                      encoding="utf-8")  # fmt: skip
+    runtime.settings.correlator.rules = [rules]
+    engine = Engine.from_settings(runtime.settings, state_dir=tmp_path / "state")
+    runtime.engine = engine
+    try:
+        check = client.get("/health").json()["checks"]["rules"]
+        assert check["status"] == "degraded" and "1 rule(s) failed to load" in check["reason"]
+        assert "broken.yml" in check["reason"]
+    finally:
+        engine.close()
+
+
+GOOD_RULE = """
+title: Good rule
+id: 0e8f4f7a-4f0c-4d7e-9a43-3f1f0d2a9b11
+status: test
+logsource: {product: windows, category: process_creation}
+detection:
+  selection: {Image|endswith: '\\\\cmd.exe'}
+  condition: selection
+level: low
+"""
