@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from soclite.control.audit import actor_of
-from soclite.control.cases import CaseCreate, CasePatch, CaseStatus
+from soclite.control.cases import CLOSE_REASONS, CaseCreate, CasePatch, CaseStatus, TaskCreate
 from soclite.control.identity import Principal
 from soclite.runtime import Runtime
 
-__all__ = ["CaseCreate", "CasePatch", "CaseStatus", "add_alerts", "alert_ids", "cases_of_alert", "create", "get",
-           "list_cases", "update"]
+__all__ = ["CLOSE_REASONS", "CaseCreate", "CasePatch", "CaseStatus", "TaskCreate", "add_alerts", "add_task",
+           "alert_ids", "cases_of_alert", "comment", "create", "detail", "get", "list_cases", "set_task_done",
+           "update"]
 
 
 def alert_ids(runtime: Runtime, case_id: str) -> list[str]:
@@ -45,3 +46,26 @@ def update(runtime: Runtime, principal: Principal, case_id: str, patch: CasePatc
 def add_alerts(runtime: Runtime, principal: Principal, case_id: str, ids: list[str],
                scope: frozenset[str] | None) -> dict[str, Any]:
     return runtime.cases.add_alerts(case_id, ids, actor=actor_of(principal), scope=scope)
+
+
+def detail(runtime: Runtime, case_id: str, scope: frozenset[str] | None) -> dict[str, Any]:
+    """The case with its tasks and its history (changes, comments, tasks, alerts added), oldest first."""
+    case = runtime.cases.get(case_id, scope)
+    case["tasks"] = runtime.cases.tasks(case_id, scope)
+    case["history"] = runtime.cases.events(case_id, scope)
+    return case
+
+
+def comment(runtime: Runtime, principal: Principal, case_id: str, body: str,
+            scope: frozenset[str] | None) -> dict[str, Any]:
+    return runtime.cases.comment(case_id, body, actor=actor_of(principal), scope=scope)
+
+
+def add_task(runtime: Runtime, principal: Principal, case_id: str, task: TaskCreate,
+             scope: frozenset[str] | None) -> dict[str, Any]:
+    return runtime.cases.add_task(case_id, task, actor=actor_of(principal), created_by=principal.name, scope=scope)
+
+
+def set_task_done(runtime: Runtime, principal: Principal, case_id: str, task_id: str, done: bool,
+                  scope: frozenset[str] | None) -> dict[str, Any]:
+    return runtime.cases.set_task_done(case_id, task_id, done, actor=actor_of(principal), scope=scope)

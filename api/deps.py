@@ -68,6 +68,10 @@ def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
             status.HTTP_401_UNAUTHORIZED, "authentication required: send a bearer token or log in",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    if principal.kind == "session":
+        user = runtime.users.get(principal.id)
+        if user is not None and user.must_change_password:  # the one-time password opens the password page only
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "password change required: choose a new password first")
     unsafe = principal.kind == "session" and request.method not in SAFE_METHODS
     if unsafe and not csrf_ok(principal, request.headers.get("x-csrf-token")):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong X-CSRF-Token for a session request")

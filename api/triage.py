@@ -32,12 +32,28 @@ def comments(runtime: Runtime, alert_id: str) -> list[dict[str, Any]]:
     return runtime.triage.comments(alert_id)
 
 
-def history(runtime: Runtime, alert_id: str) -> list[dict[str, Any]]:
-    return runtime.triage.history(alert_id)
+def _hidden_case(runtime: Runtime, alert_id: str, scope: frozenset[str] | None) -> Any:
+    """A predicate: is this history/timeline entry a "added to case" of a case the caller may not see?
+
+    An alert of the caller's unit may sit in a case of a wider scope; its title must not leak.
+    """
+    visible = {c["id"] for c in runtime.cases.of_alert(alert_id, scope)}
+
+    def hidden(added: Any) -> bool:
+        return isinstance(added, dict) and added.get("id") not in visible
+
+    return hidden
 
 
-def timeline(alert: Alert, runtime: Runtime) -> list[dict[str, Any]]:
-    return runtime.triage.timeline(alert)
+def history(runtime: Runtime, alert_id: str, scope: frozenset[str] | None) -> list[dict[str, Any]]:
+    hidden = _hidden_case(runtime, alert_id, scope)
+    return [e for e in runtime.triage.history(alert_id)
+            if not (isinstance(e["changes"], dict) and hidden(e["changes"].get("case_added")))]  # fmt: skip
+
+
+def timeline(alert: Alert, runtime: Runtime, scope: frozenset[str] | None) -> list[dict[str, Any]]:
+    hidden = _hidden_case(runtime, alert.id, scope)
+    return [i for i in runtime.triage.timeline(alert) if not (i["kind"] == "case" and hidden(i["case"]))]
 
 
 def get_in_scope(runtime: Runtime, alert_id: str, scope: frozenset[str] | None) -> Alert:

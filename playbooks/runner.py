@@ -13,9 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from soclite.errors import PlaybookError, TemplateError
-from soclite.models import Alert, isoformat
+from soclite.models import Alert, IsolationState, isoformat
 from soclite.playbooks.conditions import all_hold, render
 from soclite.playbooks.schema import Playbook, Step, TriggerMatch, load_playbooks
+
+_MARKABLE: dict[str, frozenset[IsolationState]] = {
+    "isolate": frozenset({IsolationState.NONE, IsolationState.FAILED, IsolationState.EXPIRED}),
+    "release": frozenset({IsolationState.ISOLATED, IsolationState.RELEASE_FAILED, IsolationState.RELEASE_EXPIRED}),
+}
 
 if TYPE_CHECKING:
     from soclite.playbooks.outbox import ActionRecord
@@ -197,29 +202,22 @@ class PlaybookRunner:
             except PlaybookError as exc:
                 log.error("playbook %s step %s: %s", planned.playbook_id, planned.step, exc)
                 continue
-            if planned.action == "isolate_host" and record.status.value == "awaiting_approval":
-                self._mark_requested(str(planned.params.get("host_id") or alert.host or ""))
+            if planned.action in ("isolate_host", "release_host") and record.status.value == "awaiting_approval":
+                self._mark_awaiting(str(planned.params.get("host_id") or alert.host or ""), planned.action)
             submitted.append(record)
         return submitted
 
-    def _mark_requested(self, host_id: str) -> None:
-        """Show "requested" on the host while the isolation waits for an admin (the agent reports the rest)."""
-        from soclite.models import IsolationState, utcnow
-
-        store = self.runtime.store
-        if not host_id or store is None:
+    def _mark_awaiting(self, host_id: str, action: str) -> None:
+        """Show "awaiting approval" on the host while the request waits for an admin (the agent reports the rest)."""
+        commands, store = self.runtime.commands, self.runtime.store
+        if not host_id or commands is None or store is None:
             return
         try:
             host = store.find_host(host_id)
-            if host is not None:
-                store.update_host(
-                    host.id,
-                    # decided on the host as stored, atomically: never over an isolation in flight
-                    lambda current: (
-                        {"isolation": IsolationState.REQUESTED, "isolation_updated_at": utcnow()}
-                        if current.isolation in (IsolationState.NONE, IsolationState.FAILED)
-                        else {}
-                    ),
-                )
+            current = host.isolation if host is not None else None
+            kind: Literal["isolate", "release"] = "isolate" if action == "isolate_host" else "release"
+            # only from a settled state that the request would change: never over a request in flight
+            if host is not None and current in _MARKABLE[kind]:
+                commands.requested(host.id, kind, awaiting_approval=True)
         except Exception as exc:
-            log.warning("could not mark host %s as isolation requested: %s", host_id, exc)
+            log.warning("could not mark host %s as awaiting approval: %s", host_id, exc)

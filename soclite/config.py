@@ -284,6 +284,34 @@ class AgentSettings(BaseModel):
     command_ttl_seconds: int = Field(3600, ge=10)
 
 
+class FirewallWebhook(BaseModel):
+    """A network-level isolation: the firewall (or NAC) endpoint that blocks a host by its addresses.
+
+    soclite POSTs ``{"action": "isolate"|"release", "host", "name", "ips", "macs", "reason", "action_id"}``;
+    a 2xx answer is the firewall's word that it applied the change (there is no agent to read it back).
+    """
+
+    url: str = Field(pattern=r"^https?://")
+    headers: dict[str, str] = Field(default_factory=dict)
+    #: a CA bundle to trust instead of the system store; verification is never turned off
+    ca_certs: str | None = None
+    timeout: float = Field(30.0, gt=0)
+
+
+class ResponseSettings(BaseModel):
+    """How people's response actions (isolate/release) are checked before they run."""
+
+    #: an isolation/release asked for in the UI waits for an admin's approval in the response queue, like a
+    #: playbook's; set false to make the UI's buttons act at once (the site's explicit choice)
+    ui_isolation_requires_approval: bool = True
+    #: the same for POST /api/v1/hosts/{id}/isolate|release (automation calls it; off by default)
+    api_isolation_requires_approval: bool = False
+    #: two-person rule: whoever asked for an isolation/release may not approve it
+    two_person_rule: bool = False
+    #: isolate hosts without an enrolled agent at the network (else such an isolation is refused)
+    firewall_webhook: FirewallWebhook | None = None
+
+
 class LoggingSettings(BaseModel):
     """How a soclite process logs (:func:`soclite.logs.configure_logging`)."""
 
@@ -326,6 +354,7 @@ class Settings(BaseSettings):
     reports: ReportSettings = Field(default_factory=ReportSettings)
     agent: AgentSettings = Field(default_factory=AgentSettings)
     compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
+    response: ResponseSettings = Field(default_factory=ResponseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     playbooks: list[Path] = Field(default_factory=lambda: [PACKAGE_ROOT / "playbooks"])
 

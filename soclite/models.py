@@ -182,12 +182,35 @@ class HostType(StrEnum):
 
 
 class IsolationState(StrEnum):
+    """Where an isolation (or its release) stands, as the console may honestly claim it.
+
+    isolate: ``awaiting_approval`` → ``requested`` (approved or no approval needed; the outbox has it)
+    → ``pending`` (sent: a command queued for the host's agent) → ``isolated`` (the agent read the
+    ruleset back from the kernel) | ``failed`` (the agent's, or the action's, reason) | ``expired``
+    (the agent did not fetch the command in time). release: the same with the ``release_`` prefix,
+    ending in ``none`` (confirmed), ``release_failed`` or ``release_expired`` (the host is still
+    isolated as far as anyone knows). A rejected or cancelled request goes back where it came from.
+    """
+
     NONE = "none"
-    REQUESTED = "requested"  # waiting for approval or delivery
+    AWAITING_APPROVAL = "awaiting_approval"
+    REQUESTED = "requested"  # approved (or no approval needed), not yet sent to the agent
     PENDING = "pending"  # sent to the agent, not yet confirmed
     ISOLATED = "isolated"  # the agent reported the ruleset it applied
-    FAILED = "failed"  # the agent reported it could not apply it
+    FAILED = "failed"  # the agent (or the action) reported it could not apply it
+    EXPIRED = "expired"  # the agent did not fetch the command before it expired
+    RELEASE_AWAITING_APPROVAL = "release_awaiting_approval"
+    RELEASE_REQUESTED = "release_requested"
     RELEASE_PENDING = "release_pending"
+    RELEASE_FAILED = "release_failed"
+    RELEASE_EXPIRED = "release_expired"
+
+
+#: states in which a request is under way: a heartbeat's report must not overwrite them
+ISOLATION_IN_FLIGHT = frozenset({
+    IsolationState.AWAITING_APPROVAL, IsolationState.REQUESTED, IsolationState.PENDING,
+    IsolationState.RELEASE_AWAITING_APPROVAL, IsolationState.RELEASE_REQUESTED, IsolationState.RELEASE_PENDING,
+})  # fmt: skip
 
 
 class Host(BaseModel):

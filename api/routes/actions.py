@@ -1,8 +1,8 @@
 """Response actions (the playbook outbox) and the national connector's state.
 
 GET /api/v1/actions lists actions (per alert, by status — ``status=dead`` is the dead-letter list);
-admins approve or reject actions awaiting approval (isolation) and retry dead letters. Every change is
-written to the audit chain.
+admins approve or reject actions awaiting approval (isolation), retry dead letters and cancel what has not
+run. Every change is written to the audit chain (:mod:`soclite.api.response` does the work, for the UI too).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
+from soclite.api import response
 from soclite.api.deps import AdminDep, ReaderDep, RuntimeDep, ScopeDep
 from soclite.errors import NotFoundError, PlaybookError
 from soclite.runtime import Runtime
@@ -31,43 +32,6 @@ def _outbox(runtime: Runtime) -> Any:
     return runtime.outbox
 
 
-def _unit_of(runtime: Runtime, record: Any) -> str | None:
-    """The unit an action concerns: its alert's unit, else (manual isolate/release) its host's unit.
-
-    Manual actions made before the host's unit was stored in the payload have none;
-    their host is looked up so the unit's own users still see their hosts' actions.
-    """
-    unit = (record.payload or {}).get("unit")
-    if unit is None:
-        host_id = str((record.params or {}).get("host_id") or "")
-        host = runtime.store.find_host(host_id) if host_id else None
-        unit = host.unit if host is not None else None
-    return str(unit) if unit is not None else None
-
-
-def _visible(runtime: Runtime, record: Any, scope: frozenset[str] | None) -> bool:
-    if scope is None:
-        return True
-    unit = _unit_of(runtime, record)
-    return unit is not None and unit in scope
-
-
-def _audit(runtime: Runtime, principal: Any, what: str, before: Any, after: Any) -> None:
-    try:
-        from soclite.api import audit
-    except ImportError:  # pragma: no cover - the API package ships audit; kept lazy for split deployments
-        return
-    audit.record(
-        runtime,
-        principal,
-        what,
-        f"action:{after.id}",
-        before.model_dump(mode="json", include={"status", "attempts", "last_error"}),
-        after.model_dump(mode="json", include={"status", "approved_by", "last_error", "action", "params"}),
-        _unit_of(runtime, after),
-    )
-
-
 @router.get("/actions")
 def list_actions(
     runtime: RuntimeDep,
@@ -83,7 +47,7 @@ def list_actions(
     records = outbox.list_actions(
         alert_id=alert_id, status=status_, action=action, limit=limit, before_seq=before
     )
-    items = [r.model_dump(mode="json") for r in records if _visible(runtime, r, scope)]
+    items = [r.model_dump(mode="json") for r in records if response.visible(runtime, r, scope)]
     next_cursor = records[-1].seq if len(records) == limit else None
     return {"items": items, "next": next_cursor}
 
@@ -92,7 +56,7 @@ def list_actions(
 def get_action(action_id: str, runtime: RuntimeDep, principal: ReaderDep, scope: ScopeDep) -> dict[str, Any]:
     outbox = _outbox(runtime)
     record = outbox.get(action_id)
-    if not _visible(runtime, record, scope):
+    if not response.visible(runtime, record, scope):
         raise NotFoundError(f"action {action_id} not found")
     data: dict[str, Any] = record.model_dump(mode="json")
     data["history"] = [h.model_dump() for h in outbox.history(action_id)]
@@ -100,44 +64,17 @@ def get_action(action_id: str, runtime: RuntimeDep, principal: ReaderDep, scope:
 
 
 def _change(
-    runtime: Runtime, principal: Any, action_id: str, what: str, scope: frozenset[str] | None, **kwargs: Any
+    runtime: Runtime, principal: Any, action_id: str, what: str, scope: frozenset[str] | None, reason: str = ""
 ) -> dict[str, Any]:
-    """Approve/reject/retry; an action outside the caller's units is "not found", like on GET."""
-    outbox = _outbox(runtime)
-    before = outbox.get(action_id)
-    if not _visible(runtime, before, scope):
-        raise NotFoundError(f"action {action_id} not found")
+    """approve/reject/retry/cancel (:func:`soclite.api.response.change_action`): 409 when the status does not
+    allow it, 403 under the two-person rule, 404 outside the caller's units."""
+    _outbox(runtime)
     try:
-        if what == "approve":
-            after = outbox.approve(action_id, principal.name)
-        elif what == "reject":
-            after = outbox.reject(action_id, principal.name, kwargs["reason"])
-        else:
-            after = outbox.retry(action_id, principal.name)
+        after = response.change_action(runtime, principal, action_id, what, scope, reason)
     except PlaybookError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    if what == "reject" and after.action == "isolate_host":
-        _clear_requested(runtime, str(after.params.get("host_id") or ""))
-    _audit(runtime, principal, f"action.{what}", before, after)
     result: dict[str, Any] = after.model_dump(mode="json")
     return result
-
-
-def _clear_requested(runtime: Runtime, host_id: str) -> None:
-    """A rejected isolation request no longer shows as "requested" on the host."""
-    from soclite.models import IsolationState, utcnow
-
-    host = runtime.store.find_host(host_id) if host_id else None
-    if host is not None:
-        runtime.store.update_host(
-            host.id,
-            # decided on the host as stored: an isolation that moved on meanwhile is left alone
-            lambda current: (
-                {"isolation": IsolationState.NONE, "isolation_updated_at": utcnow()}
-                if current.isolation == IsolationState.REQUESTED
-                else {}
-            ),
-        )
 
 
 @router.post("/actions/{action_id}/approve")
@@ -149,12 +86,20 @@ def approve(action_id: str, runtime: RuntimeDep, principal: AdminDep, scope: Sco
 def reject(
     action_id: str, body: RejectBody, runtime: RuntimeDep, principal: AdminDep, scope: ScopeDep
 ) -> dict[str, Any]:
-    return _change(runtime, principal, action_id, "reject", scope, reason=body.reason)
+    return _change(runtime, principal, action_id, "reject", scope, body.reason)
 
 
 @router.post("/actions/{action_id}/retry")
 def retry(action_id: str, runtime: RuntimeDep, principal: AdminDep, scope: ScopeDep) -> dict[str, Any]:
     return _change(runtime, principal, action_id, "retry", scope)
+
+
+@router.post("/actions/{action_id}/cancel")
+def cancel(
+    action_id: str, body: RejectBody, runtime: RuntimeDep, principal: AdminDep, scope: ScopeDep
+) -> dict[str, Any]:
+    """Withdraw an action that has not run (awaiting approval, pending, failed) or dismiss a dead letter."""
+    return _change(runtime, principal, action_id, "cancel", scope, body.reason)
 
 
 @router.get("/connector")

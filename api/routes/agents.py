@@ -25,7 +25,7 @@ from soclite.api import audit
 from soclite.api.deps import RuntimeDep, require_roles
 from soclite.control.identity import Principal, Role
 from soclite.errors import AuthError, BindingConflict, NotFoundError
-from soclite.models import Host, HostType, IsolationState, utcnow
+from soclite.models import ISOLATION_IN_FLIGHT, Host, HostType, IsolationState, utcnow
 from soclite.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def _report_channel_changes(runtime: Runtime, agent_id: str, host_id: str, repor
             log.info("agent %s (%s): Windows event log %r is readable again", agent_id, host_id, name)
 
 
-_IN_FLIGHT = {IsolationState.REQUESTED, IsolationState.PENDING, IsolationState.RELEASE_PENDING}
+_IN_FLIGHT = ISOLATION_IN_FLIGHT
 
 
 def binding_conflict(host: Host | None, agent_id: str | None, unit: str | None) -> str | None:

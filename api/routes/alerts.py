@@ -215,8 +215,8 @@ def get_alert(alert_id: str, runtime: RuntimeDep, scope: ScopeDep) -> dict[str, 
         "events": matched,
         "context_events": context,
         "comments": triage.comments(runtime, alert.id),
-        "history": triage.history(runtime, alert.id),
-        "timeline": triage.timeline(alert, runtime),
+        "history": triage.history(runtime, alert.id, scope),
+        "timeline": triage.timeline(alert, runtime, scope),
         "cases": cases.cases_of_alert(runtime, alert.id, scope),
     })
     return data

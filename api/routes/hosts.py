@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
-from soclite.api import audit
+from soclite.api import audit, response
 from soclite.api.deps import AdminDep, RuntimeDep, ScopeDep, narrow
 from soclite.control import audit as control_audit
-from soclite.models import Host, IsolationState, new_id, utcnow
+from soclite.models import Host, parse_timestamp, utcnow
 from soclite.runtime import Runtime
 from soclite.store.base import HostQuery
 
@@ -26,12 +26,38 @@ def is_online(host: Host, runtime: Runtime, now: datetime | None = None) -> bool
     return (now or utcnow()) - host.last_seen <= limit
 
 
-def host_json(host: Host, runtime: Runtime, now: datetime | None = None) -> dict[str, Any]:
+def host_json(
+    host: Host, runtime: Runtime, now: datetime | None = None, heartbeats: dict[str, str | None] | None = None
+) -> dict[str, Any]:
+    """The host with what the console shows: online (seen lately, by agent or logs), the agent (None when the
+    host has none: "agent online" is never claimed for a host known only from its logs) and the isolation's age.
+
+    ``heartbeats``: agent id → last heartbeat, read once for a page of hosts (else read here).
+    """
+    now = now or utcnow()
     data = host.model_dump(mode="json")
     online = is_online(host, runtime, now)
     data["online"] = online
     data["status"] = "online" if online else "offline"
+    data["agent"] = None
+    if host.agent_id:
+        if heartbeats is None:
+            heartbeats = runtime.agents.last_heartbeats([host.agent_id])
+        beat = heartbeats.get(host.agent_id)
+        limit = timedelta(seconds=runtime.settings.agent.offline_after_seconds)
+        data["agent"] = {
+            "id": host.agent_id, "version": host.agent_version, "last_heartbeat": beat,
+            "online": beat is not None and now - parse_timestamp(beat) <= limit,
+        }  # fmt: skip
+    changed = host.isolation_updated_at
+    data["isolation_age_seconds"] = int((now - changed).total_seconds()) if changed else None
     return data
+
+
+def hosts_json(hosts: list[Host], runtime: Runtime) -> list[dict[str, Any]]:
+    now = utcnow()
+    beats = runtime.agents.last_heartbeats([h.agent_id for h in hosts if h.agent_id])
+    return [host_json(h, runtime, now, beats) for h in hosts]
 
 
 def jsonable(value: Any) -> Any:
@@ -62,8 +88,7 @@ def list_hosts(
         )
     except ValueError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"invalid query: {exc}") from exc
-    now = utcnow()
-    return {"total": page.total, "items": [host_json(h, runtime, now) for h in page.items], "next": page.next}
+    return {"total": page.total, "items": hosts_json(page.items, runtime), "next": page.next}
 
 
 @router.get("/{host_id}")
@@ -82,29 +107,15 @@ def _respond(
     kind: Literal["isolate", "release"], host_id: str, body: IsolationRequest | None, runtime: Runtime,
     principal: Any, scope: frozenset[str] | None, key: str | None,
 ) -> dict[str, Any]:
+    """Queue the action through the same checks as the UI (:mod:`soclite.api.response`): 409 with the
+    reason for a host without an agent (and no firewall webhook) or with a request already under way."""
     host = runtime.store.get_host(host_id.lower(), scope)
-    reason = body.reason if body else ""
-    action = "isolate_host" if kind == "isolate" else "release_host"
-    record = runtime.outbox.submit(
-        action, {"host_id": host.id, "reason": reason},
-        idempotency_key=key or f"{action}:{host.id}:{new_id()}",
-        alert_id=body.alert_id if body else None,
-        requested_by=principal.name, requires_approval=False,
-        # the unit, so the host's unit sees this action (action lists are scoped by payload unit)
-        payload={"host": host.id, "unit": host.unit},
-    )
-    before = host.model_dump(mode="json", include={"isolation", "isolation_updated_at"})
-    host = runtime.store.update_host(
-        host.id,
-        {
-            "isolation": IsolationState.REQUESTED if kind == "isolate" else IsolationState.RELEASE_PENDING,
-            "isolation_updated_at": utcnow(),
-        },
-    )
-    audit.record(runtime, principal, f"host.{kind}", f"host:{host.id}", before,
-                 {**host.model_dump(mode="json", include={"isolation", "isolation_updated_at"}), "reason": reason},
-                 host.unit)
-    return {"host": host_json(host, runtime), "action": jsonable(record)}
+    record = response.request_host_action(
+        runtime, principal, host, kind, reason=body.reason if body else "",
+        alert_id=body.alert_id if body else None, idempotency_key=key,
+        requires_approval=runtime.settings.response.api_isolation_requires_approval,
+    )  # fmt: skip
+    return {"host": host_json(runtime.store.get_host(host.id), runtime), "action": jsonable(record)}
 
 
 @router.post("/{host_id}/isolate", status_code=status.HTTP_202_ACCEPTED)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from soclite.api.deps import AnalystDep, ReaderDep, RuntimeDep, scope_of
 from soclite.control.identity import Principal
-from soclite.errors import NotFoundError, ReportError
+from soclite.errors import AuthError, NotFoundError, ReportError
 from soclite.reports.archive import ArchivedReport
 from soclite.reports.service import ReportRequest, generate
 from soclite.runtime import Runtime
@@ -58,15 +58,10 @@ def _get_visible(runtime: Runtime, principal: Principal, report_id: str) -> Arch
     return report
 
 
-@router.get("")
-def list_reports(
-    runtime: RuntimeDep,
-    principal: ReaderDep,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=1_000_000),
-) -> dict[str, Any]:
+def visible_reports(runtime: Runtime, principal: Principal, limit: int, offset: int = 0) -> list[ArchivedReport]:
+    """The newest reports whose scope lies inside the caller's subtree (the UI lists the same)."""
     scope = scope_of(runtime, principal)
-    items: list[dict[str, Any]] = []
+    items: list[ArchivedReport] = []
     batch = offset
     # filter after reading: unit-scoped callers see a subset, so read on until the page is full
     while len(items) < limit:
@@ -74,36 +69,54 @@ def list_reports(
         if not chunk:
             break
         batch += len(chunk)
-        items.extend(r.to_json() for r in chunk if _visible(r, scope))
-    return {"items": items[:limit], "total": len(items[:limit])}
+        items.extend(r for r in chunk if _visible(r, scope))
+    return items[:limit]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-def generate_report(body: GenerateBody, runtime: RuntimeDep, principal: AnalystDep) -> dict[str, Any]:
-    """Generate and archive a report: admins and analysts only (each takes an official document number)."""
+def generate_for(
+    runtime: Runtime, principal: Principal, period: str, lang: str, formats: tuple[str, ...], unit: str | None
+) -> ArchivedReport:
+    """Generate, archive and audit a report (API and UI): a unit-scoped caller only for its subtree.
+
+    Raises AuthError (unit outside the scope) and ReportError (bad period, unknown unit, rendering).
+    """
     scope = scope_of(runtime, principal)
-    unit = body.unit
     if scope is not None:
         unit = unit or principal.unit
         if unit not in scope:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"unit {unit!r} is outside your scope")
-    request = ReportRequest(
-        period=body.period,
-        lang=body.lang,
-        formats=tuple(body.formats),
-        unit=unit,
-        requested_by=f"{principal.kind}:{principal.name}",
-    )
-    try:
-        report, _ctx, _out = generate(runtime.store, runtime.settings, runtime.reports, request, runtime=runtime)
-    except ReportError as exc:
-        raise HTTPException(422, str(exc)) from exc
+            raise AuthError(f"unit {unit!r} is outside your scope")
+    request = ReportRequest(period=period, lang=lang, formats=formats, unit=unit,
+                            requested_by=f"{principal.kind}:{principal.name}")  # fmt: skip
+    report, _ctx, _out = generate(runtime.store, runtime.settings, runtime.reports, request, runtime=runtime)
     from soclite.api import audit
 
     audit.record(
         runtime, principal, "report.generate", report.id, None,
         {"period": report.period, "lang": report.lang, "doc_number": report.doc_number}, unit,
-    )
+    )  # fmt: skip
+    return report
+
+
+@router.get("")
+def list_reports(
+    runtime: RuntimeDep,
+    principal: ReaderDep,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=1_000_000),
+) -> dict[str, Any]:
+    items = [r.to_json() for r in visible_reports(runtime, principal, limit, offset)]
+    return {"items": items, "total": len(items)}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def generate_report(body: GenerateBody, runtime: RuntimeDep, principal: AnalystDep) -> dict[str, Any]:
+    """Generate and archive a report: admins and analysts only (each takes an official document number)."""
+    try:
+        report = generate_for(runtime, principal, body.period, body.lang, tuple(body.formats), body.unit)
+    except AuthError as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    except ReportError as exc:
+        raise HTTPException(422, str(exc)) from exc
     return report.to_json()
 
 

@@ -7,16 +7,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from soclite.api import audit, tuning
+from soclite.api import response, tuning
 from soclite.api.deps import deny, get_runtime
 from soclite.api.routes.audit import audit_page
-from soclite.api.routes.hosts import host_json
+from soclite.api.routes.hosts import hosts_json
+from soclite.api.routes.reports import generate_for, visible_reports
 from soclite.api.ui.pages import form_of, in_thread
-from soclite.api.ui.web import login_user, render, require_write, safe_next, scope
+from soclite.api.ui.web import _, login_user, render, require_write, safe_next, scope
 from soclite.control import rule_health
 from soclite.control.identity import Role
-from soclite.errors import InvalidCursor, NotFoundError, UiError
-from soclite.models import IsolationState, new_id, utcnow
+from soclite.errors import AuthError, ConflictError, InvalidCursor, NotFoundError, ReportError, UiError
 from soclite.store.base import HostQuery
 
 router = APIRouter(include_in_schema=False)
@@ -32,8 +32,7 @@ def hosts_page(request: Request, type: str = "", q: str = "", cursor: str = "") 
                                                    limit=200, cursor=cursor or None))
     except InvalidCursor as exc:
         raise UiError(400, str(exc)) from exc
-    now = utcnow()
-    hosts = [host_json(h, runtime, now) for h in page.items]
+    hosts = hosts_json(page.items, runtime)
     names = {u.code: u.name for u in runtime.store.list_units()}
     return render(request, "hosts.html", me=me, hosts=hosts, page=page, type=host_type or "", q=q,
                   unit_names=names, outbox=runtime.outbox is not None)
@@ -46,6 +45,8 @@ async def host_action(request: Request, host_id: str, kind: str) -> Response:
 
 
 def _host_action(request: Request, host_id: str, kind: str, fields: dict[str, str]) -> Response:
+    """The UI's Isolate/Release: the same request as the API's, waiting for approval in the response queue
+    unless the site turned that off (``response.ui_isolation_requires_approval``)."""
     me = login_user(request, fields)
     require_write(request, me, fields, roles=(Role.ADMIN,))
     if kind not in ("isolate", "release"):
@@ -55,24 +56,18 @@ def _host_action(request: Request, host_id: str, kind: str, fields: dict[str, st
         host = runtime.store.get_host(host_id.lower(), scope(request, me))
     except NotFoundError:
         raise UiError(404, "host not found") from None
-    action = "isolate_host" if kind == "isolate" else "release_host"
-    reason = fields.get("reason", "")[:1000]
-    runtime.outbox.submit(
-        action, {"host_id": host.id, "reason": reason},
-        idempotency_key=fields.get("idempotency_key") or f"{action}:{host.id}:{new_id()}",
-        alert_id=fields.get("alert_id") or None, requested_by=me.name, requires_approval=False,
-        payload={"host": host.id, "unit": host.unit},  # so the host's unit sees the action
-    )
-    before = {"isolation": host.isolation.value}
-    host = runtime.store.update_host(
-        host.id,
-        {
-            "isolation": IsolationState.REQUESTED if kind == "isolate" else IsolationState.RELEASE_PENDING,
-            "isolation_updated_at": utcnow(),
-        },
-    )
-    audit.record(runtime, me, f"host.{kind}", f"host:{host.id}", before,
-                 {"isolation": host.isolation.value, "reason": reason}, host.unit)
+    try:
+        response.request_host_action(
+            runtime, me, host, "isolate" if kind == "isolate" else "release", reason=fields.get("reason", "")[:1000],
+            alert_id=fields.get("alert_id") or None, idempotency_key=fields.get("idempotency_key") or None,
+            requires_approval=runtime.settings.response.ui_isolation_requires_approval,
+        )  # fmt: skip
+    except response.NoAgent:
+        raise UiError(409, _("This host has no enrolled agent, so nothing on it can apply an isolation, and no "
+                             "network-level isolation is configured. Enrol an agent on the host first.")) from None
+    except ConflictError:
+        raise UiError(409, _("A request for this host is already under way: approve, reject or cancel it in "
+                             "the response queue.")) from None
     return RedirectResponse(safe_next(fields.get("return_to") or "/hosts"), status_code=303)
 
 
@@ -134,12 +129,39 @@ def _exception_toggle(request: Request, exception_id: str, fields: dict[str, str
 
 @router.get("/reports")
 def reports_page(request: Request) -> Response:
+    """The archive (newest first, with each file's SHA-256 and who generated it) and, for admins and analysts,
+    a form to generate one: the same functions and permissions as /api/v1/reports."""
     me = login_user(request)
-    # REP's JSON routes, when installed: list the ones a browser can open directly (GET, no path parameter).
-    links = sorted({str(getattr(r, "path", "")) for r in request.app.routes
-                    if str(getattr(r, "path", "")).startswith("/api/v1/reports") and "{" not in str(r.path)
-                    and "GET" in (getattr(r, "methods", None) or set())})
-    return render(request, "reports.html", me=me, links=links)
+    runtime = get_runtime(request)
+    visible_to = scope(request, me)
+    units = [u for u in runtime.store.list_units() if visible_to is None or u.code in visible_to]
+    return render(request, "reports.html", me=me, reports=visible_reports(runtime, me, 50), units=units,
+                  province_wide=visible_to is None, error=None)
+
+
+@router.post("/reports")
+async def report_generate(request: Request) -> Response:
+    fields, multi = await form_of(request)
+    return await in_thread(_report_generate, request, fields, multi)
+
+
+def _report_generate(request: Request, fields: dict[str, str], multi: dict[str, list[str]]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields)  # admins and analysts, as POST /api/v1/reports
+    runtime = get_runtime(request)
+    formats = tuple(f for f in multi.get("formats", []) if f in ("pdf", "html", "csv")) or ("pdf", "html", "csv")
+    lang = fields.get("lang", "vi") if fields.get("lang") in ("vi", "en") else "vi"
+    try:
+        report = generate_for(runtime, me, fields.get("period", "").strip(), lang, formats,
+                              fields.get("unit") or None)  # fmt: skip
+    except AuthError as exc:
+        raise UiError(403, str(exc)) from exc
+    except ReportError as exc:
+        visible_to = scope(request, me)
+        units = [u for u in runtime.store.list_units() if visible_to is None or u.code in visible_to]
+        return render(request, "reports.html", status=422, me=me, reports=visible_reports(runtime, me, 50),
+                      units=units, province_wide=visible_to is None, error=str(exc))
+    return RedirectResponse(f"/reports#report-{report.id}", status_code=303)
 
 
 @router.get("/audit")

@@ -6,14 +6,17 @@ analyst can neither see another unit's case nor put another unit's alert in a
 case, here exactly as in the API. Writes need the admin or analyst role (the
 API's ``AnalystDep``) and the session's CSRF token (:func:`api.ui.web.require_write`).
 
-The case API has no "remove an alert" and no case comments yet, so neither
-appears here: the UI offers only what the API can do and audit.
+Working a case: comments, tasks (assignee, due date typed in the site's zone), "assign to me",
+and closing with a reason from the fixed list; the history shows who did what and when. The case
+API has no "remove an alert", so neither does the UI: it offers only what the API can do and audit.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -24,7 +27,7 @@ from soclite.api.deps import get_runtime
 from soclite.api.ui.pages import form_of, in_thread
 from soclite.api.ui.web import login_user, render, require_write, scope
 from soclite.control.identity import Principal
-from soclite.errors import NotFoundError, UiError
+from soclite.errors import NotFoundError, TriageError, UiError
 from soclite.models import Alert
 
 router = APIRouter(include_in_schema=False)
@@ -197,7 +200,8 @@ def case_detail(request: Request, case_id: str) -> Response:
         except NotFoundError:
             hidden += 1
     return render(request, "case.html", me=me, case=case, alerts=alerts, hidden=hidden,
-                  statuses=CASE_STATUSES, unit_names=_unit_names(request))
+                  statuses=CASE_STATUSES, unit_names=_unit_names(request), close_reasons=cases.CLOSE_REASONS,
+                  tasks=runtime.cases.tasks(case_id, units), history=runtime.cases.events(case_id, units))
 
 
 @router.post("/cases/{case_id}/update")
@@ -214,12 +218,16 @@ def _update(request: Request, case_id: str, fields: dict[str, str]) -> Response:
             status=fields.get("status") or None,  # pydantic validates the literal
             owner=fields["owner"].strip() if "owner" in fields else None,
             description=fields.get("description"),
+            close_reason=(fields.get("close_reason") or None) if fields.get("status") == "closed" else None,
+            close_note=fields.get("close_note", "").strip() or None,
         )
         cases.update(get_runtime(request), me, case_id, patch, scope(request, me))
     except NotFoundError:
         raise UiError(404, "case not found") from None
     except ValidationError as exc:
         raise UiError(422, _validation_text(exc)) from None
+    except TriageError as exc:
+        raise UiError(422, str(exc)) from None
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
 
@@ -237,3 +245,47 @@ def _add_alerts(request: Request, case_id: str, fields: dict[str, str], multi: d
         raise UiError(422, "no alert ids given")
     _add(request, me, case_id, ids)
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+# after every fixed /cases/{id}/... route: the first matching route wins
+@router.post("/cases/{case_id}/{what}")
+async def case_work(request: Request, case_id: str, what: str) -> Response:
+    fields, _ = await form_of(request)
+    return await in_thread(_work, request, case_id, what, fields)
+
+
+def _work(request: Request, case_id: str, what: str, fields: dict[str, str]) -> Response:
+    """assign-me, comment, task (new), task-done / task-reopen (``task_id``)."""
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    runtime, units = get_runtime(request), scope(request, me)
+    try:
+        if what == "assign-me":
+            cases.update(runtime, me, case_id, cases.CasePatch(owner=me.name), units)
+        elif what == "comment":
+            cases.comment(runtime, me, case_id, fields.get("body", ""), units)
+        elif what == "task":
+            due = fields.get("due", "").strip()
+            task = cases.TaskCreate(title=fields.get("title", "").strip(), assignee=fields.get("assignee", "").strip()
+                                    or None, due_at=_end_of_day(runtime, due) if due else None)  # fmt: skip
+            cases.add_task(runtime, me, case_id, task, units)
+        elif what in ("task-done", "task-reopen"):
+            cases.set_task_done(runtime, me, case_id, fields.get("task_id", ""), what == "task-done", units)
+        else:
+            raise UiError(404, "unknown action")
+    except NotFoundError:
+        raise UiError(404, "case not found") from None
+    except ValidationError as exc:
+        raise UiError(422, _validation_text(exc)) from None
+    except (TriageError, ValueError) as exc:
+        raise UiError(422, str(exc)) from None
+    return RedirectResponse(f"/cases/{case_id}#case-work", status_code=303)
+
+
+def _end_of_day(runtime: Any, day: str) -> datetime:
+    """A due date typed as a day means the end of that day in the site's zone (stored in UTC)."""
+    try:
+        date = datetime.strptime(day, "%Y-%m-%d")
+    except ValueError:
+        raise ValueError(f"due date {day!r}: expected YYYY-MM-DD") from None
+    return date.replace(hour=23, minute=59, second=59, tzinfo=ZoneInfo(runtime.settings.timezone))

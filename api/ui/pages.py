@@ -320,7 +320,7 @@ def alert_detail(request: Request, alert_id: str) -> Response:
     return render(
         request, "alert.html", me=me, alert=alert, sla=triage.sla(alert, runtime.settings),
         transitions=sorted(s.value for s in ALERT_TRANSITIONS[alert.status]),
-        matched=matched, context_events=context_events, timeline=triage.timeline(alert, runtime),
+        matched=matched, context_events=context_events, timeline=triage.timeline(alert, runtime, units),
         draft=codec.draft(request, request.url.path), host=host,
         suggestion="\n".join(f"{k}: {v}" for k, v in tuning.suggest_match(alert.event).items()),
         levels=[lv.value for lv in Level], cases=cases_of_alert(request, me, alert.id),
@@ -383,12 +383,14 @@ def _exception(request: Request, alert_id: str, fields: dict[str, str]) -> Respo
 
 
 def mount(app: FastAPI) -> None:
-    from soclite.api.ui import admin_pages, case_pages
+    from soclite.api.ui import account_pages, admin_pages, case_pages, response_pages
 
     install_handlers(app)
     app.include_router(router)
     app.include_router(admin_pages.router)
     app.include_router(case_pages.router)
+    app.include_router(response_pages.router)
+    app.include_router(account_pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
 

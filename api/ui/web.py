@@ -17,11 +17,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from soclite.api.deps import deny, get_runtime, optional_principal, scope_of
+from soclite.api.notices import notices
 from soclite.api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
 from soclite.api.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
 from soclite.config import PACKAGE_ROOT
 from soclite.control.identity import Principal, Role
-from soclite.errors import LoginRequired, UiError
+from soclite.errors import AuthError, LoginRequired, UiError
 from soclite.models import parse_timestamp
 from soclite.runtime import Runtime
 
@@ -33,6 +34,11 @@ _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_au
                    trim_blocks=True, lstrip_blocks=True)
 
 WRITE_ROLES = (Role.ADMIN, Role.ANALYST)
+
+
+def _(message: str) -> str:
+    """Marks a message of Python code for the catalogs (the error page translates it when it shows it)."""
+    return message
 
 
 def language(request: Request, runtime: Runtime) -> str:
@@ -51,8 +57,19 @@ def current_url(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
-def login_user(request: Request, fields: dict[str, str] | None = None) -> Principal:
-    """The session's user, or LoginRequired (bearer tokens are for the API, not the UI)."""
+class PasswordChangeRequired(AuthError):
+    """The user must choose a new password (new account, admin reset, first admin) before anything else."""
+
+
+PASSWORD_PAGE = "/account/password"
+
+
+def login_user(request: Request, fields: dict[str, str] | None = None, *, password_page: bool = False) -> Principal:
+    """The session's user, or LoginRequired (bearer tokens are for the API, not the UI).
+
+    A user whose password must change is sent to the password page from every other page
+    (``password_page`` is that page's own call).
+    """
     runtime = get_runtime(request)
     principal = None if request.headers.get("authorization") else optional_principal(request, runtime)
     if principal is None or principal.kind != "session":
@@ -60,6 +77,10 @@ def login_user(request: Request, fields: dict[str, str] | None = None) -> Princi
             raise LoginRequired(safe_next(current_url(request)))
         # A form posted after expiry: come back to the page the form was on (forms carry return_to).
         raise LoginRequired(safe_next((fields or {}).get("return_to") or request.url.path), fields)
+    if not password_page:
+        user = runtime.users.get(principal.id)
+        if user is not None and user.must_change_password:
+            raise PasswordChangeRequired(principal.name)
     return principal
 
 
@@ -90,7 +111,15 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     runtime = get_runtime(request)
     lang = language(request, runtime)
     principal: Principal | None = context.pop("me", None)
+    # the header's badge and banner: every page says when something failed (api.notices)
+    found = context.pop("notices", None)
+    if found is None and principal is not None and principal.role is not Role.AGENT:
+        found = notices(runtime, principal, scope_of(runtime, principal))
+    found = found or []
     page = _env.get_template(template).render(
+        notices=found,
+        notice_count=sum(1 for item in found),
+        failing=[item for item in found if item.severity == "error"],
         request=request,
         _=translator(lang),
         lang=lang,
@@ -127,6 +156,10 @@ def install_handlers(app: FastAPI) -> None:
             codec: SessionCodec = request.app.state.sessions
             codec.save_draft(response, exc.next_url.split("?", 1)[0], exc.fields)
         return response
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def to_password_page(request: Request, exc: PasswordChangeRequired) -> Response:
+        return RedirectResponse(PASSWORD_PAGE, status_code=303)
 
     @app.exception_handler(UiError)
     async def ui_error(request: Request, exc: UiError) -> Response:

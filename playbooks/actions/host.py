@@ -1,17 +1,27 @@
-"""isolate_host / release_host: queue a command for the host's agent.
+"""isolate_host / release_host: queue a command for the host's agent, or ask the firewall.
 
-The action succeeds once the command is durably queued (``runtime.commands``, the agent command queue).
-Whether the host *is* isolated is what the agent reports back with the ruleset it applied; that state lives
-on the Host, so the UI never shows "isolated" for a command that was only sent.
+With an enrolled agent the action succeeds once the command is durably queued (``runtime.commands``);
+whether the host *is* isolated is what the agent reports back with the ruleset it applied, and that state
+lives on the Host, so the UI never shows "isolated" for a command that was only sent.
+
+Without an agent nothing on the host can apply it: the action then uses the network-level action of the
+site (``response.firewall_webhook``) when there is one, and otherwise fails permanently with the reason,
+shown on the host and in the dead-letter list, instead of "succeeded" for a command nobody will fetch.
 """
 
 from __future__ import annotations
 
+import ssl
 from typing import Any, ClassVar, Literal
 
+import httpx
 from pydantic import Field
 
+from soclite.config import FirewallWebhook
+from soclite.models import Host
 from soclite.playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
+
+NO_AGENT = "host {host} has no enrolled agent and no network-level isolation (response.firewall_webhook) is set"
 
 
 class HostOptions(Options):
@@ -20,6 +30,28 @@ class HostOptions(Options):
     reason: str = ""
     #: seconds an undelivered command stays valid; default settings.agent.command_ttl_seconds
     ttl_seconds: int | None = Field(None, ge=10)
+
+
+def _firewall(webhook: FirewallWebhook, kind: str, host: Host | None, host_id: str, ctx: ActionContext,
+              reason: str) -> str:
+    body: dict[str, Any] = {
+        "action": kind, "host": host_id, "name": host.name if host else host_id,
+        "ips": host.ips if host else [], "macs": host.macs if host else [], "reason": reason,
+        "action_id": ctx.record.id,
+    }  # fmt: skip
+    verify: ssl.SSLContext | bool = True
+    if webhook.ca_certs:
+        verify = ssl.create_default_context(cafile=webhook.ca_certs)
+    headers = {"Idempotency-Key": ctx.record.idempotency_key, **webhook.headers}
+    try:
+        response = httpx.post(webhook.url, json=body, headers=headers, timeout=webhook.timeout, verify=verify)
+    except httpx.HTTPError as exc:
+        raise RetryableError(f"firewall webhook {webhook.url}: {exc}") from exc
+    if response.status_code in (408, 425, 429) or response.status_code >= 500:
+        raise RetryableError(f"firewall webhook {webhook.url}: HTTP {response.status_code}")
+    if response.status_code >= 400:
+        raise PermanentError(f"firewall webhook {webhook.url}: HTTP {response.status_code}: {response.text[:200]}")
+    return f"network-level {kind} by the firewall webhook {webhook.url}: HTTP {response.status_code} {response.text[:500]}"
 
 
 class _HostCommand(Action):
@@ -35,13 +67,27 @@ class _HostCommand(Action):
         queue = ctx.runtime.commands
         if queue is None:
             raise RetryableError("the agent command queue is not running in this process")
+        store = ctx.runtime.store
+        host = store.find_host(host_id) if store is not None else None
+        if host is None or not host.agent_id:
+            webhook = ctx.runtime.settings.response.firewall_webhook
+            if webhook is None:
+                why = NO_AGENT.format(host=host_id) if host is not None else f"no host {host_id} in the inventory"
+                queue.action_failed(host_id, self.kind, why)
+                raise PermanentError(why)
+            try:
+                detail = _firewall(webhook, self.kind, host, host_id, ctx, options.reason)
+            except PermanentError as exc:
+                queue.action_failed(host_id, self.kind, str(exc))
+                raise
+            queue.applied_by_network(host_id, self.kind, detail)
+            return detail
         ttl = options.ttl_seconds or ctx.runtime.settings.agent.command_ttl_seconds
         params: dict[str, Any] = {"reason": options.reason, "action_id": ctx.record.id}
         if ctx.record.alert_id:
             params["alert_id"] = ctx.record.alert_id
-        command = queue.enqueue(host_id, self.kind, params, ttl, ctx.record.idempotency_key)
-        command_id = getattr(command, "id", command)
-        return f"{self.kind} command {command_id} queued for host {host_id}"
+        command = queue.enqueue(host.id, self.kind, params, ttl, ctx.record.idempotency_key)
+        return f"{self.kind} command {command.id} queued for the agent of host {host.id}"
 
 
 class IsolateHost(_HostCommand):

@@ -105,6 +105,17 @@ class AgentRegistry:
                 (isoformat(utcnow()), max(dropped, 0), max(spool_batches, 0), agent_id),
             )
 
+    def last_heartbeats(self, agent_ids: list[str]) -> dict[str, str | None]:
+        """Agent id → its last heartbeat (ISO UTC, None before the first), for the agents registered."""
+        out: dict[str, str | None] = {}
+        reader = self.db.reader()
+        for start in range(0, len(agent_ids), 500):  # SQLite's bound-parameter limit
+            chunk = agent_ids[start:start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in reader.execute(f"SELECT id, last_heartbeat FROM agents WHERE id IN ({marks})", chunk):
+                out[row[0]] = row[1]
+        return out
+
     def dropped_total(self, agent_id: str) -> int:
         row = (
             self.db.reader().execute("SELECT dropped_total FROM agents WHERE id = ?", (agent_id,)).fetchone()

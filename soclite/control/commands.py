@@ -6,9 +6,13 @@ applying and reporting — isolation commands are idempotent) → ``done`` or
 ``failed`` (the agent's report). A command nobody fetched within its TTL becomes
 ``expired``: an isolation that never reached the host must not look in progress.
 
-The Host in the store mirrors it, so the console shows verified state: ``pending``
+The Host in the store mirrors it, so the console shows verified state (the states are
+:class:`soclite.models.IsolationState`; this module is the one place that moves them):
+``awaiting_approval``/``requested`` when asked (:meth:`CommandQueue.requested`), ``pending``
 on enqueue, ``isolated`` only with the ruleset the agent read back from the kernel,
-``failed`` with the agent's error, ``none`` after a confirmed release.
+``failed`` with the agent's (or the action's) reason, ``expired`` when nobody fetched the
+command in time, ``none`` after a confirmed release; a rejected or cancelled request goes
+back (:meth:`CommandQueue.withdrawn`).
 
 Tables in control.db (:mod:`soclite.control.schema`, version 5; commands.db before).
 """
@@ -32,6 +36,16 @@ log = logging.getLogger(__name__)
 
 CommandKind = Literal["isolate", "release"]
 KINDS: frozenset[str] = frozenset({"isolate", "release"})
+
+_ISOLATING = frozenset({IsolationState.AWAITING_APPROVAL, IsolationState.REQUESTED, IsolationState.PENDING})
+_RELEASING = frozenset(
+    {IsolationState.RELEASE_AWAITING_APPROVAL, IsolationState.RELEASE_REQUESTED, IsolationState.RELEASE_PENDING}
+)
+
+
+def under_way(state: IsolationState, kind: str) -> bool:
+    """Whether a request of ``kind`` is already in flight in ``state`` (a second one is refused)."""
+    return state in (_ISOLATING if kind == "isolate" else _RELEASING)
 
 @dataclass
 class Command:
@@ -123,6 +137,51 @@ class CommandQueue:
             return {"isolation": state, "isolation_detail": detail, "isolation_updated_at": utcnow()}
 
         self.store.update_host(host.id, change)
+
+    # --- the request's side of the state machine ----------------------------------------------
+    def requested(self, host_id: str, kind: CommandKind, *, awaiting_approval: bool) -> None:
+        """An isolation/release was asked for: ``[release_]awaiting_approval`` or ``[release_]requested``."""
+        if kind == "isolate":
+            state = IsolationState.AWAITING_APPROVAL if awaiting_approval else IsolationState.REQUESTED
+            self._set_isolation(host_id, state, None)
+        else:  # the ruleset stays shown until the agent confirms its removal
+            state = IsolationState.RELEASE_AWAITING_APPROVAL if awaiting_approval else IsolationState.RELEASE_REQUESTED
+            self._set_isolation(host_id, state, self._detail_of(host_id))
+
+    def approved(self, host_id: str, kind: str) -> None:
+        """An admin approved: waiting for the worker to send it (never over a state that moved on)."""
+        if kind == "isolate":
+            self._set_isolation(host_id, IsolationState.REQUESTED, None,
+                                only_from={IsolationState.AWAITING_APPROVAL})  # fmt: skip
+        else:
+            self._set_isolation(host_id, IsolationState.RELEASE_REQUESTED, self._detail_of(host_id),
+                                only_from={IsolationState.RELEASE_AWAITING_APPROVAL})  # fmt: skip
+
+    def withdrawn(self, host_id: str, kind: str) -> None:
+        """A request rejected or cancelled before it was sent: the host goes back to where it was."""
+        if kind == "isolate":
+            self._set_isolation(host_id, IsolationState.NONE, None,
+                                only_from={IsolationState.AWAITING_APPROVAL, IsolationState.REQUESTED})  # fmt: skip
+        else:
+            self._set_isolation(
+                host_id, IsolationState.ISOLATED, self._detail_of(host_id),
+                only_from={IsolationState.RELEASE_AWAITING_APPROVAL, IsolationState.RELEASE_REQUESTED},
+            )  # fmt: skip
+
+    def action_failed(self, host_id: str, kind: str, reason: str) -> None:
+        """The action could not even be sent (no agent, the firewall refused): show why on the host."""
+        if kind == "isolate":
+            self._set_isolation(host_id, IsolationState.FAILED, reason)
+        else:
+            previous = self._detail_of(host_id)
+            self._set_isolation(host_id, IsolationState.RELEASE_FAILED, f"{reason}\n{previous or ''}".strip())
+
+    def applied_by_network(self, host_id: str, kind: str, detail: str) -> None:
+        """A network-level action (the firewall webhook) answered that it applied the change."""
+        if kind == "isolate":
+            self._set_isolation(host_id, IsolationState.ISOLATED, detail)
+        else:
+            self._set_isolation(host_id, IsolationState.NONE, None)
 
     # --- the queue -------------------------------------------------------------------------
     def enqueue(
@@ -216,7 +275,7 @@ class CommandQueue:
             host = self._host(command.host_id)
             previous = host.isolation_detail if host else None
             self._set_isolation(
-                command.host_id, IsolationState.FAILED, f"release failed: {detail}\n{previous or ''}".strip()
+                command.host_id, IsolationState.RELEASE_FAILED, f"release failed: {detail}\n{previous or ''}".strip()
             )
         return self.get(command_id)
 
@@ -241,13 +300,16 @@ class CommandQueue:
             )
             if command.kind == "isolate":
                 self._set_isolation(
-                    command.host_id, IsolationState.FAILED,
+                    command.host_id, IsolationState.EXPIRED,
                     f"isolation command expired: the agent did not fetch it before {isoformat(command.expires_at)}",
                     only_from={IsolationState.PENDING, IsolationState.REQUESTED},
                 )  # fmt: skip
-            else:
+            else:  # the host is still isolated as far as anyone knows: say so, with the ruleset
+                previous = self._detail_of(command.host_id)
                 self._set_isolation(
-                    command.host_id, IsolationState.ISOLATED, self._detail_of(command.host_id),
+                    command.host_id, IsolationState.RELEASE_EXPIRED,
+                    f"release command expired: the agent did not fetch it before {isoformat(command.expires_at)}"
+                    f"\n{previous or ''}".strip(),
                     only_from={IsolationState.RELEASE_PENDING},
                 )  # fmt: skip
         return expired

@@ -113,6 +113,9 @@ class User:
     session_version: int
     display_name: str | None = None
     last_login_at: str | None = None
+    #: set for a new account, after an admin's reset and for the first admin: the UI lets the user do
+    #: nothing else until they chose their own password (their one-time password was seen by someone else)
+    must_change_password: bool = False
 
     def principal(self, csrf: str | None = None) -> Principal:
         return Principal(
@@ -130,6 +133,7 @@ def _user(row: Any) -> User:
         session_version=int(row["session_version"]),
         display_name=row["display_name"],
         last_login_at=row["last_login_at"],
+        must_change_password=bool(row["must_change_password"]),
     )
 
 
@@ -149,7 +153,7 @@ class UserStore:
         self.db = db
 
     def add(self, username: str, password: str, *, role: Role | str, unit: str | None = None,
-            display_name: str | None = None) -> User:
+            display_name: str | None = None, must_change_password: bool = False) -> User:
         role = Role(role)
         if role is Role.AGENT:
             raise AuthError("agents use agent tokens, not user accounts")
@@ -162,9 +166,10 @@ class UserStore:
         user_id = new_id()[:16]
         with self.db.write() as conn:
             conn.execute(
-                "INSERT INTO users (id, username, display_name, role, unit, password_hash, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (user_id, username, display_name, role.value, unit, _hasher.hash(password), isoformat(utcnow())),
+                "INSERT INTO users (id, username, display_name, role, unit, password_hash, must_change_password,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (user_id, username, display_name, role.value, unit, _hasher.hash(password), int(must_change_password),
+                 isoformat(utcnow())),
             )
         user = self.get(user_id)
         assert user is not None
@@ -213,15 +218,27 @@ class UserStore:
             )
         return self._require(username)
 
-    def set_password(self, username: str, password: str) -> User:
+    def set_password(self, username: str, password: str, *, must_change: bool = False) -> User:
+        """Set the password (its sessions end); ``must_change`` for a one-time password an admin handed out."""
         user = self._require(username)
         _check_password(password)
         with self.db.write() as conn:
             conn.execute(
-                "UPDATE users SET password_hash = ?, session_version = session_version + 1 WHERE id = ?",
-                (_hasher.hash(password), user.id),
+                "UPDATE users SET password_hash = ?, must_change_password = ?, session_version = session_version + 1"
+                " WHERE id = ?",
+                (_hasher.hash(password), int(must_change), user.id),
             )
         return self._require(username)
+
+    def change_own_password(self, user_id: str, current: str, new: str) -> User:
+        """The user's own change: the current password first (a session left open is not enough)."""
+        user = self.get(user_id)
+        if user is None or user.disabled:
+            raise AuthError("no such user")
+        self.verify(user.username, current)
+        if hmac.compare_digest(current, new):
+            raise AuthError("the new password must differ from the current one")
+        return self.set_password(user.username, new, must_change=False)
 
     def verify(self, username: str, password: str) -> User:
         """The user if the password is right and the account enabled; AuthError otherwise (one message)."""
@@ -284,5 +301,6 @@ def ensure_first_admin(users: UserStore) -> str | None:
     if users.count() > 0:
         return None
     password = generate_password()
-    users.add(FIRST_ADMIN, password, role=Role.ADMIN, display_name="Administrator")
+    # printed once on the server's console: whoever saw it must not keep using it
+    users.add(FIRST_ADMIN, password, role=Role.ADMIN, display_name="Administrator", must_change_password=True)
     return password

@@ -6,7 +6,9 @@ people who must trust it. The worker (:mod:`playbooks.worker`) claims due rows; 
 ``running`` makes it due again on the next start (at-least-once).
 
 Statuses: ``awaiting_approval`` → ``pending`` → ``running`` → ``succeeded`` | ``failed`` (retry scheduled,
-exponential backoff) → … → ``dead`` (dead letter, retryable by an admin); ``rejected`` by an admin.
+exponential backoff) → … → ``dead`` (dead letter, retryable by an admin); ``rejected`` by an admin;
+``cancelled`` by an admin (any row not running and not finished: a request nobody wants any more, or a
+dead letter dismissed). Under the site's two-person rule the requester of an action may not approve it.
 Rows of a *lane* (the national connector) are delivered strictly in seq order: only the lane's oldest
 unfinished row may run, so a failing row holds the later ones instead of letting them overtake it.
 
@@ -37,7 +39,7 @@ from pydantic import BaseModel, Field
 from soclite.control.iocs import IocLists
 from soclite.control.schema import MIGRATIONS
 from soclite.db import Database
-from soclite.errors import NotFoundError, PlaybookError
+from soclite.errors import AuthError, NotFoundError, PlaybookError
 from soclite.models import isoformat, new_id
 
 
@@ -49,6 +51,15 @@ class ActionStatus(StrEnum):
     FAILED = "failed"  # a retry is scheduled at next_attempt_at
     DEAD = "dead"
     REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+#: a row an admin may still cancel: not running (the worker owns it) and not finished
+CANCELLABLE = frozenset({ActionStatus.AWAITING_APPROVAL, ActionStatus.PENDING, ActionStatus.FAILED, ActionStatus.DEAD})
+
+
+class TwoPersonRule(AuthError):
+    """The requester of an action tried to approve it under the two-person rule."""
 
 
 class RetryPolicy(BaseModel):
@@ -217,7 +228,13 @@ class OutboxStore(IocLists):
         return _row(row)
 
     # --- approval and dead letters -----------------------------------------------------------------
-    def approve(self, action_id: str, approver: str) -> ActionRecord:
+    def approve(self, action_id: str, approver: str, *, two_person: bool = False) -> ActionRecord:
+        """Let an awaiting action run; with ``two_person`` its requester may not be the approver."""
+        if two_person and self.get(action_id).requested_by == approver:  # requested_by never changes
+            raise TwoPersonRule(
+                f"two-person rule: {approver} requested action {action_id} and may not approve it; "
+                "another admin must"
+            )
         return self._transition(
             action_id,
             {ActionStatus.AWAITING_APPROVAL},
@@ -244,6 +261,16 @@ class OutboxStore(IocLists):
             ActionStatus.PENDING,
             f"retry requested by {requested_by}",
             attempts=0,
+        )
+
+    def cancel(self, action_id: str, by: str, reason: str) -> ActionRecord:
+        """Withdraw an action that has not run (or dismiss a dead letter): it will never run."""
+        return self._transition(
+            action_id,
+            set(CANCELLABLE),
+            ActionStatus.CANCELLED,
+            f"cancelled by {by}: {reason}",
+            last_error=f"cancelled: {reason}",
         )
 
     def _transition(
@@ -429,6 +456,25 @@ class OutboxStore(IocLists):
             (action_id,),
         )
         return [HistoryEntry.model_validate(dict(r)) for r in rows]
+
+    def failures(self, since: str | None = None) -> list[dict[str, Any]]:
+        """Failing actions grouped by action and status (failed = retry scheduled, dead = gave up), newest
+        error first: what the notification centre and /health show ("7 notify_email dead: Connection refused")."""
+        sql = (
+            "SELECT action, status, count(*) AS n, max(updated_at) AS last_at FROM actions"
+            " WHERE status IN ('failed', 'dead')" + (" AND updated_at >= ?" if since else "")
+            + " GROUP BY action, status ORDER BY last_at DESC"
+        )
+        reader = self.db.reader()
+        out: list[dict[str, Any]] = []
+        for row in reader.execute(sql, (since,) if since else ()):
+            last = reader.execute(
+                "SELECT last_error FROM actions WHERE action = ? AND status = ? ORDER BY updated_at DESC LIMIT 1",
+                (row["action"], row["status"]),
+            ).fetchone()
+            out.append({"action": row["action"], "status": row["status"], "count": int(row["n"]),
+                        "last_at": row["last_at"], "last_error": last[0] if last else None})  # fmt: skip
+        return out
 
     def count(self, status: str, lane: str | None = None) -> int:
         sql = "SELECT count(*) FROM actions WHERE status = ?"

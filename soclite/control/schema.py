@@ -343,6 +343,33 @@ _INCIDENTS = """
     );
 """
 
+#: case work: close reasons, the case's history and comments (one event stream), tasks with assignee and due date
+_CASE_WORK = """
+    ALTER TABLE cases ADD COLUMN close_reason TEXT;
+    ALTER TABLE cases ADD COLUMN close_note TEXT;
+    CREATE TABLE case_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        case_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX case_events_case ON case_events(case_id, id);
+    CREATE TABLE case_tasks (
+        id TEXT PRIMARY KEY,
+        case_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        assignee TEXT,
+        due_at TEXT,
+        done INTEGER NOT NULL DEFAULT 0,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        done_at TEXT
+    );
+    CREATE INDEX case_tasks_case ON case_tasks(case_id, created_at);
+"""
+
 #: The migrations of control.db, append only.
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
@@ -352,6 +379,7 @@ MIGRATIONS: list[Migration] = [
     _REPORTS,  # 8: report archive index and deliveries (was reports.db)
     _INFO_SYSTEMS,  # 9: information systems, their security level and the hosts/units they cover (issue 17)
     _INCIDENTS,  # 10: incidents with their legal clock (issue 17)
+    _CASE_WORK,  # 11: case close reasons, history/comments, tasks
 ]
 
 

@@ -187,6 +187,10 @@ class Triage:
             items.append({"at": isoformat(alert.last_seen), "kind": "last_seen", "actor": None,
                           "text": f"x{alert.count}"})
         for entry in self.history(alert.id):
+            added = entry["changes"].get("case_added") if isinstance(entry["changes"], dict) else None
+            if added:  # written by Cases when the alert went into a case
+                items.append({"at": entry["at"], "kind": "case", "actor": entry["actor"], "case": added})
+                continue
             items.append({"at": entry["at"], "kind": "change", "actor": entry["actor"], "changes": entry["changes"]})
         for comment in self.comments(alert.id):
             items.append({"at": comment["created_at"], "kind": "comment", "actor": comment["author"],

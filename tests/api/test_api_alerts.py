@@ -105,7 +105,9 @@ def test_bulk_and_cases(seeded: dict[str, list[str]], client: Client, tokens: di
     assert case["alert_ids"] == ids[:2] and case["status"] == "open"
     r = client.post(f"/api/v1/cases/{case['id']}/alerts", headers=h, json={"alert_ids": [ids[2]]})
     assert r.json()["alert_ids"] == ids
-    r = client.patch(f"/api/v1/cases/{case['id']}", headers=h, json={"status": "closed"})
+    # closing needs a close reason since issue 16 (tests/api/test_api_cases_work.py)
+    r = client.patch(f"/api/v1/cases/{case['id']}", headers=h, json={"status": "closed",
+                                                                     "close_reason": "true_positive"})
     assert r.json()["status"] == "closed"
     assert client.get(f"/api/v1/alerts/{ids[0]}", headers=h).json()["cases"][0]["id"] == case["id"]
     assert client.post("/api/v1/cases", headers=h, json={"title": "x", "alert_ids": ["missing"]}).status_code == 404
@@ -160,6 +162,8 @@ def test_isolation_records_an_outbox_action(seeded: dict[str, list[str]], runtim
     from soclite.playbooks.outbox import Outbox
 
     runtime.outbox = Outbox(runtime.control)
+    # isolating a host without an enrolled agent is refused now (tests/api/test_api_response.py): give it one
+    runtime.store.update_host("so-wor", {"agent_id": "agent-so-wor"})
     try:
         h = {**auth(tokens["admin"]), "Idempotency-Key": "click-1"}
         r = client.post("/api/v1/hosts/so-wor/isolate", headers=h, json={"reason": "ransomware"})

@@ -23,6 +23,8 @@ def auth(token: str) -> dict[str, str]:
 
 def test_actions_api(runtime: Runtime) -> None:
     runtime.store.put_host(Host(id="ws-002", name="WS-002", isolation=IsolationState.REQUESTED))
+    # an isolation of a host without an enrolled agent fails now (tests/api/test_api_response.py): ws-001 has one
+    runtime.store.put_host(Host(id="ws-001", name="WS-001", agent_id="agent-ws-001"))
     admin = runtime.identity.create_token(role="admin", name="admin1")
     viewer = runtime.identity.create_token(role="viewer", name="viewer1")
     alert = make_alert()
@@ -118,7 +120,8 @@ def test_manual_isolation_is_visible_to_the_hosts_unit(runtime: Runtime) -> None
     for unit in (Unit(code="prov", name="Tỉnh"), Unit(code="so-tc", name="Sở TC", parent="prov"),
                  Unit(code="ttdl", name="TTDL", parent="prov")):
         runtime.store.put_unit(unit)
-    runtime.store.put_host(Host(id="tc-ws1", name="TC-WS1", unit="so-tc"))
+    # with an agent: isolating an agentless host is refused now (tests/api/test_api_response.py)
+    runtime.store.put_host(Host(id="tc-ws1", name="TC-WS1", unit="so-tc", agent_id="agent-tc-ws1"))
     admin = runtime.identity.create_token(role="admin", name="root")
     viewer_tc = runtime.identity.create_token(role="viewer", unit="so-tc", name="v-tc")
     viewer_dl = runtime.identity.create_token(role="viewer", unit="ttdl", name="v-dl")

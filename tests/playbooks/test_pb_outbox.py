@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from soclite.errors import PlaybookError
+from soclite.models import Host
 from soclite.playbooks.outbox import ActionStatus, Outbox, RetryPolicy
 from soclite.playbooks.worker import Worker
 from soclite.runtime import Runtime
@@ -118,6 +119,8 @@ def test_a_4xx_dead_letters_at_once_with_the_reason(clocked: tuple[Runtime, Cloc
 
 def test_approval_gate(clocked: tuple[Runtime, Clock]) -> None:
     runtime, _ = clocked
+    # an isolation needs a host with an enrolled agent (or a firewall webhook) since issue 16
+    runtime.store.put_host(Host(id="ws-009", name="WS-009", agent_id="agent-ws-009"))
     outbox = runtime.outbox
     worker = Worker(runtime)
     record = outbox.submit(

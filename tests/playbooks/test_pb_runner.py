@@ -83,7 +83,8 @@ def test_smtp_down_is_retried_not_lost(tmp_path: Path) -> None:
 
 
 def test_malware_on_a_workstation_requests_isolation_awaiting_approval(runtime: Runtime) -> None:
-    runtime.store.put_host(Host(id="ws-001", name="WS-001", type=HostType.WORKSTATION))
+    # with an enrolled agent: an isolation of an agentless host fails (tests/api/test_api_response.py)
+    runtime.store.put_host(Host(id="ws-001", name="WS-001", type=HostType.WORKSTATION, agent_id="agent-ws-001"))
     runtime.store.put_host(Host(id="srv-01", name="SRV-01", type=HostType.SERVER))
     runner = PlaybookRunner.from_runtime(runtime)
     malware = make_alert(level="high", host="ws-001", tags=["attack.execution", "attack.t1204.002"])
@@ -92,7 +93,8 @@ def test_malware_on_a_workstation_requests_isolation_awaiting_approval(runtime: 
     isolate = records["isolate_host"]
     assert isolate.status == ActionStatus.AWAITING_APPROVAL
     assert isolate.params["host_id"] == "ws-001" and malware.id in isolate.params["reason"]
-    assert runtime.store.get_host("ws-001").isolation == IsolationState.REQUESTED
+    # its own state since issue 16 (was "requested"): the host says what the request waits for
+    assert runtime.store.get_host("ws-001").isolation == IsolationState.AWAITING_APPROVAL
     # The same detection on a server does not ask to isolate it.
     on_server = make_alert(level="high", host="srv-01", tags=["attack.t1204.002"])
     assert {r.action for r in runner.on_alert(on_server, "created")} == {"notify_email"}

@@ -53,7 +53,8 @@ def app_client(tmp_path: Path) -> Iterator[tuple[Any, Runtime, str]]:
     rt = Runtime.build(Settings(environment="test", data_dir=tmp_path,
                                 auth=AuthSettings(secret_key="pages-secret-0123456789", secure_cookies=False)))
     rt.store.put_unit(Unit(code="SO", name="Sở"))
-    rt.store.put_host(Host(id="ws1", name="WS1", type=HostType.WORKSTATION, unit="SO"))
+    # with an enrolled agent: isolating an agentless host is refused since issue 16 (test_ui_response.py)
+    rt.store.put_host(Host(id="ws1", name="WS1", type=HostType.WORKSTATION, unit="SO", agent_id="agent-ws1"))
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)
@@ -81,7 +82,7 @@ def test_pages_render_per_role(role: str, app_client: tuple[Any, Runtime, str]) 
     client, _rt, alert_id = app_client
     login(client, role)
     for path in ("/", "/alerts", "/alerts?severity=high&status=open", "/alerts/rows", f"/alerts/{alert_id}",
-                 "/hosts", "/rules", "/reports"):
+                 "/hosts", "/rules", "/reports", "/actions"):
         r = client.get(path)
         assert r.status_code == 200, (path, r.status_code)
         assert "<script>alert(1)</script>" not in r.text  # escaped
@@ -95,7 +96,8 @@ def test_pages_render_per_role(role: str, app_client: tuple[Any, Runtime, str]) 
 
 def test_admin_isolate_from_ui_queues_an_action(app_client: tuple[Any, Runtime, str]) -> None:
     # Every server process has its outbox (Runtime.build opens it): the old "no outbox: 503" page is gone,
-    # and the form's request is a queued isolate_host action with the host marked as requested.
+    # and the form's request is a queued isolate_host action; since issue 16 the UI's request waits for an
+    # admin's approval (response.ui_isolation_requires_approval) and the host says so (was "requested").
     client, rt, alert_id = app_client
     login(client, "admin")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get(f"/alerts/{alert_id}").text)
@@ -103,7 +105,7 @@ def test_admin_isolate_from_ui_queues_an_action(app_client: tuple[Any, Runtime, 
     r = client.post("/hosts/ws1/isolate", data={"csrf_token": csrf.group(1), "reason": "test"},
                     follow_redirects=False)
     assert r.status_code == 303
-    assert rt.store.get_host("ws1").isolation == "requested"
+    assert rt.store.get_host("ws1").isolation == "awaiting_approval"
     actions = [a for a in rt.outbox.list_actions() if a.action == "isolate_host"]
     assert [a.params["host_id"] for a in actions] == ["ws1"]
 
