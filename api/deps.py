@@ -22,6 +22,9 @@ from soclite.runtime import Runtime
 from soclite.store.base import unit_subtree
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The largest integer a query parameter or body field may carry: SQLite binds signed 64-bit
+#: integers, and a larger one would be an OverflowError (a 500) instead of the caller's 422.
+MAX_SEQ = 2**63 - 1
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -60,7 +60,7 @@ async def in_thread(func: Callable[..., Response], *args: Any) -> Response:
 
 
 @router.get("/login")
-def login_page(request: Request, next: str = "/", expired: int = 0) -> Response:
+def login_page(request: Request, next: str = "/", expired: Annotated[int, Query(ge=0, le=1)] = 0) -> Response:
     codec: SessionCodec = request.app.state.sessions
     token = codec.login_csrf(request)
     response = render(request, "login.html", login_csrf=token, next=safe_next(next), expired=bool(expired), error=None)
@@ -136,7 +136,7 @@ def htmx_js() -> Response:
 
 
 @router.get("/")
-def overview(request: Request, days: int = 14) -> Response:
+def overview(request: Request, days: Annotated[int, Query(ge=1, le=3660)] = 14) -> Response:
     me = login_user(request)
     runtime = get_runtime(request)
     units = scope(request, me)
