@@ -38,13 +38,7 @@ def token_create(data_dir: Path, role: str, unit: str | None, name: str | None, 
     settings = load_cli_settings(config_file, data_dir=data_dir)
     runtime = Runtime.build(settings)
     try:
-        if unit is not None and unit not in {u.code for u in runtime.store.list_units()}:
-            click.echo(
-                f"soclite token create: unknown unit {unit!r}; create the unit first "
-                "(POST /api/v1/units as a province admin, or Admin → Units in the web UI)",
-                err=True,
-            )
-            sys.exit(2)
+        _require_unit(runtime, unit, "token create")
         token = runtime.identity.create_token(role=role, unit=unit, name=name)
         token_id = token.split("_", 2)[1]
         audit.append(runtime.store, audit.cli_actor(), "token.create", f"token:{token_id}", None,
@@ -52,6 +46,18 @@ def token_create(data_dir: Path, role: str, unit: str | None, name: str | None, 
         click.echo(token)
     finally:
         runtime.close()
+
+
+def _require_unit(runtime: Any, unit: str | None, command: str) -> None:
+    """Exit 2 on a unit nobody created: bound to it, a token or user sees nothing, or — once
+    someone creates that code — more than meant."""
+    if unit is not None and unit not in {u.code for u in runtime.store.list_units()}:
+        click.echo(
+            f"soclite {command}: unknown unit {unit!r}; create the unit first "
+            "(POST /api/v1/units as a province admin, or Admin → Units in the web UI)",
+            err=True,
+        )
+        sys.exit(2)
 
 
 @contextmanager
@@ -100,11 +106,12 @@ def user_add(username: str, role: str, unit: str | None, display_name: str | Non
              data_dir: Path, config_file: Path | None) -> None:
     """Create a user; a generated password is printed once."""
     from soclite.control import audit
-    from soclite.control.identity import UserStore, generate_password
+    from soclite.control.identity import generate_password
 
     with _runtime(data_dir, config_file) as runtime:
+        _require_unit(runtime, unit, "user add")
         secret = password or generate_password()
-        user = UserStore(runtime.control).add(username, secret, role=role, unit=unit, display_name=display_name)
+        user = runtime.users.add(username, secret, role=role, unit=unit, display_name=display_name)
         audit.append(runtime.store, "cli", "user.add", f"user:{user.username}", None,
                      {"role": user.role.value, "unit": user.unit}, user.unit)
         click.echo(f"user {user.username} created (role {user.role.value}, unit {user.unit or '-'})")
@@ -122,10 +129,9 @@ def user_set_role(username: str, role: str, unit: str | None, province: bool, da
                   config_file: Path | None) -> None:
     """Change a user's role (and unit); their sessions end."""
     from soclite.control import audit
-    from soclite.control.identity import UserStore
 
     with _runtime(data_dir, config_file) as runtime:
-        users = UserStore(runtime.control)
+        users = runtime.users
         before = users.get_by_name(username)
         user = users.set_role(username, role, unit, keep_unit=not province)
         audit.append(runtime.store, "cli", "user.set_role", f"user:{user.username}",
@@ -141,10 +147,9 @@ def user_set_role(username: str, role: str, unit: str | None, province: bool, da
 def user_disable(username: str, enable: bool, data_dir: Path, config_file: Path | None) -> None:
     """Disable (or --enable) an account; its sessions end at once."""
     from soclite.control import audit
-    from soclite.control.identity import UserStore
 
     with _runtime(data_dir, config_file) as runtime:
-        user = UserStore(runtime.control).set_disabled(username, not enable)
+        user = runtime.users.set_disabled(username, not enable)
         audit.append(runtime.store, "cli", "user.enable" if enable else "user.disable", f"user:{user.username}",
                      {"disabled": enable}, {"disabled": not enable}, user.unit)
         click.echo(f"user {user.username} {'enabled' if enable else 'disabled'}")
@@ -157,11 +162,11 @@ def user_disable(username: str, enable: bool, data_dir: Path, config_file: Path 
 def user_reset_password(username: str, password: str | None, data_dir: Path, config_file: Path | None) -> None:
     """Set a new password; existing sessions of the user end."""
     from soclite.control import audit
-    from soclite.control.identity import UserStore, generate_password
+    from soclite.control.identity import generate_password
 
     with _runtime(data_dir, config_file) as runtime:
         secret = password or generate_password()
-        user = UserStore(runtime.control).set_password(username, secret)
+        user = runtime.users.set_password(username, secret)
         audit.append(runtime.store, "cli", "user.reset_password", f"user:{user.username}", None, None, user.unit)
         click.echo(f"password of {user.username} reset")
         if password is None:
@@ -172,10 +177,9 @@ def user_reset_password(username: str, password: str | None, data_dir: Path, con
 @_with_common
 def user_list(data_dir: Path, config_file: Path | None) -> None:
     """List users."""
-    from soclite.control.identity import UserStore
 
     with _runtime(data_dir, config_file) as runtime:
-        for user in UserStore(runtime.control).all():
+        for user in runtime.users.all():
             state = "disabled" if user.disabled else "active"
             click.echo(f"{user.username}\t{user.role.value}\t{user.unit or '-'}\t{state}")
 

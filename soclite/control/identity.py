@@ -26,6 +26,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from soclite.control.passwords import DEFAULT_MIN_SCORE, check_password
 from soclite.db import Database
 from soclite.errors import AuthError
 from soclite.models import isoformat, new_id, utcnow
@@ -100,7 +101,6 @@ class IdentityStore:
 _hasher = PasswordHasher()
 #: Verified against when the user does not exist, so timing does not reveal user names.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
-MIN_PASSWORD_LENGTH = 10
 
 
 @dataclass(frozen=True)
@@ -137,16 +137,19 @@ def generate_password() -> str:
     return secrets.token_urlsafe(15)
 
 
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AuthError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
-
-
 class UserStore:
-    """Users of the web UI. Agents never get a user: they have agent tokens."""
+    """Users of the web UI. Agents never get a user: they have agent tokens.
 
-    def __init__(self, db: Database) -> None:
+    Every password set here passes :func:`soclite.control.passwords.check_password`
+    at ``min_password_score`` (settings: ``auth.min_password_score``).
+    """
+
+    def __init__(self, db: Database, *, min_password_score: int = DEFAULT_MIN_SCORE) -> None:
         self.db = db
+        self.min_password_score = min_password_score
+
+    def _check_password(self, password: str, *inputs: str | None) -> None:
+        check_password(password, min_score=self.min_password_score, user_inputs=[i for i in inputs if i])
 
     def add(self, username: str, password: str, *, role: Role | str, unit: str | None = None,
             display_name: str | None = None) -> User:
@@ -156,7 +159,7 @@ class UserStore:
         username = username.strip()
         if not username or len(username) > 64 or any(ch.isspace() for ch in username):
             raise AuthError("username must be 1-64 characters without spaces")
-        _check_password(password)
+        self._check_password(password, username, display_name, unit)
         if self.get_by_name(username) is not None:
             raise AuthError(f"user {username!r} already exists")
         user_id = new_id()[:16]
@@ -215,7 +218,7 @@ class UserStore:
 
     def set_password(self, username: str, password: str) -> User:
         user = self._require(username)
-        _check_password(password)
+        self._check_password(password, user.username, user.display_name, user.unit)
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE users SET password_hash = ?, session_version = session_version + 1 WHERE id = ?",
