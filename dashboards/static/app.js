@@ -17,6 +17,12 @@ document.addEventListener("DOMContentLoaded", function () {
         .then(function (html) { if (html !== null) { rows.innerHTML = html; } });
     }, seconds * 1000);
   }
+  // "Back" links: the CSP forbids javascript: URLs; without this script they go to the overview.
+  document.querySelectorAll("a[data-back]").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      if (window.history.length > 1) { event.preventDefault(); window.history.back(); }
+    });
+  });
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }

@@ -271,6 +271,31 @@ _REPORTS = """
     );
 """
 
+#: issue 13: server-side web sessions (logout revokes), token expiry, a persisted login throttle and lockout
+_SESSIONS = """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        revoked_at TEXT,
+        revoked_reason TEXT,
+        ip TEXT
+    );
+    CREATE INDEX sessions_user ON sessions (user_id, revoked_at);
+    ALTER TABLE tokens ADD COLUMN expires_at TEXT;
+    ALTER TABLE tokens ADD COLUMN created_by TEXT;
+    -- one row per login attempt inside the throttle's window (pruned as it goes)
+    CREATE TABLE login_attempts (
+        username TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX login_attempts_key ON login_attempts (username, ip, at);
+    ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN locked_at TEXT;
+"""
+
 #: The migrations of control.db, append only.
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
@@ -278,6 +303,7 @@ MIGRATIONS: list[Migration] = [
     _AGENTS,  # 6: enrollment tokens and agents (was agents.db)
     _OUTBOX_V1 + _OUTBOX_V2 + _OUTBOX_V3,  # 7: outbox actions, connector state and history, IoC lists (was outbox.db)
     _REPORTS,  # 8: report archive index and deliveries (was reports.db)
+    _SESSIONS,  # 9: web sessions, token expiry, login throttle and lockout (issue 13)
 ]
 
 
