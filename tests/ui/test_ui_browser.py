@@ -195,3 +195,35 @@ def test_case_from_two_alerts(browser: Any, live: Any) -> None:
     assert page.locator(f"#alert-cases a[href='/cases/{case_id}']").count() == 1
     page.locator("#alert-cases").screenshot(path=str(ARTIFACTS / "14-alert-cases.png"))
     context.close()
+
+
+def test_pages_run_under_the_csp_and_log_out_everywhere(browser: Any, live: Any) -> None:
+    """Issue 13 item 8: no page trips the Content-Security-Policy, app.js still runs under it (the
+    confirm dialog of "log out everywhere" is app.js's), and item 4: that button ends the session."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    violations: list[str] = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+    page.goto(f"{live.url}/login?next=/alerts")
+    page.fill("#username", "lan")
+    page.fill("#password", "analyst-password-1")
+    page.click("#login-submit")
+    page.wait_for_url(re.compile(r".*/alerts$"))
+    for path in ("/", "/alerts", "/cases", "/hosts", "/rules", "/reports", "/alerts/no-such-alert"):
+        page.goto(f"{live.url}{path}")
+        page.wait_for_load_state("load")
+    dialogs: list[str] = []
+
+    def accept(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    page.goto(f"{live.url}/alerts")
+    page.click("#logout-everywhere")
+    page.wait_for_url(re.compile(r".*/login$"))
+    assert dialogs and "mọi thiết bị" in dialogs[0]
+    page.goto(f"{live.url}/alerts")
+    assert "/login" in page.url
+    assert violations == [], violations[:3]
+    context.close()
