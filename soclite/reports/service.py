@@ -16,7 +16,7 @@ from soclite.errors import ReportError
 from soclite.reports.archive import ArchivedReport, ReportArchive
 from soclite.reports.context import ReportContext, build_context
 from soclite.reports.i18n import check_language
-from soclite.reports.periods import Period, parse_period
+from soclite.reports.periods import Period, check_started, parse_period
 from soclite.reports.render import Header, parse_formats, render_all, summary_sentence
 from soclite.store.base import Store, unit_subtree
 
@@ -44,9 +44,11 @@ def resolve_units(store: Store, unit: str | None) -> frozenset[str] | None:
     return unit_subtree(units, unit)
 
 
-def validate(request: ReportRequest, settings: Settings) -> tuple[Period, list[str]]:
-    """Refuse a bad period, language or format before touching anything."""
+def validate(request: ReportRequest, settings: Settings, now: datetime | None = None) -> tuple[Period, list[str]]:
+    """Refuse a bad period, language or format before touching anything (no document number is
+    reserved for a report that cannot be made)."""
     period = parse_period(request.period, settings.timezone)
+    check_started(period, now or datetime.now(UTC))
     check_language(request.lang)
     return period, parse_formats(list(request.formats))
 
@@ -54,7 +56,7 @@ def validate(request: ReportRequest, settings: Settings) -> tuple[Period, list[s
 def make_context(
     store: Store, settings: Settings, request: ReportRequest, *, now: datetime | None = None, runtime: Any = None
 ) -> ReportContext:
-    period, _ = validate(request, settings)
+    period, _ = validate(request, settings, now)
     units = resolve_units(store, request.unit)
     return build_context(
         store,
@@ -78,8 +80,8 @@ def generate(
     runtime: Any = None,
 ) -> tuple[ArchivedReport, ReportContext, dict[str, bytes]]:
     """Build, render and archive one report; return the archive entry, its figures and its bytes."""
-    period, formats = validate(request, settings)
     created = (now or datetime.now(UTC)).astimezone(UTC)
+    period, formats = validate(request, settings, created)
     ctx = make_context(store, settings, request, now=created, runtime=runtime)
     with _NUMBER_LOCK:
         seq, number = archive.reserve_number(settings.reports.document_prefix, created)
