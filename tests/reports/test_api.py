@@ -138,7 +138,7 @@ def test_future_or_ancient_periods_are_422_and_take_no_document_number(
     api: tuple[TestClient, Runtime, dict[str, str]], period: str
 ) -> None:
     """Issue 13 item 12: year 9999 was a 500 and 2999-12 spent an official document number."""
-    client, runtime, tokens = api
+    client, _runtime, tokens = api
     before = client.get("/api/v1/reports", params={"limit": 500}, headers=_h(tokens["admin"])).json()["items"]
     resp = client.post("/api/v1/reports", json={"period": period, "formats": ["csv"]}, headers=_h(tokens["admin"]))
     assert resp.status_code == 422, resp.text
