@@ -74,13 +74,25 @@ def error_status(exc: SocliteError) -> int:
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    from soclite.api import tuning
+    from soclite.api import security, tuning
     from soclite.api.metrics import Metrics
     from soclite.api.metrics import router as metrics_router
-    from soclite.api.routes import alerts, audit, cases, events, health, hosts, me, rules, stats, units
+    from soclite.api.routes import (
+        accounts,
+        alerts,
+        audit,
+        cases,
+        events,
+        health,
+        hosts,
+        me,
+        rules,
+        stats,
+        units,
+    )
     from soclite.api.sessions import SessionCodec
     from soclite.api.ui import mount_ui
-    from soclite.control.identity import LoginThrottle
+    from soclite.control.sessions import LoginThrottle
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,13 +118,16 @@ def create_app(runtime: Runtime) -> FastAPI:
         finally:
             task.cancel()
 
-    app = FastAPI(title="soclite", version=__version__, docs_url="/docs", openapi_url="/openapi.json",
+    # /docs and /openapi.json are served by routes of ours (see security.install_docs): behind login
+    # unless auth.public_docs, since the schema maps every operation for an attacker.
+    app = FastAPI(title="soclite", version=__version__, docs_url=None, openapi_url=None, redoc_url=None,
                   lifespan=lifespan)
     app.state.runtime = runtime
     app.state.sessions = SessionCodec(runtime.settings)
-    app.state.login_throttle = LoginThrottle(runtime.settings.auth.login_attempts_per_minute)
+    app.state.login_throttle = LoginThrottle(runtime.control, runtime.settings.auth.login_attempts_per_minute)
     app.state.metrics = Metrics()
     app.middleware("http")(app.state.metrics.middleware)
+    security.install(app, runtime.settings)
 
     @app.exception_handler(SocliteError)
     async def soclite_error(request: Request, exc: SocliteError) -> JSONResponse:
@@ -130,6 +145,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(me.router)
+    app.include_router(accounts.router)
     app.include_router(alerts.router)
     app.include_router(events.router)
     app.include_router(hosts.router)

@@ -22,6 +22,9 @@ from soclite.runtime import Runtime
 from soclite.store.base import unit_subtree
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The largest integer a query parameter or body field may carry: SQLite binds signed 64-bit
+#: integers, and a larger one would be an OverflowError (a 500) instead of the caller's 422.
+MAX_SEQ = 2**63 - 1
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -90,6 +93,26 @@ def deny(runtime: Runtime, principal: Principal, request: Request, why: str) -> 
         None, {"reason": why, "role": principal.role.value}, principal.unit,
     )
     return HTTPException(status.HTTP_403_FORBIDDEN, why)
+
+
+def end_session(runtime: Runtime, principal: Principal, everywhere: bool) -> int:
+    """Log a session out on the server (or, ``everywhere``, every session of its user); audited.
+
+    Returns how many sessions were ended. Only a logged-in person has sessions.
+    """
+    from soclite.api import audit
+    from soclite.control.sessions import SessionStore
+
+    if principal.kind != "session":
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "only a logged-in user has sessions to end")
+    if everywhere:
+        ended = runtime.users.end_sessions(principal.name)
+        audit.record(runtime, principal, "session.logout_everywhere", f"user:{principal.name}", None,
+                     {"sessions_ended": ended}, principal.unit)
+        return ended
+    ended = 1 if principal.session_id and SessionStore(runtime.control).revoke(principal.session_id, "logout") else 0
+    audit.record(runtime, principal, "session.logout", f"user:{principal.name}", None, None, principal.unit)
+    return ended
 
 
 def require_roles(*roles: Role) -> Any:

@@ -1,8 +1,11 @@
 """Web sessions: a signed cookie (itsdangerous), bound to the user's session version.
 
-The cookie carries ``{"uid", "ver", "csrf"}`` signed with ``auth.secret_key``
-and a timestamp; it is refused after ``auth.session_minutes`` or once the
-user's ``session_version`` changed (password reset, disable, role change).
+The cookie carries ``{"uid", "ver", "sid", "csrf"}`` signed with ``auth.secret_key``
+and a timestamp; it is refused after ``auth.session_minutes``, once the
+user's ``session_version`` changed (password reset, disable, role change, "log
+out everywhere") or once its server-side session row ``sid`` was revoked
+(logout): see :mod:`soclite.control.sessions`. A signature alone cannot be
+taken back, so a copy of a logged-out cookie must fail on the row.
 It is HttpOnly, SameSite=Lax and Secure unless ``auth.secure_cookies`` is off.
 CSRF protection is session-bound: every form carries the session's ``csrf``
 value and every unsafe request made with the cookie must echo it (form field
@@ -25,6 +28,7 @@ from starlette.responses import Response
 
 from soclite.config import Settings
 from soclite.control.identity import Principal, UserStore
+from soclite.control.sessions import SessionStore
 from soclite.db import Database
 
 SESSION_COOKIE = "soclite_session"
@@ -44,9 +48,9 @@ class SessionCodec:
         self._draft = URLSafeTimedSerializer(secret, salt="soclite.draft")
 
     # --- session cookie -----------------------------------------------------
-    def issue(self, response: Response, user_id: str, version: int) -> str:
+    def issue(self, response: Response, user_id: str, version: int, session_id: str) -> str:
         csrf = secrets.token_urlsafe(24)
-        value = self._session.dumps({"uid": user_id, "ver": version, "csrf": csrf})
+        value = self._session.dumps({"uid": user_id, "ver": version, "sid": session_id, "csrf": csrf})
         self._set(response, SESSION_COOKIE, value, self.max_age)
         return csrf
 
@@ -64,7 +68,10 @@ class SessionCodec:
         user = UserStore(control).get(str(data.get("uid", "")))
         if user is None or user.disabled or user.session_version != data.get("ver"):
             return None
-        return user.principal(csrf=str(data.get("csrf", "")))
+        session_id = str(data.get("sid", ""))
+        if not session_id or not SessionStore(control).active(session_id, user.id):
+            return None
+        return user.principal(csrf=str(data.get("csrf", "")), session_id=session_id)
 
     def clear(self, response: Response) -> None:
         response.delete_cookie(SESSION_COOKIE, path="/")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -87,6 +88,24 @@ def _json_records(path: Path, source: str) -> Iterator[tuple[Any, DeadLetter | N
                 yield None, (source, f"line {number}: invalid JSON: {exc}", line)
 
 
+def _guarded(items: Iterator[tuple[Any, DeadLetter | None]], path: Path,
+             source: str) -> Iterator[tuple[Any, DeadLetter | None]]:
+    """Keep what was read of a truncated or corrupt file and end it with one dead letter saying why.
+
+    A .gz cut short raises EOFError at the point of damage (which click would report as a bare
+    "Aborted!"), a corrupt one gzip.BadGzipFile / zlib.error: the records before it are good.
+    """
+    read = 0
+    try:
+        for item in items:
+            read += 1
+            yield item
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        what = "compressed file ended before its end marker (truncated)" if isinstance(exc, EOFError) else str(exc)
+        tail = path.read_bytes()[-65536:] if path.stat().st_size else b""
+        yield None, (source, f"{path.name}: {what}; {read} record(s) before the damage were kept", tail)
+
+
 def _lines(first: bytes, handle: IO[bytes]) -> Iterator[bytes]:
     pending = first
     for line in handle:
@@ -139,9 +158,9 @@ def read_file(path: Path, *, received: datetime, default_tz: str, max_bytes: int
     elif kind == "evtx":
         items = _evtx_records(path, source)
     elif kind == "json":
-        items = _json_records(path, source)
+        items = _guarded(_json_records(path, source), path, source)
     else:
-        items = _text_records(path, source)
+        items = _guarded(_text_records(path, source), path, source)
     index = 0
     records: list[Any] = []
     dead: list[DeadLetter] = []

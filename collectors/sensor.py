@@ -408,7 +408,7 @@ def pcap_events(path: str | Path, *, hostname: str | None = None) -> Iterator[Ev
     import scapy.layers.dns
     import scapy.layers.inet
     import scapy.layers.inet6
-    import scapy.layers.l2  # noqa: F401
+    import scapy.layers.l2
     from scapy.error import Scapy_Exception
     from scapy.utils import PcapReader
 
@@ -418,6 +418,8 @@ def pcap_events(path: str | Path, *, hostname: str | None = None) -> Iterator[Ev
         reader = PcapReader(str(path))
     except (Scapy_Exception, OSError, EOFError, ValueError) as exc:
         raise ParseError(f"not a readable pcap file: {exc}", source=str(path)) from exc
+    network = (scapy.layers.inet.IP, scapy.layers.inet6.IPv6, scapy.layers.l2.ARP)
+    packets = decoded = 0
     with reader:
         last = 0.0
         while True:
@@ -427,10 +429,20 @@ def pcap_events(path: str | Path, *, hostname: str | None = None) -> Iterator[Ev
                 break
             except (Scapy_Exception, ValueError, OSError) as exc:  # a truncated capture: keep what was read
                 raise ParseError(f"pcap damaged after {last}: {exc}", source=str(path)) from exc
+            packets += 1
+            decoded += int(any(packet.haslayer(layer) for layer in network))
             last = float(packet.time)
             for event in packet_events(packet, flows) + flows.expire(last):
                 event.setdefault("host.name", host)
                 yield event
+    if packets and not decoded:
+        # A valid header over garbage: scapy reads every record as raw bytes and nothing comes out.
+        # Silently importing "0 events" would hide it; the caller dead-letters the file with this reason.
+        raise ParseError(
+            f"none of the {packets} packet(s) decodes as IP, IPv6 or ARP (link type {getattr(reader, 'linktype', '?')}): "
+            "not network traffic, or a damaged capture",
+            source=str(path),
+        )
     for event in flows.flush():
         event.setdefault("host.name", host)
         yield event

@@ -10,6 +10,7 @@ CLI and by the app factory, and tests pass their own :class:`Settings`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -24,6 +25,12 @@ from soclite.errors import ConfigError
 #: The installed package: its data (dashboards/, rules/, playbooks/) ships inside it. In a checkout
 #: those folders live at the repository's top level and ``soclite/`` links to them.
 PACKAGE_ROOT = Path(__file__).resolve().parent
+
+
+#: A production secret key: at least this long (a 32-character random hex string carries 128 bits) ...
+MIN_SECRET_KEY_LENGTH = 32
+#: ... and not a repetition of a few characters (random hex of that length shows ~14 distinct ones).
+MIN_SECRET_KEY_DISTINCT = 10
 
 
 class ServerSettings(BaseModel):
@@ -118,8 +125,37 @@ class AuthSettings(BaseModel):
     secret_key: SecretStr = SecretStr("dev-insecure-secret-key-change-me")
     session_minutes: int = Field(480, ge=5)
     login_attempts_per_minute: int = Field(5, ge=1)
+    #: Consecutive failed logins after which an account is locked until an admin unlocks it
+    #: (``soclite user unlock`` or ``POST /api/v1/users/{name}/unlock``); 0 = never lock.
+    lockout_failures: int = Field(10, ge=0)
     #: Cookies carry the Secure flag; turn off only for plain-HTTP development.
     secure_cookies: bool = True
+    #: zxcvbn strength (0-4) a new password needs; 3 = "safely unguessable".
+    min_password_score: int = Field(3, ge=0, le=4)
+    #: Lifetime of a person's bearer token when ``--days`` is not given, and the most it may ask for.
+    token_days: int = Field(90, ge=1)
+    token_max_days: int = Field(365, ge=1)
+    #: Reverse proxies (IP or CIDR) whose X-Forwarded-For is believed for the client address
+    #: (login throttle, audit). Any other peer's header is ignored: a client could forge it.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    #: Serve /docs and /openapi.json without login (off: they map the attack surface).
+    public_docs: bool = False
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"auth.trusted_proxies: {entry!r} is not an IP address or CIDR network") from None
+        return value
+
+    @model_validator(mode="after")
+    def _token_days(self) -> AuthSettings:
+        if self.token_days > self.token_max_days:
+            raise ValueError(f"auth.token_days ({self.token_days}) exceeds auth.token_max_days ({self.token_max_days})")
+        return self
 
 
 class SmtpSettings(BaseModel):
@@ -376,13 +412,23 @@ class Settings(BaseSettings):
         return self.data_dir / "soclite.db"
 
     def check_secrets(self) -> None:
-        """Refuse a default secret outside development."""
-        if self.environment == "production" and self.auth.secret_key.get_secret_value().startswith("dev-insecure"):
+        """Refuse a default, short or low-entropy secret key in production.
+
+        The key signs session cookies and CSRF tokens: whoever guesses it logs in as anyone.
+        """
+        if self.environment != "production":
+            return
+        key = self.auth.secret_key.get_secret_value()
+        fix = ("set auth.secret_key in the file or SOCLITE_AUTH__SECRET_KEY to a random value, e.g. "
+               "`python -c 'import secrets; print(secrets.token_urlsafe(48))'` (or run with environment: development)")
+        if key.startswith("dev-insecure"):
+            raise ConfigError(f"the default secret key is refused in production; {fix}",
+                              source="configuration", key="auth.secret_key")
+        if len(key) < MIN_SECRET_KEY_LENGTH or len(set(key)) < MIN_SECRET_KEY_DISTINCT:
             raise ConfigError(
-                "the default secret key is refused in production; set auth.secret_key in the file or "
-                "SOCLITE_AUTH__SECRET_KEY (or run with environment: development)",
-                source="configuration",
-                key="auth.secret_key",
+                f"auth.secret_key is too weak for production: {len(key)} characters, {len(set(key))} distinct "
+                f"(at least {MIN_SECRET_KEY_LENGTH} characters with {MIN_SECRET_KEY_DISTINCT} distinct needed); {fix}",
+                source="configuration", key="auth.secret_key",
             )
 
 

@@ -96,7 +96,7 @@ class Runtime:
     def __post_init__(self) -> None:
         control, store = self.control, self.store
         self.identity = IdentityStore(control)
-        self.users = UserStore(control)
+        self.users = UserStore(control, min_password_score=self.settings.auth.min_password_score)
         self.cases = Cases(control, store)
         self.triage = Triage(control, store)
         self.tuning = Tuning(control, store)

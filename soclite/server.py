@@ -75,17 +75,26 @@ def server(
             click.echo(f"soclite: first admin created: user 'admin', one-time password: {password}", err=True)
         srv.start_background()
         app = create_app(srv.runtime)
-        # log_config=None: uvicorn's loggers propagate to the root handler configure_logging installed
-        # (same format, JSON included) instead of getting uvicorn's own text handlers.
-        config = uvicorn.Config(
-            app, host=settings.server.http_host, port=settings.server.http_port, log_level="info", lifespan="on",
-            log_config=None,
-        )
-        uv = uvicorn.Server(config)
+        uv = uvicorn.Server(http_config(app, settings))
         signal.signal(signal.SIGTERM, lambda *_: setattr(uv, "should_exit", True))
         uv.run()
     finally:
         srv.stop()
+
+
+def http_config(app: Any, settings: Settings) -> Any:
+    """The uvicorn configuration of the API (a function so tests serve the app exactly so)."""
+    import uvicorn
+
+    # log_config=None: uvicorn's loggers propagate to the root handler configure_logging installed
+    # (same format, JSON included) instead of getting uvicorn's own text handlers.
+    return uvicorn.Config(
+        app, host=settings.server.http_host, port=settings.server.http_port, log_level="info", lifespan="on",
+        log_config=None,
+        # uvicorn's own proxy-header handling believes X-Forwarded-For from 127.0.0.1 (any local
+        # process); the app applies auth.trusted_proxies instead (soclite.api.security).
+        proxy_headers=False,
+    )
 
 
 commands: list[click.Command] = [server]

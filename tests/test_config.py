@@ -70,6 +70,31 @@ def test_default_secret_refused_in_production() -> None:
     load_settings(environment="development").check_secrets()
 
 
+@pytest.mark.parametrize("key", ["short-key", "a" * 64, "abcabcabcabcabcabcabcabcabcabcabcabc", "0123456789" * 3])
+def test_weak_secret_key_refused_in_production(key: str) -> None:
+    """Issue 13 item 15: a short or low-entropy key signs cookies anyone can forge; refused, naming the key."""
+    settings = load_settings(environment="production", auth={"secret_key": key})
+    with pytest.raises(ConfigError, match=r"auth\.secret_key.*too weak") as caught:
+        settings.check_secrets()
+    assert key not in str(caught.value)  # never echo the secret
+    load_settings(environment="development", auth={"secret_key": key}).check_secrets()
+
+
+def test_random_secret_key_accepted_in_production() -> None:
+    import secrets
+
+    for key in (secrets.token_hex(16), secrets.token_urlsafe(48), "wheel-test-" + secrets.token_hex(16)):
+        load_settings(environment="production", auth={"secret_key": key}).check_secrets()
+
+
+def test_trusted_proxies_must_be_addresses() -> None:
+    assert load_settings(auth={"trusted_proxies": ["10.0.0.1", "192.168.0.0/24"]}).auth.trusted_proxies
+    with pytest.raises(ConfigError, match=r"auth\.trusted_proxies"):
+        load_settings(auth={"trusted_proxies": ["proxy.example"]})
+    with pytest.raises(ConfigError, match=r"token_max_days"):
+        load_settings(auth={"token_days": 400, "token_max_days": 365})
+
+
 def test_masked_dump_hides_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOCLITE_AUTH__SECRET_KEY", "very-secret-value")
     dumped = masked_dump(load_settings())

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from soclite.api import response
-from soclite.api.deps import AdminDep, ReaderDep, RuntimeDep, ScopeDep
+from soclite.api.deps import MAX_SEQ, AdminDep, ReaderDep, RuntimeDep, ScopeDep
 from soclite.errors import NotFoundError, PlaybookError
 from soclite.runtime import Runtime
 
@@ -41,7 +41,7 @@ def list_actions(
     status_: list[str] | None = Query(None, alias="status"),
     action: str | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    before: int | None = Query(None, description="cursor: the seq of the last item of the previous page"),
+    before: int | None = Query(None, ge=0, le=MAX_SEQ, description="cursor: the seq of the last item of the previous page"),
 ) -> dict[str, Any]:
     outbox = _outbox(runtime)
     records = outbox.list_actions(

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from soclite.api import audit
-from soclite.api.deps import RuntimeDep, require_roles
+from soclite.api.deps import MAX_SEQ, RuntimeDep, require_roles
 from soclite.control.identity import Principal, Role
 from soclite.errors import AuthError, BindingConflict, NotFoundError
 from soclite.models import ISOLATION_IN_FLIGHT, Host, HostType, IsolationState, utcnow
@@ -60,9 +60,9 @@ class EnrollRequest(Inventory):
 
 
 class Heartbeat(Inventory):
-    dropped: int = Field(0, ge=0)
+    dropped: int = Field(0, ge=0, le=MAX_SEQ)
     isolation: IsolationReport = Field(default_factory=IsolationReport)
-    spool: dict[str, int] = Field(default_factory=dict)
+    spool: dict[str, Annotated[int, Field(ge=-MAX_SEQ, le=MAX_SEQ)]] = Field(default_factory=dict)
     #: the Windows event log source's state: {"enabled": bool, "reason"?: str, "channels"?: {name: {...}}}
     windows_event_logs: dict[str, Any] | None = None
 

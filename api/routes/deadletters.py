@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from soclite.api.deps import AnalystDep, RuntimeDep, scope_of
+from soclite.api.deps import MAX_SEQ, AnalystDep, RuntimeDep, scope_of
 from soclite.store.deadletter import DeadLetters
 
 router = APIRouter(prefix="/api/v1/deadletters", tags=["deadletters"])
@@ -17,7 +17,7 @@ def list_deadletters(
     runtime: RuntimeDep,
     principal: AnalystDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[int | None, Query(ge=0)] = None,
+    cursor: Annotated[int | None, Query(ge=0, le=MAX_SEQ)] = None,
 ) -> dict[str, Any]:
     """Newest first → {"total", "items": [{id, at, source, reason, raw, raw_base64, unit}], "next"}.
 

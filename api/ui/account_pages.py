@@ -13,6 +13,7 @@ from soclite.api.sessions import SessionCodec
 from soclite.api.ui.pages import form_of, in_thread
 from soclite.api.ui.web import login_user, render, require_write
 from soclite.control.identity import Principal, Role
+from soclite.control.sessions import SessionStore
 from soclite.errors import AuthError, NotFoundError, UiError
 
 router = APIRouter(include_in_schema=False)
@@ -42,9 +43,11 @@ def _password_submit(request: Request, fields: dict[str, str]) -> Response:
         forced = bool((u := runtime.users.get(me.id)) and u.must_change_password)
         return render(request, "password.html", status=422, me=me, forced=forced, error=str(exc))
     response = RedirectResponse("/?password_changed=1", status_code=303)
-    # the change ended every session of the user (session_version); this browser gets a new one
+    # the change ended every session of the user (revoked server-side); this browser gets a new one
+    ip = request.client.host if request.client else "-"
+    session_id = SessionStore(runtime.control).create(user.id, minutes=runtime.settings.auth.session_minutes, ip=ip)
     codec: SessionCodec = request.app.state.sessions
-    codec.issue(response, user.id, user.session_version)
+    codec.issue(response, user.id, user.session_version, session_id)
     return response
 
 

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from soclite.api import audit, triage, tuning
-from soclite.api.deps import get_runtime
+from soclite.api.deps import end_session, get_runtime, optional_principal
 from soclite.api.routes.hosts import is_online
 from soclite.api.routes.stats import summary
-from soclite.api.sessions import LANG_COOKIE, SessionCodec
+from soclite.api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
 from soclite.api.ui import charts
 from soclite.api.ui.i18n import LANGUAGES, translator
 from soclite.api.ui.web import (
@@ -35,7 +35,8 @@ from soclite.api.ui.web import (
     safe_next,
     scope,
 )
-from soclite.control.identity import UserStore
+from soclite.control.identity import AccountLocked, UserStore
+from soclite.control.sessions import SessionStore
 from soclite.errors import AuthError, InvalidCursor, LoginRequired, NotFoundError, TriageError, UiError
 from soclite.models import ALERT_TRANSITIONS, AlertStatus, Level, Severity, parse_timestamp, utcnow
 from soclite.store.base import AlertQuery, EventQuery, HostQuery
@@ -60,7 +61,7 @@ async def in_thread(func: Callable[..., Response], *args: Any) -> Response:
 
 
 @router.get("/login")
-def login_page(request: Request, next: str = "/", expired: int = 0) -> Response:
+def login_page(request: Request, next: str = "/", expired: Annotated[int, Query(ge=0, le=1)] = 0) -> Response:
     codec: SessionCodec = request.app.state.sessions
     token = codec.login_csrf(request)
     response = render(request, "login.html", login_csrf=token, next=safe_next(next), expired=bool(expired), error=None)
@@ -79,6 +80,7 @@ def _login(request: Request, fields: dict[str, str]) -> Response:
     codec: SessionCodec = request.app.state.sessions
     username = fields.get("username", "").strip()
     next_url = safe_next(fields.get("next"))
+    # The peer, or what a configured proxy (auth.trusted_proxies) says the client was: see create_app.
     ip = request.client.host if request.client else "-"
 
     def fail(message: str, status: int) -> Response:
@@ -93,24 +95,60 @@ def _login(request: Request, fields: dict[str, str]) -> Response:
     if not request.app.state.login_throttle.allow(username, ip):
         request.app.state.metrics.logins.labels("throttled").inc()
         return fail("throttled", 429)
+    auth = runtime.settings.auth
     try:
-        user = UserStore(runtime.control).verify(username, fields.get("password", ""))
+        user = UserStore(runtime.control).verify(username, fields.get("password", ""),
+                                                 lockout_failures=auth.lockout_failures)
+    except AccountLocked:
+        request.app.state.metrics.logins.labels("locked").inc()
+        audit.record(runtime, f"anonymous@{ip}", "login.locked", f"user:{username[:64]}", None, None, None)
+        return fail("locked", 423)
     except AuthError:
         request.app.state.metrics.logins.labels("failure").inc()
         audit.record(runtime, f"anonymous@{ip}", "login.failure", f"user:{username[:64]}", None, None, None)
+        locked = runtime.users.get_by_name(username)
+        if locked is not None and locked.locked_at is not None and locked.failed_logins == auth.lockout_failures:
+            audit.record(runtime, f"anonymous@{ip}", "user.locked", f"user:{locked.username}", None,
+                         {"failed_logins": locked.failed_logins}, locked.unit)
         return fail("bad_credentials", 401)
     request.app.state.metrics.logins.labels("success").inc()
     request.app.state.login_throttle.reset(username, ip)
+    session_id = SessionStore(runtime.control).create(user.id, minutes=auth.session_minutes, ip=ip)
     audit.record(runtime, f"session:{user.username}", "login.success", f"user:{user.username}", None,
                  {"ip": ip}, user.unit)
     response = RedirectResponse(next_url, status_code=303)
-    codec.issue(response, user.id, user.session_version)
+    codec.issue(response, user.id, user.session_version, session_id)
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
+    """End this session on the server (a copied cookie dies with it), not only in this browser.
+
+    A POST with the session's CSRF token: a forged cross-site logout is refused. Without a
+    valid session there is nothing to end, and the browser's stale cookie is cleared anyway.
+    """
+    fields, _ = await form_of(request)
+    return await in_thread(_logout, request, fields, False)
+
+
+@router.post("/logout-everywhere")
+async def logout_everywhere(request: Request) -> Response:
+    """End every session of the logged-in user (other browsers, a stolen cookie) and this one."""
+    fields, _ = await form_of(request)
+    return await in_thread(_logout, request, fields, True)
+
+
+def _logout(request: Request, fields: dict[str, str], everywhere: bool) -> Response:
+    runtime = get_runtime(request)
+    principal = None if request.headers.get("authorization") else optional_principal(request, runtime)
     response = RedirectResponse("/login", status_code=303)
+    if principal is None or principal.kind != "session":
+        request.app.state.sessions.clear(response)
+        return response
+    if not csrf_ok(principal, fields.get("csrf_token")):
+        raise UiError(403, "csrf")
+    end_session(runtime, principal, everywhere)
     request.app.state.sessions.clear(response)
     return response
 
@@ -136,7 +174,7 @@ def htmx_js() -> Response:
 
 
 @router.get("/")
-def overview(request: Request, days: int = 14) -> Response:
+def overview(request: Request, days: Annotated[int, Query(ge=1, le=3660)] = 14) -> Response:
     me = login_user(request)
     runtime = get_runtime(request)
     units = scope(request, me)

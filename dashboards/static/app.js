@@ -8,6 +8,12 @@ document.addEventListener("DOMContentLoaded", function () {
   }
   // Live refresh of the alert queue: htmx does it when installed; otherwise this small poller.
   var rows = document.getElementById("alert-rows");
+  if (rows && window.htmx) {
+    // Never wipe a selection in progress (a trigger filter would need eval, which the CSP forbids).
+    document.body.addEventListener("htmx:beforeRequest", function (event) {
+      if (event.detail.elt === rows && document.querySelector(".sel:checked")) { event.preventDefault(); }
+    });
+  }
   if (rows && !window.htmx) {
     var seconds = parseInt(rows.getAttribute("data-refresh-seconds") || "15", 10);
     window.setInterval(function () {
@@ -17,6 +23,12 @@ document.addEventListener("DOMContentLoaded", function () {
         .then(function (html) { if (html !== null) { rows.innerHTML = html; } });
     }, seconds * 1000);
   }
+  // "Back" links: the CSP forbids javascript: URLs; without this script they go to the overview.
+  document.querySelectorAll("a[data-back]").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      if (window.history.length > 1) { event.preventDefault(); window.history.back(); }
+    });
+  });
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }

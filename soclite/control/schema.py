@@ -370,6 +370,31 @@ _CASE_WORK = """
     CREATE INDEX case_tasks_case ON case_tasks(case_id, created_at);
 """
 
+#: issue 13: server-side web sessions (logout revokes), token expiry, a persisted login throttle and lockout
+_SESSIONS = """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        revoked_at TEXT,
+        revoked_reason TEXT,
+        ip TEXT
+    );
+    CREATE INDEX sessions_user ON sessions (user_id, revoked_at);
+    ALTER TABLE tokens ADD COLUMN expires_at TEXT;
+    ALTER TABLE tokens ADD COLUMN created_by TEXT;
+    -- one row per login attempt inside the throttle's window (pruned as it goes)
+    CREATE TABLE login_attempts (
+        username TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX login_attempts_key ON login_attempts (username, ip, at);
+    ALTER TABLE users ADD COLUMN failed_logins INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN locked_at TEXT;
+"""
+
 #: The migrations of control.db, append only.
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
@@ -380,6 +405,7 @@ MIGRATIONS: list[Migration] = [
     _INFO_SYSTEMS,  # 9: information systems, their security level and the hosts/units they cover (issue 17)
     _INCIDENTS,  # 10: incidents with their legal clock (issue 17)
     _CASE_WORK,  # 11: case close reasons, history/comments, tasks
+    _SESSIONS,  # 12: web sessions, token expiry, login throttle and lockout (issue 13)
 ]
 
 

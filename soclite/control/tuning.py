@@ -139,6 +139,10 @@ class Tuning:
             rule_id = rule_id or alert.rule_id
             exception_unit = alert.unit or exception_unit
         assert rule_id is not None
+        if engine is not None and rule_id not in {str(info.id) for info in engine.rules_info()}:
+            # An exception for a rule that is not loaded suppresses nothing, and would start
+            # suppressing a later rule that happens to take that id: refuse it, naming the id.
+            raise RuleError(f"unknown rule id {rule_id!r}: no loaded rule has it (see GET /api/v1/rules)")
         match = dict(body.match) or suggest_match(event)
         if not match:
             raise ValueError("the alert's event has no field to build an exception from; give match explicitly")

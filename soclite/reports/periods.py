@@ -28,6 +28,10 @@ _PATTERNS: list[tuple[PeriodKind, re.Pattern[str]]] = [
     ("half", re.compile(r"^(\d{4})-H([12])$", re.IGNORECASE)),
 ]
 
+#: Sane bounds of a period's year: nothing was monitored before 2000, and past MAX_YEAR the
+#: bounds' arithmetic (year 9999 + 6 months) would overflow; a future period is refused anyway.
+MIN_YEAR, MAX_YEAR = 2000, 2200
+
 PERIOD_HELP = "2024-08 (month), 2024-Q3 (quarter), 2024-H2 (half-year), 2024-W33 (ISO week) or 2024-08-15 (day)"
 
 
@@ -163,10 +167,18 @@ def parse_period(text: str, tz: str = "Asia/Ho_Chi_Minh") -> Period:
                 day = date(numbers[0], 1 if numbers[1] == 1 else 7, 1)
         except ValueError as exc:
             raise ReportError(f"invalid period {text!r}: {exc}; expected {PERIOD_HELP}") from exc
-        if day.year < 2000:
-            raise ReportError(f"invalid period {text!r}: year before 2000")
+        if not MIN_YEAR <= day.year <= MAX_YEAR:
+            raise ReportError(f"invalid period {text!r}: the year must be {MIN_YEAR}-{MAX_YEAR}")
         return period_containing(kind, day, tz)
     raise ReportError(f"unknown period {text!r}; expected {PERIOD_HELP}")
+
+
+def check_started(period: Period, now: datetime) -> None:
+    """Refuse a period that has not begun at ``now`` (site-local): it has nothing to report, and
+    generating it would spend an official document number. The current, unfinished period is allowed."""
+    today = now.astimezone(timezone_of(period.tz)).date()
+    if period.first_day > today:
+        raise ReportError(f"period {period.code} has not started yet (today is {today.isoformat()} in {period.tz})")
 
 
 #: ReportSchedule.every → the kind of period a run of that schedule reports on.

@@ -19,7 +19,7 @@ from soclite.errors import ReportError
 from soclite.reports.archive import ArchivedReport, ReportArchive
 from soclite.reports.context import ReportContext, build_context
 from soclite.reports.i18n import check_language
-from soclite.reports.periods import Period, parse_period
+from soclite.reports.periods import Period, check_started, parse_period
 from soclite.reports.render import Header, full_summary, parse_formats, render_all
 from soclite.store.base import Store, unit_subtree
 
@@ -47,9 +47,11 @@ def resolve_units(store: Store, unit: str | None) -> frozenset[str] | None:
     return unit_subtree(units, unit)
 
 
-def validate(request: ReportRequest, settings: Settings) -> tuple[Period, list[str]]:
-    """Refuse a bad period, language or format before touching anything."""
+def validate(request: ReportRequest, settings: Settings, now: datetime | None = None) -> tuple[Period, list[str]]:
+    """Refuse a bad period, language or format before touching anything (no document number is
+    reserved for a report that cannot be made)."""
     period = parse_period(request.period, settings.timezone)
+    check_started(period, now or datetime.now(UTC))
     check_language(request.lang)
     return period, parse_formats(list(request.formats))
 
@@ -59,7 +61,7 @@ def make_context(
     control: Database | None = None,
 ) -> ReportContext:
     """``control``: control.db, for the period's isolation commands (opened from ``settings.data_dir`` if None)."""
-    period, _ = validate(request, settings)
+    period, _ = validate(request, settings, now)
     units = resolve_units(store, request.unit)
     db = control if control is not None else open_control_db(settings.data_dir)
     try:
@@ -90,8 +92,8 @@ def generate(
     runtime: Any = None,
 ) -> tuple[ArchivedReport, ReportContext, dict[str, bytes]]:
     """Build, render and archive one report; return the archive entry, its figures and its bytes."""
-    period, formats = validate(request, settings)
     created = (now or datetime.now(UTC)).astimezone(UTC)
+    period, formats = validate(request, settings, created)
     ctx = make_context(store, settings, request, now=created, runtime=runtime, control=archive.db)
     with _NUMBER_LOCK:
         seq, number = archive.reserve_number(settings.reports.document_prefix, created)

@@ -9,6 +9,7 @@ never ``OFFSET``: page 1,000 costs what page 1 costs.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -79,8 +80,19 @@ def encode_cursor(values: Iterable[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode("ascii").rstrip("=")
 
 
-def decode_cursor(cursor: str, length: int) -> list[Any]:
-    """Decode a cursor made by :func:`encode_cursor`; a tampered one is a clear error, not a crash."""
+#: SQLite binds 64-bit signed integers; a larger one in a cursor would be an OverflowError (a 500).
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def decode_cursor(cursor: str, length: int, kinds: tuple[type, ...] | None = None) -> list[Any]:
+    """Decode a cursor made by :func:`encode_cursor`; a tampered one is a clear error, not a crash.
+
+    Every value must be a scalar a database can bind (a string, a 64-bit integer, a finite
+    float or null) and, when ``kinds`` is given, of that position's type: a cursor is
+    caller input, and an object or ``1e308`` where a seq belongs must be the caller's error.
+    """
+    if len(cursor) > 2000:
+        raise InvalidCursor("invalid page cursor (too long)")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
@@ -88,6 +100,14 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
         raise InvalidCursor(f"invalid page cursor {cursor!r}") from exc
     if not isinstance(values, list) or len(values) != length:
         raise InvalidCursor(f"invalid page cursor {cursor!r} (made for another sort order?)")
+    for i, value in enumerate(values):
+        ok = value is None or isinstance(value, str) or (
+            isinstance(value, int) and not isinstance(value, bool) and _INT64[0] <= value <= _INT64[1]
+        ) or (isinstance(value, float) and math.isfinite(value))
+        if ok and kinds is not None and not isinstance(value, kinds[i]):
+            ok = False
+        if not ok:
+            raise InvalidCursor(f"invalid page cursor {cursor!r} (value out of range or of the wrong type)")
     return values
 
 

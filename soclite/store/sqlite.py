@@ -228,7 +228,7 @@ class SQLiteStore(Store):
             return Page(total=0, items=[])
         total = self.count_events(query)
         if query.cursor:
-            ts, rowid = c.decode_cursor(query.cursor, 2)
+            ts, rowid = c.decode_cursor(query.cursor, 2, (str, int))
             where.add("(ts, rowid) < (?, ?)", ts, rowid)
         rows = self._rows(
             f"SELECT rowid, ts, doc FROM events {where.sql()} ORDER BY ts DESC, rowid DESC LIMIT ?",
@@ -517,7 +517,7 @@ class SQLiteStore(Store):
             where.add("sl_contains(text, ?)", query.q.casefold())
         total = int(self._rows(f"SELECT count(*) FROM hosts {where.sql()}", where.params)[0][0])
         if query.cursor:
-            where.add("id > ?", c.decode_cursor(query.cursor, 1)[0])
+            where.add("id > ?", c.decode_cursor(query.cursor, 1, (str,))[0])
         rows = self._rows(
             f"SELECT id, doc FROM hosts {where.sql()} ORDER BY id LIMIT ?", [*where.params, query.limit + 1]
         )
@@ -586,7 +586,7 @@ class SQLiteStore(Store):
             where.add("at < ?", isoformat(end))
         total = int(self._rows(f"SELECT count(*) FROM audit {where.sql()}", where.params)[0][0])
         if cursor:
-            where.add("seq < ?", int(c.decode_cursor(cursor, 1)[0]))
+            where.add("seq < ?", c.decode_cursor(cursor, 1, (int,))[0])
         rows = self._rows(
             f"SELECT seq, doc FROM audit {where.sql()} ORDER BY seq DESC LIMIT ?", [*where.params, limit + 1]
         )

@@ -147,3 +147,36 @@ def test_every_project_exception_derives_from_soclite_error() -> None:
     assert [o.split()[-1] for o in outside] == ["SocliteError"]
     assert all(issubclass(cls, SocliteError) for cls in vars(errors).values()
                if isinstance(cls, type) and issubclass(cls, Exception))
+
+
+def _cursor(values: object) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/actions?before=99999999999999999999",
+        "/api/v1/deadletters?cursor=99999999999999999999",
+        "/api/v1/audit?cursor=" + _cursor([1e308]),
+        "/api/v1/audit?cursor=" + _cursor([2**70]),
+        "/api/v1/audit?cursor=" + _cursor(["not-a-seq"]),
+        "/api/v1/hosts?cursor=" + _cursor([{"id": "x"}]),
+        "/api/v1/hosts?cursor=" + _cursor([[1, 2]]),
+        "/api/v1/hosts?cursor=" + _cursor([7]),
+        "/api/v1/events?cursor=" + _cursor(["2026-01-01", 2**70]),
+        "/api/v1/events?cursor=" + _cursor([{"a": 1}, 1]),
+        "/api/v1/alerts?cursor=" + _cursor([{"a": 1}, 1]),
+    ],
+)
+def test_out_of_range_or_tampered_paging_is_the_callers_error(
+    url: str, client: TestClient, tokens: dict[str, str], seeded: dict[str, list[str]], runtime: Runtime
+) -> None:
+    """Issue 13 item 11: integers past 64 bits and tampered cursors were 500/503 with the database path."""
+    response = client.get(url, headers=auth(tokens["admin"]))
+    assert response.status_code in (400, 422), (url, response.status_code, response.text)
+    text = response.text
+    assert str(runtime.settings.data_dir) not in text and "sqlite" not in text.lower() and "Traceback" not in text

@@ -162,8 +162,20 @@ def test_viewer_ui_write_is_403_and_audited(seeded: dict[str, list[str]], runtim
 
 
 def test_user_cli_and_token_cli(tmp_path: Path) -> None:
+    from soclite.config import Settings
+    from soclite.models import Unit
+
     runner = CliRunner()
     data = ["--data-dir", str(tmp_path)]
+    # Issue 13 item 13: an unknown --unit is refused as `token create` refuses it (exit 2, nothing created).
+    r = runner.invoke(cli, ["user", "add", "lan", "--role", "analyst", "--unit", "HA", *data])
+    assert r.exit_code == 2 and "unknown unit 'HA'" in r.stderr
+    rt = Runtime.build(Settings(environment="test", data_dir=tmp_path))
+    try:
+        assert rt.users.get_by_name("lan") is None
+        rt.store.put_unit(Unit(code="HA", name="Huyện A"))
+    finally:
+        rt.close()
     r = runner.invoke(cli, ["user", "add", "lan", "--role", "analyst", "--unit", "HA", *data])
     assert r.exit_code == 0, r.output
     password = re.search(r"password: (\S+)", r.output)
@@ -176,6 +188,8 @@ def test_user_cli_and_token_cli(tmp_path: Path) -> None:
     assert r.exit_code == 0
     r = runner.invoke(cli, ["user", "add", "lan", "--role", "analyst", "--password", "short", *data])
     assert r.exit_code != 0
+    r = runner.invoke(cli, ["user", "add", "boss", "--role", "admin", "--password", "aaaaaaaaaa", *data])
+    assert r.exit_code != 0 and "too weak" in r.output
     r = runner.invoke(cli, ["user", "list", *data])
     assert "lan\tviewer\tHA\tdisabled" in r.output
     r = runner.invoke(cli, ["token", "create", "--role", "viewer", *data])

@@ -159,3 +159,14 @@ def test_rule_toggle_is_province_admin_only_and_survives_restart(engine: Any, ru
         assert [(r["id"], r["enabled"]) for r in rules] == [(RULE_ID, False)]
     fresh.close()
     runtime.engine = engine  # the fixture closes it (closing twice is harmless)
+
+
+def test_exception_for_an_unknown_rule_id_is_refused(engine: Any, runtime: Runtime, client: Client,
+                                                     tokens: dict[str, str]) -> None:
+    """Issue 13 item 15: an exception naming no loaded rule was stored (and audited) as if it worked."""
+    h = {"Authorization": f"Bearer {tokens['analyst']}"}
+    r = client.post("/api/v1/exceptions", headers=h, json={
+        "rule_id": "no-such-rule-0000", "match": {"Image": "x"}, "owner": "a", "reason": "b"})
+    assert r.status_code == 422 and "no-such-rule-0000" in r.json()["detail"]
+    assert client.get("/api/v1/exceptions", headers=h).json()["total"] == 0
+    assert not [e for e in runtime.store.iter_audit() if e.action == "exception.create"]

@@ -84,3 +84,47 @@ def test_unreadable_pcap_is_a_dead_letter(tmp_path: Path) -> None:
 def test_missing_file_is_a_usage_error(tmp_path: Path, missing: str) -> None:
     result = run("import", "--data-dir", str(tmp_path), str(tmp_path / missing))
     assert result.returncode == 2 and "does not exist" in result.stderr
+
+
+def _event_line(i: int) -> bytes:
+    return orjson.dumps({"@timestamp": "2026-11-23T10:00:00Z", "host.name": "web01", "message": f"line {i}"}) + b"\n"
+
+
+@pytest.mark.parametrize("name", ["cut.jsonl.gz", "cut.log.gz"])
+def test_truncated_gzip_keeps_what_was_read_and_says_why(tmp_path: Path, name: str) -> None:
+    """Issue 13 item 15: a .gz cut short printed a bare "Aborted!" and exited 1."""
+    lines = b"".join(_event_line(i) for i in range(5000))
+    if name.endswith(".log.gz"):
+        lines = b"".join(b"<13>Nov 23 10:00:00 web01 app: line %d\n" % i for i in range(5000))
+    whole = gzip.compress(lines, mtime=0)
+    cut = tmp_path / name
+    cut.write_bytes(whole[: len(whole) // 2])
+    result = run("import", "--data-dir", str(tmp_path / "d"), str(cut))
+    assert result.returncode == 0, result.stderr
+    assert "Aborted" not in result.stderr + result.stdout
+    imported = int(result.stdout.split("imported ", 1)[1].split(" ", 1)[0])
+    assert 0 < imported < 5000
+    listed = run("deadletter", "list", "--data-dir", str(tmp_path / "d"), "--json")
+    letters = [orjson.loads(line) for line in listed.stdout.splitlines()]
+    assert len(letters) == 1
+    assert "truncated" in letters[0]["reason"] and f"{imported} record(s) before the damage were kept" in letters[0]["reason"]
+
+
+def test_pcap_of_garbage_packets_is_a_dead_letter(tmp_path: Path) -> None:
+    """Issue 13 item 15: a valid pcap header over garbage records imported as 0 events and no dead letter."""
+    import random
+    import struct
+
+    rng = random.Random(7)
+    records = b""
+    for i in range(20):
+        # Ethernet frames whose EtherType and payload are noise: nothing decodes as IP, IPv6 or ARP
+        frame = b"\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\x88\xb5" + bytes(rng.randrange(256) for _ in range(60))
+        records += struct.pack("<IIII", 1_700_000_000 + i, 0, len(frame), len(frame)) + frame
+    bad = tmp_path / "noise.pcap"
+    bad.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + records)
+    result = run("import", "--data-dir", str(tmp_path / "d"), str(bad))
+    assert result.returncode == 0 and "imported 0 events, 1 dead letters" in result.stdout
+    listed = run("deadletter", "list", "--data-dir", str(tmp_path / "d"), "--json")
+    (letter,) = [orjson.loads(line) for line in listed.stdout.splitlines()]
+    assert "none of the 20 packet(s) decodes" in letter["reason"]

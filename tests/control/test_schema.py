@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from soclite.control import schema
 from soclite.control.agents import AgentRegistry
 from soclite.control.commands import CommandQueue
-from soclite.control.identity import IdentityStore, Role
+from soclite.control.identity import IdentityStore
 from soclite.control.iocs import IocLists
 from soclite.db import Database, connect, migrate
 from soclite.errors import SchemaError
@@ -27,7 +28,12 @@ def _version(path: Path) -> int:
 def test_an_existing_control_db_upgrades_in_place(tmp_path: Path) -> None:
     # control.db of the previous release: versions 1-4 only, with a token in it.
     old = Database(tmp_path / "control.db", schema.MIGRATIONS[:4], name="control")
-    token = IdentityStore(old).create_token(role=Role.ANALYST, unit="HN")
+    # The token as the previous release wrote it (today's create_token also fills later columns).
+    token = "sl_0123456789abcdef_old-secret"
+    with old.write() as conn:
+        conn.execute("INSERT INTO tokens (id, name, role, unit, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                     ("0123456789abcdef", "old", "analyst", "HN", hashlib.sha256(b"old-secret").hexdigest(),
+                      "2025-01-01T00:00:00+00:00"))
     old.close()
     db = schema.open_control_db(tmp_path)
     try:

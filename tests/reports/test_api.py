@@ -131,3 +131,36 @@ def test_viewers_and_auditors_cannot_generate(api: tuple[TestClient, Runtime, di
     assert client.get(f"/api/v1/reports/{made['id']}/csv", headers=_h(tokens["auditor"])).status_code == 200
     denied = [e for e in runtime.store.iter_audit() if e.action == "access.denied"]
     assert len(denied) >= 2
+
+
+@pytest.mark.parametrize("period", ["9999-12", "2999-12", "2200-H2", "1999-12", "0001-01"])
+def test_future_or_ancient_periods_are_422_and_take_no_document_number(
+    api: tuple[TestClient, Runtime, dict[str, str]], period: str
+) -> None:
+    """Issue 13 item 12: year 9999 was a 500 and 2999-12 spent an official document number."""
+    client, _runtime, tokens = api
+    before = client.get("/api/v1/reports", params={"limit": 500}, headers=_h(tokens["admin"])).json()["items"]
+    resp = client.post("/api/v1/reports", json={"period": period, "formats": ["csv"]}, headers=_h(tokens["admin"]))
+    assert resp.status_code == 422, resp.text
+    assert period in resp.json()["detail"] or "year" in resp.json()["detail"]
+    after = client.get("/api/v1/reports", params={"limit": 500}, headers=_h(tokens["admin"])).json()["items"]
+    assert len(after) == len(before)
+    # the next report gets the number right after the last one issued: none was consumed
+    numbers = sorted(int(r["doc_number"].split("/")[0]) for r in after)
+    made = client.post("/api/v1/reports", json={"period": "2024-08", "formats": ["csv"]}, headers=_h(tokens["admin"]))
+    assert made.status_code == 201
+    assert int(made.json()["doc_number"].split("/")[0]) == (numbers[-1] if numbers else 0) + 1
+
+
+def test_the_current_unfinished_period_is_still_allowed() -> None:
+    from datetime import UTC, datetime
+
+    from soclite.reports.periods import check_started, parse_period
+
+    now = datetime(2026, 3, 15, 3, 0, tzinfo=UTC)
+    check_started(parse_period("2026-03"), now)
+    check_started(parse_period("2026-Q1"), now)
+    with pytest.raises(Exception, match="not started"):
+        check_started(parse_period("2026-04"), now)
+    # 1 April 00:30 in Hanoi is still 31 March in UTC: the site's day decides
+    check_started(parse_period("2026-04"), datetime(2026, 3, 31, 17, 30, tzinfo=UTC))
