@@ -22,10 +22,10 @@ deadline               due                 source
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from soclite.control import audit
 from soclite.db import Database
@@ -46,6 +46,17 @@ REPORT_72H = timedelta(hours=72)
 PERSONAL_DATA = timedelta(hours=72)
 
 
+#: the earliest time an incident or milestone may carry (isoformat writes years < 1000 that it cannot read back)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _plausible(value: datetime | None) -> datetime | None:
+    """A detection or milestone time is neither before 2000 nor more than a day ahead of now."""
+    if value is not None and not EARLIEST <= value <= datetime.now(UTC) + timedelta(days=1):
+        raise ValueError("must be between 2000-01-01 and tomorrow")
+    return value
+
+
 class IncidentCreate(BaseModel):
     model_config = {"extra": "forbid"}
 
@@ -60,6 +71,8 @@ class IncidentCreate(BaseModel):
     personal_data: bool = False
     systems: list[str] = Field(default_factory=list, max_length=100)
 
+    _detected_plausible = field_validator("detected_at")(_plausible)
+
 
 class MilestoneRecord(BaseModel):
     model_config = {"extra": "forbid"}
@@ -67,6 +80,8 @@ class MilestoneRecord(BaseModel):
     milestone: Milestone | Literal["update"]
     at: AwareDatetime | None = None
     note: str = Field("", max_length=20000)
+
+    _at_plausible = field_validator("at")(_plausible)
 
 
 @dataclass

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from soclite.control.incidents import IncidentCreate, MilestoneRecord, deadlines
 from soclite.playbooks.worker import Worker
 from soclite.reports.incidents import escalate_due
@@ -157,3 +159,17 @@ def test_the_scheduler_runs_the_incident_clock(tmp_path: Path) -> None:
     finally:
         scheduler.shutdown()
         runtime.close()
+
+
+def test_implausible_detection_times_are_refused_not_a_server_error(tmp_path: Path) -> None:
+    # schemathesis found year 179 stored and then unreadable (500); such times are a 422 now
+    from pydantic import ValidationError
+
+    from soclite.control.incidents import IncidentCreate, MilestoneRecord
+
+    for bad in ("0179-08-08T23:00:56+00:00", "2999-01-01T00:00:00+00:00"):
+        with pytest.raises(ValidationError):
+            IncidentCreate(title="x", detected_at=bad)
+        with pytest.raises(ValidationError):
+            MilestoneRecord(milestone="initial_notice", at=bad)
+    assert IncidentCreate(title="x", detected_at="2026-12-07T08:00:00+07:00").detected_at is not None
