@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from soclite.api.deps import AdminDep, ReaderDep, RuntimeDep, ScopeDep
 from soclite.errors import NotFoundError, PlaybookError
+from soclite.playbooks.actions.host import unit_conflict
 from soclite.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1", tags=["actions"])
@@ -31,12 +32,27 @@ def _outbox(runtime: Runtime) -> Any:
     return runtime.outbox
 
 
-def _unit_of(runtime: Runtime, record: Any) -> str | None:
-    """The unit an action concerns: its alert's unit, else (manual isolate/release) its host's unit.
+#: actions on a host: authorised against the target host's unit, never the alert's
+HOST_ACTIONS = frozenset({"isolate_host", "release_host"})
 
+
+def _host_id(record: Any) -> str:
+    return str((record.params or {}).get("host_id") or (record.payload or {}).get("host") or "").lower()
+
+
+def _unit_of(runtime: Runtime, record: Any) -> str | None:
+    """The unit an action concerns: for isolate/release the TARGET host's unit, else its alert's unit.
+
+    An alert's unit is the sender's; the host it names is only a name it carried, so a host action
+    belongs to the host's unit (an alert of unit A naming B's host must not make the action A's).
     Manual actions made before the host's unit was stored in the payload have none;
     their host is looked up so the unit's own users still see their hosts' actions.
     """
+    if record.action in HOST_ACTIONS:
+        host_id = _host_id(record)
+        host = runtime.store.find_host(host_id) if host_id else None
+        if host is not None:
+            return host.unit
     unit = (record.payload or {}).get("unit")
     if unit is None:
         host_id = str((record.params or {}).get("host_id") or "")
@@ -107,6 +123,10 @@ def _change(
     before = outbox.get(action_id)
     if not _visible(runtime, before, scope):
         raise NotFoundError(f"action {action_id} not found")
+    if what in ("approve", "retry") and before.action in HOST_ACTIONS and before.alert_id:
+        refused = unit_conflict(runtime.store, _host_id(before), before.payload)
+        if refused:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, refused)
     try:
         if what == "approve":
             after = outbox.approve(action_id, principal.name)

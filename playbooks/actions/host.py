@@ -7,11 +7,13 @@ on the Host, so the UI never shows "isolated" for a command that was only sent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from soclite.playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
+from soclite.store import Store
 
 
 class HostOptions(Options):
@@ -20,6 +22,27 @@ class HostOptions(Options):
     reason: str = ""
     #: seconds an undelivered command stays valid; default settings.agent.command_ttl_seconds
     ttl_seconds: int | None = Field(None, ge=10)
+
+
+def unit_conflict(store: Store | None, host_id: str, alert: Mapping[str, Any] | None) -> str | None:
+    """Why an action on ``host_id`` for ``alert`` must not run (None when it may).
+
+    The action is authorised against the TARGET host's unit: an alert stamped with one unit must
+    never isolate another unit's host, whatever host name its events carried (the host a sender
+    names is not proof of anything; see soclite.collectors.sources).
+    """
+    if alert is None or store is None:
+        return None
+    host = store.find_host(host_id)
+    if host is None:
+        return None  # not in the inventory: no agent to command either (the queue refuses it)
+    alert_unit = alert.get("unit")
+    if host.unit != alert_unit:
+        return (
+            f"host {host.id} belongs to unit {host.unit or '(none)'} but the alert is of unit "
+            f"{alert_unit or '(none)'}: a response action is refused across units"
+        )
+    return None
 
 
 class _HostCommand(Action):
@@ -32,6 +55,9 @@ class _HostCommand(Action):
         if not host_id:
             raise PermanentError("no host_id given and the alert names no host")
         host_id = str(host_id).lower()
+        refused = unit_conflict(ctx.runtime.store, host_id, ctx.alert)
+        if refused:
+            raise PermanentError(refused)
         queue = ctx.runtime.commands
         if queue is None:
             raise RetryableError("the agent command queue is not running in this process")
