@@ -31,6 +31,7 @@ import asyncio
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -80,6 +81,12 @@ class InputStats:
     #: datagrams and connections from senders outside the allow-list
     refused: int = 0
     connections: int = 0
+    #: time.monotonic() of the last drop (None: never): /health is degraded while drops are recent
+    last_drop_at: float | None = None
+
+    def drop(self, count: int = 1) -> None:
+        self.dropped += count
+        self.last_drop_at = time.monotonic()
 
 
 @dataclass
@@ -161,6 +168,19 @@ class RunningInput:
     _loop: _Loop
     _stopped: bool = False
 
+    #: drops within this many seconds make /health "degraded"
+    RECENT_DROP_SECONDS: ClassVar[float] = 300.0
+
+    def degraded(self) -> list[str]:
+        """Why this input is losing messages right now (recent drops), for /health and the overview."""
+        last = self.stats.last_drop_at
+        if last is None or time.monotonic() - last > self.RECENT_DROP_SECONDS:
+            return []
+        return [
+            f"{self.name}: {self.stats.dropped} messages dropped since start (queue full or journal refusing); "
+            "the last within 5 minutes"
+        ]
+
     def stop(self) -> None:
         if self._stopped:
             return
@@ -188,7 +208,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         options = processor.options
         # Bounded: while the journal lags, a flood is dropped here (and counted), not held in memory.
         if len(self.pending) >= options.queue_messages or self.pending_bytes >= options.queue_bytes:
-            processor.stats.dropped += 1
+            processor.stats.drop()
             return
         # One datagram is one message (RFC 5426); a trailing LF some senders add is not part of it.
         message = data[: options.max_message_bytes + 1].rstrip(b"\r\n")
@@ -223,7 +243,7 @@ class SyslogUdp:
                     try:
                         await loop.run_in_executor(None, processor.process, batch)
                     except Exception as exc:
-                        processor.stats.dropped += len(batch)
+                        processor.stats.drop(len(batch))
                         log.error("syslog-udp: %d messages lost, the journal refused them: %s", len(batch), exc)
                 if stopping.is_set():
                     return
@@ -270,7 +290,7 @@ class SyslogTcp:
                     return
                 except Exception as exc:  # JournalError, disk errors: retried: TCP back-pressure holds the sender
                     if closing.is_set():
-                        processor.stats.dropped += len(frames)
+                        processor.stats.drop(len(frames))
                         log.error("%s: %d messages not stored at shutdown: %s", self.name, len(frames), exc)
                         return
                     log.warning("%s: sink failed, retrying in %.0fs: %s", self.name, self.RETRY_SECONDS, exc)

@@ -19,4 +19,15 @@ def health(runtime: RuntimeDep) -> dict[str, Any]:
         check = getattr(part, "health_warnings", None)
         if callable(check):
             warnings.extend(check())
-    return {"status": "ok", "version": __version__, "store": runtime.store.kind, "warnings": warnings}
+    # Still 200 (the process serves): "degraded" says data is being lost or refused right now, and why.
+    degraded = runtime.degraded()
+    warnings.extend(reason for reason in degraded if reason not in warnings)
+    inputs = {
+        running.name: {"received": running.stats.received, "dropped": running.stats.dropped,
+                       "refused": running.stats.refused, "rejected": running.stats.rejected}
+        for running in runtime.inputs
+    }  # fmt: skip
+    return {
+        "status": "degraded" if degraded else "ok", "version": __version__, "store": runtime.store.kind,
+        "warnings": warnings, "degraded": degraded, "inputs": inputs,
+    }  # fmt: skip
