@@ -16,8 +16,8 @@ line with an ``X-Batch-Id``. In order, each step bounded so one sender cannot ex
    get 200: a crash before the answer means a resend, which the batch id makes a no-op.
 
 Who the events belong to comes from the sender, not the body (:mod:`soclite.collectors.sources`):
-an agent key's unit and id are stamped on every event and its events are its enrolled host's; an
-admin's load is mapped by its address through the source map when it matches. A full journal or a
+an agent key's unit and id are stamped on every event and an enrolled agent's events are its
+enrolled host's; an admin's load is mapped by its address through the source map when it matches. A full journal or a
 full disk answers 503 with Retry-After.
 """
 
@@ -59,7 +59,7 @@ _in_progress: dict[str, int] = {}
 
 
 def _too_large(what: str, limit: int) -> HTTPException:
-    return HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"batch has more than {limit} {what} (the limit)")
+    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"batch has more than {limit} {what} (the limit)")
 
 
 def _decoded_chunks(body: bytes, encoding: str, limit: int) -> Iterator[bytes]:
@@ -126,9 +126,14 @@ def _depth_over(value: Any, limit: int) -> bool:
     return False
 
 
-def _agent_host(runtime: Runtime, principal: Principal) -> str:
-    """The host an agent key speaks for: the name it enrolled as (a key made by hand: its name)."""
-    return runtime.agents.hostname(principal.id) or principal.name
+def _agent_host(runtime: Runtime, principal: Principal) -> str | None:
+    """The host an enrolled agent speaks for: the name it enrolled as.
+
+    A key made by hand (``soclite token create --role agent --unit U``) is a unit's collector key (a
+    log shipper forwarding many hosts): its events keep their host names, stamped with its unit;
+    the host actions' unit check (playbooks.actions.host) keeps them from reaching another unit's hosts.
+    """
+    return runtime.agents.hostname(principal.id)
 
 
 def _ingest(
