@@ -105,6 +105,9 @@ class ServerSettings(BaseModel):
     #: Run the pipeline (journal → correlator → store → playbooks) in a child process so it does not share
     #: the GIL with ingest and the API (``soclite.pipeline_process``); false keeps it on a thread in-process.
     pipeline_process: bool = True
+    #: Check every database of the data directory (PRAGMA quick_check) before starting; off only when a
+    #: very large events.db makes start-up too slow and `soclite db check` is run on a schedule instead.
+    check_databases_at_start: bool = True
 
     @field_validator("syslog_allow")
     @classmethod
