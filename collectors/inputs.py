@@ -40,6 +40,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
 
+from soclite.collectors import memory
 from soclite.collectors.framing import FrameDecoder
 from soclite.collectors.normalize import normalize_batch
 from soclite.collectors.sources import SourceMap
@@ -216,6 +217,15 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.pending_bytes += len(message)
 
 
+def _process_and_release(processor: Processor, batch: list[tuple[bytes, str]]) -> None:
+    try:
+        processor.process(batch)
+    finally:
+        if len(batch) >= 1000:  # a burst: give its memory back (see soclite.collectors.memory)
+            del batch
+            memory.release()
+
+
 class SyslogUdp:
     """RFC 5426 syslog over UDP: no acknowledgement, batches of 20 ms (see the module docstring)."""
 
@@ -241,7 +251,7 @@ class SyslogUdp:
                 if protocol.pending:
                     batch = protocol.take()
                     try:
-                        await loop.run_in_executor(None, processor.process, batch)
+                        await loop.run_in_executor(None, _process_and_release, processor, batch)
                     except Exception as exc:
                         processor.stats.drop(len(batch))
                         log.error("syslog-udp: %d messages lost, the journal refused them: %s", len(batch), exc)

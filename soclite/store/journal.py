@@ -92,6 +92,15 @@ MIGRATIONS = [
 DEADLETTER_MAX_BYTES = 200 * 1024 * 1024
 DEADLETTER_DAYS = 30
 
+def encode(event: Event) -> bytes:
+    """An event as the journal stores it, in a bytes object of its own size.
+
+    orjson returns its output buffer as is (16 KiB for a 2.6 KB event, measured with tracemalloc), so a
+    batch of 20,000 held ~320 MB instead of ~50 MB until it was written: the copy is the cheap part.
+    """
+    return bytes(memoryview(orjson.dumps(event, default=str)))
+
+
 def _is_full(exc: sqlite3.OperationalError) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     return code == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc)
@@ -197,8 +206,7 @@ class Journal:
 
         ``unit`` is the sender's unit, recorded on the batch's dead letters (they are scoped by it).
         """
-        return self.append_bodies(batch_id, [orjson.dumps(event, default=str) for event in events], dead_letters,
-                                  unit=unit)  # fmt: skip
+        return self.append_bodies(batch_id, [encode(event) for event in events], dead_letters, unit=unit)
 
     def seen(self, batch_id: str) -> bool:
         """Whether a batch id was stored (within retention): a resend is answered before its body is read."""
