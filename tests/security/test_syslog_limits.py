@@ -192,3 +192,27 @@ def test_drops_show_in_health_metrics_and_the_overview(
         server.should_exit = True
         thread.join(10)
         runtime.close()
+
+
+def test_a_tls_sender_is_mapped_by_its_client_certificate(tmp_path: Path) -> None:
+    """RFC 5425 with a client certificate: the subject CN, not the message, picks host and unit."""
+    import ssl
+
+    from tests.collectors.test_inputs import _self_signed
+
+    cert, key = _self_signed(tmp_path)  # CN=localhost; also the client's certificate and the client CA
+    sink = SlowSink()
+    sink.release.set()
+    sources = SourceMap([SourceMapping(tls_subject="localhost", host="fw-tls", unit="unit-t")], "unassigned")
+    options = ListenerOptions(port=0, tls_cert=cert, tls_key=key, tls_client_ca=cert)
+    running = start_input("syslog-tls", options, sink, sources=sources)
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        context.load_cert_chain(str(cert), str(key))
+        with socket.create_connection(running.address) as raw, context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(f"{len(LINE)} ".encode() + LINE)
+        assert eventually(lambda: len(sink.events) == 1)
+    finally:
+        running.stop()
+    event = sink.events[0]
+    assert (event["host.name"], event[REPORTED_HOST], event["soclite.unit"]) == ("fw-tls", "ws-b-02", "unit-t")
