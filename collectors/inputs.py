@@ -275,6 +275,8 @@ class SyslogTcp:
 
     name: ClassVar[str] = "syslog-tcp"
     RETRY_SECONDS: ClassVar[float] = 1.0
+    #: one read per connection; also what a connection waiting for the queue holds
+    READ_BYTES: ClassVar[int] = 64 * 1024
 
     def ssl_context(self, options: ListenerOptions) -> ssl.SSLContext | None:
         return None
@@ -283,15 +285,18 @@ class SyslogTcp:
         loop = asyncio.get_running_loop()
         handlers: set[asyncio.Task[None]] = set()
         closing = asyncio.Event()
-        # Bytes read from all connections and not yet stored: past queue_bytes no connection is read
-        # (the senders' kernels buffer, then their writes block): memory stays bounded under a flood.
+        # Bytes read from all connections and not yet stored: past queue_bytes a connection that read a
+        # chunk waits before handing it over and reads nothing more (the senders' kernels buffer, then
+        # their writes block). Each connection holds at most one chunk while it waits.
         held = [0]
         freed = asyncio.Event()
 
-        async def room() -> None:
-            while held[0] >= processor.options.queue_bytes:
+        async def take(size: int) -> None:
+            # check and add with no await between them: two connections cannot both pass on one budget
+            while held[0] and held[0] + size > processor.options.queue_bytes:
                 freed.clear()
                 await freed.wait()
+            held[0] += size
 
         async def deliver(frames: list[tuple[bytes, str]], subject: str | None) -> None:
             while True:
@@ -323,8 +328,7 @@ class SyslogTcp:
             decoder = FrameDecoder(processor.options.max_message_bytes)
             try:
                 while True:
-                    await room()
-                    data = await reader.read(256 * 1024)
+                    data = await reader.read(self.READ_BYTES)
                     if not data:
                         tail = decoder.pending()
                         if tail.strip():
@@ -335,7 +339,7 @@ class SyslogTcp:
                     except ParseError as exc:
                         processor._dead(f"{exc} (connection from {peer} closed)", data[:4096])
                         break
-                    held[0] += len(data)
+                    await take(len(data))
                     try:
                         await deliver([(frame, peer) for frame in frames], subject)
                     finally:

@@ -216,3 +216,36 @@ def test_a_tls_sender_is_mapped_by_its_client_certificate(tmp_path: Path) -> Non
         running.stop()
     event = sink.events[0]
     assert (event["host.name"], event[REPORTED_HOST], event["soclite.unit"]) == ("fw-tls", "ws-b-02", "unit-t")
+
+
+def test_tcp_stops_reading_every_connection_while_its_queue_is_full() -> None:
+    """Back-pressure: past queue_bytes held, no connection is read until a batch is stored."""
+    entered = threading.Semaphore(0)
+    release = threading.Event()
+    inside = [0, 0]  # now, most at once
+
+    def sink(events: list[Event]) -> None:
+        inside[0] += 1
+        inside[1] = max(inside[1], inside[0])
+        entered.release()
+        release.wait(30)
+        inside[0] -= 1
+
+    port = udp_port()
+    running = start_input("syslog-tcp", ListenerOptions(port=port, queue_bytes=64 * 1024), sink)
+    payload = (LINE + b"\n") * 3000  # ~300 KB per connection
+    conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+    senders = [threading.Thread(target=c.sendall, args=(payload,), daemon=True) for c in conns]
+    try:
+        for sender in senders:
+            sender.start()
+        assert entered.acquire(timeout=10)
+        time.sleep(1.0)  # the second connection had every chance to be read and handed over
+        assert inside[1] == 1, inside
+    finally:
+        release.set()
+        for sender in senders:
+            sender.join(10)
+        for conn in conns:
+            conn.close()
+        running.stop()
