@@ -125,7 +125,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     app.state.sessions = SessionCodec(runtime.settings)
     app.state.login_throttle = LoginThrottle(runtime.control, runtime.settings.auth.login_attempts_per_minute)
-    app.state.metrics = Metrics()
+    app.state.metrics = Metrics(runtime)
     app.middleware("http")(app.state.metrics.middleware)
     security.install(app, runtime.settings)
 

@@ -7,7 +7,8 @@ One registry per app (not the global default) so several apps in one process
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
@@ -18,15 +19,44 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from soclite.api.deps import ReaderDep
+
+if TYPE_CHECKING:
+    from soclite.runtime import Runtime
 
 router = APIRouter(tags=["metrics"])
 
 
+class IngestCollector(Collector):
+    """The syslog inputs' counters (received, dropped, refused, rejected) and "degraded", read at scrape."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        messages = CounterMetricFamily(
+            "soclite_input_messages", "Syslog messages per input by outcome (dropped: UDP queue full or journal "
+            "refusing; refused: sender not in server.syslog_allow; rejected: unparsable)", labels=["input", "outcome"],
+        )  # fmt: skip
+        for running in self.runtime.inputs:
+            stats = running.stats
+            for outcome, value in (("received", stats.received), ("dropped", stats.dropped),
+                                   ("refused", stats.refused), ("rejected", stats.rejected)):  # fmt: skip
+                messages.add_metric([running.name, outcome], value)
+        yield messages
+        degraded = GaugeMetricFamily("soclite_degraded", "1 while /health reports degraded (data lost or refused)")
+        degraded.add_metric([], 1 if self.runtime.degraded() else 0)
+        yield degraded
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, runtime: Runtime | None = None) -> None:
         self.registry = CollectorRegistry()
+        if runtime is not None:
+            self.registry.register(IngestCollector(runtime))
         self.requests = Counter(
             "soclite_http_requests", "HTTP requests by route and status class", ["method", "route", "status"],
             registry=self.registry,

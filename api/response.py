@@ -18,8 +18,9 @@ from soclite.api import audit
 from soclite.control.commands import under_way
 from soclite.control.identity import Principal
 from soclite.control.outbox import ActionRecord, ActionStatus
-from soclite.errors import ConflictError, NotFoundError
+from soclite.errors import AuthError, ConflictError, NotFoundError
 from soclite.models import Host, new_id
+from soclite.playbooks.actions.host import unit_conflict
 from soclite.runtime import Runtime
 
 Kind = Literal["isolate", "release"]
@@ -69,11 +70,18 @@ def request_host_action(
 
 
 def unit_of(runtime: Runtime, record: ActionRecord) -> str | None:
-    """The unit an action concerns: its alert's unit, else (manual isolate/release) its host's unit.
+    """The unit an action concerns: for isolate/release the TARGET host's unit, else its alert's unit.
 
+    An alert's unit is the sender's; the host it names is only a name it carried, so a host action
+    belongs to the host's unit (an alert of unit A naming B's host must not make the action A's).
     Manual actions made before the host's unit was stored in the payload have none;
     their host is looked up so the unit's own users still see their hosts' actions.
     """
+    if record.action in HOST_ACTIONS:
+        target = str((record.params or {}).get("host_id") or (record.payload or {}).get("host") or "").lower()
+        host = runtime.store.find_host(target) if target else None
+        if host is not None:
+            return host.unit
     unit = (record.payload or {}).get("unit")
     if unit is None:
         host_id = str((record.params or {}).get("host_id") or "")
@@ -101,6 +109,10 @@ def change_action(
     before = outbox.get(action_id)
     if not visible(runtime, before, scope):
         raise NotFoundError(f"action {action_id} not found")
+    if what in ("approve", "retry") and before.action in HOST_ACTIONS and before.alert_id:
+        refused = unit_conflict(runtime.store, str((before.params or {}).get("host_id") or ""), before.payload)
+        if refused:
+            raise AuthError(refused)
     if what == "approve":
         two_person = runtime.settings.response.two_person_rule and before.action in HOST_ACTIONS
         after = outbox.approve(action_id, principal.name, two_person=two_person)

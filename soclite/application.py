@@ -24,6 +24,7 @@ from typing import Literal
 
 from soclite.config import Settings
 from soclite.correlator.engine import Engine
+from soclite.db import require_sound_data_dir
 from soclite.playbooks.runner import PlaybookRunner
 from soclite.runtime import Runtime
 from soclite.store.journal import Journal
@@ -34,7 +35,13 @@ Role = Literal["server", "detection"]
 
 
 def build_runtime(settings: Settings, *, role: Role) -> Runtime:
-    """Every service of one process, opened in order; a failure closes what was opened."""
+    """Every service of one process, opened in order; a failure closes what was opened.
+
+    The server first checks every database of the data directory (``PRAGMA quick_check``) and refuses
+    to start on a damaged one; the detection child is started by a server that did.
+    """
+    if role == "server" and settings.server.check_databases_at_start:
+        require_sound_data_dir(settings.data_dir)
     runtime = Runtime.build(settings)
     try:
         runtime.journal = Journal.from_settings(settings)
@@ -87,6 +94,7 @@ class Server:
 
         sink, dead_letter = journal_sink(self.runtime.require_journal())
         for running in start_inputs(self.settings, sink, dead_letter):
+            self.runtime.inputs.append(running)
             self._stoppers.append(running.stop)
 
     def first_admin_password(self) -> str | None:

@@ -103,6 +103,28 @@ def config_show(config_file: Path | None, data_dir: Path | None) -> None:
     click.echo(json.dumps(masked_dump(settings), indent=2, ensure_ascii=False))
 
 
+@cli.group("db")
+def db_group() -> None:
+    """The data directory's SQLite databases."""
+
+
+@db_group.command("check")
+@click.option("--data-dir", type=click.Path(path_type=Path), required=True, help="Data directory.")
+def db_check(data_dir: Path) -> None:
+    """Integrity-check every database (PRAGMA quick_check); exit 1 naming each damaged file."""
+    from soclite.db import REMEDY, check_data_dir
+
+    results = check_data_dir(data_dir)
+    if not results:
+        click.echo(f"soclite: no database in {data_dir}", err=True)
+        sys.exit(1)
+    for path, why in results.items():
+        click.echo(f"{path}: {why or 'ok'}")
+    if any(results.values()):
+        click.echo(f"soclite: damaged database(s); {REMEDY}", err=True)
+        sys.exit(1)
+
+
 def main() -> None:
     # Everything soclite writes (data dir, SQLite files with events, tokens' hashes, audit) is
     # private to the service account: directories 0700, files 0600.

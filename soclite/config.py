@@ -33,10 +33,61 @@ MIN_SECRET_KEY_LENGTH = 32
 MIN_SECRET_KEY_DISTINCT = 10
 
 
+class SourceMapping(BaseModel):
+    """One entry of the source map: which host and unit a syslog or HTTP sender speaks for.
+
+    A sender is matched by its address (``network``: an address or a CIDR) or, over TLS, by the
+    subject common name of its client certificate (``tls_subject``). With ``host`` set, every event of
+    the sender is that host's (a host name in the message is kept as ``host.reported_name``); without
+    it the sender is a relay and the message's own host name stays, but the unit is still ``unit``.
+    """
+
+    model_config = {"extra": "forbid"}
+
+    network: str | None = None
+    tls_subject: str | None = Field(None, min_length=1)
+    host: str | None = Field(None, min_length=1, max_length=255)
+    unit: str = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_key(self) -> SourceMapping:
+        if (self.network is None) == (self.tls_subject is None):
+            raise ValueError("a source mapping needs exactly one of network or tls_subject")
+        if self.network is not None:
+            try:
+                ipaddress.ip_network(self.network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"network {self.network!r} is not an address or CIDR: {exc}") from exc
+        return self
+
+
+def _networks(value: list[str]) -> list[str]:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{item!r} is not an address or CIDR: {exc}") from exc
+    return value
+
+
 class ServerSettings(BaseModel):
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=1, le=65535)
-    syslog_host: str = "0.0.0.0"
+    #: Address the syslog listeners bind to. Loopback by default: syslog has no login, so exposing it
+    #: is a deliberate choice (set the address of the collection network's interface, and syslog_allow).
+    syslog_host: str = "127.0.0.1"
+    #: Sender networks (addresses or CIDRs) syslog accepts; empty = any sender that reaches syslog_host.
+    #: Refused datagrams and connections are counted (/metrics, /health).
+    syslog_allow: list[str] = Field(default_factory=list)
+    #: Messages a syslog input holds while the journal is busy. UDP drops (and counts) past it;
+    #: TCP/TLS stop reading from their connections instead (the sender's kernel buffers, then it waits).
+    syslog_queue_messages: int = Field(20_000, ge=100)
+    #: Which host and unit each syslog/HTTP sender speaks for (first match wins).
+    sources: list[SourceMapping] = Field(default_factory=list)
+    #: The unit of events from senders the source map does not know.
+    unassigned_unit: str = Field("unassigned", min_length=1, max_length=64)
+    #: PEM bundle of the CAs whose client certificates syslog over TLS asks for (for tls_subject mappings).
+    syslog_tls_client_ca: Path | None = None
     #: UDP and TCP syslog; 0 disables the listeners.
     syslog_port: int = Field(5514, ge=0, le=65535)
     #: RFC 5425 syslog over TLS; 0 disables it. Needs tls_cert and tls_key.
@@ -45,11 +96,29 @@ class ServerSettings(BaseModel):
     tls_key: Path | None = None
     #: Largest syslog message kept whole; longer ones are truncated and flagged.
     max_message_bytes: int = Field(65536, ge=1024)
+    #: HTTP ingest: largest decompressed batch and most lines in one (413 past either).
+    max_batch_bytes: int = Field(32 * 1024 * 1024, ge=64 * 1024)
+    max_batch_lines: int = Field(50_000, ge=1)
+    #: HTTP ingest: batches one sender may have in progress at once (429 + Retry-After past it).
+    max_concurrent_batches: int = Field(2, ge=1)
+    #: An event time further than this in the future of its reception is replaced by the reception
+    #: time (the sender's value kept in soclite.original_timestamp): a 2099 clock must not pin alerts on top.
+    max_future_skew_seconds: int = Field(300, ge=0)
+    #: ...and likewise further than this many days in the past (spooled agents legitimately send old events).
+    max_past_skew_days: int = Field(365, ge=1)
     #: Public URL agents use to reach this server (sent back at enrollment).
     public_url: str | None = None
     #: Run the pipeline (journal → correlator → store → playbooks) in a child process so it does not share
     #: the GIL with ingest and the API (``soclite.pipeline_process``); false keeps it on a thread in-process.
     pipeline_process: bool = True
+    #: Check every database of the data directory (PRAGMA quick_check) before starting; off only when a
+    #: very large events.db makes start-up too slow and `soclite db check` is run on a schedule instead.
+    check_databases_at_start: bool = True
+
+    @field_validator("syslog_allow")
+    @classmethod
+    def _allow_networks(cls, value: list[str]) -> list[str]:
+        return _networks(value)
 
 
 class StoreSettings(BaseModel):

@@ -74,6 +74,53 @@ def connect(path: Path | str, *, check_same_thread: bool = False, create: bool =
     return conn
 
 
+#: what an operator can do about a damaged database (start-up refusal and ``soclite db check``)
+REMEDY = (
+    "stop soclite, restore this file from the last backup (or move it aside to start it empty, losing "
+    "its data), then run 'soclite db check --data-dir DIR' until every file is ok"
+)
+
+
+def check_file(path: Path) -> str | None:
+    """What is wrong with one SQLite file (None: absent, or ``PRAGMA quick_check`` says ok).
+
+    A zero-length file is refused too: SQLite would take it as a new empty database and start
+    silently without the data it had (a truncated copy, a failed restore).
+    """
+    if not path.exists():
+        return None
+    if path.stat().st_size == 0:
+        return "the file is empty (zero length): SQLite would start it as a new, empty database"
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=rw", uri=True, timeout=30.0)
+    except sqlite3.Error as exc:
+        return f"cannot be opened: {exc}"
+    try:
+        rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        return f"not a usable SQLite database: {exc}"
+    finally:
+        conn.close()
+    if rows != ["ok"]:
+        return "integrity check failed: " + "; ".join(rows)
+    return None
+
+
+def check_data_dir(data_dir: Path) -> dict[Path, str | None]:
+    """Every SQLite file of a data directory (``*.db``) with what is wrong with it (None: ok)."""
+    if not data_dir.is_dir():
+        return {}
+    return {path: check_file(path) for path in sorted(data_dir.glob("*.db"))}
+
+
+def require_sound_data_dir(data_dir: Path) -> None:
+    """Refuse to start on a damaged database: SchemaError naming each file, what is wrong and what to do."""
+    problems = {path: why for path, why in check_data_dir(data_dir).items() if why}
+    if problems:
+        listed = "; ".join(f"{path}: {why}" for path, why in problems.items())
+        raise SchemaError(f"{listed}. To recover: {REMEDY}")
+
+
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration], *, name: str) -> int:
     """Bring the schema to ``len(migrations)``; return the version reached.
 
@@ -170,7 +217,10 @@ class Database:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                # SQLite already rolled back after some errors (SQLITE_FULL, SQLITE_IOERR): a second
+                # ROLLBACK would fail and hide the error that matters.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             finally:
                 self._local.write_depth = 0

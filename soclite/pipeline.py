@@ -361,6 +361,12 @@ class Pipeline:
                 continue
             self._host_seen[key] = now
             host = store.find_host(key)
+            unit = event.get(UNIT)
+            if host is not None and host.unit is not None and unit is not None and host.unit != unit:
+                # Another unit's event naming this host does not make it "online": only its own unit's
+                # senders (its agent, its mapped sources) speak for it.
+                log.debug("host %s (unit %s) not refreshed by an event of unit %s", host.id, host.unit, unit)
+                continue
             if host is None:
                 product = str(event.get(LOGSOURCE_PRODUCT) or "").lower()
                 host = Host(

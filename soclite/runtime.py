@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from soclite.collectors.inputs import RunningInput
 from soclite.config import Settings
 from soclite.control.agents import AgentRegistry
 from soclite.control.cases import Cases
@@ -68,6 +69,8 @@ class Runtime:
     playbooks: PlaybookRunner | None = None
     pipeline: PipelineHandle | None = None
     scheduler: ReportScheduler | None = None
+    #: the syslog listeners of this process (their counters feed /metrics, /health and the overview)
+    inputs: list[RunningInput] = field(default_factory=list)
     #: the national connector, built on first use (its options are checked then)
     national_connector: Connector | None = None
     #: last Windows event log channel state reported per (agent, channel), to log changes only
@@ -117,6 +120,15 @@ class Runtime:
             control.close()
             raise
         return cls(settings=settings, store=store, control=control, outbox=Outbox.from_settings(settings, control))
+
+    def degraded(self) -> list[str]:
+        """Reasons the server is losing or refusing data right now; /health then says "degraded"."""
+        reasons: list[str] = []
+        if self.journal is not None:
+            reasons.extend(self.journal.degraded())
+        for running in self.inputs:
+            reasons.extend(running.degraded())
+        return reasons
 
     def require_engine(self) -> Engine:
         if self.engine is None:

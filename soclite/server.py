@@ -58,6 +58,9 @@ def server(
     if syslog_port is not None:
         settings.server.syslog_port = syslog_port
     configure_logging(settings.logging.level, json=settings.logging.format == "json")
+    from soclite.collectors.memory import limit_arenas
+
+    limit_arenas()  # before any worker thread: see soclite.collectors.memory
     try:
         settings.check_secrets()
     except ConfigError as exc:

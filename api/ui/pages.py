@@ -229,7 +229,8 @@ def overview(request: Request, days: Annotated[int, Query(ge=1, le=3660)] = 14) 
     open_total = sum(stats["alerts"]["by_status"].get(s, 0) for s in ("new", "acknowledged", "in_progress"))
     return render(request, "overview.html", me=me, stats=stats, days=days, severity_chart=severity_chart,
                   top_chart=top_chart, unit_rows=unit_rows[:20], connector=connector,
-                  national_enabled=runtime.settings.national.enabled, open_total=open_total)
+                  national_enabled=runtime.settings.national.enabled, open_total=open_total,
+                  degraded=runtime.degraded(), inputs=[(i.name, i.stats) for i in runtime.inputs])
 
 
 # --- alert queue ------------------------------------------------------------------

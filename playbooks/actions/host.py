@@ -12,6 +12,7 @@ shown on the host and in the dead-letter list, instead of "succeeded" for a comm
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -20,6 +21,7 @@ from pydantic import Field
 from soclite.config import FirewallWebhook
 from soclite.models import Host
 from soclite.playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
+from soclite.store import Store
 
 NO_AGENT = "host {host} has no enrolled agent and no network-level isolation (response.firewall_webhook) is set"
 
@@ -54,6 +56,27 @@ def _firewall(webhook: FirewallWebhook, kind: str, host: Host | None, host_id: s
     return f"network-level {kind} by the firewall webhook {webhook.url}: HTTP {response.status_code} {response.text[:500]}"
 
 
+def unit_conflict(store: Store | None, host_id: str, alert: Mapping[str, Any] | None) -> str | None:
+    """Why an action on ``host_id`` for ``alert`` must not run (None when it may).
+
+    The action is authorised against the TARGET host's unit: an alert stamped with one unit must
+    never isolate another unit's host, whatever host name its events carried (the host a sender
+    names is not proof of anything; see soclite.collectors.sources).
+    """
+    if alert is None or store is None:
+        return None
+    host = store.find_host(host_id)
+    if host is None:
+        return None  # not in the inventory: no agent to command either (the queue refuses it)
+    alert_unit = alert.get("unit")
+    if host.unit != alert_unit:
+        return (
+            f"host {host.id} belongs to unit {host.unit or '(none)'} but the alert is of unit "
+            f"{alert_unit or '(none)'}: a response action is refused across units"
+        )
+    return None
+
+
 class _HostCommand(Action):
     options = HostOptions
     kind: ClassVar[Literal["isolate", "release"]]
@@ -64,6 +87,9 @@ class _HostCommand(Action):
         if not host_id:
             raise PermanentError("no host_id given and the alert names no host")
         host_id = str(host_id).lower()
+        refused = unit_conflict(ctx.runtime.store, host_id, ctx.alert)
+        if refused:
+            raise PermanentError(refused)
         queue = ctx.runtime.commands
         if queue is None:
             raise RetryableError("the agent command queue is not running in this process")

@@ -116,6 +116,11 @@ class AgentRegistry:
                 out[row[0]] = row[1]
         return out
 
+    def hostname(self, agent_id: str) -> str | None:
+        """The host name an agent enrolled as (its events are that host's), None for an unknown agent."""
+        row = self.db.reader().execute("SELECT hostname FROM agents WHERE id = ?", (agent_id,)).fetchone()
+        return str(row[0]) if row else None
+
     def dropped_total(self, agent_id: str) -> int:
         row = (
             self.db.reader().execute("SELECT dropped_total FROM agents WHERE id = ?", (agent_id,)).fetchone()

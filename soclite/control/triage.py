@@ -42,9 +42,13 @@ class AlertPatch(BaseModel):
 
 
 def sla(alert: Alert, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
-    """Deadline = first seen + the severity's SLA minutes; on_time/late once closed, open/overdue before."""
+    """Deadline = created + the severity's SLA minutes; on_time/late once closed, open/overdue before.
+
+    From when soclite created the alert, not the event's own time: that time is the sender's clock, and a
+    forged 1971 made a fresh alert "overdue" at once (a 2099 one was never due).
+    """
     minutes = int(getattr(settings.sla_minutes, alert.severity.value))
-    deadline = alert.first_seen + timedelta(minutes=minutes)
+    deadline = alert.created_at + timedelta(minutes=minutes)
     if alert.closed_at is not None:
         state = "on_time" if alert.closed_at <= deadline else "late"
     else:

@@ -117,8 +117,10 @@ def test_sla_states(runtime: Runtime, client: Client, tokens: dict[str, str]) ->
     now = datetime.now(UTC)
     fresh = Alert(fingerprint=fingerprint("r", "h"), rule_id="r", rule_title="fresh", level=Level.HIGH,
                   severity="high", first_seen=now - timedelta(minutes=10), last_seen=now)
+    # the SLA runs from the alert's creation (issue 13): "old" was created when it was first seen
     old = Alert(fingerprint=fingerprint("r", "h2"), rule_id="r", rule_title="old", level=Level.HIGH,
-                severity="high", first_seen=now - timedelta(minutes=300), last_seen=now)
+                severity="high", first_seen=now - timedelta(minutes=300), last_seen=now,
+                created_at=now - timedelta(minutes=300))
     late = old.model_copy(update={"id": "late1", "status": "resolved", "closed_at": now, "close_reason": "x"})
     runtime.store.put_alerts([fresh, old, late])
     h = auth(tokens["admin"])
