@@ -24,7 +24,8 @@ def auth(token: str) -> dict[str, str]:
 def test_actions_api(runtime: Runtime) -> None:
     runtime.store.put_host(Host(id="ws-002", name="WS-002", isolation=IsolationState.REQUESTED))
     # an isolation of a host without an enrolled agent fails now (tests/api/test_api_response.py): ws-001 has one
-    runtime.store.put_host(Host(id="ws-001", name="WS-001", agent_id="agent-ws-001"))
+    # of the alert's unit: a response action is authorised against the target host's unit (issue 13)
+    runtime.store.put_host(Host(id="ws-001", name="WS-001", agent_id="agent-ws-001", unit="so-a"))
     admin = runtime.identity.create_token(role="admin", name="admin1")
     viewer = runtime.identity.create_token(role="viewer", name="viewer1")
     alert = make_alert()

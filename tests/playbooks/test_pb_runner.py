@@ -84,8 +84,10 @@ def test_smtp_down_is_retried_not_lost(tmp_path: Path) -> None:
 
 def test_malware_on_a_workstation_requests_isolation_awaiting_approval(runtime: Runtime) -> None:
     # with an enrolled agent: an isolation of an agentless host fails (tests/api/test_api_response.py)
-    runtime.store.put_host(Host(id="ws-001", name="WS-001", type=HostType.WORKSTATION, agent_id="agent-ws-001"))
-    runtime.store.put_host(Host(id="srv-01", name="SRV-01", type=HostType.SERVER))
+    # hosts of the alert's unit: a response action is authorised against the target host's unit (issue 13)
+    runtime.store.put_host(Host(id="ws-001", name="WS-001", type=HostType.WORKSTATION, agent_id="agent-ws-001",
+                                unit="so-a"))
+    runtime.store.put_host(Host(id="srv-01", name="SRV-01", type=HostType.SERVER, unit="so-a"))
     runner = PlaybookRunner.from_runtime(runtime)
     malware = make_alert(level="high", host="ws-001", tags=["attack.execution", "attack.t1204.002"])
     records = {r.action: r for r in runner.on_alert(malware, "created")}

@@ -80,15 +80,24 @@ def slow_udp() -> Iterator[tuple[RunningInput, SlowSink, int]]:
 
 def test_the_udp_queue_is_bounded_and_its_drops_are_counted(slow_udp: tuple[RunningInput, SlowSink, int]) -> None:
     running, sink, port = slow_udp
-    blast(port, 3000)
+    sent = 0
+
+    def overflowed() -> bool:
+        # Keep sending until the input drops: on a loaded machine the kernel's socket buffer may drop
+        # datagrams before the input reads them (those are not ours to count), so one burst may not do.
+        nonlocal sent
+        blast(port, 500)
+        sent += 500
+        return running.stats.dropped > 0
+
     # the journal "lags": past the first batch (in the sink) at most 100 datagrams are held, the rest dropped
-    assert eventually(lambda: running.stats.dropped > 0), running.stats
+    assert eventually(overflowed), running.stats
     assert running.degraded() and "dropped" in running.degraded()[0]
     sink.release.set()
     assert eventually(lambda: len(sink.batches) >= 2)
     time.sleep(0.2)
     assert all(size <= 100 for size in sink.batches[1:]), sink.batches
-    assert sum(sink.batches) + running.stats.dropped <= 3000
+    assert sum(sink.batches) + running.stats.dropped <= sent
 
 
 def test_syslog_binds_to_loopback_by_default() -> None:
