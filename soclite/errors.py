@@ -18,7 +18,8 @@ Every error soclite raises on purpose derives from :class:`SocliteError`::
     │   │   └── BindingConflict  a host name bound to another agent or unit
     │   ├── TriageError        an alert change the lifecycle rules refuse (no close reason, empty comment)
     │   │   └── TransitionConflict  a status change the alert's current status does not allow
-    │   └── UiError            the web UI's error page, with the status it answers
+    │   ├── UiError            the web UI's error page, with the status it answers
+    │   └── InvalidTime        a date or time a person typed that cannot be read (names the forms accepted)
     ├── PlaybookError          a playbook that does not validate or an action that failed
     │   ├── TemplateError      a ``{{ field }}`` placeholder naming a field the alert does not have
     │   ├── RetryableError     (playbooks.actions.base) the peer is unavailable: try again later
@@ -146,6 +147,17 @@ class UiError(RequestError):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+class InvalidTime(RequestError):
+    """A date or datetime (a filter bound, an expiry) that cannot be read (422).
+
+    ``value`` is the text as typed, so the web UI can say it again in the reader's language.
+    """
+
+    def __init__(self, message: str, *, value: str = "") -> None:
+        super().__init__(message)
+        self.value = value
 
 
 class PlaybookError(SocliteError):

@@ -6,13 +6,14 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from soclite import sitetime
 from soclite.api import triage
 from soclite.api.deps import AnalystDep, RuntimeDep, ScopeDep, narrow
 from soclite.csvsafe import safe_row
@@ -27,11 +28,6 @@ router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 CONTEXT_MINUTES = 15
 
 
-def utc(value: datetime | None) -> datetime | None:
-    """Naive query timestamps are UTC (the stored form)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def split_csv(values: list[str] | None) -> list[str] | None:
@@ -42,9 +38,36 @@ def split_csv(values: list[str] | None) -> list[str] | None:
     return out or None
 
 
+_FROM_HELP = ("first instant: a date (2026-12-07 or 07/12/2026) = that day's local midnight in the site's zone; "
+              "or an ISO 8601 datetime (with an offset; without one it is local time)")
+_TO_HELP = "end, exclusive for a datetime; a date includes that whole local day"
+
+
 def check_range(start: datetime | None, end: datetime | None) -> None:
     if start is not None and end is not None and end < start:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'to' must not be before 'from'")
+
+
+class TimeRange:
+    """``from``/``to`` as a person means them (see :mod:`soclite.sitetime`).
+
+    A date (``2026-12-07`` or ``07/12/2026``) is a whole day in the site's zone: ``from=D&to=D`` is
+    all of day D. A datetime with an offset keeps its meaning; one without is local time.
+    """
+
+    def __init__(
+        self,
+        runtime: RuntimeDep,
+        start: Annotated[str | None, Query(alias="from", max_length=64, description=_FROM_HELP)] = None,
+        end: Annotated[str | None, Query(alias="to", max_length=64, description=_TO_HELP)] = None,
+    ) -> None:
+        tz = sitetime.zone(runtime.settings.timezone)
+        self.start = sitetime.parse_bound(start, tz, name="from")
+        self.end = sitetime.parse_bound(end, tz, end=True, name="to")
+        check_range(self.start, self.end)
+
+
+TimeRangeDep = Annotated[TimeRange, Depends()]
 
 
 def enum_values(values: list[str] | None, enum: type[Any], name: str) -> list[str] | None:
@@ -65,10 +88,9 @@ class AlertFilters:
 
     def __init__(
         self,
+        period: TimeRangeDep,
         host: Annotated[str | None, Query(max_length=255)] = None,
         q: Annotated[str | None, Query(max_length=500, description="full text")] = None,
-        start: Annotated[datetime | None, Query(alias="from", description="last_seen >= from (ISO 8601)")] = None,
-        end: Annotated[datetime | None, Query(alias="to", description="last_seen < to (ISO 8601)")] = None,
         severity: Annotated[list[str] | None, Query(description="high, medium, low (repeat or comma)")] = None,
         level: Annotated[list[str] | None, Query(description="Sigma level(s)")] = None,
         status_: Annotated[list[str] | None, Query(alias="status", description="status(es)")] = None,
@@ -82,9 +104,8 @@ class AlertFilters:
     ) -> None:
         self.host = host or None
         self.q = q or None
-        self.start = utc(start)
-        self.end = utc(end)
-        check_range(self.start, self.end)
+        self.start = period.start  # on last_seen
+        self.end = period.end
         self.severity = enum_values(severity, Severity, "severity")
         self.level = enum_values(level, Level, "level")
         self.status = enum_values(status_, AlertStatus, "status")

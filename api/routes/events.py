@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
 from soclite.api.deps import RuntimeDep, ScopeDep, narrow
-from soclite.api.routes.alerts import check_range, utc
+from soclite.api.routes.alerts import TimeRangeDep
 from soclite.errors import NotFoundError
 from soclite.store.base import EventQuery
 
@@ -19,18 +18,16 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 def list_events(
     runtime: RuntimeDep,
     scope: ScopeDep,
+    period: TimeRangeDep,
     host: Annotated[str | None, Query(max_length=255)] = None,
     q: Annotated[str | None, Query(max_length=500, description="full text")] = None,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
     unit: Annotated[str | None, Query(max_length=64)] = None,
     field: Annotated[list[str] | None, Query(description="exact match NAME=VALUE, repeatable")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
     """Events newest first → {"total", "items", "next"}."""
-    start, end = utc(start), utc(end)
-    check_range(start, end)
+    start, end = period.start, period.end
     fields: dict[str, str] = {}
     for item in field or []:
         name, sep, value = item.partition("=")

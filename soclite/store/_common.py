@@ -12,6 +12,7 @@ import base64
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -33,7 +34,7 @@ from soclite.models import (
     isoformat,
     parse_timestamp,
 )
-from soclite.store.base import HOST_FIELDS
+from soclite.store.base import HOST_FIELDS, HistogramBucket
 
 if TYPE_CHECKING:
     from soclite.store.base import AlertRepeat, FieldChange, HostChange
@@ -137,7 +138,9 @@ def iso(ts: datetime | None) -> str | None:
 
 
 def bucket_start(key: str, interval: str) -> datetime:
-    """The UTC start of a histogram bucket from its ISO prefix (YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH)."""
+    """The UTC start of a histogram bucket from its ISO prefix (YYYY-MM, YYYY-MM-DD, YYYY-MM-DDTHH or ...THH:MM)."""
+    if interval == "minute":
+        return datetime.strptime(key[:16], "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
     if interval == "month":
         return datetime.strptime(key[:7], "%Y-%m").replace(tzinfo=UTC)
     if interval == "day":
@@ -235,6 +238,33 @@ def touch_host(host: Host, seen: datetime) -> Host | None:
 
 #: the width of the ISO prefix that names a bucket of each interval.
 BUCKET_PREFIX = {"hour": 13, "day": 10, "month": 7}
+#: the ISO prefix of UTC minute buckets (regrouped into local days in zones with half-hour offsets).
+MINUTE_PREFIX = 16
+
+
+def local_bucket(start_utc: datetime, interval: str, tz: ZoneInfo) -> datetime:
+    """The local bucket (a midnight of ``tz``, aware; an hour stays itself) that ``start_utc`` falls in."""
+    if interval == "hour":
+        return start_utc.astimezone(tz)
+    day = start_utc.astimezone(tz).date()
+    if interval == "month":
+        day = day.replace(day=1)
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def regroup_local(
+    rows: Iterable[tuple[datetime, str, int]], interval: str, tz: ZoneInfo
+) -> list[HistogramBucket]:
+    """Counts of fine UTC buckets (hour or minute starts) summed into local days or months of ``tz``.
+
+    A fine bucket never straddles a local midnight when the zone's offsets are whole hours (hour
+    buckets) or whole minutes (minute buckets): see :func:`soclite.sitetime.whole_hour_offsets`.
+    """
+    buckets: dict[datetime, dict[str, int]] = {}
+    for start, key, n in rows:
+        counts = buckets.setdefault(local_bucket(start, interval, tz), {})
+        counts[key] = counts.get(key, 0) + n
+    return [HistogramBucket(start=k, counts=v) for k, v in sorted(buckets.items())]
 
 __all__ = [
     "AGENT_ID",
@@ -244,6 +274,7 @@ __all__ = [
     "LOGSOURCE_CATEGORY",
     "LOGSOURCE_PRODUCT",
     "LOGSOURCE_SERVICE",
+    "MINUTE_PREFIX",
     "SEVERITY_RANK",
     "UNIT",
     "apply_fields",
@@ -258,5 +289,7 @@ __all__ = [
     "event_text",
     "event_time",
     "iso",
+    "local_bucket",
+    "regroup_local",
     "touch_host",
 ]

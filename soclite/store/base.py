@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, TypedDict, TypeVar
+from zoneinfo import ZoneInfo
 
 from soclite.models import Alert, AuditEntry, Event, Host, HostType, IsolationState, Unit
 
@@ -217,8 +218,18 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def alert_histogram(
-        self, query: AlertQuery, interval: Literal["hour", "day", "month"], group_by: str = "severity"
-    ) -> list[HistogramBucket]: ...
+        self,
+        query: AlertQuery,
+        interval: Literal["hour", "day", "month"],
+        group_by: str = "severity",
+        tz: ZoneInfo | None = None,
+    ) -> list[HistogramBucket]:
+        """Alerts per hour/day/month of ``last_seen``, one count per value of ``group_by``.
+
+        Days and months are those of ``tz`` (the site's zone; None = UTC): each bucket's ``start`` is
+        the local midnight that opens it (an aware datetime in ``tz``), so an alert at 00:30 local
+        time is on its local day, not on the previous UTC one. Empty buckets are left out.
+        """
 
     # --- hosts and units -----------------------------------------------------
     @abc.abstractmethod

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 import orjson
 from opensearchpy import OpenSearch
@@ -379,19 +380,24 @@ class OpenSearchStore(Store):
         return {str(b["key"]): int(b["doc_count"]) for b in buckets}
 
     def alert_histogram(
-        self, query: AlertQuery, interval: Literal["hour", "day", "month"], group_by: str = "severity"
+        self,
+        query: AlertQuery,
+        interval: Literal["hour", "day", "month"],
+        group_by: str = "severity",
+        tz: ZoneInfo | None = None,
     ) -> list[HistogramBucket]:
-        """Alerts per UTC hour/day/month of ``last_seen`` (the field the query's time range filters)."""
+        """Alerts per hour/day/month of ``last_seen``; days and months of ``tz`` (``date_histogram`` ``time_zone``)."""
         c.check_group(group_by)
         if interval not in c.BUCKET_PREFIX:
             raise StoreError(f"unknown histogram interval {interval!r}; known: hour, day, month")
         flt = alert_filter(query)
         if flt is None:
             return []
+        zone = tz or ZoneInfo("UTC")
         histogram = {
             "field": "last_seen",
             "calendar_interval": interval,
-            "time_zone": "UTC",
+            "time_zone": zone.key,
             "min_doc_count": 1,
         }
         aggs = {"h": {"date_histogram": histogram, "aggs": {"g": {"terms": self._terms(group_by)}}}}
@@ -400,8 +406,9 @@ class OpenSearchStore(Store):
         for bucket in result["aggregations"]["h"]["buckets"]:
             counts = {str(b["key"]): int(b["doc_count"]) for b in bucket["g"]["buckets"]}
             if counts:
+                # the key is the bucket's first instant (a local midnight for days and months)
                 start = datetime.fromtimestamp(int(bucket["key"]) / 1000, tz=UTC)
-                out.append(HistogramBucket(start=start, counts=counts))
+                out.append(HistogramBucket(start=c.local_bucket(start, interval, zone), counts=counts))
         return out
 
     # --- hosts and units ---------------------------------------------------

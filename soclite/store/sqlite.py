@@ -9,7 +9,8 @@ keyset cursor (sort value, rowid), never ``OFFSET``. Upserts keep the rowid
 (``ON CONFLICT DO UPDATE``), so a cursor stays valid while alerts change.
 
 Timestamps are stored as :func:`soclite.models.isoformat` strings (UTC, fixed
-width), which sort lexicographically; histogram buckets are UTC.
+width), which sort lexicographically; day and month histogram buckets are those of
+the site's zone (summed from UTC hour buckets).
 
 Free text ``q`` is a case-folded substring over the raw line and the main
 fields (events) or title/rule/host/description (alerts); no FTS5 index — its
@@ -24,12 +25,14 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 import orjson
 
 from soclite.db import Database
 from soclite.errors import NotFoundError, StoreError
-from soclite.models import Alert, AuditEntry, Event, Host, Unit, isoformat
+from soclite.models import Alert, AuditEntry, Event, Host, Unit, isoformat, parse_timestamp
+from soclite.sitetime import whole_hour_offsets
 from soclite.store import _common as c
 from soclite.store import _sqlite_alerts as _alerts
 from soclite.store import _sqlite_hosts as _hosts
@@ -434,32 +437,53 @@ class SQLiteStore(Store):
         return {str(row["k"]) if row["k"] is not None else "": int(row["n"]) for row in rows}
 
     def alert_histogram(
-        self, query: AlertQuery, interval: Literal["hour", "day", "month"], group_by: str = "severity"
+        self,
+        query: AlertQuery,
+        interval: Literal["hour", "day", "month"],
+        group_by: str = "severity",
+        tz: ZoneInfo | None = None,
     ) -> list[HistogramBucket]:
-        """Alerts per UTC hour/day/month of ``last_seen`` (the field the query's time range filters)."""
+        """Alerts per hour/day/month of ``last_seen`` (the field the query's time range filters).
+
+        Stored times are UTC text, so SQL groups them by a UTC prefix. For local days or months the
+        prefix is the UTC hour (minute, in a zone with half-hour offsets) and Python sums those
+        into the local buckets: at most 24 rows per day and value, whatever the alert count.
+        """
         c.check_group(group_by)
         if interval not in c.BUCKET_PREFIX:
             raise StoreError(f"unknown histogram interval {interval!r}; known: hour, day, month")
         where = self._alert_where(query, prefix="a.")
         if where.empty:
             return []
+        local = tz is not None and interval != "hour" and tz.key != "UTC"
+        width, unit = c.BUCKET_PREFIX[interval], str(interval)
+        if local:
+            width, unit = c.BUCKET_PREFIX["hour"], "hour"
+            if tz is not None and not self._whole_hours(query, tz):
+                width, unit = c.MINUTE_PREFIX, "minute"
         column, join = (
             ("t.tag", "JOIN alert_tags t ON t.alert_id = a.id")
             if group_by == "tags"
             else (f"a.{group_by}", "")
         )
         rows = self._rows(
-            f"SELECT substr(a.last_seen, 1, {c.BUCKET_PREFIX[interval]}) AS b, {column} AS k, count(*) AS n "
+            f"SELECT substr(a.last_seen, 1, {width}) AS b, {column} AS k, count(*) AS n "
             f"FROM alerts a {join} {where.sql()} GROUP BY b, k ORDER BY b",
             where.params,
         )
-        buckets: dict[str, dict[str, int]] = {}
-        for row in rows:
-            buckets.setdefault(row["b"], {})[str(row["k"]) if row["k"] is not None else ""] = int(row["n"])
-        return [
-            HistogramBucket(start=c.bucket_start(key, interval), counts=counts)
-            for key, counts in buckets.items()
+        fine = [
+            (c.bucket_start(row["b"], unit), str(row["k"]) if row["k"] is not None else "", int(row["n"]))
+            for row in rows
         ]
+        return c.regroup_local(fine, interval, tz if local and tz is not None else ZoneInfo("UTC"))
+
+    def _whole_hours(self, query: AlertQuery, tz: ZoneInfo) -> bool:
+        bounds = self._rows("SELECT min(last_seen), max(last_seen) FROM alerts")[0]
+        if bounds[0] is None:
+            return True
+        start = query.start or parse_timestamp(bounds[0])
+        end = query.end or parse_timestamp(bounds[1])
+        return whole_hour_offsets(tz, start, end)
 
     # --- hosts and units ---------------------------------------------------
     def put_host(self, host: Host) -> Host:

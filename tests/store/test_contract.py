@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -243,6 +244,43 @@ def test_alert_histogram(store: Store) -> None:
     by_month = store.alert_histogram(AlertQuery(), "month", group_by="rule_id")
     assert len(by_month) == 1 and by_month[0].counts == {"rule-a": 30, "rule-b": 30}
     assert store.alert_histogram(AlertQuery(units=frozenset()), "day") == []
+
+
+def test_alert_histogram_days_are_local_days_of_the_site_zone(store: Store) -> None:
+    """00:30 ICT on 7 December is 17:30 UTC on 6 December: its bar is the 7th (and the month is local too)."""
+    ict = ZoneInfo("Asia/Ho_Chi_Minh")
+    store.put_alerts([
+        alert(1, when=datetime(2026, 12, 6, 17, 30, tzinfo=UTC)),  # 00:30 on 7/12 local
+        alert(2, when=datetime(2026, 12, 6, 16, 59, tzinfo=UTC)),  # 23:59 on 6/12 local
+        alert(3, when=datetime(2026, 12, 7, 16, 0, tzinfo=UTC)),  # 23:00 on 7/12 local
+        alert(4, when=datetime(2026, 11, 30, 17, 0, tzinfo=UTC)),  # 00:00 on 1/12 local: December
+    ])
+    by_day = store.alert_histogram(AlertQuery(), "day", tz=ict)
+    assert [(b.start, sum(b.counts.values())) for b in by_day] == [
+        (datetime(2026, 12, 1, tzinfo=ict), 1),
+        (datetime(2026, 12, 6, tzinfo=ict), 1),
+        (datetime(2026, 12, 7, tzinfo=ict), 2),
+    ]
+    assert all(b.start.utcoffset() == timedelta(hours=7) for b in by_day)
+    by_month = store.alert_histogram(AlertQuery(), "month", tz=ict)
+    assert [(b.start, sum(b.counts.values())) for b in by_month] == [(datetime(2026, 12, 1, tzinfo=ict), 4)]
+    # UTC (no zone given) is unchanged: the 00:30 local alert is on the 6th there
+    utc_days = store.alert_histogram(AlertQuery(), "day")
+    assert [(b.start.date().day, sum(b.counts.values())) for b in utc_days] == [(30, 1), (6, 2), (7, 1)]
+
+
+def test_alert_histogram_in_a_half_hour_zone(store: Store) -> None:
+    """India is UTC+05:30: a local day starts at 18:30 UTC, inside a UTC hour."""
+    ist = ZoneInfo("Asia/Kolkata")
+    store.put_alerts([
+        alert(1, when=datetime(2026, 12, 6, 18, 40, tzinfo=UTC)),  # 00:10 on 7/12 local
+        alert(2, when=datetime(2026, 12, 6, 18, 20, tzinfo=UTC)),  # 23:50 on 6/12 local
+    ])
+    by_day = store.alert_histogram(AlertQuery(), "day", tz=ist)
+    assert [(b.start, sum(b.counts.values())) for b in by_day] == [
+        (datetime(2026, 12, 6, tzinfo=ist), 1),
+        (datetime(2026, 12, 7, tzinfo=ist), 1),
+    ]
 
 
 def test_find_open_alert_for_grouping(store: Store) -> None:
