@@ -8,14 +8,16 @@ sees and may do in the browser is exactly what the API allows.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from soclite import sitetime
 from soclite.api import audit, triage, tuning
 from soclite.api.deps import get_runtime
 from soclite.api.routes.hosts import is_online
@@ -37,7 +39,7 @@ from soclite.api.ui.web import (
 )
 from soclite.control.identity import UserStore
 from soclite.errors import AuthError, InvalidCursor, LoginRequired, NotFoundError, TriageError, UiError
-from soclite.models import ALERT_TRANSITIONS, AlertStatus, Level, Severity, parse_timestamp, utcnow
+from soclite.models import ALERT_TRANSITIONS, AlertStatus, Level, Severity, utcnow
 from soclite.store.base import AlertQuery, EventQuery, HostQuery
 
 router = APIRouter(include_in_schema=False)
@@ -142,15 +144,17 @@ def overview(request: Request, days: int = 14) -> Response:
     units = scope(request, me)
     days = min(max(days, 1), 90)
     now = utcnow()
-    start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    tz = sitetime.zone(runtime.settings.timezone)
+    first_day = now.astimezone(tz).date() - timedelta(days=days - 1)
+    start = sitetime.local_midnight(first_day, tz)  # the bars are the site's days, not UTC ones
     stats = summary(runtime, units, start, None)
     _ = translator(language(request, runtime))
     labels = {"high": _("High"), "medium": _("Medium"), "low": _("Low")}
-    buckets = runtime.store.alert_histogram(AlertQuery(start=start, units=units), "day", "severity")
-    by_day = {b.start.astimezone(UTC).date(): b.counts for b in buckets}
+    buckets = runtime.store.alert_histogram(AlertQuery(start=start, units=units), "day", "severity", tz)
+    by_day = {b.start.astimezone(tz).date(): b.counts for b in buckets}
     series = []
     for i in range(days):
-        day = (start + timedelta(days=i)).date()
+        day = first_day + timedelta(days=i)
         series.append((day.strftime("%d/%m"), by_day.get(day, {})))
     severity_chart = charts.stacked_bars(series, SEVERITY_ORDER, labels, language(request, runtime))
     top = runtime.store.count_alerts(AlertQuery(start=start, units=units), group_by="rule_id")
@@ -202,14 +206,11 @@ def _queue_query(request: Request, units: frozenset[str] | None) -> tuple[AlertQ
     filters = {k: params.get(k, "").strip() for k in
                ("severity", "status", "host", "q", "rule_id", "assignee", "unit", "from", "to", "sort", "cursor")}
 
+    tz = sitetime.zone(get_runtime(request).settings.timezone)
+
     def day(value: str, end: bool = False) -> datetime | None:
-        if not value:
-            return None
-        try:
-            ts = parse_timestamp(value if "T" in value else value + "T00:00:00")
-        except ValueError:
-            raise UiError(422, f"invalid date {value!r}") from None
-        return ts + timedelta(days=1) if end and "T" not in value else ts
+        # a date typed is a whole local day (sitetime); InvalidTime shows the error page (422)
+        return sitetime.parse_bound(value, tz, end=end, name="to" if end else "from")
 
     status = [filters["status"]] if filters["status"] in {s.value for s in AlertStatus} else None
     if filters["status"] == "open":
@@ -372,7 +373,7 @@ def _exception(request: Request, alert_id: str, fields: dict[str, str]) -> Respo
     try:
         body = tuning.ExceptionCreate(
             alert_id=alert_id, match=match, owner=fields.get("owner") or me.name, reason=fields.get("reason", ""),
-            expires_at=parse_timestamp(expires + "T23:59:59") if expires and "T" not in expires else expires,
+            expires_at=expiry(expires, sitetime.zone(get_runtime(request).settings.timezone)),
         )
         tuning.create(get_runtime(request), me, body, scope(request, me))
     except NotFoundError:
@@ -380,6 +381,16 @@ def _exception(request: Request, alert_id: str, fields: dict[str, str]) -> Respo
     except ValueError as exc:
         raise UiError(422, str(exc)) from exc
     return RedirectResponse("/rules#exceptions", status_code=303)
+
+
+def expiry(text: str | None, tz: ZoneInfo) -> datetime | None:
+    """An expiry typed in a form: a date lasts to the end of that local day (shown back as that date)."""
+    if not text:
+        return None
+    day = sitetime.parse_date(text)
+    if day is not None:
+        return sitetime.end_of_local_day(day, tz)
+    return sitetime.parse_bound(text, tz, name="expires_at")
 
 
 def mount(app: FastAPI) -> None:
