@@ -9,7 +9,7 @@ never ``OFFSET``: page 1,000 costs what page 1 costs.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -124,6 +124,34 @@ def event_text(event: Event) -> str:
     """The text ``q`` searches: raw line and main fields, case-folded."""
     parts = [str(event[key]) for key in EVENT_TEXT_FIELDS if event.get(key) is not None]
     return "\n".join(parts).casefold()
+
+
+#: bound of an alert's search text (OpenSearch keeps it as one keyword: 32,766 bytes at most).
+ALERT_TEXT_MAX = 8000
+
+
+def alert_text(alert: Alert) -> str:
+    """What ``q`` on alerts searches, case-folded: the alert's own fields, then its matched event's.
+
+    The matched event's fields (IPs, user names, hashes, command lines, paths: :data:`EVENT_TEXT_FIELDS`)
+    are indexed with the alert at write time, so ``q=203.0.113.45`` finds the alert without a join
+    to the event store (which may lag behind detection, and keeps events for less time than alerts).
+    """
+    own = "\n".join(
+        str(v) for v in (alert.rule_title, alert.rule_id, alert.host, alert.description, alert.id) if v
+    ).casefold()
+    matched = event_text(alert.event) if alert.event else ""
+    return merge_text(own, [matched] if matched else [])
+
+
+def merge_text(text: str, more: Sequence[str]) -> str:
+    """``text`` with each of ``more`` not yet in it appended (a repeat's new matched events), bounded."""
+    out = text
+    for part in more:
+        part = part.casefold()
+        if part and part not in out and len(out) < ALERT_TEXT_MAX:
+            out = f"{out}\n{part}" if out else part
+    return out[:ALERT_TEXT_MAX]
 
 
 def event_id(event: Event) -> str:
@@ -269,6 +297,7 @@ def regroup_local(
 __all__ = [
     "AGENT_ID",
     "ALERT_GROUPS",
+    "ALERT_TEXT_MAX",
     "BUCKET_PREFIX",
     "EVENT_TEXT_FIELDS",
     "LOGSOURCE_CATEGORY",
@@ -277,6 +306,7 @@ __all__ = [
     "MINUTE_PREFIX",
     "SEVERITY_RANK",
     "UNIT",
+    "alert_text",
     "apply_fields",
     "apply_host_changes",
     "apply_repeat",
@@ -290,6 +320,7 @@ __all__ = [
     "event_time",
     "iso",
     "local_bucket",
+    "merge_text",
     "regroup_local",
     "touch_host",
 ]

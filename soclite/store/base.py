@@ -96,6 +96,9 @@ class AlertRepeat:
     #: journal offsets of the matches in ``count`` (one per match that has one; at most ``count``).
     #: Those at or below the alert's stored ``last_offset`` are already counted and are skipped.
     offsets: Sequence[int] = ()
+    #: the search text (``_common.event_text``) of the new matched events: ``q`` on alerts finds an
+    #: alert by the fields of any of its matched events, not only the first one's.
+    texts: Sequence[str] = ()
 
     @property
     def last_offset(self) -> int | None:
@@ -105,6 +108,7 @@ class AlertRepeat:
 
 #: the fields only detection (the pipeline) changes on an existing alert.
 DETECTION_FIELDS = frozenset({"count", "last_seen", "first_seen", "event_ids", "updated_at", "last_offset"})
+# (and the alert's search text, which is not a field of Alert: see AlertRepeat.texts)
 #: the fields triage (an analyst) changes; ``update_alert_fields`` accepts nothing else.
 TRIAGE_FIELDS = frozenset({"status", "assignee", "close_reason", "acknowledged_at", "closed_at", "updated_at"})
 

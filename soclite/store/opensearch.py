@@ -276,8 +276,7 @@ class OpenSearchStore(Store):
         doc["sev_rank"] = c.SEVERITY_RANK.get(str(alert.severity), 0)
         doc["closed"] = str(alert.status) in ("resolved", "false_positive")
         doc["host_key"] = alert.host.lower() if alert.host else None
-        parts = (alert.rule_title, alert.rule_id, alert.host, alert.description, alert.id)
-        doc["text"] = "\n".join(str(v) for v in parts if v).casefold()[:8000]
+        doc["text"] = c.alert_text(alert)
         return doc
 
     @staticmethod
@@ -305,7 +304,12 @@ class OpenSearchStore(Store):
         def modify(alert_id: str, source: dict[str, Any]) -> dict[str, Any] | None:
             alert = self._to_alert(source)
             changed = [c.apply_repeat(alert, repeat) for repeat in by_id[alert_id]]
-            return self._alert_doc(alert) if any(changed) else None
+            if not any(changed):
+                return None
+            doc = self._alert_doc(alert)
+            texts = [text for repeat in by_id[alert_id] for text in repeat.texts]
+            doc["text"] = c.merge_text(str(source.get("text") or doc["text"]), texts)
+            return doc
 
         stored = cas_update(self.client, self._index("alerts"), list(by_id), modify)
         for alert_id in by_id.keys() - stored.keys():
@@ -321,7 +325,11 @@ class OpenSearchStore(Store):
             if units is not None and source.get("unit") not in units:
                 raise NotFoundError(f"alert {alert_id!r} not found")
             changed = c.apply_fields(self._to_alert(source), fields, TRIAGE_FIELDS)
-            return self._alert_doc(changed) if changed is not None else None
+            if changed is None:
+                return None
+            doc = self._alert_doc(changed)
+            doc["text"] = source.get("text") or doc["text"]  # keeps the repeats' matched values
+            return doc
 
         stored = cas_update(self.client, self._index("alerts"), [alert_id], modify)
         if alert_id not in stored:

@@ -13,7 +13,8 @@ width), which sort lexicographically; day and month histogram buckets are those 
 the site's zone (summed from UTC hour buckets).
 
 Free text ``q`` is a case-folded substring over the raw line and the main
-fields (events) or title/rule/host/description (alerts); no FTS5 index — its
+fields (events) or title/rule/host/description plus the matched events' fields (alerts,
+indexed into the row's ``text`` at write time); no FTS5 index — its
 write cost was not worth it for bounded, time-filtered searches.
 """
 
@@ -266,9 +267,7 @@ class SQLiteStore(Store):
     # --- alerts ----------------------------------------------------------
     @staticmethod
     def _alert_row(alert: Alert) -> tuple[Any, ...]:
-        text = "\n".join(
-            str(v) for v in (alert.rule_title, alert.rule_id, alert.host, alert.description, alert.id) if v
-        ).casefold()
+        text = c.alert_text(alert)
         return (
             alert.id,
             alert.fingerprint,

@@ -10,7 +10,7 @@ import pytest
 
 from soclite.errors import NotFoundError, StoreError
 from soclite.models import AlertStatus, AuditEntry, Host, HostType, Unit
-from soclite.store.base import AlertQuery, EventQuery, HostQuery, Store
+from soclite.store.base import AlertQuery, AlertRepeat, EventQuery, HostQuery, Store
 
 from .factories import T0, alert, event
 
@@ -281,6 +281,30 @@ def test_alert_histogram_in_a_half_hour_zone(store: Store) -> None:
         (datetime(2026, 12, 6, tzinfo=ist), 1),
         (datetime(2026, 12, 7, tzinfo=ist), 1),
     ]
+
+
+def test_alert_q_searches_the_matched_events_fields(store: Store) -> None:
+    """IPs, user names, hashes, command lines and paths of the matched events find the alert."""
+    first = alert(1)
+    first.event = {"event.id": "ev000001", "source.ip": "203.0.113.45", "user.name": "nguyen.van.a",
+                   "process.command_line": "python sqlmap.py -u http://portal.gov.vn/?id=1",
+                   "file.hash.sha256": "AB12CD34" * 8, "TargetFilename": "C:\\Users\\Public\\Emotet.dll"}
+    other = alert(2)
+    store.put_alerts([first, other])
+    for needle in ("203.0.113.45", "sqlmap", "emotet", "Nguyen.Van.A", "ab12cd34ab12", "Title of rule-a"):
+        found = store.query_alerts(AlertQuery(q=needle)).items
+        expected = {first.id, other.id} if needle.startswith("Title") else {first.id}
+        assert {a.id for a in found} == expected, needle
+        assert store.count_alerts(AlertQuery(q=needle))["total"] == len(expected)
+    assert store.query_alerts(AlertQuery(q="198.51.100.7")).total == 0
+    # a repeat's new matched event is searchable too, and stays so after a triage change
+    store.record_repeats([AlertRepeat(id=other.id, last_seen=other.last_seen, first_seen=other.first_seen,
+                                      updated_at=other.updated_at, event_ids=["ev-r2"],
+                                      texts=["198.51.100.7\nmimikatz.exe"])])
+    assert [a.id for a in store.query_alerts(AlertQuery(q="198.51.100.7")).items] == [other.id]
+    store.update_alert_fields(other.id, {"status": "acknowledged"})
+    assert [a.id for a in store.query_alerts(AlertQuery(q="MIMIKATZ")).items] == [other.id]
+    assert store.get_alert(other.id).count == 2
 
 
 def test_find_open_alert_for_grouping(store: Store) -> None:
