@@ -213,6 +213,52 @@ def bulk_update(body: BulkRequest, runtime: RuntimeDep, principal: AnalystDep, s
     return {"updated": updated, "failed": failed}
 
 
+#: the ``by`` of /alerts/groups → the store's group (``rule`` reads better in a URL than rule_id).
+GROUP_BY = {"rule": "rule_id", "rule_id": "rule_id", "host": "host", "user": "user", "source_ip": "source_ip",
+            "unit": "unit", "severity": "severity", "level": "level", "status": "status", "assignee": "assignee",
+            "tags": "tags"}
+GroupBy = Literal["rule", "rule_id", "host", "user", "source_ip", "unit", "severity", "level", "status", "assignee",
+                  "tags"]
+
+
+def group_labels(runtime: Runtime, group: str, values: list[str], scope: frozenset[str] | None) -> dict[str, str]:
+    """What a person reads for a group value: a unit's name, a rule's title; else the value itself."""
+    if group == "unit":
+        names = {u.code: u.name for u in runtime.store.list_units()}
+        return {v: names.get(v, v) for v in values}
+    if group == "rule_id":
+        labels = {}
+        for rule_id in values:
+            page = runtime.store.query_alerts(AlertQuery(rule_id=rule_id, units=scope, limit=1))
+            labels[rule_id] = page.items[0].rule_title if page.items else rule_id
+        return labels
+    return {v: v for v in values}
+
+
+def alert_groups(runtime: Runtime, query: AlertQuery, by: str, limit: int) -> dict[str, Any]:
+    group = GROUP_BY[by]
+    counts = runtime.store.count_alerts(query, group_by=group)
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    labels = group_labels(runtime, group, [k for k, _ in top if k], query.units)
+    return {
+        "by": by,
+        "total": runtime.store.count_alerts(query).get("total", 0),
+        "distinct": len(counts),
+        "groups": [{"value": k or None, "label": labels.get(k, k) if k else None, "count": n} for k, n in top],
+    }
+
+
+@router.get("/groups")
+def list_groups(
+    runtime: RuntimeDep, scope: ScopeDep, filters: FiltersDep, by: GroupBy = "rule",
+    top: Annotated[int, Query(ge=1, le=1000, description="at most this many groups, largest first")] = 20,
+) -> dict[str, Any]:
+    """Alerts matching the filters counted per value of ``by`` (rule, host, user, source_ip, unit, ...)
+    → {"by", "total", "distinct", "groups": [{"value", "label", "count"}]}; alerts without a value
+    (e.g. no user in the matched event) count under value null."""
+    return alert_groups(runtime, filters.query(runtime, scope), by, top)
+
+
 @router.get("/{alert_id}")
 def get_alert(alert_id: str, runtime: RuntimeDep, scope: ScopeDep) -> dict[str, Any]:
     """The alert with its matched events, the host's events around it, comments, history and cases."""

@@ -50,7 +50,23 @@ ALERT_SORT: dict[str, tuple[str, ...]] = {
     "count": ("count",),
     "severity": ("sev_rank", "last_seen"),
 }
-ALERT_GROUPS = ("severity", "level", "status", "rule_id", "host", "unit", "assignee", "tags")
+ALERT_GROUPS = ("severity", "level", "status", "rule_id", "host", "unit", "assignee", "tags", "user", "source_ip")
+
+#: the matched event's fields that give an alert's ``user`` and ``source_ip`` groups, first present wins
+#: (ECS names, then the Windows/Sysmon native ones the Sigma rules match on).
+ALERT_EVENT_GROUPS: dict[str, tuple[str, ...]] = {
+    "user": ("user.name", "TargetUserName", "User", "SubjectUserName"),
+    "source_ip": ("source.ip", "IpAddress", "SourceIp", "src_ip"),
+}
+
+
+def alert_group_value(alert: Alert, group: str) -> str | None:
+    """The alert's ``user`` or ``source_ip`` (from its matched event), None when the event has none."""
+    for name in ALERT_EVENT_GROUPS[group]:
+        value = alert.event.get(name)
+        if value not in (None, "", "-"):
+            return str(value)
+    return None
 
 #: event fields the free-text ``q`` looks into (besides the raw line), in both stores.
 EVENT_TEXT_FIELDS = (
@@ -296,6 +312,7 @@ def regroup_local(
 
 __all__ = [
     "AGENT_ID",
+    "ALERT_EVENT_GROUPS",
     "ALERT_GROUPS",
     "ALERT_TEXT_MAX",
     "BUCKET_PREFIX",
@@ -306,6 +323,7 @@ __all__ = [
     "MINUTE_PREFIX",
     "SEVERITY_RANK",
     "UNIT",
+    "alert_group_value",
     "alert_text",
     "apply_fields",
     "apply_host_changes",

@@ -218,7 +218,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def count_alerts(self, query: AlertQuery, group_by: str | None = None) -> dict[str, int]:
         """Counts of the alerts matching ``query``: ``{"total": N}`` or one key per value of
-        ``group_by`` (severity, level, status, rule_id, host, unit, assignee, tags)."""
+        ``group_by`` (severity, level, status, rule_id, host, unit, assignee, tags, and ``user`` and
+        ``source_ip`` of the alert's matched event: see ``_common.ALERT_EVENT_GROUPS``)."""
 
     @abc.abstractmethod
     def alert_histogram(

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from soclite.config import Settings
 
 #: group_by name → the alert document field that holds its (exact, lower-cased where needed) value.
-_GROUP_FIELD = {"host": "host_key"}
+_GROUP_FIELD = {"host": "host_key", "user": "user_key", "source_ip": "source_ip_key"}
 _MAX_BUCKETS = 10000
 #: update_host with ``create``: rounds of (update, else create) when the host keeps appearing/vanishing
 _CREATE_ATTEMPTS = 5
@@ -125,6 +125,8 @@ class OpenSearchStore(Store):
                     except TransportError as exc:
                         if exc.status_code != 400 or "already_exists" not in str(exc.error):
                             raise
+            # fields added after an alerts index was created (a template only shapes new indices)
+            self.client.indices.put_mapping(index=self._index("alerts"), body=m.ALERT_ADDED_FIELDS)
             self.ism_installed = self._install_ism()
         except (TransportError, OSConnectionError) as exc:
             raise StoreError(f"OpenSearch store {self.prefix!r} could not be opened: {exc}") from exc
@@ -277,6 +279,8 @@ class OpenSearchStore(Store):
         doc["closed"] = str(alert.status) in ("resolved", "false_positive")
         doc["host_key"] = alert.host.lower() if alert.host else None
         doc["text"] = c.alert_text(alert)
+        doc["user_key"] = c.alert_group_value(alert, "user")
+        doc["source_ip_key"] = c.alert_group_value(alert, "source_ip")
         return doc
 
     @staticmethod

@@ -79,6 +79,23 @@ def _contains(haystack: str | None, needle: str) -> int:
     return 1 if haystack is not None and needle in haystack else 0
 
 
+def _group_column(group_by: str) -> tuple[str, str]:
+    """The SQL expression (and join) of a count_alerts/alert_histogram group.
+
+    ``user`` and ``source_ip`` come from the matched event kept in the alert's JSON: no column, so
+    no migration; the group is computed over the rows the filter selected (bounded by time in use).
+    """
+    if group_by == "tags":
+        return "t.tag", "JOIN alert_tags t ON t.alert_id = a.id"
+    if group_by in c.ALERT_EVENT_GROUPS:
+        paths = [
+            "nullif(nullif(CAST(json_extract(a.doc, '$.event.\"" + name + "\"') AS TEXT), ''), '-')"
+            for name in c.ALERT_EVENT_GROUPS[group_by]
+        ]
+        return f"coalesce({', '.join(paths)})", ""
+    return f"a.{group_by}", ""
+
+
 class _Where:
     """A WHERE clause built from parts, with its parameters in order."""
 
@@ -424,11 +441,7 @@ class SQLiteStore(Store):
         if group_by is None:
             rows = self._rows(f"SELECT count(*) FROM alerts a {where.sql()}", where.params)
             return {"total": int(rows[0][0])}
-        column, join = (
-            ("t.tag", "JOIN alert_tags t ON t.alert_id = a.id")
-            if group_by == "tags"
-            else (f"a.{group_by}", "")
-        )
+        column, join = _group_column(group_by)
         rows = self._rows(
             f"SELECT {column} AS k, count(*) AS n FROM alerts a {join} {where.sql()} GROUP BY k ORDER BY n DESC",
             where.params,
@@ -460,11 +473,7 @@ class SQLiteStore(Store):
             width, unit = c.BUCKET_PREFIX["hour"], "hour"
             if tz is not None and not self._whole_hours(query, tz):
                 width, unit = c.MINUTE_PREFIX, "minute"
-        column, join = (
-            ("t.tag", "JOIN alert_tags t ON t.alert_id = a.id")
-            if group_by == "tags"
-            else (f"a.{group_by}", "")
-        )
+        column, join = _group_column(group_by)
         rows = self._rows(
             f"SELECT substr(a.last_seen, 1, {width}) AS b, {column} AS k, count(*) AS n "
             f"FROM alerts a {join} {where.sql()} GROUP BY b, k ORDER BY b",

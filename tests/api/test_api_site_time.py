@@ -85,3 +85,4 @@ def test_unreadable_dates_are_a_clear_422(client: object, tokens: dict[str, str]
     r = client.get(f"/api/v1/alerts?from={value}", headers=auth(tokens["admin"]))  # type: ignore[attr-defined]
     assert r.status_code == 422
     assert value in r.json()["detail"] and ("datetime" in r.json()["detail"] or "date" in r.json()["detail"])
+

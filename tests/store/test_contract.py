@@ -307,6 +307,23 @@ def test_alert_q_searches_the_matched_events_fields(store: Store) -> None:
     assert store.get_alert(other.id).count == 2
 
 
+def test_count_alerts_by_user_and_source_ip_of_the_matched_event(store: Store) -> None:
+    a1, a2, a3, a4 = alert(1), alert(2), alert(3, unit="u2"), alert(4)
+    a1.event = {"user.name": "nguyen.van.a", "source.ip": "203.0.113.45"}
+    a2.event = {"TargetUserName": "nguyen.van.a", "IpAddress": "203.0.113.45"}  # Windows native names
+    a3.event = {"user.name": "tran.thi.b", "source.ip": "198.51.100.7"}
+    a4.event = {"IpAddress": "-"}  # Windows writes "-" for "none"
+    store.put_alerts([a1, a2, a3, a4])
+    assert store.count_alerts(AlertQuery(), "user") == {"nguyen.van.a": 2, "tran.thi.b": 1, "": 1}
+    assert store.count_alerts(AlertQuery(), "source_ip") == {"203.0.113.45": 2, "198.51.100.7": 1, "": 1}
+    assert store.count_alerts(AlertQuery(units=frozenset({"u2"})), "user") == {"tran.thi.b": 1}
+    by_day = store.alert_histogram(AlertQuery(), "month", group_by="source_ip")
+    assert by_day[0].counts == {"203.0.113.45": 2, "198.51.100.7": 1, "": 1}
+    # a triage write keeps the groups (OpenSearch rebuilds the document)
+    store.update_alert_fields(a1.id, {"status": "acknowledged"})
+    assert store.count_alerts(AlertQuery(status=["acknowledged"]), "user") == {"nguyen.van.a": 1}
+
+
 def test_find_open_alert_for_grouping(store: Store) -> None:
     old = alert(1, when=T0)
     newer = old.model_copy(update={"id": "newer", "last_seen": T0 + timedelta(hours=2)})
