@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -221,15 +222,16 @@ GroupBy = Literal["rule", "rule_id", "host", "user", "source_ip", "unit", "sever
                   "tags"]
 
 
-def group_labels(runtime: Runtime, group: str, values: list[str], scope: frozenset[str] | None) -> dict[str, str]:
-    """What a person reads for a group value: a unit's name, a rule's title; else the value itself."""
+def group_labels(runtime: Runtime, group: str, values: list[str], query: AlertQuery) -> dict[str, str]:
+    """What a person reads for a group value: a unit's name, a rule's title (of an alert the query
+    matches: titles change with rule versions); else the value itself."""
     if group == "unit":
         names = {u.code: u.name for u in runtime.store.list_units()}
         return {v: names.get(v, v) for v in values}
     if group == "rule_id":
         labels = {}
         for rule_id in values:
-            page = runtime.store.query_alerts(AlertQuery(rule_id=rule_id, units=scope, limit=1))
+            page = runtime.store.query_alerts(replace(query, rule_id=rule_id, limit=1, cursor=None))
             labels[rule_id] = page.items[0].rule_title if page.items else rule_id
         return labels
     return {v: v for v in values}
@@ -239,7 +241,7 @@ def alert_groups(runtime: Runtime, query: AlertQuery, by: str, limit: int) -> di
     group = GROUP_BY[by]
     counts = runtime.store.count_alerts(query, group_by=group)
     top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-    labels = group_labels(runtime, group, [k for k, _ in top if k], query.units)
+    labels = group_labels(runtime, group, [k for k, _ in top if k], query)
     return {
         "by": by,
         "total": runtime.store.count_alerts(query).get("total", 0),

@@ -204,7 +204,7 @@ def overview(request: Request, days: int = 14) -> Response:
 def _queue_query(request: Request, units: frozenset[str] | None) -> tuple[AlertQuery, dict[str, str]]:
     params = request.query_params
     filters = {k: params.get(k, "").strip() for k in
-               ("severity", "status", "host", "q", "rule_id", "assignee", "unit", "from", "to", "sort", "cursor")}
+               ("severity", "status", "host", "q", "rule_id", "assignee", "unit", "from", "to", "sort", "cursor", "group")}
 
     tz = sitetime.zone(get_runtime(request).settings.timezone)
 
@@ -212,8 +212,9 @@ def _queue_query(request: Request, units: frozenset[str] | None) -> tuple[AlertQ
         # a date typed is a whole local day (sitetime); InvalidTime shows the error page (422)
         return sitetime.parse_bound(value, tz, end=end, name="to" if end else "from")
 
-    status = [filters["status"]] if filters["status"] in {s.value for s in AlertStatus} else None
-    if filters["status"] == "open":
+    # The queue is the work to do: closed alerts are hidden unless asked for (status=all or a status).
+    status: list[str] | None = [filters["status"]] if filters["status"] in {s.value for s in AlertStatus} else None
+    if filters["status"] in ("", "open"):
         status = ["new", "acknowledged", "in_progress"]
     from soclite.api.deps import narrow
 
@@ -240,13 +241,49 @@ def _queue_context(request: Request) -> dict[str, Any]:
     now = utcnow()
     rows = [(a, triage.sla(a, runtime.settings, now)) for a in page.items]
     keep = {k: v for k, v in filters.items() if v and k != "cursor"}
+    unit_names = {u.code: u.name for u in runtime.store.list_units()}
     try:  # live refresh period of the queue, seconds
         refresh = min(max(int(request.query_params.get("refresh", "15")), 2), 300)
     except ValueError:
         refresh = 15
     return {"me": me, "page": page, "rows": rows, "filters": filters, "keep": keep, "refresh": refresh,
             "statuses": [s.value for s in AlertStatus], "severities": SEVERITY_ORDER,
-            "units": _visible_units(request, me)}
+            "units": _visible_units(request, me), "unit_names": unit_names}
+
+
+#: the queue's "group by" choices → the filter a group's link sets (user and source IP: the text search)
+QUEUE_GROUPS = {"rule": "rule_id", "host": "host", "user": "q", "source_ip": "q", "unit": "unit"}
+#: at most this many days of bars in the queue's histogram (the last ones of the filtered range)
+QUEUE_CHART_DAYS = 92
+
+
+def _queue_charts(request: Request, query: AlertQuery, filters: dict[str, str]) -> dict[str, Any]:
+    """The queue's histogram (alerts per local day of the filtered range, by severity) and its groups."""
+    from dataclasses import replace
+
+    from soclite.api.routes.alerts import alert_groups
+
+    runtime = get_runtime(request)
+    lang = language(request, runtime)
+    _ = translator(lang)
+    tz = sitetime.zone(runtime.settings.timezone)
+    today = utcnow().astimezone(tz).date()
+    last = (query.end - timedelta(milliseconds=1)).astimezone(tz).date() if query.end else today
+    first = query.start.astimezone(tz).date() if query.start else last - timedelta(days=13)
+    first = max(first, last - timedelta(days=QUEUE_CHART_DAYS - 1))
+    ranged = replace(query, cursor=None, start=sitetime.local_midnight(first, tz),
+                     end=sitetime.local_midnight(last + timedelta(days=1), tz))
+    buckets = runtime.store.alert_histogram(ranged, "day", "severity", tz)
+    by_day = {b.start.astimezone(tz).date(): b.counts for b in buckets}
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    labels = {"high": _("High"), "medium": _("Medium"), "low": _("Low")}
+    chart = charts.stacked_bars([(d.strftime("%d/%m"), by_day.get(d, {})) for d in days], SEVERITY_ORDER,
+                                labels, lang, height=160)
+    group = request.query_params.get("group", "rule")
+    group = group if group in QUEUE_GROUPS else "rule"
+    groups = alert_groups(runtime, replace(query, cursor=None), group, 10)
+    return {"queue_chart": chart, "group": group, "groups": groups, "group_filter": QUEUE_GROUPS[group],
+            "chart_range": (first, last)}
 
 
 def _visible_units(request: Request, me: Any) -> list[Any]:
@@ -259,6 +296,7 @@ def alert_queue(request: Request) -> Response:
     from soclite.api.ui.case_pages import open_cases
 
     context = _queue_context(request)
+    context.update(_queue_charts(request, _queue_query(request, scope(request, context["me"]))[0], context["filters"]))
     context["open_cases"] = open_cases(request, context["me"]) if context["me"].role in WRITE_ROLES else []
     return render(request, "alerts.html", **context)
 
