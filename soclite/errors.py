@@ -116,7 +116,16 @@ class LoginRequired(AuthError):
 
 
 class RequestError(SocliteError):
-    """A request the caller must change: sent again as it is, it fails again (400 unless more precise)."""
+    """A request the caller must change: sent again as it is, it fails again (400 unless more precise).
+
+    ``msgid`` (an English sentence with ``%(name)s`` placeholders) and ``params`` let the web UI say
+    the same thing in the reader's language through its catalogs; the API keeps the plain message.
+    """
+
+    def __init__(self, message: str = "", *, msgid: str | None = None, params: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.msgid = msgid
+        self.params = params or {}
 
 
 class ConflictError(RequestError):
@@ -143,10 +152,18 @@ class TransitionConflict(TriageError):
 class UiError(RequestError):
     """The web UI's error page, with the status it answers (403, 404, 409, 422, 503)."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, status: int, message: str, *, params: dict[str, str] | None = None) -> None:
+        super().__init__(message, msgid=message, params=params)
         self.status = status
         self.message = message
+
+    @classmethod
+    def of(cls, status: int, exc: Exception) -> UiError:
+        """The page for a RequestError (its msgid and params when it has them) or any other error's text."""
+        msgid = getattr(exc, "msgid", None)
+        if msgid:
+            return cls(status, msgid, params=dict(getattr(exc, "params", {})))
+        return cls(status, str(exc))
 
 
 class InvalidTime(RequestError):
@@ -156,7 +173,11 @@ class InvalidTime(RequestError):
     """
 
     def __init__(self, message: str, *, value: str = "") -> None:
-        super().__init__(message)
+        super().__init__(
+            message,
+            msgid="Invalid date or time: %(value)s. Type a date as 07/12/2026 (or pick it), or a date and time.",
+            params={"value": value},
+        )
         self.value = value
 
 

@@ -387,7 +387,7 @@ def _update(request: Request, alert_id: str, fields: dict[str, str]) -> Response
     except NotFoundError:
         raise UiError(404, "alert not found") from None
     except (TriageError, ValueError) as exc:
-        raise UiError(422, str(exc)) from exc
+        raise UiError.of(422, exc) from exc
     response = RedirectResponse(f"/alerts/{alert_id}", status_code=303)
     response.delete_cookie("soclite_draft", path="/")
     return response
@@ -417,7 +417,7 @@ def _exception(request: Request, alert_id: str, fields: dict[str, str]) -> Respo
     except NotFoundError:
         raise UiError(404, "alert not found") from None
     except ValueError as exc:
-        raise UiError(422, str(exc)) from exc
+        raise UiError.of(422, exc) from exc
     return RedirectResponse("/rules#exceptions", status_code=303)
 
 

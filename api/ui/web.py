@@ -12,8 +12,11 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from soclite import sitetime
 from soclite.api.deps import deny, get_runtime, optional_principal, scope_of
@@ -132,13 +135,26 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UiError)
     async def ui_error(request: Request, exc: UiError) -> Response:
-        return error_page(request, exc.status, exc.message)
+        return error_page(request, exc.status, exc.message, exc.params)
 
     @app.exception_handler(InvalidTime)
     async def invalid_time(request: Request, exc: InvalidTime) -> Response:
         if is_api(request):
             return JSONResponse({"detail": str(exc)}, status_code=422)
-        return error_page(request, 422, "invalid_time", value=exc.value)
+        return error_page(request, 422, exc.msgid or str(exc), exc.params)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """An unknown URL (or a method not allowed) in the UI: the error page, not raw JSON."""
+        if is_api(request):
+            return await http_exception_handler(request, exc)
+        return error_page(request, exc.status_code, "", None)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if is_api(request):
+            return await request_validation_exception_handler(request, exc)
+        return error_page(request, 422, "", None)
 
 
 def is_api(request: Request) -> bool:
@@ -155,12 +171,21 @@ def is_api(request: Request) -> bool:
 API_PREFIXES = ("/api/", "/docs", "/redoc")
 
 
-def error_page(request: Request, status: int, message: str, **extra: Any) -> Response:
-    """The error page in the reader's language (``message`` is a catalog id or a known key)."""
+def error_page(request: Request, status: int, message: str, params: dict[str, str] | None) -> Response:
+    """The error page in the reader's language.
+
+    ``message`` is a catalog id (with ``params``), a known key (csrf, outbox, engine) or free text;
+    free text (a message no catalog knows) is shown only below the page's own sentence, as detail.
+    Parameter values that are catalog ids (statuses) are translated too.
+    """
     runtime = get_runtime(request)
+    _ = translator(language(request, runtime))
     me = None
     try:
         me = optional_principal(request, runtime)
     except Exception:  # the error page must render even for a broken session
         me = None
-    return render(request, "error.html", status=status, me=me, status_code=status, message=message, **extra)
+    known = bool(message) and translator("vi")(message) != message
+    text = _(message, **{k: _(str(v)) for k, v in (params or {}).items()}) if known else ""
+    return render(request, "error.html", status=status, me=me, status_code=status, message=message,
+                  text=text, detail="" if known else message)
