@@ -72,3 +72,15 @@ def test_unknown_url_is_a_localised_page_for_a_browser_and_json_for_the_api(ui: 
     assert client.get("/no/such/page").json() == {"detail": "Not Found"}  # a client that did not ask for HTML
     missing = client.get("/alerts/0123456789abcdef", headers=HTML)
     assert missing.status_code == 404 and "Không tìm thấy cảnh báo" in missing.text
+
+
+def test_the_vietnamese_terms_follow_the_glossary() -> None:
+    """The glossary's replaced terms appear in no Vietnamese msgstr (dashboards/i18n/GLOSSARY.md)."""
+    from soclite.api.ui.i18n import catalog
+
+    vi = catalog("vi")
+    banned = ("Tác tử", "tác tử", "kiểm toán", "Đã chặn", "Không cô lập", "Người xử lý", "theo mức độ theo")
+    offending = {msgid: text for msgid, text in vi.items() if any(term in text for term in banned)}
+    assert not offending
+    assert vi["Triage"] != vi["Handling"] != vi["resolved"] and vi["Assignee"] == "Người phụ trách"
+    assert vi["Suppressed"] == "Đã loại trừ" and vi["isolation_none"] == "Chưa cô lập" and vi["Agent"] == "Agent"
