@@ -432,12 +432,13 @@ def expiry(text: str | None, tz: ZoneInfo) -> datetime | None:
 
 
 def mount(app: FastAPI) -> None:
-    from soclite.api.ui import admin_pages, case_pages
+    from soclite.api.ui import admin_pages, case_pages, discover
 
     install_handlers(app)
     app.include_router(router)
     app.include_router(admin_pages.router)
     app.include_router(case_pages.router)
+    app.include_router(discover.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
 

@@ -31,6 +31,35 @@ class Page(Generic[T]):
     next: str | None = None
 
 
+@dataclass(frozen=True)
+class Match:
+    """One term of a search: ``field:value`` (the flat field's value, whole and case-insensitive; ``*``
+    and ``?`` as wildcards when ``wildcard``) or, with ``field`` None, text anywhere in the event (as ``q``)."""
+
+    field: str | None
+    value: str
+    wildcard: bool = False
+
+
+@dataclass(frozen=True)
+class AllOf:
+    parts: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    parts: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    part: Expr
+
+
+#: a parsed event search (``soclite.api.search`` reads the Lucene-like text people type into it).
+Expr = Match | AllOf | AnyOf | Not
+
+
 @dataclass
 class EventQuery:
     host: str | None = None
@@ -42,6 +71,8 @@ class EventQuery:
     ids: Sequence[str] | None = None
     #: exact matches on flat event fields, e.g. {"logsource.category": "process_creation"}
     fields: dict[str, str] = field(default_factory=dict)
+    #: a boolean search over fields and text (AND with the other filters)
+    expr: Expr | None = None
     limit: int = 50
     cursor: str | None = None
 

@@ -41,11 +41,15 @@ from soclite.store._sqlite_schema import MIGRATIONS
 from soclite.store.base import (
     AlertQuery,
     AlertRepeat,
+    AllOf,
     EventQuery,
+    Expr,
     FieldChange,
     HistogramBucket,
     HostChange,
     HostQuery,
+    Match,
+    Not,
     Page,
     Store,
 )
@@ -77,6 +81,29 @@ _ALERT_UPSERT = (
 
 def _contains(haystack: str | None, needle: str) -> int:
     return 1 if haystack is not None and needle in haystack else 0
+
+
+def _json_path(name: str) -> str:
+    """A JSON path with the flat dotted key quoted as one member."""
+    return '$."' + name.replace('"', '\\"') + '"'
+
+
+def _expr_sql(expr: Expr) -> tuple[str, list[Any]]:
+    """An event search as SQL over the events table (see :class:`~soclite.store.base.Match` for the meaning)."""
+    if isinstance(expr, Match):
+        if expr.field is None:
+            return "sl_contains(text, ?)", [expr.value.casefold()]
+        value = "lower(CAST(json_extract(doc, ?) AS TEXT))"
+        if expr.wildcard:
+            # GLOB is Lucene's * and ?; a literal [ must be written [[] in GLOB
+            return f"{value} GLOB ?", [_json_path(expr.field), expr.value.lower().replace("[", "[[]")]
+        return f"{value} = ?", [_json_path(expr.field), expr.value.lower()]
+    if isinstance(expr, Not):
+        sql, params = _expr_sql(expr.part)
+        return f"NOT coalesce(({sql}), 0)", params  # a missing field is "not equal", not unknown
+    parts = [_expr_sql(part) for part in expr.parts]
+    joiner = " AND " if isinstance(expr, AllOf) else " OR "
+    return "(" + joiner.join(f"coalesce(({sql}), 0)" for sql, _ in parts) + ")", [p for _, ps in parts for p in ps]
 
 
 def _group_column(group_by: str) -> tuple[str, str]:
@@ -231,6 +258,9 @@ class SQLiteStore(Store):
             c.LOGSOURCE_CATEGORY: "category",
             c.LOGSOURCE_SERVICE: "service",
         }
+        if query.expr is not None:
+            sql, params = _expr_sql(query.expr)
+            where.add(sql, *params)
         for name, value in sorted(query.fields.items()):
             if name in columns:
                 where.add(f"{columns[name]} = ?", value)

@@ -10,7 +10,18 @@ import pytest
 
 from soclite.errors import NotFoundError, StoreError
 from soclite.models import AlertStatus, AuditEntry, Host, HostType, Unit
-from soclite.store.base import AlertQuery, AlertRepeat, EventQuery, HostQuery, Store
+from soclite.store.base import (
+    AlertQuery,
+    AlertRepeat,
+    AllOf,
+    AnyOf,
+    EventQuery,
+    Expr,
+    HostQuery,
+    Match,
+    Not,
+    Store,
+)
 
 from .factories import T0, alert, event
 
@@ -65,6 +76,31 @@ def test_event_filters(store: Store) -> None:
     hits = store.query_events(EventQuery(q="FAILED PASSWORD for root from 10.0.0.7 line 7"))
     assert [e["event.id"] for e in hits.items] == ["ev000007"]
     assert store.count_events(EventQuery(q="failed password", units=frozenset({"u1"}))) == 10
+
+
+def test_event_search_expressions(store: Store) -> None:
+    """field:value (whole value, any case), wildcards, free text, AND / OR / NOT: the same on both stores."""
+    store.write_events([
+        event(1, **{"source.ip": "203.0.113.45", "user.name": "Nguyen.Van.A", "process.command_line": "sqlmap -u x"}),
+        event(2, **{"source.ip": "203.0.113.46", "user.name": "tran.thi.b"}),
+        event(3, **{"source.ip": "198.51.100.7", "user.name": "nguyen.van.a"}),
+    ])
+
+    def ids(expr: Expr) -> set[str]:
+        found = {e["event.id"] for e in store.query_events(EventQuery(expr=expr, limit=100)).items}
+        assert store.count_events(EventQuery(expr=expr)) == len(found)
+        return found
+
+    user = Match("user.name", "nguyen.van.a")
+    assert ids(user) == {"ev000001", "ev000003"}  # any case
+    assert ids(Match("source.ip", "203.0.113.4")) == set()  # a whole value, not a prefix
+    assert ids(Match("source.ip", "203.0.113.*", wildcard=True)) == {"ev000001", "ev000002"}
+    assert ids(Match(None, "SQLMAP")) == {"ev000001"}
+    assert ids(AllOf((user, Match("source.ip", "198.51.100.7")))) == {"ev000003"}
+    assert ids(AnyOf((Match("user.name", "tran.thi.b"), Match(None, "sqlmap")))) == {"ev000001", "ev000002"}
+    assert ids(AllOf((Match("source.ip", "203.0.113.*", wildcard=True), Not(user)))) == {"ev000002"}
+    assert ids(Not(Match("no.such.field", "x"))) == {"ev000001", "ev000002", "ev000003"}
+    assert store.count_events(EventQuery(expr=user, units=frozenset({"u2"}))) == 0
 
 
 def test_event_pages_newest_first_cover_every_row_once(store: Store) -> None:
