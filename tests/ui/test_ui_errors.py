@@ -84,3 +84,7 @@ def test_the_vietnamese_terms_follow_the_glossary() -> None:
     assert not offending
     assert vi["Triage"] != vi["Handling"] != vi["resolved"] and vi["Assignee"] == "Người phụ trách"
     assert vi["Suppressed"] == "Đã loại trừ" and vi["isolation_none"] == "Chưa cô lập" and vi["Agent"] == "Agent"
+    from soclite.reports.i18n import CATALOG
+
+    report_vi = {key: text["vi"] for key, text in CATALOG.items()}
+    assert not {key: text for key, text in report_vi.items() if any(term in text for term in banned)}
