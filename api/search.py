@@ -27,15 +27,22 @@ from soclite.store.base import AllOf, AnyOf, Expr, Match, Not
 MAX_TERMS = 64
 
 
+#: what went wrong → the sentence the UI shows (catalog ids; ``%(part)s`` is the part of the search at fault)
+REASONS = {
+    "syntax": "The search cannot be read: check the quotes, parentheses and operators (AND, OR, NOT).",
+    "unsupported": "The search uses %(part)s, which is not supported here: use field:value, phrases, AND, OR, NOT "
+                   "and the * and ? wildcards.",
+    "mixed": "The value %(part)s mixes wildcards with an escaped * or ?: search for one or the other.",
+    "nested": "A field cannot be searched inside another field (%(part)s).",
+    "too_long": "The search has more than %(part)s terms: make it shorter.",
+}
+
+
 class SearchSyntaxError(RequestError):
     """A search the parser cannot read, or uses what this search does not support (400 in the API, an error page in the UI)."""
 
-    def __init__(self, message: str, query: str) -> None:
-        super().__init__(
-            f"{message} in the search {query!r}",
-            msgid="The search cannot be read: %(reason)s. Examples: %(examples)s",
-            params={"reason": message, "examples": 'source.ip:203.0.113.45 AND NOT user.name:"admin"'},
-        )
+    def __init__(self, reason: str, detail: str, query: str, part: str = "") -> None:
+        super().__init__(f"{detail} in the search {query!r}", msgid=REASONS[reason], params={"part": part})
 
 
 def parse_search(text: str) -> Expr | None:
@@ -45,7 +52,7 @@ def parse_search(text: str) -> Expr | None:
     try:
         root = parser.parse(text)
     except (LuqumParseError, ValueError, TypeError) as exc:
-        raise SearchSyntaxError(f"syntax error ({exc})", text) from None
+        raise SearchSyntaxError("syntax", f"syntax error ({exc})", text) from None
     terms = [0]
     return _convert(root, None, text, terms)
 
@@ -70,21 +77,21 @@ def _word(value: str, query: str) -> tuple[str, bool]:
             wildcard = wildcard or char in "*?"
             out.append(char)
     if wildcard and literal:
-        raise SearchSyntaxError(f"{value!r} mixes wildcards with a literal * or ?", query)
+        raise SearchSyntaxError("mixed", f"{value!r} mixes wildcards with a literal * or ?", query, value)
     return "".join(out), wildcard
 
 
 def _convert(node: tree.Item, field: str | None, query: str, terms: list[int]) -> Expr:
     if isinstance(node, tree.SearchField):
         if field is not None:
-            raise SearchSyntaxError(f"a field inside the field {field!r}", query)
+            raise SearchSyntaxError("nested", f"a field inside the field {field!r}", query, field)
         return _convert(node.expr, node.name, query, terms)
     if isinstance(node, (tree.Group, tree.FieldGroup)):
         return _convert(node.expr, field, query, terms)
     if isinstance(node, (tree.Word, tree.Phrase)):
         terms[0] += 1
         if terms[0] > MAX_TERMS:
-            raise SearchSyntaxError(f"more than {MAX_TERMS} terms", query)
+            raise SearchSyntaxError("too_long", f"more than {MAX_TERMS} terms", query, str(MAX_TERMS))
         if isinstance(node, tree.Phrase):
             return Match(field, _unquote(node.value))
         value, wildcard = _word(node.value, query)
@@ -100,4 +107,4 @@ def _convert(node: tree.Item, field: str | None, query: str, terms: list[int]) -
     if isinstance(node, (tree.AndOperation, tree.UnknownOperation)):
         return AllOf(tuple(_convert(child, field, query, terms) for child in node.children))
     kind = type(node).__name__.lower()
-    raise SearchSyntaxError(f"{kind} searches are not supported", query)
+    raise SearchSyntaxError("unsupported", f"{kind} searches are not supported", query, str(node))

@@ -72,4 +72,7 @@ def test_search_histogram_sidebar_and_pivot(ui: tuple[Any, Runtime]) -> None:
 def test_a_search_that_cannot_be_read_is_a_localised_page(ui: tuple[Any, Runtime]) -> None:
     client, _rt = ui
     r = client.get("/events", params={"query": "user.name:(", "from": "2026-12-06"}, headers={"Accept": "text/html"})
-    assert r.status_code == 422 and "Không đọc được câu tìm kiếm" in r.text
+    assert r.status_code == 422 and "Không đọc được câu tìm kiếm: hãy kiểm tra dấu nháy" in r.text
+    ranged = client.get("/events", params={"query": "EventID:[1 TO 2]"}, headers={"Accept": "text/html"})
+    assert ranged.status_code == 422 and "Câu tìm kiếm dùng [1 TO 2], cú pháp này chưa được hỗ trợ" in ranged.text
+    assert "searches are not supported" not in ranged.text.split('id="error-text"')[1].split("</p>")[0]
