@@ -23,7 +23,7 @@ from soclite.api.deps import get_runtime
 from soclite.api.routes.hosts import is_online
 from soclite.api.routes.stats import summary
 from soclite.api.sessions import LANG_COOKIE, SessionCodec
-from soclite.api.ui import charts
+from soclite.api.ui import charts, discover
 from soclite.api.ui.i18n import LANGUAGES, translator
 from soclite.api.ui.web import (
     HTMX,
@@ -45,6 +45,10 @@ from soclite.store.base import AlertQuery, EventQuery, HostQuery
 router = APIRouter(include_in_schema=False)
 
 SEVERITY_ORDER = ["high", "medium", "low"]
+#: matched-event fields offered as pivots (to Discover and to the alerts holding the value)
+PIVOT_FIELDS = frozenset({"source.ip", "destination.ip", "user.name", "TargetUserName", "host.name", "Image",
+                          "process.executable", "CommandLine", "process.command_line", "file.hash.sha256",
+                          "url.original", "dns.question.name", "TargetFilename", "ParentImage"})
 
 
 async def form_of(request: Request) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -364,6 +368,10 @@ def alert_detail(request: Request, alert_id: str) -> Response:
         suggestion="\n".join(f"{k}: {v}" for k, v in tuning.suggest_match(alert.event).items()),
         levels=[lv.value for lv in Level], cases=cases_of_alert(request, me, alert.id),
         open_cases=open_cases(request, me) if me.role in WRITE_ROLES else [],
+        # pivots from a matched event's value: its events (from 7 days before the alert) and its alerts
+        pivot_fields=PIVOT_FIELDS, quote_value=discover.quote_value,
+        pivot_from=(alert.first_seen - timedelta(days=7)).astimezone(
+            sitetime.zone(runtime.settings.timezone)).date().isoformat(),
     )
 
 

@@ -76,3 +76,18 @@ def test_a_search_that_cannot_be_read_is_a_localised_page(ui: tuple[Any, Runtime
     ranged = client.get("/events", params={"query": "EventID:[1 TO 2]"}, headers={"Accept": "text/html"})
     assert ranged.status_code == 422 and "Câu tìm kiếm dùng [1 TO 2], cú pháp này chưa được hỗ trợ" in ranged.text
     assert "searches are not supported" not in ranged.text.split('id="error-text"')[1].split("</p>")[0]
+
+
+def test_alert_detail_pivots_from_a_matched_value_to_its_events(ui: tuple[Any, Runtime]) -> None:
+    client, rt = ui
+    at = datetime(2026, 12, 6, 17, 30, tzinfo=UTC)
+    alert = Alert(fingerprint=fingerprint("r2", "p"), rule_id="r2", rule_title="Login from outside", level=Level.HIGH,
+                  severity="high", host="portal-01", first_seen=at, last_seen=at, event_ids=["ev1"])
+    rt.store.put_alert(alert)
+    detail = client.get(f"/alerts/{alert.id}").text
+    link = re.search(r'<code>nguyen\.van\.a</code> <a class="pivot-events"[^>]*href="([^"]+)"', detail)
+    assert link
+    url = link.group(1).replace("&amp;", "&")
+    assert unquote(url).startswith('/events?query=user.name:"nguyen.van.a"&from=2026-11-30')
+    events = client.get(url).text
+    assert 'id="event-total">2 sự kiện' in events  # ev1 and ev3: the same user, from 7 days before the alert
