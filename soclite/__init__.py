@@ -21,7 +21,7 @@ The package is layered, and imports run one way (``[tool.importlinter]`` in
 ``pyproject.toml`` states it and ``make test`` checks it), lowest first:
 
 * **core** — :mod:`~soclite.config`, :mod:`~soclite.models`,
-  :mod:`~soclite.errors`, :mod:`~soclite.db`, :mod:`~soclite.logs`: nothing of ours;
+  :mod:`~soclite.errors`, :mod:`~soclite.db`, :mod:`~soclite.logs`, :mod:`~soclite.sitetime`: nothing of ours;
 * **stages** — :mod:`~soclite.collectors`, :mod:`~soclite.correlator`,
   :mod:`~soclite.store`: turn bytes into events, events into alerts, and keep them;
 * **control** — :mod:`~soclite.control`: typed repositories of the control data

@@ -18,7 +18,8 @@ Every error soclite raises on purpose derives from :class:`SocliteError`::
     │   │   └── BindingConflict  a host name bound to another agent or unit
     │   ├── TriageError        an alert change the lifecycle rules refuse (no close reason, empty comment)
     │   │   └── TransitionConflict  a status change the alert's current status does not allow
-    │   └── UiError            the web UI's error page, with the status it answers
+    │   ├── UiError            the web UI's error page, with the status it answers
+    │   └── InvalidTime        a date or time a person typed that cannot be read (names the forms accepted)
     ├── PlaybookError          a playbook that does not validate or an action that failed
     │   ├── TemplateError      a ``{{ field }}`` placeholder naming a field the alert does not have
     │   ├── RetryableError     (playbooks.actions.base) the peer is unavailable: try again later
@@ -115,7 +116,16 @@ class LoginRequired(AuthError):
 
 
 class RequestError(SocliteError):
-    """A request the caller must change: sent again as it is, it fails again (400 unless more precise)."""
+    """A request the caller must change: sent again as it is, it fails again (400 unless more precise).
+
+    ``msgid`` (an English sentence with ``%(name)s`` placeholders) and ``params`` let the web UI say
+    the same thing in the reader's language through its catalogs; the API keeps the plain message.
+    """
+
+    def __init__(self, message: str = "", *, msgid: str | None = None, params: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.msgid = msgid
+        self.params = params or {}
 
 
 class ConflictError(RequestError):
@@ -142,10 +152,33 @@ class TransitionConflict(TriageError):
 class UiError(RequestError):
     """The web UI's error page, with the status it answers (403, 404, 409, 422, 503)."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, status: int, message: str, *, params: dict[str, str] | None = None) -> None:
+        super().__init__(message, msgid=message, params=params)
         self.status = status
         self.message = message
+
+    @classmethod
+    def of(cls, status: int, exc: Exception) -> UiError:
+        """The page for a RequestError (its msgid and params when it has them) or any other error's text."""
+        msgid = getattr(exc, "msgid", None)
+        if msgid:
+            return cls(status, msgid, params=dict(getattr(exc, "params", {})))
+        return cls(status, str(exc))
+
+
+class InvalidTime(RequestError):
+    """A date or datetime (a filter bound, an expiry) that cannot be read (422).
+
+    ``value`` is the text as typed, so the web UI can say it again in the reader's language.
+    """
+
+    def __init__(self, message: str, *, value: str = "") -> None:
+        super().__init__(
+            message,
+            msgid="Invalid date or time: %(value)s. Type a date as 07/12/2026 (or pick it), or a date and time.",
+            params={"value": value},
+        )
+        self.value = value
 
 
 class PlaybookError(SocliteError):

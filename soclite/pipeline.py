@@ -39,6 +39,7 @@ from soclite.models import (
     utcnow,
 )
 from soclite.runtime import HitKind
+from soclite.store._common import event_text
 from soclite.store.base import AlertRepeat
 
 log = logging.getLogger(__name__)
@@ -223,6 +224,7 @@ class Pipeline:
         repeats: dict[str, AlertRepeat] = {}
         repeat_ids: dict[str, list[str]] = {}
         repeat_offsets: dict[str, list[int]] = {}
+        repeat_texts: dict[str, list[str]] = {}
         replayed: dict[str, tuple[Alert, str]] = {}
         working: dict[str, Alert] = {}
         #: alert id → its watermark as stored before this batch (None for alerts new in it)
@@ -281,12 +283,19 @@ class Pipeline:
                 repeat = repeats[existing.id] = AlertRepeat(
                     id=existing.id, last_seen=alert.last_seen, first_seen=alert.first_seen, updated_at=now,
                     count=0, event_ids=ids, max_event_ids=MAX_EVENT_IDS, offsets=counted,
+                    texts=repeat_texts.setdefault(existing.id, []),
                 )
             repeat.count += 1
             if offset is not None:
                 counted.append(offset)
             repeat.last_seen = max(repeat.last_seen, alert.last_seen)
             repeat.first_seen = min(repeat.first_seen, alert.first_seen)
+            # The new match's values make the alert findable by ``q`` (the store bounds the text).
+            texts = repeat_texts[existing.id]
+            if alert.event and len(texts) < MAX_EVENT_IDS:
+                text = event_text(alert.event)
+                if text and text not in texts:
+                    texts.append(text)
             # Bounded like the alert's own list: the store keeps at most MAX_EVENT_IDS anyway.
             for event_id in new_ids:
                 if event_id not in ids and len(ids) < MAX_EVENT_IDS:

@@ -390,3 +390,17 @@ def test_stop_waits_for_the_batch_and_never_saves_state_under_it(runtime: Runtim
     assert runtime.journal.lag(CONSUMER) == 0
     assert (tmp_path / "state" / STATE_FILE).exists()
     runtime.store = slow._store
+
+
+def test_alert_search_finds_values_of_every_matched_event(runtime: Runtime) -> None:
+    """q on alerts looks into the matched events: the first one (written with the alert) and the repeats'."""
+    pipeline = Pipeline(runtime)
+    runtime.journal.append("b1", _lines(_clamav(1), host="ws-07"))
+    pipeline.run_once()
+    runtime.journal.append("b2", [*_lines(_clamav(3)[1:], host="ws-07")])  # two repeats of the same alert
+    pipeline.run_once()
+    alerts = runtime.store.query_alerts(AlertQuery()).items
+    assert len(alerts) == 1 and alerts[0].count == 3
+    for needle in ("Win.Trojan.Agent-0", "/home/a/f2.exe", "win.trojan.agent-1"):
+        assert runtime.store.query_alerts(AlertQuery(q=needle)).total == 1, needle
+    assert runtime.store.query_alerts(AlertQuery(q="Win.Trojan.Agent-9")).total == 0

@@ -6,13 +6,15 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from soclite import sitetime
 from soclite.api import triage
 from soclite.api.deps import AnalystDep, RuntimeDep, ScopeDep, narrow
 from soclite.csvsafe import safe_row
@@ -27,11 +29,6 @@ router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 CONTEXT_MINUTES = 15
 
 
-def utc(value: datetime | None) -> datetime | None:
-    """Naive query timestamps are UTC (the stored form)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def split_csv(values: list[str] | None) -> list[str] | None:
@@ -42,9 +39,36 @@ def split_csv(values: list[str] | None) -> list[str] | None:
     return out or None
 
 
+_FROM_HELP = ("first instant: a date (2026-12-07 or 07/12/2026) = that day's local midnight in the site's zone; "
+              "or an ISO 8601 datetime (with an offset; without one it is local time)")
+_TO_HELP = "end, exclusive for a datetime; a date includes that whole local day"
+
+
 def check_range(start: datetime | None, end: datetime | None) -> None:
     if start is not None and end is not None and end < start:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'to' must not be before 'from'")
+
+
+class TimeRange:
+    """``from``/``to`` as a person means them (see :mod:`soclite.sitetime`).
+
+    A date (``2026-12-07`` or ``07/12/2026``) is a whole day in the site's zone: ``from=D&to=D`` is
+    all of day D. A datetime with an offset keeps its meaning; one without is local time.
+    """
+
+    def __init__(
+        self,
+        runtime: RuntimeDep,
+        start: Annotated[str | None, Query(alias="from", max_length=64, description=_FROM_HELP)] = None,
+        end: Annotated[str | None, Query(alias="to", max_length=64, description=_TO_HELP)] = None,
+    ) -> None:
+        tz = sitetime.zone(runtime.settings.timezone)
+        self.start = sitetime.parse_bound(start, tz, name="from")
+        self.end = sitetime.parse_bound(end, tz, end=True, name="to")
+        check_range(self.start, self.end)
+
+
+TimeRangeDep = Annotated[TimeRange, Depends()]
 
 
 def enum_values(values: list[str] | None, enum: type[Any], name: str) -> list[str] | None:
@@ -65,10 +89,9 @@ class AlertFilters:
 
     def __init__(
         self,
+        period: TimeRangeDep,
         host: Annotated[str | None, Query(max_length=255)] = None,
         q: Annotated[str | None, Query(max_length=500, description="full text")] = None,
-        start: Annotated[datetime | None, Query(alias="from", description="last_seen >= from (ISO 8601)")] = None,
-        end: Annotated[datetime | None, Query(alias="to", description="last_seen < to (ISO 8601)")] = None,
         severity: Annotated[list[str] | None, Query(description="high, medium, low (repeat or comma)")] = None,
         level: Annotated[list[str] | None, Query(description="Sigma level(s)")] = None,
         status_: Annotated[list[str] | None, Query(alias="status", description="status(es)")] = None,
@@ -82,9 +105,8 @@ class AlertFilters:
     ) -> None:
         self.host = host or None
         self.q = q or None
-        self.start = utc(start)
-        self.end = utc(end)
-        check_range(self.start, self.end)
+        self.start = period.start  # on last_seen
+        self.end = period.end
         self.severity = enum_values(severity, Severity, "severity")
         self.level = enum_values(level, Level, "level")
         self.status = enum_values(status_, AlertStatus, "status")
@@ -190,6 +212,53 @@ def bulk_update(body: BulkRequest, runtime: RuntimeDep, principal: AnalystDep, s
         except TriageError as exc:
             failed.append({"id": alert_id, "error": str(exc)})
     return {"updated": updated, "failed": failed}
+
+
+#: the ``by`` of /alerts/groups → the store's group (``rule`` reads better in a URL than rule_id).
+GROUP_BY = {"rule": "rule_id", "rule_id": "rule_id", "host": "host", "user": "user", "source_ip": "source_ip",
+            "unit": "unit", "severity": "severity", "level": "level", "status": "status", "assignee": "assignee",
+            "tags": "tags"}
+GroupBy = Literal["rule", "rule_id", "host", "user", "source_ip", "unit", "severity", "level", "status", "assignee",
+                  "tags"]
+
+
+def group_labels(runtime: Runtime, group: str, values: list[str], query: AlertQuery) -> dict[str, str]:
+    """What a person reads for a group value: a unit's name, a rule's title (of an alert the query
+    matches: titles change with rule versions); else the value itself."""
+    if group == "unit":
+        names = {u.code: u.name for u in runtime.store.list_units()}
+        return {v: names.get(v, v) for v in values}
+    if group == "rule_id":
+        labels = {}
+        for rule_id in values:
+            page = runtime.store.query_alerts(replace(query, rule_id=rule_id, limit=1, cursor=None))
+            labels[rule_id] = page.items[0].rule_title if page.items else rule_id
+        return labels
+    return {v: v for v in values}
+
+
+def alert_groups(runtime: Runtime, query: AlertQuery, by: str, limit: int) -> dict[str, Any]:
+    group = GROUP_BY[by]
+    counts = runtime.store.count_alerts(query, group_by=group)
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    labels = group_labels(runtime, group, [k for k, _ in top if k], query)
+    return {
+        "by": by,
+        "total": runtime.store.count_alerts(query).get("total", 0),
+        "distinct": len(counts),
+        "groups": [{"value": k or None, "label": labels.get(k, k) if k else None, "count": n} for k, n in top],
+    }
+
+
+@router.get("/groups")
+def list_groups(
+    runtime: RuntimeDep, scope: ScopeDep, filters: FiltersDep, by: GroupBy = "rule",
+    top: Annotated[int, Query(ge=1, le=1000, description="at most this many groups, largest first")] = 20,
+) -> dict[str, Any]:
+    """Alerts matching the filters counted per value of ``by`` (rule, host, user, source_ip, unit, ...)
+    → {"by", "total", "distinct", "groups": [{"value", "label", "count"}]}; alerts without a value
+    (e.g. no user in the matched event) count under value null."""
+    return alert_groups(runtime, filters.query(runtime, scope), by, top)
 
 
 @router.get("/{alert_id}")

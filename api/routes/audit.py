@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from soclite.api.deps import AuditorDep, RuntimeDep, scope_of
-from soclite.api.routes.alerts import check_range, utc
+from soclite.api.routes.alerts import TimeRangeDep
 from soclite.models import AuditEntry
 from soclite.runtime import Runtime
 
@@ -36,13 +36,11 @@ def audit_page(runtime: Runtime, scope: frozenset[str] | None, start: datetime |
 def list_audit(
     runtime: RuntimeDep,
     principal: AuditorDep,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    period: TimeRangeDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:
-    start, end = utc(start), utc(end)
-    check_range(start, end)
+    start, end = period.start, period.end
     try:
         items, total, nxt = audit_page(runtime, scope_of(runtime, principal), start, end, limit, cursor or None)
     except ValueError as exc:

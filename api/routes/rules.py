@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from soclite.api import tuning
 from soclite.api.deps import AdminDep, AnalystDep, RuntimeDep, ScopeDep, deny
-from soclite.api.routes.alerts import check_range, utc
+from soclite.api.routes.alerts import TimeRangeDep
 from soclite.api.triage import alert_json
 from soclite.control import audit as control_audit
 from soclite.control import rule_health
@@ -77,16 +77,14 @@ def rules_list(
 def list_rules(
     runtime: RuntimeDep,
     scope: ScopeDep,
+    period: TimeRangeDep,
     state: Annotated[Literal["never_fired", "noisy", "broken"] | None, Query(description="only rules in this state")] = None,
-    start: Annotated[datetime | None, Query(alias="from", description="health period start (default: 30 days ago)")] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="health period end (default: now)")] = None,
 ) -> dict[str, Any]:
     """Loaded rules with enabled state, hit counts (engine-wide, not per unit) and detection health:
     suppressed, errors, last_fired, alerts/closed/false_positives in the period (within the caller's
-    units), false_positive_ratio, unseen_fields, load_error and states (never_fired, noisy, broken)."""
-    start, end = utc(start), utc(end)
-    check_range(start, end)
-    items = rules_list(runtime, scope, state=state, start=start, end=end)
+    units), false_positive_ratio, unseen_fields, load_error and states (never_fired, noisy, broken).
+    ``from``/``to`` (default: the last 30 days) are read in the site's zone like every other filter."""
+    items = rules_list(runtime, scope, state=state, start=period.start, end=period.end)
     return {"total": len(items), "items": items, "next": None}
 
 

@@ -7,10 +7,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
+from soclite import sitetime
 from soclite.api.deps import RuntimeDep, ScopeDep, narrow
-from soclite.api.routes.alerts import check_range, utc
+from soclite.api.routes.alerts import TimeRangeDep
 from soclite.api.routes.hosts import is_online
-from soclite.models import AlertStatus, Severity, isoformat, utcnow
+from soclite.models import AlertStatus, Severity, utcnow
 from soclite.runtime import Runtime
 from soclite.store.base import AlertQuery, HostQuery
 
@@ -53,13 +54,11 @@ def summary(runtime: Runtime, scope: frozenset[str] | None, start: datetime | No
 def get_summary(
     runtime: RuntimeDep,
     scope: ScopeDep,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    period: TimeRangeDep,
     unit: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     """{"alerts": {"total", "by_severity", "by_status"}, "hosts": {"servers", "workstations", "online"}}."""
-    start, end = utc(start), utc(end)
-    check_range(start, end)
+    start, end = period.start, period.end
     return summary(runtime, narrow(scope, unit, runtime), start, end)
 
 
@@ -67,34 +66,32 @@ def get_summary(
 def get_histogram(
     runtime: RuntimeDep,
     scope: ScopeDep,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    period: TimeRangeDep,
     interval: Literal["hour", "day", "month"] = "day",
     group_by: Literal["severity", "status", "level", "rule_id", "host", "unit"] = "severity",
     unit: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     """Alert counts per time bucket, one series per value of group_by (for charts)."""
-    start, end = utc(start), utc(end)
-    check_range(start, end)
+    start, end = period.start, period.end
+    tz = sitetime.zone(runtime.settings.timezone)
     buckets = runtime.store.alert_histogram(
-        AlertQuery(start=start, end=end, units=narrow(scope, unit, runtime)), interval, group_by
+        AlertQuery(start=start, end=end, units=narrow(scope, unit, runtime)), interval, group_by, tz
     )
-    return {"interval": interval, "group_by": group_by,
-            "buckets": [{"start": isoformat(b.start), "counts": b.counts} for b in buckets]}
+    # a bucket starts at a local midnight (days, months): its ISO form keeps the site's offset
+    return {"interval": interval, "group_by": group_by, "timezone": tz.key,
+            "buckets": [{"start": b.start.isoformat(timespec="seconds"), "counts": b.counts} for b in buckets]}
 
 
 @router.get("/top")
 def get_top(
     runtime: RuntimeDep,
     scope: ScopeDep,
+    period: TimeRangeDep,
     by: Literal["rule_id", "host", "unit", "assignee"] = "rule_id",
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> dict[str, Any]:
     """The most frequent values of ``by`` among alerts (top rules, noisiest hosts)."""
-    start, end = utc(start), utc(end)
-    check_range(start, end)
+    start, end = period.start, period.end
     counts = runtime.store.count_alerts(AlertQuery(start=start, end=end, units=scope), group_by=by)
     top = sorted(((k, v) for k, v in counts.items() if k != "total"), key=lambda kv: (-kv[1], kv[0]))[:limit]
     return {"by": by, "items": [{"value": k, "count": v} for k, v in top]}

@@ -16,6 +16,23 @@ def _num(value: int, lang: str) -> str:
     return text.replace(",", ".") if lang == "vi" else text
 
 
+def nice_ticks(peak: int, most: int = 5) -> list[int]:
+    """Integer axis ticks from 0 to the first "nice" value at or above ``peak``: steps of 1, 2 or 5 × 10^k.
+
+    Counts are whole numbers: a 0-10 axis reads 0, 2, 4, 6, 8, 10 (not 0, 2, 5, 8, 10 from rounding
+    quarters) and a 0-1 axis reads 0, 1 (not 0, 0, 0, 1, 1).
+    """
+    peak = max(int(peak), 1)
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 5):
+            step = factor * magnitude
+            if -(-peak // step) <= most:  # ceil(peak / step) intervals
+                top = -(-peak // step) * step
+                return list(range(0, top + 1, step))
+        magnitude *= 10
+
+
 def stacked_bars(
     buckets: list[tuple[str, dict[str, int]]], series: list[str], labels: dict[str, str], lang: str,
     width: int = 720, height: int = 220,
@@ -23,11 +40,11 @@ def stacked_bars(
     """Vertical stacked bars, one per time bucket (label, {series: count}), with a legend and y axis."""
     pad_left, pad_bottom, pad_top = 44, 34, 24
     plot_w, plot_h = width - pad_left - 10, height - pad_bottom - pad_top
-    peak = max((sum(c.get(s, 0) for s in series) for _, c in buckets), default=0) or 1
+    ticks = nice_ticks(max((sum(c.get(s, 0) for s in series) for _, c in buckets), default=0))
+    peak = ticks[-1]  # bars scale to the top tick, so the grid lines are where their labels say
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" xmlns="http://www.w3.org/2000/svg">']
-    for i in range(5):  # grid lines and y labels
-        value = round(peak * i / 4)
-        y = pad_top + plot_h - plot_h * i / 4
+    for value in ticks:  # grid lines and y labels
+        y = pad_top + plot_h - plot_h * value / peak
         parts.append(f'<line x1="{pad_left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#e3e7ec"/>')
         parts.append(f'<text x="{pad_left - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{_num(value, lang)}</text>')
     n = max(len(buckets), 1)

@@ -8,20 +8,22 @@ sees and may do in the browser is exactly what the API allows.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from soclite import sitetime
 from soclite.api import audit, triage, tuning
 from soclite.api.deps import end_session, get_runtime, optional_principal
 from soclite.api.routes.hosts import is_online
 from soclite.api.routes.stats import summary
 from soclite.api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
-from soclite.api.ui import charts
+from soclite.api.ui import charts, discover
 from soclite.api.ui.i18n import LANGUAGES, translator
 from soclite.api.ui.web import (
     HTMX,
@@ -38,12 +40,16 @@ from soclite.api.ui.web import (
 from soclite.control.identity import AccountLocked, UserStore
 from soclite.control.sessions import SessionStore
 from soclite.errors import AuthError, InvalidCursor, LoginRequired, NotFoundError, TriageError, UiError
-from soclite.models import ALERT_TRANSITIONS, AlertStatus, Level, Severity, parse_timestamp, utcnow
+from soclite.models import ALERT_TRANSITIONS, AlertStatus, Level, Severity, utcnow
 from soclite.store.base import AlertQuery, EventQuery, HostQuery
 
 router = APIRouter(include_in_schema=False)
 
 SEVERITY_ORDER = ["high", "medium", "low"]
+#: matched-event fields offered as pivots (to Discover and to the alerts holding the value)
+PIVOT_FIELDS = frozenset({"source.ip", "destination.ip", "user.name", "TargetUserName", "host.name", "Image",
+                          "process.executable", "CommandLine", "process.command_line", "file.hash.sha256",
+                          "url.original", "dns.question.name", "TargetFilename", "ParentImage"})
 
 
 async def form_of(request: Request) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -180,15 +186,17 @@ def overview(request: Request, days: Annotated[int, Query(ge=1, le=3660)] = 14) 
     units = scope(request, me)
     days = min(max(days, 1), 90)
     now = utcnow()
-    start = (now - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    tz = sitetime.zone(runtime.settings.timezone)
+    first_day = now.astimezone(tz).date() - timedelta(days=days - 1)
+    start = sitetime.local_midnight(first_day, tz)  # the bars are the site's days, not UTC ones
     stats = summary(runtime, units, start, None)
     _ = translator(language(request, runtime))
     labels = {"high": _("High"), "medium": _("Medium"), "low": _("Low")}
-    buckets = runtime.store.alert_histogram(AlertQuery(start=start, units=units), "day", "severity")
-    by_day = {b.start.astimezone(UTC).date(): b.counts for b in buckets}
+    buckets = runtime.store.alert_histogram(AlertQuery(start=start, units=units), "day", "severity", tz)
+    by_day = {b.start.astimezone(tz).date(): b.counts for b in buckets}
     series = []
     for i in range(days):
-        day = (start + timedelta(days=i)).date()
+        day = first_day + timedelta(days=i)
         series.append((day.strftime("%d/%m"), by_day.get(day, {})))
     severity_chart = charts.stacked_bars(series, SEVERITY_ORDER, labels, language(request, runtime))
     top = runtime.store.count_alerts(AlertQuery(start=start, units=units), group_by="rule_id")
@@ -239,19 +247,17 @@ def overview(request: Request, days: Annotated[int, Query(ge=1, le=3660)] = 14) 
 def _queue_query(request: Request, units: frozenset[str] | None) -> tuple[AlertQuery, dict[str, str]]:
     params = request.query_params
     filters = {k: params.get(k, "").strip() for k in
-               ("severity", "status", "host", "q", "rule_id", "assignee", "unit", "from", "to", "sort", "cursor")}
+               ("severity", "status", "host", "q", "rule_id", "assignee", "unit", "from", "to", "sort", "cursor", "group")}
+
+    tz = sitetime.zone(get_runtime(request).settings.timezone)
 
     def day(value: str, end: bool = False) -> datetime | None:
-        if not value:
-            return None
-        try:
-            ts = parse_timestamp(value if "T" in value else value + "T00:00:00")
-        except ValueError:
-            raise UiError(422, f"invalid date {value!r}") from None
-        return ts + timedelta(days=1) if end and "T" not in value else ts
+        # a date typed is a whole local day (sitetime); InvalidTime shows the error page (422)
+        return sitetime.parse_bound(value, tz, end=end, name="to" if end else "from")
 
-    status = [filters["status"]] if filters["status"] in {s.value for s in AlertStatus} else None
-    if filters["status"] == "open":
+    # The queue is the work to do: closed alerts are hidden unless asked for (status=all or a status).
+    status: list[str] | None = [filters["status"]] if filters["status"] in {s.value for s in AlertStatus} else None
+    if filters["status"] in ("", "open"):
         status = ["new", "acknowledged", "in_progress"]
     from soclite.api.deps import narrow
 
@@ -278,13 +284,49 @@ def _queue_context(request: Request) -> dict[str, Any]:
     now = utcnow()
     rows = [(a, triage.sla(a, runtime.settings, now)) for a in page.items]
     keep = {k: v for k, v in filters.items() if v and k != "cursor"}
+    unit_names = {u.code: u.name for u in runtime.store.list_units()}
     try:  # live refresh period of the queue, seconds
         refresh = min(max(int(request.query_params.get("refresh", "15")), 2), 300)
     except ValueError:
         refresh = 15
     return {"me": me, "page": page, "rows": rows, "filters": filters, "keep": keep, "refresh": refresh,
             "statuses": [s.value for s in AlertStatus], "severities": SEVERITY_ORDER,
-            "units": _visible_units(request, me)}
+            "units": _visible_units(request, me), "unit_names": unit_names}
+
+
+#: the queue's "group by" choices → the filter a group's link sets (user and source IP: the text search)
+QUEUE_GROUPS = {"rule": "rule_id", "host": "host", "user": "q", "source_ip": "q", "unit": "unit"}
+#: at most this many days of bars in the queue's histogram (the last ones of the filtered range)
+QUEUE_CHART_DAYS = 92
+
+
+def _queue_charts(request: Request, query: AlertQuery, filters: dict[str, str]) -> dict[str, Any]:
+    """The queue's histogram (alerts per local day of the filtered range, by severity) and its groups."""
+    from dataclasses import replace
+
+    from soclite.api.routes.alerts import alert_groups
+
+    runtime = get_runtime(request)
+    lang = language(request, runtime)
+    _ = translator(lang)
+    tz = sitetime.zone(runtime.settings.timezone)
+    today = utcnow().astimezone(tz).date()
+    last = (query.end - timedelta(milliseconds=1)).astimezone(tz).date() if query.end else today
+    first = query.start.astimezone(tz).date() if query.start else last - timedelta(days=13)
+    first = max(first, last - timedelta(days=QUEUE_CHART_DAYS - 1))
+    ranged = replace(query, cursor=None, start=sitetime.local_midnight(first, tz),
+                     end=sitetime.local_midnight(last + timedelta(days=1), tz))
+    buckets = runtime.store.alert_histogram(ranged, "day", "severity", tz)
+    by_day = {b.start.astimezone(tz).date(): b.counts for b in buckets}
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    labels = {"high": _("High"), "medium": _("Medium"), "low": _("Low")}
+    chart = charts.stacked_bars([(d.strftime("%d/%m"), by_day.get(d, {})) for d in days], SEVERITY_ORDER,
+                                labels, lang, height=160)
+    group = request.query_params.get("group", "rule")
+    group = group if group in QUEUE_GROUPS else "rule"
+    groups = alert_groups(runtime, replace(query, cursor=None), group, 10)
+    return {"queue_chart": chart, "group": group, "groups": groups, "group_filter": QUEUE_GROUPS[group],
+            "chart_range": (first, last)}
 
 
 def _visible_units(request: Request, me: Any) -> list[Any]:
@@ -297,6 +339,7 @@ def alert_queue(request: Request) -> Response:
     from soclite.api.ui.case_pages import open_cases
 
     context = _queue_context(request)
+    context.update(_queue_charts(request, _queue_query(request, scope(request, context["me"]))[0], context["filters"]))
     context["open_cases"] = open_cases(request, context["me"]) if context["me"].role in WRITE_ROLES else []
     return render(request, "alerts.html", **context)
 
@@ -364,6 +407,10 @@ def alert_detail(request: Request, alert_id: str) -> Response:
         suggestion="\n".join(f"{k}: {v}" for k, v in tuning.suggest_match(alert.event).items()),
         levels=[lv.value for lv in Level], cases=cases_of_alert(request, me, alert.id),
         open_cases=open_cases(request, me) if me.role in WRITE_ROLES else [],
+        # pivots from a matched event's value: its events (from 7 days before the alert) and its alerts
+        pivot_fields=PIVOT_FIELDS, quote_value=discover.quote_value,
+        pivot_from=(alert.first_seen - timedelta(days=7)).astimezone(
+            sitetime.zone(runtime.settings.timezone)).date().isoformat(),
     )
 
 
@@ -387,7 +434,7 @@ def _update(request: Request, alert_id: str, fields: dict[str, str]) -> Response
     except NotFoundError:
         raise UiError(404, "alert not found") from None
     except (TriageError, ValueError) as exc:
-        raise UiError(422, str(exc)) from exc
+        raise UiError.of(422, exc) from exc
     response = RedirectResponse(f"/alerts/{alert_id}", status_code=303)
     response.delete_cookie("soclite_draft", path="/")
     return response
@@ -411,18 +458,28 @@ def _exception(request: Request, alert_id: str, fields: dict[str, str]) -> Respo
     try:
         body = tuning.ExceptionCreate(
             alert_id=alert_id, match=match, owner=fields.get("owner") or me.name, reason=fields.get("reason", ""),
-            expires_at=parse_timestamp(expires + "T23:59:59") if expires and "T" not in expires else expires,
+            expires_at=expiry(expires, sitetime.zone(get_runtime(request).settings.timezone)),
         )
         tuning.create(get_runtime(request), me, body, scope(request, me))
     except NotFoundError:
         raise UiError(404, "alert not found") from None
     except ValueError as exc:
-        raise UiError(422, str(exc)) from exc
+        raise UiError.of(422, exc) from exc
     return RedirectResponse("/rules#exceptions", status_code=303)
 
 
+def expiry(text: str | None, tz: ZoneInfo) -> datetime | None:
+    """An expiry typed in a form: a date lasts to the end of that local day (shown back as that date)."""
+    if not text:
+        return None
+    day = sitetime.parse_date(text)
+    if day is not None:
+        return sitetime.end_of_local_day(day, tz)
+    return sitetime.parse_bound(text, tz, name="expires_at")
+
+
 def mount(app: FastAPI) -> None:
-    from soclite.api.ui import account_pages, admin_pages, case_pages, response_pages
+    from soclite.api.ui import account_pages, admin_pages, case_pages, discover, response_pages
 
     install_handlers(app)
     app.include_router(router)
@@ -430,6 +487,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(case_pages.router)
     app.include_router(response_pages.router)
     app.include_router(account_pages.router)
+    app.include_router(discover.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
 

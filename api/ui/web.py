@@ -10,19 +10,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from soclite import sitetime
 from soclite.api.deps import deny, get_runtime, optional_principal, scope_of
 from soclite.api.notices import notices
 from soclite.api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
 from soclite.api.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
 from soclite.config import PACKAGE_ROOT
 from soclite.control.identity import Principal, Role
-from soclite.errors import AuthError, LoginRequired, UiError
+from soclite.errors import AuthError, InvalidTime, LoginRequired, UiError
 from soclite.models import parse_timestamp
 from soclite.runtime import Runtime
 
@@ -98,7 +101,7 @@ def fmt_time(value: Any, runtime: Runtime, with_seconds: bool = False) -> str:
     if value in (None, ""):
         return "–"
     ts = value if isinstance(value, datetime) else parse_timestamp(str(value))
-    local = ts.astimezone(ZoneInfo(runtime.settings.timezone))
+    local = sitetime.local(ts, sitetime.zone(runtime.settings.timezone))
     return local.strftime("%d/%m/%Y %H:%M:%S" if with_seconds else "%d/%m/%Y %H:%M")
 
 
@@ -133,6 +136,8 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         here=current_url(request),
         province=runtime.settings.province,
         t=lambda v, s=False: fmt_time(v, runtime, s),
+        # the zone every time on the page is in, shown beside them ("UTC+07:00")
+        tzlabel=sitetime.offset_label(sitetime.zone(runtime.settings.timezone)),
         n=lambda v: fmt_num(v, lang),
         quote=quote,
         **context,
@@ -163,10 +168,57 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UiError)
     async def ui_error(request: Request, exc: UiError) -> Response:
-        runtime = get_runtime(request)
+        return error_page(request, exc.status, exc.message, exc.params)
+
+    @app.exception_handler(InvalidTime)
+    async def invalid_time(request: Request, exc: InvalidTime) -> Response:
+        if is_api(request):
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+        return error_page(request, 422, exc.msgid or str(exc), exc.params)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """An unknown URL (or a method not allowed) in the UI: the error page, not raw JSON."""
+        if is_api(request):
+            return await http_exception_handler(request, exc)
+        return error_page(request, exc.status_code, "", None)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if is_api(request):
+            return await request_validation_exception_handler(request, exc)
+        return error_page(request, 422, "", None)
+
+
+def is_api(request: Request) -> bool:
+    """Errors are JSON for API paths and for clients that do not ask for HTML; a page for a browser.
+
+    A browser's navigation sends ``Accept: text/html``; API clients (curl, httpx) send ``*/*``.
+    """
+    path = request.url.path
+    if path.startswith(API_PREFIXES) or path in ("/health", "/metrics", "/openapi.json"):
+        return True
+    return "text/html" not in request.headers.get("accept", "")
+
+
+API_PREFIXES = ("/api/", "/docs", "/redoc")
+
+
+def error_page(request: Request, status: int, message: str, params: dict[str, str] | None) -> Response:
+    """The error page in the reader's language.
+
+    ``message`` is a catalog id (with ``params``), a known key (csrf, outbox, engine) or free text;
+    free text (a message no catalog knows) is shown only below the page's own sentence, as detail.
+    Parameter values that are catalog ids (statuses) are translated too.
+    """
+    runtime = get_runtime(request)
+    _ = translator(language(request, runtime))
+    me = None
+    try:
+        me = optional_principal(request, runtime)
+    except Exception:  # the error page must render even for a broken session
         me = None
-        try:
-            me = optional_principal(request, runtime)
-        except Exception:  # the error page must render even for a broken session
-            me = None
-        return render(request, "error.html", status=exc.status, me=me, status_code=exc.status, message=exc.message)
+    known = bool(message) and translator("vi")(message) != message
+    text = _(message, **{k: _(str(v)) for k, v in (params or {}).items()}) if known else ""
+    return render(request, "error.html", status=status, me=me, status_code=status, message=message,
+                  text=text, detail="" if known else message)

@@ -71,11 +71,15 @@ def apply_patch(alert: Alert, patch: AlertPatch, actor: str) -> dict[str, Any]:
         if patch.status not in ALERT_TRANSITIONS[alert.status]:
             allowed = ", ".join(sorted(s.value for s in ALERT_TRANSITIONS[alert.status]))
             raise TransitionConflict(
-                f"cannot change status from {alert.status.value} to {patch.status.value}; allowed: {allowed}")
+                f"cannot change status from {alert.status.value} to {patch.status.value}; allowed: {allowed}",
+                msgid="The status cannot change from %(current)s to %(new)s.",
+                params={"current": alert.status.value, "new": patch.status.value})
         if patch.status in CLOSED_STATUSES:
             reason = (patch.close_reason or "").strip()
             if not reason:
-                raise TriageError(f"close_reason is required to set status {patch.status.value}")
+                raise TriageError(f"close_reason is required to set status {patch.status.value}",
+                                  msgid="Give a close reason to set the status %(status)s.",
+                                  params={"status": patch.status.value})
             changes["close_reason"] = [alert.close_reason, reason]
             alert.close_reason = reason
             changes["closed_at"] = [None, isoformat(now)]
@@ -150,7 +154,7 @@ class Triage:
     def add_comment(self, alert: Alert, body: str, *, name: str, actor: str) -> dict[str, Any]:
         text = body.strip()
         if not text:
-            raise TriageError("a comment cannot be empty")
+            raise TriageError("a comment cannot be empty", msgid="A comment cannot be empty.")
         comment = {"id": new_id(), "alert_id": alert.id, "author": name, "body": text,
                    "created_at": isoformat(utcnow())}
         with self.db.write() as conn:

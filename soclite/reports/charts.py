@@ -14,6 +14,7 @@ from typing import Any
 
 from soclite.reports.context import ReportContext
 from soclite.reports.i18n import t
+from soclite.reports.periods import timezone_of
 
 _COLORS = {"high": "#c0392b", "medium": "#e67e22", "low": "#f1c40f"}
 #: pyplot keeps global state; one chart at a time across threads (API + scheduler).
@@ -36,6 +37,13 @@ def _to_data_uri(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def bar_labels(ctx: ReportContext) -> list[str]:
+    """The x labels of the over-time chart: each bucket's local date (``period.start`` is UTC: not its zone)."""
+    tz = timezone_of(ctx.period.tz)
+    fmt = "%d/%m" if ctx.histogram_interval == "day" else "%m/%Y"
+    return [b.start.astimezone(tz).strftime(fmt) for b in ctx.histogram]
+
+
 def severity_over_time(ctx: ReportContext, lang: str) -> str | None:
     """Stacked bars of alerts per day (or month) by severity bucket; None when there is nothing to draw."""
     if not ctx.histogram or ctx.total == 0:
@@ -44,9 +52,7 @@ def severity_over_time(ctx: ReportContext, lang: str) -> str | None:
         plt = _plt()
         fig, ax = plt.subplots(figsize=(7.5, 2.8))
         try:
-            tz = ctx.period.start.tzinfo
-            fmt = "%d/%m" if ctx.histogram_interval == "day" else "%m/%Y"
-            labels = [b.start.astimezone(tz).strftime(fmt) for b in ctx.histogram]
+            labels = bar_labels(ctx)
             xs = list(range(len(labels)))
             bottom = [0] * len(xs)
             for sev in ("high", "medium", "low"):
@@ -56,6 +62,8 @@ def severity_over_time(ctx: ReportContext, lang: str) -> str | None:
             step = max(1, len(xs) // 12)
             ax.set_xticks(xs[::step], labels[::step], fontsize=7)
             ax.tick_params(axis="y", labelsize=7)
+            # counts of alerts: whole-number ticks only (never 0.5 alert)
+            ax.yaxis.get_major_locator().set_params(integer=True)
             ax.set_title(t("chart_over_time", lang), fontsize=9)
             ax.legend(fontsize=7, frameon=False, loc="upper left")  # "best" searches and warns on many points
             ax.spines[["top", "right"]].set_visible(False)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from soclite.config import Settings
 from soclite.control.isolations import IsolationCommand
@@ -199,24 +199,24 @@ def iter_alerts(store: Store, query: AlertQuery) -> Iterator[Alert]:
         cursor = page.next
 
 
-def local_histogram(hourly: list[HistogramBucket], period: Period, interval: str) -> list[HistogramBucket]:
-    """Regroup the store's UTC hour buckets into local days (or months), every one of the period present.
+def local_histogram(local: list[HistogramBucket], period: Period, interval: str) -> list[HistogramBucket]:
+    """The store's local-day (or month) buckets with every bucket of the period present (empty ones too).
 
-    The store buckets by UTC; a local day in ICT starts at 17:00 UTC, so daily
-    UTC buckets would put seven hours of each day on the wrong bar.
+    The store buckets in the site's zone (``alert_histogram(..., tz=)``): a local day in ICT starts
+    at 17:00 UTC, so UTC buckets would put seven hours of each day on the previous day's bar.
     """
     zone = timezone_of(period.tz)
 
     def key(ts: datetime) -> date:
-        local = ts.astimezone(zone).date()
-        return local if interval == "day" else local.replace(day=1)
+        day = ts.astimezone(zone).date()
+        return day if interval == "day" else day.replace(day=1)
 
     buckets: dict[date, dict[str, int]] = {}
     day = period.first_day
     while day < period.end_day:
         buckets.setdefault(key(datetime(day.year, day.month, day.day, 12, tzinfo=zone)), {})
         day += timedelta(days=1)
-    for bucket in hourly:
+    for bucket in local:
         counts = buckets.setdefault(key(bucket.start), {})
         for name, n in bucket.counts.items():
             counts[name] = counts.get(name, 0) + n
@@ -295,7 +295,9 @@ def build_context(
     ctx.previous_by_severity = {s.value: prev_sev.get(s.value, 0) for s in Severity}
 
     ctx.histogram_interval = "day" if period.days <= 92 else "month"
-    ctx.histogram = local_histogram(store.alert_histogram(q(), "hour", group_by="severity"), period, ctx.histogram_interval)
+    interval: Literal["day", "month"] = "day" if ctx.histogram_interval == "day" else "month"
+    buckets = store.alert_histogram(q(), interval, group_by="severity", tz=timezone_of(period.tz))
+    ctx.histogram = local_histogram(buckets, period, ctx.histogram_interval)
 
     _pass_over_alerts(store, q(sort="first_seen", order="asc", limit=PAGE_SIZE), ctx, sla, generated)
     titles = {row.rule_id: row.rule_title for row in ctx.rows}

@@ -53,9 +53,9 @@ CATALOG: dict[str, dict[str, str]] = {
     "empty": {"vi": "Không ghi nhận cảnh báo nào trong kỳ.", "en": "No alerts were recorded in the period."},
     "servers": {"vi": "Máy chủ được giám sát", "en": "Servers monitored"},
     "workstations": {"vi": "Máy trạm được giám sát", "en": "Workstations monitored"},
-    "agents": {"vi": "Máy cài tác tử (agent)", "en": "Hosts with an agent"},
-    "agents_active": {"vi": "Tỷ lệ tác tử hoạt động trong kỳ", "en": "Share of agents active in the period"},
-    "agents_active_count": {"vi": "Số máy có tác tử hoạt động trong kỳ", "en": "Agents active in the period"},
+    "agents": {"vi": "Máy cài agent", "en": "Hosts with an agent"},
+    "agents_active": {"vi": "Tỷ lệ agent hoạt động trong kỳ", "en": "Share of agents active in the period"},
+    "agents_active_count": {"vi": "Số máy có agent hoạt động trong kỳ", "en": "Agents active in the period"},
     "national_status": {
         "vi": "Kết nối với hệ thống giám sát quốc gia",
         "en": "Connection to the national monitoring system",

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -34,7 +35,7 @@ from soclite.models import (
     isoformat,
     parse_timestamp,
 )
-from soclite.store.base import HOST_FIELDS
+from soclite.store.base import HOST_FIELDS, HistogramBucket
 
 if TYPE_CHECKING:
     from soclite.store.base import AlertRepeat, FieldChange, HostChange
@@ -50,7 +51,23 @@ ALERT_SORT: dict[str, tuple[str, ...]] = {
     "count": ("count",),
     "severity": ("sev_rank", "last_seen"),
 }
-ALERT_GROUPS = ("severity", "level", "status", "rule_id", "host", "unit", "assignee", "tags")
+ALERT_GROUPS = ("severity", "level", "status", "rule_id", "host", "unit", "assignee", "tags", "user", "source_ip")
+
+#: the matched event's fields that give an alert's ``user`` and ``source_ip`` groups, first present wins
+#: (ECS names, then the Windows/Sysmon native ones the Sigma rules match on).
+ALERT_EVENT_GROUPS: dict[str, tuple[str, ...]] = {
+    "user": ("user.name", "TargetUserName", "User", "SubjectUserName"),
+    "source_ip": ("source.ip", "IpAddress", "SourceIp", "src_ip"),
+}
+
+
+def alert_group_value(alert: Alert, group: str) -> str | None:
+    """The alert's ``user`` or ``source_ip`` (from its matched event), None when the event has none."""
+    for name in ALERT_EVENT_GROUPS[group]:
+        value = alert.event.get(name)
+        if value not in (None, "", "-"):
+            return str(value)
+    return None
 
 #: event fields the free-text ``q`` looks into (besides the raw line), in both stores.
 EVENT_TEXT_FIELDS = (
@@ -145,6 +162,34 @@ def event_text(event: Event) -> str:
     return "\n".join(parts).casefold()
 
 
+#: bound of an alert's search text (OpenSearch keeps it as one keyword: 32,766 bytes at most).
+ALERT_TEXT_MAX = 8000
+
+
+def alert_text(alert: Alert) -> str:
+    """What ``q`` on alerts searches, case-folded: the alert's own fields, then its matched event's.
+
+    The matched event's fields (IPs, user names, hashes, command lines, paths: :data:`EVENT_TEXT_FIELDS`)
+    are indexed with the alert at write time, so ``q=203.0.113.45`` finds the alert without a join
+    to the event store (which may lag behind detection, and keeps events for less time than alerts).
+    """
+    own = "\n".join(
+        str(v) for v in (alert.rule_title, alert.rule_id, alert.host, alert.description, alert.id) if v
+    ).casefold()
+    matched = event_text(alert.event) if alert.event else ""
+    return merge_text(own, [matched] if matched else [])
+
+
+def merge_text(text: str, more: Sequence[str]) -> str:
+    """``text`` with each of ``more`` not yet in it appended (a repeat's new matched events), bounded."""
+    out = text
+    for part in more:
+        part = part.casefold()
+        if part and part not in out and len(out) < ALERT_TEXT_MAX:
+            out = f"{out}\n{part}" if out else part
+    return out[:ALERT_TEXT_MAX]
+
+
 def event_id(event: Event) -> str:
     value = event.get(EVENT_ID)
     if not value:
@@ -157,7 +202,9 @@ def iso(ts: datetime | None) -> str | None:
 
 
 def bucket_start(key: str, interval: str) -> datetime:
-    """The UTC start of a histogram bucket from its ISO prefix (YYYY-MM, YYYY-MM-DD or YYYY-MM-DDTHH)."""
+    """The UTC start of a histogram bucket from its ISO prefix (YYYY-MM, YYYY-MM-DD, YYYY-MM-DDTHH or ...THH:MM)."""
+    if interval == "minute":
+        return datetime.strptime(key[:16], "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
     if interval == "month":
         return datetime.strptime(key[:7], "%Y-%m").replace(tzinfo=UTC)
     if interval == "day":
@@ -255,17 +302,49 @@ def touch_host(host: Host, seen: datetime) -> Host | None:
 
 #: the width of the ISO prefix that names a bucket of each interval.
 BUCKET_PREFIX = {"hour": 13, "day": 10, "month": 7}
+#: the ISO prefix of UTC minute buckets (regrouped into local days in zones with half-hour offsets).
+MINUTE_PREFIX = 16
+
+
+def local_bucket(start_utc: datetime, interval: str, tz: ZoneInfo) -> datetime:
+    """The local bucket (a midnight of ``tz``, aware; an hour stays itself) that ``start_utc`` falls in."""
+    if interval == "hour":
+        return start_utc.astimezone(tz)
+    day = start_utc.astimezone(tz).date()
+    if interval == "month":
+        day = day.replace(day=1)
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def regroup_local(
+    rows: Iterable[tuple[datetime, str, int]], interval: str, tz: ZoneInfo
+) -> list[HistogramBucket]:
+    """Counts of fine UTC buckets (hour or minute starts) summed into local days or months of ``tz``.
+
+    A fine bucket never straddles a local midnight when the zone's offsets are whole hours (hour
+    buckets) or whole minutes (minute buckets): see :func:`soclite.sitetime.whole_hour_offsets`.
+    """
+    buckets: dict[datetime, dict[str, int]] = {}
+    for start, key, n in rows:
+        counts = buckets.setdefault(local_bucket(start, interval, tz), {})
+        counts[key] = counts.get(key, 0) + n
+    return [HistogramBucket(start=k, counts=v) for k, v in sorted(buckets.items())]
 
 __all__ = [
     "AGENT_ID",
+    "ALERT_EVENT_GROUPS",
     "ALERT_GROUPS",
+    "ALERT_TEXT_MAX",
     "BUCKET_PREFIX",
     "EVENT_TEXT_FIELDS",
     "LOGSOURCE_CATEGORY",
     "LOGSOURCE_PRODUCT",
     "LOGSOURCE_SERVICE",
+    "MINUTE_PREFIX",
     "SEVERITY_RANK",
     "UNIT",
+    "alert_group_value",
+    "alert_text",
     "apply_fields",
     "apply_host_changes",
     "apply_repeat",
@@ -278,5 +357,8 @@ __all__ = [
     "event_text",
     "event_time",
     "iso",
+    "local_bucket",
+    "merge_text",
+    "regroup_local",
     "touch_host",
 ]

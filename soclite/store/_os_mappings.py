@@ -47,7 +47,7 @@ EVENT_CORE = (
 )
 
 #: hidden fields of alert and host documents.
-ALERT_HIDDEN = ("sev_rank", "closed", "text", "host_key")
+ALERT_HIDDEN = ("sev_rank", "closed", "text", "host_key", "user_key", "source_ip_key")
 HOST_HIDDEN = ("name_key", "text")
 
 
@@ -89,6 +89,11 @@ def events_template(prefix: str) -> dict[str, Any]:
     }
 
 
+#: alert fields added after the first release: put on an existing index at open (adding fields is allowed).
+#: user_key / source_ip_key: the matched event's user and source IP, for grouping (count_alerts).
+ALERT_ADDED_FIELDS: dict[str, Any] = {"properties": {"user_key": _KEYWORD, "source_ip_key": _KEYWORD}}
+
+
 def alerts_template(prefix: str) -> dict[str, Any]:
     keywords = ("id", "fingerprint", "rule_id", "level", "severity", "status", "assignee", "unit", "kind")
     props: dict[str, Any] = {name: _KEYWORD for name in keywords}
@@ -105,6 +110,7 @@ def alerts_template(prefix: str) -> dict[str, Any]:
             "closed": {"type": "boolean"},
             "text": _KEYWORD,
             "event_ids": _KEYWORD,
+            **ALERT_ADDED_FIELDS["properties"],
             # The event copy is for reading, not searching: unmapped, so it cannot explode the mapping.
             "event": {"type": "object", "enabled": False},
         }

@@ -11,7 +11,7 @@ from typing import Any
 
 from soclite.models import isoformat
 from soclite.store import _os_mappings as m
-from soclite.store.base import AlertQuery, EventQuery, HostQuery
+from soclite.store.base import AlertQuery, AllOf, EventQuery, Expr, HostQuery, Match, Not
 
 
 def _wildcard(field: str, needle: str) -> dict[str, Any]:
@@ -64,7 +64,26 @@ def event_filter(query: EventQuery) -> dict[str, Any] | None:
         f.clauses.append(_wildcard(m.EVENT_TEXT, query.q))
     for name, value in sorted(query.fields.items()):
         f.term(name, str(value))
+    if query.expr is not None:
+        f.clauses.append(expr_query(query.expr))
     return f.query()
+
+
+def expr_query(expr: Expr) -> dict[str, Any]:
+    """An event search as query DSL (every event field is a keyword: see _os_mappings)."""
+    if isinstance(expr, Match):
+        if expr.field is None:
+            return _wildcard(m.EVENT_TEXT, expr.value)
+        if expr.wildcard:
+            pattern = expr.value.replace("\\", "\\\\")  # a backslash (Windows paths) is the escape character
+            return {"wildcard": {expr.field: {"value": pattern, "case_insensitive": True}}}
+        return {"term": {expr.field: {"value": expr.value, "case_insensitive": True}}}
+    if isinstance(expr, Not):
+        return {"bool": {"must_not": [expr_query(expr.part)]}}
+    parts = [expr_query(part) for part in expr.parts]
+    if isinstance(expr, AllOf):
+        return {"bool": {"filter": parts}}
+    return {"bool": {"should": parts, "minimum_should_match": 1}}
 
 
 def alert_filter(query: AlertQuery) -> dict[str, Any] | None:

@@ -28,22 +28,24 @@ def alert_doc(alert: Alert) -> str:
 
 
 def record_repeats(conn: sqlite3.Connection, repeats: Sequence[AlertRepeat]) -> list[Alert]:
-    """Detection columns (count, first/last seen, updated_at) and the doc; triage columns untouched."""
+    """Detection columns (count, first/last seen, updated_at, search text) and the doc; triage columns untouched."""
     stored: dict[str, Alert] = {}
     for repeat in repeats:
-        row = conn.execute("SELECT doc FROM alerts WHERE id = ?", (repeat.id,)).fetchone()
+        row = conn.execute("SELECT doc, text FROM alerts WHERE id = ?", (repeat.id,)).fetchone()
         if row is None:
             log.warning("repeat of alert %s dropped: no such alert", repeat.id)
             continue
         alert = stored.get(repeat.id) or Alert.model_validate_json(row["doc"])
         if c.apply_repeat(alert, repeat):
             conn.execute(
-                "UPDATE alerts SET count = ?, first_seen = ?, last_seen = ?, updated_at = ?, doc = ? WHERE id = ?",
+                "UPDATE alerts SET count = ?, first_seen = ?, last_seen = ?, updated_at = ?, text = ?, doc = ? "
+                "WHERE id = ?",
                 (
                     alert.count,
                     isoformat(alert.first_seen),
                     isoformat(alert.last_seen),
                     isoformat(alert.updated_at),
+                    c.merge_text(row["text"] or "", repeat.texts),
                     alert_doc(alert),
                     alert.id,
                 ),

@@ -106,4 +106,34 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX audit_at ON audit (at);
     """,
+    # 2: alerts written before q searched the matched events: their matched event's fields join the
+    # search text (the field list of _common.EVENT_TEXT_FIELDS at the time, written out: a migration
+    # never changes). lower() folds ASCII only; values written from now on are fully case-folded.
+    """
+    UPDATE alerts SET text = substr(
+        text || coalesce(char(10) || lower(
+            (SELECT group_concat(CAST(v AS TEXT), char(10)) FROM (SELECT value AS v FROM json_each(json_array(
+                    json_extract(doc, '$.event."event.original"'),
+                    json_extract(doc, '$.event."host.name"'),
+                    json_extract(doc, '$.event."message"'),
+                    json_extract(doc, '$.event."host.ip"'),
+                    json_extract(doc, '$.event."source.ip"'),
+                    json_extract(doc, '$.event."destination.ip"'),
+                    json_extract(doc, '$.event."user.name"'),
+                    json_extract(doc, '$.event."process.command_line"'),
+                    json_extract(doc, '$.event."process.executable"'),
+                    json_extract(doc, '$.event."CommandLine"'),
+                    json_extract(doc, '$.event."Image"'),
+                    json_extract(doc, '$.event."ParentImage"'),
+                    json_extract(doc, '$.event."TargetFilename"'),
+                    json_extract(doc, '$.event."url.original"'),
+                    json_extract(doc, '$.event."dns.question.name"'),
+                    json_extract(doc, '$.event."file.hash.sha256"'),
+                    json_extract(doc, '$.event."event.action"'),
+                    json_extract(doc, '$.event."Computer"'),
+                    json_extract(doc, '$.event."TargetUserName"')
+            )) WHERE value IS NOT NULL))
+        ), ''), 1, 8000)
+    WHERE json_type(doc, '$.event') = 'object';
+    """,
 ]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, TypedDict, TypeVar
+from zoneinfo import ZoneInfo
 
 from soclite.models import Alert, AuditEntry, Event, Host, HostType, IsolationState, Unit
 
@@ -30,6 +31,35 @@ class Page(Generic[T]):
     next: str | None = None
 
 
+@dataclass(frozen=True)
+class Match:
+    """One term of a search: ``field:value`` (the flat field's value, whole and case-insensitive; ``*``
+    and ``?`` as wildcards when ``wildcard``) or, with ``field`` None, text anywhere in the event (as ``q``)."""
+
+    field: str | None
+    value: str
+    wildcard: bool = False
+
+
+@dataclass(frozen=True)
+class AllOf:
+    parts: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    parts: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    part: Expr
+
+
+#: a parsed event search (``soclite.api.search`` reads the Lucene-like text people type into it).
+Expr = Match | AllOf | AnyOf | Not
+
+
 @dataclass
 class EventQuery:
     host: str | None = None
@@ -41,6 +71,8 @@ class EventQuery:
     ids: Sequence[str] | None = None
     #: exact matches on flat event fields, e.g. {"logsource.category": "process_creation"}
     fields: dict[str, str] = field(default_factory=dict)
+    #: a boolean search over fields and text (AND with the other filters)
+    expr: Expr | None = None
     limit: int = 50
     cursor: str | None = None
 
@@ -95,6 +127,9 @@ class AlertRepeat:
     #: journal offsets of the matches in ``count`` (one per match that has one; at most ``count``).
     #: Those at or below the alert's stored ``last_offset`` are already counted and are skipped.
     offsets: Sequence[int] = ()
+    #: the search text (``_common.event_text``) of the new matched events: ``q`` on alerts finds an
+    #: alert by the fields of any of its matched events, not only the first one's.
+    texts: Sequence[str] = ()
 
     @property
     def last_offset(self) -> int | None:
@@ -104,6 +139,7 @@ class AlertRepeat:
 
 #: the fields only detection (the pipeline) changes on an existing alert.
 DETECTION_FIELDS = frozenset({"count", "last_seen", "first_seen", "event_ids", "updated_at", "last_offset"})
+# (and the alert's search text, which is not a field of Alert: see AlertRepeat.texts)
 #: the fields triage (an analyst) changes; ``update_alert_fields`` accepts nothing else.
 TRIAGE_FIELDS = frozenset({"status", "assignee", "close_reason", "acknowledged_at", "closed_at", "updated_at"})
 
@@ -213,12 +249,23 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def count_alerts(self, query: AlertQuery, group_by: str | None = None) -> dict[str, int]:
         """Counts of the alerts matching ``query``: ``{"total": N}`` or one key per value of
-        ``group_by`` (severity, level, status, rule_id, host, unit, assignee, tags)."""
+        ``group_by`` (severity, level, status, rule_id, host, unit, assignee, tags, and ``user`` and
+        ``source_ip`` of the alert's matched event: see ``_common.ALERT_EVENT_GROUPS``)."""
 
     @abc.abstractmethod
     def alert_histogram(
-        self, query: AlertQuery, interval: Literal["hour", "day", "month"], group_by: str = "severity"
-    ) -> list[HistogramBucket]: ...
+        self,
+        query: AlertQuery,
+        interval: Literal["hour", "day", "month"],
+        group_by: str = "severity",
+        tz: ZoneInfo | None = None,
+    ) -> list[HistogramBucket]:
+        """Alerts per hour/day/month of ``last_seen``, one count per value of ``group_by``.
+
+        Days and months are those of ``tz`` (the site's zone; None = UTC): each bucket's ``start`` is
+        the local midnight that opens it (an aware datetime in ``tz``), so an alert at 00:30 local
+        time is on its local day, not on the previous UTC one. Empty buckets are left out.
+        """
 
     # --- hosts and units -----------------------------------------------------
     @abc.abstractmethod

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 import orjson
 from opensearchpy import OpenSearch
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from soclite.config import Settings
 
 #: group_by name → the alert document field that holds its (exact, lower-cased where needed) value.
-_GROUP_FIELD = {"host": "host_key"}
+_GROUP_FIELD = {"host": "host_key", "user": "user_key", "source_ip": "source_ip_key"}
 _MAX_BUCKETS = 10000
 #: update_host with ``create``: rounds of (update, else create) when the host keeps appearing/vanishing
 _CREATE_ATTEMPTS = 5
@@ -124,6 +125,8 @@ class OpenSearchStore(Store):
                     except TransportError as exc:
                         if exc.status_code != 400 or "already_exists" not in str(exc.error):
                             raise
+            # fields added after an alerts index was created (a template only shapes new indices)
+            self.client.indices.put_mapping(index=self._index("alerts"), body=m.ALERT_ADDED_FIELDS)
             self.ism_installed = self._install_ism()
         except (TransportError, OSConnectionError) as exc:
             raise StoreError(f"OpenSearch store {self.prefix!r} could not be opened: {exc}") from exc
@@ -275,8 +278,9 @@ class OpenSearchStore(Store):
         doc["sev_rank"] = c.SEVERITY_RANK.get(str(alert.severity), 0)
         doc["closed"] = str(alert.status) in ("resolved", "false_positive")
         doc["host_key"] = alert.host.lower() if alert.host else None
-        parts = (alert.rule_title, alert.rule_id, alert.host, alert.description, alert.id)
-        doc["text"] = "\n".join(str(v) for v in parts if v).casefold()[:8000]
+        doc["text"] = c.alert_text(alert)
+        doc["user_key"] = c.alert_group_value(alert, "user")
+        doc["source_ip_key"] = c.alert_group_value(alert, "source_ip")
         return doc
 
     @staticmethod
@@ -304,7 +308,12 @@ class OpenSearchStore(Store):
         def modify(alert_id: str, source: dict[str, Any]) -> dict[str, Any] | None:
             alert = self._to_alert(source)
             changed = [c.apply_repeat(alert, repeat) for repeat in by_id[alert_id]]
-            return self._alert_doc(alert) if any(changed) else None
+            if not any(changed):
+                return None
+            doc = self._alert_doc(alert)
+            texts = [text for repeat in by_id[alert_id] for text in repeat.texts]
+            doc["text"] = c.merge_text(str(source.get("text") or doc["text"]), texts)
+            return doc
 
         stored = cas_update(self.client, self._index("alerts"), list(by_id), modify)
         for alert_id in by_id.keys() - stored.keys():
@@ -320,7 +329,11 @@ class OpenSearchStore(Store):
             if units is not None and source.get("unit") not in units:
                 raise NotFoundError(f"alert {alert_id!r} not found")
             changed = c.apply_fields(self._to_alert(source), fields, TRIAGE_FIELDS)
-            return self._alert_doc(changed) if changed is not None else None
+            if changed is None:
+                return None
+            doc = self._alert_doc(changed)
+            doc["text"] = source.get("text") or doc["text"]  # keeps the repeats' matched values
+            return doc
 
         stored = cas_update(self.client, self._index("alerts"), [alert_id], modify)
         if alert_id not in stored:
@@ -379,19 +392,24 @@ class OpenSearchStore(Store):
         return {str(b["key"]): int(b["doc_count"]) for b in buckets}
 
     def alert_histogram(
-        self, query: AlertQuery, interval: Literal["hour", "day", "month"], group_by: str = "severity"
+        self,
+        query: AlertQuery,
+        interval: Literal["hour", "day", "month"],
+        group_by: str = "severity",
+        tz: ZoneInfo | None = None,
     ) -> list[HistogramBucket]:
-        """Alerts per UTC hour/day/month of ``last_seen`` (the field the query's time range filters)."""
+        """Alerts per hour/day/month of ``last_seen``; days and months of ``tz`` (``date_histogram`` ``time_zone``)."""
         c.check_group(group_by)
         if interval not in c.BUCKET_PREFIX:
             raise StoreError(f"unknown histogram interval {interval!r}; known: hour, day, month")
         flt = alert_filter(query)
         if flt is None:
             return []
+        zone = tz or ZoneInfo("UTC")
         histogram = {
             "field": "last_seen",
             "calendar_interval": interval,
-            "time_zone": "UTC",
+            "time_zone": zone.key,
             "min_doc_count": 1,
         }
         aggs = {"h": {"date_histogram": histogram, "aggs": {"g": {"terms": self._terms(group_by)}}}}
@@ -400,8 +418,9 @@ class OpenSearchStore(Store):
         for bucket in result["aggregations"]["h"]["buckets"]:
             counts = {str(b["key"]): int(b["doc_count"]) for b in bucket["g"]["buckets"]}
             if counts:
+                # the key is the bucket's first instant (a local midnight for days and months)
                 start = datetime.fromtimestamp(int(bucket["key"]) / 1000, tz=UTC)
-                out.append(HistogramBucket(start=start, counts=counts))
+                out.append(HistogramBucket(start=c.local_bucket(start, interval, zone), counts=counts))
         return out
 
     # --- hosts and units ---------------------------------------------------

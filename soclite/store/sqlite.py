@@ -9,10 +9,12 @@ keyset cursor (sort value, rowid), never ``OFFSET``. Upserts keep the rowid
 (``ON CONFLICT DO UPDATE``), so a cursor stays valid while alerts change.
 
 Timestamps are stored as :func:`soclite.models.isoformat` strings (UTC, fixed
-width), which sort lexicographically; histogram buckets are UTC.
+width), which sort lexicographically; day and month histogram buckets are those of
+the site's zone (summed from UTC hour buckets).
 
 Free text ``q`` is a case-folded substring over the raw line and the main
-fields (events) or title/rule/host/description (alerts); no FTS5 index — its
+fields (events) or title/rule/host/description plus the matched events' fields (alerts,
+indexed into the row's ``text`` at write time); no FTS5 index — its
 write cost was not worth it for bounded, time-filtered searches.
 """
 
@@ -24,12 +26,14 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 import orjson
 
 from soclite.db import Database
 from soclite.errors import NotFoundError, StoreError
-from soclite.models import Alert, AuditEntry, Event, Host, Unit, isoformat
+from soclite.models import Alert, AuditEntry, Event, Host, Unit, isoformat, parse_timestamp
+from soclite.sitetime import whole_hour_offsets
 from soclite.store import _common as c
 from soclite.store import _sqlite_alerts as _alerts
 from soclite.store import _sqlite_hosts as _hosts
@@ -37,11 +41,15 @@ from soclite.store._sqlite_schema import MIGRATIONS
 from soclite.store.base import (
     AlertQuery,
     AlertRepeat,
+    AllOf,
     EventQuery,
+    Expr,
     FieldChange,
     HistogramBucket,
     HostChange,
     HostQuery,
+    Match,
+    Not,
     Page,
     Store,
 )
@@ -73,6 +81,46 @@ _ALERT_UPSERT = (
 
 def _contains(haystack: str | None, needle: str) -> int:
     return 1 if haystack is not None and needle in haystack else 0
+
+
+def _json_path(name: str) -> str:
+    """A JSON path with the flat dotted key quoted as one member."""
+    return '$."' + name.replace('"', '\\"') + '"'
+
+
+def _expr_sql(expr: Expr) -> tuple[str, list[Any]]:
+    """An event search as SQL over the events table (see :class:`~soclite.store.base.Match` for the meaning)."""
+    if isinstance(expr, Match):
+        if expr.field is None:
+            return "sl_contains(text, ?)", [expr.value.casefold()]
+        value = "lower(CAST(json_extract(doc, ?) AS TEXT))"
+        if expr.wildcard:
+            # GLOB is Lucene's * and ?; a literal [ must be written [[] in GLOB
+            return f"{value} GLOB ?", [_json_path(expr.field), expr.value.lower().replace("[", "[[]")]
+        return f"{value} = ?", [_json_path(expr.field), expr.value.lower()]
+    if isinstance(expr, Not):
+        sql, params = _expr_sql(expr.part)
+        return f"NOT coalesce(({sql}), 0)", params  # a missing field is "not equal", not unknown
+    parts = [_expr_sql(part) for part in expr.parts]
+    joiner = " AND " if isinstance(expr, AllOf) else " OR "
+    return "(" + joiner.join(f"coalesce(({sql}), 0)" for sql, _ in parts) + ")", [p for _, ps in parts for p in ps]
+
+
+def _group_column(group_by: str) -> tuple[str, str]:
+    """The SQL expression (and join) of a count_alerts/alert_histogram group.
+
+    ``user`` and ``source_ip`` come from the matched event kept in the alert's JSON: no column, so
+    no migration; the group is computed over the rows the filter selected (bounded by time in use).
+    """
+    if group_by == "tags":
+        return "t.tag", "JOIN alert_tags t ON t.alert_id = a.id"
+    if group_by in c.ALERT_EVENT_GROUPS:
+        paths = [
+            "nullif(nullif(CAST(json_extract(a.doc, '$.event.\"" + name + "\"') AS TEXT), ''), '-')"
+            for name in c.ALERT_EVENT_GROUPS[group_by]
+        ]
+        return f"coalesce({', '.join(paths)})", ""
+    return f"a.{group_by}", ""
 
 
 class _Where:
@@ -210,6 +258,9 @@ class SQLiteStore(Store):
             c.LOGSOURCE_CATEGORY: "category",
             c.LOGSOURCE_SERVICE: "service",
         }
+        if query.expr is not None:
+            sql, params = _expr_sql(query.expr)
+            where.add(sql, *params)
         for name, value in sorted(query.fields.items()):
             if name in columns:
                 where.add(f"{columns[name]} = ?", value)
@@ -263,9 +314,7 @@ class SQLiteStore(Store):
     # --- alerts ----------------------------------------------------------
     @staticmethod
     def _alert_row(alert: Alert) -> tuple[Any, ...]:
-        text = "\n".join(
-            str(v) for v in (alert.rule_title, alert.rule_id, alert.host, alert.description, alert.id) if v
-        ).casefold()
+        text = c.alert_text(alert)
         return (
             alert.id,
             alert.fingerprint,
@@ -422,11 +471,7 @@ class SQLiteStore(Store):
         if group_by is None:
             rows = self._rows(f"SELECT count(*) FROM alerts a {where.sql()}", where.params)
             return {"total": int(rows[0][0])}
-        column, join = (
-            ("t.tag", "JOIN alert_tags t ON t.alert_id = a.id")
-            if group_by == "tags"
-            else (f"a.{group_by}", "")
-        )
+        column, join = _group_column(group_by)
         rows = self._rows(
             f"SELECT {column} AS k, count(*) AS n FROM alerts a {join} {where.sql()} GROUP BY k ORDER BY n DESC",
             where.params,
@@ -434,32 +479,49 @@ class SQLiteStore(Store):
         return {str(row["k"]) if row["k"] is not None else "": int(row["n"]) for row in rows}
 
     def alert_histogram(
-        self, query: AlertQuery, interval: Literal["hour", "day", "month"], group_by: str = "severity"
+        self,
+        query: AlertQuery,
+        interval: Literal["hour", "day", "month"],
+        group_by: str = "severity",
+        tz: ZoneInfo | None = None,
     ) -> list[HistogramBucket]:
-        """Alerts per UTC hour/day/month of ``last_seen`` (the field the query's time range filters)."""
+        """Alerts per hour/day/month of ``last_seen`` (the field the query's time range filters).
+
+        Stored times are UTC text, so SQL groups them by a UTC prefix. For local days or months the
+        prefix is the UTC hour (minute, in a zone with half-hour offsets) and Python sums those
+        into the local buckets: at most 24 rows per day and value, whatever the alert count.
+        """
         c.check_group(group_by)
         if interval not in c.BUCKET_PREFIX:
             raise StoreError(f"unknown histogram interval {interval!r}; known: hour, day, month")
         where = self._alert_where(query, prefix="a.")
         if where.empty:
             return []
-        column, join = (
-            ("t.tag", "JOIN alert_tags t ON t.alert_id = a.id")
-            if group_by == "tags"
-            else (f"a.{group_by}", "")
-        )
+        local = tz is not None and interval != "hour" and tz.key != "UTC"
+        width, unit = c.BUCKET_PREFIX[interval], str(interval)
+        if local:
+            width, unit = c.BUCKET_PREFIX["hour"], "hour"
+            if tz is not None and not self._whole_hours(query, tz):
+                width, unit = c.MINUTE_PREFIX, "minute"
+        column, join = _group_column(group_by)
         rows = self._rows(
-            f"SELECT substr(a.last_seen, 1, {c.BUCKET_PREFIX[interval]}) AS b, {column} AS k, count(*) AS n "
+            f"SELECT substr(a.last_seen, 1, {width}) AS b, {column} AS k, count(*) AS n "
             f"FROM alerts a {join} {where.sql()} GROUP BY b, k ORDER BY b",
             where.params,
         )
-        buckets: dict[str, dict[str, int]] = {}
-        for row in rows:
-            buckets.setdefault(row["b"], {})[str(row["k"]) if row["k"] is not None else ""] = int(row["n"])
-        return [
-            HistogramBucket(start=c.bucket_start(key, interval), counts=counts)
-            for key, counts in buckets.items()
+        fine = [
+            (c.bucket_start(row["b"], unit), str(row["k"]) if row["k"] is not None else "", int(row["n"]))
+            for row in rows
         ]
+        return c.regroup_local(fine, interval, tz if local and tz is not None else ZoneInfo("UTC"))
+
+    def _whole_hours(self, query: AlertQuery, tz: ZoneInfo) -> bool:
+        bounds = self._rows("SELECT min(last_seen), max(last_seen) FROM alerts")[0]
+        if bounds[0] is None:
+            return True
+        start = query.start or parse_timestamp(bounds[0])
+        end = query.end or parse_timestamp(bounds[1])
+        return whole_hour_offsets(tz, start, end)
 
     # --- hosts and units ---------------------------------------------------
     def put_host(self, host: Host) -> Host:

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from soclite.errors import NotFoundError, StoreError
 from soclite.models import AlertStatus, AuditEntry, Host, HostType, Unit
-from soclite.store.base import AlertQuery, EventQuery, HostQuery, Store
+from soclite.store.base import (
+    AlertQuery,
+    AlertRepeat,
+    AllOf,
+    AnyOf,
+    EventQuery,
+    Expr,
+    HostQuery,
+    Match,
+    Not,
+    Store,
+)
 
 from .factories import T0, alert, event
 
@@ -64,6 +76,31 @@ def test_event_filters(store: Store) -> None:
     hits = store.query_events(EventQuery(q="FAILED PASSWORD for root from 10.0.0.7 line 7"))
     assert [e["event.id"] for e in hits.items] == ["ev000007"]
     assert store.count_events(EventQuery(q="failed password", units=frozenset({"u1"}))) == 10
+
+
+def test_event_search_expressions(store: Store) -> None:
+    """field:value (whole value, any case), wildcards, free text, AND / OR / NOT: the same on both stores."""
+    store.write_events([
+        event(1, **{"source.ip": "203.0.113.45", "user.name": "Nguyen.Van.A", "process.command_line": "sqlmap -u x"}),
+        event(2, **{"source.ip": "203.0.113.46", "user.name": "tran.thi.b"}),
+        event(3, **{"source.ip": "198.51.100.7", "user.name": "nguyen.van.a"}),
+    ])
+
+    def ids(expr: Expr) -> set[str]:
+        found = {e["event.id"] for e in store.query_events(EventQuery(expr=expr, limit=100)).items}
+        assert store.count_events(EventQuery(expr=expr)) == len(found)
+        return found
+
+    user = Match("user.name", "nguyen.van.a")
+    assert ids(user) == {"ev000001", "ev000003"}  # any case
+    assert ids(Match("source.ip", "203.0.113.4")) == set()  # a whole value, not a prefix
+    assert ids(Match("source.ip", "203.0.113.*", wildcard=True)) == {"ev000001", "ev000002"}
+    assert ids(Match(None, "SQLMAP")) == {"ev000001"}
+    assert ids(AllOf((user, Match("source.ip", "198.51.100.7")))) == {"ev000003"}
+    assert ids(AnyOf((Match("user.name", "tran.thi.b"), Match(None, "sqlmap")))) == {"ev000001", "ev000002"}
+    assert ids(AllOf((Match("source.ip", "203.0.113.*", wildcard=True), Not(user)))) == {"ev000002"}
+    assert ids(Not(Match("no.such.field", "x"))) == {"ev000001", "ev000002", "ev000003"}
+    assert store.count_events(EventQuery(expr=user, units=frozenset({"u2"}))) == 0
 
 
 def test_event_pages_newest_first_cover_every_row_once(store: Store) -> None:
@@ -243,6 +280,84 @@ def test_alert_histogram(store: Store) -> None:
     by_month = store.alert_histogram(AlertQuery(), "month", group_by="rule_id")
     assert len(by_month) == 1 and by_month[0].counts == {"rule-a": 30, "rule-b": 30}
     assert store.alert_histogram(AlertQuery(units=frozenset()), "day") == []
+
+
+def test_alert_histogram_days_are_local_days_of_the_site_zone(store: Store) -> None:
+    """00:30 ICT on 7 December is 17:30 UTC on 6 December: its bar is the 7th (and the month is local too)."""
+    ict = ZoneInfo("Asia/Ho_Chi_Minh")
+    store.put_alerts([
+        alert(1, when=datetime(2026, 12, 6, 17, 30, tzinfo=UTC)),  # 00:30 on 7/12 local
+        alert(2, when=datetime(2026, 12, 6, 16, 59, tzinfo=UTC)),  # 23:59 on 6/12 local
+        alert(3, when=datetime(2026, 12, 7, 16, 0, tzinfo=UTC)),  # 23:00 on 7/12 local
+        alert(4, when=datetime(2026, 11, 30, 17, 0, tzinfo=UTC)),  # 00:00 on 1/12 local: December
+    ])
+    by_day = store.alert_histogram(AlertQuery(), "day", tz=ict)
+    assert [(b.start, sum(b.counts.values())) for b in by_day] == [
+        (datetime(2026, 12, 1, tzinfo=ict), 1),
+        (datetime(2026, 12, 6, tzinfo=ict), 1),
+        (datetime(2026, 12, 7, tzinfo=ict), 2),
+    ]
+    assert all(b.start.utcoffset() == timedelta(hours=7) for b in by_day)
+    by_month = store.alert_histogram(AlertQuery(), "month", tz=ict)
+    assert [(b.start, sum(b.counts.values())) for b in by_month] == [(datetime(2026, 12, 1, tzinfo=ict), 4)]
+    # UTC (no zone given) is unchanged: the 00:30 local alert is on the 6th there
+    utc_days = store.alert_histogram(AlertQuery(), "day")
+    assert [(b.start.date().day, sum(b.counts.values())) for b in utc_days] == [(30, 1), (6, 2), (7, 1)]
+
+
+def test_alert_histogram_in_a_half_hour_zone(store: Store) -> None:
+    """India is UTC+05:30: a local day starts at 18:30 UTC, inside a UTC hour."""
+    ist = ZoneInfo("Asia/Kolkata")
+    store.put_alerts([
+        alert(1, when=datetime(2026, 12, 6, 18, 40, tzinfo=UTC)),  # 00:10 on 7/12 local
+        alert(2, when=datetime(2026, 12, 6, 18, 20, tzinfo=UTC)),  # 23:50 on 6/12 local
+    ])
+    by_day = store.alert_histogram(AlertQuery(), "day", tz=ist)
+    assert [(b.start, sum(b.counts.values())) for b in by_day] == [
+        (datetime(2026, 12, 6, tzinfo=ist), 1),
+        (datetime(2026, 12, 7, tzinfo=ist), 1),
+    ]
+
+
+def test_alert_q_searches_the_matched_events_fields(store: Store) -> None:
+    """IPs, user names, hashes, command lines and paths of the matched events find the alert."""
+    first = alert(1)
+    first.event = {"event.id": "ev000001", "source.ip": "203.0.113.45", "user.name": "nguyen.van.a",
+                   "process.command_line": "python sqlmap.py -u http://portal.gov.vn/?id=1",
+                   "file.hash.sha256": "AB12CD34" * 8, "TargetFilename": "C:\\Users\\Public\\Emotet.dll"}
+    other = alert(2)
+    store.put_alerts([first, other])
+    for needle in ("203.0.113.45", "sqlmap", "emotet", "Nguyen.Van.A", "ab12cd34ab12", "Title of rule-a"):
+        found = store.query_alerts(AlertQuery(q=needle)).items
+        expected = {first.id, other.id} if needle.startswith("Title") else {first.id}
+        assert {a.id for a in found} == expected, needle
+        assert store.count_alerts(AlertQuery(q=needle))["total"] == len(expected)
+    assert store.query_alerts(AlertQuery(q="198.51.100.7")).total == 0
+    # a repeat's new matched event is searchable too, and stays so after a triage change
+    store.record_repeats([AlertRepeat(id=other.id, last_seen=other.last_seen, first_seen=other.first_seen,
+                                      updated_at=other.updated_at, event_ids=["ev-r2"],
+                                      texts=["198.51.100.7\nmimikatz.exe"])])
+    assert [a.id for a in store.query_alerts(AlertQuery(q="198.51.100.7")).items] == [other.id]
+    store.update_alert_fields(other.id, {"status": "acknowledged"})
+    assert [a.id for a in store.query_alerts(AlertQuery(q="MIMIKATZ")).items] == [other.id]
+    assert store.get_alert(other.id).count == 2
+
+
+def test_count_alerts_by_user_and_source_ip_of_the_matched_event(store: Store) -> None:
+    a1, a2, a3, a4 = alert(1), alert(2), alert(3, unit="u2"), alert(4)
+    a1.event = {"user.name": "nguyen.van.a", "source.ip": "203.0.113.45"}
+    a2.event = {"TargetUserName": "nguyen.van.a", "IpAddress": "203.0.113.45"}  # Windows native names
+    a3.event = {"user.name": "tran.thi.b", "source.ip": "198.51.100.7"}
+    a4.event = {"IpAddress": "-"}  # Windows writes "-" for "none"
+    store.put_alerts([a1, a2, a3, a4])
+    assert store.count_alerts(AlertQuery(), "user") == {"nguyen.van.a": 2, "tran.thi.b": 1, "": 1}
+    assert store.count_alerts(AlertQuery(), "source_ip") == {"203.0.113.45": 2, "198.51.100.7": 1, "": 1}
+    assert store.count_alerts(AlertQuery(units=frozenset({"u2"})), "user") == {"tran.thi.b": 1}
+    by_day = store.alert_histogram(AlertQuery(), "month", group_by="source_ip")
+    assert by_day[0].counts == {"203.0.113.45": 2, "198.51.100.7": 1, "": 1}
+    # a triage write keeps the groups (OpenSearch rebuilds the document)
+    store.update_alert_fields(a1.id, {"status": "acknowledged"})
+    assert store.count_alerts(AlertQuery(status=["acknowledged"]), "user") == {"nguyen.van.a": 1}
 
 
 def test_find_open_alert_for_grouping(store: Store) -> None:

@@ -135,3 +135,35 @@ def test_large_match_sets_page_off_the_sort_index_exactly_once(tmp_path: Path, s
     expected = sorted((n for n in range(3300) if n % 3 != 2), key=keys[sort], reverse=True)
     assert ids == [alerts[n].id for n in expected]
     store.close()
+
+
+def test_migration_2_makes_older_alerts_searchable_by_their_matched_event(tmp_path: Path) -> None:
+    """Alerts stored before q searched matched events get their event's fields into the search text."""
+    from soclite.store.base import AlertQuery
+
+    from .factories import alert
+
+    path = tmp_path / "events.db"
+    store = SQLiteStore(path)
+    store.open()
+    old = alert(1)
+    old.event = {"source.ip": "203.0.113.45", "user.name": "Nguyen.Van.A", "EventID": 4625}
+    bare = alert(2)
+    bare.event = {}
+    store.put_alerts([old, bare])
+    store.close()
+    # as a version-1 database held it: the alert's own fields only
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE alerts SET text = lower(rule_title || char(10) || id)")
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(path)
+    store.open()
+    try:
+        assert [a.id for a in store.query_alerts(AlertQuery(q="203.0.113.45")).items] == [old.id]
+        assert [a.id for a in store.query_alerts(AlertQuery(q="nguyen.van.a")).items] == [old.id]
+        assert store.query_alerts(AlertQuery(q="title of rule-a")).total == 2  # own fields kept
+        assert store.query_alerts(AlertQuery(q="4625")).total == 0  # EventID is not a searched field
+    finally:
+        store.close()
