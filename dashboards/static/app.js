@@ -35,3 +35,11 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 });
+
+// A select marked data-autosubmit sends its form when it changes (no inline handler: the CSP forbids them).
+document.addEventListener("change", (event) => {
+  const target = event.target;
+  if (target instanceof HTMLSelectElement && target.hasAttribute("data-autosubmit") && target.form) {
+    target.form.submit();
+  }
+});

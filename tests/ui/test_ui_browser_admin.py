@@ -50,7 +50,7 @@ def test_isolation_requested_in_the_ui_is_approved_by_a_second_admin(browser: An
     context, page = log_in(browser, live, "hung")
     page.goto(f"{live.url}/hosts")
     row = page.locator("tr", has=page.locator("text=TC-WS01"))
-    assert "Tác tử trực tuyến" in row.inner_text() or "Tác tử mất kết nối" in row.inner_text()
+    assert "Agent trực tuyến" in row.inner_text() or "Agent mất kết nối" in row.inner_text()
     messages: list[str] = []
     page.once("dialog", lambda dialog: messages.append(dialog.message))
     row.locator("button.isolate-host").click()
@@ -81,11 +81,11 @@ def test_isolating_a_host_without_an_agent_is_refused_in_the_browser(browser: An
     context, page = log_in(browser, live, "hung")
     page.goto(f"{live.url}/hosts")
     row = page.locator("tr", has=page.locator("text=TC-SRV01"))
-    assert "Không có tác tử" in row.inner_text()
+    assert "Không có agent" in row.inner_text()
     row.locator("button.isolate-host").click()
     page.wait_for_load_state()
     assert page.locator("h1").inner_text() == "409"
-    assert "chưa đăng ký tác tử" in page.content()
+    assert "chưa đăng ký agent" in page.content()
     shot(page, "22-isolate-no-agent")
     assert not [a for a in live.runtime.outbox.list_actions(action="isolate_host")
                 if a.params["host_id"] == "tc-srv01"]  # fmt: skip
