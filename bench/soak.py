@@ -315,7 +315,7 @@ class Soak:
         return self._journal_lag()
 
     def _journal_lag(self) -> int:
-        from soclite.collectors.journal import Journal
+        from soclite.store.journal import Journal
 
         journal = Journal(self.data / "journal.db", max_bytes=1 << 40)
         try:

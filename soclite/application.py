@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import Literal
 
-from soclite.collectors.journal import Journal
+from soclite.store.journal import Journal
 from soclite.config import Settings
 from soclite.correlator.engine import Engine
 from soclite.playbooks.runner import PlaybookRunner
