@@ -90,9 +90,9 @@ class Server:
             self._stoppers.append(running.stop)
 
     def first_admin_password(self) -> str | None:
-        from soclite.api.identity import ensure_first_admin
+        from soclite.control.identity import ensure_first_admin
 
-        password: str | None = ensure_first_admin(self.runtime)
+        password: str | None = ensure_first_admin(self.runtime.users)
         return password
 
     def stop(self) -> None:
