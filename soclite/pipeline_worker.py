@@ -14,6 +14,7 @@ Runtime (store, journal, engine, outbox, playbook runner) and runs
 * polls what the API persists — exceptions and rule enable/disable in
   control.db (through :class:`soclite.control.tuning.Tuning`) and the IoC lists
   the playbook worker keeps there too — and applies changes to its engine;
+* (the pipeline runs bulk event storage, the journal's second consumer, on a thread of its own)
 * writes rule and exception hit counts (deltas) and its status to
   data_dir/pipeline.db, which the API and /health of the server read.
 
@@ -188,7 +189,8 @@ class PipelineWorker:
         p = self.pipeline
         self.stats.set_status(WorkerStatus(
             pid=os.getpid(), started_at=self.started_at, heartbeat_at=time.time(), events=p.events_processed,
-            alerts_created=p.alerts_created, errors=p.errors, last_error=p.last_error,
+            alerts_created=p.alerts_created, errors=p.errors + (p.storage.errors if p.storage else 0),
+            last_error=p.last_error or (p.storage.last_error if p.storage else None),
         ))  # fmt: skip
 
     def run(self, stop: threading.Event) -> None:

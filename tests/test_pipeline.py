@@ -390,3 +390,99 @@ def test_stop_waits_for_the_batch_and_never_saves_state_under_it(runtime: Runtim
     assert runtime.journal.lag(CONSUMER) == 0
     assert (tmp_path / "state" / STATE_FILE).exists()
     runtime.store = slow._store
+
+
+class _StalledEventStorage:
+    """The real store for the storage consumer, its bulk writes held until released (a store that is
+    slow or locked for minutes); detection has the store directly and is not held."""
+
+    def __init__(self, store) -> None:
+        import threading
+
+        self._store = store
+        self.held, self.release = threading.Event(), threading.Event()
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def write_events(self, events):
+        self.held.set()
+        if not self.release.wait(60):
+            raise TimeoutError("storage never released")
+        return self._store.write_events(events)
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for: {what}"
+        time.sleep(0.02)
+
+
+def test_alerts_are_visible_while_event_storage_is_stalled_and_storage_catches_up(runtime: Runtime) -> None:
+    from soclite.event_storage import STORAGE, EventStorage
+
+    noise = [f"<38>Aug  1 10:01:{n % 60:02d} ws-20 sshd[9]: Accepted publickey for canbo{n} from 10.0.0.{n % 250} "
+             f"port {4000 + n} ssh2" for n in range(500)]  # fmt: skip
+    runtime.journal.append("noise-1", _lines(noise[:250], host="ws-20"))
+    runtime.journal.append("alert-1", _lines(_clamav(3), host="ws-20"))
+    runtime.journal.append("noise-2", _lines(noise[250:], host="ws-20"))
+    stalled = _StalledEventStorage(runtime.store)
+    storage = EventStorage(runtime.journal, stalled, batch_size=100)
+    pipeline = Pipeline(runtime, idle_sleep=0.01, storage=storage)
+    pipeline.start()
+    try:
+        _wait(lambda: runtime.journal.lag(CONSUMER) == 0, 30, "detection through the whole journal")
+        assert stalled.held.is_set() and not stalled.release.is_set()
+        # The alert and the events it matched are readable while bulk storage has stored nothing.
+        (alert,) = runtime.store.query_alerts(AlertQuery()).items
+        assert alert.count == 3
+        matched = runtime.store.query_events(EventQuery(ids=alert.event_ids))
+        assert matched.total == 3
+        assert runtime.store.count_events(EventQuery()) == 3
+        assert runtime.journal.lag(STORAGE) == 503
+        # Compaction waits for the slowest consumer: nothing storage has not committed is deleted.
+        runtime.journal.compact()
+        assert runtime.journal.count() == 503
+        stalled.release.set()
+        _wait(lambda: runtime.journal.lag(STORAGE) == 0, 30, "storage caught up")
+    finally:
+        stalled.release.set()
+        assert pipeline.stop(timeout=30)
+    # Every event once: the three matched events were written by both consumers, stored once.
+    assert runtime.store.count_events(EventQuery()) == 503
+    ids = [e["event.id"] for e in runtime.store.query_events(EventQuery(limit=1000)).items]
+    assert len(ids) == len(set(ids)) == 503
+    runtime.journal.compact()
+    assert runtime.journal.count() == 0
+
+
+def test_a_storage_batch_replayed_after_a_crash_before_its_commit_is_stored_once(runtime: Runtime) -> None:
+    from soclite.event_storage import STORAGE, EventStorage
+
+    runtime.journal.append("b1", _lines(_clamav(5), host="ws-21"))
+    rows = runtime.journal.read(STORAGE, 100)
+    runtime.store.write_events([event for _, event in rows])  # written, then "crash" before the commit
+    storage = EventStorage(runtime.journal, runtime.store)
+    assert storage.run_once() == 5  # the restarted consumer replays the batch
+    assert runtime.journal.lag(STORAGE) == 0
+    assert runtime.store.count_events(EventQuery()) == 5
+
+
+def test_detection_stores_only_matched_events_and_storage_the_rest_with_units(runtime: Runtime) -> None:
+    from soclite.models import Host, HostType
+
+    runtime.store.put_host(Host(id="ws-22", name="ws-22", type=HostType.WORKSTATION, unit="so-yt"))
+    events = _lines([_clamav(1)[0].replace("ws-01", "ws-22"), "<38>Aug  1 10:02:00 ws-22 cron[1]: nothing to see"],
+                     host="ws-22")
+    for event in events:
+        event.pop("soclite.unit", None)  # a syslog sender: the unit comes from the inventory
+    runtime.journal.append("b1", events)
+    pipeline = Pipeline(runtime)
+    assert pipeline.run_once() == 2
+    assert runtime.store.count_events(EventQuery(host="ws-22")) == 1
+    assert pipeline.storage is not None and pipeline.storage.run_once() == 2
+    stored = runtime.store.query_events(EventQuery(host="ws-22")).items
+    assert len(stored) == 2 and {e.get("soclite.unit") for e in stored} == {"so-yt"}

@@ -225,6 +225,8 @@ def test_sigkill_of_the_worker_restarts_it_and_loses_or_doubles_nothing(server: 
     assert len(kill_alerts) == total // 10
     assert {a["count"] for a in kill_alerts} == {1}
     assert all(a["unit"] == "so-pp" for a in kill_alerts)
+    # Both journal consumers are through (kill -9 of the child mid-batch lost nothing for either).
+    wait_for(lambda: (server.health() or {}).get("journal_lag") == {"detection": 0, "storage": 0}, 60, "no lag")
 
 
 def test_an_exception_made_through_the_api_reaches_the_worker(server: Server) -> None:
