@@ -90,6 +90,8 @@ class JournalSettings(BaseModel):
     deadletter_max_bytes: int = Field(200 * 1024**2, ge=64 * 1024)
     #: Dead letters older than this many days are deleted at compaction.
     deadletter_days: int = Field(30, ge=1)
+    #: Events a journal consumer (detection, storage) may be behind before /health says "degraded".
+    lag_degraded: int = Field(100_000, ge=1)
 
 
 class CorrelatorSettings(BaseModel):

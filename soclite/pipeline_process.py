@@ -25,15 +25,12 @@ from typing import Any
 
 import orjson
 
-from soclite.pipeline import CONSUMER
 from soclite.pipeline_worker import revealed_settings
 from soclite.runtime import HitKind
 from soclite.store.pipeline_stats import PipelineStats
 
 log = logging.getLogger(__name__)
 
-#: journal lag (events) that /health reports
-LAG_WARNING = 100_000
 #: a child silent for this long (seconds) is reported as not responding
 HEARTBEAT_STALE = 30.0
 
@@ -178,9 +175,5 @@ class PipelineProcess:
                 warnings.append(f"pipeline: worker process not responding (no heartbeat for {silent:.0f}s)")
             if status.last_error:
                 warnings.append(f"pipeline: last error: {status.last_error}")
-        journal = self.runtime.journal
-        if journal is not None:
-            lag = journal.lag(CONSUMER)
-            if lag > LAG_WARNING:
-                warnings.append(f"pipeline: {lag} events waiting in the journal")
+        # Journal lag per consumer is reported by /health itself (status "degraded" past the bound).
         return warnings

@@ -189,9 +189,12 @@ def overview(request: Request, days: int = 14) -> Response:
         except Exception:  # shown as unknown rather than breaking the overview
             connector = {"state": "unknown"}
     open_total = sum(stats["alerts"]["by_status"].get(s, 0) for s in ("new", "acknowledged", "in_progress"))
+    # Per journal consumer: how far detection (alerts) and bulk storage (event search) are behind ingest.
+    journal_lag = runtime.journal.lags() if runtime.journal is not None else {}
     return render(request, "overview.html", me=me, stats=stats, days=days, severity_chart=severity_chart,
                   top_chart=top_chart, unit_rows=unit_rows[:20], connector=connector,
-                  national_enabled=runtime.settings.national.enabled, open_total=open_total)
+                  national_enabled=runtime.settings.national.enabled, open_total=open_total,
+                  journal_lag=journal_lag, lag_degraded=runtime.settings.journal.lag_degraded)
 
 
 # --- alert queue ------------------------------------------------------------------
