@@ -22,11 +22,11 @@ import logging
 from collections.abc import Callable
 from typing import Literal
 
-from soclite.store.journal import Journal
 from soclite.config import Settings
 from soclite.correlator.engine import Engine
 from soclite.playbooks.runner import PlaybookRunner
 from soclite.runtime import Runtime
+from soclite.store.journal import Journal
 
 log = logging.getLogger(__name__)
 
