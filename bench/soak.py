@@ -354,15 +354,23 @@ class Soak:
 
     def store_docs(self) -> Iterator[bytes]:
         if self.args.store == "sqlite":
-            import sqlite3
+            # Through the store itself: events are in compressed day files (soclite.store._sqlite_events).
+            from soclite.store.base import EventQuery
+            from soclite.store.sqlite import SQLiteStore
 
-            conn = sqlite3.connect(f"file:{self.data / 'events.db'}?mode=ro", uri=True)
+            store = SQLiteStore(self.data / "events.db")
+            store.open()
             try:
-                for (doc,) in conn.execute("SELECT doc FROM events"):
-                    yield doc.encode() if isinstance(doc, str) else bytes(doc)
+                cursor = None
+                while True:
+                    page = store.query_events(EventQuery(limit=5000, cursor=cursor))
+                    for event in page.items:
+                        yield orjson.dumps(event)
+                    cursor = page.next
+                    if cursor is None:
+                        return
             finally:
-                conn.close()
-            return
+                store.close()
         from opensearchpy import OpenSearch, helpers
 
         client = OpenSearch(os.environ["OPENSEARCH_URL"].split(","), timeout=120)
@@ -373,7 +381,8 @@ class Soak:
 
     def disk_bytes(self) -> int:
         if self.args.store == "sqlite":
-            return sum(p.stat().st_size for p in self.data.glob("events.db*"))
+            files = [*self.data.glob("events.db*"), *self.data.glob("events-partitions/*")]
+            return sum(p.stat().st_size for p in files if p.is_file())
         resp = httpx.get(f"{os.environ['OPENSEARCH_URL'].split(',')[0]}/_cat/indices/soak-{self.run}-events*",
                          params={"bytes": "b", "h": "store.size", "format": "json"}, timeout=30)  # fmt: skip
         return sum(int(row["store.size"] or 0) for row in resp.json())

@@ -1,4 +1,9 @@
-"""The embedded store: events, alerts, hosts, units and audit in one SQLite file (the default).
+"""The embedded store: alerts, hosts, units and audit in one SQLite file, events in day files (the default).
+
+Events live beside it in ``<stem>-partitions/events-YYYYMMDD.db``, compressed, one file per
+UTC day (:mod:`soclite.store._sqlite_events`: why, and the figures). Bulk event writes so never
+hold the alerts' write lock, and their rate does not fall as the store grows. Rows of the single
+``events`` table of earlier versions are moved there when the store opens.
 
 Every filterable field of an alert is a column and the full object is kept
 as JSON beside it, so a filtered page reads one index range and 50 rows.
@@ -12,20 +17,20 @@ Timestamps are stored as :func:`soclite.models.isoformat` strings (UTC, fixed
 width), which sort lexicographically; histogram buckets are UTC.
 
 Free text ``q`` is a case-folded substring over the raw line and the main
-fields (events) or title/rule/host/description (alerts); no FTS5 index — its
-write cost was not worth it for bounded, time-filtered searches.
+fields (events, decompressed in SQL) or title/rule/host/description (alerts);
+no FTS5 index — its write cost was not worth it for bounded, time-filtered searches.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-
-import orjson
 
 from soclite.db import Database
 from soclite.errors import NotFoundError, StoreError
@@ -33,6 +38,7 @@ from soclite.models import Alert, AuditEntry, Event, Host, Unit, isoformat
 from soclite.store import _common as c
 from soclite.store import _sqlite_alerts as _alerts
 from soclite.store import _sqlite_hosts as _hosts
+from soclite.store._sqlite_events import EventPartitions, id_hash, legacy_chunks
 from soclite.store._sqlite_schema import MIGRATIONS
 from soclite.store.base import (
     AlertQuery,
@@ -47,8 +53,6 @@ from soclite.store.base import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from soclite.config import Settings
 
 
@@ -69,6 +73,9 @@ _ALERT_UPSERT = (
     "ON CONFLICT(id) DO UPDATE SET "
     + ", ".join(f"{col}=excluded.{col}" for col in _ALERT_COLUMNS.split(", ")[1:])
 )
+
+
+log = logging.getLogger(__name__)
 
 
 def _contains(haystack: str | None, needle: str) -> int:
@@ -105,9 +112,13 @@ class SQLiteStore(Store):
 
     kind = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
+        path = Path(path)
         self.path = path
+        #: the directory of the day files of events
+        self.events_path = path.parent / f"{path.stem}-partitions"
         self._db: Database | None = None
+        self._events: EventPartitions | None = None
         self._local = threading.local()
 
     @classmethod
@@ -117,7 +128,22 @@ class SQLiteStore(Store):
     # --- lifecycle -------------------------------------------------------
     def open(self) -> None:
         self._db = Database(self.path, MIGRATIONS, name="events")
+        self._events = EventPartitions(self.events_path)
+        self._move_legacy_events()
         self.optimize()
+
+    def _move_legacy_events(self) -> None:
+        """Move the rows of the single ``events`` table (earlier versions) into the day files, in chunks.
+
+        Idempotent and safe with two processes opening the store at once: each chunk is written (new rows
+        only) before it is deleted, so a crash or a concurrent mover at worst writes a chunk twice.
+        """
+        moved = 0
+        for rowids, events in legacy_chunks(self.db.reader(), 20_000):
+            self.events.write(events)
+            self._write("DELETE FROM events WHERE rowid = ?", [(r,) for r in rowids])
+            moved += len(rowids)
+            log.info("%s: %d events moved to the day files so far", self.path, moved)
 
     def optimize(self) -> None:
         """Refresh the planner's statistics so it picks the composite index a filter needs.
@@ -138,6 +164,15 @@ class SQLiteStore(Store):
                 self.optimize()
             self._db.close()
             self._db = None
+        if self._events is not None:
+            self._events.close()
+            self._events = None
+
+    @property
+    def events(self) -> EventPartitions:
+        if self._events is None:
+            raise StoreError(f"{self.path}: store is not open")
+        return self._events
 
     @property
     def db(self) -> Database:
@@ -168,29 +203,9 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: write of {len(rows)} rows failed, nothing stored: {exc}") from exc
 
-    # --- events ----------------------------------------------------------
+    # --- events (day files: soclite.store._sqlite_events) -------------------
     def write_events(self, events: Sequence[Event]) -> int:
-        rows = [
-            (
-                c.event_id(event),
-                isoformat(c.event_time(event)),
-                c.event_host(event),
-                event.get(c.UNIT),
-                event.get(c.LOGSOURCE_PRODUCT),
-                event.get(c.LOGSOURCE_CATEGORY),
-                event.get(c.LOGSOURCE_SERVICE),
-                c.event_text(event),
-                orjson.dumps(event, default=str).decode("utf-8"),
-            )
-            for event in events
-        ]
-        if not rows:
-            return 0
-        return self._write(
-            "INSERT OR IGNORE INTO events (id, ts, host, unit, product, category, service, text, doc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        return self.events.write(events) if events else 0
 
     def _event_where(self, query: EventQuery) -> _Where:
         where = _Where()
@@ -202,24 +217,21 @@ class SQLiteStore(Store):
         if query.end:
             where.add("ts < ?", isoformat(query.end))
         if query.ids is not None:
+            where.any_of("idh", [id_hash(str(i)) for i in query.ids])
             where.any_of("id", list(query.ids))
-        if query.q:
-            where.add("sl_contains(text, ?)", query.q.casefold())
         columns = {
             c.LOGSOURCE_PRODUCT: "product",
             c.LOGSOURCE_CATEGORY: "category",
             c.LOGSOURCE_SERVICE: "service",
+            c.UNIT: "unit",
         }
         for name, value in sorted(query.fields.items()):
             if name in columns:
                 where.add(f"{columns[name]} = ?", value)
-            elif name == c.UNIT:
-                where.add("unit = ?", value)
-            else:
-                # A JSON path with the flat dotted key quoted as one member.
-                where.add(
-                    "CAST(json_extract(doc, ?) AS TEXT) = ?", '$."' + name.replace('"', '\\"') + '"', value
-                )
+            else:  # the flat dotted key, read from the decompressed document
+                where.add("sl_doc_field(doc, ?) = ?", name, value)
+        if query.q:  # last: the cheaper conditions narrow the rows before any document is decompressed
+            where.add("sl_doc_contains(doc, ?)", query.q.casefold())
         return where
 
     def query_events(self, query: EventQuery) -> Page[Event]:
@@ -227,38 +239,29 @@ class SQLiteStore(Store):
         if where.empty:
             return Page(total=0, items=[])
         total = self.count_events(query)
+        end = query.end
         if query.cursor:
+            # Rowids are per day file, but a day file holds only its day's times: for the cursor's own day
+            # (ts, rowid) is the order, for older days every row has an earlier ts and passes.
             ts, rowid = c.decode_cursor(query.cursor, 2)
             where.add("(ts, rowid) < (?, ?)", ts, rowid)
-        rows = self._rows(
-            f"SELECT rowid, ts, doc FROM events {where.sql()} ORDER BY ts DESC, rowid DESC LIMIT ?",
-            [*where.params, query.limit + 1],
-        )
-        items = [orjson.loads(row["doc"]) for row in rows[: query.limit]]
+            cursor_time = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
+            end = min(end, cursor_time) if end is not None else cursor_time
+        rows = self.events.rows(where.sql(), where.params, query.start, end, query.limit + 1)
+        items = [event for _, _, _, event in rows[: query.limit]]
         more = len(rows) > query.limit
         last = rows[query.limit - 1] if more else None
-        return Page(
-            total=total, items=items, next=c.encode_cursor([last["ts"], last["rowid"]]) if last else None
-        )
+        return Page(total=total, items=items, next=c.encode_cursor([last[1], last[2]]) if last else None)
 
     def count_events(self, query: EventQuery) -> int:
         where = self._event_where(query)
         if where.empty:
             return 0
-        return int(self._rows(f"SELECT count(*) FROM events {where.sql()}", where.params)[0][0])
+        return self.events.count(where.sql(), where.params, query.start, query.end)
 
     def delete_events_before(self, before: datetime) -> int:
-        """Delete in chunks so a big purge never holds the write lock for long."""
-        cutoff = isoformat(before)
-        deleted = 0
-        while True:
-            changed = self._write(
-                "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE ts < ? LIMIT 20000)",
-                [(cutoff,)],
-            )
-            deleted += changed
-            if changed < 20000:
-                return deleted
+        """Whole day files before ``before``'s day are deleted; that day loses its earlier rows."""
+        return self.events.delete_before(before)
 
     # --- alerts ----------------------------------------------------------
     @staticmethod
