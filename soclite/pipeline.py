@@ -59,13 +59,15 @@ class Pipeline:
 
     def __init__(
         self, runtime: Any, *, batch_size: int = 2000, idle_sleep: float = 0.05, compact: bool = True,
-        storage: EventStorage | None = None, storage_batch_size: int = 5000,
+        storage: EventStorage | None = None, storage_batch_size: int = 5000, with_storage: bool = True,
     ) -> None:
         self.runtime = runtime
         journal = runtime.journal
-        #: the bulk event consumer, started and stopped with this one (its own thread and offset)
+        #: the bulk event consumer, started and stopped with this one (its own thread and offset); None when
+        #: another process runs it (soclite.storage_worker)
         self.storage: EventStorage | None = storage or (
-            EventStorage(journal, runtime.store, batch_size=storage_batch_size) if journal is not None else None
+            EventStorage(journal, runtime.store, batch_size=storage_batch_size)
+            if journal is not None and with_storage else None
         )
         if journal is not None:
             register_consumers(journal)
@@ -186,7 +188,7 @@ class Pipeline:
         # event is written by the storage consumer, the same rows again (idempotent on event.id).
         matched_ids = {event_id for alert in raw_alerts for event_id in alert.event_ids}
         if matched_ids:
-            store.write_events([e for e in events if e.get(EVENT_ID) in matched_ids])
+            store.write_matched_events([e for e in events if e.get(EVENT_ID) in matched_ids])
         created, repeats, replayed = self._group(raw_alerts, by_event)
         if created:
             store.put_alerts(created)

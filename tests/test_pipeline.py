@@ -48,6 +48,7 @@ def test_events_and_alerts_reach_the_store(runtime: Runtime) -> None:
     pipeline = Pipeline(runtime)
     assert pipeline.run_once() == 3
     assert runtime.journal.lag(CONSUMER) == 0
+    assert pipeline.storage is not None and pipeline.storage.run_once() == 3  # every event: storage consumer
     assert runtime.store.count_events(EventQuery()) == 3
     page = runtime.store.query_alerts(AlertQuery(rule_id=None))
     assert page.total == 1, [a.rule_title for a in page.items]
@@ -72,6 +73,7 @@ def test_replay_after_crash_before_commit_adds_nothing(runtime: Runtime) -> None
     after = runtime.store.query_alerts(AlertQuery()).items
     assert [a.id for a in after] == [a.id for a in before]
     assert after[0].count == 2
+    assert second.storage is not None and second.storage.run_once() == 2
     assert runtime.store.count_events(EventQuery()) == 2
 
 
@@ -161,6 +163,7 @@ def test_a_failed_alert_write_is_retried_not_lost(runtime: Runtime, tmp_path: Pa
     assert pipeline.run_once() == 3
     alerts = runtime.store.query_alerts(AlertQuery()).items
     assert len(alerts) == 1 and alerts[0].count == 3
+    assert pipeline.storage is not None and pipeline.storage.run_once() == 3
     assert runtime.store.count_events(EventQuery()) == 3
 
 
@@ -363,10 +366,10 @@ class _SlowEventWrites:
     def __getattr__(self, name: str):
         return getattr(self._store, name)
 
-    def write_events(self, events):
+    def write_matched_events(self, events):  # detection's event write (bulk storage is another consumer)
         self.entered.set()
         self.release.wait(30)
-        return self._store.write_events(events)
+        return self._store.write_matched_events(events)
 
 
 def test_stop_waits_for_the_batch_and_never_saves_state_under_it(runtime: Runtime, tmp_path: Path) -> None:
@@ -392,26 +395,6 @@ def test_stop_waits_for_the_batch_and_never_saves_state_under_it(runtime: Runtim
     runtime.store = slow._store
 
 
-class _StalledEventStorage:
-    """The real store for the storage consumer, its bulk writes held until released (a store that is
-    slow or locked for minutes); detection has the store directly and is not held."""
-
-    def __init__(self, store) -> None:
-        import threading
-
-        self._store = store
-        self.held, self.release = threading.Event(), threading.Event()
-
-    def __getattr__(self, name: str):
-        return getattr(self._store, name)
-
-    def write_events(self, events):
-        self.held.set()
-        if not self.release.wait(60):
-            raise TimeoutError("storage never released")
-        return self._store.write_events(events)
-
-
 def _wait(predicate, timeout: float, what: str) -> None:
     import time
 
@@ -422,39 +405,53 @@ def _wait(predicate, timeout: float, what: str) -> None:
 
 
 def test_alerts_are_visible_while_event_storage_is_stalled_and_storage_catches_up(runtime: Runtime) -> None:
-    from soclite.event_storage import STORAGE, EventStorage
+    import sqlite3
+
+    from soclite.event_storage import STORAGE
+    from soclite.models import isoformat
+    from soclite.store import _common as c
+    from soclite.store._sqlite_events import day_of
 
     noise = [f"<38>Aug  1 10:01:{n % 60:02d} ws-20 sshd[9]: Accepted publickey for canbo{n} from 10.0.0.{n % 250} "
              f"port {4000 + n} ssh2" for n in range(500)]  # fmt: skip
-    runtime.journal.append("noise-1", _lines(noise[:250], host="ws-20"))
-    runtime.journal.append("alert-1", _lines(_clamav(3), host="ws-20"))
-    runtime.journal.append("noise-2", _lines(noise[250:], host="ws-20"))
-    stalled = _StalledEventStorage(runtime.store)
-    storage = EventStorage(runtime.journal, stalled, batch_size=100)
-    pipeline = Pipeline(runtime, idle_sleep=0.01, storage=storage)
+    batches = [_lines(noise[:250], host="ws-20"), _lines(_clamav(3), host="ws-20"), _lines(noise[250:], host="ws-20")]
+    for n, batch in enumerate(batches):
+        runtime.journal.append(f"b{n}", batch)
+    # Another process holds the write lock of every day file these events go to: bulk storage is stuck.
+    days = {day_of(isoformat(c.event_time(e))) for batch in batches for e in batch}
+    blockers = []
+    for day in sorted(days):
+        runtime.store.events._writer(day)  # the file exists (as after an earlier write that day)
+        blocker = sqlite3.connect(runtime.store.events.path_of(day), isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        blockers.append(blocker)
+    pipeline = Pipeline(runtime, idle_sleep=0.01, storage_batch_size=100)
     pipeline.start()
     try:
         _wait(lambda: runtime.journal.lag(CONSUMER) == 0, 30, "detection through the whole journal")
-        assert stalled.held.is_set() and not stalled.release.is_set()
         # The alert and the events it matched are readable while bulk storage has stored nothing.
         (alert,) = runtime.store.query_alerts(AlertQuery()).items
         assert alert.count == 3
         matched = runtime.store.query_events(EventQuery(ids=alert.event_ids))
-        assert matched.total == 3
-        assert runtime.store.count_events(EventQuery()) == 3
+        assert matched.total == 3 and {e["event.id"] for e in matched.items} == set(alert.event_ids)
+        assert runtime.store.count_events(EventQuery()) == 0
         assert runtime.journal.lag(STORAGE) == 503
         # Compaction waits for the slowest consumer: nothing storage has not committed is deleted.
         runtime.journal.compact()
         assert runtime.journal.count() == 503
-        stalled.release.set()
-        _wait(lambda: runtime.journal.lag(STORAGE) == 0, 30, "storage caught up")
     finally:
-        stalled.release.set()
+        for blocker in blockers:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+    try:
+        _wait(lambda: runtime.journal.lag(STORAGE) == 0, 60, "storage caught up")
+    finally:
         assert pipeline.stop(timeout=30)
     # Every event once: the three matched events were written by both consumers, stored once.
     assert runtime.store.count_events(EventQuery()) == 503
     ids = [e["event.id"] for e in runtime.store.query_events(EventQuery(limit=1000)).items]
     assert len(ids) == len(set(ids)) == 503
+    assert runtime.store.query_events(EventQuery(ids=alert.event_ids)).total == 3
     runtime.journal.compact()
     assert runtime.journal.count() == 0
 
@@ -482,7 +479,9 @@ def test_detection_stores_only_matched_events_and_storage_the_rest_with_units(ru
     runtime.journal.append("b1", events)
     pipeline = Pipeline(runtime)
     assert pipeline.run_once() == 2
-    assert runtime.store.count_events(EventQuery(host="ws-22")) == 1
+    assert runtime.store.count_events(EventQuery(host="ws-22")) == 0  # bulk storage has not run
+    (alert,) = runtime.store.query_alerts(AlertQuery(host="ws-22")).items
+    assert runtime.store.count_events(EventQuery(ids=alert.event_ids)) == 1  # the matched event, at once
     assert pipeline.storage is not None and pipeline.storage.run_once() == 2
     stored = runtime.store.query_events(EventQuery(host="ws-22")).items
     assert len(stored) == 2 and {e.get("soclite.unit") for e in stored} == {"so-yt"}

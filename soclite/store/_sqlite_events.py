@@ -134,7 +134,7 @@ class _Partition:
         return self.codec
 
     def _doc(self, blob: bytes) -> Event | None:
-        if self.codec is None:
+        if self.codec is None:  # opened before the day's first write: the dictionary came with it
             self._load_codec()
         return self.codec.event(blob) if self.codec is not None else None
 
@@ -269,10 +269,11 @@ class EventPartitions:
                 ).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError(f"{part.path}: query failed: {exc}") from exc
-            codec = part.codec
             for ts, rowid, doc in found:
-                assert codec is not None
-                out.append((day, ts, int(rowid), codec.event(doc)))
+                event = part._doc(doc)
+                if event is None:
+                    raise StoreError(f"{part.path}: compressed events but no dictionary in meta")
+                out.append((day, ts, int(rowid), event))
             if len(out) >= limit:
                 break
         return out

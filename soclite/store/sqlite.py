@@ -32,9 +32,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
+
 from soclite.db import Database
 from soclite.errors import NotFoundError, StoreError
-from soclite.models import Alert, AuditEntry, Event, Host, Unit, isoformat
+from soclite.models import EVENT_ID, Alert, AuditEntry, Event, Host, Unit, isoformat
 from soclite.store import _common as c
 from soclite.store import _sqlite_alerts as _alerts
 from soclite.store import _sqlite_hosts as _hosts
@@ -207,6 +209,27 @@ class SQLiteStore(Store):
     def write_events(self, events: Sequence[Event]) -> int:
         return self.events.write(events) if events else 0
 
+    def write_matched_events(self, events: Sequence[Event]) -> int:
+        """Into events.db (beside the alerts, never behind a bulk write to a day file); see the base class."""
+        rows = [
+            (c.event_id(e), isoformat(c.event_time(e)), e.get(c.UNIT), orjson.dumps(e, default=str).decode())
+            for e in events
+        ]
+        if not rows:
+            return 0
+        return self._write("INSERT OR IGNORE INTO matched_events (id, ts, unit, doc) VALUES (?, ?, ?, ?)", rows)
+
+    def _matched(self, query: EventQuery) -> list[Event]:
+        """Events looked up by id that bulk storage may not have written yet."""
+        assert query.ids is not None
+        where = _Where()
+        where.any_of("id", list(query.ids))
+        where.any_of("unit", query.units)
+        if where.empty:
+            return []
+        rows = self._rows(f"SELECT doc FROM matched_events {where.sql()}", where.params)
+        return [orjson.loads(row["doc"]) for row in rows]
+
     def _event_where(self, query: EventQuery) -> _Where:
         where = _Where()
         where.any_of("unit", query.units)
@@ -238,6 +261,8 @@ class SQLiteStore(Store):
         where = self._event_where(query)
         if where.empty:
             return Page(total=0, items=[])
+        if query.ids is not None and self._only_ids(query):
+            return self._by_ids(query, where)
         total = self.count_events(query)
         end = query.end
         if query.cursor:
@@ -253,14 +278,30 @@ class SQLiteStore(Store):
         last = rows[query.limit - 1] if more else None
         return Page(total=total, items=items, next=c.encode_cursor([last[1], last[2]]) if last else None)
 
+    @staticmethod
+    def _only_ids(query: EventQuery) -> bool:
+        """A lookup by id (an alert's matched events), narrowed at most by the reader's units."""
+        return not (query.host or query.start or query.end or query.q or query.fields or query.cursor)
+
+    def _by_ids(self, query: EventQuery, where: _Where) -> Page[Event]:
+        """The day files' rows, completed by the matched events bulk storage has not written yet."""
+        found = {e.get(EVENT_ID): e for _, _, _, e in self.events.rows(where.sql(), where.params, None, None, 10_000)}
+        for event in self._matched(query):
+            found.setdefault(event.get(EVENT_ID), event)
+        items = sorted(found.values(), key=lambda e: (str(e.get("@timestamp")), str(e.get(EVENT_ID))), reverse=True)
+        return Page(total=len(items), items=items[: query.limit])
+
     def count_events(self, query: EventQuery) -> int:
         where = self._event_where(query)
         if where.empty:
             return 0
+        if query.ids is not None and self._only_ids(query):
+            return self._by_ids(query, where).total
         return self.events.count(where.sql(), where.params, query.start, query.end)
 
     def delete_events_before(self, before: datetime) -> int:
         """Whole day files before ``before``'s day are deleted; that day loses its earlier rows."""
+        self._write("DELETE FROM matched_events WHERE ts < ?", [(isoformat(before),)])
         return self.events.delete_before(before)
 
     # --- alerts ----------------------------------------------------------

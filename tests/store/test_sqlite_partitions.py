@@ -100,3 +100,12 @@ def test_events_of_the_single_table_of_earlier_versions_are_moved_to_the_day_fil
     assert sorted(e["event.id"] for e in store.query_events(EventQuery(limit=10)).items) == [e["event.id"] for e in old]
     assert int(store.db.reader().execute("SELECT count(*) FROM events").fetchone()[0]) == 0
     store.close()
+
+
+def test_a_day_file_read_before_its_first_write_decodes_what_is_written_later(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.events._writer("20240801")  # the file exists, empty, without its dictionary yet
+    assert store.count_events(EventQuery()) == 0 and store.query_events(EventQuery()).items == []
+    store.write_events([event(1)])  # the dictionary is learned now; this thread's reader is already open
+    assert [e["event.id"] for e in store.query_events(EventQuery()).items] == ["ev000001"]
+    store.close()
