@@ -43,6 +43,9 @@ class ServerSettings(BaseModel):
     #: Run the pipeline (journal → correlator → store → playbooks) in a child process so it does not share
     #: the GIL with ingest and the API (``soclite.pipeline_process``); false keeps it on a thread in-process.
     pipeline_process: bool = True
+    #: With pipeline_process: bulk event storage (the journal's "storage" consumer) in a child of its own
+    #: (``soclite.storage_worker``), off the detection child's GIL; false runs it on a thread of that child.
+    storage_process: bool = True
 
 
 class StoreSettings(BaseModel):

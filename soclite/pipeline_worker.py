@@ -14,7 +14,8 @@ Runtime (store, journal, engine, outbox, playbook runner) and runs
 * polls what the API persists — exceptions and rule enable/disable in
   control.db (through :class:`soclite.control.tuning.Tuning`) and the IoC lists
   the playbook worker keeps there too — and applies changes to its engine;
-* (the pipeline runs bulk event storage, the journal's second consumer, on a thread of its own)
+* (bulk event storage, the journal's second consumer, runs in soclite.storage_worker, or on a thread
+  of this process when ``server.storage_process`` is false)
 * writes rule and exception hit counts (deltas) and its status to
   data_dir/pipeline.db, which the API and /health of the server read.
 
@@ -181,7 +182,9 @@ class PipelineWorker:
         # The server compacts the journal (and so keeps its own size estimate current). Bigger batches than
         # in-process: each journal commit waits for the server's appends to release journal.db's write lock
         # (SQLite's busy handler polls with sleeps across processes), so fewer commits per event.
-        self.pipeline = Pipeline(rt, compact=False, batch_size=BATCH_SIZE)
+        # Bulk event storage runs in its own child when server.storage_process (soclite.storage_worker).
+        self.pipeline = Pipeline(rt, compact=False, batch_size=BATCH_SIZE,
+                                 with_storage=not settings.server.storage_process)
         self.started_at = time.time()
 
     def _flush(self) -> None:
