@@ -60,6 +60,9 @@ class StoreSettings(BaseModel):
     index_prefix: str = "soclite"
     #: Days of events kept before whole daily indices / rows are deleted.
     retention_days: int = Field(180, ge=1)
+    #: Embedded store: whole days of events older than this leave the store for the cold archive
+    #: (data_dir/archive, compressed, hash-chained daily segments) at ``soclite archive run``.
+    hot_days: int = Field(30, ge=1)
 
     #: Allow a user name and password over plain http:// (they would cross the network in clear).
     allow_plaintext_auth: bool = False

@@ -302,14 +302,41 @@ class EventPartitions:
                     with part.conn:
                         deleted += part.conn.execute("DELETE FROM events WHERE ts < ?", (cutoff,)).rowcount
                     continue
-                path = self.path_of(day)
-                part = self._writer(day)
-                deleted += int(part.conn.execute("SELECT count(*) FROM events").fetchone()[0])
-                self._writers.pop(day).close()
-                self._generation += 1  # readers drop their connections to it at their next query
-                for suffix in ("-wal", "-shm", ""):
-                    Path(f"{path}{suffix}").unlink(missing_ok=True)
+                deleted += self.drop_day(day)
         return deleted
+
+    def drop_day(self, day: str) -> int:
+        """Delete one day's file; return how many events it held."""
+        with self._write_lock:
+            path = self.path_of(day)
+            part = self._writer(day)
+            count = int(part.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+            self._writers.pop(day).close()
+            self._generation += 1  # readers drop their connections to it at their next query
+            for suffix in ("-wal", "-shm", ""):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            return count
+
+    def iter_day(self, day: str, chunk: int = 5000) -> Iterator[Event]:
+        """Every event of one day, oldest first (for the cold archive), read in chunks."""
+        part = _Partition(self.path_of(day), create=False)
+        try:
+            after: tuple[str, int] = ("", -1)
+            while True:
+                rows = part.conn.execute(
+                    "SELECT ts, rowid, doc FROM events WHERE (ts, rowid) > (?, ?) ORDER BY ts, rowid LIMIT ?",
+                    (*after, chunk),
+                ).fetchall()
+                for _ts, _rowid, doc in rows:
+                    event = part._doc(doc)
+                    if event is None:
+                        raise StoreError(f"{part.path}: compressed events but no dictionary in meta")
+                    yield event
+                if len(rows) < chunk:
+                    return
+                after = (rows[-1][0], int(rows[-1][1]))
+        finally:
+            part.close()
 
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file())

@@ -28,7 +28,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -42,6 +42,7 @@ from soclite.store import _sqlite_alerts as _alerts
 from soclite.store import _sqlite_hosts as _hosts
 from soclite.store._sqlite_events import EventPartitions, id_hash, legacy_chunks
 from soclite.store._sqlite_schema import MIGRATIONS
+from soclite.store.archive import EventArchive, Segment
 from soclite.store.base import (
     AlertQuery,
     AlertRepeat,
@@ -298,6 +299,21 @@ class SQLiteStore(Store):
         if query.ids is not None and self._only_ids(query):
             return self._by_ids(query, where).total
         return self.events.count(where.sql(), where.params, query.start, query.end)
+
+    def archive_events_before(self, before: datetime, archive: EventArchive) -> list[Segment]:
+        """Move every whole UTC day before ``before``'s day to the cold archive, oldest first; return the
+        segments written. A day already in the archive's manifest (a crash before its file was deleted)
+        is only deleted here."""
+        cut_day = before.astimezone(UTC).strftime("%Y%m%d")
+        written = []
+        for day in sorted(self.events.days()):
+            if day >= cut_day:
+                break
+            if not archive.has(day):
+                written.append(archive.add(day, self.events.iter_day(day)))
+            self.events.drop_day(day)
+            log.info("%s: events of %s moved to the cold archive", self.path, day)
+        return written
 
     def delete_events_before(self, before: datetime) -> int:
         """Whole day files before ``before``'s day are deleted; that day loses its earlier rows."""
