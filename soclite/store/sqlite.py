@@ -28,19 +28,19 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
 from soclite.db import Database
-from soclite.errors import NotFoundError, StoreError
+from soclite.errors import InvalidCursor, NotFoundError, StoreError
 from soclite.models import EVENT_ID, Alert, AuditEntry, Event, Host, Unit, isoformat
 from soclite.store import _common as c
 from soclite.store import _sqlite_alerts as _alerts
 from soclite.store import _sqlite_hosts as _hosts
-from soclite.store._sqlite_events import EventPartitions, id_hash, legacy_chunks
+from soclite.store._sqlite_events import EventPartitions, from_micros, id_hash, legacy_chunks, micros
 from soclite.store._sqlite_schema import MIGRATIONS
 from soclite.store.archive import EventArchive, Segment
 from soclite.store.base import (
@@ -237,21 +237,15 @@ class SQLiteStore(Store):
         if query.host:
             where.add("host = ?", query.host.lower())
         if query.start:
-            where.add("ts >= ?", isoformat(query.start))
+            where.add("ts >= ?", micros(query.start))
         if query.end:
-            where.add("ts < ?", isoformat(query.end))
+            where.add("ts < ?", micros(query.end))
         if query.ids is not None:
             where.any_of("idh", [id_hash(str(i)) for i in query.ids])
-            where.any_of("id", list(query.ids))
-        columns = {
-            c.LOGSOURCE_PRODUCT: "product",
-            c.LOGSOURCE_CATEGORY: "category",
-            c.LOGSOURCE_SERVICE: "service",
-            c.UNIT: "unit",
-        }
+            where.any_of(f"sl_doc_field(doc, '{EVENT_ID}')", list(query.ids))  # the hash found it, the id decides
         for name, value in sorted(query.fields.items()):
-            if name in columns:
-                where.add(f"{columns[name]} = ?", value)
+            if name == c.UNIT:
+                where.add("unit = ?", value)
             else:  # the flat dotted key, read from the decompressed document
                 where.add("sl_doc_field(doc, ?) = ?", name, value)
         if query.q:  # last: the cheaper conditions narrow the rows before any document is decompressed
@@ -270,8 +264,10 @@ class SQLiteStore(Store):
             # Rowids are per day file, but a day file holds only its day's times: for the cursor's own day
             # (ts, rowid) is the order, for older days every row has an earlier ts and passes.
             ts, rowid = c.decode_cursor(query.cursor, 2)
+            if not isinstance(ts, int) or not isinstance(rowid, int):
+                raise InvalidCursor(f"invalid page cursor {query.cursor!r} (made for another sort order?)")
             where.add("(ts, rowid) < (?, ?)", ts, rowid)
-            cursor_time = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
+            cursor_time = from_micros(ts) + timedelta(microseconds=1)  # its day, for choosing day files
             end = min(end, cursor_time) if end is not None else cursor_time
         rows = self.events.rows(where.sql(), where.params, query.start, end, query.limit + 1)
         items = [event for _, _, _, event in rows[: query.limit]]

@@ -109,3 +109,22 @@ def test_a_day_file_read_before_its_first_write_decodes_what_is_written_later(tm
     store.write_events([event(1)])  # the dictionary is learned now; this thread's reader is already open
     assert [e["event.id"] for e in store.query_events(EventQuery()).items] == ["ev000001"]
     store.close()
+
+
+def test_a_batch_failing_midway_stores_nothing_of_its_day(tmp_path: Path) -> None:
+    """One transaction per day file: the rows before the failing one are rolled back with it."""
+    import pytest
+
+    from soclite.errors import StoreError
+
+    store = _store(tmp_path)
+    store.write_events([event(0)])
+    conn = sqlite3.connect(store.events_path / "events-20240801.db")
+    conn.execute("CREATE TRIGGER fail BEFORE INSERT ON events WHEN NEW.host = 'boom' "
+                 "BEGIN SELECT RAISE(ABORT, 'boom'); END")  # fmt: skip
+    conn.close()
+    batch = [event(i, host="boom" if i == 6 else "PC-01") for i in range(1, 11)]
+    with pytest.raises(StoreError, match="nothing stored"):
+        store.write_events(batch)
+    assert store.count_events(EventQuery()) == 1
+    store.close()
