@@ -130,8 +130,8 @@ class _Partition:
                 raise SchemaError(f"{path}: event partition schema {version} is newer than this soclite's")
             if version < SCHEMA_VERSION:
                 self.conn.executescript(SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
-            # A day's random-order index (idh) and the host/unit insertion points stay in memory.
-            self.conn.execute("PRAGMA cache_size=-65536")
+            if create:  # the writer: a day's random-order index (idh) and host/unit insertion points in memory
+                self.conn.execute("PRAGMA cache_size=-65536")  # (readers, one set per thread, keep the default)
         except sqlite3.Error as exc:
             raise SchemaError(f"{path}: not a usable event partition: {exc}") from exc
         self.codec: _Codec | None = None
