@@ -22,7 +22,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from soclite.api.deps import ReaderDep
+from soclite.api.deps import ReaderDep, RuntimeDep
 
 if TYPE_CHECKING:
     from soclite.runtime import Runtime
@@ -68,6 +68,10 @@ class Metrics:
         self.logins = Counter("soclite_logins", "Login attempts by outcome", ["outcome"], registry=self.registry)
         self.up = Gauge("soclite_up", "1 while the API is serving", registry=self.registry)
         self.up.set(1)
+        self.journal_lag = Gauge(
+            "soclite_journal_lag", "Events in the ingest journal not yet committed, per consumer", ["consumer"],
+            registry=self.registry,
+        )
 
     async def middleware(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
@@ -81,6 +85,9 @@ class Metrics:
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(request: Request, principal: ReaderDep) -> Response:
+def metrics(request: Request, principal: ReaderDep, runtime: RuntimeDep) -> Response:
     registry: Metrics = request.app.state.metrics
+    if runtime.journal is not None:  # read at scrape time: the consumers may run in another process
+        for consumer, lag in runtime.journal.lags().items():
+            registry.journal_lag.labels(consumer).set(lag)
     return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

@@ -102,7 +102,8 @@ def main() -> None:
             journal = Journal(data / "journal.db", max_bytes=8 * 1024**3)
 
             def through(target: int) -> bool:
-                return journal.committed("pipeline") >= target
+                # Stored = both consumers past it: detection (alerts) and storage (every event).
+                return min(journal.committed("detection"), journal.committed("storage")) >= target
 
             # --- syslog TCP -------------------------------------------------------------------
             base = journal.last_offset()

@@ -305,28 +305,33 @@ class Soak:
                 return
 
     def lag(self) -> int:
-        try:
-            health = self.client.get("/metrics", timeout=5).text
-        except httpx.HTTPError:
-            return -1
-        match = re.search(r'^soclite_journal_lag(?:\{consumer="pipeline"\})?\s+([0-9.e+]+)', health, re.M)
-        if match:
-            return int(float(match.group(1)))
-        return self._journal_lag()
+        """The largest journal lag over the consumers (detection, storage); -1 when unreadable."""
+        lags = self.lags()
+        return max(lags.values()) if lags else -1
 
-    def _journal_lag(self) -> int:
+    def lags(self) -> dict[str, int]:
+        """Journal lag per consumer, from /metrics (the journal file itself when the server is gone)."""
+        try:
+            text = self.client.get("/metrics", timeout=5).text
+        except httpx.HTTPError:
+            return self._journal_lags()
+        found = re.findall(r'^soclite_journal_lag\{consumer="([^"]+)"\}\s+([0-9.e+]+)', text, re.M)
+        return {name: int(float(value)) for name, value in found} or self._journal_lags()
+
+    def _journal_lags(self) -> dict[str, int]:
         from soclite.store.journal import Journal
 
         journal = Journal(self.data / "journal.db", max_bytes=1 << 40)
         try:
-            return journal.lag("pipeline")
+            return journal.lags()
         finally:
             journal.close()
 
     def sampler(self, started: float) -> None:
         assert self.server is not None
         while not self.stop.wait(5.0):
-            self.samples.append({"t": time.monotonic() - started, "lag": self.lag(),
+            lags = self.lags()
+            self.samples.append({"t": time.monotonic() - started, "lag": max(lags.values(), default=-1), "lags": lags,
                                  "rss_mb": rss_mb(self.server.pid), "offered": self.next_seq})  # fmt: skip
 
     # --- counting --------------------------------------------------------------------------------
@@ -349,15 +354,23 @@ class Soak:
 
     def store_docs(self) -> Iterator[bytes]:
         if self.args.store == "sqlite":
-            import sqlite3
+            # Through the store itself: events are in compressed day files (soclite.store._sqlite_events).
+            from soclite.store.base import EventQuery
+            from soclite.store.sqlite import SQLiteStore
 
-            conn = sqlite3.connect(f"file:{self.data / 'events.db'}?mode=ro", uri=True)
+            store = SQLiteStore(self.data / "events.db")
+            store.open()
             try:
-                for (doc,) in conn.execute("SELECT doc FROM events"):
-                    yield doc.encode() if isinstance(doc, str) else bytes(doc)
+                cursor = None
+                while True:
+                    page = store.query_events(EventQuery(limit=5000, cursor=cursor))
+                    for event in page.items:
+                        yield orjson.dumps(event)
+                    cursor = page.next
+                    if cursor is None:
+                        return
             finally:
-                conn.close()
-            return
+                store.close()
         from opensearchpy import OpenSearch, helpers
 
         client = OpenSearch(os.environ["OPENSEARCH_URL"].split(","), timeout=120)
@@ -368,7 +381,8 @@ class Soak:
 
     def disk_bytes(self) -> int:
         if self.args.store == "sqlite":
-            return sum(p.stat().st_size for p in self.data.glob("events.db*"))
+            files = [*self.data.glob("events.db*"), *self.data.glob("events-partitions/*")]
+            return sum(p.stat().st_size for p in files if p.is_file())
         resp = httpx.get(f"{os.environ['OPENSEARCH_URL'].split(',')[0]}/_cat/indices/soak-{self.run}-events*",
                          params={"bytes": "b", "h": "store.size", "format": "json"}, timeout=30)  # fmt: skip
         return sum(int(row["store.size"] or 0) for row in resp.json())
@@ -397,7 +411,8 @@ class Soak:
                 break
             time.sleep(1.0)
         drained = time.monotonic() - started
-        final_lag = self.lag()
+        final_lags = self.lags()
+        final_lag = max(final_lags.values(), default=-1)
         for thread in helpers_:
             thread.join(timeout=30)
         assert self.server is not None
@@ -430,6 +445,11 @@ class Soak:
             "alert_latency_p99_s": percentile(latencies, 99),
             "max_journal_lag": max([int(s["lag"]) for s in self.samples] + [final_lag]),
             "final_journal_lag": final_lag,
+            "max_journal_lag_by_consumer": {
+                name: max([int(s.get("lags", {}).get(name, 0)) for s in self.samples] + [lag])
+                for name, lag in final_lags.items()
+            },
+            "final_journal_lag_by_consumer": final_lags,
             "rss_mb_max": round(rss_max, 1),
             "disk_bytes_per_million_events": round(disk / stored * 1_000_000) if stored else None,
             "lag_samples": [(round(s["t"]), int(s["lag"])) for s in self.samples],

@@ -3,6 +3,7 @@
     .venv/bin/python bench/store.py                  # full run: SQLite at 1,000,000 alerts, OpenSearch API at 50,000
     .venv/bin/python bench/store.py --quick          # a smaller run (a minute or two)
     .venv/bin/python bench/store.py --stores sqlite --alerts 1000000
+    .venv/bin/python bench/store.py --sustained 5000000 --json   # event write rate per million as the store grows
 
 The OpenSearch store is measured against osmem-server (the in-memory server
 that speaks the OpenSearch REST API, started here) unless --opensearch-url
@@ -21,6 +22,9 @@ count. ``--sqlite-path`` keeps the SQLite file so a re-run only times queries.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
 import random
 import statistics
 import sys
@@ -30,6 +34,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -130,6 +136,64 @@ def random_query(rng: random.Random) -> AlertQuery:
     return AlertQuery(units=units, severity=severity, status=status, start=start, end=end, limit=50)
 
 
+def sustained_events(start: int, n: int, rng: random.Random, per_second: int) -> list[dict[str, Any]]:
+    """Events in arrival order, as the storage consumer writes them: ``per_second`` a second of site time
+    from MONTH_START, uuid4-like ids (random, as ``new_id``), 2,500 hosts, a realistic mix of sizes."""
+    events = []
+    for i in range(start, start + n):
+        host = HOSTS[rng.randrange(len(HOSTS))]
+        ts = MONTH_START + timedelta(seconds=i / per_second + rng.random())
+        events.append({
+            "@timestamp": isoformat(ts), "event.id": f"{rng.getrandbits(128):032x}", "host.name": host,
+            "soclite.unit": UNITS[hash(host) % len(UNITS)], "soclite.input": "syslog:tcp",
+            "logsource.product": "windows", "logsource.category": "process_creation", "EventID": 1,
+            "Image": "C:\\Windows\\System32\\cmd.exe", "User": f"CORP\\user{rng.randrange(3000)}",
+            "CommandLine": f'cmd.exe /c "whoami /all & net user {rng.randrange(1000)}"',
+            "source.ip": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}",
+            "event.original": f"<14>1 {isoformat(ts)} {host} Sysmon 1 - process create cmd.exe whoami {i}",
+        })  # fmt: skip
+    return events
+
+
+def disk_bytes(path: Path) -> int:
+    """Bytes of a store's files: one SQLite file (plus -wal/-shm) or a directory of them."""
+    files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else list(path.parent.glob(path.name + "*"))
+    return sum(p.stat().st_size for p in files)
+
+
+def bench_sustained(store: Store, path: Path, total: int, batch: int, step: int, per_second: int, seed: int) -> dict[str, Any]:
+    """Write ``total`` events in batches; the write rate of each ``step`` events, and disk per million."""
+    rng = random.Random(seed)
+    steps: list[dict[str, Any]] = []
+    written = 0
+    raw = 0
+    while written < total:
+        t0 = time.perf_counter()
+        gen = 0.0
+        done = 0
+        while done < step and written < total:
+            g0 = time.perf_counter()
+            events = sustained_events(written, min(batch, total - written), rng, per_second)
+            raw += sum(len(orjson.dumps(e)) for e in events)
+            gen += time.perf_counter() - g0
+            store.write_events(events)
+            written += len(events)
+            done += len(events)
+        seconds = time.perf_counter() - t0 - gen  # generation is not the store's time
+        size = disk_bytes(path)
+        steps.append({"events": written, "events_per_s": round(done / seconds), "disk_bytes": size})
+        print(f"{written:>12,} events  {done / seconds:>10,.0f} ev/s  {size / written * 1e6 / 1e6:8.1f} MB/million",
+              file=sys.stderr, flush=True)
+    size = disk_bytes(path)
+    return {
+        "mode": "sustained", "store": store.kind, "events": written, "batch": batch,
+        "events_per_s_first_step": steps[0]["events_per_s"], "events_per_s_last_step": steps[-1]["events_per_s"],
+        "steps": steps, "disk_bytes": size, "disk_bytes_per_million_events": round(size / written * 1e6),
+        "json_bytes_per_million_events": round(raw / written * 1e6),
+        "compression_ratio": round(raw / size, 2) if size else None,
+    }
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -225,7 +289,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--opensearch-url", default=None, help="a cluster to use instead of osmem-server")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="20k events, 100k/10k alerts, 50 queries")
+    parser.add_argument("--sustained", type=int, default=0, metavar="N",
+                        help="only: write N events to the SQLite store, the rate per --step as it grows")
+    parser.add_argument("--step", type=int, default=1_000_000, help="events per reported step (--sustained)")
+    parser.add_argument("--rate", type=int, default=5000, help="site events/s the timestamps advance by (--sustained)")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON line last")
     args = parser.parse_args(argv)
+    if args.sustained:
+        from soclite.store.sqlite import SQLiteStore
+
+        with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
+            path = args.sqlite_path or Path(tmp) / "events.db"
+            store = SQLiteStore(path)
+            store.open()
+            try:
+                result = bench_sustained(store, getattr(store, "events_path", path), args.sustained, max(args.batch, 5000), args.step,
+                                         args.rate, args.seed)  # fmt: skip
+            finally:
+                store.close()
+        result["machine"] = (f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_implementation()} "
+                             f"{platform.python_version()}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+        print(json.dumps(result))
+        return 0
     if args.quick:
         args.events, args.alerts, args.os_events, args.os_alerts, args.queries = (
             20_000,

@@ -7,12 +7,15 @@ How an event becomes an alert:
    hands a batch to a sink;
 2. the sink writes the batch durably to the ingest journal and only then
    acknowledges it to the sender;
-3. the detection process (:mod:`soclite.pipeline`) consumes the journal with
-   committed offsets: each event is routed by log source to the Sigma rules
-   compiled by :mod:`soclite.correlator`, which returns ``Alert`` objects (and
-   keeps correlation windows);
-4. events and alerts are written to the store (:mod:`soclite.store`: embedded
-   SQLite or OpenSearch);
+3. the detection process (:mod:`soclite.pipeline`, journal consumer
+   "detection") reads the journal with its own committed offset: each event is
+   routed by log source to the Sigma rules compiled by :mod:`soclite.correlator`,
+   which returns ``Alert`` objects (and keeps correlation windows); the alerts
+   and the events they matched are written to the store (:mod:`soclite.store`:
+   embedded SQLite or OpenSearch) first;
+4. bulk storage (:mod:`soclite.event_storage` in :mod:`soclite.storage_worker`,
+   consumer "storage") writes every event to the store at its own pace: it may
+   lag and catch up, never drops, and never delays an alert;
 5. playbooks (:mod:`soclite.playbooks`) react to new alerts through a durable
    outbox, the API and web UI (:mod:`soclite.api`) serve analysts, and the
    scheduler renders periodic reports (:mod:`soclite.reports`).
@@ -31,8 +34,8 @@ The package is layered, and imports run one way (``[tool.importlinter]`` in
 * **runtime** — :mod:`~soclite.runtime`: the typed services a route sees;
 * **api** — :mod:`~soclite.api`: routes and UI; calls control and the store, holds no SQL;
 * **application** — :mod:`~soclite.application` wires both processes once;
-  :mod:`~soclite.server`, :mod:`~soclite.pipeline_worker` and :mod:`~soclite.cli`
-  are their entry points.
+  :mod:`~soclite.server`, :mod:`~soclite.pipeline_worker`, :mod:`~soclite.storage_worker`
+  and :mod:`~soclite.cli` are their entry points.
 
 The stages keep the top-level folders of the repository (``api/``,
 ``collectors/``, ``correlator/``, ``playbooks/``, and the data in

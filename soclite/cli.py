@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "soclite.playbooks.cli",
     "soclite.reports.cli",
     "soclite.demo",
+    "soclite.archive_cli",
 )
 
 #: where to look first for a command, so that e.g. ``soclite agent`` on a workstation imports
@@ -45,6 +46,7 @@ COMMAND_HINTS = {
     "playbooks": "soclite.playbooks.cli",
     "report": "soclite.reports.cli",
     "demo": "soclite.demo",
+    "archive": "soclite.archive_cli",
 }
 
 

@@ -120,6 +120,10 @@ class ServerSettings(BaseModel):
     def _allow_networks(cls, value: list[str]) -> list[str]:
         return _networks(value)
 
+    #: With pipeline_process: bulk event storage (the journal's "storage" consumer) in a child of its own
+    #: (``soclite.storage_worker``), off the detection child's GIL; false runs it on a thread of that child.
+    storage_process: bool = True
+
 
 class StoreSettings(BaseModel):
     kind: Literal["sqlite", "opensearch"] = "sqlite"
@@ -133,6 +137,9 @@ class StoreSettings(BaseModel):
     index_prefix: str = "soclite"
     #: Days of events kept before whole daily indices / rows are deleted.
     retention_days: int = Field(180, ge=1)
+    #: Embedded store: whole days of events older than this leave the store for the cold archive
+    #: (data_dir/archive, compressed, hash-chained daily segments) at ``soclite archive run``.
+    hot_days: int = Field(30, ge=1)
 
     #: Allow a user name and password over plain http:// (they would cross the network in clear).
     allow_plaintext_auth: bool = False
@@ -166,6 +173,8 @@ class JournalSettings(BaseModel):
     deadletter_max_bytes: int = Field(200 * 1024**2, ge=64 * 1024)
     #: Dead letters older than this many days are deleted at compaction.
     deadletter_days: int = Field(30, ge=1)
+    #: Events a journal consumer (detection, storage) may be behind before /health says "degraded".
+    lag_degraded: int = Field(100_000, ge=1)
 
 
 class CorrelatorSettings(BaseModel):

@@ -1,12 +1,16 @@
-"""The pipeline: journal → correlator → store → playbooks, on one consumer thread.
+"""The detection pipeline: journal → correlator → alerts → playbooks, consumer "detection".
 
 Each turn reads a batch from the ingest journal (events already durable and
 acknowledged to their senders), runs it through the Sigma engine, writes the
-events and the (grouped) alerts to the store, hands new/updated alerts to the
-playbook runner, and only then commits the journal offset. A crash anywhere
-before the commit replays the batch: event writes are idempotent on
-``event.id``, and a new alert's id is derived from its fingerprint and first
-event, so a replay rewrites the same rows rather than adding new ones.
+events the alerts matched and the (grouped) alerts to the store, hands
+new/updated alerts to the playbook runner, refreshes the hosts' last_seen, and
+only then commits its journal offset. Bulk event storage is the journal's other
+consumer (:class:`soclite.event_storage.EventStorage`, consumer "storage", its
+own thread and offset): an alert never waits for the millions of events that
+matched nothing. A crash anywhere before the commit replays the batch: event
+writes are idempotent on ``event.id``, and a new alert's id is derived from its
+fingerprint and first event, so a replay rewrites the same rows rather than
+adding new ones.
 
 Counting stays exact on a replay through each alert's journal watermark
 (``Alert.last_offset``): a match from an event at or below it is already counted.
@@ -26,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from soclite.errors import NotFoundError
+from soclite.event_storage import DETECTION, STORAGE, EventStorage, HostUnits, register_consumers
 from soclite.models import (
     CLOSED_STATUSES,
     EVENT_ID,
@@ -44,7 +49,7 @@ from soclite.store.base import AlertRepeat
 
 log = logging.getLogger(__name__)
 
-CONSUMER = "pipeline"
+CONSUMER = DETECTION
 _ALERT_NS = uuid.UUID("6c1c1e1a-59f1-4f43-9a53-1c0c2a3f5e01")
 #: matched event ids kept on an alert (the count keeps growing beyond this)
 MAX_EVENT_IDS = 20
@@ -54,9 +59,19 @@ class Pipeline:
     """Consumes the journal; see the module docstring for the order of writes."""
 
     def __init__(
-        self, runtime: Any, *, batch_size: int = 2000, idle_sleep: float = 0.05, compact: bool = True
+        self, runtime: Any, *, batch_size: int = 2000, idle_sleep: float = 0.05, compact: bool = True,
+        storage: EventStorage | None = None, storage_batch_size: int = 5000, with_storage: bool = True,
     ) -> None:
         self.runtime = runtime
+        journal = runtime.journal
+        #: the bulk event consumer, started and stopped with this one (its own thread and offset); None when
+        #: another process runs it (soclite.storage_worker)
+        self.storage: EventStorage | None = storage or (
+            EventStorage(journal, runtime.store, batch_size=storage_batch_size)
+            if journal is not None and with_storage else None
+        )
+        if journal is not None:
+            register_consumers(journal)
         #: compact the journal every minute; False when another process (the ingesting server) does it
         self.compact = compact
         self.batch_size = batch_size
@@ -65,7 +80,7 @@ class Pipeline:
         self._thread: threading.Thread | None = None
         #: fingerprint → id of its open alert (saves the search; the alert is re-read by id)
         self._open_alerts: OrderedDict[str, str] = OrderedDict()
-        self._host_units: dict[str, str | None] = {}
+        self._units = self.storage.units if self.storage is not None else HostUnits(runtime.store)
         self._host_seen: dict[str, float] = {}
         self.events_processed = 0
         self.alerts_created = 0
@@ -79,6 +94,8 @@ class Pipeline:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="soclite-pipeline", daemon=True)
         self._thread.start()
+        if self.storage is not None:
+            self.storage.start()
 
     def stop(self, timeout: float = 60.0) -> bool:
         """Let the batch in hand finish, then save the correlation state; False if it did not end in time.
@@ -88,6 +105,8 @@ class Pipeline:
         be written half-updated; the caller should then not close what the thread still uses either.
         """
         self._stop.set()
+        if self.storage is not None:
+            self.storage.stop(timeout)  # its uncommitted batch is simply stored again next time
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -110,11 +129,8 @@ class Pipeline:
         warnings = []
         if self.last_error:
             warnings.append(f"pipeline: last error: {self.last_error}")
-        journal = self.runtime.journal
-        if journal is not None:
-            lag = journal.lag(CONSUMER)
-            if lag > 100_000:
-                warnings.append(f"pipeline: {lag} events waiting in the journal")
+        if self.storage is not None:
+            warnings.extend(self.storage.health_warnings())
         return warnings
 
     def _loop(self) -> None:
@@ -169,7 +185,11 @@ class Pipeline:
         store = self.runtime.store
         engine = self.runtime.engine
         raw_alerts: list[Alert] = engine.process_batch(events) if engine is not None else []
-        store.write_events(events)
+        # Only the events the alerts matched, so an analyst opening an alert sees them at once; every
+        # event is written by the storage consumer, the same rows again (idempotent on event.id).
+        matched_ids = {event_id for alert in raw_alerts for event_id in alert.event_ids}
+        if matched_ids:
+            store.write_matched_events([e for e in events if e.get(EVENT_ID) in matched_ids])
         created, repeats, replayed = self._group(raw_alerts, by_event)
         if created:
             store.put_alerts(created)
@@ -333,19 +353,8 @@ class Pipeline:
             self._open_alerts.popitem(last=False)
 
     # --- hosts and units ---------------------------------------------------------
-    def _host_unit(self, name: str) -> str | None:
-        key = name.lower()
-        if key not in self._host_units:
-            host = self.runtime.store.find_host(key)
-            self._host_units[key] = host.unit if host is not None else None
-        return self._host_units[key]
-
     def _fill_units(self, events: list[Event]) -> None:
-        for event in events:
-            if event.get(UNIT) is None:
-                name = event.get(HOST_NAME)
-                if isinstance(name, str) and name:
-                    event[UNIT] = self._host_unit(name)
+        self._units.fill(events)
 
     def _update_hosts(self, events: list[Event]) -> None:
         """Keep the inventory current from events: at most one refresh per host a minute.
@@ -390,7 +399,7 @@ class Pipeline:
             touch[host.id] = seen
             keys[host.id] = key
         for stored in store.touch_hosts(touch, create=create):
-            self._host_units[keys[stored.id]] = stored.unit
+            self._units.remember(keys[stored.id], stored.unit)
 
     def _maybe_save_state(self) -> None:
         now = time.monotonic()
@@ -404,4 +413,4 @@ class Pipeline:
             engine.save_state()
 
 
-__all__ = ["CONSUMER", "EVENT_ID", "Pipeline"]
+__all__ = ["CONSUMER", "DETECTION", "EVENT_ID", "STORAGE", "Pipeline"]

@@ -14,6 +14,8 @@ Runtime (store, journal, engine, outbox, playbook runner) and runs
 * polls what the API persists — exceptions and rule enable/disable in
   control.db (through :class:`soclite.control.tuning.Tuning`) and the IoC lists
   the playbook worker keeps there too — and applies changes to its engine;
+* (bulk event storage, the journal's second consumer, runs in soclite.storage_worker, or on a thread
+  of this process when ``server.storage_process`` is false)
 * writes rule and exception hit counts (deltas) and its status to
   data_dir/pipeline.db, which the API and /health of the server read.
 
@@ -180,7 +182,9 @@ class PipelineWorker:
         # The server compacts the journal (and so keeps its own size estimate current). Bigger batches than
         # in-process: each journal commit waits for the server's appends to release journal.db's write lock
         # (SQLite's busy handler polls with sleeps across processes), so fewer commits per event.
-        self.pipeline = Pipeline(rt, compact=False, batch_size=BATCH_SIZE)
+        # Bulk event storage runs in its own child when server.storage_process (soclite.storage_worker).
+        self.pipeline = Pipeline(rt, compact=False, batch_size=BATCH_SIZE,
+                                 with_storage=not settings.server.storage_process)
         self.started_at = time.time()
 
     def _flush(self) -> None:
@@ -188,7 +192,8 @@ class PipelineWorker:
         p = self.pipeline
         self.stats.set_status(WorkerStatus(
             pid=os.getpid(), started_at=self.started_at, heartbeat_at=time.time(), events=p.events_processed,
-            alerts_created=p.alerts_created, errors=p.errors, last_error=p.last_error,
+            alerts_created=p.alerts_created, errors=p.errors + (p.storage.errors if p.storage else 0),
+            last_error=p.last_error or (p.storage.last_error if p.storage else None),
         ))  # fmt: skip
 
     def run(self, stop: threading.Event) -> None:

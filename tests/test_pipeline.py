@@ -48,6 +48,7 @@ def test_events_and_alerts_reach_the_store(runtime: Runtime) -> None:
     pipeline = Pipeline(runtime)
     assert pipeline.run_once() == 3
     assert runtime.journal.lag(CONSUMER) == 0
+    assert pipeline.storage is not None and pipeline.storage.run_once() == 3  # every event: storage consumer
     assert runtime.store.count_events(EventQuery()) == 3
     page = runtime.store.query_alerts(AlertQuery(rule_id=None))
     assert page.total == 1, [a.rule_title for a in page.items]
@@ -72,6 +73,7 @@ def test_replay_after_crash_before_commit_adds_nothing(runtime: Runtime) -> None
     after = runtime.store.query_alerts(AlertQuery()).items
     assert [a.id for a in after] == [a.id for a in before]
     assert after[0].count == 2
+    assert second.storage is not None and second.storage.run_once() == 2
     assert runtime.store.count_events(EventQuery()) == 2
 
 
@@ -161,6 +163,7 @@ def test_a_failed_alert_write_is_retried_not_lost(runtime: Runtime, tmp_path: Pa
     assert pipeline.run_once() == 3
     alerts = runtime.store.query_alerts(AlertQuery()).items
     assert len(alerts) == 1 and alerts[0].count == 3
+    assert pipeline.storage is not None and pipeline.storage.run_once() == 3
     assert runtime.store.count_events(EventQuery()) == 3
 
 
@@ -363,10 +366,10 @@ class _SlowEventWrites:
     def __getattr__(self, name: str):
         return getattr(self._store, name)
 
-    def write_events(self, events):
+    def write_matched_events(self, events):  # detection's event write (bulk storage is another consumer)
         self.entered.set()
         self.release.wait(30)
-        return self._store.write_events(events)
+        return self._store.write_matched_events(events)
 
 
 def test_stop_waits_for_the_batch_and_never_saves_state_under_it(runtime: Runtime, tmp_path: Path) -> None:
@@ -404,3 +407,95 @@ def test_alert_search_finds_values_of_every_matched_event(runtime: Runtime) -> N
     for needle in ("Win.Trojan.Agent-0", "/home/a/f2.exe", "win.trojan.agent-1"):
         assert runtime.store.query_alerts(AlertQuery(q=needle)).total == 1, needle
     assert runtime.store.query_alerts(AlertQuery(q="Win.Trojan.Agent-9")).total == 0
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for: {what}"
+        time.sleep(0.02)
+
+
+def test_alerts_are_visible_while_event_storage_is_stalled_and_storage_catches_up(runtime: Runtime) -> None:
+    import sqlite3
+
+    from soclite.event_storage import STORAGE
+    from soclite.models import isoformat
+    from soclite.store import _common as c
+    from soclite.store._sqlite_events import day_of
+
+    noise = [f"<38>Aug  1 10:01:{n % 60:02d} ws-20 sshd[9]: Accepted publickey for canbo{n} from 10.0.0.{n % 250} "
+             f"port {4000 + n} ssh2" for n in range(500)]  # fmt: skip
+    batches = [_lines(noise[:250], host="ws-20"), _lines(_clamav(3), host="ws-20"), _lines(noise[250:], host="ws-20")]
+    for n, batch in enumerate(batches):
+        runtime.journal.append(f"b{n}", batch)
+    # Another process holds the write lock of every day file these events go to: bulk storage is stuck.
+    days = {day_of(isoformat(c.event_time(e))) for batch in batches for e in batch}
+    blockers = []
+    for day in sorted(days):
+        runtime.store.events._writer(day)  # the file exists (as after an earlier write that day)
+        blocker = sqlite3.connect(runtime.store.events.path_of(day), isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        blockers.append(blocker)
+    pipeline = Pipeline(runtime, idle_sleep=0.01, storage_batch_size=100)
+    pipeline.start()
+    try:
+        _wait(lambda: runtime.journal.lag(CONSUMER) == 0, 30, "detection through the whole journal")
+        # The alert and the events it matched are readable while bulk storage has stored nothing.
+        (alert,) = runtime.store.query_alerts(AlertQuery()).items
+        assert alert.count == 3
+        matched = runtime.store.query_events(EventQuery(ids=alert.event_ids))
+        assert matched.total == 3 and {e["event.id"] for e in matched.items} == set(alert.event_ids)
+        assert runtime.store.count_events(EventQuery()) == 0
+        assert runtime.journal.lag(STORAGE) == 503
+        # Compaction waits for the slowest consumer: nothing storage has not committed is deleted.
+        runtime.journal.compact()
+        assert runtime.journal.count() == 503
+    finally:
+        for blocker in blockers:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+    try:
+        _wait(lambda: runtime.journal.lag(STORAGE) == 0, 60, "storage caught up")
+    finally:
+        assert pipeline.stop(timeout=30)
+    # Every event once: the three matched events were written by both consumers, stored once.
+    assert runtime.store.count_events(EventQuery()) == 503
+    ids = [e["event.id"] for e in runtime.store.query_events(EventQuery(limit=1000)).items]
+    assert len(ids) == len(set(ids)) == 503
+    assert runtime.store.query_events(EventQuery(ids=alert.event_ids)).total == 3
+    runtime.journal.compact()
+    assert runtime.journal.count() == 0
+
+
+def test_a_storage_batch_replayed_after_a_crash_before_its_commit_is_stored_once(runtime: Runtime) -> None:
+    from soclite.event_storage import STORAGE, EventStorage
+
+    runtime.journal.append("b1", _lines(_clamav(5), host="ws-21"))
+    rows = runtime.journal.read(STORAGE, 100)
+    runtime.store.write_events([event for _, event in rows])  # written, then "crash" before the commit
+    storage = EventStorage(runtime.journal, runtime.store)
+    assert storage.run_once() == 5  # the restarted consumer replays the batch
+    assert runtime.journal.lag(STORAGE) == 0
+    assert runtime.store.count_events(EventQuery()) == 5
+
+
+def test_detection_stores_only_matched_events_and_storage_the_rest_with_units(runtime: Runtime) -> None:
+    from soclite.models import Host, HostType
+
+    runtime.store.put_host(Host(id="ws-22", name="ws-22", type=HostType.WORKSTATION, unit="so-yt"))
+    events = _lines([_clamav(1)[0].replace("ws-01", "ws-22"), "<38>Aug  1 10:02:00 ws-22 cron[1]: nothing to see"],
+                     host="ws-22")
+    for event in events:
+        event.pop("soclite.unit", None)  # a syslog sender: the unit comes from the inventory
+    runtime.journal.append("b1", events)
+    pipeline = Pipeline(runtime)
+    assert pipeline.run_once() == 2
+    assert runtime.store.count_events(EventQuery(host="ws-22")) == 0  # bulk storage has not run
+    (alert,) = runtime.store.query_alerts(AlertQuery(host="ws-22")).items
+    assert runtime.store.count_events(EventQuery(ids=alert.event_ids)) == 1  # the matched event, at once
+    assert pipeline.storage is not None and pipeline.storage.run_once() == 2
+    stored = runtime.store.query_events(EventQuery(host="ws-22")).items
+    assert len(stored) == 2 and {e.get("soclite.unit") for e in stored} == {"so-yt"}

@@ -94,6 +94,7 @@ class Server:
         )  # fmt: skip
         wait_for(lambda: self.health() is not None, 60, "server up")
         wait_for(lambda: self.worker_pid() is not None, 30, "pipeline worker started")
+        wait_for(lambda: self.storage_pid() is not None, 30, "storage worker started")
 
     def log(self) -> str:
         return (self.data_dir / "server.log").read_text(errors="replace")[-4000:]
@@ -106,7 +107,7 @@ class Server:
             return None
         return dict(r.json()) if r.status_code == 200 else None
 
-    def worker_pid(self) -> int | None:
+    def worker_pid(self, module: bytes = b"soclite.pipeline_worker") -> int | None:
         """The server's pipeline worker child, found through /proc (any thread may have spawned it)."""
         assert self.proc is not None
         for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
@@ -115,9 +116,12 @@ class Server:
                     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
                 except OSError:
                     continue
-                if b"soclite.pipeline_worker" in cmdline:
+                if module in cmdline:
                     return int(pid)
         return None
+
+    def storage_pid(self) -> int | None:
+        return self.worker_pid(b"soclite.storage_worker")
 
     def ingest(self, events: list[dict[str, Any]], batch_id: str) -> None:
         r = self.client.post("/api/v1/ingest", content=b"\n".join(orjson.dumps(e) for e in events),
@@ -225,6 +229,56 @@ def test_sigkill_of_the_worker_restarts_it_and_loses_or_doubles_nothing(server: 
     assert len(kill_alerts) == total // 10
     assert {a["count"] for a in kill_alerts} == {1}
     assert all(a["unit"] == "so-pp" for a in kill_alerts)
+    # Both journal consumers are through (kill -9 of the child mid-batch lost nothing for either).
+    wait_for(lambda: (server.health() or {}).get("journal_lag") == {"detection": 0, "storage": 0}, 60, "no lag")
+
+
+def test_alerts_come_while_the_storage_worker_is_stopped_and_storage_then_catches_up(server: Server) -> None:
+    """SIGSTOP freezes the storage child (even inside a write transaction, holding its day file's lock)."""
+    total, command = 3000, "/bin/pp-marker --stall"
+    events = [event("pp-stall" if i % 100 else f"pp-stall-{i:05d}", i, command if i % 100 == 0 else "ls")
+              for i in range(total)]  # fmt: skip
+    storage = server.storage_pid()
+    assert storage is not None
+    os.kill(storage, signal.SIGSTOP)
+    try:
+        for b in range(0, total, 500):
+            server.ingest(events[b : b + 500], f"stall-{b}")
+
+        def stall_alerts() -> list[dict]:
+            return [a for a in server.alerts(rule_id=MARK_RULE) if str(a["host"]).startswith("pp-stall-")]
+
+        wait_for(lambda: len(stall_alerts()) == total // 100, 60, "every alert while storage is stopped")
+        alert = stall_alerts()[0]
+        detail = server.get(f"/api/v1/alerts/{alert['id']}")
+        assert detail["events"] and detail["events"][0]["process.command_line"] == command, detail.keys()
+        health = server.health()
+        assert health is not None and health["journal_lag"]["storage"] >= total - 10, health
+        assert health["journal_lag"]["detection"] == 0
+        assert server.events_of("pp-stall") == 0
+    finally:
+        os.kill(storage, signal.SIGCONT)
+    wait_for(lambda: (server.health() or {}).get("journal_lag", {}).get("storage") == 0, 60, "storage caught up")
+    assert server.events_of("pp-stall") == total - total // 100
+    matched = int(server.get("/api/v1/events", field=f"process.command_line={command}", limit=1)["total"])
+    assert matched == total // 100
+
+
+def test_sigkill_of_the_storage_worker_restarts_it_and_loses_or_doubles_nothing(server: Server) -> None:
+    total, batch = 20_000, 500
+    events = [event("pp-skill", i, "ls") for i in range(total)]
+    first = server.storage_pid()
+    assert first is not None
+    for b in range(0, total, batch):
+        server.ingest(events[b : b + batch], f"skill-{b}")
+    wait_for(lambda: server.events_of("pp-skill") > 0, 30, "storage is writing")
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: server.storage_pid() not in (None, first), 30, "a new storage worker")
+    wait_for(lambda: (server.health() or {}).get("journal_lag", {}).get("storage") == 0, 90, "storage caught up")
+    assert server.events_of("pp-skill") == total
+    health = server.health()
+    assert health is not None and any("event storage: worker process restarted 1 time" in w
+                                      for w in health["warnings"]), health  # fmt: skip
 
 
 def test_an_exception_made_through_the_api_reaches_the_worker(server: Server) -> None:

@@ -1,9 +1,10 @@
 """GET /health: liveness, the warnings an operator must see, and one check per part that can fail.
 
-``status`` is "ok" while the process answers and loses nothing (the DESIGN.md contract), "degraded" while
-data is being dropped or refused (input queues full, disk full), with the reasons in ``degraded``;
-``overall`` is "degraded" when that or any check is, and ``checks`` says which and why
-(:mod:`soclite.api.notices`).
+``status`` is "ok" while the process answers and loses nothing late or dropped (the DESIGN.md contract), and
+"degraded" with its ``reasons`` while data is being dropped or refused (input queues full, disk full) or a
+journal consumer is more than ``journal.lag_degraded`` events behind (alerts late for detection, event search
+behind for storage). The endpoint still answers 200: the server is alive. ``overall`` is "degraded" when
+that or any check is, and ``checks`` says which and why (:mod:`soclite.api.notices`).
 """
 
 from __future__ import annotations
@@ -27,18 +28,22 @@ def health(runtime: RuntimeDep) -> dict[str, Any]:
         if callable(check):
             warnings.extend(check())
     checks = health_checks(runtime)
-    # Still 200 (the process serves). ``status`` is "degraded" only while data is being lost or refused
-    # right now (input drops, a full disk), with the reasons; ``overall``/``checks`` cover every part
-    # that can fail (a connector down, rules that do not load, failing actions).
-    degraded = runtime.degraded()
-    warnings.extend(reason for reason in degraded if reason not in warnings)
+    lags = runtime.journal.lags() if runtime.journal is not None else {}
+    limit = runtime.settings.journal.lag_degraded
+    reasons = [*runtime.degraded()]
+    reasons += [
+        f"journal consumer {name!r} is {lag} events behind (more than {limit})"
+        for name, lag in lags.items() if lag > limit
+    ]
+    warnings.extend(reason for reason in reasons if reason not in warnings)
     inputs = {
         running.name: {"received": running.stats.received, "dropped": running.stats.dropped,
                        "refused": running.stats.refused, "rejected": running.stats.rejected}
         for running in runtime.inputs
     }  # fmt: skip
-    overall = DEGRADED if degraded or any(c["status"] == DEGRADED for c in checks.values()) else OK
+    overall = DEGRADED if reasons or any(c["status"] == DEGRADED for c in checks.values()) else OK
     return {
-        "status": "degraded" if degraded else "ok", "overall": overall, "version": __version__,
-        "store": runtime.store.kind, "warnings": warnings, "degraded": degraded, "inputs": inputs, "checks": checks,
+        "status": "degraded" if reasons else "ok", "reasons": reasons, "degraded": reasons, "overall": overall,
+        "version": __version__, "store": runtime.store.kind, "journal_lag": lags, "warnings": warnings,
+        "inputs": inputs, "checks": checks,
     }  # fmt: skip

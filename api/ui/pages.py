@@ -235,10 +235,13 @@ def overview(request: Request, days: Annotated[int, Query(ge=1, le=3660)] = 14) 
         except Exception:  # shown as unknown rather than breaking the overview
             connector = {"state": "unknown"}
     open_total = sum(stats["alerts"]["by_status"].get(s, 0) for s in ("new", "acknowledged", "in_progress"))
+    # Per journal consumer: how far detection (alerts) and bulk storage (event search) are behind ingest.
+    journal_lag = runtime.journal.lags() if runtime.journal is not None else {}
     return render(request, "overview.html", me=me, stats=stats, days=days, severity_chart=severity_chart,
                   top_chart=top_chart, unit_rows=unit_rows[:20], connector=connector,
                   national_enabled=runtime.settings.national.enabled, open_total=open_total,
-                  degraded=runtime.degraded(), inputs=[(i.name, i.stats) for i in runtime.inputs])
+                  degraded=runtime.degraded(), inputs=[(i.name, i.stats) for i in runtime.inputs],
+                  journal_lag=journal_lag, lag_degraded=runtime.settings.journal.lag_degraded)
 
 
 # --- alert queue ------------------------------------------------------------------

@@ -136,4 +136,15 @@ MIGRATIONS: list[str] = [
         ), ''), 1, 8000)
     WHERE json_type(doc, '$.event') = 'object';
     """,
+    # 3: the events alerts matched, written by detection (Store.write_matched_events) beside the alerts, so
+    # an alert's events are readable by id while bulk storage (the day files) lags or is locked.
+    """
+    CREATE TABLE matched_events (
+        id TEXT PRIMARY KEY,
+        ts TEXT NOT NULL,
+        unit TEXT,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX matched_events_ts ON matched_events (ts);
+    """,
 ]

@@ -197,6 +197,15 @@ class Store(abc.ABC):
     def write_events(self, events: Sequence[Event]) -> int:
         """Store a batch (idempotent on ``event.id``); return how many were stored."""
 
+    def write_matched_events(self, events: Sequence[Event]) -> int:
+        """The events alerts matched, written by detection ahead of bulk storage (idempotent on ``event.id``).
+
+        They must be readable by id (``EventQuery.ids``) at once, whatever bulk storage is doing; the same
+        events reach :meth:`write_events` later through the storage consumer. A store whose bulk writes
+        can hold them up keeps them apart (SQLite); by default they are simply written.
+        """
+        return self.write_events(events)
+
     @abc.abstractmethod
     def query_events(self, query: EventQuery) -> Page[Event]: ...
 

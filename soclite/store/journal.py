@@ -268,10 +268,33 @@ class Journal:
         return len(bodies), False
 
     # --- consuming -------------------------------------------------------------------------------
-    def register(self, consumer: str) -> None:
-        """Declare a consumer (from the start of what is still in the journal) so compaction waits for it."""
+    def register(self, *consumers: str, replaces: str | None = None) -> None:
+        """Declare consumers (from the start of what is still in the journal) so compaction waits for them.
+
+        One transaction: compaction never sees one consumer of a set without the others. ``replaces``
+        names a consumer these take over from (an older version's single "pipeline"): each new one starts
+        at its committed offset (nothing is replayed or skipped) and its row goes, or compaction would
+        wait for it forever.
+        """
         with self.db.write() as conn:
-            conn.execute("INSERT OR IGNORE INTO consumers (name, committed) VALUES (?, 0)", (consumer,))
+            start = 0
+            if replaces is not None:
+                row = conn.execute("SELECT committed FROM consumers WHERE name = ?", (replaces,)).fetchone()
+                if row is not None:
+                    start = int(row[0])
+                    conn.execute("DELETE FROM consumers WHERE name = ?", (replaces,))
+            conn.executemany(
+                "INSERT OR IGNORE INTO consumers (name, committed) VALUES (?, ?)", [(c, start) for c in consumers]
+            )
+
+    def consumers(self) -> dict[str, int]:
+        """Every registered consumer with its committed offset."""
+        rows = self.db.reader().execute("SELECT name, committed FROM consumers ORDER BY name").fetchall()
+        return {str(row[0]): int(row[1]) for row in rows}
+
+    def lags(self) -> dict[str, int]:
+        """Events appended but not yet committed, per registered consumer (see :meth:`lag`)."""
+        return {name: self.lag(name) for name in self.consumers()}
 
     def committed(self, consumer: str) -> int:
         row = self.db.reader().execute("SELECT committed FROM consumers WHERE name = ?", (consumer,)).fetchone()

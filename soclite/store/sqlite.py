@@ -1,4 +1,9 @@
-"""The embedded store: events, alerts, hosts, units and audit in one SQLite file (the default).
+"""The embedded store: alerts, hosts, units and audit in one SQLite file, events in day files (the default).
+
+Events live beside it in ``<stem>-partitions/events-YYYYMMDD.db``, compressed, one file per
+UTC day (:mod:`soclite.store._sqlite_events`: why, and the figures). Bulk event writes so never
+hold the alerts' write lock, and their rate does not fall as the store grows. Rows of the single
+``events`` table of earlier versions are moved there when the store opens.
 
 Every filterable field of an alert is a column and the full object is kept
 as JSON beside it, so a filtered page reads one index range and 50 rows.
@@ -13,31 +18,35 @@ width), which sort lexicographically; day and month histogram buckets are those 
 the site's zone (summed from UTC hour buckets).
 
 Free text ``q`` is a case-folded substring over the raw line and the main
-fields (events) or title/rule/host/description plus the matched events' fields (alerts,
-indexed into the row's ``text`` at write time); no FTS5 index — its
-write cost was not worth it for bounded, time-filtered searches.
+fields (events, decompressed in SQL) or title/rule/host/description plus the matched events' fields
+(alerts, indexed into the row's ``text`` at write time); no FTS5 index — its write cost was not
+worth it for bounded, time-filtered searches.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from soclite.db import Database
-from soclite.errors import NotFoundError, StoreError
-from soclite.models import Alert, AuditEntry, Event, Host, Unit, isoformat, parse_timestamp
+from soclite.errors import InvalidCursor, NotFoundError, StoreError
+from soclite.models import EVENT_ID, Alert, AuditEntry, Event, Host, Unit, isoformat, parse_timestamp
 from soclite.sitetime import whole_hour_offsets
 from soclite.store import _common as c
 from soclite.store import _sqlite_alerts as _alerts
 from soclite.store import _sqlite_hosts as _hosts
+from soclite.store._sqlite_events import EventPartitions, from_micros, id_hash, legacy_chunks, micros
 from soclite.store._sqlite_schema import MIGRATIONS
+from soclite.store.archive import EventArchive, Segment
 from soclite.store.base import (
     AlertQuery,
     AlertRepeat,
@@ -55,8 +64,6 @@ from soclite.store.base import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from soclite.config import Settings
 
 
@@ -79,25 +86,29 @@ _ALERT_UPSERT = (
 )
 
 
+log = logging.getLogger(__name__)
+
+
 def _contains(haystack: str | None, needle: str) -> int:
     return 1 if haystack is not None and needle in haystack else 0
 
 
-def _json_path(name: str) -> str:
-    """A JSON path with the flat dotted key quoted as one member."""
-    return '$."' + name.replace('"', '\\"') + '"'
 
 
 def _expr_sql(expr: Expr) -> tuple[str, list[Any]]:
-    """An event search as SQL over the events table (see :class:`~soclite.store.base.Match` for the meaning)."""
+    """An event search as SQL over a day file's rows (see :class:`~soclite.store.base.Match` for the meaning).
+
+    Documents are compressed: free text and fields are read through the day file's ``sl_doc_contains`` and
+    ``sl_doc_field`` functions (the flat dotted key), after the cheaper time/host/unit conditions.
+    """
     if isinstance(expr, Match):
         if expr.field is None:
-            return "sl_contains(text, ?)", [expr.value.casefold()]
-        value = "lower(CAST(json_extract(doc, ?) AS TEXT))"
+            return "sl_doc_contains(doc, ?)", [expr.value.casefold()]
+        value = "lower(CAST(sl_doc_field(doc, ?) AS TEXT))"
         if expr.wildcard:
             # GLOB is Lucene's * and ?; a literal [ must be written [[] in GLOB
-            return f"{value} GLOB ?", [_json_path(expr.field), expr.value.lower().replace("[", "[[]")]
-        return f"{value} = ?", [_json_path(expr.field), expr.value.lower()]
+            return f"{value} GLOB ?", [expr.field, expr.value.lower().replace("[", "[[]")]
+        return f"{value} = ?", [expr.field, expr.value.lower()]
     if isinstance(expr, Not):
         sql, params = _expr_sql(expr.part)
         return f"NOT coalesce(({sql}), 0)", params  # a missing field is "not equal", not unknown
@@ -153,9 +164,13 @@ class SQLiteStore(Store):
 
     kind = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
+        path = Path(path)
         self.path = path
+        #: the directory of the day files of events
+        self.events_path = path.parent / f"{path.stem}-partitions"
         self._db: Database | None = None
+        self._events: EventPartitions | None = None
         self._local = threading.local()
 
     @classmethod
@@ -165,7 +180,22 @@ class SQLiteStore(Store):
     # --- lifecycle -------------------------------------------------------
     def open(self) -> None:
         self._db = Database(self.path, MIGRATIONS, name="events")
+        self._events = EventPartitions(self.events_path)
+        self._move_legacy_events()
         self.optimize()
+
+    def _move_legacy_events(self) -> None:
+        """Move the rows of the single ``events`` table (earlier versions) into the day files, in chunks.
+
+        Idempotent and safe with two processes opening the store at once: each chunk is written (new rows
+        only) before it is deleted, so a crash or a concurrent mover at worst writes a chunk twice.
+        """
+        moved = 0
+        for rowids, events in legacy_chunks(self.db.reader(), 20_000):
+            self.events.write(events)
+            self._write("DELETE FROM events WHERE rowid = ?", [(r,) for r in rowids])
+            moved += len(rowids)
+            log.info("%s: %d events moved to the day files so far", self.path, moved)
 
     def optimize(self) -> None:
         """Refresh the planner's statistics so it picks the composite index a filter needs.
@@ -186,6 +216,15 @@ class SQLiteStore(Store):
                 self.optimize()
             self._db.close()
             self._db = None
+        if self._events is not None:
+            self._events.close()
+            self._events = None
+
+    @property
+    def events(self) -> EventPartitions:
+        if self._events is None:
+            raise StoreError(f"{self.path}: store is not open")
+        return self._events
 
     @property
     def db(self) -> Database:
@@ -216,29 +255,30 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: write of {len(rows)} rows failed, nothing stored: {exc}") from exc
 
-    # --- events ----------------------------------------------------------
+    # --- events (day files: soclite.store._sqlite_events) -------------------
     def write_events(self, events: Sequence[Event]) -> int:
+        return self.events.write(events) if events else 0
+
+    def write_matched_events(self, events: Sequence[Event]) -> int:
+        """Into events.db (beside the alerts, never behind a bulk write to a day file); see the base class."""
         rows = [
-            (
-                c.event_id(event),
-                isoformat(c.event_time(event)),
-                c.event_host(event),
-                event.get(c.UNIT),
-                event.get(c.LOGSOURCE_PRODUCT),
-                event.get(c.LOGSOURCE_CATEGORY),
-                event.get(c.LOGSOURCE_SERVICE),
-                c.event_text(event),
-                orjson.dumps(event, default=str).decode("utf-8"),
-            )
-            for event in events
+            (c.event_id(e), isoformat(c.event_time(e)), e.get(c.UNIT), orjson.dumps(e, default=str).decode())
+            for e in events
         ]
         if not rows:
             return 0
-        return self._write(
-            "INSERT OR IGNORE INTO events (id, ts, host, unit, product, category, service, text, doc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        return self._write("INSERT OR IGNORE INTO matched_events (id, ts, unit, doc) VALUES (?, ?, ?, ?)", rows)
+
+    def _matched(self, query: EventQuery) -> list[Event]:
+        """Events looked up by id that bulk storage may not have written yet."""
+        assert query.ids is not None
+        where = _Where()
+        where.any_of("id", list(query.ids))
+        where.any_of("unit", query.units)
+        if where.empty:
+            return []
+        rows = self._rows(f"SELECT doc FROM matched_events {where.sql()}", where.params)
+        return [orjson.loads(row["doc"]) for row in rows]
 
     def _event_where(self, query: EventQuery) -> _Where:
         where = _Where()
@@ -246,70 +286,87 @@ class SQLiteStore(Store):
         if query.host:
             where.add("host = ?", query.host.lower())
         if query.start:
-            where.add("ts >= ?", isoformat(query.start))
+            where.add("ts >= ?", micros(query.start))
         if query.end:
-            where.add("ts < ?", isoformat(query.end))
+            where.add("ts < ?", micros(query.end))
         if query.ids is not None:
-            where.any_of("id", list(query.ids))
-        if query.q:
-            where.add("sl_contains(text, ?)", query.q.casefold())
-        columns = {
-            c.LOGSOURCE_PRODUCT: "product",
-            c.LOGSOURCE_CATEGORY: "category",
-            c.LOGSOURCE_SERVICE: "service",
-        }
+            where.any_of("idh", [id_hash(str(i)) for i in query.ids])
+            where.any_of(f"sl_doc_field(doc, '{EVENT_ID}')", list(query.ids))  # the hash found it, the id decides
         if query.expr is not None:
             sql, params = _expr_sql(query.expr)
             where.add(sql, *params)
         for name, value in sorted(query.fields.items()):
-            if name in columns:
-                where.add(f"{columns[name]} = ?", value)
-            elif name == c.UNIT:
+            if name == c.UNIT:
                 where.add("unit = ?", value)
-            else:
-                # A JSON path with the flat dotted key quoted as one member.
-                where.add(
-                    "CAST(json_extract(doc, ?) AS TEXT) = ?", '$."' + name.replace('"', '\\"') + '"', value
-                )
+            else:  # the flat dotted key, read from the decompressed document
+                where.add("sl_doc_field(doc, ?) = ?", name, value)
+        if query.q:  # last: the cheaper conditions narrow the rows before any document is decompressed
+            where.add("sl_doc_contains(doc, ?)", query.q.casefold())
         return where
 
     def query_events(self, query: EventQuery) -> Page[Event]:
         where = self._event_where(query)
         if where.empty:
             return Page(total=0, items=[])
+        if query.ids is not None and self._only_ids(query):
+            return self._by_ids(query, where)
         total = self.count_events(query)
+        end = query.end
         if query.cursor:
-            ts, rowid = c.decode_cursor(query.cursor, 2, (str, int))
+            # Rowids are per day file, but a day file holds only its day's times: for the cursor's own day
+            # (ts, rowid) is the order, for older days every row has an earlier ts and passes.
+            ts, rowid = c.decode_cursor(query.cursor, 2)
+            if not isinstance(ts, int) or not isinstance(rowid, int):
+                raise InvalidCursor(f"invalid page cursor {query.cursor!r} (made for another sort order?)")
             where.add("(ts, rowid) < (?, ?)", ts, rowid)
-        rows = self._rows(
-            f"SELECT rowid, ts, doc FROM events {where.sql()} ORDER BY ts DESC, rowid DESC LIMIT ?",
-            [*where.params, query.limit + 1],
-        )
-        items = [orjson.loads(row["doc"]) for row in rows[: query.limit]]
+            cursor_time = from_micros(ts) + timedelta(microseconds=1)  # its day, for choosing day files
+            end = min(end, cursor_time) if end is not None else cursor_time
+        rows = self.events.rows(where.sql(), where.params, query.start, end, query.limit + 1)
+        items = [event for _, _, _, event in rows[: query.limit]]
         more = len(rows) > query.limit
         last = rows[query.limit - 1] if more else None
-        return Page(
-            total=total, items=items, next=c.encode_cursor([last["ts"], last["rowid"]]) if last else None
-        )
+        return Page(total=total, items=items, next=c.encode_cursor([last[1], last[2]]) if last else None)
+
+    @staticmethod
+    def _only_ids(query: EventQuery) -> bool:
+        """A lookup by id (an alert's matched events), narrowed at most by the reader's units."""
+        return not (query.host or query.start or query.end or query.q or query.fields or query.cursor)
+
+    def _by_ids(self, query: EventQuery, where: _Where) -> Page[Event]:
+        """The day files' rows, completed by the matched events bulk storage has not written yet."""
+        found = {e.get(EVENT_ID): e for _, _, _, e in self.events.rows(where.sql(), where.params, None, None, 10_000)}
+        for event in self._matched(query):
+            found.setdefault(event.get(EVENT_ID), event)
+        items = sorted(found.values(), key=lambda e: (str(e.get("@timestamp")), str(e.get(EVENT_ID))), reverse=True)
+        return Page(total=len(items), items=items[: query.limit])
 
     def count_events(self, query: EventQuery) -> int:
         where = self._event_where(query)
         if where.empty:
             return 0
-        return int(self._rows(f"SELECT count(*) FROM events {where.sql()}", where.params)[0][0])
+        if query.ids is not None and self._only_ids(query):
+            return self._by_ids(query, where).total
+        return self.events.count(where.sql(), where.params, query.start, query.end)
+
+    def archive_events_before(self, before: datetime, archive: EventArchive) -> list[Segment]:
+        """Move every whole UTC day before ``before``'s day to the cold archive, oldest first; return the
+        segments written. A day already in the archive's manifest (a crash before its file was deleted)
+        is only deleted here."""
+        cut_day = before.astimezone(UTC).strftime("%Y%m%d")
+        written = []
+        for day in sorted(self.events.days()):
+            if day >= cut_day:
+                break
+            if not archive.has(day):
+                written.append(archive.add(day, self.events.iter_day(day)))
+            self.events.drop_day(day)
+            log.info("%s: events of %s moved to the cold archive", self.path, day)
+        return written
 
     def delete_events_before(self, before: datetime) -> int:
-        """Delete in chunks so a big purge never holds the write lock for long."""
-        cutoff = isoformat(before)
-        deleted = 0
-        while True:
-            changed = self._write(
-                "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE ts < ? LIMIT 20000)",
-                [(cutoff,)],
-            )
-            deleted += changed
-            if changed < 20000:
-                return deleted
+        """Whole day files before ``before``'s day are deleted; that day loses its earlier rows."""
+        self._write("DELETE FROM matched_events WHERE ts < ?", [(isoformat(before),)])
+        return self.events.delete_before(before)
 
     # --- alerts ----------------------------------------------------------
     @staticmethod

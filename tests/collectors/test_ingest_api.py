@@ -101,3 +101,26 @@ def test_dead_letters_are_scoped_to_the_senders_unit(client: httpx.Client, runti
     province = runtime.identity.create_token(role="admin")
     page = client.get("/api/v1/deadletters", headers=auth(province)).json()
     assert page["total"] == 3 and sorted(str(i["unit"]) for i in page["items"]) == ["None", "so-tc", "ttdl"]
+
+
+def test_journal_lag_per_consumer_in_health_and_metrics(client: httpx.Client, runtime: Runtime) -> None:
+    admin = runtime.identity.create_token(role="admin")
+    runtime.journal.register("detection", "storage")
+    r = client.post("/api/v1/ingest", content=ndjson(*({"message": f"m{i}"} for i in range(3))),
+                    headers={**auth(admin), "X-Batch-Id": "lag-1"})  # fmt: skip
+    assert r.json()["accepted"] == 3
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["journal_lag"] == {"detection": 3, "storage": 3}
+    metrics = client.get("/metrics", headers=auth(admin)).text
+    assert 'soclite_journal_lag{consumer="detection"} 3.0' in metrics
+    assert 'soclite_journal_lag{consumer="storage"} 3.0' in metrics
+    runtime.settings.journal.lag_degraded = 2
+    last = runtime.journal.read("detection", 10)[-1][0]
+    runtime.journal.commit("detection", last)
+    health = client.get("/health").json()
+    assert health["status"] == "degraded"
+    assert health["reasons"] == ["journal consumer 'storage' is 3 events behind (more than 2)"]
+    assert health["reasons"][0] in health["warnings"]
+    assert 'soclite_journal_lag{consumer="detection"} 0.0' in client.get("/metrics", headers=auth(admin)).text
+    runtime.journal.commit("storage", last)
+    assert client.get("/health").json()["status"] == "ok"

@@ -242,3 +242,21 @@ def test_deadletter_purge_command(tmp_path: Path) -> None:
     j = Journal(data / "journal.db", max_bytes=8 * 1024 * 1024)
     assert DeadLetters(j.db).count() == 0
     j.close()
+
+
+def test_the_single_pipeline_consumer_of_an_older_version_is_taken_over_by_both(tmp_path: Path) -> None:
+    """Upgrading: detection and storage start where "pipeline" was, and its row no longer holds compaction."""
+    j = Journal(tmp_path / "j.db", max_bytes=8 * 1024 * 1024)
+    j.append(None, [ev(1), ev(2), ev(3)])
+    rows = j.read("pipeline", 10)
+    j.commit("pipeline", rows[1][0])
+    j.register("detection", "storage", replaces="pipeline")
+    assert j.consumers() == {"detection": rows[1][0], "storage": rows[1][0]}
+    assert j.lags() == {"detection": 1, "storage": 1}
+    j.commit("detection", rows[2][0])
+    assert j.compact() == 2  # the slowest consumer (storage) decides
+    j.commit("storage", rows[2][0])
+    assert j.compact() == 1
+    j.register("detection", "storage", replaces="pipeline")  # again at the next start: changes nothing
+    assert j.consumers() == {"detection": rows[2][0], "storage": rows[2][0]}
+    j.close()

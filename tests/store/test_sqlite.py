@@ -10,7 +10,10 @@ import pytest
 
 from soclite.config import Settings
 from soclite.errors import SchemaError, StoreError
+from soclite.models import isoformat
+from soclite.store import _common as c
 from soclite.store import open_store
+from soclite.store._sqlite_events import day_of
 from soclite.store.base import EventQuery
 from soclite.store.sqlite import SQLiteStore
 
@@ -58,11 +61,15 @@ def test_failed_write_stores_nothing_and_can_be_retried(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
     store = SQLiteStore(path)
     store.open()
-    # A second process-like connection holds the write lock: the store's write must fail, not half-write.
-    blocker = sqlite3.connect(path, isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")
-    store.db._write_conn.execute("PRAGMA busy_timeout=200")  # short wait for the test only
     batch = [event(i) for i in range(50)]
+    # Events live in day files (issue 12): the lock to hold is the one of the batch's day file.
+    day = day_of(isoformat(c.event_time(batch[0])))
+    store.write_events([])  # nothing written: the day file does not exist yet
+    writer = store.events._writer(day)
+    # A second process-like connection holds the write lock: the store's write must fail, not half-write.
+    blocker = sqlite3.connect(store.events.path_of(day), isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    writer.conn.execute("PRAGMA busy_timeout=200")  # short wait for the test only
     with pytest.raises(StoreError, match="nothing stored"):
         store.write_events(batch)
     blocker.execute("ROLLBACK")

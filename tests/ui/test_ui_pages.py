@@ -116,3 +116,23 @@ def test_login_redirect_is_local_only(app_client: tuple[Any, Runtime, str]) -> N
     assert '<input type="hidden" name="next" value="/">' in page.text
     r = client.get("/lang/en?next=//evil.example/", follow_redirects=False)
     assert r.headers["location"] == "/"
+
+
+def test_overview_shows_the_journal_lag_of_each_consumer(app_client: tuple[Any, Runtime, str], tmp_path: Path) -> None:
+    from soclite.store.journal import Journal
+
+    client, rt, _id = app_client
+    rt.journal = Journal(tmp_path / "journal.db", 64 * 1024 * 1024)
+    rt.journal.register("detection", "storage")
+    rt.journal.append(None, [{"message": f"m{i}"} for i in range(1234)])
+    rt.journal.commit("detection", rt.journal.last_offset())
+    rt.settings.journal.lag_degraded = 1000
+    login(client, "viewer")
+    page = client.get("/").text
+    panel = page[page.index('id="journal-lag"'):]
+    panel = panel[: panel.index("</section>")]
+    assert "Độ trễ xử lý" in panel
+    rows = re.findall(r"<tr><td>([^<]+)</td><td class=\"r\">([^<]+)</td><td>(.*?)</td></tr>", panel)
+    assert [(name, state.replace('<span class="sev-high">', "").replace("</span>", "")) for name, _n, state in rows] == [
+        ("Phát hiện (cảnh báo)", "Kịp thời"), ("Lưu trữ sự kiện (tra cứu)", "Đang chậm")]
+    assert rows[0][1] == "0" and rows[1][1].replace(".", "").replace(",", "").replace("\u00a0", "") == "1234"

@@ -1,0 +1,387 @@
+"""Events of the embedded store: one SQLite file per UTC day, compressed documents, three indexes.
+
+Why (issue 12, figures in bench/store.py --sustained): in one events.db beside the alerts, every
+event carried a case-folded ``text`` copy and five indexes, one of them UNIQUE over random uuid
+ids; at ~1.2 KB an event on disk the indexes outgrew the page cache after a few million events
+and the write rate fell with the size (and the bulk writes held the alerts' write lock).
+
+Here:
+
+* ``<dir>/events-YYYYMMDD.db`` per UTC day of ``@timestamp``: a day's indexes stay a day's size,
+  queries open only the days their time range touches, and retention deletes whole files.
+* idempotency (at-least-once storage replays the same events) is UNIQUE ``(ts, idh)``: the same
+  event has the same time, and an index led by the time is appended to, not written at random.
+  ``idh`` is an 8-byte hash of ``event.id`` (a collision within one microsecond: 2^-64).
+* lookup by id (``GET /events/{id}``) goes through the ``idh`` index, then compares the id
+  inside the document: a small random index instead of a 32-character one.
+* ``ts`` is microseconds since the epoch (an integer: 8 bytes in the row and each index where
+  the ISO text took 27); product/category/service filters read the document.
+* ``doc`` is the event's JSON deflated with a dictionary learned from the first batch written to
+  the partition (kept in its ``meta`` table): small JSON documents compress ~5x with it, ~1.5x
+  without. Free text ``q`` and field filters decompress in SQL functions (the time range and the
+  indexed filters narrow the rows first).
+* a batch spanning days commits one transaction per day: a failure leaves earlier days written,
+  and the retry rewrites them as no-ops (UNIQUE ``(ts, id)``), so nothing is lost or doubled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from soclite.db import connect
+from soclite.errors import SchemaError, StoreError
+from soclite.models import Event
+from soclite.store import _common as c
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    ts INTEGER NOT NULL,
+    idh INTEGER NOT NULL,
+    host TEXT,
+    unit TEXT,
+    doc BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_ts_idh ON events (ts, idh);
+CREATE INDEX IF NOT EXISTS events_idh ON events (idh);
+CREATE INDEX IF NOT EXISTS events_host_ts ON events (host, ts);
+CREATE INDEX IF NOT EXISTS events_unit_ts ON events (unit, ts);
+"""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAME = re.compile(r"^events-(\d{8})\.db$")
+#: deflate window (raw, 4 KiB) and dictionary size: small documents, cheap per-row compressor state
+_WBITS = -12
+_ZDICT_BYTES = 4096
+#: connections kept open per thread (readers) and for the writer
+_CACHED = 16
+
+
+def id_hash(event_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def micros(when: datetime) -> int:
+    """Microseconds since the epoch, what ``ts`` holds (exact: no float on the way)."""
+    delta = when.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def day_of(ts: str) -> str:
+    """``2026-12-07T01:02:03.000000Z`` → ``20261207`` (timestamps are stored as fixed-width UTC)."""
+    return ts[0:4] + ts[5:7] + ts[8:10]
+
+
+class _Codec:
+    """Deflate with the partition's dictionary."""
+
+    def __init__(self, zdict: bytes) -> None:
+        self.zdict = zdict
+
+    def pack(self, raw: bytes) -> bytes:
+        comp = zlib.compressobj(6, zlib.DEFLATED, _WBITS, 8, zdict=self.zdict)
+        return comp.compress(raw) + comp.flush()
+
+    def unpack(self, blob: bytes) -> bytes:
+        return zlib.decompressobj(_WBITS, zdict=self.zdict).decompress(blob)
+
+    def event(self, blob: bytes) -> Event:
+        doc: Event = orjson.loads(self.unpack(blob))
+        return doc
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction (``connect`` opens in autocommit mode: without it every row commits and syncs)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class _Partition:
+    """One open connection to one day's file, with its codec and SQL functions."""
+
+    def __init__(self, path: Path, *, create: bool) -> None:
+        self.path = path
+        try:
+            self.conn = connect(path, create=create)
+            version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise SchemaError(f"{path}: event partition schema {version} is newer than this soclite's")
+            if version < SCHEMA_VERSION:
+                self.conn.executescript(SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+            if create:  # the writer: a day's random-order index (idh) and host/unit insertion points in memory
+                self.conn.execute("PRAGMA cache_size=-65536")  # (readers, one set per thread, keep the default)
+        except sqlite3.Error as exc:
+            raise SchemaError(f"{path}: not a usable event partition: {exc}") from exc
+        self.codec: _Codec | None = None
+        self._load_codec()
+        self.conn.create_function("sl_doc_contains", 2, self._contains, deterministic=True)
+        self.conn.create_function("sl_doc_field", 2, self._field, deterministic=True)
+
+    def _load_codec(self) -> None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'zdict'").fetchone()
+        if row is not None:
+            self.codec = _Codec(bytes(row[0]))
+
+    def ensure_codec(self, sample: Sequence[bytes]) -> _Codec:
+        """The dictionary is learned once, from the first batch: recent substrings weigh most in deflate,
+        so the documents' shared keys and values end up at the dictionary's end."""
+        if self.codec is None:
+            self._load_codec()
+        if self.codec is None:
+            zdict = b"".join(sample[-64:])[-_ZDICT_BYTES:] or b"{}"
+            self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('zdict', ?)", (zdict,))
+            self._load_codec()
+        assert self.codec is not None
+        return self.codec
+
+    def _doc(self, blob: bytes) -> Event | None:
+        if self.codec is None:  # opened before the day's first write: the dictionary came with it
+            self._load_codec()
+        return self.codec.event(blob) if self.codec is not None else None
+
+    def _contains(self, blob: bytes, needle: str) -> int:
+        event = self._doc(blob)
+        return 1 if event is not None and needle in c.event_text(event) else 0
+
+    def _field(self, blob: bytes, name: str) -> str | None:
+        event = self._doc(blob)
+        value = event.get(name) if event is not None else None
+        if value is None:
+            return None
+        if isinstance(value, bool):  # as SQLite's json_extract gave it (1/0), what filters were written for
+            return "1" if value else "0"
+        return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class EventPartitions:
+    """The day files under one directory: writes, queries across days, retention."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.RLock()
+        self._writers: OrderedDict[str, _Partition] = OrderedDict()
+        self._local = threading.local()
+        #: bumped when a file is deleted: cached reader connections to it are dropped
+        self._generation = 0
+        self._all_readers: list[OrderedDict[str, _Partition]] = []
+        self._readers_lock = threading.Lock()
+
+    # --- files ---------------------------------------------------------------------------------
+    def path_of(self, day: str) -> Path:
+        return self.dir / f"events-{day}.db"
+
+    def days(self) -> list[str]:
+        """Every partition's day, newest first."""
+        found = (_NAME.match(p.name) for p in self.dir.iterdir())
+        return sorted((m.group(1) for m in found if m), reverse=True)
+
+    def _days_in(self, start: datetime | None, end: datetime | None) -> list[str]:
+        lo = start.astimezone(UTC).strftime("%Y%m%d") if start else None
+        hi = end.astimezone(UTC).strftime("%Y%m%d") if end else None
+        return [d for d in self.days() if (lo is None or d >= lo) and (hi is None or d <= hi)]
+
+    def _writer(self, day: str) -> _Partition:
+        part = self._writers.get(day)
+        if part is None:
+            part = self._writers[day] = _Partition(self.path_of(day), create=True)
+            while len(self._writers) > _CACHED:
+                self._writers.popitem(last=False)[1].close()
+        self._writers.move_to_end(day)
+        return part
+
+    def _reader(self, day: str) -> _Partition | None:
+        cache: OrderedDict[str, _Partition] | None = getattr(self._local, "parts", None)
+        if cache is None or getattr(self._local, "generation", -1) != self._generation:
+            with self._readers_lock:
+                if cache is not None:
+                    for stale in cache.values():
+                        stale.close()
+                    self._all_readers = [other for other in self._all_readers if other is not cache]
+                cache = self._local.parts = OrderedDict()
+                self._all_readers.append(cache)
+            self._local.generation = self._generation
+        part = cache.get(day)
+        if part is None:
+            if not self.path_of(day).exists():
+                return None
+            part = cache[day] = _Partition(self.path_of(day), create=False)
+            while len(cache) > _CACHED:
+                cache.popitem(last=False)[1].close()
+        cache.move_to_end(day)
+        return part
+
+    # --- writing -------------------------------------------------------------------------------
+    def write(self, events: Sequence[Event]) -> int:
+        """Write events (new ones only); return how many were new. Rows are checked before any write."""
+        by_day: dict[str, list[tuple[int, int, Any, Any, bytes]]] = {}
+        raws: dict[str, list[bytes]] = {}
+        for event in events:
+            event_id = c.event_id(event)  # raises StoreError before anything is written
+            when = c.event_time(event)
+            raw = orjson.dumps(event, default=str)
+            day = when.astimezone(UTC).strftime("%Y%m%d")
+            raws.setdefault(day, []).append(raw)
+            by_day.setdefault(day, []).append(
+                (micros(when), id_hash(event_id), c.event_host(event), event.get(c.UNIT), raw)
+            )
+        written = 0
+        with self._write_lock:
+            for day, rows in sorted(by_day.items()):
+                part = self._writer(day)
+                try:
+                    with _transaction(part.conn):
+                        codec = part.ensure_codec(raws[day])
+                        before = part.conn.total_changes
+                        part.conn.executemany(
+                            "INSERT OR IGNORE INTO events (ts, idh, host, unit, doc) VALUES (?, ?, ?, ?, ?)",
+                            [(*row[:4], codec.pack(row[4])) for row in rows],
+                        )
+                        written += part.conn.total_changes - before
+                except sqlite3.Error as exc:
+                    raise StoreError(
+                        f"{part.path}: write of {len(rows)} events failed, nothing stored for that day "
+                        f"(a retry is safe): {exc}"
+                    ) from exc
+        return written
+
+    # --- reading -------------------------------------------------------------------------------
+    def _each(self, days: Sequence[str]) -> Iterator[tuple[str, _Partition]]:
+        for day in days:
+            part = self._reader(day)
+            if part is not None:
+                yield day, part
+
+    def rows(
+        self, where: str, params: Sequence[Any], start: datetime | None, end: datetime | None, limit: int,
+    ) -> list[tuple[str, int, int, Event]]:
+        """Up to ``limit`` rows newest first: (day, ts, rowid, event)."""
+        out: list[tuple[str, int, int, Event]] = []
+        for day, part in self._each(self._days_in(start, end)):
+            try:
+                found = part.conn.execute(
+                    f"SELECT ts, rowid, doc FROM events {where} ORDER BY ts DESC, rowid DESC LIMIT ?",
+                    [*params, limit - len(out)],
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"{part.path}: query failed: {exc}") from exc
+            for ts, rowid, doc in found:
+                event = part._doc(doc)
+                if event is None:
+                    raise StoreError(f"{part.path}: compressed events but no dictionary in meta")
+                out.append((day, int(ts), int(rowid), event))
+            if len(out) >= limit:
+                break
+        return out
+
+    def count(self, where: str, params: Sequence[Any], start: datetime | None, end: datetime | None) -> int:
+        total = 0
+        for _day, part in self._each(self._days_in(start, end)):
+            try:
+                total += int(part.conn.execute(f"SELECT count(*) FROM events {where}", params).fetchone()[0])
+            except sqlite3.Error as exc:
+                raise StoreError(f"{part.path}: count failed: {exc}") from exc
+        return total
+
+    # --- retention -----------------------------------------------------------------------------
+    def delete_before(self, before: datetime) -> int:
+        """Whole days before ``before``'s day go as files; that day loses its earlier rows."""
+        cutoff = micros(before)
+        cut_day = before.astimezone(UTC).strftime("%Y%m%d")
+        deleted = 0
+        with self._write_lock:
+            for day in self.days():
+                if day > cut_day:
+                    continue
+                if day == cut_day:
+                    part = self._writer(day)
+                    with _transaction(part.conn):
+                        deleted += part.conn.execute("DELETE FROM events WHERE ts < ?", (cutoff,)).rowcount
+                    continue
+                deleted += self.drop_day(day)
+        return deleted
+
+    def drop_day(self, day: str) -> int:
+        """Delete one day's file; return how many events it held."""
+        with self._write_lock:
+            path = self.path_of(day)
+            part = self._writer(day)
+            count = int(part.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+            self._writers.pop(day).close()
+            self._generation += 1  # readers drop their connections to it at their next query
+            for suffix in ("-wal", "-shm", ""):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            return count
+
+    def iter_day(self, day: str, chunk: int = 5000) -> Iterator[Event]:
+        """Every event of one day, oldest first (for the cold archive), read in chunks."""
+        part = _Partition(self.path_of(day), create=False)
+        try:
+            after: tuple[int, int] = (-(2**62), -1)
+            while True:
+                rows = part.conn.execute(
+                    "SELECT ts, rowid, doc FROM events WHERE (ts, rowid) > (?, ?) ORDER BY ts, rowid LIMIT ?",
+                    (*after, chunk),
+                ).fetchall()
+                for _ts, _rowid, doc in rows:
+                    event = part._doc(doc)
+                    if event is None:
+                        raise StoreError(f"{part.path}: compressed events but no dictionary in meta")
+                    yield event
+                if len(rows) < chunk:
+                    return
+                after = (int(rows[-1][0]), int(rows[-1][1]))
+        finally:
+            part.close()
+
+    def disk_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file())
+
+    def close(self) -> None:
+        with self._write_lock:
+            for part in self._writers.values():
+                part.close()
+            self._writers.clear()
+        with self._readers_lock:
+            for cache in self._all_readers:
+                for part in list(cache.values()):
+                    part.close()
+                cache.clear()
+            self._all_readers.clear()
+
+
+def legacy_chunks(conn: sqlite3.Connection, size: int) -> Iterator[tuple[list[int], list[Event]]]:
+    """Rows of the single-file ``events`` table of earlier versions, in chunks, for moving them."""
+    while True:
+        rows = conn.execute("SELECT rowid, doc FROM events ORDER BY rowid LIMIT ?", (size,)).fetchall()
+        if not rows:
+            return
+        yield [int(r[0]) for r in rows], [orjson.loads(r[1]) for r in rows]
+
+
+__all__ = ["EventPartitions", "day_of", "from_micros", "id_hash", "legacy_chunks", "micros"]

@@ -1,0 +1,144 @@
+"""The cold archive of events: one compressed segment per UTC day, hash-chained in a manifest.
+
+Beyond the hot window (``store.hot_days``) a day's events leave the store for
+``archive/events-YYYYMMDD.jsonl.gz``: one normalized event per line, oldest first, gzip (stdlib;
+``soclite hunt`` reads ``.jsonl.gz`` as it is, so a segment is re-scanned with Sigma rules
+without loading it anywhere). ``archive/manifest.jsonl`` has one line per segment::
+
+    {"day": "20240801", "file": "events-20240801.jsonl.gz", "events": N, "bytes": B,
+     "sha256": <of the file>, "prev": <hash of the previous line>, "hash": <sha256 of prev|day|file|events|sha256>}
+
+so a segment altered, removed, or slipped in between breaks the chain from there on, which
+:func:`verify` reports segment by segment (``soclite archive verify``). A segment is written and
+its manifest line appended before the day's hot file is deleted: a crash in between leaves the day
+in both places, and archiving it again only deletes the hot file (its manifest line is there).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from soclite.errors import StoreError
+from soclite.models import Event
+
+MANIFEST = "manifest.jsonl"
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Segment:
+    day: str
+    file: str
+    events: int
+    bytes: int
+    sha256: str
+    prev: str
+    hash: str
+
+
+def _link(prev: str, day: str, file: str, events: int, sha256: str) -> str:
+    return hashlib.sha256(f"{prev}|{day}|{file}|{events}|{sha256}".encode()).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+class EventArchive:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+
+    def segments(self) -> list[Segment]:
+        path = self.dir / MANIFEST
+        if not path.exists():
+            return []
+        out = []
+        for n, line in enumerate(path.read_bytes().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(Segment(**orjson.loads(line)))
+            except (orjson.JSONDecodeError, TypeError) as exc:
+                raise StoreError(f"{path}:{n}: not a manifest line: {exc}") from exc
+        return out
+
+    def has(self, day: str) -> bool:
+        return any(s.day == day for s in self.segments())
+
+    def add(self, day: str, events: Iterable[Event]) -> Segment:
+        """Write one day's segment (oldest event first) and chain it into the manifest."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        name = f"events-{day}.jsonl.gz"
+        path = self.dir / name
+        tmp = path.with_name(name + ".tmp")
+        count = 0
+        # mtime=0: the same events give the same bytes, so a re-archived day hashes the same
+        with tmp.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as gz:
+            for event in events:
+                gz.write(orjson.dumps(event, default=str) + b"\n")
+                count += 1
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        existing = self.segments()
+        prev = existing[-1].hash if existing else GENESIS
+        sha = _file_sha256(path)
+        segment = Segment(day=day, file=name, events=count, bytes=path.stat().st_size, sha256=sha, prev=prev,
+                          hash=_link(prev, day, name, count, sha))  # fmt: skip
+        with (self.dir / MANIFEST).open("ab") as manifest:
+            manifest.write(orjson.dumps(segment.__dict__) + b"\n")
+            manifest.flush()
+            os.fsync(manifest.fileno())
+        return segment
+
+    def read(self, day: str) -> list[Event]:
+        with gzip.open(self.dir / f"events-{day}.jsonl.gz", "rb") as handle:
+            return [orjson.loads(line) for line in handle if line.strip()]
+
+
+def verify(directory: Path) -> tuple[int, list[str]]:
+    """(segments checked, problems): each segment's file hash and the chain of the manifest."""
+    archive = EventArchive(directory)
+    problems: list[str] = []
+    try:
+        segments = archive.segments()
+    except StoreError as exc:
+        return 0, [str(exc)]
+    prev = GENESIS
+    listed = set()
+    for seg in segments:
+        listed.add(seg.file)
+        where = f"{directory / seg.file}"
+        if seg.prev != prev:
+            problems.append(f"{where}: chain broken (its prev is not the hash of the segment before it)")
+        if seg.hash != _link(seg.prev, seg.day, seg.file, seg.events, seg.sha256):
+            problems.append(f"{where}: manifest line altered (its hash does not match its fields)")
+        path = directory / seg.file
+        if not path.exists():
+            problems.append(f"{where}: segment missing")
+        elif _file_sha256(path) != seg.sha256:
+            problems.append(f"{where}: content altered (SHA-256 differs from the manifest)")
+        prev = seg.hash
+    for path in sorted(directory.glob("events-*.jsonl.gz")) if directory.exists() else []:
+        if path.name not in listed:
+            problems.append(f"{path}: segment not in the manifest")
+    return len(segments), problems
+
+
+def describe(segment: Segment) -> dict[str, Any]:
+    return dict(segment.__dict__)
+
+
+__all__ = ["EventArchive", "Segment", "describe", "verify"]
