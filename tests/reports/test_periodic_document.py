@@ -129,9 +129,9 @@ def test_pdf_header_summary_and_figures_match_the_store(august: dict[str, object
     for label, key in [
         ("Đã xử lý", "handling.handled"), ("Chưa xử lý xong", "handling.unhandled"), ("Quá hạn", "handling.late"),
         ("Xử lý đúng hạn", "handling.on_time"), ("Phát hiện mã độc", "malware"),
-        ("Số yêu cầu cô lập (nhật ký kiểm toán)", "isolation_requests"),
-        ("Số lệnh cô lập đã gửi tới tác tử", "isolation_commands"),
-        ("Số lượt cô lập máy (tác tử xác nhận đã áp dụng)", "isolations"),
+        ("Số yêu cầu cô lập (nhật ký thao tác)", "isolation_requests"),
+        ("Số lệnh cô lập đã gửi tới agent", "isolation_commands"),
+        ("Số lượt cô lập máy (agent xác nhận đã áp dụng)", "isolations"),
         ("Số máy đã bị cô lập trong kỳ", "hosts_isolated"), ("Máy chủ được giám sát", "scope.servers"),
         ("Máy trạm được giám sát", "scope.workstations"), ("Máy đang bị cô lập", "scope.isolated_now"),
     ]:
@@ -302,9 +302,9 @@ def test_docx_in_the_decree_30_form(august: dict[str, object], tmp_path: Path) -
 
     cells = {row.cells[0].text: row.cells[-1].text for table in document.tables[1:-1] for row in table.rows}
     for label, key in [("Máy chủ được giám sát", "scope.servers"), ("Chưa xử lý xong", "handling.unhandled"),
-                       ("Số lệnh cô lập đã gửi tới tác tử", "isolation_commands"),
-                       ("Số lượt cô lập máy (tác tử xác nhận đã áp dụng)", "isolations"),
-                       ("Số yêu cầu cô lập (nhật ký kiểm toán)", "isolation_requests"), ("Phát hiện mã độc", "malware")]:
+                       ("Số lệnh cô lập đã gửi tới agent", "isolation_commands"),
+                       ("Số lượt cô lập máy (agent xác nhận đã áp dụng)", "isolations"),
+                       ("Số yêu cầu cô lập (nhật ký thao tác)", "isolation_requests"), ("Phát hiện mã độc", "malware")]:
         assert int(cells[label].replace(".", "")) == exp[key], label
     assert len(document.inline_shapes) == 2  # the two charts
 
