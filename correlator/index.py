@@ -197,6 +197,9 @@ def make_scanner(literals: list[str], positions: list[tuple[int, ...]], backend:
     return _aho_bind(_aho_compile(literals), positions)
 
 
+#: A scanned value longer than this is left out of the keyword text (its field scan looked for the
+#: keyword literals): past about a kilobyte, reading it twice costs more than the dict copy leaving it out.
+LONG_VALUE = 1024
 #: An index naming at most this many fields looks each up; with more, it walks the event's keys.
 FEW_FIELDS = 12
 
@@ -229,6 +232,7 @@ class TypeIndex:
         "field_set",
         "has_aliases",
         "json_scanner",
+        "keyword_fields",
         "numbers",
         "pending",
         "rebuilds",
@@ -276,8 +280,15 @@ class TypeIndex:
         #: (field, scanner or None, rules needing only presence, rules whenever the value is not ASCII,
         #: whether a non-ASCII value must be lower-cased before the scan)
         self.scanners: list[tuple[str, Scanner | None, tuple[int, ...], tuple[int, ...], bool]] = []
+        # The keyword literals (ALL: in any value) are also looked for in every field scanned for its own
+        # literals, in the same pass: a long value (a 10 kB script block) is then left out of the keyword
+        # text below rather than read twice (see candidates).
+        keywords = {w: p for w, p in subs.get(ALL, {}).items() if w}
         for field, lits in subs.items():
             present = tuple(lits.pop("", ()))  # "" is in every present value
+            if field != ALL:
+                for word, owners in keywords.items():
+                    lits.setdefault(word, []).extend(owners)
             # sorted: the literals come from frozensets, whose order varies with each process's string
             # hashing, and the compiled set is cached (across runs too) under this order
             words = sorted(lits)
@@ -337,6 +348,8 @@ class TypeIndex:
         self.field_list: tuple[str, ...] | None = (
             tuple(self.by_field) if len(self.by_field) <= FEW_FIELDS else None
         )
+        #: the fields whose scan looks for the keyword literals too, or None (no keyword literal)
+        self.keyword_fields: frozenset[str] | None = frozenset(subs) - {ALL} if keywords else None
         self.has_aliases = False
         # hit-rate learning (see Engine._learn)
         self.tick = 0
@@ -355,6 +368,9 @@ class TypeIndex:
         by_field = self.by_field
         text: Any
         fields = self.field_list
+        #: scanned fields with a long value, which their scan searched for the keyword literals too
+        long: list[str] = []
+        keyword_fields = self.keyword_fields
         for field in self.field_set.intersection(ev) if fields is None else fields:
             value = ev.get(field)
             if value is None:
@@ -372,6 +388,8 @@ class TypeIndex:
                     found.update(present)
                 if scanner is not None:
                     scanner(text, found)
+                    if keyword_fields is not None and len(text) > LONG_VALUE:
+                        long.append(field)
             if exact is not None:
                 low = lw.get(field)
                 if low is None:  # lower-case here rather than through Lowered.__missing__: a call less
@@ -392,7 +410,13 @@ class TypeIndex:
             if present:
                 found.update(present)
             if self.json_scanner is not None:
-                data = json_all(ev)
+                if long:  # leave out what the field loop searched already (dict.copy is one C call)
+                    rest = ev.copy()
+                    for field in long:
+                        del rest[field]
+                    data = json_all(rest)
+                else:
+                    data = json_all(ev)
                 if data is not None:
                     self.json_scanner(data, found)
                     if FOLD_SENTINEL not in found:

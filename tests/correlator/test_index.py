@@ -29,11 +29,32 @@ detection:
 WORDS = ["sekurlsa::", 'say "hi"', "c:\\temp\\x", "kelvin", "istanbul", "4711", "true", "1e16", "none"]
 
 
-def _engine(indexed: bool) -> Engine:
+#: a fielded rule on some of the events' fields: the index then scans those fields for the keyword
+#: literals in the same pass as their own literals (one of them not ASCII, so those values fold first)
+FIELDED = r"""
+title: fielded
+id: 7a0b3c2e-1111-4a4a-9b9b-0000000000ff
+status: test
+level: high
+logsource:
+    product: test
+detection:
+    selection:
+        - CommandLine|contains: 'never-there'
+        - Name|contains: 'ünï'
+        - Items|contains: 'zz'
+        - Port|contains: '99'
+    condition: selection
+"""
+
+
+def _engine(indexed: bool, fielded: bool = False) -> Engine:
     rs = RuleSet()
     for n, kw in enumerate(WORDS):
         load_text(KEYWORDS.format(n=n, kw=kw.replace("'", "''")), f"kw{n}", rs, {})
-    assert not rs.failures and len(rs.rules) == len(WORDS)
+    if fielded:
+        load_text(FIELDED, "fielded", rs, {})
+    assert not rs.failures and len(rs.rules) == len(WORDS) + fielded
     return Engine(rs, indexed=indexed)
 
 
@@ -53,19 +74,25 @@ EVENTS: list[dict[str, Any]] = [
     {"Nested": {"k": "sekurlsa::"}},  # dict values are not searched by keywords
     {"Text": "plain ascii without any keyword"},
     {"Text": "ünïcödé only"},
+    # longer than LONG_VALUE, in a scanned field (fielded=True): left out of the keyword JSON
+    {"CommandLine": "x" * 2000 + " sekurlsa::", "Other": "y"},
+    {"CommandLine": "x" * 2000 + " \u212aELVIN", "Other": "y"},
+    {"CommandLine": "x" * 2000, "Other": "mimikatz sekurlsa::"},
 ]
 
 
+@pytest.mark.parametrize("fielded", [False, True])
 @pytest.mark.parametrize("event", EVENTS)
-def test_keyword_index_agrees_with_exhaustive(event: dict[str, Any]) -> None:
+def test_keyword_index_agrees_with_exhaustive(event: dict[str, Any], fielded: bool) -> None:
     ev = {"logsource.product": "test", **event}
-    got = [r.title + r.id for r in _engine(True).match(dict(ev))]
-    want = [r.title + r.id for r in _engine(False).match(dict(ev))]
+    got = [r.title + r.id for r in _engine(True, fielded).match(dict(ev))]
+    want = [r.title + r.id for r in _engine(False, fielded).match(dict(ev))]
     assert got == want
 
 
-def test_keyword_index_finds_what_it_should() -> None:
-    engine = _engine(True)
+@pytest.mark.parametrize("fielded", [False, True])
+def test_keyword_index_finds_what_it_should(fielded: bool) -> None:
+    engine = _engine(True, fielded)
 
     def hits(event: dict[str, Any]) -> int:
         return len(engine.match({"logsource.product": "test", **event}))
@@ -76,6 +103,7 @@ def test_keyword_index_finds_what_it_should() -> None:
     assert hits(EVENTS[10]) == 1  # "none" from the None in a list
     assert hits(EVENTS[11]) == 1
     assert hits(EVENTS[12]) == 0 and hits(EVENTS[13]) == 0
+    assert hits(EVENTS[15]) == 1 and hits(EVENTS[16]) == 1 and hits(EVENTS[17]) == 1  # long values
 
 
 def test_only_two_characters_lower_case_to_ascii() -> None:
