@@ -200,6 +200,12 @@ def make_scanner(literals: list[str], positions: list[tuple[int, ...]], backend:
 #: A scanned value longer than this is left out of the keyword text (its field scan looked for the
 #: keyword literals): past about a kilobyte, reading it twice costs more than the dict copy leaving it out.
 LONG_VALUE = 1024
+#: Field values this short are memoised per field (the candidates a value makes depend on it alone):
+#: most fields repeat a handful of values (Image, User, Company, Provider_Name, ...), and a dict hit
+#: replaces a literal scan, a lower-casing and table lookups. Longer values rarely repeat and cost
+#: more to hash. Each field keeps at most MEMO_SIZE values, emptied when full (~100 kB per field).
+MEMO_LEN = 200
+MEMO_SIZE = 512
 #: An index naming at most this many fields looks each up; with more, it walks the event's keys.
 FEW_FIELDS = 12
 
@@ -233,6 +239,7 @@ class TypeIndex:
         "has_aliases",
         "json_scanner",
         "keyword_fields",
+        "memo",
         "numbers",
         "pending",
         "rebuilds",
@@ -344,6 +351,8 @@ class TypeIndex:
             entry = scan_of.get(field) if field != ALL else None
             self.by_field[field] = (entry, exact_of.get(field), numbers_of.get(field))
         self.field_set = frozenset(self.by_field)
+        #: per field: short value → (the candidates it makes, its lower-cased form or None); see MEMO_LEN
+        self.memo: dict[str, dict[str, tuple[tuple[int, ...], str | None]]] = {f: {} for f in self.by_field}
         #: few fields: test each (a dict lookup apiece) rather than walk the event's keys
         self.field_list: tuple[str, ...] | None = (
             tuple(self.by_field) if len(self.by_field) <= FEW_FIELDS else None
@@ -362,12 +371,45 @@ class TypeIndex:
         self.rebuilds = 0
         self.settled = False
 
+    def _field_hits(self, field: str, value: Any, found: set[int], lw: Lowered) -> str | None:
+        """Add the rules ``value`` of ``field`` makes candidates to ``found``; returns the lower-cased
+        value when the exact table needed it (else None). Depends on the value alone (see memo)."""
+        scan, exact, nums = self.by_field[field]
+        text: Any
+        low = None
+        if scan is not None:
+            scanner, present, rx, fold = scan
+            text = value if type(value) is str else to_str(value)
+            if not text.isascii():
+                if fold or "\u0130" in text or "\u212a" in text:
+                    text = text.lower()
+                if rx:
+                    found.update(rx)
+            if present:
+                found.update(present)
+            if scanner is not None:
+                scanner(text, found)
+        if exact is not None:
+            low = lw.get(field)
+            if low is None:  # lower-case here rather than through Lowered.__missing__: a call less
+                low = lw[field] = (value if type(value) is str else to_str(value)).lower()
+            hit = exact.get(low)
+            if hit is not None:
+                found.update(hit)
+        if nums is not None:
+            number = as_number(value)
+            if number is not None and not (isinstance(number, float) and not number.is_integer()):
+                hit = nums.get(int(number))
+                if hit is not None:
+                    found.update(hit)
+        return low
+
     def candidates(self, ev: dict[str, Any], lw: Lowered) -> list[int]:
         """Positions (ascending) of the rules that may match ``ev``."""
         found: set[int] = set(self.always)
-        by_field = self.by_field
-        text: Any
         fields = self.field_list
+        memo = self.memo
+        field_hits = self._field_hits
         #: scanned fields with a long value, which their scan searched for the keyword literals too
         long: list[str] = []
         keyword_fields = self.keyword_fields
@@ -375,38 +417,34 @@ class TypeIndex:
             value = ev.get(field)
             if value is None:
                 continue
-            scan, exact, nums = by_field[field]
-            if scan is not None:
-                scanner, present, rx, fold = scan
-                text = value if type(value) is str else to_str(value)
-                if not text.isascii():
-                    if fold or "\u0130" in text or "\u212a" in text:
-                        text = text.lower()
-                    if rx:
-                        found.update(rx)
-                if present:
-                    found.update(present)
-                if scanner is not None:
-                    scanner(text, found)
-                    if keyword_fields is not None and len(text) > LONG_VALUE:
-                        long.append(field)
-            if exact is not None:
-                low = lw.get(field)
-                if low is None:  # lower-case here rather than through Lowered.__missing__: a call less
-                    low = lw[field] = (value if type(value) is str else to_str(value)).lower()
-                hit = exact.get(low)
-                if hit is not None:
-                    found.update(hit)
-            if nums is not None:
-                number = as_number(value)
-                if number is not None and not (isinstance(number, float) and not number.is_integer()):
-                    hit = nums.get(int(number))
-                    if hit is not None:
-                        found.update(hit)
+            if type(value) is str and len(value) <= MEMO_LEN:
+                seen = memo[field]
+                got = seen.get(value)
+                if got is None:
+                    if len(seen) >= MEMO_SIZE:  # a field of many distinct values: start afresh
+                        seen.clear()
+                    mine: set[int] = set()
+                    low = field_hits(field, value, mine, lw)
+                    got = seen[value] = (tuple(mine), low)
+                hits, low = got
+                if hits:
+                    found.update(hits)
+                if low is not None:
+                    lw[field] = low
+                continue
+            field_hits(field, value, found, lw)
+            # a long string its scan searched for the keywords too (other values stay in the JSON)
+            if (
+                keyword_fields is not None
+                and type(value) is str
+                and len(value) > LONG_VALUE
+                and field in keyword_fields
+            ):
+                long.append(field)
         if self.all_entry is not None:
             # ALL (every value joined) is the costliest text to build: scanned last, and from the
             # event's JSON when that is exact (json_all)
-            scanner, present, rx, fold = self.all_entry
+            scanner, present, _rx, fold = self.all_entry
             if present:
                 found.update(present)
             if self.json_scanner is not None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from soclite.correlator import index as index_module
 from soclite.correlator.engine import LEARN_SAMPLES, Engine
 from soclite.correlator.index import json_all, json_literal
 from soclite.correlator.loader import RuleSet, load_text
@@ -165,3 +166,38 @@ detection:
     index = next(iter(engine._indexes.values()))
     assert index.settled and index.rebuilds == 1
     assert next(iter(engine._choices.values())) == {rid: 1}  # the User option, rarer on this stream
+
+
+MEMO_RULE = r"""
+title: memo
+id: 7a0b3c2e-3333-4a4a-9b9b-000000000001
+status: test
+level: high
+logsource:
+    product: test
+detection:
+    selection:
+        Image|endswith: '\cmd.exe'
+        User: 'ALICE'
+    condition: selection
+"""
+
+
+def test_memoised_field_values_give_the_same_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repeated short value comes from the memo, lower-cased view included; a full memo starts afresh."""
+    monkeypatch.setattr(index_module, "MEMO_SIZE", 2)
+    rs = RuleSet()
+    load_text(MEMO_RULE, "memo", rs, {})
+    indexed, exhaustive = Engine(rs), Engine(rs, indexed=False)
+    users = ["alice", "bob", "Alice", "carol", "ALICE", "dave", "alice"]
+    events = [
+        {"logsource.product": "test", "Image": image, "User": user}
+        for user in users
+        for image in ("C:\\Windows\\System32\\cmd.exe", "C:\\x\\notepad.exe", "C:\\X\\CMD.EXE")
+    ]
+    for _ in range(2):
+        got = [len(indexed.match(dict(e))) for e in events]
+        assert got == [len(exhaustive.match(dict(e))) for e in events]
+        assert sum(got) == 2 * 4  # two images, four spellings of alice
+    memo = next(iter(indexed._indexes.values())).memo
+    assert all(len(values) <= 2 for values in memo.values())
