@@ -197,8 +197,8 @@ def make_scanner(literals: list[str], positions: list[tuple[int, ...]], backend:
     return _aho_bind(_aho_compile(literals), positions)
 
 
-#: A scanned value longer than this is left out of the keyword text (its field scan looked for the
-#: keyword literals): past about a kilobyte, reading it twice costs more than the dict copy leaving it out.
+#: A field value longer than this is scanned for the keyword literals on its own and left out of the
+#: event JSON: past about a kilobyte that costs less than dumping and scanning it with the rest.
 LONG_VALUE = 1024
 #: Field values this short are memoised per field (the candidates a value makes depend on it alone):
 #: most fields repeat a handful of values (Image, User, Company, Provider_Name, ...), and a dict hit
@@ -238,7 +238,7 @@ class TypeIndex:
         "field_set",
         "has_aliases",
         "json_scanner",
-        "keyword_fields",
+        "keyword_scan",
         "memo",
         "numbers",
         "pending",
@@ -287,15 +287,8 @@ class TypeIndex:
         #: (field, scanner or None, rules needing only presence, rules whenever the value is not ASCII,
         #: whether a non-ASCII value must be lower-cased before the scan)
         self.scanners: list[tuple[str, Scanner | None, tuple[int, ...], tuple[int, ...], bool]] = []
-        # The keyword literals (ALL: in any value) are also looked for in every field scanned for its own
-        # literals, in the same pass: a long value (a 10 kB script block) is then left out of the keyword
-        # text below rather than read twice (see candidates).
-        keywords = {w: p for w, p in subs.get(ALL, {}).items() if w}
         for field, lits in subs.items():
             present = tuple(lits.pop("", ()))  # "" is in every present value
-            if field != ALL:
-                for word, owners in keywords.items():
-                    lits.setdefault(word, []).extend(owners)
             # sorted: the literals come from frozensets, whose order varies with each process's string
             # hashing, and the compiled set is cached (across runs too) under this order
             words = sorted(lits)
@@ -358,7 +351,14 @@ class TypeIndex:
             tuple(self.by_field) if len(self.by_field) <= FEW_FIELDS else None
         )
         #: the fields whose scan looks for the keyword literals too, or None (no keyword literal)
-        self.keyword_fields: frozenset[str] | None = frozenset(subs) - {ALL} if keywords else None
+        # A long value (a 10 kB script block) is scanned for the keyword literals (ALL: in any value)
+        # right after its field's own scan and left out of the event JSON, rather than read three
+        # times (field scan, JSON dump, JSON scan; see candidates). Only with the JSON path: the
+        # joined-values fallback scans every value anyway.
+        #: (the keyword literals' scanner, whether a non-ASCII text must be lower-cased first) or None
+        self.keyword_scan: tuple[Scanner, bool] | None = None
+        if self.json_scanner is not None and self.all_entry is not None and self.all_entry[0] is not None:
+            self.keyword_scan = (self.all_entry[0], self.all_entry[3])
         self.has_aliases = False
         # hit-rate learning (see Engine._learn)
         self.tick = 0
@@ -410,9 +410,9 @@ class TypeIndex:
         fields = self.field_list
         memo = self.memo
         field_hits = self._field_hits
-        #: scanned fields with a long value, which their scan searched for the keyword literals too
+        #: fields with a long value, scanned for the keyword literals already (left out of the JSON)
         long: list[str] = []
-        keyword_fields = self.keyword_fields
+        keyword_scan = self.keyword_scan
         for field in self.field_set.intersection(ev) if fields is None else fields:
             value = ev.get(field)
             if value is None:
@@ -433,13 +433,12 @@ class TypeIndex:
                     lw[field] = low
                 continue
             field_hits(field, value, found, lw)
-            # a long string its scan searched for the keywords too (other values stay in the JSON)
-            if (
-                keyword_fields is not None
-                and type(value) is str
-                and len(value) > LONG_VALUE
-                and field in keyword_fields
-            ):
+            if keyword_scan is not None and type(value) is str and len(value) > LONG_VALUE:
+                keywords, keywords_fold = keyword_scan
+                text = value
+                if not text.isascii() and (keywords_fold or "\u0130" in text or "\u212a" in text):
+                    text = text.lower()
+                keywords(text, found)
                 long.append(field)
         if self.all_entry is not None:
             # ALL (every value joined) is the costliest text to build: scanned last, and from the

@@ -30,8 +30,8 @@ detection:
 WORDS = ["sekurlsa::", 'say "hi"', "c:\\temp\\x", "kelvin", "istanbul", "4711", "true", "1e16", "none"]
 
 
-#: a fielded rule on some of the events' fields: the index then scans those fields for the keyword
-#: literals in the same pass as their own literals (one of them not ASCII, so those values fold first)
+#: a fielded rule on some of the events' fields: the index then walks those fields (values memoised,
+#: long ones scanned for the keyword literals on their own and left out of the JSON)
 FIELDED = r"""
 title: fielded
 id: 7a0b3c2e-1111-4a4a-9b9b-0000000000ff
@@ -75,7 +75,7 @@ EVENTS: list[dict[str, Any]] = [
     {"Nested": {"k": "sekurlsa::"}},  # dict values are not searched by keywords
     {"Text": "plain ascii without any keyword"},
     {"Text": "ünïcödé only"},
-    # longer than LONG_VALUE, in a scanned field (fielded=True): left out of the keyword JSON
+    # longer than LONG_VALUE, in an indexed field (fielded=True): left out of the keyword JSON
     {"CommandLine": "x" * 2000 + " sekurlsa::", "Other": "y"},
     {"CommandLine": "x" * 2000 + " \u212aELVIN", "Other": "y"},
     {"CommandLine": "x" * 2000, "Other": "mimikatz sekurlsa::"},
