@@ -197,6 +197,15 @@ def make_scanner(literals: list[str], positions: list[tuple[int, ...]], backend:
     return _aho_bind(_aho_compile(literals), positions)
 
 
+#: A field value longer than this is scanned for the keyword literals on its own and left out of the
+#: event JSON: past about a kilobyte that costs less than dumping and scanning it with the rest.
+LONG_VALUE = 1024
+#: Field values this short are memoised per field (the candidates a value makes depend on it alone):
+#: most fields repeat a handful of values (Image, User, Company, Provider_Name, ...), and a dict hit
+#: replaces a literal scan, a lower-casing and table lookups. Longer values rarely repeat and cost
+#: more to hash. Each field keeps at most MEMO_SIZE values, emptied when full (~100 kB per field).
+MEMO_LEN = 200
+MEMO_SIZE = 512
 #: An index naming at most this many fields looks each up; with more, it walks the event's keys.
 FEW_FIELDS = 12
 
@@ -229,6 +238,8 @@ class TypeIndex:
         "field_set",
         "has_aliases",
         "json_scanner",
+        "keyword_scan",
+        "memo",
         "numbers",
         "pending",
         "rebuilds",
@@ -333,10 +344,21 @@ class TypeIndex:
             entry = scan_of.get(field) if field != ALL else None
             self.by_field[field] = (entry, exact_of.get(field), numbers_of.get(field))
         self.field_set = frozenset(self.by_field)
+        #: per field: short value → (the candidates it makes, its lower-cased form or None); see MEMO_LEN
+        self.memo: dict[str, dict[str, tuple[tuple[int, ...], str | None]]] = {f: {} for f in self.by_field}
         #: few fields: test each (a dict lookup apiece) rather than walk the event's keys
         self.field_list: tuple[str, ...] | None = (
             tuple(self.by_field) if len(self.by_field) <= FEW_FIELDS else None
         )
+        #: the fields whose scan looks for the keyword literals too, or None (no keyword literal)
+        # A long value (a 10 kB script block) is scanned for the keyword literals (ALL: in any value)
+        # right after its field's own scan and left out of the event JSON, rather than read three
+        # times (field scan, JSON dump, JSON scan; see candidates). Only with the JSON path: the
+        # joined-values fallback scans every value anyway.
+        #: (the keyword literals' scanner, whether a non-ASCII text must be lower-cased first) or None
+        self.keyword_scan: tuple[Scanner, bool] | None = None
+        if self.json_scanner is not None and self.all_entry is not None and self.all_entry[0] is not None:
+            self.keyword_scan = (self.all_entry[0], self.all_entry[3])
         self.has_aliases = False
         # hit-rate learning (see Engine._learn)
         self.tick = 0
@@ -349,50 +371,89 @@ class TypeIndex:
         self.rebuilds = 0
         self.settled = False
 
+    def _field_hits(self, field: str, value: Any, found: set[int], lw: Lowered) -> str | None:
+        """Add the rules ``value`` of ``field`` makes candidates to ``found``; returns the lower-cased
+        value when the exact table needed it (else None). Depends on the value alone (see memo)."""
+        scan, exact, nums = self.by_field[field]
+        text: Any
+        low = None
+        if scan is not None:
+            scanner, present, rx, fold = scan
+            text = value if type(value) is str else to_str(value)
+            if not text.isascii():
+                if fold or "\u0130" in text or "\u212a" in text:
+                    text = text.lower()
+                if rx:
+                    found.update(rx)
+            if present:
+                found.update(present)
+            if scanner is not None:
+                scanner(text, found)
+        if exact is not None:
+            low = lw.get(field)
+            if low is None:  # lower-case here rather than through Lowered.__missing__: a call less
+                low = lw[field] = (value if type(value) is str else to_str(value)).lower()
+            hit = exact.get(low)
+            if hit is not None:
+                found.update(hit)
+        if nums is not None:
+            number = as_number(value)
+            if number is not None and not (isinstance(number, float) and not number.is_integer()):
+                hit = nums.get(int(number))
+                if hit is not None:
+                    found.update(hit)
+        return low
+
     def candidates(self, ev: dict[str, Any], lw: Lowered) -> list[int]:
         """Positions (ascending) of the rules that may match ``ev``."""
         found: set[int] = set(self.always)
-        by_field = self.by_field
-        text: Any
         fields = self.field_list
+        memo = self.memo
+        field_hits = self._field_hits
+        #: fields with a long value, scanned for the keyword literals already (left out of the JSON)
+        long: list[str] = []
+        keyword_scan = self.keyword_scan
         for field in self.field_set.intersection(ev) if fields is None else fields:
             value = ev.get(field)
             if value is None:
                 continue
-            scan, exact, nums = by_field[field]
-            if scan is not None:
-                scanner, present, rx, fold = scan
-                text = value if type(value) is str else to_str(value)
-                if not text.isascii():
-                    if fold or "\u0130" in text or "\u212a" in text:
-                        text = text.lower()
-                    if rx:
-                        found.update(rx)
-                if present:
-                    found.update(present)
-                if scanner is not None:
-                    scanner(text, found)
-            if exact is not None:
-                low = lw.get(field)
-                if low is None:  # lower-case here rather than through Lowered.__missing__: a call less
-                    low = lw[field] = (value if type(value) is str else to_str(value)).lower()
-                hit = exact.get(low)
-                if hit is not None:
-                    found.update(hit)
-            if nums is not None:
-                number = as_number(value)
-                if number is not None and not (isinstance(number, float) and not number.is_integer()):
-                    hit = nums.get(int(number))
-                    if hit is not None:
-                        found.update(hit)
+            if type(value) is str and len(value) <= MEMO_LEN:
+                seen = memo[field]
+                got = seen.get(value)
+                if got is None:
+                    if len(seen) >= MEMO_SIZE:  # a field of many distinct values: start afresh
+                        seen.clear()
+                    mine: set[int] = set()
+                    low = field_hits(field, value, mine, lw)
+                    got = seen[value] = (tuple(mine), low)
+                hits, low = got
+                if hits:
+                    found.update(hits)
+                if low is not None:
+                    lw[field] = low
+                continue
+            field_hits(field, value, found, lw)
+            if keyword_scan is not None and type(value) is str and len(value) > LONG_VALUE:
+                keywords, keywords_fold = keyword_scan
+                text = value
+                if not text.isascii() and (keywords_fold or "\u0130" in text or "\u212a" in text):
+                    text = text.lower()
+                keywords(text, found)
+                long.append(field)
         if self.all_entry is not None:
             # ALL (every value joined) is the costliest text to build: scanned last, and from the
             # event's JSON when that is exact (json_all)
-            scanner, present, rx, fold = self.all_entry
+            scanner, present, _rx, fold = self.all_entry
             if present:
                 found.update(present)
             if self.json_scanner is not None:
-                data = json_all(ev)
+                if long:  # leave out what the field loop searched already (dict.copy is one C call)
+                    rest = ev.copy()
+                    for field in long:
+                        del rest[field]
+                    data = json_all(rest)
+                else:
+                    data = json_all(ev)
                 if data is not None:
                     self.json_scanner(data, found)
                     if FOLD_SENTINEL not in found:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from soclite.correlator import index as index_module
 from soclite.correlator.engine import LEARN_SAMPLES, Engine
 from soclite.correlator.index import json_all, json_literal
 from soclite.correlator.loader import RuleSet, load_text
@@ -29,11 +30,32 @@ detection:
 WORDS = ["sekurlsa::", 'say "hi"', "c:\\temp\\x", "kelvin", "istanbul", "4711", "true", "1e16", "none"]
 
 
-def _engine(indexed: bool) -> Engine:
+#: a fielded rule on some of the events' fields: the index then walks those fields (values memoised,
+#: long ones scanned for the keyword literals on their own and left out of the JSON)
+FIELDED = r"""
+title: fielded
+id: 7a0b3c2e-1111-4a4a-9b9b-0000000000ff
+status: test
+level: high
+logsource:
+    product: test
+detection:
+    selection:
+        - CommandLine|contains: 'never-there'
+        - Name|contains: 'ünï'
+        - Items|contains: 'zz'
+        - Port|contains: '99'
+    condition: selection
+"""
+
+
+def _engine(indexed: bool, fielded: bool = False) -> Engine:
     rs = RuleSet()
     for n, kw in enumerate(WORDS):
         load_text(KEYWORDS.format(n=n, kw=kw.replace("'", "''")), f"kw{n}", rs, {})
-    assert not rs.failures and len(rs.rules) == len(WORDS)
+    if fielded:
+        load_text(FIELDED, "fielded", rs, {})
+    assert not rs.failures and len(rs.rules) == len(WORDS) + fielded
     return Engine(rs, indexed=indexed)
 
 
@@ -53,19 +75,25 @@ EVENTS: list[dict[str, Any]] = [
     {"Nested": {"k": "sekurlsa::"}},  # dict values are not searched by keywords
     {"Text": "plain ascii without any keyword"},
     {"Text": "ünïcödé only"},
+    # longer than LONG_VALUE, in an indexed field (fielded=True): left out of the keyword JSON
+    {"CommandLine": "x" * 2000 + " sekurlsa::", "Other": "y"},
+    {"CommandLine": "x" * 2000 + " \u212aELVIN", "Other": "y"},
+    {"CommandLine": "x" * 2000, "Other": "mimikatz sekurlsa::"},
 ]
 
 
+@pytest.mark.parametrize("fielded", [False, True])
 @pytest.mark.parametrize("event", EVENTS)
-def test_keyword_index_agrees_with_exhaustive(event: dict[str, Any]) -> None:
+def test_keyword_index_agrees_with_exhaustive(event: dict[str, Any], fielded: bool) -> None:
     ev = {"logsource.product": "test", **event}
-    got = [r.title + r.id for r in _engine(True).match(dict(ev))]
-    want = [r.title + r.id for r in _engine(False).match(dict(ev))]
+    got = [r.title + r.id for r in _engine(True, fielded).match(dict(ev))]
+    want = [r.title + r.id for r in _engine(False, fielded).match(dict(ev))]
     assert got == want
 
 
-def test_keyword_index_finds_what_it_should() -> None:
-    engine = _engine(True)
+@pytest.mark.parametrize("fielded", [False, True])
+def test_keyword_index_finds_what_it_should(fielded: bool) -> None:
+    engine = _engine(True, fielded)
 
     def hits(event: dict[str, Any]) -> int:
         return len(engine.match({"logsource.product": "test", **event}))
@@ -76,6 +104,7 @@ def test_keyword_index_finds_what_it_should() -> None:
     assert hits(EVENTS[10]) == 1  # "none" from the None in a list
     assert hits(EVENTS[11]) == 1
     assert hits(EVENTS[12]) == 0 and hits(EVENTS[13]) == 0
+    assert hits(EVENTS[15]) == 1 and hits(EVENTS[16]) == 1 and hits(EVENTS[17]) == 1  # long values
 
 
 def test_only_two_characters_lower_case_to_ascii() -> None:
@@ -137,3 +166,38 @@ detection:
     index = next(iter(engine._indexes.values()))
     assert index.settled and index.rebuilds == 1
     assert next(iter(engine._choices.values())) == {rid: 1}  # the User option, rarer on this stream
+
+
+MEMO_RULE = r"""
+title: memo
+id: 7a0b3c2e-3333-4a4a-9b9b-000000000001
+status: test
+level: high
+logsource:
+    product: test
+detection:
+    selection:
+        Image|endswith: '\cmd.exe'
+        User: 'ALICE'
+    condition: selection
+"""
+
+
+def test_memoised_field_values_give_the_same_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repeated short value comes from the memo, lower-cased view included; a full memo starts afresh."""
+    monkeypatch.setattr(index_module, "MEMO_SIZE", 2)
+    rs = RuleSet()
+    load_text(MEMO_RULE, "memo", rs, {})
+    indexed, exhaustive = Engine(rs), Engine(rs, indexed=False)
+    users = ["alice", "bob", "Alice", "carol", "ALICE", "dave", "alice"]
+    events = [
+        {"logsource.product": "test", "Image": image, "User": user}
+        for user in users
+        for image in ("C:\\Windows\\System32\\cmd.exe", "C:\\x\\notepad.exe", "C:\\X\\CMD.EXE")
+    ]
+    for _ in range(2):
+        got = [len(indexed.match(dict(e))) for e in events]
+        assert got == [len(exhaustive.match(dict(e))) for e in events]
+        assert sum(got) == 2 * 4  # two images, four spellings of alice
+    memo = next(iter(indexed._indexes.values())).memo
+    assert all(len(values) <= 2 for values in memo.values())
