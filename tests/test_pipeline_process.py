@@ -308,12 +308,15 @@ def test_a_rule_disabled_through_the_api_stops_alerting_in_the_worker(server: Se
     time.sleep(APPLY_SECONDS)
     server.ingest([event("pp-rule", 0, "pp-other"), event("pp-rule", 1, "pp-marker")], "rule-1")
     wait_for(lambda: server.events_of("pp-rule") == 2, 20, "events")
+    # events and alerts are written by different journal consumers: wait for detection too
+    wait_for(lambda: server.alerts(host="pp-rule"), 20, "the marker's alert")
     assert [a["rule_id"] for a in server.alerts(host="pp-rule")] == [MARK_RULE]
 
     server.send("PATCH", f"/api/v1/rules/{OTHER_RULE}", {"enabled": True})
     time.sleep(APPLY_SECONDS)
     server.ingest([event("pp-rule", 2, "pp-other")], "rule-2")
     wait_for(lambda: server.events_of("pp-rule") == 3, 20, "events")
+    wait_for(lambda: len(server.alerts(host="pp-rule")) == 2, 20, "the re-enabled rule's alert")
     assert sorted(a["rule_id"] for a in server.alerts(host="pp-rule")) == sorted([MARK_RULE, OTHER_RULE])
 
 

@@ -93,7 +93,10 @@ def test_an_agent_of_unit_a_cannot_get_unit_b_host_isolated(client: httpx.Client
     r = client.post("/api/v1/ingest", content=orjson.dumps({"message": LINE}) + b"\n",
                     headers={**auth(key_a), "X-Batch-Id": "attack-1"})  # fmt: skip
     assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
-    assert Pipeline(runtime).run_once() == 1
+    pipeline = Pipeline(runtime)
+    assert pipeline.run_once() == 1
+    # bulk event storage is the journal's other consumer: run it so the event is stored too
+    assert pipeline.storage is not None and pipeline.storage.run_once() == 1
 
     # The event is the sending agent's host; the name in the body is kept as evidence only.
     event = runtime.store.query_events(EventQuery()).items[0]

@@ -162,6 +162,7 @@ def test_migration_2_makes_older_alerts_searchable_by_their_matched_event(tmp_pa
     # as a version-1 database held it: the alert's own fields only
     conn = sqlite3.connect(path)
     conn.execute("UPDATE alerts SET text = lower(rule_title || char(10) || id)")
+    conn.execute("DROP TABLE matched_events")  # added by migration 3
     conn.execute("PRAGMA user_version=1")
     conn.commit()
     conn.close()
