@@ -94,6 +94,10 @@ def test_case_work_in_the_ui(seeded: dict[str, list[str]], runtime: Runtime, cli
     assert token
     client.post("/login", data={"username": "thao", "password": "case-ui-password", "csrf_token": token.group(1)})
     detail = client.get(f"/cases/{case['id']}").text
+    # the case's work section is in the page body once, and the <title> is the case's title only
+    assert detail.count('id="case-work"') == 1
+    title = detail.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "<" not in title and case["title"] in title
     found = re.search(r'name="csrf_token" value="([^"]+)"', detail)
     assert found and 'id="case-assign-me"' in detail
     csrf = found.group(1)
