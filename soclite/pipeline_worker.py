@@ -32,6 +32,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -266,7 +267,18 @@ def _watch_parent(fd: int, stop: threading.Event) -> None:
     stop.set()
 
 
-def main() -> int:
+@dataclass
+class Child:
+    """What a child process of the server starts with: its settings, its stop event and its lock."""
+
+    settings: Settings
+    stop: threading.Event
+    lock: IO[bytes]
+
+
+def start_child(what: str, lock_name: str) -> Child | int:
+    """The start shared by the server's children (detection, storage): signals, the settings line on
+    stdin, logging, the parent watch and the data dir lock. An int is the exit code to return now."""
     configure_logging()  # the defaults until the settings arrive
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -275,20 +287,24 @@ def main() -> int:
     stdin = sys.stdin.fileno()
     line = _read_line(stdin)
     if not line.strip():
-        log.error("no settings on stdin; the pipeline worker is started by `soclite server`")
+        log.error("no settings on stdin; the %s worker is started by `soclite server`", what)
         return 2
     settings = settings_from_json(line)
     configure_logging(settings.logging.level, json=settings.logging.format == "json")
     threading.Thread(target=_watch_parent, args=(stdin, stop), name="parent-watch", daemon=True).start()
-    lock = _lock(settings.data_dir / "pipeline.lock", stop)
-    if lock is None:
-        return 0
-    try:
-        PipelineWorker(settings).run(stop)
-    finally:
-        lock.close()
-    return 0
+    lock = _lock(settings.data_dir / lock_name, stop)
+    return 0 if lock is None else Child(settings, stop, lock)
 
+
+def main() -> int:
+    child = start_child("pipeline", "pipeline.lock")
+    if isinstance(child, int):
+        return child
+    try:
+        PipelineWorker(child.settings).run(child.stop)
+    finally:
+        child.lock.close()
+    return 0
 
 if __name__ == "__main__":
     # Run the module's imported copy, not ``__main__``: its logger is then ``soclite.pipeline_worker``,

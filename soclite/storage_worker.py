@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import threading
 
 from soclite.event_storage import EventStorage
-from soclite.logs import configure_logging
-from soclite.pipeline_worker import _lock, _read_line, _watch_parent, settings_from_json
+from soclite.pipeline_worker import start_child
 from soclite.store import open_store
 from soclite.store.journal import Journal
 
@@ -32,21 +29,10 @@ BATCH_SIZE = 5000
 
 
 def main() -> int:
-    configure_logging()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when this child stops
-    stdin = sys.stdin.fileno()
-    line = _read_line(stdin)
-    if not line.strip():
-        log.error("no settings on stdin; the storage worker is started by `soclite server`")
-        return 2
-    settings = settings_from_json(line)
-    configure_logging(settings.logging.level, json=settings.logging.format == "json")
-    threading.Thread(target=_watch_parent, args=(stdin, stop), name="parent-watch", daemon=True).start()
-    lock = _lock(settings.data_dir / "storage.lock", stop)
-    if lock is None:
-        return 0
+    child = start_child("storage", "storage.lock")
+    if isinstance(child, int):
+        return child
+    settings, stop, lock = child.settings, child.stop, child.lock
     try:
         store = open_store(settings)
         journal = Journal.from_settings(settings)
