@@ -151,6 +151,23 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[Migration], *, name: 
     return target
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on a connection in autocommit mode: committed on success, rolled back on error.
+
+    SQLite has already rolled back after some errors (SQLITE_FULL, SQLITE_IOERR): a second ROLLBACK
+    would fail and hide the error that matters.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 def _split_sql(script: str) -> Iterator[str]:
     """Split a migration script into statements (sqlite3.execute runs one at a time)."""
     buffer = ""
@@ -212,19 +229,12 @@ class Database:
                     self._local.write_depth = depth
                 conn.execute(f"RELEASE {savepoint}")
                 return
-            conn.execute("BEGIN IMMEDIATE")
             self._local.write_depth = 1
             try:
-                yield conn
-            except BaseException:
-                # SQLite already rolled back after some errors (SQLITE_FULL, SQLITE_IOERR): a second
-                # ROLLBACK would fail and hide the error that matters.
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                with transaction(conn):
+                    yield conn
             finally:
                 self._local.write_depth = 0
-            conn.execute("COMMIT")
 
     @contextmanager
     def attached(self, path: Path | str, alias: str) -> Iterator[sqlite3.Connection]:
@@ -235,13 +245,8 @@ class Database:
             conn = self._write_conn
             conn.execute(f"ATTACH DATABASE ? AS {alias}", (str(path),))
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with transaction(conn):
                     yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
             finally:
                 conn.execute(f"DETACH DATABASE {alias}")
 

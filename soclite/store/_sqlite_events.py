@@ -33,14 +33,13 @@ import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from soclite.db import connect
+from soclite.db import connect, transaction
 from soclite.errors import SchemaError, StoreError
 from soclite.models import Event
 from soclite.store import _common as c
@@ -105,17 +104,6 @@ class _Codec:
         doc: Event = orjson.loads(self.unpack(blob))
         return doc
 
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction (``connect`` opens in autocommit mode: without it every row commits and syncs)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 class _Partition:
@@ -255,7 +243,7 @@ class EventPartitions:
             for day, rows in sorted(by_day.items()):
                 part = self._writer(day)
                 try:
-                    with _transaction(part.conn):
+                    with transaction(part.conn):
                         codec = part.ensure_codec(raws[day])
                         before = part.conn.total_changes
                         part.conn.executemany(
@@ -320,7 +308,7 @@ class EventPartitions:
                     continue
                 if day == cut_day:
                     part = self._writer(day)
-                    with _transaction(part.conn):
+                    with transaction(part.conn):
                         deleted += part.conn.execute("DELETE FROM events WHERE ts < ?", (cutoff,)).rowcount
                     continue
                 deleted += self.drop_day(day)
