@@ -347,6 +347,45 @@ class EventPartitions:
         finally:
             part.close()
 
+    def scan(
+        self, start: datetime | None, end: datetime | None, units: frozenset[str] | None, chunk: int = 2000,
+    ) -> Iterator[list[Event]]:
+        """Every event with ``start <= @timestamp < end`` in ``units`` (None: all), oldest first, in chunks
+        (a retro-hunt streams the hot store through the engine without holding it in memory)."""
+        if units is not None and not units:
+            return
+        lo = micros(start) if start else -(2**62)
+        hi = micros(end) if end else 2**62
+        unit_sql, unit_params = "", []
+        if units is not None:
+            unit_sql = f" AND unit IN ({', '.join('?' for _ in units)})"
+            unit_params = sorted(units)
+        for day in sorted(self._days_in(start, end)):
+            part = self._reader(day)
+            if part is None:
+                continue
+            after: tuple[int, int] = (lo - 1, 2**62)
+            while True:
+                try:
+                    rows = part.conn.execute(
+                        "SELECT ts, rowid, doc FROM events WHERE (ts, rowid) > (?, ?) AND ts >= ? AND ts < ?"
+                        f"{unit_sql} ORDER BY ts, rowid LIMIT ?",
+                        (*after, lo, hi, *unit_params, chunk),
+                    ).fetchall()
+                except sqlite3.Error as exc:
+                    raise StoreError(f"{part.path}: scan failed: {exc}") from exc
+                events = []
+                for _ts, _rowid, doc in rows:
+                    event = part._doc(doc)
+                    if event is None:
+                        raise StoreError(f"{part.path}: compressed events but no dictionary in meta")
+                    events.append(event)
+                if events:
+                    yield events
+                if len(rows) < chunk:
+                    break
+                after = (int(rows[-1][0]), int(rows[-1][1]))
+
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.dir.iterdir() if p.is_file())
 

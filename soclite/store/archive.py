@@ -19,7 +19,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,20 @@ class EventArchive:
             manifest.flush()
             os.fsync(manifest.fileno())
         return segment
+
+    def iter_day(self, day: str) -> Iterator[Event]:
+        """One segment's events, oldest first, streamed (a re-scan never holds a whole day)."""
+        path = self.dir / f"events-{day}.jsonl.gz"
+        try:
+            with gzip.open(path, "rb") as handle:
+                for n, line in enumerate(handle, 1):
+                    if line.strip():
+                        try:
+                            yield orjson.loads(line)
+                        except orjson.JSONDecodeError as exc:
+                            raise StoreError(f"{path}:{n}: not an event: {exc}") from exc
+        except (OSError, EOFError) as exc:
+            raise StoreError(f"{path}: cannot read the segment: {exc}") from exc
 
     def read(self, day: str) -> list[Event]:
         with gzip.open(self.dir / f"events-{day}.jsonl.gz", "rb") as handle:

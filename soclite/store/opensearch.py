@@ -241,6 +241,33 @@ class OpenSearchStore(Store):
         flt = event_filter(query)
         return 0 if flt is None else self._count(self._events, flt)
 
+    def search_lucene(
+        self, lucene: str, query: EventQuery, chunk: int = 500
+    ) -> Iterator[tuple[int, list[Event]]]:
+        """Events matching a Lucene query (a Sigma rule converted by pySigma's OpenSearch backend) within
+        ``query``'s time range and units, oldest first: (total matching, a page) per page.
+
+        The unit and time filters are a ``bool`` filter beside the rule's ``query_string``, never text
+        spliced into the rule's query, so a rule cannot widen its own scope."""
+        flt = event_filter(EventQuery(start=query.start, end=query.end, units=query.units))
+        if flt is None:
+            return
+        body: dict[str, Any] = {
+            "query": {"bool": {"filter": [flt], "must": [{"query_string": {"query": lucene}}]}},
+            "size": chunk,
+            "sort": [{"@timestamp": "asc"}, {"event.id": "asc"}],
+            "track_total_hits": True,
+        }
+        while True:
+            result = self._search(self._events, body)
+            hits = result["hits"]["hits"]
+            if hits:
+                yield int(result["hits"]["total"]["value"]), [_event_from_source(h["_source"]) for h in hits]
+            if len(hits) < chunk:
+                return
+            body["search_after"] = hits[-1]["sort"]
+            body["track_total_hits"] = False
+
     def delete_events_before(self, before: datetime) -> int:
         """Drop whole daily indices that end before ``before``; trim the one day it falls in."""
         try:

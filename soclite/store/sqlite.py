@@ -348,6 +348,11 @@ class SQLiteStore(Store):
             return self._by_ids(query, where).total
         return self.events.count(where.sql(), where.params, query.start, query.end)
 
+    def scan_events(self, query: EventQuery, chunk: int = 2000) -> Iterator[list[Event]]:
+        """Every stored event in ``query``'s time range and units, oldest first, in chunks (retro-hunts).
+        Only ``start``, ``end`` and ``units`` of the query apply."""
+        return self.events.scan(query.start, query.end, query.units, chunk)
+
     def archive_events_before(self, before: datetime, archive: EventArchive) -> list[Segment]:
         """Move every whole UTC day before ``before``'s day to the cold archive, oldest first; return the
         segments written. A day already in the archive's manifest (a crash before its file was deleted)
