@@ -163,5 +163,6 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(__import__("soclite.api.routes.deadletters", fromlist=["router"]).router)  # COLL: dead letters
     app.include_router(__import__("soclite.api.routes.systems", fromlist=["router"]).router)  # information systems
     app.include_router(__import__("soclite.api.routes.incidents", fromlist=["router"]).router)  # legal clock
+    app.include_router(__import__("soclite.api.routes.hunts", fromlist=["router"]).router)  # retro-hunts
     mount_ui(app)
     return app

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "soclite.reports.cli",
     "soclite.demo",
     "soclite.archive_cli",
+    "soclite.hunt_cli",
 )
 
 #: where to look first for a command, so that e.g. ``soclite agent`` on a workstation imports
@@ -47,6 +48,7 @@ COMMAND_HINTS = {
     "report": "soclite.reports.cli",
     "demo": "soclite.demo",
     "archive": "soclite.archive_cli",
+    "hunt-stored": "soclite.hunt_cli",
 }
 
 

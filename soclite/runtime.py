@@ -19,6 +19,7 @@ from soclite.config import Settings
 from soclite.control.agents import AgentRegistry
 from soclite.control.cases import Cases
 from soclite.control.commands import CommandQueue
+from soclite.control.hunts import HuntJobs
 from soclite.control.identity import IdentityStore, UserStore
 from soclite.control.incidents import Incidents
 from soclite.control.iocs import IocLists
@@ -95,6 +96,8 @@ class Runtime:
     systems: InfoSystems = field(init=False)
     #: incidents with their legal clock
     incidents: Incidents = field(init=False)
+    #: retro-hunt jobs (a Sigma rule over stored events) and their hits
+    hunts: HuntJobs = field(init=False)
 
     def __post_init__(self) -> None:
         control, store = self.control, self.store
@@ -109,6 +112,10 @@ class Runtime:
         self.reports = ReportArchive(self.settings.data_dir, control)
         self.systems = InfoSystems(control, store)
         self.incidents = Incidents(control, store)
+        self.hunts = HuntJobs(
+            control, store, archive_dir=self.settings.data_dir / "archive",
+            placeholders={k: list(v) for k, v in self.settings.correlator.placeholders.items()},
+        )
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

@@ -63,8 +63,9 @@ class HuntProgress:
     hits: int = 0
 
 
-def resolve_rule(spec: str, engine: Engine | None = None) -> tuple[str, str]:
-    """(rule YAML, origin) from a rule file, a rule id of the loaded set, or inline YAML."""
+def resolve_rule(spec: str, engine: Engine | None = None, *, files: bool = True) -> tuple[str, str]:
+    """(rule YAML, origin) from a rule file (only with ``files``: the API never reads a path it is
+    given), a rule id (or name) of the loaded set, or inline YAML."""
     text = spec.strip()
     if not text:
         raise RequestError("no rule given")
@@ -77,7 +78,7 @@ def resolve_rule(spec: str, engine: Engine | None = None) -> tuple[str, str]:
             if text in (rule.id, rule.name):
                 return _rule_from_file(rule.source, rule.id), f"rule:{rule.id}"
     path = Path(text)
-    if "\n" not in text and len(text) < 4096 and path.is_file():
+    if files and "\n" not in text and len(text) < 4096 and path.is_file():
         try:
             return path.read_text(encoding="utf-8"), str(path)
         except (OSError, UnicodeDecodeError) as exc:

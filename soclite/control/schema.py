@@ -395,6 +395,37 @@ _SESSIONS = """
     ALTER TABLE users ADD COLUMN locked_at TEXT;
 """
 
+_HUNTS = """
+    -- retro-hunts (issue 12): one Sigma rule over stored events, run in the background, its hits kept
+    CREATE TABLE hunts (
+        id TEXT PRIMARY KEY,
+        actor TEXT NOT NULL,
+        unit TEXT,
+        scope TEXT,
+        rule_origin TEXT NOT NULL,
+        rule_yaml TEXT NOT NULL,
+        start TEXT NOT NULL,
+        "end" TEXT NOT NULL,
+        archive INTEGER NOT NULL DEFAULT 1,
+        status TEXT NOT NULL,
+        phase TEXT,
+        scanned INTEGER NOT NULL DEFAULT 0,
+        total INTEGER,
+        hits INTEGER NOT NULL DEFAULT 0,
+        kept INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE TABLE hunt_hits (
+        hunt_id TEXT NOT NULL REFERENCES hunts(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        unit TEXT,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (hunt_id, seq)
+    );
+"""
+
 #: The migrations of control.db, append only.
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
@@ -406,6 +437,7 @@ MIGRATIONS: list[Migration] = [
     _INCIDENTS,  # 10: incidents with their legal clock (issue 17)
     _CASE_WORK,  # 11: case close reasons, history/comments, tasks
     _SESSIONS,  # 12: web sessions, token expiry, login throttle and lockout (issue 13)
+    _HUNTS,  # 13: retro-hunt jobs and their hits (issue 12)
 ]
 
 
