@@ -140,6 +140,12 @@ class StoreSettings(BaseModel):
     #: Embedded store: whole days of events older than this leave the store for the cold archive
     #: (data_dir/archive, compressed, hash-chained daily segments) at ``soclite archive run``.
     hot_days: int = Field(30, ge=1)
+    #: Embedded store: the scheduled retention job archives those days (as ``soclite archive run``) before it
+    #: deletes anything, so no event leaves the hot store unarchived; false: events older than their
+    #: retention are deleted from the hot store directly.
+    archive: bool = True
+    #: Hour of the day (site zone) the retention job runs.
+    retention_hour: int = Field(2, ge=0, le=23)
 
     #: Allow a user name and password over plain http:// (they would cross the network in clear).
     allow_plaintext_auth: bool = False

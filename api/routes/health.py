@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from soclite import __version__
 from soclite.api.deps import RuntimeDep
 from soclite.api.notices import DEGRADED, OK, health_checks
+from soclite.control.retention import last_run
 
 router = APIRouter(tags=["health"])
 
@@ -41,9 +42,16 @@ def health(runtime: RuntimeDep) -> dict[str, Any]:
                        "refused": running.stats.refused, "rejected": running.stats.rejected}
         for running in runtime.inputs
     }  # fmt: skip
+    run = last_run(runtime.control)
+    retention = None if run is None else {
+        key: run[key] for key in ("status", "started_at", "finished_at", "before", "events_deleted", "alerts_deleted",
+                                  "archived_days", "segments_retired")
+    }
+    if run is not None and run["status"] == "failed":
+        warnings.append(f"the last retention run (started {run['started_at']}) failed: see the server log")
     overall = DEGRADED if reasons or any(c["status"] == DEGRADED for c in checks.values()) else OK
     return {
         "status": "degraded" if reasons else "ok", "reasons": reasons, "degraded": reasons, "overall": overall,
         "version": __version__, "store": runtime.store.kind, "journal_lag": lags, "warnings": warnings,
-        "inputs": inputs, "checks": checks,
+        "inputs": inputs, "checks": checks, "retention": retention,
     }  # fmt: skip

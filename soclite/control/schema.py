@@ -426,6 +426,26 @@ _HUNTS = """
     );
 """
 
+_RETENTION_RUNS = """
+    -- one row per run of the retention job (issue 17): what was archived and deleted, or why it failed
+    CREATE TABLE retention_runs (
+        id TEXT PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL,
+        before TEXT,
+        archived_days INTEGER NOT NULL DEFAULT 0,
+        events_deleted INTEGER NOT NULL DEFAULT 0,
+        alerts_deleted INTEGER NOT NULL DEFAULT 0,
+        days_dropped INTEGER NOT NULL DEFAULT 0,
+        days_trimmed INTEGER NOT NULL DEFAULT 0,
+        segments_retired INTEGER NOT NULL DEFAULT 0,
+        segments_kept INTEGER NOT NULL DEFAULT 0,
+        error TEXT
+    );
+    CREATE INDEX retention_runs_started ON retention_runs (started_at);
+"""
+
 #: The migrations of control.db, append only.
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
@@ -438,6 +458,7 @@ MIGRATIONS: list[Migration] = [
     _CASE_WORK,  # 11: case close reasons, history/comments, tasks
     _SESSIONS,  # 12: web sessions, token expiry, login throttle and lockout (issue 13)
     _HUNTS,  # 13: retro-hunt jobs and their hits (issue 12)
+    _RETENTION_RUNS,  # 14: runs of the retention job by security level (issue 17)
 ]
 
 

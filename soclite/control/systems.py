@@ -6,13 +6,16 @@ to a unit: a unit-bound admin sees and edits the systems of its units only. Ever
 
 The level decides how long a host's logs are kept: the highest level of the systems the host belongs to
 gives a minimum (``settings.compliance.retention_months_by_level``, from TCVN 14423), never lowered by the
-store's own ``retention_days``. :func:`retention_cutoff` turns that into the one cut-off the store's
-``delete_events_before`` can take: events younger than the longest retention any host needs stay.
+store's own ``retention_days``. :func:`retention_plan` turns the inventory into a per-host plan the stores
+enforce (``Store.apply_retention``): everything older than ``retention_days`` goes, except the events and
+alerts of hosts (listed by id or name) and units (all their hosts) whose level keeps them longer.
+:func:`retention_cutoff` is the single longest cut-off, for display.
 """
 
 from __future__ import annotations
 
 import calendar
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -23,7 +26,7 @@ from soclite.control import audit
 from soclite.db import Database
 from soclite.errors import NotFoundError, RequestError
 from soclite.models import isoformat, new_id, utcnow
-from soclite.store.base import Store
+from soclite.store.base import KeepLonger, RetentionPlan, RetentionResult, Store
 
 ApprovalStatus = Literal["not_submitted", "submitted", "approved", "rejected"]
 DeploymentState = Literal["planned", "deploying", "operating", "retired"]
@@ -231,12 +234,61 @@ def retention_cutoff(systems: InfoSystems, settings: Settings, now: datetime) ->
     return min(by_days, months_before(now, months)) if months else by_days
 
 
-def apply_retention(systems: InfoSystems, store: Store, settings: Settings, now: datetime | None = None) -> int:
-    """Delete events older than :func:`retention_cutoff` through the store's own delete API; the count deleted."""
-    return store.delete_events_before(retention_cutoff(systems, settings, now or utcnow()))
+def retention_plan(systems: InfoSystems, settings: Settings, now: datetime) -> RetentionPlan:
+    """What the stores may delete at ``now``: older than ``retention_days``, except hosts and units whose
+    highest level keeps them longer (one keep clause per distinct retention, so a few clauses at most).
+
+    A host listed by id is matched by that id and by its stored name, both lower-cased (events carry
+    ``host.name``); a listed unit covers every event and alert of that unit."""
+    by_days = now - timedelta(days=settings.store.retention_days)
+    host_level: dict[str, int] = {}
+    unit_level: dict[str, int] = {}
+    reader = systems.db.reader()
+    for host_id, level in reader.execute(
+        "SELECT h.host_id, MAX(s.level) FROM info_system_hosts h JOIN info_systems s ON s.id = h.system_id "
+        "GROUP BY h.host_id"
+    ):
+        host_level[str(host_id).lower()] = int(level)
+    for unit, level in reader.execute(
+        "SELECT u.unit, MAX(s.level) FROM info_system_units u JOIN info_systems s ON s.id = u.system_id GROUP BY u.unit"
+    ):
+        unit_level[str(unit)] = int(level)
+    hosts_by_since: dict[datetime, set[str]] = {}
+    units_by_since: dict[datetime, set[str]] = {}
+
+    def since_of(level: int) -> datetime | None:
+        months = retention_months(level, settings)
+        since = months_before(now, months) if months else None
+        return since if since is not None and since < by_days else None
+
+    for host_id, level in host_level.items():
+        since = since_of(level)
+        if since is None:
+            continue
+        keys = {host_id}
+        # a host listed before it was ever seen: its id is all there is to match
+        with contextlib.suppress(NotFoundError):
+            keys.add(systems.store.get_host(host_id).name.lower())
+        hosts_by_since.setdefault(since, set()).update(keys)
+    for unit, level in unit_level.items():
+        since = since_of(level)
+        if since is not None:
+            units_by_since.setdefault(since, set()).add(unit)
+    keep = tuple(
+        KeepLonger(since=since, hosts=frozenset(hosts_by_since.get(since, ())),
+                   units=frozenset(units_by_since.get(since, ())))
+        for since in sorted(hosts_by_since.keys() | units_by_since.keys())
+    )
+    return RetentionPlan(before=by_days, keep=keep)
+
+
+def apply_retention(systems: InfoSystems, store: Store, settings: Settings,
+                    now: datetime | None = None) -> RetentionResult:
+    """Enforce :func:`retention_plan` on the store (events and alerts); what was deleted."""
+    return store.apply_retention(retention_plan(systems, settings, now or utcnow()))
 
 
 __all__ = [
     "InfoSystems", "SystemCreate", "SystemPatch", "apply_retention", "host_retention_until", "months_before",
-    "retention_cutoff", "retention_months",
+    "retention_cutoff", "retention_months", "retention_plan",
 ]

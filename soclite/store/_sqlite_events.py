@@ -314,6 +314,43 @@ class EventPartitions:
                 deleted += self.drop_day(day)
         return deleted
 
+    def apply_plan(self, before: datetime, keep: Sequence[tuple[datetime, frozenset[str], frozenset[str]]]
+                   ) -> tuple[int, int, int]:
+        """Retention per host (see ``base.RetentionPlan``): (events deleted, days dropped, days trimmed).
+
+        A day wholly older than ``before`` is dropped as a file when none of its events is protected
+        (the common case, and the cheap one); a day with protected events loses only its other rows.
+        ``keep``: (since, host keys, units) clauses."""
+        cutoff = micros(before)
+        cut_day = before.astimezone(UTC).strftime("%Y%m%d")
+        clauses, params = [], []
+        for since, hosts, units in keep:
+            if hosts:
+                clauses.append(f"(host IN ({', '.join('?' for _ in hosts)}) AND ts >= ?)")
+                params += [*sorted(hosts), micros(since)]
+            if units:
+                clauses.append(f"(unit IN ({', '.join('?' for _ in units)}) AND ts >= ?)")
+                params += [*sorted(units), micros(since)]
+        protected = " OR ".join(clauses) or "0"
+        deleted = dropped = trimmed = 0
+        with self._write_lock:
+            for day in self.days():
+                if day > cut_day:
+                    continue
+                part = self._writer(day)
+                kept = int(part.conn.execute(
+                    f"SELECT count(*) FROM events WHERE ts < ? AND ({protected})", (cutoff, *params)).fetchone()[0])
+                if day < cut_day and kept == 0:
+                    deleted += self.drop_day(day)
+                    dropped += 1
+                    continue
+                with transaction(part.conn):
+                    deleted += part.conn.execute(
+                        f"DELETE FROM events WHERE ts < ? AND NOT ({protected})", (cutoff, *params)).rowcount
+                if kept:
+                    trimmed += 1
+        return deleted, dropped, trimmed
+
     def drop_day(self, day: str) -> int:
         """Delete one day's file; return how many events it held."""
         with self._write_lock:

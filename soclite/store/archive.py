@@ -9,7 +9,12 @@ without loading it anywhere). ``archive/manifest.jsonl`` has one line per segmen
      "sha256": <of the file>, "prev": <hash of the previous line>, "hash": <sha256 of prev|day|file|events|sha256>}
 
 so a segment altered, removed, or slipped in between breaks the chain from there on, which
-:func:`verify` reports segment by segment (``soclite archive verify``). A segment is written and
+:func:`verify` reports segment by segment (``soclite archive verify``). Retention (:meth:`EventArchive.retire`)
+deletes a whole segment once none of its events must be kept any longer, and records it in
+``archive/retired.jsonl`` (day, file, its SHA-256 and chain hash, when): the manifest stays as it was,
+so the chain still verifies, and a segment missing without such a record is still reported. A segment
+holding any event a long-retention host still needs is kept whole: cutting others' events out of a
+sealed segment would change the hash the chain vouches for. A segment is written and
 its manifest line appended before the day's hot file is deleted: a crash in between leaves the day
 in both places, and archiving it again only deletes the hot file (its manifest line is there).
 """
@@ -21,15 +26,19 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from soclite.errors import StoreError
-from soclite.models import Event
+from soclite.models import UNIT, Event
+from soclite.store import _common as c
+from soclite.store.base import RetentionPlan
 
 MANIFEST = "manifest.jsonl"
+RETIRED = "retired.jsonl"
 GENESIS = "0" * 64
 
 
@@ -117,9 +126,62 @@ class EventArchive:
         except (OSError, EOFError) as exc:
             raise StoreError(f"{path}: cannot read the segment: {exc}") from exc
 
+    def retired(self) -> dict[str, dict[str, Any]]:
+        """Segments deleted by retention, by file name."""
+        path = self.dir / RETIRED
+        if not path.exists():
+            return {}
+        out = {}
+        for n, line in enumerate(path.read_bytes().splitlines(), 1):
+            if line.strip():
+                try:
+                    record = orjson.loads(line)
+                    out[str(record["file"])] = record
+                except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                    raise StoreError(f"{path}:{n}: not a retirement line: {exc}") from exc
+        return out
+
+    def retire(self, plan: RetentionPlan, now: datetime) -> tuple[list[str], list[str]]:
+        """Delete the segments wholly older than ``plan.before`` none of whose events ``plan`` keeps;
+        (days retired, days kept for a long-retention host or unit)."""
+        retired, kept = [], []
+        done = self.retired()
+        for seg in self.segments():
+            day_end = datetime.strptime(seg.day, "%Y%m%d").replace(tzinfo=UTC) + timedelta(days=1)
+            if day_end > plan.before or seg.file in done or not (self.dir / seg.file).exists():
+                continue
+            if any(plan.protects(_host(e), _unit(e), _time(e)) for e in self.iter_day(seg.day)):
+                kept.append(seg.day)
+                continue
+            record = {"day": seg.day, "file": seg.file, "sha256": seg.sha256, "hash": seg.hash,
+                      "retired_at": now.astimezone(UTC).isoformat()}
+            with (self.dir / RETIRED).open("ab") as log_file:  # the record first: a crash leaves a file to retry
+                log_file.write(orjson.dumps(record) + b"\n")
+                log_file.flush()
+                os.fsync(log_file.fileno())
+            (self.dir / seg.file).unlink()
+            retired.append(seg.day)
+        return retired, kept
+
     def read(self, day: str) -> list[Event]:
         with gzip.open(self.dir / f"events-{day}.jsonl.gz", "rb") as handle:
             return [orjson.loads(line) for line in handle if line.strip()]
+
+
+def _host(event: Event) -> str | None:
+    return c.event_host(event)
+
+
+def _unit(event: Event) -> str | None:
+    unit = event.get(UNIT)
+    return unit if isinstance(unit, str) else None
+
+
+def _time(event: Event) -> datetime:
+    try:
+        return c.event_time(event)
+    except (StoreError, ValueError, TypeError):  # no usable time: keep the segment rather than guess
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def verify(directory: Path) -> tuple[int, list[str]]:
@@ -130,6 +192,10 @@ def verify(directory: Path) -> tuple[int, list[str]]:
         segments = archive.segments()
     except StoreError as exc:
         return 0, [str(exc)]
+    try:
+        retired = archive.retired()
+    except StoreError as exc:
+        return len(segments), [str(exc)]
     prev = GENESIS
     listed = set()
     for seg in segments:
@@ -141,7 +207,8 @@ def verify(directory: Path) -> tuple[int, list[str]]:
             problems.append(f"{where}: manifest line altered (its hash does not match its fields)")
         path = directory / seg.file
         if not path.exists():
-            problems.append(f"{where}: segment missing")
+            if seg.file not in retired or retired[seg.file].get("sha256") != seg.sha256:
+                problems.append(f"{where}: segment missing")
         elif _file_sha256(path) != seg.sha256:
             problems.append(f"{where}: content altered (SHA-256 differs from the manifest)")
         prev = seg.hash

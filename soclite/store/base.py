@@ -179,6 +179,48 @@ class HistogramBucket:
     counts: dict[str, int]
 
 
+@dataclass(frozen=True)
+class KeepLonger:
+    """Events and alerts of these hosts (host keys: lower-cased ``host.name``) or units are kept back to
+    ``since`` (older than the plan's ``before``): a security level's retention (issue 17)."""
+
+    since: datetime
+    hosts: frozenset[str] = frozenset()
+    units: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class RetentionPlan:
+    """What retention deletes: everything older than ``before`` that no :class:`KeepLonger` protects.
+
+    An event (or alert, by ``last_seen``) older than ``before`` stays while it is younger than the
+    ``since`` of a clause naming its host or unit; with several clauses the longest wins.
+    """
+
+    before: datetime
+    keep: tuple[KeepLonger, ...] = ()
+
+    def protects(self, host: str | None, unit: str | None, ts: datetime) -> bool:
+        key = host.lower() if host else None
+        return any(ts >= k.since and ((key is not None and key in k.hosts) or (unit is not None and unit in k.units))
+                   for k in self.keep)
+
+    @property
+    def oldest_kept(self) -> datetime:
+        """The oldest time any clause can keep: nothing older survives."""
+        return min([self.before, *(k.since for k in self.keep)])
+
+
+@dataclass
+class RetentionResult:
+    events: int = 0
+    alerts: int = 0
+    #: whole day partitions (files or daily indices) dropped, rather than trimmed row by row
+    days_dropped: int = 0
+    #: days kept whole or trimmed because a long-retention host or unit has events in them
+    days_trimmed: int = 0
+
+
 class Store(abc.ABC):
     """What every store implementation provides."""
 
@@ -345,6 +387,11 @@ class Store(abc.ABC):
     # --- retention ---------------------------------------------------------
     @abc.abstractmethod
     def delete_events_before(self, before: datetime) -> int: ...
+
+    @abc.abstractmethod
+    def apply_retention(self, plan: RetentionPlan) -> RetentionResult:
+        """Delete the events and alerts ``plan`` does not keep: whole day partitions where no protected
+        event is left in them, else the unprotected rows of that day."""
 
 
 def unit_subtree(units: Sequence[Unit], root: str) -> frozenset[str]:

@@ -37,6 +37,7 @@ from soclite.store import _os_mappings as m
 from soclite.store._os_bulk import BulkItem, bulk_write
 from soclite.store._os_cas import cas_create, cas_update
 from soclite.store._os_query import alert_filter, event_filter, host_filter
+from soclite.store._os_retention import apply_os_retention
 from soclite.store.base import (
     TRIAGE_FIELDS,
     AlertQuery,
@@ -47,6 +48,8 @@ from soclite.store.base import (
     HostChange,
     HostQuery,
     Page,
+    RetentionPlan,
+    RetentionResult,
     Store,
 )
 
@@ -297,6 +300,10 @@ class OpenSearchStore(Store):
                     f"retention on {name} failed after deleting {deleted} events: {exc}"
                 ) from exc
         return deleted
+
+    def apply_retention(self, plan: RetentionPlan) -> RetentionResult:
+        """Per host and unit (see :mod:`._os_retention`)."""
+        return apply_os_retention(self, plan)
 
     # --- alerts ----------------------------------------------------------
     @staticmethod
