@@ -10,6 +10,7 @@ A hunt keeps at most ``MAX_KEPT_HITS`` hits (it goes on counting past them).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,19 @@ log = logging.getLogger(__name__)
 MAX_KEPT_HITS = 10_000
 #: progress is written at most this often (seconds): a fast hunt must not turn into a write storm
 PROGRESS_EVERY = 0.5
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether the process that runs a hunt still exists (this one always does)."""
+    if pid is None or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def _scope_text(scope: frozenset[str] | None) -> str | None:
@@ -54,9 +68,9 @@ class HuntJobs:
         with self.db.write() as conn:
             conn.execute(
                 'INSERT INTO hunts (id, actor, unit, scope, rule_origin, rule_yaml, start, "end", archive, status,'
-                " phase, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', 'queued', ?)",
+                " phase, created_at, runner_pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', 'queued', ?, ?)",
                 (hunt_id, actor, unit, _scope_text(req.units), req.origin, req.rule_yaml, isoformat(req.start),
-                 isoformat(req.end), int(req.archive), isoformat(utcnow())),
+                 isoformat(req.end), int(req.archive), isoformat(utcnow()), os.getpid()),
             )
         audit.append(self.store, actor, "hunt.start", f"hunt:{hunt_id}", None,
                      {"rule": req.origin, "from": isoformat(req.start), "to": isoformat(req.end),
@@ -123,6 +137,12 @@ class HuntJobs:
         row = reader.execute("SELECT * FROM hunts WHERE id = ?", (hunt_id,)).fetchone()
         if row is None or (scope is not None and row["actor"] != actor):
             raise NotFoundError(f"hunt {hunt_id} not found")
+        if row["status"] == "running" and not _alive(row["runner_pid"]):
+            with self.db.write() as conn:
+                conn.execute("UPDATE hunts SET status = 'interrupted', error = ?, finished_at = ? "
+                             "WHERE id = ? AND status = 'running'",
+                             ("the server stopped while the hunt ran: start it again", isoformat(utcnow()), hunt_id))
+            row = reader.execute("SELECT * FROM hunts WHERE id = ?", (hunt_id,)).fetchone()
         where, params = "hunt_id = ?", [hunt_id]
         if scope is not None:
             where += f" AND unit IN ({', '.join('?' for _ in scope)})"

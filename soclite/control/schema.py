@@ -415,7 +415,9 @@ _HUNTS = """
         kept INTEGER NOT NULL DEFAULT 0,
         error TEXT,
         created_at TEXT NOT NULL,
-        finished_at TEXT
+        finished_at TEXT,
+        -- the process running it: a hunt whose process is gone (a restart) reads as "interrupted"
+        runner_pid INTEGER
     );
     CREATE TABLE hunt_hits (
         hunt_id TEXT NOT NULL REFERENCES hunts(id) ON DELETE CASCADE,

@@ -102,7 +102,12 @@ class OpenSearchStore(Store):
             max_retries=2,
             retry_on_timeout=True,
         )
-        return cls(client, s.index_prefix, retention_days=s.retention_days, refresh_events=refresh_events)
+        # The ISM policy is only a backstop: it deletes whole daily indices by age, blind to hosts, so it must
+        # not fire before the longest retention any security level can ask for; the scheduled retention job
+        # (soclite.control.retention) deletes per host before that.
+        longest_level = max(settings.compliance.retention_months_by_level.values(), default=0)
+        ism_days = max(s.retention_days, longest_level * 31)
+        return cls(client, s.index_prefix, retention_days=ism_days, refresh_events=refresh_events)
 
     # --- names -------------------------------------------------------------
     def events_index(self, ts: datetime) -> str:

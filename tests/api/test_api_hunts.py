@@ -91,3 +91,19 @@ def test_a_hunt_is_audited(seeded: dict[str, list[str]], client: Client, tokens:
     assert set(mine) == {"hunt.start", "hunt.finish"}
     assert mine["hunt.start"]["actor"].endswith(":ana-ha") and mine["hunt.start"]["after"]["units"] == ["HA", "HA-XA"]
     assert mine["hunt.finish"]["after"]["hits"] == 12 and mine["hunt.finish"]["after"]["status"] == "done"
+
+
+def test_a_hunt_whose_process_is_gone_reads_as_interrupted(seeded: dict[str, list[str]], client: Client,
+                                                          tokens: dict[str, str], runtime: Any) -> None:
+    import subprocess
+    import sys
+
+    hunt_id = _start(client, tokens["analyst"]).json()["id"]
+    _finish(client, tokens["analyst"], hunt_id)
+    # a server that was stopped mid-hunt: the row says running, its process no longer exists
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with runtime.control.write() as conn:
+        conn.execute("UPDATE hunts SET status = 'running', finished_at = NULL, runner_pid = ? WHERE id = ?",
+                     (int(gone.stdout), hunt_id))
+    job = client.get(f"/api/v1/hunts/{hunt_id}", headers=auth(tokens["analyst"])).json()
+    assert job["status"] == "interrupted" and "start it again" in job["error"]

@@ -202,3 +202,17 @@ def test_health_shows_the_last_retention_run(tmp_path: Path) -> None:
             assert shown["status"] == "done" and shown["archived_days"] == 5 and shown["alerts_deleted"] == 6
     finally:
         runtime.close()
+
+
+def test_the_opensearch_ism_backstop_never_deletes_before_the_longest_level(tmp_path: Path) -> None:
+    from soclite.store import _os_mappings as m
+    from soclite.store.opensearch import OpenSearchStore
+
+    # retention_days 30, but level 5 keeps 12 months: ISM (host-blind, whole indices) waits for 12 months
+    store = OpenSearchStore.from_settings(_settings(tmp_path, StoreSettings(kind="opensearch")))
+    try:
+        assert store.retention_days == 12 * 31
+        policy = m.ism_policy("p", store.retention_days)
+        assert "372d" in str(policy)
+    finally:
+        store.close()
