@@ -45,6 +45,7 @@ from soclite.store import _common as c
 from soclite.store import _sqlite_alerts as _alerts
 from soclite.store import _sqlite_hosts as _hosts
 from soclite.store._sqlite_events import EventPartitions, from_micros, id_hash, legacy_chunks, micros
+from soclite.store._sqlite_retention import apply_sqlite_retention
 from soclite.store._sqlite_schema import MIGRATIONS
 from soclite.store.archive import EventArchive, Segment
 from soclite.store.base import (
@@ -376,41 +377,8 @@ class SQLiteStore(Store):
         return self.events.delete_before(before)
 
     def apply_retention(self, plan: RetentionPlan) -> RetentionResult:
-        """Day files dropped or trimmed by host/unit (``EventPartitions.apply_plan``), then the matched
-        events and the alerts (by ``last_seen``) the plan does not keep, in one transaction."""
-        keep = [(k.since, k.hosts, k.units) for k in plan.keep]
-        events, dropped, trimmed = self.events.apply_plan(plan.before, keep)
-        before = isoformat(plan.before)
-        alert_sql, match_sql, alert_params, match_params = [], [], [], []
-        for since, hosts, units in keep:
-            at = isoformat(since)
-            if hosts:
-                marks = ", ".join("?" for _ in hosts)
-                alert_sql.append(f"(host IN ({marks}) AND last_seen >= ?)")
-                match_sql.append(f"(lower(json_extract(doc, '$.\"host.name\"')) IN ({marks}) AND ts >= ?)")
-                alert_params += [*sorted(hosts), at]
-                match_params += [*sorted(hosts), at]
-            if units:
-                marks = ", ".join("?" for _ in units)
-                alert_sql.append(f"(unit IN ({marks}) AND last_seen >= ?)")
-                match_sql.append(f"(unit IN ({marks}) AND ts >= ?)")
-                alert_params += [*sorted(units), at]
-                match_params += [*sorted(units), at]
-        try:
-            with self.db.write() as conn:
-                conn.execute(f"DELETE FROM matched_events WHERE ts < ? AND NOT ({' OR '.join(match_sql) or '0'})",
-                             (before, *match_params))
-                gone = [r[0] for r in conn.execute(
-                    f"SELECT id FROM alerts WHERE last_seen < ? AND NOT ({' OR '.join(alert_sql) or '0'})",
-                    (before, *alert_params))]
-                for start in range(0, len(gone), 500):
-                    chunk = gone[start:start + 500]
-                    marks = ", ".join("?" for _ in chunk)
-                    conn.execute(f"DELETE FROM alert_tags WHERE alert_id IN ({marks})", chunk)
-                    conn.execute(f"DELETE FROM alerts WHERE id IN ({marks})", chunk)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: alert retention failed, nothing deleted: {exc}") from exc
-        return RetentionResult(events=events, alerts=len(gone), days_dropped=dropped, days_trimmed=trimmed)
+        """Per host and unit (see :mod:`._sqlite_retention`)."""
+        return apply_sqlite_retention(self, plan)
 
     # --- alerts ----------------------------------------------------------
     @staticmethod
