@@ -107,3 +107,40 @@ def test_a_hunt_whose_process_is_gone_reads_as_interrupted(seeded: dict[str, lis
                      (int(gone.stdout), hunt_id))
     job = client.get(f"/api/v1/hunts/{hunt_id}", headers=auth(tokens["analyst"])).json()
     assert job["status"] == "interrupted" and "start it again" in job["error"]
+
+
+def test_the_same_hunt_over_the_api_on_a_real_opensearch_node(tmp_path: Any) -> None:
+    """The API path on OpenSearch: the rule runs as a pySigma query on the node, scoped the same way."""
+    import warnings
+
+    import pytest
+
+    from soclite.api.app import create_app
+    from soclite.runtime import Runtime
+    from tests.api.conftest import make_settings, seed
+    from tests.opensearch_node import OPENSEARCH_URL, require_real_node_in_ci
+    from tests.store.conftest import opensearch_settings
+
+    require_real_node_in_ci()
+    if not OPENSEARCH_URL:
+        pytest.skip("OPENSEARCH_URL is not set")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    settings = make_settings(tmp_path).model_copy(update={"store": opensearch_settings(OPENSEARCH_URL, tmp_path).store})
+    runtime = Runtime.build(settings)
+    try:
+        runtime.store.refresh_events = True  # type: ignore[attr-defined]
+        seed(runtime)
+        tokens = {"analyst": runtime.identity.create_token(role="analyst", name="ana"),
+                  "analyst_ha": runtime.identity.create_token(role="analyst", unit="HA", name="ana-ha")}
+        with TestClient(create_app(runtime)) as client:
+            everyone = _finish(client, tokens["analyst"], _start(client, tokens["analyst"]).json()["id"], limit=1000)
+            assert everyone["status"] == "done" and everyone["phase"] == "done", everyone
+            assert everyone["hits"]["total"] == 18 and {h["source"] for h in everyone["hits"]["items"]} == {"opensearch"}
+            ha = _finish(client, tokens["analyst_ha"], _start(client, tokens["analyst_ha"]).json()["id"], limit=1000)
+            assert {h["unit"] for h in ha["hits"]["items"]} == {"HA", "HA-XA"} and ha["hits"]["total"] == 12
+    finally:
+        runtime.store.drop_all()  # type: ignore[attr-defined]
+        runtime.close()
