@@ -64,6 +64,9 @@ def hunt_stored(data_dir: Path | None, config_file: Path | None, rule_spec: str,
         scope = None
         if units:
             known = store.list_units()
+            unknown = sorted(set(units) - {u.code for u in known})
+            if unknown:  # a typo would otherwise hunt nothing and look like a clean result
+                raise click.UsageError(f"unknown unit(s): {', '.join(unknown)}")
             scope = frozenset().union(*(unit_subtree(known, u) for u in units))
         req = HuntRequest(rule_yaml=rule_yaml, origin=origin, start=start, end=end, units=scope,
                           archive=not no_archive)

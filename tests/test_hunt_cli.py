@@ -89,3 +89,6 @@ def test_hunt_stored_shows_progress_on_a_terminal_and_refuses_a_bad_rule(tmp_pat
     assert b"ev" in shown and b"hit(s)" in shown, shown
     bad = _run("--data-dir", str(data), "--rule", "no-such-rule-id", "--from", "2024-08-01", "--to", "2024-08-02")
     assert bad.returncode == 2 and "neither a rule file" in bad.stderr
+    typo = _run("--data-dir", str(data), "--rule", str(data / "rule.yml"), "--from", "2024-08-01", "--to",
+                "2024-08-02", "--unit", "u9")
+    assert typo.returncode == 2 and "unknown unit(s): u9" in typo.stderr and typo.stdout == ""
