@@ -179,6 +179,14 @@ class HistogramBucket:
     counts: dict[str, int]
 
 
+@dataclass(frozen=True)
+class StoreHealth:
+    """The store's own check in /health: ``problems`` (empty = ok) and what to show beside them."""
+
+    problems: list[str]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 class Store(abc.ABC):
     """What every store implementation provides."""
 
@@ -191,6 +199,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    def health(self) -> StoreHealth | None:
+        """The state of a remote store (e.g. an OpenSearch cluster); None for an embedded one."""
+        return None
 
     # --- events ----------------------------------------------------------
     @abc.abstractmethod
