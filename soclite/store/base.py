@@ -191,6 +191,8 @@ class Store(abc.ABC):
     """What every store implementation provides."""
 
     kind: str = "abstract"
+    #: a store on other machines (it can be away while this process runs: detection spools for it)
+    remote: bool = False
 
     # --- lifecycle -------------------------------------------------------
     @abc.abstractmethod

@@ -69,6 +69,7 @@ class OpenSearchStore(Store):
     """:class:`~soclite.store.base.Store` on an OpenSearch cluster through opensearch-py."""
 
     kind = "opensearch"
+    remote = True
 
     def __init__(
         self,
