@@ -65,12 +65,7 @@ class Pipeline:
     ) -> None:
         self.runtime = runtime
         journal = runtime.journal
-        #: where detection writes: a remote store through the local alert spool (alerts go on while the
-        #: cluster is away), the embedded store directly
-        self.alert_store: Store | AlertSpool = (
-            AlertSpool(runtime.store, runtime.settings.data_dir / "spool" / "alerts.db")
-            if runtime.store.remote else runtime.store
-        )
+        self._spool: AlertSpool | None = None
         #: the bulk event consumer, started and stopped with this one (its own thread and offset); None when
         #: another process runs it (soclite.storage_worker)
         self.storage: EventStorage | None = storage or (
@@ -127,6 +122,19 @@ class Pipeline:
         if engine is not None:
             engine.save_state()
         return True
+
+    @property
+    def alert_store(self) -> Store | AlertSpool:
+        """Where detection writes: a remote store through the local alert spool (alerts go on while the
+        cluster is away, :mod:`soclite.store.spool`), the embedded store directly. Follows
+        ``runtime.store`` (tests wrap it after building the pipeline)."""
+        store: Store = self.runtime.store
+        if not store.remote:
+            return store
+        if self._spool is None:
+            self._spool = AlertSpool(store, self.runtime.settings.data_dir / "spool" / "alerts.db")
+        self._spool.store = store
+        return self._spool
 
     def shared_hits(self, kind: HitKind) -> dict[str, int] | None:
         """None: the engine of this process counts its own hits."""

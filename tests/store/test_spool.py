@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 from soclite.config import StoreSettings
+from soclite.errors import StoreError
+from soclite.event_storage import STORAGE, EventStorage
 from soclite.store._os_cluster import build_client
 from soclite.store.base import AlertQuery, AlertRepeat, EventQuery
+from soclite.store.journal import Journal
 from soclite.store.opensearch import OpenSearchStore
 from soclite.store.spool import AlertSpool
 from tests.opensearch_procs import Node, own_node
@@ -82,5 +85,39 @@ def test_alerts_wait_in_the_spool_while_the_node_is_down_then_are_written_once(n
     page = store.query_alerts(AlertQuery(limit=10))
     assert sorted(a.id for a in page.items) == sorted([before.id, during.id])
     spool.close()
+    store.drop_all()
+    store.close()
+
+
+def test_a_store_out_of_disk_makes_event_storage_wait_and_alerts_spool_then_both_catch_up(
+    node: Node, tmp_path: Path
+) -> None:
+    """OpenSearch past its flood-stage disk watermark puts ``read_only_allow_delete`` on the indices and
+    answers writes with 429: the same block, set here by hand, on the node of this test."""
+    settings = StoreSettings(kind="opensearch", opensearch_url=[node.url], index_prefix="full")
+    store = OpenSearchStore(build_client(settings), settings.index_prefix, refresh_events=True)
+    store.open()
+    journal = Journal(tmp_path / "journal.db", 64 * 1024 * 1024)
+    storage = EventStorage(journal, store, batch_size=100)
+    spool = AlertSpool(store, tmp_path / "spool" / "alerts.db", retry_every=0)
+    journal.append("b1", [event(1), event(2)])
+    assert storage.run_once() == 2  # the indices exist before the disk fills
+    block = {"index": {"blocks": {"read_only_allow_delete": True}}}
+    store.client.indices.put_settings(index="full-*", body=block)
+    try:
+        journal.append("b2", [event(3), event(4), event(5)])
+        with pytest.raises(StoreError):
+            storage.run_once()  # refused: its offset stays, nothing acknowledged is dropped
+        assert journal.lag(STORAGE) == 3
+        spool.put_alerts([alert(7)])  # detection goes on
+        assert spool.pending() == 1 and "spool" in spool.health_warnings()[0]
+    finally:
+        store.client.indices.put_settings(index="full-*", body={"index": {"blocks": {"read_only_allow_delete": None}}})
+    assert storage.run_once() == 3 and journal.lag(STORAGE) == 0
+    assert spool.retry() is True
+    assert store.query_events(EventQuery(limit=10)).total == 5
+    assert store.query_alerts(AlertQuery(limit=10)).total == 1
+    spool.close()
+    journal.close()
     store.drop_all()
     store.close()
