@@ -21,6 +21,7 @@ from soclite.control.identity import Principal, Role
 from soclite.control.outbox import ActionStatus
 from soclite.runtime import Runtime
 from soclite.store.base import StoreHealth
+from soclite.store.spool import pending_in, spool_path
 
 OK = "ok"
 DEGRADED = "degraded"
@@ -80,8 +81,15 @@ def health_checks(runtime: Runtime) -> dict[str, dict[str, Any]]:
 
 
 def store_health(runtime: Runtime) -> StoreHealth | None:
-    """A remote store's own health (the OpenSearch cluster's); None for the embedded store."""
-    return runtime.store.health()
+    """A remote store's own health, and the detection writes waiting for it in the local spool."""
+    health = runtime.store.health()
+    if health is None:
+        return None
+    spooled = pending_in(spool_path(runtime.settings.data_dir))
+    problems = list(health.problems)
+    if spooled:
+        problems.append(f"{spooled} alert write(s) kept in the local spool until the store answers")
+    return StoreHealth(problems=problems, details={**health.details, "spooled": spooled})
 
 
 @dataclass(frozen=True)

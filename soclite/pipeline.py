@@ -46,7 +46,7 @@ from soclite.models import (
 from soclite.runtime import HitKind
 from soclite.store._common import event_text
 from soclite.store.base import AlertRepeat, Store
-from soclite.store.spool import AlertSpool
+from soclite.store.spool import AlertSpool, spool_path
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class Pipeline:
         if not store.remote:
             return store
         if self._spool is None:
-            self._spool = AlertSpool(store, self.runtime.settings.data_dir / "spool" / "alerts.db")
+            self._spool = AlertSpool(store, spool_path(self.runtime.settings.data_dir))
         self._spool.store = store
         return self._spool
 

@@ -266,6 +266,28 @@ class AlertSpool:
             return []
 
 
+def spool_path(data_dir: Path) -> Path:
+    """The spool file of a server's data directory (the detection process writes it)."""
+    return data_dir / "spool" / "alerts.db"
+
+
+def pending_in(path: Path) -> int:
+    """Rows waiting in the spool file at ``path`` (0 when there is none), read-only: for /health in
+    another process than the detection one that writes it."""
+    if not path.is_file():
+        return 0
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM alerts) + (SELECT count(*) FROM repeats)"
+        ).fetchone()
+        return int(row[0])
+    except sqlite3.Error:
+        return 0  # created but not yet initialised
+    finally:
+        conn.close()
+
+
 def _repeat_from_json(doc: bytes) -> AlertRepeat:
     data = orjson.loads(doc)
     for key in ("last_seen", "first_seen", "updated_at"):
@@ -273,4 +295,4 @@ def _repeat_from_json(doc: bytes) -> AlertRepeat:
     return AlertRepeat(**data)
 
 
-__all__ = ["AlertSpool"]
+__all__ = ["AlertSpool", "pending_in", "spool_path"]
