@@ -68,10 +68,16 @@ def _run_dir() -> Iterator[Path]:
 
 def _run(script: Path, args: list[str], env: dict[str, str], timeout: float = START_TIMEOUT) -> str:
     done = subprocess.run(
-        ["bash", str(script), *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout
+        ["bash", str(script), *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"{script.name} {' '.join(args)} failed ({done.returncode}): {done.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{script.name} {' '.join(args)} failed ({done.returncode}): {done.stderr[-3000:]}"
+        )
     return done.stdout.strip()
 
 
@@ -113,7 +119,12 @@ class Node:
 
     def stop(self, *, keep_data: bool = False) -> None:
         """Stop the node; ``keep_data``: for a later start with the same data (an outage, not a loss)."""
-        _run(SINGLE, ["stop"], {**self.env, "SOCLITE_OPENSEARCH_KEEP_DATA": "1" if keep_data else "0"}, timeout=60)
+        _run(
+            SINGLE,
+            ["stop"],
+            {**self.env, "SOCLITE_OPENSEARCH_KEEP_DATA": "1" if keep_data else "0"},
+            timeout=60,
+        )
 
     def start(self) -> None:
         """(Re)start on the same port with the data it had when stopped with ``keep_data``."""

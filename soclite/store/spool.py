@@ -243,7 +243,11 @@ class AlertSpool:
                     raise
                 self._failed(exc)
             for alert in reversed(self._recent.values()):
-                if alert.fingerprint == fingerprint and alert.status not in CLOSED_STATUSES and alert.last_seen >= since:
+                if (
+                    alert.fingerprint == fingerprint
+                    and alert.status not in CLOSED_STATUSES
+                    and alert.last_seen >= since
+                ):
                     return alert.model_copy(deep=True)
             return None
 
@@ -256,7 +260,9 @@ class AlertSpool:
             self._failed(exc)
             return None  # the inventory refresh waits for the store; detection does not
 
-    def touch_hosts(self, seen: Mapping[str, datetime], *, create: Mapping[str, Host] | None = None) -> list[Host]:
+    def touch_hosts(
+        self, seen: Mapping[str, datetime], *, create: Mapping[str, Host] | None = None
+    ) -> list[Host]:
         try:
             return self.store.touch_hosts(seen, create=create)
         except StoreError as exc:

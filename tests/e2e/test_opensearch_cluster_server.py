@@ -61,7 +61,9 @@ def test_server_ingest_survives_a_killed_data_node_with_nothing_lost_or_doubled(
         n = 0
         while not halt.is_set():
             records = [syslog_record(host, *BENIGN[i % len(BENIGN)]) for i in range(BATCH - 1)]
-            records.append(syslog_record(host, "clamd[900]", f"/tmp/x{n}.exe: Win.Trojan.Agent-1234567 FOUND"))
+            records.append(
+                syslog_record(host, "clamd[900]", f"/tmp/x{n}.exe: Win.Trojan.Agent-1234567 FOUND")
+            )
             offered += len(records)
             try:
                 soc.ingest(f"kill-{n}", records)
@@ -89,7 +91,9 @@ def test_server_ingest_survives_a_killed_data_node_with_nothing_lost_or_doubled(
         at_kill = acknowledged
         nodes.kill(victim)
         url = next(u for i, u in enumerate(nodes.urls, 1) if i != victim)
-        wait_for(lambda: acknowledged >= at_kill + 20 * BATCH or failures or None, 120, "20 batches after the kill")
+        wait_for(
+            lambda: acknowledged >= at_kill + 20 * BATCH or failures or None, 120, "20 batches after the kill"
+        )
         halt.set()
         sender.join(30)
         assert not failures, failures

@@ -64,11 +64,15 @@ def test_alerts_go_on_while_opensearch_is_away_and_land_once(tmp_path: Path) -> 
             total = len(BENIGN) + 2
             wait_for(lambda: api.get("/api/v1/events", host=host)["total"] == total or None, 120,
                      f"all {total} events stored")  # fmt: skip
-            wait_for(lambda: _store_check(soc)["status"] == "ok" or None, 60, "/health's store check ok again")
+            wait_for(
+                lambda: _store_check(soc)["status"] == "ok" or None, 60, "/health's store check ok again"
+            )
             assert _store_check(soc)["spooled"] == 0
             cluster(node.url, "POST", "/outage-events-*/_refresh")
             body = {"query": {"term": {"host.name": host}}, "size": 0, "track_total_hits": True}
-            assert cluster(node.url, "POST", "/outage-events-*/_search", body)["hits"]["total"]["value"] == total
+            assert (
+                cluster(node.url, "POST", "/outage-events-*/_search", body)["hits"]["total"]["value"] == total
+            )
             body = {"query": {"term": {"rule_title.raw": CLAMAV}}, "size": 0, "track_total_hits": True}
             cluster(node.url, "POST", "/outage-alerts/_refresh")
             assert cluster(node.url, "POST", "/outage-alerts/_search", body)["hits"]["total"]["value"] == 1

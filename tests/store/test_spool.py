@@ -34,7 +34,9 @@ def node() -> Iterator[Node]:
         yield found
 
 
-def test_alerts_wait_in_the_spool_while_the_node_is_down_then_are_written_once(node: Node, tmp_path: Path) -> None:
+def test_alerts_wait_in_the_spool_while_the_node_is_down_then_are_written_once(
+    node: Node, tmp_path: Path
+) -> None:
     settings = StoreSettings(kind="opensearch", opensearch_url=[node.url], index_prefix="spool")
     store = OpenSearchStore(build_client(settings), settings.index_prefix, refresh_events=True)
     store.open()
@@ -112,7 +114,9 @@ def test_a_store_out_of_disk_makes_event_storage_wait_and_alerts_spool_then_both
         spool.put_alerts([alert(7)])  # detection goes on
         assert spool.pending() == 1 and "spool" in spool.health_warnings()[0]
     finally:
-        store.client.indices.put_settings(index="full-*", body={"index": {"blocks": {"read_only_allow_delete": None}}})
+        store.client.indices.put_settings(
+            index="full-*", body={"index": {"blocks": {"read_only_allow_delete": None}}}
+        )
     assert storage.run_once() == 3 and journal.lag(STORAGE) == 0
     assert spool.retry() is True
     assert store.query_events(EventQuery(limit=10)).total == 5
