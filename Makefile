@@ -15,7 +15,7 @@ APT_RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-
 
 .PHONY: ui-deps
 .PHONY: run test venv dev-venv system-deps-test system-deps-run lint typecheck pytest bench clean demo
-.PHONY: opensearch opensearch-stop
+.PHONY: opensearch opensearch-stop opensearch-cluster opensearch-cluster-stop
 
 $(BIN)/.soclite-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,14 @@ opensearch:
 
 opensearch-stop:
 	@bash scripts/opensearch.sh stop
+
+# A throwaway three-node cluster of the same distribution (http 19201-19203, 320m heaps each); prints the
+# URLs for store.opensearch_url. The cluster tests start their own, on free ports.
+opensearch-cluster:
+	@bash scripts/opensearch-cluster.sh start
+
+opensearch-cluster-stop:
+	@bash scripts/opensearch-cluster.sh stop
 
 # The benchmarks behind the issues' targets (minutes each; not part of `make test`).
 bench: dev-venv

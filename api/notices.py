@@ -6,7 +6,8 @@ failure nobody sees. Each check here names what is wrong and why, once, and both
 
 Checks: ``playbook_actions`` (actions failing or dead-lettered), ``national_connector`` (down: its
 last error is newer than its last success), ``journal`` and ``pipeline`` (their own warnings:
-journal bound, detection lag, last error), ``rules`` (rules that failed to load). Each is ``ok``,
+journal bound, detection lag, last error), ``rules`` (rules that failed to load), ``store`` (a remote
+store's own state: the OpenSearch cluster's green/yellow/red and nodes; degraded unless green). Each is ``ok``,
 ``degraded`` with a reason, or absent where this process does not run the part.
 """
 
@@ -19,6 +20,8 @@ from soclite.api.response import visible
 from soclite.control.identity import Principal, Role
 from soclite.control.outbox import ActionStatus
 from soclite.runtime import Runtime
+from soclite.store.base import StoreHealth
+from soclite.store.spool import pending_in, spool_path
 
 OK = "ok"
 DEGRADED = "degraded"
@@ -71,7 +74,22 @@ def health_checks(runtime: Runtime) -> dict[str, dict[str, Any]]:
     rules = _rule_failures(runtime)
     if rules is not None:
         checks["rules"] = _check(rules)
+    store = store_health(runtime)
+    if store is not None:
+        checks["store"] = {**_check(store.problems), **store.details}
     return checks
+
+
+def store_health(runtime: Runtime) -> StoreHealth | None:
+    """A remote store's own health, and the detection writes waiting for it in the local spool."""
+    health = runtime.store.health()
+    if health is None:
+        return None
+    spooled = pending_in(spool_path(runtime.settings.data_dir))
+    problems = list(health.problems)
+    if spooled:
+        problems.append(f"{spooled} alert write(s) kept in the local spool until the store answers")
+    return StoreHealth(problems=problems, details={**health.details, "spooled": spooled})
 
 
 @dataclass(frozen=True)
@@ -115,4 +133,8 @@ def notices(runtime: Runtime, principal: Principal, scope: frozenset[str] | None
                     out.append(Notice(kind=name, severity="warning", detail=reason, link="/notifications"))
         for reason in _rule_failures(runtime) or []:
             out.append(Notice(kind="rules", severity="error", detail=reason, link="/rules"))
+        store = store_health(runtime)
+        for reason in store.problems if store is not None else []:
+            # an OpenSearch cluster short of a node (yellow), a primary (red) or reach: in the banner
+            out.append(Notice(kind="store", severity="error", detail=reason, link="/notifications"))
     return out

@@ -19,7 +19,8 @@
 #
 # Environment: OPENSEARCH_VERSION (2.19.6), OPENSEARCH_PORT (9200; the next free port up to 9299 when
 # 9200 is taken and no port was asked for), OPENSEARCH_HEAP (512m), OPENSEARCH_START_TIMEOUT (seconds,
-# 180), SOCLITE_OPENSEARCH_CACHE, SOCLITE_OPENSEARCH_RUN_DIR (default
+# 180), SOCLITE_OPENSEARCH_KEEP_DATA (1: stop and start keep the data directory, for outage tests),
+# SOCLITE_OPENSEARCH_CACHE, SOCLITE_OPENSEARCH_RUN_DIR (default
 # ${TMPDIR:-/tmp}/soclite-opensearch-<uid>: one node per user unless a run directory is given).
 set -euo pipefail
 
@@ -205,12 +206,16 @@ start() {
             [[ "$port" -le 9299 ]] || die "ports 9200-9299 are all in use"
         done
     fi
-    drop_data
+    local keep=0  # SOCLITE_OPENSEARCH_KEEP_DATA=1: a restart of the same node with its data (outage tests)
+    [[ "${SOCLITE_OPENSEARCH_KEEP_DATA:-0}" == 1 && -d "$RUN_DIR/data/" ]] && keep=1
+    [[ "$keep" == 1 ]] || drop_data
     local dirs=("$RUN_DIR/logs" "$RUN_DIR/tmp" "$RUN_DIR/config" "$RUN_DIR/run")
     rm -rf "${dirs[@]}" && mkdir -p "${dirs[@]}"
     # The data path on tmpfs when there is one: each index a test creates or deletes is a cluster-state
     # write with fsync, which on a disk costs more than the test's own work. Nothing here must survive.
-    if [[ "${SOCLITE_OPENSEARCH_TMPFS:-1}" == 1 && -d /dev/shm && -w /dev/shm ]] \
+    if [[ "$keep" == 1 ]]; then
+        :
+    elif [[ "${SOCLITE_OPENSEARCH_TMPFS:-1}" == 1 && -d /dev/shm && -w /dev/shm ]] \
         && [[ "$(df -k --output=avail /dev/shm 2>/dev/null | tail -1)" -gt 1048576 ]]; then
         ln -s "$(mktemp -d /dev/shm/soclite-opensearch-data.XXXXXX)" "$RUN_DIR/data"
     else
@@ -312,6 +317,7 @@ stop() {
     if ! pid="$(running_pid)"; then
         say "no node running from $RUN_DIR"
         rm -f "$PID_FILE" "$LAUNCH_FILE" "$URL_FILE"
+        [[ "${SOCLITE_OPENSEARCH_KEEP_DATA:-0}" == 1 ]] || drop_data
         return 0
     fi
     kill "$pid"
@@ -324,7 +330,7 @@ stop() {
         kill -9 "$pid" 2>/dev/null || true
     fi
     rm -f "$PID_FILE" "$LAUNCH_FILE" "$URL_FILE"
-    drop_data
+    [[ "${SOCLITE_OPENSEARCH_KEEP_DATA:-0}" == 1 ]] || drop_data
     rm -rf "$RUN_DIR/tmp"
     say "stopped (pid $pid)"
 }
@@ -347,6 +353,9 @@ status() {
     say "not running (run directory $RUN_DIR)"
     return 3
 }
+
+# Sourced (scripts/opensearch-cluster.sh reuses the download, Java and user helpers): define only.
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0
 
 case "${1:-}" in
     start) start ;;

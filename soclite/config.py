@@ -135,6 +135,10 @@ class StoreSettings(BaseModel):
     verify_certs: bool = True
     ca_certs: Path | None = None
     index_prefix: str = "soclite"
+    #: OpenSearch replicas of every index soclite creates. None: 1 when the cluster has two or more data
+    #: nodes (a lost node loses no acknowledged write), 0 on a single node (which could never place a
+    #: replica and would stay yellow).
+    opensearch_replicas: int | None = Field(None, ge=0)
     #: Days of events kept before whole daily indices / rows are deleted.
     retention_days: int = Field(180, ge=1)
     #: Embedded store: whole days of events older than this leave the store for the cold archive

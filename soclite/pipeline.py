@@ -45,7 +45,8 @@ from soclite.models import (
 )
 from soclite.runtime import HitKind
 from soclite.store._common import event_text
-from soclite.store.base import AlertRepeat
+from soclite.store.base import AlertRepeat, Store
+from soclite.store.spool import AlertSpool, spool_path
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class Pipeline:
     ) -> None:
         self.runtime = runtime
         journal = runtime.journal
+        self._spool: AlertSpool | None = None
         #: the bulk event consumer, started and stopped with this one (its own thread and offset); None when
         #: another process runs it (soclite.storage_worker)
         self.storage: EventStorage | None = storage or (
@@ -121,6 +123,19 @@ class Pipeline:
             engine.save_state()
         return True
 
+    @property
+    def alert_store(self) -> Store | AlertSpool:
+        """Where detection writes: a remote store through the local alert spool (alerts go on while the
+        cluster is away, :mod:`soclite.store.spool`), the embedded store directly. Follows
+        ``runtime.store`` (tests wrap it after building the pipeline)."""
+        store: Store = self.runtime.store
+        if not store.remote:
+            return store
+        if self._spool is None:
+            self._spool = AlertSpool(store, spool_path(self.runtime.settings.data_dir))
+        self._spool.store = store
+        return self._spool
+
     def shared_hits(self, kind: HitKind) -> dict[str, int] | None:
         """None: the engine of this process counts its own hits."""
         return None
@@ -131,6 +146,8 @@ class Pipeline:
             warnings.append(f"pipeline: last error: {self.last_error}")
         if self.storage is not None:
             warnings.extend(self.storage.health_warnings())
+        if isinstance(self.alert_store, AlertSpool):
+            warnings.extend(self.alert_store.health_warnings())
         return warnings
 
     def _loop(self) -> None:
@@ -155,6 +172,8 @@ class Pipeline:
         journal = self.runtime.journal
         rows = journal.read(CONSUMER, self.batch_size)
         if not rows:
+            if isinstance(self.alert_store, AlertSpool):
+                self.alert_store.retry()  # a quiet stream still writes the spool back when the store returns
             self._maybe_save_state()
             return 0
         events = [event for _, event in rows]
@@ -182,7 +201,7 @@ class Pipeline:
                 if isinstance(event_id, str) and event_id:
                     by_event[event_id] = max(offset, by_event.get(event_id, offset))
         self._fill_units(events)
-        store = self.runtime.store
+        store = self.alert_store
         engine = self.runtime.engine
         raw_alerts: list[Alert] = engine.process_batch(events) if engine is not None else []
         # Only the events the alerts matched, so an analyst opening an alert sees them at once; every
@@ -238,7 +257,7 @@ class Pipeline:
         (``last_offset``, as read before this batch) is a replay: counted already, not again.
         Works on copies: nothing cached changes until the store accepted the batch.
         """
-        store = self.runtime.store
+        store = self.alert_store
         window = timedelta(seconds=self.runtime.settings.correlator.group_window_seconds)
         created: dict[str, Alert] = {}
         repeats: dict[str, AlertRepeat] = {}
@@ -332,7 +351,7 @@ class Pipeline:
         The cache only saves the search: the alert itself is re-read by id, because an analyst
         may have closed it in the meantime.
         """
-        store = self.runtime.store
+        store = self.alert_store
         alert_id = self._open_alerts.get(fp)
         if alert_id is not None:
             fresh: Alert | None
@@ -368,7 +387,7 @@ class Pipeline:
             name = event.get(HOST_NAME)
             if isinstance(name, str) and name:
                 latest[name.lower()] = event
-        store = self.runtime.store
+        store = self.alert_store
         # "last seen" is when soclite last heard of the host, not the event's own (maybe old) time.
         seen = utcnow()
         touch: dict[str, datetime] = {}

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from soclite import sitetime
 from soclite.api import audit, triage, tuning
 from soclite.api.deps import end_session, get_runtime, optional_principal
+from soclite.api.notices import store_health
 from soclite.api.routes.hosts import is_online
 from soclite.api.routes.stats import summary
 from soclite.api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
@@ -241,7 +242,8 @@ def overview(request: Request, days: Annotated[int, Query(ge=1, le=3660)] = 14) 
                   top_chart=top_chart, unit_rows=unit_rows[:20], connector=connector,
                   national_enabled=runtime.settings.national.enabled, open_total=open_total,
                   degraded=runtime.degraded(), inputs=[(i.name, i.stats) for i in runtime.inputs],
-                  journal_lag=journal_lag, lag_degraded=runtime.settings.journal.lag_degraded)
+                  journal_lag=journal_lag, lag_degraded=runtime.settings.journal.lag_degraded,
+                  store_health=store_health(runtime))
 
 
 # --- alert queue ------------------------------------------------------------------

@@ -21,6 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
+from soclite.models import Event
+
 NORMALIZER = "soclite_lowercase"
 
 _KEYWORD_LC: dict[str, Any] = {"type": "keyword", "normalizer": NORMALIZER, "ignore_above": 8191}
@@ -163,15 +167,22 @@ def audit_template(prefix: str) -> dict[str, Any]:
     }
 
 
-def templates(prefix: str) -> dict[str, dict[str, Any]]:
-    """Template name → body, installed (idempotently) when the store opens."""
-    return {
+def templates(prefix: str, replicas: int | None = None) -> dict[str, dict[str, Any]]:
+    """Template name → body, installed (idempotently) when the store opens.
+
+    ``replicas``: ``index.number_of_replicas`` of every index they create (None: the cluster's default).
+    """
+    found = {
         f"{prefix}-events": events_template(prefix),
         f"{prefix}-alerts": alerts_template(prefix),
         f"{prefix}-hosts": hosts_template(prefix),
         f"{prefix}-units": units_template(prefix),
         f"{prefix}-audit": audit_template(prefix),
     }
+    if replicas is not None:
+        for body in found.values():
+            body["template"].setdefault("settings", {})["number_of_replicas"] = replicas
+    return found
 
 
 def ism_policy(prefix: str, retention_days: int) -> dict[str, Any]:
@@ -193,3 +204,18 @@ def ism_policy(prefix: str, retention_days: int) -> dict[str, Any]:
             "ism_template": [{"index_patterns": [f"{prefix}-events-*"], "priority": 100}],
         }
     }
+
+
+def fallback_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """An event whose shape the index cannot map: core fields stay searchable, the rest kept as JSON."""
+    original = {k: v for k, v in doc.items() if k not in EVENT_HIDDEN}
+    kept = {k: doc[k] for k in EVENT_CORE if doc.get(k) is not None}
+    kept[EVENT_DOC] = orjson.dumps(original).decode("utf-8")
+    return kept
+
+
+def event_from_source(source: dict[str, Any]) -> Event:
+    if EVENT_DOC in source:
+        event: Event = orjson.loads(source[EVENT_DOC])
+        return event
+    return {k: v for k, v in source.items() if k not in EVENT_HIDDEN}

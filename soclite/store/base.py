@@ -221,10 +221,20 @@ class RetentionResult:
     days_trimmed: int = 0
 
 
+@dataclass(frozen=True)
+class StoreHealth:
+    """The store's own check in /health: ``problems`` (empty = ok) and what to show beside them."""
+
+    problems: list[str]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
 class Store(abc.ABC):
     """What every store implementation provides."""
 
     kind: str = "abstract"
+    #: a store on other machines (it can be away while this process runs: detection spools for it)
+    remote: bool = False
 
     # --- lifecycle -------------------------------------------------------
     @abc.abstractmethod
@@ -233,6 +243,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    def health(self) -> StoreHealth | None:
+        """The state of a remote store (e.g. an OpenSearch cluster); None for an embedded one."""
+        return None
 
     # --- events ----------------------------------------------------------
     @abc.abstractmethod

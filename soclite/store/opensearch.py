@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,6 +37,7 @@ from soclite.store import _common as c
 from soclite.store import _os_mappings as m
 from soclite.store._os_bulk import BulkItem, bulk_write
 from soclite.store._os_cas import cas_create, cas_update
+from soclite.store._os_cluster import build_client, cluster_health, install_ism, resolve_replicas
 from soclite.store._os_query import alert_filter, event_filter, host_filter
 from soclite.store._os_retention import apply_os_retention
 from soclite.store.base import (
@@ -51,6 +53,7 @@ from soclite.store.base import (
     RetentionPlan,
     RetentionResult,
     Store,
+    StoreHealth,
 )
 
 if TYPE_CHECKING:
@@ -69,6 +72,7 @@ class OpenSearchStore(Store):
     """:class:`~soclite.store.base.Store` on an OpenSearch cluster through opensearch-py."""
 
     kind = "opensearch"
+    remote = True
 
     def __init__(
         self,
@@ -77,8 +81,14 @@ class OpenSearchStore(Store):
         *,
         retention_days: int = 180,
         refresh_events: bool = False,
+        replicas: int | None = None,
     ) -> None:
         self.client = client
+        #: replicas of every index (None: decided on open by the cluster's data nodes, see _os_cluster)
+        self.replicas = replicas
+        #: seconds a health() answer is reused (every page's banner asks for it)
+        self.health_ttl = 5.0
+        self._health: tuple[float, StoreHealth] | None = None
         self.prefix = prefix
         self.retention_days = retention_days
         self.refresh_events: bool | str = "wait_for" if refresh_events else False
@@ -89,25 +99,15 @@ class OpenSearchStore(Store):
     @classmethod
     def from_settings(cls, settings: Settings, *, refresh_events: bool = False) -> OpenSearchStore:
         s = settings.store
-        auth = None
-        if s.opensearch_username:
-            password = s.opensearch_password.get_secret_value() if s.opensearch_password else ""
-            auth = (s.opensearch_username, password)
-        client = OpenSearch(
-            hosts=s.opensearch_url,
-            http_auth=auth,
-            verify_certs=s.verify_certs,
-            ca_certs=str(s.ca_certs) if s.ca_certs else None,
-            timeout=30,
-            max_retries=2,
-            retry_on_timeout=True,
-        )
         # The ISM policy is only a backstop: it deletes whole daily indices by age, blind to hosts, so it must
         # not fire before the longest retention any security level can ask for; the scheduled retention job
         # (soclite.control.retention) deletes per host before that.
         longest_level = max(settings.compliance.retention_months_by_level.values(), default=0)
         ism_days = max(s.retention_days, longest_level * 31)
-        return cls(client, s.index_prefix, retention_days=ism_days, refresh_events=refresh_events)
+        return cls(
+            build_client(s), s.index_prefix, retention_days=ism_days, refresh_events=refresh_events,
+            replicas=s.opensearch_replicas,
+        )  # fmt: skip
 
     # --- names -------------------------------------------------------------
     def events_index(self, ts: datetime) -> str:
@@ -124,7 +124,8 @@ class OpenSearchStore(Store):
     # --- lifecycle -------------------------------------------------------
     def open(self) -> None:
         try:
-            for name, body in m.templates(self.prefix).items():
+            self.replicas = resolve_replicas(self.client, self.replicas)
+            for name, body in m.templates(self.prefix, self.replicas).items():
                 self.client.indices.put_index_template(name=name, body=body)
             for name in ("alerts", "hosts", "units", "audit"):
                 if not self.client.indices.exists(index=self._index(name)):
@@ -135,33 +136,25 @@ class OpenSearchStore(Store):
                             raise
             # fields added after an alerts index was created (a template only shapes new indices)
             self.client.indices.put_mapping(index=self._index("alerts"), body=m.ALERT_ADDED_FIELDS)
-            self.ism_installed = self._install_ism()
+            # indices created before the replica count changed (a node added to the cluster) follow it
+            self.client.indices.put_settings(
+                index=f"{self.prefix}-*", body={"index": {"number_of_replicas": self.replicas}},
+                params={"allow_no_indices": "true", "ignore_unavailable": "true"},
+            )  # fmt: skip
+            self.ism_installed = install_ism(self.client, self.prefix, self.retention_days)
         except (TransportError, OSConnectionError) as exc:
             raise StoreError(f"OpenSearch store {self.prefix!r} could not be opened: {exc}") from exc
 
-    def _install_ism(self) -> bool:
-        """Install the retention policy when the ISM plugin answers; a cluster without it is fine."""
-        try:
-            # "ignore" keeps opensearch-py from logging a warning on every start against a cluster
-            # without the plugin: its absence is expected, not a failure.
-            probe = self.client.transport.perform_request(
-                "GET", "/_plugins/_ism/policies", params={"ignore": [400, 404, 405, 501]}
-            )
-        except TransportError:
-            return False
-        if not isinstance(probe, dict) or "error" in probe:
-            return False
-        policy_id = f"{self.prefix}-events-retention"
-        body = m.ism_policy(self.prefix, self.retention_days)
-        try:
-            current = self.client.transport.perform_request("GET", f"/_plugins/_ism/policies/{policy_id}")
-            params = {"if_seq_no": current["_seq_no"], "if_primary_term": current["_primary_term"]}
-            self.client.transport.perform_request(
-                "PUT", f"/_plugins/_ism/policies/{policy_id}", body=body, params=params
-            )
-        except OSNotFoundError:
-            self.client.transport.perform_request("PUT", f"/_plugins/_ism/policies/{policy_id}", body=body)
-        return True
+    def health(self) -> StoreHealth:
+        """The cluster's health (cached a few seconds: every page's banner asks)."""
+        now = time.monotonic()
+        if self._health is not None and now - self._health[0] < self.health_ttl:
+            return self._health[1]
+        found = cluster_health(self.client)
+        problem = found.problem
+        result = StoreHealth(problems=[problem] if problem else [], details={"cluster": found.as_dict()})
+        self._health = (now, result)
+        return result
 
     def close(self) -> None:
         self.client.close()
@@ -169,7 +162,7 @@ class OpenSearchStore(Store):
     def drop_all(self) -> None:
         """Delete every index and template of this prefix (tests against a shared cluster)."""
         self.client.indices.delete(index=f"{self.prefix}-*", ignore_unavailable=True, allow_no_indices=True)
-        for name in m.templates(self.prefix):
+        for name in m.templates(self.prefix, self.replicas):
             self.client.indices.delete_index_template(name=name, ignore=[404])
 
     def _search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -226,7 +219,7 @@ class OpenSearchStore(Store):
         if result.rejected:
             # Shape conflicts with the index mapping: keep the core fields searchable, the rest as JSON.
             fallback = [
-                BulkItem("create", item.index, item.id, _fallback_doc(item.doc))
+                BulkItem("create", item.index, item.id, m.fallback_doc(item.doc))
                 for item, _ in result.rejected
             ]
             again = bulk_write(self.client, fallback, refresh=self.refresh_events)
@@ -243,7 +236,7 @@ class OpenSearchStore(Store):
             return Page(total=0, items=[])
         sort = [{"@timestamp": "desc"}, {"event.id": "desc"}]
         total, hits, cursor = self._page(self._events, flt, sort, query.limit, query.cursor)
-        return Page(total=total, items=[_event_from_source(h["_source"]) for h in hits], next=cursor)
+        return Page(total=total, items=[m.event_from_source(h["_source"]) for h in hits], next=cursor)
 
     def count_events(self, query: EventQuery) -> int:
         flt = event_filter(query)
@@ -270,7 +263,7 @@ class OpenSearchStore(Store):
             result = self._search(self._events, body)
             hits = result["hits"]["hits"]
             if hits:
-                yield int(result["hits"]["total"]["value"]), [_event_from_source(h["_source"]) for h in hits]
+                yield int(result["hits"]["total"]["value"]), [m.event_from_source(h["_source"]) for h in hits]
             if len(hits) < chunk:
                 return
             body["search_after"] = hits[-1]["sort"]
@@ -639,21 +632,6 @@ class OpenSearchStore(Store):
             for hit in hits:
                 yield AuditEntry.model_validate(hit["_source"])
             after = hits[-1]["sort"]
-
-
-def _fallback_doc(doc: dict[str, Any]) -> dict[str, Any]:
-    """An event whose shape the index cannot map: core fields stay searchable, the rest kept as JSON."""
-    original = {k: v for k, v in doc.items() if k not in m.EVENT_HIDDEN}
-    kept = {k: doc[k] for k in m.EVENT_CORE if doc.get(k) is not None}
-    kept[m.EVENT_DOC] = orjson.dumps(original).decode("utf-8")
-    return kept
-
-
-def _event_from_source(source: dict[str, Any]) -> Event:
-    if m.EVENT_DOC in source:
-        event: Event = orjson.loads(source[m.EVENT_DOC])
-        return event
-    return {k: v for k, v in source.items() if k not in m.EVENT_HIDDEN}
 
 
 __all__ = ["OpenSearchStore"]
