@@ -17,8 +17,11 @@ SigmaHQ's Zeek rules route to it) and keeps the generic Sigma category too (so `
 * ``service: smb_files`` (SMB2 CREATE requests, named pipes included) — Zeek smb_files.log's path
   (the share, from the TREE_CONNECT request and its response's TreeId) and name.
 
-Not produced: Zeek's kerberos and dce_rpc logs need those protocols' dissectors, and nothing is
-reassembled across TCP segments (a certificate or SMB message split over segments is missed).
+* ``service: kerberos`` (KDC replies and errors, UDP/TCP 88) and ``service: dce_rpc`` (DCE/RPC
+  requests over TCP): see :mod:`collectors.sensor_rpc`.
+
+Not produced: DCE/RPC inside SMB named pipes; nothing is reassembled across TCP segments (a
+certificate, SMB or RPC message split over segments is missed).
 
 Flows are keyed by the 5-tuple in the direction of the first packet seen and emitted when idle
 for ``idle_seconds``, after ``active_seconds``, or at the end of a pcap. Live capture needs
@@ -39,6 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from soclite.collectors.sensor_rpc import dcerpc_events, kerberos_event
 from soclite.errors import AuthError, ParseError
 from soclite.models import Event, isoformat
 
@@ -94,8 +98,11 @@ class FlowTable:
     #: SMB2 share paths by (client, server, TreeId) and pending TREE_CONNECTs by (client, server, MessageId)
     smb_trees: dict[tuple[str, str, int], str] = field(default_factory=dict)
     smb_pending: dict[tuple[str, str, int], str] = field(default_factory=dict)
+    #: Kerberos request kinds by (client, server, client port); DCE/RPC interfaces by (connection, context id)
+    krb_requests: dict[Any, str] = field(default_factory=dict)
+    rpc_contexts: dict[Any, str] = field(default_factory=dict)
 
-    def remember(self, table: dict[tuple[str, str, int], str], key: tuple[str, str, int], value: str) -> None:
+    def remember(self, table: dict[Any, str], key: Any, value: str) -> None:
         table[key] = value
         if len(table) > MAX_SMB_STATE:  # bounded: the oldest entry goes
             del table[next(iter(table))]
@@ -350,6 +357,12 @@ def _dns_events(dns: Any, src: str, dst: str, transport: str, ts: float, ports: 
     return [event]
 
 
+def _addresses(ts: float, src: str, sport: int, dst: str, dport: int, transport: str) -> Event:
+    return {"@timestamp": _ts(ts), "source.ip": src, "source.port": sport, "destination.ip": dst,
+            "destination.port": dport, "network.transport": transport, "id.orig_h": src, "id.orig_p": sport,
+            "id.resp_h": dst, "id.resp_p": dport}  # fmt: skip
+
+
 def packet_events(packet: Any, flows: FlowTable) -> list[Event]:
     """Events produced by one packet (DNS, HTTP request, SNI); every TCP/UDP packet also feeds the flow table."""
     from scapy.layers.dns import DNS
@@ -368,8 +381,17 @@ def packet_events(packet: Any, flows: FlowTable) -> list[Event]:
         flows.add(name, str(ip.src), int(layer.sport), str(ip.dst), int(layer.dport), len(ip), ts)
         payload = bytes(layer.payload)
         dns = packet.getlayer(DNS)
-        if dns is not None and 53 in (int(layer.sport), int(layer.dport), 5353):
-            events += _dns_events(dns, str(ip.src), str(ip.dst), name, ts, (int(layer.sport), int(layer.dport)))
+        sport, dport = int(layer.sport), int(layer.dport)
+        if dns is not None and 53 in (sport, dport, 5353):
+            events += _dns_events(dns, str(ip.src), str(ip.dst), name, ts, (sport, dport))
+        elif payload and 88 in (sport, dport):
+            exchange = (str(ip.src), str(ip.dst), sport) if dport == 88 else (str(ip.dst), str(ip.src), dport)
+            krb = kerberos_event(payload, name == "tcp", flows.krb_requests, exchange, flows.remember)
+            if krb is not None:
+                krb.update(_addresses(ts, str(ip.src), sport, str(ip.dst), dport, name))
+                if dport != 88:  # a reply: Zeek's originator is the client
+                    krb.update({"id.orig_h": str(ip.dst), "id.orig_p": dport, "id.resp_h": str(ip.src), "id.resp_p": sport})
+                events.append(krb)
         elif name == "tcp" and payload:
             http = _http_request(payload)
             sni = None if http else tls_sni(payload)
@@ -385,15 +407,15 @@ def packet_events(packet: Any, flows: FlowTable) -> list[Event]:
                 found += [x509_event(der) for der in tls_certificates(payload)]
             elif payload[:2] == b"\x03\x00" and (rdp := rdp_connection_request(payload)) is not None:
                 found.append(rdp)
+            elif payload[:2] == b"\x05\x00" and payload[2] in (0, 11, 14):  # DCE/RPC over TCP, client to server
+                connection = (str(ip.src), sport, str(ip.dst), dport)
+                found += dcerpc_events(payload, flows.rpc_contexts, connection, flows.remember)
             elif payload[4:8] == _SMB2 and 445 in (int(layer.sport), int(layer.dport)):
                 to_server = int(layer.dport) == 445
                 client, server = (str(ip.src), str(ip.dst)) if to_server else (str(ip.dst), str(ip.src))
                 found += smb2_events(payload, client, server, to_server, flows)
             for event in found:
-                event.update({"@timestamp": _ts(ts), "source.ip": str(ip.src), "source.port": int(layer.sport),
-                              "destination.ip": str(ip.dst), "destination.port": int(layer.dport),
-                              "network.transport": "tcp", "id.orig_h": str(ip.src), "id.orig_p": int(layer.sport),
-                              "id.resp_h": str(ip.dst), "id.resp_p": int(layer.dport)})  # fmt: skip
+                event.update(_addresses(ts, str(ip.src), sport, str(ip.dst), dport, "tcp"))
                 if event.get("logsource.service") == "x509":  # the server sent it: Zeek's originator is the client
                     event.update({"id.orig_h": str(ip.dst), "id.orig_p": int(layer.dport),
                                   "id.resp_h": str(ip.src), "id.resp_p": int(layer.sport)})  # fmt: skip

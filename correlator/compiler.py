@@ -54,7 +54,7 @@ from sigma.types import (
 )
 
 from soclite.correlator.anchors import Anchor, Anchors, anchor_cost
-from soclite.correlator.regex import Regex, choose_regex, regex_literal_options
+from soclite.correlator.regex import Regex, choose_regex, regex_literal_options, regex_prefilter
 from soclite.correlator.runtime import ALL, MISS, RUNTIME, Lowered
 from soclite.errors import RuleError
 
@@ -306,9 +306,20 @@ class RuleCompiler:
         raise RuleError(f"unsupported keyword value type {type(value).__name__}")
 
     def regex(self, subject: str, value: SigmaRegularExpression) -> str:
-        name = self.const(_compile_regex(value))
+        compiled = _compile_regex(value)
+        name = self.const(compiled)
         v = self.var()
-        return f"(({v} := {subject}) is not None and {name}.search({v}) is not None)"
+        # cheap necessary conditions first (regex_prefilter): most values fail them, and a regex
+        # search costs from a few µs to milliseconds on a long script block
+        checks = []
+        sets, shortest = regex_prefilter(compiled.pattern, compiled.flags)
+        if shortest >= 2:
+            checks.append(f"len({v}) >= {shortest}")
+        for chars in sets:
+            if len(chars) <= PREFILTER_ALTERNATIVES:
+                checks.append("(" + " or ".join(f"{self.const(ch)} in {v}" for ch in sorted(chars)) + ")")
+        pre = "".join(f"{c} and " for c in checks)
+        return f"(({v} := {subject}) is not None and {pre}{name}.search({v}) is not None)"
 
     def _resolve_placeholders(self, value: SigmaString) -> SigmaString | SigmaExpansion:
         if not value.contains_placeholder():
@@ -324,6 +335,10 @@ class RuleCompiler:
         if len(values) == 1:
             return values[0]
         return SigmaExpansion(list(values))
+
+
+#: a regex's prefilter tests a character set only if it has at most this many alternatives
+PREFILTER_ALTERNATIVES = 4
 
 
 def _compile_regex(value: SigmaRegularExpression) -> Regex:

@@ -168,7 +168,7 @@ OTHER_PRODUCED: set[tuple[str | None, str | None, str | None]] = {
     ("pfsense", "firewall", None),
     # Windows DNS Server debug log and DHCP Server audit log (collectors.parsers.windows_text)
     ("windows", "dns", None),
-    # the network sensor's Zeek-shaped logs (collectors.sensor)
+    # the network sensor's Zeek-shaped logs (collectors.sensor, collectors.sensor_rpc)
     ("zeek", "dns", "dns"),
     ("zeek", "firewall", "conn"),
     ("zeek", "proxy", "http"),
@@ -176,6 +176,8 @@ OTHER_PRODUCED: set[tuple[str | None, str | None, str | None]] = {
     ("zeek", None, "x509"),
     ("zeek", None, "rdp"),
     ("zeek", None, "smb_files"),
+    ("zeek", None, "kerberos"),
+    ("zeek", None, "dce_rpc"),
 }
 
 

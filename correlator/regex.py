@@ -152,3 +152,91 @@ def _required(seq: list[Any]) -> list[frozenset[str]]:
         options.extend(sub)
     flush()
     return options
+
+
+# -- prefilters: cheap checks that every match implies ------------------------------------------------
+#: at most this many character sets are tested before a regex (each is one ``in`` over the value)
+PREFILTER_SETS = 2
+#: characters common in command lines and scripts: testing for them before a regex rarely spares it
+COMMON_CHARS = frozenset(" \t\r\n-_.,:;/\\()=\"'&|+*%@#!?<>[]")
+
+
+def regex_prefilter(pattern: str, flags: int) -> tuple[list[frozenset[str]], int]:
+    """What any text the regex matches must hold, testable without the regex: a list of character sets
+    (one character of each set occurs in the text) and the minimum match length.
+
+    The characters come from the literals every match contains (the branches of an alternation give
+    one literal each), one character per literal: a single character is found by ``memchr`` at
+    memory speed, where CPython's substring search of a two-character literal in a 10 kB script
+    block costs more than most regex searches. Only rare characters are kept (not letters, digits,
+    spaces or :data:`COMMON_CHARS`): they are the ones whose absence is worth testing. A literal
+    under IGNORECASE has no case variants by then (letters are never taken; ``re`` folds letters
+    only, including the non-ASCII ones it equates with ASCII letters such as U+017F and U+212A).
+    Look-arounds, back references and optional parts contribute nothing. Unparseable: nothing.
+    """
+    try:
+        parsed = re_parser.parse(pattern, flags)
+    except (re.error, RecursionError, OverflowError):
+        return [], 0
+    icase = bool(parsed.state.flags & re.IGNORECASE)
+    try:
+        literal_sets = _exact_required(list(parsed), icase)
+        low = parsed.getwidth()[0]
+    except (RecursionError, OverflowError):
+        return [], 0
+    char_sets: set[frozenset[str]] = set()
+    for lits in literal_sets:
+        chars = frozenset(next((c for c in lit if _rare(c)), "") for lit in lits)
+        if "" not in chars:
+            char_sets.add(chars)
+    ordered = sorted(char_sets, key=lambda s: (len(s), sorted(s)))
+    return ordered[:PREFILTER_SETS], int(low)
+
+
+def _rare(ch: str) -> bool:
+    return ch.isascii() and not ch.isalnum() and ch not in COMMON_CHARS
+
+
+def _caseless(ch: str) -> bool:
+    return ch.isascii() and not ch.isalpha()
+
+
+def _exact_required(seq: list[Any], icase: bool) -> list[frozenset[str]]:
+    """Like :func:`_required`, with literals as written, and under IGNORECASE only caseless characters."""
+    options: list[frozenset[str]] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            options.append(frozenset({"".join(run)}))
+            run.clear()
+
+    for op, av in seq:
+        name = str(op)
+        if name == "LITERAL":
+            ch = chr(av)
+            if not icase or _caseless(ch):
+                run.append(ch)
+                continue
+        flush()
+        sub: list[frozenset[str]] = []
+        if name == "SUBPATTERN":
+            add, remove = av[1], av[2]
+            inner = (icase or bool(add & re.IGNORECASE)) and not remove & re.IGNORECASE
+            sub = _exact_required(list(av[-1]), inner)
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and av[0] >= 1:
+            sub = _exact_required(list(av[2]), icase)
+        elif name == "ATOMIC_GROUP":
+            sub = _exact_required(list(av), icase)
+        elif name == "BRANCH":
+            union: set[str] = set()
+            for branch in av[1]:
+                got = [o for o in _exact_required(list(branch), icase) if all(any(map(_rare, x)) for x in o)]
+                if not got:
+                    union = set()
+                    break
+                union |= min(got, key=lambda o: (len(o), sorted(o)))
+            sub = [frozenset(union)] if union else []
+        options.extend(sub)
+    flush()
+    return options

@@ -430,3 +430,155 @@ def test_smb2_and_rdp_dissectors_never_crash_on_hostile_bytes() -> None:
 
     check()
     assert len(flows.smb_trees) <= 10_000 and len(flows.smb_pending) <= 10_000
+
+
+# ---------------------------------------------------------------- the sensor's Zeek kerberos and dce_rpc logs
+def der(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    if n < 0x80:
+        return bytes([tag, n]) + body
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + body
+
+
+def ctx(n: int, body: bytes) -> bytes:
+    return der(0xA0 + n, body)
+
+
+def integer(v: int) -> bytes:
+    return der(0x02, v.to_bytes(max(1, (v.bit_length() + 8) // 8), "big", signed=True))
+
+
+def kstr(s: str) -> bytes:
+    return der(0x1B, s.encode())
+
+
+def principal(kind: int, *names: str) -> bytes:
+    return der(0x30, ctx(0, integer(kind)) + ctx(1, der(0x30, b"".join(kstr(n) for n in names))))
+
+
+def kdc_rep(msg_type: int, client: str, realm: str, service: tuple[str, ...], etype: int) -> bytes:
+    """An AS-REP (11) or TGS-REP (13) (RFC 4120 5.4.2) whose ticket is encrypted with ``etype``."""
+    ticket = der(0x61, der(0x30, ctx(0, integer(5)) + ctx(1, kstr(realm)) + ctx(2, principal(2, *service))
+                           + ctx(3, der(0x30, ctx(0, integer(etype)) + ctx(1, integer(2)) + ctx(2, der(0x04, bytes(48)))))))  # fmt: skip
+    body = (ctx(0, integer(5)) + ctx(1, integer(msg_type)) + ctx(3, kstr(realm)) + ctx(4, principal(1, client))
+            + ctx(5, ticket) + ctx(6, der(0x30, ctx(0, integer(18)) + ctx(2, der(0x04, bytes(200))))))  # fmt: skip
+    return der(0x60 + msg_type, der(0x30, body))
+
+
+def krb_error(code: int, realm: str, service: tuple[str, ...]) -> bytes:
+    body = (ctx(0, integer(5)) + ctx(1, integer(30)) + ctx(4, der(0x18, b"20261207031500Z")) + ctx(5, integer(0))
+            + ctx(6, integer(code)) + ctx(9, kstr(realm)) + ctx(10, principal(2, *service)))  # fmt: skip
+    return der(0x7E, der(0x30, body))
+
+
+def as_req() -> bytes:
+    return der(0x6A, der(0x30, ctx(1, integer(5)) + ctx(2, integer(10)) + ctx(4, der(0x30, ctx(0, der(0x03, bytes(5)))))))
+
+
+def rpc_pdu(ptype: int, body: bytes, call_id: int = 1) -> bytes:
+    """A DCE/RPC connection-oriented PDU (C706 12.6.3.1), little-endian data representation."""
+    length = 16 + len(body)
+    return (bytes([5, 0, ptype, 3, 0x10, 0, 0, 0]) + length.to_bytes(2, "little") + bytes(2)
+            + call_id.to_bytes(4, "little") + body)  # fmt: skip
+
+
+def rpc_bind(interface: str, context_id: int = 0) -> bytes:
+    import uuid
+
+    ndr = uuid.UUID("8a885d04-1ceb-11c9-9fe8-08002b104860").bytes_le + (2).to_bytes(4, "little")
+    element = (context_id.to_bytes(2, "little") + bytes([1, 0]) + uuid.UUID(interface).bytes_le
+               + (1).to_bytes(4, "little") + ndr)  # fmt: skip
+    return rpc_pdu(11, (4280).to_bytes(2, "little") * 2 + bytes(4) + bytes([1, 0, 0, 0]) + element)
+
+
+def rpc_request(opnum: int, context_id: int = 0) -> bytes:
+    return rpc_pdu(0, (8).to_bytes(4, "little") + context_id.to_bytes(2, "little") + opnum.to_bytes(2, "little") + bytes(8), 2)
+
+
+PAR = "76f03f96-cdfd-44fc-a22c-64950a001209"  # IRemoteWinspool (MS-PAR)
+EFSR = "c681d488-d850-11d0-8c52-00c04fd90f7e"  # MS-EFSR
+
+
+def krb_rpc_events(tmp_path: Path, *, etype: int, service: tuple[str, ...], rpc: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.packet import Raw
+    from scapy.utils import wrpcap
+
+    from soclite.collectors.sensor import pcap_events
+
+    client, dc = "10.10.5.20", "10.10.2.10"
+    tgs = kdc_rep(13, "nguyenvana", "SO.LOCAL", service, etype)
+    packets = [
+        IP(src=client, dst=dc) / UDP(sport=51000, dport=88) / Raw(as_req()),
+        IP(src=dc, dst=client) / UDP(sport=88, dport=51000) / Raw(krb_error(25, "SO.LOCAL", ("krbtgt", "SO.LOCAL"))),
+        IP(src=dc, dst=client) / TCP(sport=88, dport=51001, flags="PA") / Raw(len(tgs).to_bytes(4, "big") + tgs),
+    ]
+    for n, (interface, opnum) in enumerate(rpc):
+        segment = rpc_bind(interface) + rpc_request(opnum)  # a BIND and a REQUEST in one segment
+        packets.append(IP(src=client, dst=dc) / TCP(sport=52000 + n, dport=49670, flags="PA") / Raw(segment))
+    for i, packet in enumerate(packets):
+        packet.time = 1795430400.0 + i
+    path = tmp_path / "krb-rpc.pcap"
+    wrpcap(str(path), packets)
+    return [e for e in pcap_events(path, hostname="sensor1") if e.get("logsource.service") in ("kerberos", "dce_rpc")]
+
+
+def test_sensor_kerberos_and_dce_rpc_are_zeek_shaped(tmp_path: Path) -> None:
+    events = krb_rpc_events(tmp_path, etype=23, service=("MSSQLSvc", "db1.so.local:1433"), rpc=[(PAR, 62), (EFSR, 0), (PAR, 500)])
+    krb = [e for e in events if e["logsource.service"] == "kerberos"]
+    assert len(krb) == 2  # the request is remembered, not logged: Zeek logs one line per exchange
+    subset(krb[0], {"logsource.product": "zeek", "request_type": "AS", "success": False,
+                    "error_msg": "KDC_ERR_PREAUTH_REQUIRED", "service": "krbtgt/SO.LOCAL",
+                    "id.orig_h": "10.10.5.20", "id.orig_p": 51000, "id.resp_h": "10.10.2.10", "id.resp_p": 88,
+                    "network.transport": "udp"})  # fmt: skip
+    subset(krb[1], {"request_type": "TGS", "success": True, "cipher": "rc4-hmac", "client": "nguyenvana/SO.LOCAL",
+                    "service": "MSSQLSvc/db1.so.local:1433", "user.name": "nguyenvana",
+                    "id.orig_h": "10.10.5.20", "id.resp_p": 88, "network.transport": "tcp"})  # fmt: skip
+    rpc = [e for e in events if e["logsource.service"] == "dce_rpc"]
+    assert [(e["endpoint"], e["operation"]) for e in rpc] == [
+        ("IRemoteWinspool", "RpcAsyncInstallPrinterDriverFromPackage"), ("efsrpc", "EfsRpcOpenFileRaw"),
+        ("IRemoteWinspool", "unknown-500")]  # fmt: skip
+    subset(rpc[0], {"logsource.product": "zeek", "id.orig_h": "10.10.5.20", "id.resp_h": "10.10.2.10",
+                    "id.resp_p": 49670, "rpc.interface": PAR, "rpc.opnum": 62})  # fmt: skip
+
+
+def test_zeek_kerberos_and_dce_rpc_sigmahq_rules_fire(tmp_path: Path) -> None:
+    bad = krb_rpc_events(tmp_path, etype=23, service=("MSSQLSvc", "db1.so.local:1433"), rpc=[(PAR, 62), (EFSR, 0)])
+    good = krb_rpc_events(tmp_path, etype=18, service=("MSSQLSvc", "db1.so.local:1433"), rpc=[(PAR, 0)])
+    machine = krb_rpc_events(tmp_path, etype=23, service=("$ws1",), rpc=[])  # the rule's computer-account filter
+    for rule, service in (
+        ("rules/network/zeek/zeek_susp_kerberos_rc4.yml", "kerberos"),
+        ("rules/network/zeek/zeek_dce_rpc_potential_petit_potam_efs_rpc_call.yml", "dce_rpc"),
+        ("rules-emerging-threats/2021/Exploits/CVE-2021-1675/"
+         "zeek_dce_rpc_exploit_cve_2021_1675_printnightmare_print_driver_install.yml", "dce_rpc"),
+    ):  # fmt: skip
+        assert any(fired(rule, e) for e in bad if e["logsource.service"] == service), rule
+        assert not any(fired(rule, e) for e in good + machine), rule
+
+
+def test_kerberos_and_dce_rpc_dissectors_never_crash_on_hostile_bytes() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from soclite.collectors.sensor import FlowTable
+    from soclite.collectors.sensor_rpc import dcerpc_events, kerberos_event
+
+    flows = FlowTable()
+    valid_krb = kdc_rep(13, "a", "R", ("s", "h"), 23)
+    valid_rpc = rpc_bind(PAR) + rpc_request(62)
+    assert kerberos_event(valid_krb, False, flows.krb_requests, ("a", "b", 1), flows.remember) is not None
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.binary(max_size=300), st.integers(0, 400))
+    def check(noise: bytes, cut: int) -> None:
+        for payload in (noise, valid_krb[:cut] + noise, bytes([0x6D]) + noise, b"\x7e\x82\xff\xff" + noise):
+            event = kerberos_event(payload, False, flows.krb_requests, ("a", "b", 1), flows.remember)
+            assert event is None or event["logsource.service"] == "kerberos"
+            framed = kerberos_event(len(payload).to_bytes(4, "big") + payload, True, flows.krb_requests, ("a", "b", 2), flows.remember)
+            assert framed is None or framed["logsource.service"] == "kerberos"
+        for payload in (noise, valid_rpc[:cut] + noise, b"\x05\x00\x0b" + noise, b"\x05\x00\x00" + noise):
+            assert isinstance(dcerpc_events(payload, flows.rpc_contexts, ("a", 1, "b", 2), flows.remember), list)
+
+    check()
+    assert len(flows.krb_requests) <= 10_000 and len(flows.rpc_contexts) <= 10_000
