@@ -17,8 +17,8 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from soclite import sitetime
-from soclite.api import audit, triage, tuning
+from soclite import attack, sitetime
+from soclite.api import audit, process_tree, triage, tuning
 from soclite.api.deps import end_session, get_runtime, optional_principal
 from soclite.api.routes.hosts import is_online
 from soclite.api.routes.stats import summary
@@ -392,12 +392,17 @@ def alert_detail(request: Request, alert_id: str) -> Response:
         raise UiError(404, "alert not found") from None
     matched = runtime.store.query_events(EventQuery(ids=alert.event_ids, units=units, limit=50)).items \
         if alert.event_ids else []
+    window = _choice(request, "window", WINDOW_MINUTES, 15)
+    tree_hours = _choice(request, "tree", TREE_HOURS, 24)
     context_events = []
     if alert.host:
-        around = timedelta(minutes=15)
+        around = timedelta(minutes=window)
         context_events = runtime.store.query_events(EventQuery(
             host=alert.host, start=alert.first_seen - around, end=alert.last_seen + around, units=units, limit=50,
         )).items
+    # the process tree of the first matched event that is a process event (else of the alert's copy)
+    anchor = next((ev for ev in [*matched, alert.event] if ev and process_tree.scheme_of(ev)), None)
+    tree = process_tree.build(runtime.store, anchor, units, timedelta(hours=tree_hours)) if anchor else None
     from soclite.api.ui.case_pages import cases_of_alert, open_cases
 
     codec: SessionCodec = request.app.state.sessions
@@ -414,7 +419,22 @@ def alert_detail(request: Request, alert_id: str) -> Response:
         pivot_fields=PIVOT_FIELDS, quote_value=discover.quote_value,
         pivot_from=(alert.first_seen - timedelta(days=7)).astimezone(
             sitetime.zone(runtime.settings.timezone)).date().isoformat(),
+        attack=attack.from_tags(alert.tags), tree=tree, window=window, windows=WINDOW_MINUTES,
+        tree_hours=tree_hours, tree_choices=TREE_HOURS,
     )
+
+
+#: "events around the alert" (± minutes) and the process tree's window (hours before and after)
+WINDOW_MINUTES = (5, 15, 60, 240, 1440)
+TREE_HOURS = (1, 6, 24, 168)
+
+
+def _choice(request: Request, name: str, choices: tuple[int, ...], default: int) -> int:
+    try:
+        value = int(request.query_params.get(name, default))
+    except ValueError:
+        return default
+    return value if value in choices else default
 
 
 @router.post("/alerts/{alert_id}/update")
@@ -482,7 +502,7 @@ def expiry(text: str | None, tz: ZoneInfo) -> datetime | None:
 
 
 def mount(app: FastAPI) -> None:
-    from soclite.api.ui import account_pages, admin_pages, case_pages, discover, response_pages
+    from soclite.api.ui import account_pages, admin_pages, attack_pages, case_pages, discover, response_pages
 
     install_handlers(app)
     app.include_router(router)
@@ -491,6 +511,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(response_pages.router)
     app.include_router(account_pages.router)
     app.include_router(discover.router)
+    app.include_router(attack_pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
 
