@@ -22,6 +22,7 @@ from soclite.control.commands import CommandQueue
 from soclite.control.identity import IdentityStore, UserStore
 from soclite.control.incidents import Incidents
 from soclite.control.iocs import IocLists
+from soclite.control.saved_searches import SavedSearches
 from soclite.control.schema import open_control_db
 from soclite.control.systems import InfoSystems
 from soclite.control.triage import Triage
@@ -95,6 +96,8 @@ class Runtime:
     systems: InfoSystems = field(init=False)
     #: incidents with their legal clock
     incidents: Incidents = field(init=False)
+    #: Discover's saved searches (per user, shared within a unit)
+    saved_searches: SavedSearches = field(init=False)
 
     def __post_init__(self) -> None:
         control, store = self.control, self.store
@@ -109,6 +112,7 @@ class Runtime:
         self.reports = ReportArchive(self.settings.data_dir, control)
         self.systems = InfoSystems(control, store)
         self.incidents = Incidents(control, store)
+        self.saved_searches = SavedSearches(control)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

@@ -43,3 +43,53 @@ document.addEventListener("change", (event) => {
     target.form.submit();
   }
 });
+
+// Discover: drag over the histogram's bars to zoom into that time (from = first bar's start, to = last
+// bar's end, local wall-clock time). The zoom form under the chart does the same from the keyboard.
+document.addEventListener("DOMContentLoaded", () => {
+  const brush = document.querySelector("[data-brush]");
+  const svg = brush && brush.querySelector("svg");
+  if (!svg) { return; }
+  const bounds = JSON.parse(brush.getAttribute("data-bounds") || "[]");
+  const slots = Array.from(svg.querySelectorAll("rect.slot"));
+  if (!slots.length || slots.length !== bounds.length) { return; }
+  const ns = "http://www.w3.org/2000/svg";
+  const mark = document.createElementNS(ns, "rect");
+  mark.setAttribute("class", "brush-sel");
+  mark.setAttribute("y", slots[0].getAttribute("y"));
+  mark.setAttribute("height", slots[0].getAttribute("height"));
+  let start = null;
+  const indexAt = (event) => {
+    const pt = svg.createSVGPoint();
+    pt.x = event.clientX; pt.y = event.clientY;
+    const x = pt.matrixTransform(svg.getScreenCTM().inverse()).x;
+    let best = 0;
+    slots.forEach((slot, i) => { if (x >= parseFloat(slot.getAttribute("x"))) { best = i; } });
+    return best;
+  };
+  const draw = (a, b) => {
+    const lo = slots[Math.min(a, b)], hi = slots[Math.max(a, b)];
+    const x = parseFloat(lo.getAttribute("x"));
+    mark.setAttribute("x", String(x));
+    mark.setAttribute("width", String(parseFloat(hi.getAttribute("x")) + parseFloat(hi.getAttribute("width")) - x));
+    if (!mark.parentNode) { svg.appendChild(mark); }
+  };
+  svg.addEventListener("pointerdown", (event) => {
+    start = indexAt(event);
+    svg.setPointerCapture(event.pointerId);
+    draw(start, start);
+    event.preventDefault();
+  });
+  svg.addEventListener("pointermove", (event) => { if (start !== null) { draw(start, indexAt(event)); } });
+  svg.addEventListener("pointerup", (event) => {
+    if (start === null) { return; }
+    const end = indexAt(event);
+    const a = Math.min(start, end), b = Math.max(start, end);
+    start = null;
+    const params = new URLSearchParams(window.location.search);
+    params.set("from", bounds[a][1]);
+    params.set("to", bounds[b][2]);
+    params.delete("cursor");
+    window.location.search = params.toString();
+  });
+});

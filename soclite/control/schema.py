@@ -395,6 +395,23 @@ _SESSIONS = """
     ALTER TABLE users ADD COLUMN locked_at TEXT;
 """
 
+#: issue 15: Discover's saved searches: per user, shared within the owner's unit when ``shared``
+_SAVED_SEARCHES = """
+    CREATE TABLE saved_searches (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        unit TEXT,
+        name TEXT NOT NULL,
+        query TEXT NOT NULL,
+        range_from TEXT,
+        range_to TEXT,
+        shared INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX saved_searches_owner ON saved_searches (owner);
+    CREATE INDEX saved_searches_unit ON saved_searches (unit, shared);
+"""
+
 #: The migrations of control.db, append only.
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
@@ -406,6 +423,7 @@ MIGRATIONS: list[Migration] = [
     _INCIDENTS,  # 10: incidents with their legal clock (issue 17)
     _CASE_WORK,  # 11: case close reasons, history/comments, tasks
     _SESSIONS,  # 12: web sessions, token expiry, login throttle and lockout (issue 13)
+    _SAVED_SEARCHES,  # 13: Discover's saved searches (issue 15)
 ]
 
 
