@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from soclite import attack, sitetime
 from soclite.api import audit, process_tree, triage, tuning
 from soclite.api.deps import end_session, get_runtime, optional_principal
+from soclite.api.notices import notices
 from soclite.api.routes.hosts import is_online
 from soclite.api.routes.stats import summary
 from soclite.api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
@@ -349,8 +350,19 @@ def alert_queue(request: Request) -> Response:
 
 @router.get("/alerts/rows")
 def alert_rows(request: Request) -> Response:
-    """The queue's table body alone, for htmx polling."""
-    return render(request, "_alert_rows.html", **_queue_context(request))
+    """The queue's table body alone, for live refresh (htmx or app.js's poller).
+
+    The header's counts ride along as response headers (a <tbody> fragment can hold only rows):
+    X-Alert-Total (the queue's total under its filters) and X-Notice-Count (the header's badge).
+    """
+    context = _queue_context(request)
+    me = context["me"]
+    runtime = get_runtime(request)
+    found = notices(runtime, me, scope(request, me))
+    response = render(request, "_alert_rows.html", notices=found, **context)
+    response.headers["X-Alert-Total"] = str(context["page"].total)
+    response.headers["X-Notice-Count"] = str(len(found))
+    return response
 
 
 @router.post("/alerts/bulk")
