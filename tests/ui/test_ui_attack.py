@@ -119,3 +119,26 @@ def test_matrix_is_scoped_to_the_readers_unit(ui: tuple[Any, Runtime, list[Alert
     assert _cells(page) == {("execution", "T1059.001"): 2, ("persistence", "T1053.005"): 1}
     outside = client.get("/attack", params={"from": "2026-12-07", "to": "2026-12-07", "unit": "XA"}).text
     assert _cells(outside) == {}
+
+
+def test_events_around_the_alert_follow_the_chosen_window(ui: tuple[Any, Runtime, list[Alert]]) -> None:
+    client, rt, alerts = ui
+    from datetime import timedelta
+
+    at = alerts[0].first_seen
+    rt.store.write_events([{"@timestamp": (at + timedelta(minutes=m)).isoformat(), "event.id": f"near{m}",
+                            "host.name": "ws-01", "soclite.unit": "SO", "event.original": f"{m} minutes after"}
+                           for m in (10, 40, 200)])
+    _login(client, "ana")
+
+    def around(**params: str) -> list[str]:
+        page = client.get(f"/alerts/{alerts[0].id}", params=params).text
+        section = page[page.index('id="events-around"'):]
+        return re.findall(r"<code>(\d+) minutes after</code>", section)
+
+    assert around() == ["10"]  # ±15 minutes by default
+    assert sorted(around(window="60"), key=int) == ["10", "40"]
+    assert sorted(around(window="240"), key=int) == ["10", "40", "200"]
+    assert around(window="7") == ["10"]  # not a choice: the default
+    # no process event among the matched ones: the tree says so instead of guessing
+    assert "không phải sự kiện tiến trình" in client.get(f"/alerts/{alerts[0].id}").text
