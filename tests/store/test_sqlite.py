@@ -201,3 +201,15 @@ def test_the_queues_group_counts_read_an_index_only(tmp_path: Path, column: str)
     conn.close()
     assert "COVERING INDEX" in plan, plan
     assert sum(counts.values()) == sum(1 for i in range(2000) if i % 7 < 5)
+
+
+def test_the_alerts_time_bounds_are_read_from_the_index(tmp_path: Path) -> None:
+    """min() and max() in one SELECT scan every alert (SQLite's min/max shortcut needs a sole aggregate)."""
+    store = SQLiteStore(tmp_path / "events.db")
+    store.open()
+    store.close()
+    conn = sqlite3.connect(tmp_path / "events.db")
+    plan = [str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {SQLiteStore.ALERT_TIME_BOUNDS}")]
+    conn.close()
+    assert not any(step.startswith("SCAN alerts") for step in plan), plan  # SEARCH: one index step each
+    assert sum("alerts_last" in step for step in plan) == 2, plan
