@@ -145,7 +145,9 @@ def main() -> int:
                                              args=["--headless", "--no-sandbox", "--disable-gpu"])
 
                 def page_at(width: int, height: int = 900, **extra: Any) -> Any:
-                    page = browser.new_context(viewport={"width": width, "height": height}, **extra).new_page()
+                    locale = "vi-VN" if args.lang == "vi" else "en-GB"  # date inputs as people there read them
+                    page = browser.new_context(viewport={"width": width, "height": height}, locale=locale,
+                                               **extra).new_page()
                     page.goto(f"{base}/lang/{args.lang}?next=/login")
                     page.fill("#username", USER)
                     page.fill("#password", PASSWORD)
