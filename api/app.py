@@ -24,6 +24,7 @@ from soclite.errors import (
     ConflictError,
     ConnectorError,
     InvalidCursor,
+    InvalidSavedSearch,
     InvalidTime,
     JournalError,
     NotFoundError,
@@ -59,6 +60,7 @@ ERROR_STATUS: dict[type[SocliteError], int] = {
     TransitionConflict: 409,
     TriageError: 422,
     InvalidTime: 422,
+    InvalidSavedSearch: 422,
     RuleError: 422,
     PlaybookError: 422,
     ConnectorError: 502,
@@ -89,6 +91,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         hosts,
         me,
         rules,
+        saved_searches,
         stats,
         units,
     )
@@ -150,6 +153,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(accounts.router)
     app.include_router(alerts.router)
     app.include_router(events.router)
+    app.include_router(saved_searches.router)
     app.include_router(hosts.router)
     app.include_router(stats.router)
     app.include_router(units.router)

@@ -2,16 +2,26 @@
 
     .venv/bin/python bench/api.py            # 1,000,000 alerts (generated once, reused from --data-dir)
     .venv/bin/python bench/api.py --quick    # 100,000 alerts, fewer requests
+    .venv/bin/python bench/api.py --quick --concurrency 100 --seconds 30 --json
+                                             # 100 concurrent clients on the alert list and detail pages
 
 The app runs under uvicorn on 127.0.0.1; requests go through httpx over real
 loopback HTTP with a bearer token, like an analyst's browser or a script.
 Target (issue 5): p95 of a filtered alert page <= 200 ms.
+Target (issue 15, ``--concurrency``): 100 concurrent clients (httpx async, one connection each) on the
+web UI's alert queue and alert detail pages and the API's alert list and alert: p95 < 500 ms. The last
+line is JSON (``--json``): requests, requests/s, p50/p95/p99 overall and per page, errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import os
+import platform
 import random
+import re
 import socket
 import statistics
 import sys
@@ -89,12 +99,102 @@ def measure(client: httpx.Client, url: str, headers: dict[str, str], n: int) -> 
             "total": float(r.json().get("total", -1))}
 
 
+def _pct(times: list[float], q: float) -> float:
+    return times[min(len(times) - 1, int(len(times) * q))] if times else float("nan")
+
+
+async def _concurrent(base: str, cookies: httpx.Cookies, token: str, alert_ids: list[str], clients: int,
+                      seconds: float, think: float) -> dict[str, object]:
+    """``clients`` clients, each on its own connection, looping for ``seconds`` over the four pages in turn,
+    waiting ``think`` seconds after each answer (0: a closed loop, every client always waiting on the server,
+    so latency = clients / throughput by Little's law; an analyst reads a page before the next click)."""
+    pages = {
+        "ui_queue": lambda i: "/alerts",
+        "ui_alert": lambda i: f"/alerts/{alert_ids[i % len(alert_ids)]}",
+        "api_alerts": lambda i: "/api/v1/alerts?status=new&limit=50",
+        "api_alert": lambda i: f"/api/v1/alerts/{alert_ids[i % len(alert_ids)]}",
+    }
+    names = list(pages)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    errors: list[str] = []
+    stop = time.perf_counter() + seconds
+
+    async def client(n: int) -> None:
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(base_url=base, cookies=cookies, timeout=120, limits=limits,
+                                     headers={"Accept": "text/html"}) as http:
+            i = n
+            while time.perf_counter() < stop:
+                name = names[i % len(names)]
+                headers = {"Authorization": f"Bearer {token}"} if name.startswith("api") else {}
+                t0 = time.perf_counter()
+                try:
+                    r = await http.get(pages[name](i), headers=headers)
+                    ok = r.status_code == 200
+                    if not ok:
+                        errors.append(f"{name}: HTTP {r.status_code}")
+                except httpx.HTTPError as exc:
+                    ok = False
+                    errors.append(f"{name}: {type(exc).__name__}")
+                if ok:
+                    times[name].append((time.perf_counter() - t0) * 1000)
+                i += 1
+                if think:
+                    await asyncio.sleep(think)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    elapsed = time.perf_counter() - began
+    every = sorted(t for ts in times.values() for t in ts)
+    out: dict[str, object] = {
+        "clients": clients, "think_s": think, "seconds": round(elapsed, 1), "requests": len(every),
+        "requests_per_s": round(len(every) / elapsed, 1), "p50_ms": round(_pct(every, 0.50), 1),
+        "p95_ms": round(_pct(every, 0.95), 1), "p99_ms": round(_pct(every, 0.99), 1),
+        "errors": len(errors), "first_errors": errors[:5],
+    }
+    for name, ts in times.items():
+        ts.sort()
+        out[name] = {"requests": len(ts), "p50_ms": round(_pct(ts, 0.50), 1), "p95_ms": round(_pct(ts, 0.95), 1),
+                     "p99_ms": round(_pct(ts, 0.99), 1)}
+    return out
+
+
+def _load(base: str, cookies: dict[str, str], token: str, alert_ids: list[str], clients: int,
+          seconds: float, think: float) -> dict[str, object]:
+    jar = httpx.Cookies()
+    for name, value in cookies.items():
+        jar.set(name, value)
+    return asyncio.run(_concurrent(base, jar, token, alert_ids, clients, seconds, think))
+
+
+def ui_session(base: str, runtime: Runtime) -> httpx.Cookies:
+    """A logged-in analyst's session cookie (the UI's pages), through the real login form."""
+    from soclite.control.identity import UserStore
+
+    if runtime.users.get_by_name("bench-analyst") is None:
+        UserStore(runtime.control).add("bench-analyst", "bench-analyst-password-1", role="analyst")
+    with httpx.Client(base_url=base, timeout=60) as http:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/login").text)
+        if token is None:
+            raise SystemExit("no login form")
+        r = http.post("/login", data={"username": "bench-analyst", "password": "bench-analyst-password-1",
+                                      "csrf_token": token.group(1)})
+        if r.status_code != 303 or r.headers.get("location", "").startswith("/login"):
+            raise SystemExit(f"bench login failed: {r.status_code} {r.url} {r.text[:300]}")
+        return http.cookies
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="100,000 alerts and fewer requests")
     parser.add_argument("--alerts", type=int, default=None)
     parser.add_argument("--data-dir", type=Path, default=None, help="reuse/keep the dataset here")
     parser.add_argument("--requests", type=int, default=None)
+    parser.add_argument("--concurrency", type=int, default=0, help="run N concurrent clients instead (issue 15)")
+    parser.add_argument("--seconds", type=float, default=30, help="how long the concurrency run lasts")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="seconds each client waits after an answer (0: closed loop, the hardest case)")
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
     args = parser.parse_args()
     total = args.alerts or (100_000 if args.quick else 1_000_000)
     n = args.requests or (40 if args.quick else 100)
@@ -120,6 +220,32 @@ def main() -> int:
     thread.start()
     while not server.started:
         time.sleep(0.05)
+    if args.concurrency:
+        base = f"http://127.0.0.1:{port}"
+        cookies = ui_session(base, runtime)
+        ids = [a.id for a in runtime.store.query_alerts(AlertQuery(status=["new"], limit=200)).items]
+        # The clients run in a process of their own: in the server's process they would share its GIL
+        # and measure themselves as much as the server.
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(1) as pool:
+            result = pool.apply(_load, (base, dict(cookies.items()), admin, ids, args.concurrency, args.seconds,
+                                        args.think))
+        server.should_exit = True
+        thread.join(10)
+        runtime.close()
+        result.update({"alerts_stored": have if have >= total else total, "target_p95_ms": 500,
+                       "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
+                       "server": "one uvicorn worker (the embedded server), SQLite store"})
+        for name in ("ui_queue", "ui_alert", "api_alerts", "api_alert"):
+            print(f"{name:12} {result[name]}")
+        print(f"overall: {result['requests_per_s']} requests/s, p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, "
+              f"p99 {result['p99_ms']} ms, errors {result['errors']}")
+        if args.json:
+            print(json.dumps(result))
+        p95 = result["p95_ms"]
+        return 0 if isinstance(p95, float) and p95 < 500 and not result["errors"] else 1
     queries = [
         ("queue: severity=high&status=new", "/api/v1/alerts?severity=high&status=new&limit=50", admin),
         ("queue, unit-scoped token (H-A subtree)", "/api/v1/alerts?severity=high&status=new&limit=50", scoped),

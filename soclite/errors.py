@@ -19,6 +19,7 @@ Every error soclite raises on purpose derives from :class:`SocliteError`::
     │   ├── TriageError        an alert change the lifecycle rules refuse (no close reason, empty comment)
     │   │   └── TransitionConflict  a status change the alert's current status does not allow
     │   ├── UiError            the web UI's error page, with the status it answers
+    │   ├── InvalidSavedSearch a saved search that cannot be kept (no name, too long, too many)
     │   └── InvalidTime        a date or time a person typed that cannot be read (names the forms accepted)
     ├── PlaybookError          a playbook that does not validate or an action that failed
     │   ├── TemplateError      a ``{{ field }}`` placeholder naming a field the alert does not have
@@ -164,6 +165,10 @@ class UiError(RequestError):
         if msgid:
             return cls(status, msgid, params=dict(getattr(exc, "params", {})))
         return cls(status, str(exc))
+
+
+class InvalidSavedSearch(RequestError):
+    """A saved search that cannot be kept: no name, too long, too many for one user (422)."""
 
 
 class InvalidTime(RequestError):

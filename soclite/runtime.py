@@ -23,6 +23,7 @@ from soclite.control.hunts import HuntJobs
 from soclite.control.identity import IdentityStore, UserStore
 from soclite.control.incidents import Incidents
 from soclite.control.iocs import IocLists
+from soclite.control.saved_searches import SavedSearches
 from soclite.control.schema import open_control_db
 from soclite.control.systems import InfoSystems
 from soclite.control.triage import Triage
@@ -98,6 +99,8 @@ class Runtime:
     incidents: Incidents = field(init=False)
     #: retro-hunt jobs (a Sigma rule over stored events) and their hits
     hunts: HuntJobs = field(init=False)
+    #: Discover's saved searches (per user, shared within a unit)
+    saved_searches: SavedSearches = field(init=False)
 
     def __post_init__(self) -> None:
         control, store = self.control, self.store
@@ -116,6 +119,7 @@ class Runtime:
             control, store, archive_dir=self.settings.data_dir / "archive",
             placeholders={k: list(v) for k, v in self.settings.correlator.placeholders.items()},
         )
+        self.saved_searches = SavedSearches(control)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

@@ -35,9 +35,13 @@ def nice_ticks(peak: int, most: int = 5) -> list[int]:
 
 def stacked_bars(
     buckets: list[tuple[str, dict[str, int]]], series: list[str], labels: dict[str, str], lang: str,
-    width: int = 720, height: int = 220,
+    width: int = 720, height: int = 220, slots: bool = False,
 ) -> str:
-    """Vertical stacked bars, one per time bucket (label, {series: count}), with a legend and y axis."""
+    """Vertical stacked bars, one per time bucket (label, {series: count}), with a legend and y axis.
+
+    ``slots``: a transparent full-height ``rect.slot`` (``data-i``) under each bar, so a script can tell
+    which bucket a pointer is over, even an empty one (brushing a range of buckets to zoom into).
+    """
     pad_left, pad_bottom, pad_top = 44, 34, 24
     plot_w, plot_h = width - pad_left - 10, height - pad_bottom - pad_top
     ticks = nice_ticks(max((sum(c.get(s, 0) for s in series) for _, c in buckets), default=0))
@@ -51,6 +55,10 @@ def stacked_bars(
     slot = plot_w / n
     bar_w = max(2.0, slot * 0.7)
     step = max(1, n // 10)
+    if slots:
+        for index in range(len(buckets)):
+            parts.append(f'<rect class="slot" data-i="{index}" x="{pad_left + index * slot:.1f}" y="{pad_top}" '
+                         f'width="{slot:.1f}" height="{plot_h}" fill="transparent"/>')
     for index, (label, counts) in enumerate(buckets):
         x = pad_left + index * slot + (slot - bar_w) / 2
         y = pad_top + plot_h

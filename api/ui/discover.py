@@ -14,15 +14,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from soclite import sitetime
+from soclite.api import saved
 from soclite.api.deps import get_runtime
 from soclite.api.search import SearchSyntaxError, parse_search
+from soclite.api.sessions import csrf_ok
 from soclite.api.ui import charts
 from soclite.api.ui.i18n import translator
 from soclite.api.ui.web import language, login_user, render, scope
-from soclite.errors import InvalidCursor, UiError
+from soclite.errors import InvalidCursor, InvalidSavedSearch, NotFoundError, UiError
 from soclite.models import RAW, TIMESTAMP, utcnow
 from soclite.store.base import EventQuery
 
@@ -103,8 +106,62 @@ def discover(request: Request) -> Response:
     bars, interval = _buckets(window_start, window_end, tz)
     counts = [(label, {"events": runtime.store.count_events(replace(query, start=a, end=b, cursor=None))})
               for label, a, b in bars]
-    chart = charts.stacked_bars(counts, ["events"], {"events": _("Events")}, lang, height=150)
+    chart = charts.stacked_bars(counts, ["events"], {"events": _("Events")}, lang, height=150, slots=True)
     keep = {k: v for k, v in (("query", text), ("from", params.get("from", "")), ("to", params.get("to", ""))) if v}
+    # the bars' own bounds (local wall-clock time, to the minute) for brushing: a drag over bars i..j, or the
+    # keyboard's zoom links, set from = bar i's start and to = bar j's end
+    fmt = "%Y-%m-%dT%H:%M"
+    bounds = [(label, sitetime.local(a, tz).strftime(fmt), sitetime.local(b, tz).strftime(fmt)) for label, a, b in bars]
     return render(request, "events.html", me=me, page=page, query_text=text, chart=chart, interval=interval,
-                  window=(window_start, window_end), fields=sidebar(page.items), keep=keep,
+                  window=(window_start, window_end), fields=sidebar(page.items), keep=keep, bounds=bounds,
+                  counts=[c["events"] for _, c in counts], saved_searches=saved.visible(runtime, me),
+                  owner=saved.owner_of(me),
                   filters={"from": params.get("from", ""), "to": params.get("to", "")}, quote_value=quote_value)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: str(v) for k, v in form.items() if isinstance(v, str)}
+
+
+@router.post("/events/saved")
+async def save_search(request: Request) -> Response:
+    fields = await _form(request)
+    return await run_in_threadpool(_save, request, fields)
+
+
+def _save(request: Request, fields: dict[str, str]) -> Response:
+    me = login_user(request, fields)
+    if not csrf_ok(me, fields.get("csrf_token")):
+        raise UiError(403, "csrf")
+    try:
+        item = saved.create(get_runtime(request), me, name=fields.get("name", ""), query=fields.get("query", ""),
+                            range_from=fields.get("from") or None, range_to=fields.get("to") or None,
+                            shared=bool(fields.get("shared")))
+    except (SearchSyntaxError, InvalidSavedSearch) as exc:
+        raise UiError.of(422, exc) from exc
+    return RedirectResponse(f"/events?saved={item.id}&" + _query_string(item.query, item.range_from, item.range_to),
+                            status_code=303)
+
+
+@router.post("/events/saved/{search_id}/delete")
+async def delete_search(request: Request, search_id: str) -> Response:
+    fields = await _form(request)
+    return await run_in_threadpool(_delete, request, search_id, fields)
+
+
+def _delete(request: Request, search_id: str, fields: dict[str, str]) -> Response:
+    me = login_user(request, fields)
+    if not csrf_ok(me, fields.get("csrf_token")):
+        raise UiError(403, "csrf")
+    try:
+        saved.delete(get_runtime(request), me, search_id)
+    except NotFoundError:
+        raise UiError(404, "saved search not found") from None
+    return RedirectResponse("/events", status_code=303)
+
+
+def _query_string(query: str, start: str | None, end: str | None) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({k: v for k, v in (("query", query), ("from", start or ""), ("to", end or "")) if v})

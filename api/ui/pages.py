@@ -17,10 +17,10 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from soclite import sitetime
-from soclite.api import audit, triage, tuning
+from soclite import attack, sitetime
+from soclite.api import audit, process_tree, triage, tuning
 from soclite.api.deps import end_session, get_runtime, optional_principal
-from soclite.api.notices import store_health
+from soclite.api.notices import notices, store_health
 from soclite.api.routes.hosts import is_online
 from soclite.api.routes.stats import summary
 from soclite.api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
@@ -351,8 +351,19 @@ def alert_queue(request: Request) -> Response:
 
 @router.get("/alerts/rows")
 def alert_rows(request: Request) -> Response:
-    """The queue's table body alone, for htmx polling."""
-    return render(request, "_alert_rows.html", **_queue_context(request))
+    """The queue's table body alone, for live refresh (htmx or app.js's poller).
+
+    The header's counts ride along as response headers (a <tbody> fragment can hold only rows):
+    X-Alert-Total (the queue's total under its filters) and X-Notice-Count (the header's badge).
+    """
+    context = _queue_context(request)
+    me = context["me"]
+    runtime = get_runtime(request)
+    found = notices(runtime, me, scope(request, me))
+    response = render(request, "_alert_rows.html", notices=found, **context)
+    response.headers["X-Alert-Total"] = str(context["page"].total)
+    response.headers["X-Notice-Count"] = str(len(found))
+    return response
 
 
 @router.post("/alerts/bulk")
@@ -394,12 +405,17 @@ def alert_detail(request: Request, alert_id: str) -> Response:
         raise UiError(404, "alert not found") from None
     matched = runtime.store.query_events(EventQuery(ids=alert.event_ids, units=units, limit=50)).items \
         if alert.event_ids else []
+    window = _choice(request, "window", WINDOW_MINUTES, 15)
+    tree_hours = _choice(request, "tree", TREE_HOURS, 24)
     context_events = []
     if alert.host:
-        around = timedelta(minutes=15)
+        around = timedelta(minutes=window)
         context_events = runtime.store.query_events(EventQuery(
             host=alert.host, start=alert.first_seen - around, end=alert.last_seen + around, units=units, limit=50,
         )).items
+    # the process tree of the first matched event that is a process event (else of the alert's copy)
+    anchor = next((ev for ev in [*matched, alert.event] if ev and process_tree.scheme_of(ev)), None)
+    tree = process_tree.build(runtime.store, anchor, units, timedelta(hours=tree_hours)) if anchor else None
     from soclite.api.ui.case_pages import cases_of_alert, open_cases
 
     codec: SessionCodec = request.app.state.sessions
@@ -416,7 +432,22 @@ def alert_detail(request: Request, alert_id: str) -> Response:
         pivot_fields=PIVOT_FIELDS, quote_value=discover.quote_value,
         pivot_from=(alert.first_seen - timedelta(days=7)).astimezone(
             sitetime.zone(runtime.settings.timezone)).date().isoformat(),
+        attack=attack.from_tags(alert.tags), tree=tree, window=window, windows=WINDOW_MINUTES,
+        tree_hours=tree_hours, tree_choices=TREE_HOURS,
     )
+
+
+#: "events around the alert" (± minutes) and the process tree's window (hours before and after)
+WINDOW_MINUTES = (5, 15, 60, 240, 1440)
+TREE_HOURS = (1, 6, 24, 168)
+
+
+def _choice(request: Request, name: str, choices: tuple[int, ...], default: int) -> int:
+    try:
+        value = int(request.query_params.get(name, default))
+    except ValueError:
+        return default
+    return value if value in choices else default
 
 
 @router.post("/alerts/{alert_id}/update")
@@ -484,7 +515,7 @@ def expiry(text: str | None, tz: ZoneInfo) -> datetime | None:
 
 
 def mount(app: FastAPI) -> None:
-    from soclite.api.ui import account_pages, admin_pages, case_pages, discover, response_pages
+    from soclite.api.ui import account_pages, admin_pages, attack_pages, case_pages, discover, response_pages
 
     install_handlers(app)
     app.include_router(router)
@@ -493,6 +524,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(response_pages.router)
     app.include_router(account_pages.router)
     app.include_router(discover.router)
+    app.include_router(attack_pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
 

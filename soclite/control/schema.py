@@ -448,6 +448,23 @@ _RETENTION_RUNS = """
     CREATE INDEX retention_runs_started ON retention_runs (started_at);
 """
 
+#: issue 15: Discover's saved searches: per user, shared within the owner's unit when ``shared``
+_SAVED_SEARCHES = """
+    CREATE TABLE saved_searches (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        unit TEXT,
+        name TEXT NOT NULL,
+        query TEXT NOT NULL,
+        range_from TEXT,
+        range_to TEXT,
+        shared INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX saved_searches_owner ON saved_searches (owner);
+    CREATE INDEX saved_searches_unit ON saved_searches (unit, shared);
+"""
+
 #: The migrations of control.db, append only.
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
@@ -461,6 +478,7 @@ MIGRATIONS: list[Migration] = [
     _SESSIONS,  # 12: web sessions, token expiry, login throttle and lockout (issue 13)
     _HUNTS,  # 13: retro-hunt jobs and their hits (issue 12)
     _RETENTION_RUNS,  # 14: runs of the retention job by security level (issue 17)
+    _SAVED_SEARCHES,  # 15: Discover's saved searches (issue 15)
 ]
 
 

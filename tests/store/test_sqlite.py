@@ -14,7 +14,7 @@ from soclite.models import isoformat
 from soclite.store import _common as c
 from soclite.store import open_store
 from soclite.store._sqlite_events import day_of
-from soclite.store.base import EventQuery
+from soclite.store.base import AlertQuery, EventQuery
 from soclite.store.sqlite import SQLiteStore
 
 from .factories import event
@@ -163,6 +163,8 @@ def test_migration_2_makes_older_alerts_searchable_by_their_matched_event(tmp_pa
     conn = sqlite3.connect(path)
     conn.execute("UPDATE alerts SET text = lower(rule_title || char(10) || id)")
     conn.execute("DROP TABLE matched_events")  # added by migration 3
+    for index in ("alerts_status_rule", "alerts_status_host", "alerts_status_unit"):  # added by migration 4
+        conn.execute(f"DROP INDEX {index}")
     conn.execute("PRAGMA user_version=1")
     conn.commit()
     conn.close()
@@ -175,3 +177,39 @@ def test_migration_2_makes_older_alerts_searchable_by_their_matched_event(tmp_pa
         assert store.query_alerts(AlertQuery(q="4625")).total == 0  # EventID is not a searched field
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("column", ["rule_id", "host", "unit"])
+def test_the_queues_group_counts_read_an_index_only(tmp_path: Path, column: str) -> None:
+    """The queue's group panel (open alerts per rule, host or unit) must not read every open alert's row and
+    document: at 100,000 alerts that was 650 ms of each queue page (bench/api.py --concurrency)."""
+    from .factories import alert
+
+    statuses = ["new", "new", "new", "acknowledged", "in_progress", "resolved", "false_positive"]
+    store = SQLiteStore(tmp_path / "events.db")
+    store.open()
+    store.put_alerts([alert(i, status=statuses[i % 7], host=f"ws-{i % 97:03d}", rule_id=f"rule-{i % 41}",
+                            unit=f"u{i % 5}") for i in range(2000)])
+    store.close()  # the planner's statistics (ANALYZE), as every open and close of the store refreshes them
+    store.open()
+    open_alerts = AlertQuery(status=["new", "acknowledged", "in_progress"])
+    sql, params = store.group_count_sql(open_alerts, column)  # what count_alerts runs
+    counts = store.count_alerts(open_alerts, column)
+    store.close()
+    conn = sqlite3.connect(tmp_path / "events.db")
+    plan = " ".join(str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    conn.close()
+    assert "COVERING INDEX" in plan, plan
+    assert sum(counts.values()) == sum(1 for i in range(2000) if i % 7 < 5)
+
+
+def test_the_alerts_time_bounds_are_read_from_the_index(tmp_path: Path) -> None:
+    """min() and max() in one SELECT scan every alert (SQLite's min/max shortcut needs a sole aggregate)."""
+    store = SQLiteStore(tmp_path / "events.db")
+    store.open()
+    store.close()
+    conn = sqlite3.connect(tmp_path / "events.db")
+    plan = [str(row[3]) for row in conn.execute(f"EXPLAIN QUERY PLAN {SQLiteStore.ALERT_TIME_BOUNDS}")]
+    conn.close()
+    assert not any(step.startswith("SCAN alerts") for step in plan), plan  # SEARCH: one index step each
+    assert sum("alerts_last" in step for step in plan) == 2, plan
