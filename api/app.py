@@ -34,8 +34,10 @@ from soclite.errors import (
     SchemaError,
     SocliteError,
     StoreError,
+    TooLarge,
     TransitionConflict,
     TriageError,
+    UnsupportedType,
 )
 from soclite.runtime import Runtime
 
@@ -58,6 +60,8 @@ ERROR_STATUS: dict[type[SocliteError], int] = {
     ConflictError: 409,
     TransitionConflict: 409,
     TriageError: 422,
+    TooLarge: 413,
+    UnsupportedType: 415,
     InvalidTime: 422,
     RuleError: 422,
     PlaybookError: 422,

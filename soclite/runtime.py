@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 from soclite.collectors.inputs import RunningInput
 from soclite.config import Settings
 from soclite.control.agents import AgentRegistry
+from soclite.control.attachments import CaseAttachments
 from soclite.control.cases import Cases
 from soclite.control.commands import CommandQueue
 from soclite.control.identity import IdentityStore, UserStore
@@ -79,6 +80,8 @@ class Runtime:
     identity: IdentityStore = field(init=False)
     users: UserStore = field(init=False)
     cases: Cases = field(init=False)
+    #: files attached to cases (under data_dir/attachments)
+    attachments: CaseAttachments = field(init=False)
     #: alert lifecycle, comments and history
     triage: Triage = field(init=False)
     #: exceptions and rule enable/disable
@@ -101,6 +104,7 @@ class Runtime:
         self.identity = IdentityStore(control)
         self.users = UserStore(control, min_password_score=self.settings.auth.min_password_score)
         self.cases = Cases(control, store)
+        self.attachments = CaseAttachments(control, self.settings.data_dir, self.settings.cases, self.cases)
         self.triage = Triage(control, store)
         self.tuning = Tuning(control, store)
         self.commands = CommandQueue(control, store)

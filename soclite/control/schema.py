@@ -395,6 +395,22 @@ _SESSIONS = """
     ALTER TABLE users ADD COLUMN locked_at TEXT;
 """
 
+#: issue 16: case attachments (the file under data_dir/attachments/<stored_name>, its hash and detected type)
+_CASE_ATTACHMENTS = """
+    CREATE TABLE case_attachments (
+        id TEXT PRIMARY KEY,
+        case_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        stored_name TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        uploaded_by TEXT NOT NULL,
+        uploaded_at TEXT NOT NULL
+    );
+    CREATE INDEX case_attachments_case ON case_attachments(case_id, uploaded_at);
+"""
+
 #: The migrations of control.db, append only.
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
@@ -406,6 +422,7 @@ MIGRATIONS: list[Migration] = [
     _INCIDENTS,  # 10: incidents with their legal clock (issue 17)
     _CASE_WORK,  # 11: case close reasons, history/comments, tasks
     _SESSIONS,  # 12: web sessions, token expiry, login throttle and lockout (issue 13)
+    _CASE_ATTACHMENTS,  # 13: case attachments (issue 16)
 ]
 
 
