@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,27 +30,12 @@ from soclite.control.identity import UserStore
 from soclite.models import IsolationState, Unit
 from soclite.playbooks.worker import Worker
 from soclite.runtime import Runtime
-from tests.netns.test_isolation import PEER_PORT, PYTHON, ROOT, _why_skip, can_connect, in_ns, sh, wait
+from tests.netns.netns_support import RootLab, free_port
+from tests.netns.test_isolation import PEER_PORT, PYTHON, _why_skip, can_connect, in_ns, wait
 from tests.ui.test_ui_browser import browser, shot  # noqa: F401 - the module-scoped browser fixture
 
 pytestmark = [pytest.mark.netns, pytest.mark.browser]
 PASSWORD = "admin-password-netns"
-
-
-def _free_subnet() -> int:
-    """A 10.79.N.0/24 no interface of the root namespace uses (other runs may hold theirs)."""
-    taken = sh("ip", "-4", "-o", "addr").stdout
-    for _ in range(50):
-        n = int.from_bytes(os.urandom(1)) % 200 + 20
-        if f"10.79.{n}." not in taken:
-            return n
-    raise RuntimeError("no free 10.79.N.0/24 in the root namespace")
-
-
-def _free_port(ip: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((ip, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -64,56 +46,6 @@ class World:
     server_ip: str
     port: int
     hostname: str
-
-
-class RootLab:
-    """The agent and peer namespaces, the agent's uplink ending in the root namespace."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tag = uuid.uuid4().hex[:6]
-        self.agent_ns, self.peer = f"sla{self.tag}", f"slp{self.tag}"
-        self.tmp = tmp
-        self.net = _free_subnet()
-        self.server_ip = f"10.79.{self.net}.1"
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def build(self) -> None:
-        for ns in (self.agent_ns, self.peer):
-            sh("ip", "netns", "add", ns)
-            in_ns(ns, "ip", "link", "set", "lo", "up")
-        root_if, agent_if = f"vr{self.tag}", f"vra{self.tag}"
-        sh("ip", "link", "add", root_if, "type", "veth", "peer", "name", agent_if, "netns", self.agent_ns)
-        sh("ip", "addr", "add", f"{self.server_ip}/24", "dev", root_if)
-        sh("ip", "link", "set", root_if, "up")
-        in_ns(self.agent_ns, "ip", "addr", "add", f"10.79.{self.net}.2/24", "dev", agent_if)
-        in_ns(self.agent_ns, "ip", "link", "set", agent_if, "up")
-        outer, inner = f"vpa{self.tag}", f"vpb{self.tag}"
-        sh("ip", "link", "add", outer, "netns", self.agent_ns, "type", "veth", "peer", "name", inner,
-           "netns", self.peer)  # fmt: skip
-        in_ns(self.agent_ns, "ip", "addr", "add", "10.77.2.2/24", "dev", outer)
-        in_ns(self.agent_ns, "ip", "link", "set", outer, "up")
-        in_ns(self.peer, "ip", "addr", "add", "10.77.2.1/24", "dev", inner)
-        in_ns(self.peer, "ip", "link", "set", inner, "up")
-
-    def spawn(self, ns: str, *args: str, log: str) -> subprocess.Popen[bytes]:
-        out = open(self.tmp / log, "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, *args], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
-        out.close()
-        self.procs.append(proc)
-        return proc
-
-    def teardown(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        for ns in (self.agent_ns, self.peer):  # deleting the agent's namespace removes the root end of its veth
-            sh("ip", "netns", "del", ns, check=False)
 
 
 @pytest.fixture
@@ -136,7 +68,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     server: uvicorn.Server | None = None
     try:
         lab.build()
-        port = _free_port(lab.server_ip)
+        port = free_port(lab.server_ip)
         server = uvicorn.Server(uvicorn.Config(create_app(runtime), host=lab.server_ip, port=port,
                                                log_level="warning"))  # fmt: skip
         threading.Thread(target=server.run, daemon=True).start()
