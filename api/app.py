@@ -151,6 +151,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(me.router)
+    app.include_router(__import__("soclite.api.routes.notifications", fromlist=["router"]).router)  # own alert notifications
     app.include_router(accounts.router)
     app.include_router(alerts.router)
     app.include_router(events.router)

@@ -23,6 +23,7 @@ from soclite.control.commands import CommandQueue
 from soclite.control.identity import IdentityStore, UserStore
 from soclite.control.incidents import Incidents
 from soclite.control.iocs import IocLists
+from soclite.control.notify_rules import NotificationRules
 from soclite.control.schema import open_control_db
 from soclite.control.systems import InfoSystems
 from soclite.control.triage import Triage
@@ -33,6 +34,7 @@ from soclite.errors import ServiceUnavailable
 from soclite.playbooks.connectors.base import Connector
 from soclite.playbooks.outbox import Outbox
 from soclite.playbooks.runner import PlaybookRunner
+from soclite.playbooks.user_notify import UserNotifier
 from soclite.reports.archive import ReportArchive
 from soclite.reports.scheduler import ReportScheduler
 from soclite.store import Store, open_store
@@ -68,6 +70,8 @@ class Runtime:
     #: the Sigma engine: in the server for the API (rule list, rule test), in the detection process for events
     engine: Engine | None = None
     playbooks: PlaybookRunner | None = None
+    #: per-user alert notifications (where alerts are made, and the digests in the playbook worker)
+    notifier: UserNotifier | None = None
     pipeline: PipelineHandle | None = None
     scheduler: ReportScheduler | None = None
     #: the syslog listeners of this process (their counters feed /metrics, /health and the overview)
@@ -98,6 +102,8 @@ class Runtime:
     systems: InfoSystems = field(init=False)
     #: incidents with their legal clock
     incidents: Incidents = field(init=False)
+    #: each user's alert notification rules, quiet hours, rate limit and deliveries
+    notification_rules: NotificationRules = field(init=False)
 
     def __post_init__(self) -> None:
         control, store = self.control, self.store
@@ -113,6 +119,7 @@ class Runtime:
         self.reports = ReportArchive(self.settings.data_dir, control)
         self.systems = InfoSystems(control, store)
         self.incidents = Incidents(control, store)
+        self.notification_rules = NotificationRules(control)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import httpx
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from soclite.config import FirewallWebhook
 from soclite.models import Host
@@ -143,9 +143,11 @@ class ScanOptions(Options):
     reason: str = ""
     ttl_seconds: int | None = Field(None, ge=10)
 
-    def model_post_init(self, _context: Any) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Self:
         for path in self.paths:
             _scan_path(path)
+        return self
 
 
 class ScanHost(Action):
