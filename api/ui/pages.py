@@ -482,7 +482,7 @@ def expiry(text: str | None, tz: ZoneInfo) -> datetime | None:
 
 
 def mount(app: FastAPI) -> None:
-    from soclite.api.ui import account_pages, admin_pages, case_pages, discover, response_pages
+    from soclite.api.ui import account_pages, admin_pages, case_pages, discover, notify_pages, response_pages
 
     install_handlers(app)
     app.include_router(router)
@@ -490,6 +490,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(case_pages.router)
     app.include_router(response_pages.router)
     app.include_router(account_pages.router)
+    app.include_router(notify_pages.router)
     app.include_router(discover.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
