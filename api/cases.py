@@ -57,7 +57,7 @@ def detail(runtime: Runtime, case_id: str, scope: frozenset[str] | None) -> dict
     case = runtime.cases.get(case_id, scope)
     case["tasks"] = runtime.cases.tasks(case_id, scope)
     case["history"] = runtime.cases.events(case_id, scope)
-    case["attachments"] = runtime.attachments.list(case_id, scope)
+    case["attachments"] = runtime.attachments.of_case(case_id, scope)
     return case
 
 
@@ -80,7 +80,7 @@ def set_task_done(runtime: Runtime, principal: Principal, case_id: str, task_id:
 
 
 def attachments(runtime: Runtime, case_id: str, scope: frozenset[str] | None) -> list[dict[str, Any]]:
-    return runtime.attachments.list(case_id, scope)
+    return runtime.attachments.of_case(case_id, scope)
 
 
 def add_attachment(runtime: Runtime, principal: Principal, case_id: str, name: str, source: BinaryIO,

@@ -177,7 +177,7 @@ class CaseAttachments:
                  row["sha256"], actor)  # fmt: skip
         return shown
 
-    def list(self, case_id: str, scope: frozenset[str] | None) -> list[dict[str, Any]]:
+    def of_case(self, case_id: str, scope: frozenset[str] | None) -> list[dict[str, Any]]:
         self.cases.get(case_id, scope)
         rows = self.db.reader().execute(
             "SELECT * FROM case_attachments WHERE case_id = ? ORDER BY uploaded_at, id", (case_id,)
