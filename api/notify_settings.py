@@ -29,8 +29,17 @@ def owner(runtime: Runtime, principal: Principal) -> User:
 def overview(runtime: Runtime, principal: Principal) -> dict[str, Any]:
     user = owner(runtime, principal)
     repo = runtime.notification_rules
+    recent = repo.recent(user.id)
+    for row in recent:  # the fate of each message is its outbox action's: a failure shows here too
+        row["delivery"] = None
+        if row.get("action_id"):
+            try:
+                action = runtime.outbox.get(row["action_id"])
+            except NotFoundError:  # pruned from the outbox
+                continue
+            row["delivery"] = {"status": action.status.value, "error": action.last_error}
     return {"user": user.username, "settings": repo.prefs(user.id).model_dump(),
-            "rules": [r.model_dump() for r in repo.rules(user.id)], "recent": repo.recent(user.id),
+            "rules": [r.model_dump() for r in repo.rules(user.id)], "recent": recent,
             "timezone": runtime.settings.timezone}  # fmt: skip
 
 

@@ -138,13 +138,14 @@ class UserNotifier:
         body = {"type": "soclite.alert", "version": PAYLOAD_VERSION, "user": user.username,
                 "rule": {"id": rule.id, "name": rule.name}, "text": short_text(data), "alert": data}  # fmt: skip
         # decided first: a (rule, alert) seen again (a replayed batch) sends nothing twice
-        if not self.rules.decide(rule, alert.id, "sent", data, now):
+        delivery = self.rules.decide(rule, alert.id, "sent", data, now)
+        if delivery is None:
             return "duplicate"
-        self._send(rule, user, body, f"notify:{rule.id}:{alert.id}", alert.unit, [data])
+        self._send(rule, user, body, f"notify:{rule.id}:{alert.id}", alert.unit, [data], delivery)
         return "sent"
 
     def _send(self, rule: Rule, user: User, body: dict[str, Any], key: str, unit: str | None,
-              alerts: list[dict[str, Any]]) -> None:  # fmt: skip
+              alerts: list[dict[str, Any]], delivery: int | None) -> None:  # fmt: skip
         params: dict[str, Any]
         if rule.channel == "email":
             action = "notify_email"
@@ -159,10 +160,13 @@ class UserNotifier:
             action = "notify_webhook"
             params = {"url": rule.target, "body": body, "include_alert": False}
         try:
-            self.outbox.submit(action, params, idempotency_key=key, requested_by=f"notify:{user.username}",
-                               payload={"unit": unit, "user": user.username, "notification_rule": rule.id})  # fmt: skip
-        except PlaybookError as exc:  # a target the action refuses: say so in the log; the row says "sent"
+            record = self.outbox.submit(action, params, idempotency_key=key, requested_by=f"notify:{user.username}",
+                                        payload={"unit": unit, "user": user.username, "notification_rule": rule.id})  # fmt: skip
+        except PlaybookError as exc:  # a target the action refuses: say so in the log; the row has no action
             log.error("notification rule %s of %s: %s", rule.id, user.username, exc)
+            return
+        if delivery is not None:
+            self.rules.sent_as(delivery, record.id)
 
     # --- digests ------------------------------------------------------------------------------------
     def flush(self) -> int:
@@ -199,10 +203,11 @@ class UserNotifier:
                     "alerts": alerts}  # fmt: skip
             ids = [r["id"] for r in rows]
             self.rules.mark_digested(ids)
-            self.rules.decide(rule, None, "digest", {"alerts": [a["id"] for a in alerts], "reason": reason}, now)
+            delivery = self.rules.decide(rule, None, "digest", {"alerts": [a["id"] for a in alerts], "reason": reason},
+                                         now)  # fmt: skip
             units = {a.get("unit") for a in alerts}
             self._send(rule, user, body, f"notify-digest:{rule.id}:{ids[0]}:{ids[-1]}",
-                       units.pop() if len(units) == 1 else user.unit, alerts)  # fmt: skip
+                       units.pop() if len(units) == 1 else user.unit, alerts, delivery)  # fmt: skip
             sent += 1
         return sent
 

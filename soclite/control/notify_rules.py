@@ -173,8 +173,8 @@ class NotificationRules:
 
     # --- deliveries -------------------------------------------------------------------------------
     def decide(self, rule: Rule, alert_id: str | None, status: DeliveryStatus, payload: dict[str, Any],
-               at: datetime, action_id: str | None = None) -> bool:
-        """Record a decision; False when this (rule, alert) was decided before (nothing recorded)."""
+               at: datetime, action_id: str | None = None) -> int | None:
+        """Record a decision; its row id, or None when this (rule, alert) was decided before (nothing recorded)."""
         with self.db.write() as conn:
             cursor = conn.execute(
                 "INSERT OR IGNORE INTO notification_deliveries (user_id, rule_id, alert_id, channel, target, status,"
@@ -182,7 +182,12 @@ class NotificationRules:
                 (rule.user_id, rule.id, alert_id, rule.channel, rule.target, status, isoformat(at),
                  json.dumps(payload, ensure_ascii=False), action_id),
             )  # fmt: skip
-        return cursor.rowcount == 1
+        return int(cursor.lastrowid) if cursor.rowcount == 1 and cursor.lastrowid is not None else None
+
+    def sent_as(self, delivery_id: int, action_id: str) -> None:
+        """The outbox action that carries a delivery (its status is the delivery's fate)."""
+        with self.db.write() as conn:
+            conn.execute("UPDATE notification_deliveries SET action_id = ? WHERE id = ?", (action_id, delivery_id))
 
     def messages_since(self, user_id: str, since: datetime) -> int:
         """Messages sent to the user (single alerts and digests) since ``since``: the rate limit's count."""

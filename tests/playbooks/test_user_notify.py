@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from soclite.api.notices import notices
+from soclite.api.notices import health_checks, notices
 from soclite.config import SmtpSettings
 from soclite.control.identity import UserStore
 from soclite.control.notify_rules import Prefs, RuleIn
@@ -183,5 +183,9 @@ def test_a_failing_channel_shows_in_the_notification_centre(world: World) -> Non
     lan = world.lan.principal()
     found = [n for n in notices(world.rt, lan, frozenset({"SO", "SO-A"})) if n.kind == "action_failed"]
     assert found and "notify_email" in found[0].detail
+    [delivery] = world.rt.notification_rules.recent(world.lan.id)
+    assert delivery["action_id"] == record.id  # the user's page shows that action's fate (api.notify_settings)
+    check = health_checks(world.rt)["playbook_actions"]  # and /health says so
+    assert check["status"] == "degraded" and "notify_email" in str(check)
     # another unit's people do not see this user's failure
     assert not [n for n in notices(world.rt, lan, frozenset({"HA"})) if n.kind == "action_failed"]

@@ -51,3 +51,29 @@ def test_a_viewer_on_duty_sets_quiet_hours_and_a_webhook_rule(
     assert rt.notification_rules.get(user.id, rule.id).enabled is False
     client.post("/account/notifications/delete", data={"csrf_token": csrf, "rule_id": rule.id})
     assert rt.notification_rules.rules(user.id) == []
+
+
+def test_a_failed_delivery_shows_on_the_users_own_page(
+    app_client: tuple[Any, Runtime, str],  # noqa: F811 - the fixture
+) -> None:
+    import socket
+
+    from soclite.models import Alert, Level, fingerprint, utcnow
+    from soclite.playbooks.user_notify import UserNotifier
+    from soclite.playbooks.worker import Worker
+
+    client, rt, _alert = app_client
+    with socket.socket() as sock:  # a port nothing listens on: the SMTP server is down
+        sock.bind(("127.0.0.1", 0))
+        rt.settings.smtp.host, rt.settings.smtp.port = "127.0.0.1", int(sock.getsockname()[1])
+    login(client, "analyst")
+    client.post("/account/notifications/rule", data={"csrf_token": csrf_of(client), "name": "thư", "min_severity": "low",
+                                                     "channel": "email", "target": "analyst@so.gov.vn"})  # fmt: skip
+    now = utcnow()
+    alert = Alert(fingerprint=fingerprint("r2", "ws1"), rule_id="r2", rule_title="Brute force", level=Level.HIGH,
+                  severity="high", host="ws1", unit="SO", first_seen=now, last_seen=now)  # fmt: skip
+    notifier = UserNotifier(rt.notification_rules, rt.users, rt.store, rt.outbox, rt.settings)
+    assert notifier.on_alert(alert, "created") == ["sent"]
+    Worker(rt).run_once()
+    page = client.get("/account/notifications").text
+    assert "Đã gửi" in page and 'class="error delivery-error"' in page and "SMTP 127.0.0.1" in page
