@@ -135,14 +135,15 @@ class CaseAttachments:
         UnsupportedType; on any refusal nothing is kept."""
         case = self.cases.get(case_id, scope)
         limit = self.settings.attachment_max_bytes
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         stored = secrets.token_hex(16)
         part = self.dir / f".{stored}.part"
         digest = hashlib.sha256()
         size = 0
         head = b""
         try:
-            with part.open("xb") as out:
+            # 0600 like every file of the data directory: evidence is for the case's readers only
+            with os.fdopen(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
                 while chunk := source.read(CHUNK):
                     size += len(chunk)
                     if size > limit:

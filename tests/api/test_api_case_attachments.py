@@ -55,6 +55,7 @@ def test_upload_list_download_delete_with_hash_audit_and_history(
     assert "stored_name" not in att
     [stored] = stored_files(runtime)
     assert stored.read_bytes() == data and "ảnh" not in stored.name and len(stored.name) == 32
+    assert stored.stat().st_mode & 0o777 == 0o600
 
     listed = client.get(url, headers=h).json()
     assert listed["total"] == 1 and listed["items"][0]["sha256"] == att["sha256"]
