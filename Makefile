@@ -8,9 +8,10 @@ HTTP_PORT ?= 8000
 
 # Debian packages the test suite talks to or renders with (real peers, not fakes):
 # chromium for the UI tests, rsyslog and bsdutils (logger) for syslog, nftables and iproute2 for
-# isolation in network namespaces, poppler-utils to read PDFs back, pango and fonts for WeasyPrint.
+# isolation in network namespaces, poppler-utils to read PDFs back, pango and fonts for WeasyPrint,
+# clamav (clamscan) for the on-demand malware scan of the agent (its tests make their own signatures).
 APT_TEST_PACKAGES := chromium rsyslog rsyslog-gnutls bsdutils nftables iproute2 poppler-utils \
-	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core procps
+	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core procps clamav
 APT_RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core
 
 .PHONY: ui-deps

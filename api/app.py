@@ -35,8 +35,10 @@ from soclite.errors import (
     SchemaError,
     SocliteError,
     StoreError,
+    TooLarge,
     TransitionConflict,
     TriageError,
+    UnsupportedType,
 )
 from soclite.runtime import Runtime
 
@@ -59,6 +61,8 @@ ERROR_STATUS: dict[type[SocliteError], int] = {
     ConflictError: 409,
     TransitionConflict: 409,
     TriageError: 422,
+    TooLarge: 413,
+    UnsupportedType: 415,
     InvalidTime: 422,
     InvalidSavedSearch: 422,
     RuleError: 422,
@@ -150,6 +154,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics_router)
     app.include_router(me.router)
+    app.include_router(__import__("soclite.api.routes.notifications", fromlist=["router"]).router)  # own alert notifications
     app.include_router(accounts.router)
     app.include_router(alerts.router)
     app.include_router(events.router)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from soclite.api import audit
-from soclite.control.commands import under_way
+from soclite.control.commands import scan_state, under_way
 from soclite.control.identity import Principal
 from soclite.control.outbox import ActionRecord, ActionStatus
 from soclite.errors import AuthError, ConflictError, NotFoundError
@@ -67,6 +67,30 @@ def request_host_action(
                  {**after.model_dump(mode="json", include={"isolation", "isolation_updated_at"}), "reason": reason,
                   "action_id": record.id, "requires_approval": requires_approval}, host.unit)  # fmt: skip
     return record
+
+
+def request_scan(runtime: Runtime, principal: Principal, host: Host, paths: list[str], *, reason: str,
+                 alert_id: str | None) -> ActionRecord:
+    """Queue an on-demand malware scan of ``paths`` on ``host`` (in the caller's scope): it reads, changes
+    nothing on the host, so it needs no approval; a host without an agent is refused with the reason."""
+    if not host.agent_id:
+        raise NoAgent(f"host {host.id} has no enrolled agent, so nothing on it can run a malware scan: "
+                      "enrol an agent on the host")  # fmt: skip
+    record = runtime.outbox.submit(
+        "scan_host", {"host_id": host.id, "paths": paths, "reason": reason},
+        idempotency_key=f"scan_host:{host.id}:{new_id()}", alert_id=alert_id, requested_by=principal.name,
+        requires_approval=False, payload={"host": host.id, "unit": host.unit},
+    )  # fmt: skip
+    audit.record(runtime, principal, "host.scan", f"host:{host.id}", None,
+                 {"paths": paths, "reason": reason, "action_id": record.id}, host.unit)  # fmt: skip
+    return record
+
+
+def scan_of(runtime: Runtime, record: ActionRecord) -> dict[str, Any] | None:
+    """The scan's state for a scan_host action (None for other actions)."""
+    if record.action != "scan_host":
+        return None
+    return scan_state(runtime.commands.by_key(record.idempotency_key))
 
 
 def unit_of(runtime: Runtime, record: ActionRecord) -> str | None:

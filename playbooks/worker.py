@@ -12,6 +12,7 @@ import concurrent.futures
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from soclite.errors import SocliteError
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, runtime: ResponseServices, *, poll_seconds: float = 1.0, max_parallel: int = 4) -> None:
+    def __init__(self, runtime: ResponseServices, *, poll_seconds: float = 1.0, max_parallel: int = 4,
+                 tick: Callable[[], object] | None = None, tick_seconds: float = 20.0) -> None:
         if runtime.outbox is None:
             raise SocliteError("the worker needs runtime.outbox")
         self.runtime = runtime
@@ -40,6 +42,8 @@ class Worker:
         )
         self._next_heartbeat = 0.0
         self._next_pull = 0.0
+        #: another periodic job of the response layer (the user notifier's digests)
+        self._tick, self._tick_seconds, self._next_tick = tick, tick_seconds, 0.0
         self.outbox.on_submit(self._wake.set)
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -121,6 +125,9 @@ class Worker:
 
     # --- connector: heartbeat and indicator pull -------------------------------------------------------
     def periodic(self) -> None:
+        if self._tick is not None and time.monotonic() >= self._next_tick:
+            self._next_tick = time.monotonic() + self._tick_seconds
+            self._tick()
         national = self.runtime.settings.national
         if not national.enabled:
             return

@@ -26,6 +26,7 @@ from soclite.config import Settings
 from soclite.correlator.engine import Engine
 from soclite.db import require_sound_data_dir
 from soclite.playbooks.runner import PlaybookRunner
+from soclite.playbooks.user_notify import UserNotifier
 from soclite.runtime import Runtime
 from soclite.store.journal import Journal
 
@@ -51,6 +52,8 @@ def build_runtime(settings: Settings, *, role: Role) -> Runtime:
             # their saved state (it serves the rule list, rule tests and exception compilation).
             runtime.engine.state_dir = None
         runtime.playbooks = PlaybookRunner.from_runtime(runtime)
+        runtime.notifier = UserNotifier(runtime.notification_rules, runtime.users, runtime.store, runtime.outbox,
+                                        settings)  # fmt: skip
     except BaseException:
         runtime.close()
         raise
@@ -71,7 +74,7 @@ class Server:
         from soclite.playbooks.worker import Worker
 
         rt = self.runtime
-        worker = Worker(rt)
+        worker = Worker(rt, tick=rt.notifier.flush if rt.notifier is not None else None)
         worker.start()
         self._stoppers.append(worker.stop)
         pipeline = PipelineProcess(rt) if self.settings.server.pipeline_process else Pipeline(rt)

@@ -436,6 +436,19 @@ class ResponseSettings(BaseModel):
     firewall_webhook: FirewallWebhook | None = None
 
 
+class CaseSettings(BaseModel):
+    """Case attachments: how big, and which types (detected from the content, never from the name)."""
+
+    #: an upload over this many bytes is refused with 413 and nothing of it is kept
+    attachment_max_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    #: refuse programs (ELF, PE/.exe/.dll, Mach-O, Java class, shell scripts with a #! line)
+    refuse_executables: bool = True
+    #: keep a file whose type cannot be told from its content (neither a known format nor text)
+    allow_unknown_types: bool = False
+    #: when set, only these detected media types are kept (e.g. ["application/pdf", "text/plain"])
+    allowed_types: list[str] | None = None
+
+
 class LoggingSettings(BaseModel):
     """How a soclite process logs (:func:`soclite.logs.configure_logging`)."""
 
@@ -479,6 +492,7 @@ class Settings(BaseSettings):
     agent: AgentSettings = Field(default_factory=AgentSettings)
     compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
     response: ResponseSettings = Field(default_factory=ResponseSettings)
+    cases: CaseSettings = Field(default_factory=CaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     playbooks: list[Path] = Field(default_factory=lambda: [PACKAGE_ROOT / "playbooks"])
 

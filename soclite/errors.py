@@ -20,6 +20,8 @@ Every error soclite raises on purpose derives from :class:`SocliteError`::
     │   │   └── TransitionConflict  a status change the alert's current status does not allow
     │   ├── UiError            the web UI's error page, with the status it answers
     │   ├── InvalidSavedSearch a saved search that cannot be kept (no name, too long, too many)
+    │   ├── TooLarge           an upload over its size limit (413, names the limit)
+    │   ├── UnsupportedType    an upload whose content is a refused type (415, names the type found)
     │   └── InvalidTime        a date or time a person typed that cannot be read (names the forms accepted)
     ├── PlaybookError          a playbook that does not validate or an action that failed
     │   ├── TemplateError      a ``{{ field }}`` placeholder naming a field the alert does not have
@@ -169,6 +171,12 @@ class UiError(RequestError):
 
 class InvalidSavedSearch(RequestError):
     """A saved search that cannot be kept: no name, too long, too many for one user (422)."""
+class TooLarge(RequestError):
+    """An upload (a case attachment) over its configured size limit (413); nothing of it is kept."""
+
+
+class UnsupportedType(RequestError):
+    """An upload whose content (not its name) is a type the site refuses: executables, unknown (415)."""
 
 
 class InvalidTime(RequestError):

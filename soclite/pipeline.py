@@ -229,6 +229,10 @@ class Pipeline:
             # They go first: a replayed "created" precedes the "updated" of matches new in this attempt.
             for alert, change in [*replayed, *changes]:
                 runner.on_alert(alert, change)
+        notifier = self.runtime.notifier
+        if notifier is not None:  # people's own rules; a (rule, alert) is decided once, so replays are safe
+            for alert, change in [*replayed, *changes]:
+                notifier.on_alert(alert, change)
         for _alert, kind in changes:
             if kind == "created":
                 self.alerts_created += 1

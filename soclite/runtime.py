@@ -17,12 +17,14 @@ from typing import Literal, Protocol
 from soclite.collectors.inputs import RunningInput
 from soclite.config import Settings
 from soclite.control.agents import AgentRegistry
+from soclite.control.attachments import CaseAttachments
 from soclite.control.cases import Cases
 from soclite.control.commands import CommandQueue
 from soclite.control.hunts import HuntJobs
 from soclite.control.identity import IdentityStore, UserStore
 from soclite.control.incidents import Incidents
 from soclite.control.iocs import IocLists
+from soclite.control.notify_rules import NotificationRules
 from soclite.control.saved_searches import SavedSearches
 from soclite.control.schema import open_control_db
 from soclite.control.systems import InfoSystems
@@ -34,6 +36,7 @@ from soclite.errors import ServiceUnavailable
 from soclite.playbooks.connectors.base import Connector
 from soclite.playbooks.outbox import Outbox
 from soclite.playbooks.runner import PlaybookRunner
+from soclite.playbooks.user_notify import UserNotifier
 from soclite.reports.archive import ReportArchive
 from soclite.reports.scheduler import ReportScheduler
 from soclite.store import Store, open_store
@@ -69,6 +72,8 @@ class Runtime:
     #: the Sigma engine: in the server for the API (rule list, rule test), in the detection process for events
     engine: Engine | None = None
     playbooks: PlaybookRunner | None = None
+    #: per-user alert notifications (where alerts are made, and the digests in the playbook worker)
+    notifier: UserNotifier | None = None
     pipeline: PipelineHandle | None = None
     scheduler: ReportScheduler | None = None
     #: the syslog listeners of this process (their counters feed /metrics, /health and the overview)
@@ -81,6 +86,8 @@ class Runtime:
     identity: IdentityStore = field(init=False)
     users: UserStore = field(init=False)
     cases: Cases = field(init=False)
+    #: files attached to cases (under data_dir/attachments)
+    attachments: CaseAttachments = field(init=False)
     #: alert lifecycle, comments and history
     triage: Triage = field(init=False)
     #: exceptions and rule enable/disable
@@ -101,12 +108,15 @@ class Runtime:
     hunts: HuntJobs = field(init=False)
     #: Discover's saved searches (per user, shared within a unit)
     saved_searches: SavedSearches = field(init=False)
+    #: each user's alert notification rules, quiet hours, rate limit and deliveries
+    notification_rules: NotificationRules = field(init=False)
 
     def __post_init__(self) -> None:
         control, store = self.control, self.store
         self.identity = IdentityStore(control)
         self.users = UserStore(control, min_password_score=self.settings.auth.min_password_score)
         self.cases = Cases(control, store)
+        self.attachments = CaseAttachments(control, self.settings.data_dir, self.settings.cases, self.cases)
         self.triage = Triage(control, store)
         self.tuning = Tuning(control, store)
         self.commands = CommandQueue(control, store)
@@ -120,6 +130,7 @@ class Runtime:
             placeholders={k: list(v) for k, v in self.settings.correlator.placeholders.items()},
         )
         self.saved_searches = SavedSearches(control)
+        self.notification_rules = NotificationRules(control)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

@@ -499,3 +499,24 @@ def test_detection_stores_only_matched_events_and_storage_the_rest_with_units(ru
     assert pipeline.storage is not None and pipeline.storage.run_once() == 2
     stored = runtime.store.query_events(EventQuery(host="ws-22")).items
     assert len(stored) == 2 and {e.get("soclite.unit") for e in stored} == {"so-yt"}
+
+
+def test_a_new_alert_reaches_the_users_notification_rules_once(runtime: Runtime) -> None:
+    """The pipeline hands each new alert to the per-user notifier (a repeat of it says nothing new)."""
+    from soclite.control.identity import UserStore
+    from soclite.control.notify_rules import RuleIn
+    from soclite.playbooks.user_notify import UserNotifier
+
+    user = UserStore(runtime.control).add("trucban", "trucban-password-1", role="viewer")
+    runtime.notification_rules.add(user.id, RuleIn(name="mã độc", min_severity="high", rule_patterns=["*clamav*"],
+                                                   channel="webhook", target="http://127.0.0.1:9/hook"))  # fmt: skip
+    runtime.notifier = UserNotifier(runtime.notification_rules, runtime.users, runtime.store, runtime.outbox,
+                                    runtime.settings)  # fmt: skip
+    runtime.journal.append("b1", _lines(_clamav(1), host="ws-01"))
+    Pipeline(runtime).run_once()
+    runtime.journal.append("b2", _lines(_clamav(1), host="ws-01"))  # the same detection again: a repeat
+    Pipeline(runtime).run_once()
+    [decision] = runtime.notification_rules.recent(user.id)
+    assert decision["status"] == "sent" and decision["channel"] == "webhook"
+    [action] = runtime.outbox.list_actions(action="notify_webhook")
+    assert action.params["body"]["type"] == "soclite.alert" and "ClamAV" in action.params["body"]["alert"]["rule_title"]

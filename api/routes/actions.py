@@ -32,6 +32,12 @@ def _outbox(runtime: Runtime) -> Any:
     return runtime.outbox
 
 
+def _scan(runtime: Runtime, record: Any) -> dict[str, Any]:
+    """A scan_host action carries its scan's state ("scan": queued/running/clean/infected/not_available/…)."""
+    state = response.scan_of(runtime, record)
+    return {"scan": state} if state is not None else {}
+
+
 @router.get("/actions")
 def list_actions(
     runtime: RuntimeDep,
@@ -47,7 +53,7 @@ def list_actions(
     records = outbox.list_actions(
         alert_id=alert_id, status=status_, action=action, limit=limit, before_seq=before
     )
-    items = [r.model_dump(mode="json") for r in records if response.visible(runtime, r, scope)]
+    items = [r.model_dump(mode="json") | _scan(runtime, r) for r in records if response.visible(runtime, r, scope)]
     next_cursor = records[-1].seq if len(records) == limit else None
     return {"items": items, "next": next_cursor}
 
@@ -58,7 +64,7 @@ def get_action(action_id: str, runtime: RuntimeDep, principal: ReaderDep, scope:
     record = outbox.get(action_id)
     if not response.visible(runtime, record, scope):
         raise NotFoundError(f"action {action_id} not found")
-    data: dict[str, Any] = record.model_dump(mode="json")
+    data: dict[str, Any] = record.model_dump(mode="json") | _scan(runtime, record)
     data["history"] = [h.model_dump() for h in outbox.history(action_id)]
     return data
 

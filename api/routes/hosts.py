@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from soclite.api import audit, response
-from soclite.api.deps import AdminDep, RuntimeDep, ScopeDep, narrow
+from soclite.api.deps import AdminDep, AnalystDep, RuntimeDep, ScopeDep, narrow
 from soclite.control import audit as control_audit
 from soclite.models import Host, parse_timestamp, utcnow
 from soclite.runtime import Runtime
@@ -116,6 +116,25 @@ def _respond(
         requires_approval=runtime.settings.response.api_isolation_requires_approval,
     )  # fmt: skip
     return {"host": host_json(runtime.store.get_host(host.id), runtime), "action": jsonable(record)}
+
+
+class ScanRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    paths: list[Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^(/|[A-Za-z]:[\\/])")]] = Field(
+        min_length=1, max_length=64)
+    reason: str = Field("", max_length=1000)
+    alert_id: str | None = Field(None, max_length=64)
+
+
+@router.post("/{host_id}/scan", status_code=status.HTTP_202_ACCEPTED)
+def scan(host_id: str, body: ScanRequest, runtime: RuntimeDep, principal: AnalystDep, scope: ScopeDep) -> dict[str, Any]:
+    """Ask the host's agent for an on-demand ClamAV scan of absolute ``paths`` (analysts and admins; a scan
+    reads and changes nothing, so no approval). 409 for a host without an agent. Its state is the
+    action's ``scan`` in /api/v1/actions; its findings arrive as antivirus alerts."""
+    host = runtime.store.get_host(host_id.lower(), scope)
+    record = response.request_scan(runtime, principal, host, body.paths, reason=body.reason, alert_id=body.alert_id)
+    return {"action": jsonable(record) | {"scan": response.scan_of(runtime, record)}}
 
 
 @router.post("/{host_id}/isolate", status_code=status.HTTP_202_ACCEPTED)

@@ -48,6 +48,8 @@ def _host_action(request: Request, host_id: str, kind: str, fields: dict[str, st
     """The UI's Isolate/Release: the same request as the API's, waiting for approval in the response queue
     unless the site turned that off (``response.ui_isolation_requires_approval``)."""
     me = login_user(request, fields)
+    if kind == "scan":  # reads the host, changes nothing: analysts may ask for it too
+        return _scan(request, me, host_id, fields)
     require_write(request, me, fields, roles=(Role.ADMIN,))
     if kind not in ("isolate", "release"):
         raise UiError(404, "unknown action")
@@ -69,6 +71,24 @@ def _host_action(request: Request, host_id: str, kind: str, fields: dict[str, st
         raise UiError(409, _("A request for this host is already under way: approve, reject or cancel it in "
                              "the response queue.")) from None
     return RedirectResponse(safe_next(fields.get("return_to") or "/hosts"), status_code=303)
+
+
+def _scan(request: Request, me: Any, host_id: str, fields: dict[str, str]) -> Response:
+    """The hosts page's "Scan for malware": absolute paths, one a line, scanned by the host's agent with ClamAV."""
+    require_write(request, me, fields)
+    runtime = get_runtime(request)
+    try:
+        host = runtime.store.get_host(host_id.lower(), scope(request, me))
+    except NotFoundError:
+        raise UiError(404, "host not found") from None
+    paths = [p.strip() for p in fields.get("paths", "").splitlines() if p.strip()]
+    if not paths or len(paths) > 64 or any(not (p.startswith("/") or p[1:3] in (":\\", ":/")) for p in paths):
+        raise UiError(422, _("Give 1 to 64 absolute paths to scan, one a line (/home or C:\\Users)."))
+    try:
+        response.request_scan(runtime, me, host, paths, reason=fields.get("reason", "")[:1000], alert_id=None)
+    except response.NoAgent:
+        raise UiError(409, _("This host has no enrolled agent, so nothing on it can run a malware scan.")) from None
+    return RedirectResponse("/actions", status_code=303)
 
 
 @router.get("/rules")

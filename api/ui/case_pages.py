@@ -19,15 +19,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 
 from soclite.api import cases
 from soclite.api.deps import get_runtime
+from soclite.api.routes.cases import attachment_response, upload_of
 from soclite.api.ui.pages import form_of, in_thread
 from soclite.api.ui.web import login_user, render, require_write, scope
 from soclite.control.identity import Principal
-from soclite.errors import NotFoundError, TriageError, UiError
+from soclite.errors import NotFoundError, RequestError, TooLarge, TriageError, UiError, UnsupportedType
 from soclite.models import Alert
 
 router = APIRouter(include_in_schema=False)
@@ -201,7 +203,9 @@ def case_detail(request: Request, case_id: str) -> Response:
             hidden += 1
     return render(request, "case.html", me=me, case=case, alerts=alerts, hidden=hidden,
                   statuses=CASE_STATUSES, unit_names=_unit_names(request), close_reasons=cases.CLOSE_REASONS,
-                  tasks=runtime.cases.tasks(case_id, units), history=runtime.cases.events(case_id, units))
+                  tasks=runtime.cases.tasks(case_id, units), history=runtime.cases.events(case_id, units),
+                  attachments=cases.attachments(runtime, case_id, units),
+                  max_attachment=runtime.settings.cases.attachment_max_bytes)
 
 
 @router.post("/cases/{case_id}/update")
@@ -245,6 +249,79 @@ def _add_alerts(request: Request, case_id: str, fields: dict[str, str], multi: d
         raise UiError(422, "no alert ids given")
     _add(request, me, case_id, ids)
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+# --- attachments and the export --------------------------------------------------------------
+
+
+@router.post("/cases/{case_id}/attachments")
+async def case_attach(request: Request, case_id: str) -> Response:
+    runtime = get_runtime(request)
+    try:
+        upload, fields = await upload_of(request, runtime.settings.cases.attachment_max_bytes)
+    except (TooLarge, UnsupportedType, RequestError) as exc:
+        raise UiError.of(_status_of(exc), exc) from None
+    try:
+        return await in_thread(_attach, request, case_id, fields, upload)
+    finally:
+        await upload.close()
+
+
+def _status_of(exc: RequestError) -> int:
+    return 413 if isinstance(exc, TooLarge) else 415 if isinstance(exc, UnsupportedType) else 422
+
+
+def _attach(request: Request, case_id: str, fields: dict[str, str], upload: UploadFile) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    try:
+        cases.add_attachment(get_runtime(request), me, case_id, upload.filename or "", upload.file,
+                             scope(request, me))  # fmt: skip
+    except NotFoundError:
+        raise UiError(404, "case not found") from None
+    except (TooLarge, UnsupportedType) as exc:
+        raise UiError.of(_status_of(exc), exc) from None
+    return RedirectResponse(f"/cases/{case_id}#case-attachments", status_code=303)
+
+
+@router.get("/cases/{case_id}/attachments/{attachment_id}")
+def case_attachment(request: Request, case_id: str, attachment_id: str) -> Response:
+    me = login_user(request)
+    try:
+        row, path = cases.open_attachment(get_runtime(request), case_id, attachment_id, scope(request, me))
+    except NotFoundError:
+        raise UiError(404, "attachment not found") from None
+    return attachment_response(row, path)
+
+
+@router.post("/cases/{case_id}/attachments/{attachment_id}/delete")
+async def case_attachment_delete(request: Request, case_id: str, attachment_id: str) -> Response:
+    fields, _ = await form_of(request)
+    return await in_thread(_delete_attachment, request, case_id, attachment_id, fields)
+
+
+def _delete_attachment(request: Request, case_id: str, attachment_id: str, fields: dict[str, str]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    try:
+        cases.delete_attachment(get_runtime(request), me, case_id, attachment_id, scope(request, me))
+    except NotFoundError:
+        raise UiError(404, "attachment not found") from None
+    return RedirectResponse(f"/cases/{case_id}#case-attachments", status_code=303)
+
+
+@router.get("/cases/{case_id}/export")
+def case_export(request: Request, case_id: str, format: str = "html") -> Response:
+    """The incident-report export: a printable page (the default) or the API's JSON as a download."""
+    me = login_user(request)
+    try:
+        data = cases.export(get_runtime(request), me, case_id, scope(request, me))
+    except NotFoundError:
+        raise UiError(404, "case not found") from None
+    if format == "json":
+        return JSONResponse(data, headers={"Content-Disposition": f'attachment; filename="case-{case_id}.json"'})
+    return render(request, "case_export.html", me=me, notices=[], export=data, case=data["case"],
+                  unit_names=_unit_names(request))
 
 
 # after every fixed /cases/{id}/... route: the first matching route wins

@@ -515,7 +515,15 @@ def expiry(text: str | None, tz: ZoneInfo) -> datetime | None:
 
 
 def mount(app: FastAPI) -> None:
-    from soclite.api.ui import account_pages, admin_pages, attack_pages, case_pages, discover, response_pages
+    from soclite.api.ui import (
+        account_pages,
+        admin_pages,
+        attack_pages,
+        case_pages,
+        discover,
+        notify_pages,
+        response_pages,
+    )
 
     install_handlers(app)
     app.include_router(router)
@@ -523,6 +531,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(case_pages.router)
     app.include_router(response_pages.router)
     app.include_router(account_pages.router)
+    app.include_router(notify_pages.router)
     app.include_router(discover.router)
     app.include_router(attack_pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

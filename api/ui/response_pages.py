@@ -37,6 +37,7 @@ def _row(record: ActionRecord, runtime: Any, me: Any) -> dict[str, Any]:
     data = response.describe(record)
     data["history"] = [h.model_dump() for h in runtime.outbox.history(record.id)]
     data["cancellable"] = record.status in CANCELLABLE
+    data["scan"] = response.scan_of(runtime, record)  # a malware scan's own state (queued … infected)
     # under the two-person rule the requester sees why there is no Approve button for them
     data["own_request"] = (runtime.settings.response.two_person_rule and record.requested_by == me.name
                            and record.action in response.HOST_ACTIONS)  # fmt: skip

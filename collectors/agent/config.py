@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from soclite.collectors.agent.scan import ScanOptions
 from soclite.errors import ConfigError
 
 
@@ -144,6 +145,8 @@ class AgentConfig(BaseModel):
     backoff_max: float = Field(60.0, gt=0)
     request_timeout: float = Field(30.0, gt=0)
     isolation: IsolationOptions = Field(default_factory=IsolationOptions)
+    #: the on-demand malware scan (ClamAV): engine, signature database, timeout
+    scan: ScanOptions = Field(default_factory=ScanOptions)
 
     @field_validator("ca_pin_sha256")
     @classmethod

@@ -27,6 +27,7 @@ from soclite.collectors.agent.client import PinMismatch, ServerClient
 from soclite.collectors.agent.config import AgentConfig
 from soclite.collectors.agent.identity import AgentIdentity
 from soclite.collectors.agent.isolation import IsolationError, IsolationPolicy, Isolator, resolve_manager
+from soclite.collectors.agent.scan import run_scan
 from soclite.collectors.agent.spool import Offset, Spool
 from soclite.collectors.agent.tail import Chunk, FileTailer
 from soclite.collectors.agent.wineventlog import Batch as WinBatch
@@ -88,6 +89,10 @@ class Agent:
         self._wake_sender = threading.Event()
         self._threads: list[threading.Thread] = []
         self.last_error: str | None = None
+        #: scan commands running or finished whose result the server has not acknowledged: a command is
+        #: handed out again until its result arrives, and a scan must not start twice for that
+        self._scans: dict[str, str | None] = {}
+        self._scans_lock = threading.Lock()
 
     # --- plumbing ---------------------------------------------------------------------------
     def client(self) -> ServerClient:
@@ -342,12 +347,73 @@ class Agent:
         except IsolationError as exc:
             return False, str(exc)
 
+    # --- the on-demand malware scan (runs beside the control loop: heartbeats go on meanwhile) ---------
+    def _start_scan(self, command: dict[str, Any]) -> None:
+        command_id = str(command["id"])
+        with self._scans_lock:
+            if command_id in self._scans:
+                return  # running, or finished with its result not yet accepted (posted again below)
+            self._scans[command_id] = None
+        params = command.get("params") or {}
+        paths = [str(p) for p in params.get("paths", [])]
+        thread = threading.Thread(target=self._scan, args=(command_id, paths), name=f"agent-scan-{command_id[:8]}",
+                                  daemon=True)  # fmt: skip
+        thread.start()
+
+    def _scan(self, command_id: str, paths: list[str]) -> None:
+        identity = self.identity
+        assert identity is not None
+        count = 0
+
+        def spool_finding(line: str) -> None:  # one batch per finding: it is an alert, it must not wait
+            nonlocal count
+            count += 1
+            record = self._record(line, "scan", None) | {"log.parser": "clamav", "log.source": "clamav-scan"}
+            bid = batch_id_for(identity.agent_id, f"scan:{command_id}", 0, 0, count, count)
+            self.spool.put(bid, f"scan:{command_id}", 1, self._body([record]), Offset(position=count))
+            self._wake_sender.set()
+
+        try:
+            result = run_scan(paths, self.config.scan, spool_finding, self.stop_event)
+            ok, detail = result.ok, result.detail()
+        except Exception as exc:  # a finding that could not be spooled, a broken engine: say so
+            log.exception("scan %s failed", command_id)
+            ok, detail = False, json.dumps({"scan": "error", "paths": paths, "findings": count, "error": str(exc)})
+        log.info("scan %s: %s", command_id, detail)
+        with self._scans_lock:
+            self._scans[command_id] = json.dumps({"ok": ok, "detail": detail})
+        self._post_scan_results()
+
+    def _post_scan_results(self, client: ServerClient | None = None) -> None:
+        with self._scans_lock:
+            finished = {k: v for k, v in self._scans.items() if v is not None}
+        if not finished:
+            return
+        own = client is None
+        client = client or self.client()
+        try:
+            for command_id, body in finished.items():
+                try:
+                    result = client.post_json(f"/api/v1/agents/commands/{command_id}/result", json.loads(body))
+                except ConnectorError as exc:
+                    log.warning("scan %s: result not delivered yet: %s", command_id, exc)
+                    return
+                if result.status in (200, 404, 409):
+                    with self._scans_lock:
+                        self._scans.pop(command_id, None)
+        finally:
+            if own:
+                client.close()
+
     def poll_commands_once(self, client: ServerClient) -> int:
         resp = client.request("GET", "/api/v1/agents/commands")
         if resp.status != 200:
             raise ConnectorError(f"command poll answered HTTP {resp.status}")
         commands = (resp.json() or {}).get("items", [])
         for command in commands:
+            if command.get("kind") == "scan":
+                self._start_scan(command)
+                continue
             ok, detail = self.execute(command)
             log.info("command %s (%s): %s", command.get("id"), command.get("kind"), "done" if ok else detail)
             result = client.post_json(
@@ -355,6 +421,7 @@ class Agent:
             )
             if result.status not in (200, 404, 409):
                 raise ConnectorError(f"command result answered HTTP {result.status}")
+        self._post_scan_results(client)
         return len(commands)
 
     def _control_loop(self) -> None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import httpx
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from soclite.config import FirewallWebhook
 from soclite.models import Host
@@ -127,4 +127,60 @@ class ReleaseHost(_HostCommand):
     kind = "release"
 
 
-EXPORTED: list[type[Action]] = [IsolateHost, ReleaseHost]
+def _scan_path(value: str) -> str:
+    if not value or "\x00" in value or len(value) > 4096:
+        raise ValueError("a path is 1 to 4096 characters without NUL")
+    if not (value.startswith("/") or (len(value) > 2 and value[1] == ":" and value[2] in "\\/")):
+        raise ValueError(f"path {value!r} is not absolute (/home or C:\\Users)")
+    return value
+
+
+class ScanOptions(Options):
+    #: the host id; defaults to the alert's host
+    host_id: str | None = None
+    #: absolute paths (files or folders, scanned recursively) on the host
+    paths: list[str] = Field(min_length=1, max_length=64)
+    reason: str = ""
+    ttl_seconds: int | None = Field(None, ge=10)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        for path in self.paths:
+            _scan_path(path)
+        return self
+
+
+class ScanHost(Action):
+    """Ask the host's agent for an on-demand ClamAV scan of ``paths`` (soclite.collectors.agent.scan).
+
+    The action succeeds once the command is queued; the scan's own state (queued, running, clean,
+    infected with N findings, not available on the host, error, expired) is the command's, shown beside
+    the action in the response queue (:func:`soclite.control.commands.scan_state`), and each finding
+    arrives as an antivirus event the Sigma rules turn into an alert. No agent, no scan: a firewall
+    cannot look inside a host.
+    """
+
+    name = "scan_host"
+    options = ScanOptions
+
+    def execute(self, ctx: ActionContext, options: Options) -> str:
+        assert isinstance(options, ScanOptions)
+        host_id = str(options.host_id or (ctx.alert or {}).get("host") or "").lower()
+        if not host_id:
+            raise PermanentError("no host_id given and the alert names no host")
+        refused = unit_conflict(ctx.runtime.store, host_id, ctx.alert)
+        if refused:
+            raise PermanentError(refused)
+        queue = ctx.runtime.commands
+        if queue is None:
+            raise RetryableError("the agent command queue is not running in this process")
+        host = ctx.runtime.store.find_host(host_id) if ctx.runtime.store is not None else None
+        if host is None or not host.agent_id:
+            raise PermanentError(f"host {host_id} has no enrolled agent: nothing on it can run a scan")
+        ttl = options.ttl_seconds or ctx.runtime.settings.agent.command_ttl_seconds
+        params: dict[str, Any] = {"paths": options.paths, "reason": options.reason, "action_id": ctx.record.id}
+        command = queue.enqueue(host.id, "scan", params, ttl, ctx.record.idempotency_key)
+        return f"scan command {command.id} queued for the agent of host {host.id}: {', '.join(options.paths)}"
+
+
+EXPORTED: list[type[Action]] = [IsolateHost, ReleaseHost, ScanHost]

@@ -183,6 +183,10 @@ class Cases:
             )
             conn.execute("UPDATE cases SET updated_at = ? WHERE id = ?", (isoformat(utcnow()), case_id))
 
+    def record(self, case_id: str, actor: str, kind: str, body: Any) -> None:
+        """One entry in the case's history, for the case's parts kept elsewhere (its attachments)."""
+        self._event(case_id, actor, kind, body)
+
     def events(self, case_id: str, scope: frozenset[str] | None) -> list[dict[str, Any]]:
         """The case's history and comments, oldest first: {at, actor, kind, body}.
 

@@ -34,8 +34,10 @@ from soclite.store.base import Store
 
 log = logging.getLogger(__name__)
 
-CommandKind = Literal["isolate", "release"]
-KINDS: frozenset[str] = frozenset({"isolate", "release"})
+CommandKind = Literal["isolate", "release", "scan"]
+KINDS: frozenset[str] = frozenset({"isolate", "release", "scan"})
+#: commands that move the host's isolation state (a scan does not: its state is its own, see scan_state)
+ISOLATION_KINDS: frozenset[str] = frozenset({"isolate", "release"})
 
 _ISOLATING = frozenset({IsolationState.AWAITING_APPROVAL, IsolationState.REQUESTED, IsolationState.PENDING})
 _RELEASING = frozenset(
@@ -207,9 +209,16 @@ class CommandQueue:
             )  # fmt: skip
         if kind == "isolate":
             self._set_isolation(host_id, IsolationState.PENDING, None)
-        else:  # the ruleset stays shown until the agent confirms its removal
+        elif kind == "release":  # the ruleset stays shown until the agent confirms its removal
             self._set_isolation(host_id, IsolationState.RELEASE_PENDING, self._detail_of(host_id))
         return self.get(command_id)
+
+    def by_key(self, idempotency_key: str) -> Command | None:
+        """The command an outbox action queued (they share the idempotency key)."""
+        row = self.db.reader().execute(
+            "SELECT * FROM commands WHERE idempotency_key = ?", (idempotency_key,)
+        ).fetchone()
+        return _row_to_command(row) if row is not None else None
 
     def get(self, command_id: str) -> Command:
         row = self.db.reader().execute("SELECT * FROM commands WHERE id = ?", (command_id,)).fetchone()
@@ -264,7 +273,9 @@ class CommandQueue:
                 "UPDATE commands SET status = ?, ok = ?, detail = ?, completed_at = ? WHERE id = ?",
                 ("done" if ok else "failed", int(ok), detail, isoformat(utcnow()), command_id),
             )
-        if command.kind == "isolate":
+        if command.kind == "scan":
+            pass  # the result (a JSON summary) is the command's detail; the host's isolation is untouched
+        elif command.kind == "isolate":
             self._set_isolation(
                 command.host_id, IsolationState.ISOLATED if ok else IsolationState.FAILED, detail
             )
@@ -298,6 +309,8 @@ class CommandQueue:
             log.warning(
                 "command %s (%s for %s) expired undelivered", command.id, command.kind, command.host_id
             )
+            if command.kind == "scan":
+                continue
             if command.kind == "isolate":
                 self._set_isolation(
                     command.host_id, IsolationState.EXPIRED,
@@ -317,3 +330,25 @@ class CommandQueue:
     def _detail_of(self, host_id: str) -> str | None:
         host = self._host(host_id)
         return host.isolation_detail if host else None
+
+
+def scan_state(command: Command | None) -> dict[str, Any]:
+    """Where a scan stands, for the response queue: queued → running (the agent fetched it) → clean /
+    infected (with the number of findings) / not_available (no ClamAV on the host) / error / expired."""
+    if command is None:
+        return {"state": "not_sent"}
+    if command.status == "pending":
+        return {"state": "queued"}
+    if command.status == "delivered":
+        return {"state": "running", "since": isoformat(command.delivered_at) if command.delivered_at else None}
+    if command.status == "expired":
+        return {"state": "expired"}
+    try:
+        summary = json.loads(command.detail or "")
+    except ValueError:
+        summary = None
+    if not isinstance(summary, dict):
+        return {"state": "error", "error": command.detail}
+    return {"state": str(summary.get("scan") or "error"), "findings": int(summary.get("findings") or 0),
+            "engine": summary.get("engine"), "found": summary.get("found") or [], "error": summary.get("error"),
+            "completed_at": isoformat(command.completed_at) if command.completed_at else None}  # fmt: skip

@@ -465,6 +465,62 @@ _SAVED_SEARCHES = """
     CREATE INDEX saved_searches_unit ON saved_searches (unit, shared);
 """
 
+#: issue 16: case attachments (the file under data_dir/attachments/<stored_name>, its hash and detected type)
+_CASE_ATTACHMENTS = """
+    CREATE TABLE case_attachments (
+        id TEXT PRIMARY KEY,
+        case_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        stored_name TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        uploaded_by TEXT NOT NULL,
+        uploaded_at TEXT NOT NULL
+    );
+    CREATE INDEX case_attachments_case ON case_attachments(case_id, uploaded_at);
+"""
+
+#: issue 16: per-user alert notifications: rules (what, to which channel), quiet hours and rate limit,
+#: and every delivery decision (sent, held in quiet hours, dropped, over the rate limit, in a digest)
+_USER_NOTIFICATIONS = """
+    CREATE TABLE notification_rules (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        min_severity TEXT NOT NULL,
+        units TEXT NOT NULL,
+        rule_patterns TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX notification_rules_user ON notification_rules(user_id);
+    CREATE TABLE notification_prefs (
+        user_id TEXT PRIMARY KEY,
+        quiet_start TEXT,
+        quiet_end TEXT,
+        quiet_mode TEXT NOT NULL DEFAULT 'hold',
+        rate_limit_per_hour INTEGER NOT NULL DEFAULT 20
+    );
+    CREATE TABLE notification_deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        alert_id TEXT,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        status TEXT NOT NULL,
+        at TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        action_id TEXT
+    );
+    CREATE INDEX notification_deliveries_user ON notification_deliveries(user_id, status, at);
+    CREATE UNIQUE INDEX notification_deliveries_once ON notification_deliveries(rule_id, alert_id)
+        WHERE alert_id IS NOT NULL;
+"""
+
 #: The migrations of control.db, append only.
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
@@ -479,6 +535,8 @@ MIGRATIONS: list[Migration] = [
     _HUNTS,  # 13: retro-hunt jobs and their hits (issue 12)
     _RETENTION_RUNS,  # 14: runs of the retention job by security level (issue 17)
     _SAVED_SEARCHES,  # 15: Discover's saved searches (issue 15)
+    _CASE_ATTACHMENTS,  # 16: case attachments (issue 16)
+    _USER_NOTIFICATIONS,  # 17: per-user alert notifications (issue 16)
 ]
 
 

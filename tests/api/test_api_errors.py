@@ -32,8 +32,10 @@ from soclite.errors import (
     SocliteError,
     StoreError,
     TemplateError,
+    TooLarge,
     TransitionConflict,
     TriageError,
+    UnsupportedType,
 )
 from soclite.models import Host
 from soclite.runtime import Runtime
@@ -56,6 +58,8 @@ CASES: list[tuple[SocliteError, int]] = [
     (BindingConflict(Host(id="h1", name="H1", unit="SO"), "bound to agent a-9"), 409),
     (TransitionConflict("cannot change status from resolved to acknowledged"), 409),
     (TriageError("close_reason is required to set status resolved"), 422),
+    (TooLarge("the file is larger than the limit of 4096 bytes"), 413),
+    (UnsupportedType("the file is a program (application/x-executable)"), 415),
     (InvalidTime("invalid datetime 'yesterday' for 'from'", value="yesterday"), 422),
     (RuleError("does not compile", source="r.yml", line=4), 422),
     (PlaybookError("unknown action"), 422),

@@ -40,6 +40,7 @@ def test_registries_refuse_duplicates() -> None:
     assert set(ACTIONS) == {
         "isolate_host",
         "release_host",
+        "scan_host",
         "notify_email",
         "notify_webhook",
         "create_case",

@@ -205,3 +205,38 @@ def test_case_writes_need_the_session_csrf_token(world: World) -> None:
     r = client.post("/cases/add-alerts", data={"title": "forged", "ids": world.so[0]})
     assert r.status_code == 403
     assert world.all_cases() == []
+
+
+def test_case_page_attaches_downloads_deletes_and_exports(world: World) -> None:
+    """Attachments through the case page (multipart form with the CSRF token), the SHA-256 shown,
+    a program refused with the UI's 415 page, and the export page carrying the hash."""
+    import hashlib
+
+    client = world.client("so")
+    csrf = csrf_of(client)
+    r = client.post("/cases", data={"csrf_token": csrf, "title": "Tệp", "unit": "SO", "alert_ids": world.so[0]},
+                    follow_redirects=False)
+    case_id = r.headers["location"].rsplit("/", 1)[1]
+    text = "Nhật ký đăng nhập\n".encode()
+    r = client.post(f"/cases/{case_id}/attachments", data={"csrf_token": csrf},
+                    files={"file": ("nhat-ky.log", text, "text/plain")}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    digest = hashlib.sha256(text).hexdigest()
+    page = client.get(f"/cases/{case_id}").text
+    assert digest in page and "nhat-ky.log" in page
+    [att] = cases.attachments(world.rt, case_id, None)
+    r = client.get(f"/cases/{case_id}/attachments/{att['id']}")
+    assert r.content == text and r.headers["content-disposition"].startswith("attachment")
+    # without the CSRF token nothing is kept; a program is refused with the page in the reader's language
+    r = client.post(f"/cases/{case_id}/attachments", files={"file": ("x.txt", text, "text/plain")})
+    assert r.status_code == 403
+    r = client.post(f"/cases/{case_id}/attachments", data={"csrf_token": csrf},
+                    files={"file": ("x.pdf", b"\x7fELF\x02\x01\x01" + b"\x00" * 60, "application/pdf")})
+    assert r.status_code == 415 and "chương trình" in r.text
+    assert len(cases.attachments(world.rt, case_id, None)) == 1
+    export = client.get(f"/cases/{case_id}/export")
+    assert export.status_code == 200 and digest in export.text and "SO rule" in export.text
+    assert client.get(f"/cases/{case_id}/export?format=json").json()["case"]["attachments"][0]["sha256"] == digest
+    r = client.post(f"/cases/{case_id}/attachments/{att['id']}/delete", data={"csrf_token": csrf},
+                    follow_redirects=False)
+    assert r.status_code == 303 and cases.attachments(world.rt, case_id, None) == []

@@ -81,3 +81,29 @@ def test_reject_needs_a_reason_and_viewers_cannot_change_the_queue(
                     follow_redirects=False)  # fmt: skip
     assert r.status_code == 303 and rt.outbox.get(action.id).status == ActionStatus.REJECTED
     assert rt.store.get_host("ws1").isolation == "none"
+
+
+def test_an_analyst_asks_for_a_malware_scan_and_the_queue_shows_its_state(
+    app_client: tuple[Any, Runtime, str],  # noqa: F811 - the fixture
+) -> None:
+    from soclite.playbooks.worker import Worker
+
+    client, rt, _alert = app_client
+    login(client, "analyst")
+    assert 'action="/hosts/ws1/scan"' in client.get("/hosts").text
+    csrf = csrf_of(client)
+    r = client.post("/hosts/ws1/scan", data={"csrf_token": csrf, "paths": "home\n"})
+    assert r.status_code == 422 and "đường dẫn tuyệt đối" in r.text
+    r = client.post("/hosts/ws1/scan", data={"csrf_token": csrf, "paths": "/home\n/tmp\n"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/actions"
+    [action] = rt.outbox.list_actions(action="scan_host")
+    assert action.params["paths"] == ["/home", "/tmp"] and action.status == ActionStatus.PENDING  # no approval
+    assert "Quét: chưa gửi" in client.get("/actions").text
+    Worker(rt).run_once()
+    page = client.get("/actions").text
+    assert "Quét: đang chờ agent" in page
+    assert rt.store.get_host("ws1").isolation == "none"  # a scan is not an isolation
+    client.post("/logout")
+    login(client, "viewer")
+    r = client.post("/hosts/ws1/scan", data={"csrf_token": csrf_of(client, "/hosts"), "paths": "/home"})
+    assert r.status_code == 403 and len(rt.outbox.list_actions(action="scan_host")) == 1
