@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
+from soclite.errors import SocliteError
 from soclite.models import Event
 
 # ---------------------------------------------------------------------------------------- Kerberos
@@ -39,8 +40,8 @@ _AS_REQ, _AS_REP, _TGS_REQ, _TGS_REP, _KRB_ERROR = 0x6A, 0x6B, 0x6C, 0x6D, 0x7E
 MAX_DEPTH = 8
 
 
-class _Bad(Exception):
-    """Malformed DER: the message is skipped."""
+class _Bad(SocliteError):
+    """Malformed DER: the message is skipped (never leaves this module)."""
 
 
 def _tlv(data: bytes, i: int) -> tuple[int, int, int]:
