@@ -8,10 +8,12 @@ HTTP_PORT ?= 8000
 
 # Debian packages the test suite talks to or renders with (real peers, not fakes):
 # chromium for the UI tests, rsyslog and bsdutils (logger) for syslog, nftables and iproute2 for
-# isolation in network namespaces, poppler-utils to read PDFs back, pango and fonts for WeasyPrint.
+# isolation in network namespaces, poppler-utils to read PDFs back, pango and fonts for WeasyPrint
+# (fonts-liberation2: Liberation Serif, metric-compatible with the Times New Roman of Decree 30/2020,
+# with the Vietnamese letters fonts-liberation 1.07 lacks; the Microsoft font needs the internet).
 APT_TEST_PACKAGES := chromium rsyslog rsyslog-gnutls bsdutils nftables iproute2 poppler-utils \
-	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core procps
-APT_RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core
+	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core fonts-liberation2 procps
+APT_RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core fonts-liberation2
 
 .PHONY: ui-deps
 .PHONY: run test venv dev-venv system-deps-test system-deps-run lint typecheck pytest bench clean demo

@@ -1,9 +1,14 @@
 """Render a :class:`ReportContext` to HTML (jinja2), PDF (WeasyPrint) and CSV.
 
 The HTML is the one layout; the PDF is that HTML printed by WeasyPrint with a
-font that covers Vietnamese embedded (Noto Sans from Debian's fonts-noto-core,
-else DejaVu Sans from fonts-dejavu-core), referenced by file:// URL so the PDF
-does not depend on fontconfig picking the right fallback for each diacritic.
+font that covers Vietnamese embedded, referenced by file:// URL so the PDF does
+not depend on fontconfig picking the right fallback for each diacritic. Decree
+30/2020/NĐ-CP asks for Times New Roman 13-14 pt: Times New Roman itself cannot be
+installed offline (Debian's ttf-mscorefonts-installer downloads it), so the PDF
+embeds Liberation Serif 2 (Debian's fonts-liberation2), which is metric-compatible
+with Times New Roman (same advance widths, so the same line and page breaks) and,
+unlike fonts-liberation 1.07, covers every precomposed Vietnamese letter. Noto
+Sans / DejaVu Sans remain the fallbacks where it is missing.
 """
 
 from __future__ import annotations
@@ -29,8 +34,13 @@ from soclite.reports.periods import timezone_of
 FORMATS = ("pdf", "html", "csv", "docx")
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
-#: (regular, bold) candidates, first found wins: both cover Vietnamese fully.
+#: (family, regular, bold) candidates, first found wins: all cover Vietnamese fully.
 FONT_CANDIDATES: list[tuple[str, Path, Path]] = [
+    (
+        "Liberation Serif",
+        Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"),
+        Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Bold.ttf"),
+    ),
     (
         "Noto Sans",
         Path("/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf"),
@@ -97,14 +107,28 @@ def parse_formats(text: str | list[str] | tuple[str, ...]) -> list[str]:
 
 
 def font_faces() -> list[dict[str, str]]:
-    """@font-face declarations for the first installed Vietnamese-capable font family."""
+    """@font-face declarations for the first installed Vietnamese-capable font family.
+
+    Italic faces are declared where the family has them (the place and date, "Nơi nhận"), else
+    WeasyPrint slants the upright face.
+    """
     for family, regular, bold in FONT_CANDIDATES:
         if regular.is_file():
-            faces = [{"family": family, "weight": "normal", "url": regular.as_uri()}]
+            faces = [{"family": family, "weight": "normal", "style": "normal", "url": regular.as_uri()}]
             if bold.is_file():
-                faces.append({"family": family, "weight": "bold", "url": bold.as_uri()})
+                faces.append({"family": family, "weight": "bold", "style": "normal", "url": bold.as_uri()})
+            for weight, path in (("normal", _italic(regular)), ("bold", _italic(bold))):
+                if path is not None:
+                    faces.append({"family": family, "weight": weight, "style": "italic", "url": path.as_uri()})
             return faces
     return []
+
+
+def _italic(upright: Path) -> Path | None:
+    """``LiberationSerif-Regular.ttf`` → ``LiberationSerif-Italic.ttf``, ``-Bold`` → ``-BoldItalic`` (if present)."""
+    stem = upright.stem.replace("-Regular", "-Italic") if upright.stem.endswith("-Regular") else upright.stem + "Italic"
+    path = upright.with_name(stem + upright.suffix)
+    return path if path.is_file() and path != upright else None
 
 
 def _environment() -> jinja2.Environment:
