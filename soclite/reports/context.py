@@ -25,6 +25,7 @@ from soclite.correlator.engine import Engine
 from soclite.correlator.health import HEALTH_FILE
 from soclite.correlator.health import read as read_health
 from soclite.models import CLOSED_STATUSES, Alert, AlertStatus, IsolationState, Severity
+from soclite.reports.annual import AnnualFigures
 from soclite.reports.i18n import TACTICS
 from soclite.reports.periods import Period, timezone_of
 from soclite.store.base import AlertQuery, HistogramBucket, HostQuery, Store
@@ -132,6 +133,8 @@ class ReportContext:
     sla_minutes: dict[str, int] = field(default_factory=dict)
     #: noisy and broken rules (soclite.control.rule_health); None when no engine runs in this process
     rules_tuning: list[RuleHealthRow] | None = None
+    #: the annual report's (Form 08) own figures; None for a periodic report
+    annual: AnnualFigures | None = None
 
     @property
     def high(self) -> int:
@@ -180,6 +183,8 @@ class ReportContext:
         out.update({f"handling.{k}": v for k, v in asdict(self.handling).items()})
         out.update({f"scope.{k}": v for k, v in asdict(self.scope).items()})
         out.update({f"intel.{k}": v for k, v in asdict(self.intel).items()})
+        if self.annual is not None:
+            out.update(self.annual.numbers())
         # minutes to two decimals (the document shows one; a short outage of seconds stays visible), not
         # float noise such as 30.463398499999997; a flag as 0/1 so a spreadsheet can sum it
         return {

@@ -120,9 +120,9 @@ def _no_borders(table: Any) -> None:
     table._tbl.tblPr.append(borders)
 
 
-def render_docx(ctx: ReportContext, header: Any, lang: str) -> bytes:
-    """The report as DOCX bytes; ``header`` is a :class:`soclite.reports.render.Header`."""
-    from soclite.reports.render import date_line, full_summary
+def start_document(ctx: ReportContext, header: Any, lang: str, subtitle: str) -> Any:
+    """A new A4 document with the Decree 30/2020 header, the title, ``subtitle``, "Kính gửi" and the scope."""
+    from soclite.reports.render import date_line
 
     docx = _docx()
     from docx.enum.section import WD_ORIENT
@@ -136,9 +136,6 @@ def render_docx(ctx: ReportContext, header: Any, lang: str) -> bytes:
     section.top_margin, section.bottom_margin = Mm(MARGINS_MM["top"]), Mm(MARGINS_MM["bottom"])
     section.left_margin, section.right_margin = Mm(MARGINS_MM["left"]), Mm(MARGINS_MM["right"])
     _set_font(document)
-
-    def n(value: int) -> str:
-        return num(value, lang)
 
     # --- the header: issuing body | national name, motto, place and date ---------------------------
     head = document.add_table(rows=1, cols=2)
@@ -162,13 +159,28 @@ def render_docx(ctx: ReportContext, header: Any, lang: str) -> bytes:
     # --- title, addressee -------------------------------------------------------------------------
     _para(document, space_after=0)
     _para(document, t("title", lang), align="center", bold=True, size=14, space_after=0)
-    _para(document, t("subtitle", lang, period=ctx.period.label(lang)), align="center", bold=True, size=14)
+    _para(document, subtitle, align="center", bold=True, size=14)
     recipient = _para(document, align="center", space_after=8)
     _run(recipient, f"{t('recipient', lang)}: ")
     _run(recipient, header.recipient, bold=True)
     scope = f"{ctx.scope_name} ({ctx.scope_unit})" if ctx.scope_unit else t("whole_province", lang)
     _para(document, f"{t('period', lang)}: {ctx.period.label(lang)} ({ctx.period.range_text(lang)}). "
           f"{t('scope_unit', lang)}: {scope}.", align="justify")
+    return document
+
+
+def render_docx(ctx: ReportContext, header: Any, lang: str) -> bytes:
+    """The report as DOCX bytes; ``header`` is a :class:`soclite.reports.render.Header`."""
+    from soclite.reports.render import full_summary
+
+    if ctx.annual is not None:
+        from soclite.reports.annual_document import render_annual_docx
+
+        return render_annual_docx(ctx, header, lang)
+    document = start_document(ctx, header, lang, t("subtitle", lang, period=ctx.period.label(lang)))
+
+    def n(value: int) -> str:
+        return num(value, lang)
 
     # --- body ---------------------------------------------------------------------------------------
     h = ctx.handling
@@ -223,6 +235,13 @@ def render_docx(ctx: ReportContext, header: Any, lang: str) -> bytes:
         for key in ("high", "medium", "low")
     ] + [[t("total", lang), n(ctx.previous_total), n(ctx.total)]])
 
+    return finish(document, header, lang)
+
+
+def finish(document: Any, header: Any, lang: str) -> bytes:
+    """"Nơi nhận" on the left and the signer block on the right, then the document's bytes."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+
     # --- "Nơi nhận" | signer -------------------------------------------------------------------------
     closing = document.add_table(rows=1, cols=2)
     _no_borders(closing)
@@ -246,4 +265,4 @@ def render_docx(ctx: ReportContext, header: Any, lang: str) -> bytes:
     return out.getvalue()
 
 
-__all__ = ["FONT", "MARGINS_MM", "render_docx"]
+__all__ = ["FONT", "MARGINS_MM", "finish", "render_docx", "start_document"]

@@ -27,6 +27,7 @@ from soclite.config import Settings
 from soclite.csvsafe import safe_row
 from soclite.errors import ReportError
 from soclite.reports import charts
+from soclite.reports.annual import SYSTEM_COLUMNS
 from soclite.reports.context import INCIDENT_ROWS, ReportContext
 from soclite.reports.i18n import CATALOG, TACTICS, check_language, minutes, num, pct, t
 from soclite.reports.periods import timezone_of
@@ -182,15 +183,29 @@ def handled_sentence(ctx: ReportContext, lang: str) -> str:
 
 
 def full_summary(ctx: ReportContext, lang: str) -> str:
-    """What is archived and sent with the report: both sentences."""
-    return " ".join(part for part in (summary_sentence(ctx, lang), handled_sentence(ctx, lang)) if part)
+    """What is archived and sent with the report: both sentences (the annual report opens with its own)."""
+    first = annual_summary(ctx, lang) if ctx.annual is not None else summary_sentence(ctx, lang)
+    return " ".join(part for part in (first, handled_sentence(ctx, lang)) if part)
+
+
+def annual_summary(ctx: ReportContext, lang: str) -> str:
+    """The annual report's opening sentence (Form 08): systems, alerts, incidents of the year."""
+    a = ctx.annual
+    assert a is not None
+    return t("annual_summary", lang, period=ctx.period.label(lang), range=ctx.period.range_text(lang),
+             systems=num(len(a.systems), lang), total=num(ctx.total, lang), high=num(ctx.high, lang),
+             incidents=num(a.incidents, lang))
 
 
 def render_html(ctx: ReportContext, header: Header, lang: str, *, for_pdf: bool = False) -> str:
     check_language(lang)
     h = ctx.handling
-    template = _environment().get_template("report.html.j2")
+    annual = ctx.annual is not None
+    template = _environment().get_template("annual.html.j2" if annual else "report.html.j2")
     return template.render(
+        a=ctx.annual,
+        columns=SYSTEM_COLUMNS,
+        annual_summary=annual_summary(ctx, lang) if annual else "",
         ctx=ctx,
         h=h,
         header=header,
@@ -254,11 +269,19 @@ CSV_LABEL_KEYS: dict[str, str] = {
     "scope.national_enabled": "national_enabled_flag", "scope.national_state": "national_state",
     "intel.iocs_received": "iocs_received", "intel.iocs_held": "iocs_held", "intel.iocs_sent": "iocs_sent",
     "intel.downtime_minutes": "connector_downtime", "intel.outages": "connector_outages",
+    "annual.systems": "systems_total", "annual.systems_approved": "systems_approved",
+    "annual.incidents": "incidents_total", "annual.incidents_national_security": "incidents_national_security",
+    "annual.incidents_personal_data": "incidents_personal_data",
+    "annual.initial_notice_on_time": "initial_notice_on_time", "annual.report_72h_on_time": "report_72h_on_time",
+    "annual.final_reports": "final_reports",
+    **{f"annual.incidents_{sev}": f"incident_sev.{sev}" for sev in ("serious", "high", "medium", "low")},
 }
 
 
 def csv_labels(lang: str) -> dict[str, str]:
-    return {key: t(message, lang) for key, message in CSV_LABEL_KEYS.items()}
+    labels = {key: t(message, lang) for key, message in CSV_LABEL_KEYS.items()}
+    labels.update({f"annual.systems_level_{level}": t("systems_level", lang, level=level) for level in range(1, 6)})
+    return labels
 
 
 def _status_name(status: str, lang: str) -> str:
@@ -292,6 +315,11 @@ def render_csv(ctx: ReportContext, header: Header, lang: str) -> bytes:
         w.writerow(["rule", rule, title or rule, count])
     for host, count in ctx.all_hosts:
         w.writerow(["host", host, f"{t('host_count', lang)} {host}" if host else t("no_data", lang), count])
+    if ctx.annual is not None:  # Form 08's per-system table, one row per system, its cells as printed
+        w.writerow([])
+        w.writerow(["system_id", t("col.no", lang), *(t(f"col.{col}", lang) for col in SYSTEM_COLUMNS)])
+        for i, row in enumerate(ctx.annual.systems, 1):
+            w.writerow([row.id, i, *(row.cells[col] for col in SYSTEM_COLUMNS)])
     w.writerow([])
     w.writerow(
         ["alert_id", "first_seen", "last_seen", "severity", "level", "rule_id", "rule_title", "host", "unit",

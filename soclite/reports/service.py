@@ -16,6 +16,7 @@ from soclite.control.isolations import isolation_commands_between
 from soclite.control.schema import open_control_db
 from soclite.db import Database
 from soclite.errors import ReportError
+from soclite.reports.annual import build_annual
 from soclite.reports.archive import ArchivedReport, ReportArchive
 from soclite.reports.context import ReportContext, build_context
 from soclite.reports.i18n import check_language
@@ -66,20 +67,23 @@ def make_context(
     db = control if control is not None else open_control_db(settings.data_dir)
     try:
         commands = isolation_commands_between(db, period.start, period.end)
+        ctx = build_context(
+            store,
+            settings,
+            period,
+            units=units,
+            scope_unit=request.unit,
+            now=now,
+            outbox=getattr(runtime, "outbox", None),
+            engine=getattr(runtime, "engine", None),
+            isolation_commands=commands,
+        )
+        if period.kind == "year":  # the annual report (Form 08): the inventory and the year's incidents too
+            ctx.annual = build_annual(db, store, period, units, request.lang, ctx.generated_at)
     finally:
         if control is None:
             db.close()
-    return build_context(
-        store,
-        settings,
-        period,
-        units=units,
-        scope_unit=request.unit,
-        now=now,
-        outbox=getattr(runtime, "outbox", None),
-        engine=getattr(runtime, "engine", None),
-        isolation_commands=commands,
-    )
+    return ctx
 
 
 def generate(
