@@ -6,10 +6,11 @@ made by hand and a scheduled one are the same document.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from soclite.config import Settings
 from soclite.control.isolations import isolation_commands_between
@@ -36,6 +37,26 @@ class ReportRequest:
     unit: str | None = None
     requested_by: str = "cli"
     schedule: str | None = None
+
+
+ReportKind = Literal["periodic", "annual"]
+
+
+def period_for_kind(kind: str, period: str) -> str:
+    """The period code a request of ``kind`` means: an annual report (Form 08) takes ``2026`` or ``2026-Y``;
+    a periodic one anything but a Form 08 year (so a typo cannot file the wrong form)."""
+    value = period.strip()
+    is_year = bool(re.fullmatch(r"\d{4}(-[Yy])?", value))
+    if kind == "annual":
+        if not is_year:
+            raise ReportError(f"an annual report (Form 08) covers a year such as 2026 (15/12/2025-14/12/2026), "
+                              f"not {period!r}")
+        return value[:4] + "-Y"
+    if kind != "periodic":
+        raise ReportError(f"unknown report kind {kind!r}; expected periodic or annual")
+    if is_year and len(value) > 4:
+        raise ReportError(f"{period!r} is the annual report's year: ask for kind 'annual'")
+    return value
 
 
 def resolve_units(store: Store, unit: str | None) -> frozenset[str] | None:
