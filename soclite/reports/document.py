@@ -235,6 +235,18 @@ def render_docx(ctx: ReportContext, header: Any, lang: str) -> bytes:
         for key in ("high", "medium", "low")
     ] + [[t("total", lang), n(ctx.previous_total), n(ctx.total)]])
 
+    if ctx.trends is not None:
+        from soclite.reports.render import TREND_ROWS, _local, trend_label
+
+        _para(document, f"VIII. {t('s_trends', lang)}", bold=True)
+        _para(document, t("trends_note", lang, k=num(ctx.trends_k, lang)), italic=True, size=12)
+        if ctx.trends:
+            _table(document, [t("trend_metric", lang), t("trend_hour", lang), t("trend_observed", lang),
+                              t("trend_baseline", lang), t("trend_threshold", lang)],
+                   [[trend_label(f, ctx, lang), _local(f.hour, ctx), n(f.observed), f"{f.median:.1f}",
+                     f"{f.threshold:.1f}"] for f in ctx.trends[:TREND_ROWS]], numeric_from=2)
+        else:
+            _para(document, t("trends_none", lang))
     return finish(document, header, lang)
 
 

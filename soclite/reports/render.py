@@ -31,6 +31,7 @@ from soclite.reports.annual import SYSTEM_COLUMNS
 from soclite.reports.context import INCIDENT_ROWS, ReportContext
 from soclite.reports.i18n import CATALOG, TACTICS, check_language, minutes, num, pct, t
 from soclite.reports.periods import timezone_of
+from soclite.reports.trends import TrendFlag
 
 FORMATS = ("pdf", "html", "csv", "docx")
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -197,6 +198,22 @@ def annual_summary(ctx: ReportContext, lang: str) -> str:
              incidents=num(a.incidents, lang))
 
 
+def trend_label(flag: TrendFlag, ctx: ReportContext, lang: str) -> str:
+    """What rose, in words: the whole scope, a unit's name, a rule's title or a host."""
+    if flag.dimension == "total":
+        return t("trend_all", lang)
+    if flag.dimension == "unit":
+        names = {code: name for code, name, _n in ctx.by_unit}
+        return f"{t('unit', lang)}: {names.get(flag.key) or flag.key}"
+    if flag.dimension == "rule_id":
+        titles = {rule: title for rule, title, _n in ctx.all_rules}
+        return f"{t('rule', lang)}: {titles.get(flag.key) or flag.key}"
+    return f"{t('host', lang)}: {flag.key}"
+
+
+TREND_ROWS = 10
+
+
 def render_html(ctx: ReportContext, header: Header, lang: str, *, for_pdf: bool = False) -> str:
     check_language(lang)
     h = ctx.handling
@@ -204,6 +221,9 @@ def render_html(ctx: ReportContext, header: Header, lang: str, *, for_pdf: bool 
     template = _environment().get_template("annual.html.j2" if annual else "report.html.j2")
     return template.render(
         a=ctx.annual,
+        trend_rows=(ctx.trends or [])[:TREND_ROWS],
+        trend_label=lambda flag: trend_label(flag, ctx, lang),
+        trend_note=t("trends_note", lang, k=num(ctx.trends_k, lang)) if ctx.trends is not None else "",
         columns=SYSTEM_COLUMNS,
         annual_summary=annual_summary(ctx, lang) if annual else "",
         ctx=ctx,
@@ -274,6 +294,7 @@ CSV_LABEL_KEYS: dict[str, str] = {
     "annual.incidents_personal_data": "incidents_personal_data",
     "annual.initial_notice_on_time": "initial_notice_on_time", "annual.report_72h_on_time": "report_72h_on_time",
     "annual.final_reports": "final_reports",
+    "trends.flags": "trends_flags",
     **{f"annual.incidents_{sev}": f"incident_sev.{sev}" for sev in ("serious", "high", "medium", "low")},
 }
 
@@ -315,6 +336,9 @@ def render_csv(ctx: ReportContext, header: Header, lang: str) -> bytes:
         w.writerow(["rule", rule, title or rule, count])
     for host, count in ctx.all_hosts:
         w.writerow(["host", host, f"{t('host_count', lang)} {host}" if host else t("no_data", lang), count])
+    for flag in ctx.trends or []:  # value = the hour's count; then the hour, the baseline and the threshold
+        w.writerow(["trend", f"{flag.dimension}:{flag.key}", trend_label(flag, ctx, lang), flag.observed,
+                    flag.hour.isoformat(), round(flag.median, 2), round(flag.threshold, 2)])
     if ctx.annual is not None:  # Form 08's per-system table, one row per system, its cells as printed
         w.writerow([])
         w.writerow(["system_id", t("col.no", lang), *(t(f"col.{col}", lang) for col in SYSTEM_COLUMNS)])

@@ -23,6 +23,7 @@ from soclite.reports.context import ReportContext, build_context
 from soclite.reports.i18n import check_language
 from soclite.reports.periods import Period, check_started, parse_period
 from soclite.reports.render import Header, full_summary, parse_formats, render_all
+from soclite.reports.trends import detect_period
 from soclite.store.base import Store, unit_subtree
 
 #: document numbers are sequential: reserve-render-store runs one at a time in a process.
@@ -101,6 +102,9 @@ def make_context(
         )
         if period.kind == "year":  # the annual report (Form 08): the inventory and the year's incidents too
             ctx.annual = build_annual(db, store, period, units, request.lang, ctx.generated_at)
+        elif settings.compliance.trends.enabled:  # the periodic report summarises the period's rises
+            ctx.trends = detect_period(store, settings, period.start, min(period.end, ctx.generated_at), units)
+            ctx.trends_k = settings.compliance.trends.k
     finally:
         if control is None:
             db.close()
