@@ -190,7 +190,10 @@ def baseline_chart_data(store: Store, settings: Settings, now: datetime, units: 
     trends = settings.compliance.trends
     end = floor_hour(now)
     start = end - timedelta(days=days)
-    series = alert_series(store, start - WEEK * trends.weeks, end, units)["total"].get("", {})
+    series: dict[datetime, int] = {}
+    for bucket in store.alert_histogram(AlertQuery(start=start - WEEK * trends.weeks, end=end, units=units), "hour"):
+        hour = floor_hour(bucket.start)
+        series[hour] = series.get(hour, 0) + sum(bucket.counts.values())
     rows = []
     hour = start
     while hour < end:
