@@ -120,10 +120,9 @@ def _no_borders(table: Any) -> None:
     table._tbl.tblPr.append(borders)
 
 
-def start_document(ctx: ReportContext, header: Any, lang: str, subtitle: str) -> Any:
-    """A new A4 document with the Decree 30/2020 header, the title, ``subtitle``, "Kính gửi" and the scope."""
-    from soclite.reports.render import date_line
-
+def new_document(header: Any, lang: str, date_text: str) -> Any:
+    """A new A4 portrait document with Decree 30/2020's margins, font and header block
+    (issuing body | national name, motto, place and date)."""
     docx = _docx()
     from docx.enum.section import WD_ORIENT
     from docx.enum.text import WD_ALIGN_PARAGRAPH
@@ -137,7 +136,6 @@ def start_document(ctx: ReportContext, header: Any, lang: str, subtitle: str) ->
     section.left_margin, section.right_margin = Mm(MARGINS_MM["left"]), Mm(MARGINS_MM["right"])
     _set_font(document)
 
-    # --- the header: issuing body | national name, motto, place and date ---------------------------
     head = document.add_table(rows=1, cols=2)
     _no_borders(head)
     left, right = head.rows[0].cells
@@ -154,7 +152,15 @@ def start_document(ctx: ReportContext, header: Any, lang: str, subtitle: str) ->
     right.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
     motto = _para(right, align="center")
     _run(motto, t("motto", lang), bold=True, size=13, underline=True)
-    _para(right, date_line(ctx, header, lang), align="center", italic=True, size=13)
+    _para(right, date_text, align="center", italic=True, size=13)
+    return document
+
+
+def start_document(ctx: ReportContext, header: Any, lang: str, subtitle: str) -> Any:
+    """A new report document: the header block, the title, ``subtitle``, "Kính gửi" and the scope."""
+    from soclite.reports.render import date_line
+
+    document = new_document(header, lang, date_line(ctx, header, lang))
 
     # --- title, addressee -------------------------------------------------------------------------
     _para(document, space_after=0)
@@ -277,4 +283,4 @@ def finish(document: Any, header: Any, lang: str) -> bytes:
     return out.getvalue()
 
 
-__all__ = ["FONT", "MARGINS_MM", "finish", "render_docx", "start_document"]
+__all__ = ["FONT", "MARGINS_MM", "finish", "new_document", "render_docx", "start_document"]
