@@ -16,7 +16,7 @@ APT_TEST_PACKAGES := chromium rsyslog rsyslog-gnutls bsdutils nftables iproute2 
 APT_RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core fonts-liberation2
 
 .PHONY: ui-deps
-.PHONY: run test venv dev-venv system-deps-test system-deps-run lint typecheck pytest bench clean demo
+.PHONY: run test venv dev-venv system-deps-test system-deps-run lint typecheck pytest bench clean demo screenshots
 .PHONY: opensearch opensearch-stop
 
 $(BIN)/.soclite-installed: pyproject.toml
@@ -87,3 +87,8 @@ bench: dev-venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# docs/screenshots/: the incident page, the overview's trend panel and page 1 of each document (issue 17),
+# from a throw-away demo server driven by chromium (Playwright) and poppler's pdftoppm.
+screenshots: dev-venv system-deps-test
+	$(BIN)/python scripts/screenshots.py --out docs/screenshots

@@ -34,7 +34,9 @@ class NoticeDocument:
 
 
 def build_notice(kind: str, incident: dict[str, Any], *, settings: Settings, alerts: list[Any], hosts: list[Any],
-                 case: dict[str, Any] | None, now: datetime) -> NoticeDocument:
+                 case: dict[str, Any] | None, now: datetime, unit_names: dict[str, str] | None = None) -> NoticeDocument:
+    """The notice's fields; ``unit_names``: unit code → name (the glossary: units by name, never by code)."""
+    names = unit_names or {}
     if kind not in DEADLINE_NAMES:
         raise KeyError(kind)
     zone = timezone_of(settings.timezone)
@@ -56,7 +58,7 @@ def build_notice(kind: str, incident: dict[str, Any], *, settings: Settings, ale
         severity += "; có lộ, lọt dữ liệu cá nhân"
     description = incident.get("description") or (case or {}).get("description") or "(bổ sung)"
     rows = [
-        ("Đơn vị báo cáo", header.issuing_unit + (f" (đơn vị xảy ra sự cố: {incident['unit']})"
+        ("Đơn vị báo cáo", header.issuing_unit + (f" (đơn vị xảy ra sự cố: {names.get(incident['unit'], incident['unit'])})"
                                                    if incident.get("unit") else "")),
         ("Thời điểm phát hiện", local(incident["detected_at"])),
         ("Mức độ", severity),
@@ -74,7 +76,7 @@ def build_notice(kind: str, incident: dict[str, Any], *, settings: Settings, ale
     for update in incident.get("updates", []):
         rows.append((f"Cập nhật {local(update['at'])}", update["note"]))
     host_lines = [f"{h.name} ({h.id}{', ' + ', '.join(h.ips) if getattr(h, 'ips', None) else ''}"
-                  f"{', đơn vị ' + h.unit if h.unit else ''})" for h in hosts]
+                  f"{', đơn vị ' + names.get(h.unit, h.unit) if h.unit else ''})" for h in hosts]
     return NoticeDocument(DEADLINE_NAMES[kind].upper(), incident["title"], header, date_text, rows, host_lines,
                           sorted({a.rule_title for a in alerts}))
 

@@ -70,7 +70,7 @@ def test_overview_draws_the_baseline_and_flags_the_surge(client: tuple[Any, Runt
     rows = re.findall(r'<tr class="trend-flag">(.*?)</tr>', section, re.S)
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in rows]
     hour_text = surge_hour.astimezone(sitetime.zone(rt.settings.timezone)).strftime("%d/%m/%Y %H:%M")
-    assert {(row[0], row[1]) for row in cells} == {("Tất cả cảnh báo", ""), ("Đơn vị", "SO"), ("Luật", "r-ps"),
+    assert {(row[0], row[1]) for row in cells} == {("Tất cả cảnh báo", ""), ("Đơn vị", "Sở"), ("Luật", "r-ps"),
                                                    ("Máy", "ws-9")}
     assert all(row[2] == hour_text for row in cells), (cells, hour_text)
     total = next(row for row in cells if row[0] == "Tất cả cảnh báo")
