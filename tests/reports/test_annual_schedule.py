@@ -81,3 +81,19 @@ def test_disabled_calendar_does_nothing(tmp_path: Path) -> None:
     finally:
         archive.close()
         runtime.close()
+
+
+def test_the_scheduler_runs_the_calendar_daily_and_trend_detection_hourly(tmp_path: Path) -> None:
+    from soclite.reports.scheduler import ANNUAL_JOB, TREND_JOB, ReportScheduler
+
+    runtime = build_runtime(make_settings(tmp_path, compliance={"incident_notify": ["x@tinh.gov.vn"]}))
+    scheduler = ReportScheduler(runtime)
+    try:
+        scheduler.start()
+        runs = scheduler.next_run_times()
+        annual, trend = runs[ANNUAL_JOB], runs[TREND_JOB]
+        assert annual is not None and annual.astimezone(ZONE).hour == 8 and annual.astimezone(ZONE).minute == 0
+        assert trend is not None and timedelta(0) < trend - datetime.now(UTC) <= timedelta(minutes=60)
+    finally:
+        scheduler.shutdown()
+        runtime.close()

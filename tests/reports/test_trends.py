@@ -17,7 +17,10 @@ import pytest
 from soclite.config import Settings, TrendSettings
 from soclite.models import Alert, AlertStatus, Level, Unit, fingerprint, severity_of
 from soclite.reports.trends import baseline, baseline_chart_data, detect, detect_period, is_rise
+from soclite.store.base import Store
 from soclite.store.sqlite import SQLiteStore
+from tests.opensearch_node import OPENSEARCH_URL, require_real_node_in_ci
+from tests.reports.conftest import make_settings
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 #: Monday 00:00 ICT: the first of five weeks
@@ -57,9 +60,18 @@ def _alert(i: int, at: datetime, rng: random.Random, *, rule: str | None = None,
                  tags=[], kind="sigma")
 
 
-def _store(path: Path, seed: int, surge: int = 0) -> SQLiteStore:
+def _store(path: Path, seed: int, surge: int = 0, kind: str = "sqlite") -> Store:
     rng = random.Random(seed)
-    store = SQLiteStore(path / "events.db")
+    store: Store
+    if kind == "opensearch":
+        from soclite.store.opensearch import OpenSearchStore
+
+        require_real_node_in_ci()
+        if not OPENSEARCH_URL:
+            pytest.skip("OPENSEARCH_URL not set (a real node: make opensearch)")
+        store = OpenSearchStore.from_settings(make_settings(path, "opensearch", OPENSEARCH_URL), refresh_events=True)
+    else:
+        store = SQLiteStore(path / "events.db")
     store.open()
     for code in UNITS:
         store.put_unit(Unit(code=code, name=code))
@@ -93,14 +105,17 @@ def test_quiet_on_a_seasonal_week(tmp_path: Path, seed: int) -> None:
     assert flags == [], flags[:5]
 
 
-def test_flags_a_synthetic_surge_on_every_dimension(tmp_path: Path) -> None:
-    store = _store(tmp_path, 1, surge=40)
+@pytest.mark.parametrize("kind", ["sqlite", "opensearch"])
+def test_flags_a_synthetic_surge_on_every_dimension(tmp_path: Path, kind: str) -> None:
+    store = _store(tmp_path, 1, surge=40, kind=kind)
     try:
         flags = detect(store, SETTINGS, _week5_hours(), history_start=START)
         period = detect_period(store, SETTINGS, WEEK5, WEEK5 + timedelta(days=7), None)
         scoped = detect(store, SETTINGS, _week5_hours(), units=frozenset({"u2"}), history_start=START)
         chart = baseline_chart_data(store, SETTINGS, WEEK5 + timedelta(days=7), None)
     finally:
+        if kind == "opensearch":
+            store.drop_all()  # type: ignore[attr-defined]
         store.close()
     assert {f.hour for f in flags} == {SURGE_AT}, flags
     assert {(f.dimension, f.key) for f in flags} == {("total", ""), ("unit", "u1"), ("rule_id", "r-powershell"),
@@ -177,3 +192,36 @@ def test_a_quiet_period_says_so(tmp_path: Path) -> None:
         store.close()
     assert ctx.trends == []
     assert 'id="trends-none"' in out["html"].decode("utf-8")
+
+
+def test_notification_for_an_event_surge_once(tmp_path: Path) -> None:
+    """The hourly pass: events of the last complete hour far above the same hour of the four weeks before are
+    e-mailed through the outbox (all events and the unit's), once; the alerts, flat, raise nothing."""
+    from soclite.models import new_id
+    from soclite.reports.trends import notify_trends
+    from tests.playbooks.support import build_runtime
+    from tests.playbooks.support import make_settings as playbook_settings
+
+    settings = playbook_settings(tmp_path, compliance={"trends": {"notify": ["truc-ca@tinh.gov.vn"]}})
+    runtime = build_runtime(settings)
+    try:
+        runtime.store.put_unit(Unit(code="SO", name="Sở"))
+        now = datetime(2026, 10, 7, 11, 5, tzinfo=ZONE).astimezone(UTC)
+        hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+        events = []
+        for weeks_back, count in ((0, 60), (1, 5), (2, 6), (3, 4), (4, 5)):
+            start = hour - timedelta(days=7 * weeks_back)
+            for k in range(count):
+                ts = start + timedelta(seconds=30 * k)
+                events.append({"@timestamp": ts.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "event.id": new_id(),
+                               "host.name": "ws-1", "soclite.unit": "SO", "event.original": f"line {k}"})
+        runtime.store.write_events(events)
+        queued = notify_trends(runtime, now)
+        key = f"{hour.isoformat()}"
+        assert sorted(queued) == sorted([f"trend:events:total::{key}", f"trend:events:unit:SO:{key}"])
+        row = runtime.outbox.get_by_key(f"trend:events:total::{key}")
+        assert row is not None and row.params["to"] == ["truc-ca@tinh.gov.vn"]
+        assert "Phát hiện xu hướng bằng thống kê" in row.params["subject"] and "60 sự kiện" in row.params["body"]
+        assert notify_trends(runtime, now + timedelta(minutes=20)) == []  # the same hour again: nothing new
+    finally:
+        runtime.close()
