@@ -379,6 +379,8 @@ class TrendSettings(BaseModel):
     #: and at least this many more than the median, and this many in the hour (no alarm over 3 alerts instead of 1)
     min_excess: int = Field(5, ge=0)
     min_count: int = Field(10, ge=1)
+    #: and a Poisson count at the usual rate's upper bound reaches it with less than this probability
+    p_value: float = Field(1e-5, gt=0, lt=1)
     #: minutes between passes of the scheduler; who is told (empty: ``compliance.incident_notify``)
     every_minutes: int = Field(60, ge=5)
     notify: list[str] = Field(default_factory=list)

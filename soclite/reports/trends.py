@@ -6,7 +6,9 @@ For a volume (all alerts, or those of one unit, rule or host; all events, or one
 baseline is the **median of the same hour of the week in the previous weeks** and its spread the **median
 absolute deviation** (MAD, scaled by 1.4826 to estimate a standard deviation). The hour is flagged when it
 rises above ``median + k x spread`` and also by at least ``min_excess`` over the median with at least
-``min_count`` in the hour — so three alerts where one is usual never raise a warning.
+``min_count`` in the hour — so three alerts where one is usual never raise a warning — and when a Poisson count
+at an upper bound of the usual rate would reach it with a probability below ``p_value`` (few weeks of small
+counts make a noisy median). Weeks before the oldest record in scope are unknown, not zero.
 
 Why this and not STL (statsmodels' seasonal-trend decomposition): STL needs at least two full seasonal
 cycles (two weeks of hourly points for a weekly season) before it decomposes anything, is fitted per series
@@ -20,7 +22,10 @@ drift over the weeks (a steady growth flags a little late or not at all), which 
 from __future__ import annotations
 
 import logging
+import math
 import statistics
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,6 +52,23 @@ class Baseline:
     spread: float
     threshold: float
     weeks: int
+    #: an upper bound of the hour's usual rate (the median's count over the weeks, plus two standard errors)
+    rate_high: float = 0.0
+
+
+def poisson_tail(k: int, rate: float) -> float:
+    """P(X >= k) for X ~ Poisson(rate), summed in log space from k upward (no scipy needed)."""
+    if k <= 0:
+        return 1.0
+    if rate <= 0:
+        return 0.0
+    total, i = 0.0, k
+    while True:
+        term = math.exp(i * math.log(rate) - rate - math.lgamma(i + 1))
+        total += term
+        if i > rate and term < total * 1e-12:
+            return min(total, 1.0)
+        i += 1
 
 
 @dataclass(frozen=True)
@@ -77,16 +99,26 @@ def baseline(history: list[int], settings: TrendSettings) -> Baseline | None:
         return None
     median = float(statistics.median(history))
     mad = float(statistics.median(abs(x - median) for x in history))
-    # counts are Poisson-like: with a MAD of 0 (identical weeks) the spread is at least sqrt(median), or 1
-    spread = max(MAD_SCALE * mad, median ** 0.5, 1.0)
-    return Baseline(median, spread, median + settings.k * spread, len(history))
+    # Counts are Poisson-like, so the spread is at least what chance alone gives: the new hour's own variance
+    # (about the median) plus that of a median of n weeks (about pi/2 x median / n). With few weeks the MAD
+    # of two or three values says little, and this floor keeps a third week's busiest hour from being a "rise".
+    floor = (max(median, 1.0) * (1 + 1.571 / len(history))) ** 0.5
+    spread = max(MAD_SCALE * mad, floor)
+    # the same median as a count over n weeks, plus two Poisson standard errors, per week
+    n = len(history)
+    rate_high = (n * median + 2 * (n * median) ** 0.5 + 2) / n
+    return Baseline(median, spread, median + settings.k * spread, n, rate_high)
 
 
 def is_rise(observed: int, base: Baseline, settings: TrendSettings) -> bool:
+    """Beyond median + k x spread, by a minimum excess and count, and unlikely by chance: a Poisson count at the
+    usual rate's upper bound reaches it with a probability below ``p_value``. The last test matters with two or
+    three weeks of small counts, where a median of [1, 2] badly underestimates a usual 4 or 5."""
     return (
         observed > base.threshold
         and observed - base.median >= settings.min_excess
         and observed >= settings.min_count
+        and poisson_tail(observed, base.rate_high) < settings.p_value
     )
 
 
@@ -99,6 +131,8 @@ def detect_series(
     """
     flagged = []
     for hour in hours:
+        if series.get(hour, 0) < settings.min_count:
+            continue  # cannot be a rise (is_rise needs min_count): skips the medians of thousands of quiet hosts
         history = [
             series.get(hour - WEEK * i, 0)
             for i in range(1, settings.weeks + 1)
@@ -111,23 +145,44 @@ def detect_series(
     return flagged
 
 
+def windows(hours: list[datetime], weeks: int) -> list[tuple[datetime, datetime]]:
+    """The time ranges a judgement of ``hours`` reads: the hours' own span and the same span 1..weeks weeks
+    earlier, overlapping ones merged. For the overview's last 24 hours that is five single days instead of
+    five whole weeks: the cost follows what is judged, not the length of the history."""
+    first, end = min(hours), max(hours) + HOUR
+    spans = sorted((first - WEEK * k, end - WEEK * k) for k in range(weeks + 1))
+    merged: list[tuple[datetime, datetime]] = []
+    for start, stop in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    return merged
+
+
 def alert_series(
-    store: Store, start: datetime, end: datetime, units: frozenset[str] | None,
+    store: Store, spans: list[tuple[datetime, datetime]], units: frozenset[str] | None,
 ) -> dict[str, dict[str, dict[datetime, int]]]:
-    """``{dimension: {key: {hour: count}}}`` of alerts in ``[start, end)`` (one histogram query per dimension)."""
+    """``{dimension: {key: {hour: count}}}`` of alerts in ``spans`` (one histogram query per dimension and span)."""
     out: dict[str, dict[str, dict[datetime, int]]] = {}
     for dimension in ALERT_DIMENSIONS:
         group = "severity" if dimension == "total" else dimension
-        buckets = store.alert_histogram(AlertQuery(start=start, end=end, units=units), "hour", group_by=group)
         per_key: dict[str, dict[datetime, int]] = {}
-        for bucket in buckets:
-            hour = floor_hour(bucket.start)
-            for key, n in bucket.counts.items():
-                name = "" if dimension == "total" else key
-                per_key.setdefault(name, {})
-                per_key[name][hour] = per_key[name].get(hour, 0) + n
+        for start, end in spans:
+            for bucket in store.alert_histogram(AlertQuery(start=start, end=end, units=units), "hour", group_by=group):
+                hour = floor_hour(bucket.start)
+                for key, n in bucket.counts.items():
+                    name = "" if dimension == "total" else key
+                    series = per_key.setdefault(name, {})
+                    series[hour] = series.get(hour, 0) + n
         out[dimension] = per_key
     return out
+
+
+def first_alert(store: Store, units: frozenset[str] | None) -> datetime | None:
+    """When the store's history begins (the oldest alert in scope): weeks before it are unknown, not zero."""
+    page = store.query_alerts(AlertQuery(units=units, sort="last_seen", order="asc", limit=1))
+    return floor_hour(page.items[0].last_seen) if page.items else None
 
 
 def event_series(
@@ -156,18 +211,24 @@ def detect(
     trends = settings.compliance.trends
     if not hours:
         return []
-    first, last = min(hours), max(hours)
-    since = history_start or first - WEEK * trends.weeks
-    flags: list[TrendFlag] = []
-    sources: list[tuple[Source, dict[str, dict[str, dict[datetime, int]]]]] = [
-        ("alerts", alert_series(store, first - WEEK * trends.weeks, last + HOUR, units))]
+    # a fresh installation (or a unit just connected) has no weeks behind it: judging them as zeros would flag
+    # every busy hour of its first weeks, so each source's history starts with its oldest record in scope
+    sources: list[tuple[Source, datetime | None, dict[str, dict[str, dict[datetime, int]]]]] = []
+    alerts_since = history_start or first_alert(store, units)
+    if alerts_since is not None:
+        sources.append(("alerts", alerts_since, alert_series(store, windows(hours, trends.weeks), units)))
     if events:
         unit_codes = sorted(u.code for u in store.list_units() if units is None or u.code in units)
-        sources.append(("events", event_series(store, hours, trends, unit_codes)))
-    for source, by_dimension in sources:
+        series = event_series(store, hours, trends, unit_codes)
+        seen = [hour for hour, n in series["total"][""].items() if n]
+        sources.append(("events", history_start or (min(seen) if seen else None), series))
+    flags: list[TrendFlag] = []
+    for source, since, by_dimension in sources:
+        if since is None:
+            continue
         for dimension, per_key in by_dimension.items():
-            for key, series in per_key.items():
-                for hour, observed, base in detect_series(series, hours, trends, history_start=since):
+            for key, values in per_key.items():
+                for hour, observed, base in detect_series(values, hours, trends, history_start=since):
                     flags.append(TrendFlag(source, dimension, key, hour, observed, base.median, base.threshold))
     flags.sort(key=lambda f: (-(f.observed - f.median), f.hour, f.source, f.dimension, f.key))
     return flags
@@ -194,14 +255,42 @@ def baseline_chart_data(store: Store, settings: Settings, now: datetime, units: 
     for bucket in store.alert_histogram(AlertQuery(start=start - WEEK * trends.weeks, end=end, units=units), "hour"):
         hour = floor_hour(bucket.start)
         series[hour] = series.get(hour, 0) + sum(bucket.counts.values())
+    since = first_alert(store, units) or end
     rows = []
     hour = start
     while hour < end:
-        history = [series.get(hour - WEEK * i, 0) for i in range(1, trends.weeks + 1)]
+        history = [series.get(hour - WEEK * i, 0) for i in range(1, trends.weeks + 1) if hour - WEEK * i >= since]
         base = baseline(history, trends)
         rows.append((hour, series.get(hour, 0), base.median if base else None, base.threshold if base else None))
         hour += HOUR
     return rows
+
+
+#: the overview's panel, per (store, unit scope, last complete hour): it judges complete hours only, so it
+#: changes only with alerts that arrive late; recomputed after OVERVIEW_TTL so those are not missed for long
+OVERVIEW_TTL = 300.0
+_OVERVIEW_CACHE: dict[tuple[str, str, frozenset[str] | None, datetime], tuple[float, Any]] = {}
+_OVERVIEW_LOCK = threading.Lock()
+
+
+def overview_panel(store: Store, settings: Settings, now: datetime, units: frozenset[str] | None,
+                   ) -> tuple[list[TrendFlag], list[tuple[datetime, int, float | None, float | None]]]:
+    """The last 24 complete hours' rises and the 7-day baseline chart, cached for OVERVIEW_TTL seconds
+    (bench/trends.py: a few seconds of histogram queries at a province's volume, on every overview load)."""
+    last = floor_hour(now)
+    # the data directory names the installation (not id(store): a closed store's id can be reused)
+    key = (str(settings.data_dir), store.kind, units, last)
+    with _OVERVIEW_LOCK:
+        hit = _OVERVIEW_CACHE.get(key)
+        if hit is not None and time.monotonic() - hit[0] < OVERVIEW_TTL:
+            return hit[1]  # type: ignore[no-any-return]
+    hours = [last - timedelta(hours=h) for h in range(24, 0, -1)]
+    value = (detect(store, settings, hours, units=units), baseline_chart_data(store, settings, now, units))
+    with _OVERVIEW_LOCK:
+        for old in [k for k in _OVERVIEW_CACHE if k[3] != last]:
+            del _OVERVIEW_CACHE[old]  # an hour rolled over: the old hour's panels are stale
+        _OVERVIEW_CACHE[key] = (time.monotonic(), value)
+    return value
 
 
 def notify_trends(runtime: Any, now: datetime) -> list[str]:
@@ -245,5 +334,5 @@ def notify_trends(runtime: Any, now: datetime) -> list[str]:
 
 __all__ = [
     "Baseline", "TrendFlag", "baseline", "baseline_chart_data", "detect", "detect_period", "detect_series",
-    "floor_hour", "is_rise", "notify_trends",
+    "floor_hour", "is_rise", "notify_trends", "overview_panel",
 ]

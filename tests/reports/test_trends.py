@@ -16,7 +16,7 @@ import pytest
 
 from soclite.config import Settings, TrendSettings
 from soclite.models import Alert, AlertStatus, Level, Unit, fingerprint, severity_of
-from soclite.reports.trends import baseline, baseline_chart_data, detect, detect_period, is_rise
+from soclite.reports.trends import baseline, baseline_chart_data, detect, detect_period, is_rise, poisson_tail
 from soclite.store.base import Store
 from soclite.store.sqlite import SQLiteStore
 from tests.opensearch_node import OPENSEARCH_URL, require_real_node_in_ci
@@ -130,6 +130,19 @@ def test_flags_a_synthetic_surge_on_every_dimension(tmp_path: Path, kind: str) -
     assert surge_point[1] == total.observed and surge_point[2] == total.median
 
 
+def test_no_warning_in_the_first_weeks_of_a_new_installation(tmp_path: Path) -> None:
+    """Weeks before the first alert are unknown, not zero: judged as zeros, every office hour of the second week
+    was a "rise" (a regression found by bench/trends.py: 702 flags in a month of uniform data)."""
+    store = _store(tmp_path, 1)
+    try:
+        second_week = detect_period(store, SETTINGS, START + timedelta(days=7), START + timedelta(days=14), None)
+        third_week = detect_period(store, SETTINGS, START + timedelta(days=14), START + timedelta(days=21), None)
+    finally:
+        store.close()
+    assert second_week == []  # one week of history: not enough to judge
+    assert third_week == []  # two weeks: judged, and the seasonal pattern is no rise
+
+
 def test_baseline_needs_enough_weeks_and_is_robust_to_one_bad_week() -> None:
     trends = TrendSettings()
     assert baseline([5], trends) is None  # one week cannot make a baseline
@@ -139,6 +152,11 @@ def test_baseline_needs_enough_weeks_and_is_robust_to_one_bad_week() -> None:
     # a small absolute rise on a tiny volume is not a trend: 3 where 0 is usual
     zero = baseline([0, 0, 0, 0], trends)
     assert zero is not None and not is_rise(3, zero, trends) and is_rise(12, zero, trends)
+    # two weeks of a small count: 13 where [1, 2] was seen is within chance of a usual 4-5 an hour
+    few = baseline([1, 2], trends)
+    assert few is not None and not is_rise(13, few, trends) and is_rise(30, few, trends)
+    assert abs(poisson_tail(1, 1.0) - (1 - math.exp(-1))) < 1e-9 and poisson_tail(0, 3.0) == 1.0
+    assert abs(poisson_tail(3, 2.0) - (1 - math.exp(-2) * (1 + 2 + 2))) < 1e-9
 
 
 def test_the_periodic_report_summarises_the_rise(tmp_path: Path) -> None:
@@ -225,3 +243,19 @@ def test_notification_for_an_event_surge_once(tmp_path: Path) -> None:
         assert notify_trends(runtime, now + timedelta(minutes=20)) == []  # the same hour again: nothing new
     finally:
         runtime.close()
+
+
+def test_the_overview_panel_is_computed_once_per_few_minutes(tmp_path: Path) -> None:
+    from soclite.reports.trends import overview_panel
+
+    store = _store(tmp_path, 1, surge=40)
+    settings = Settings(environment="test", data_dir=tmp_path)
+    now = SURGE_AT + timedelta(hours=3, minutes=10)
+    try:
+        first = overview_panel(store, settings, now, None)
+        assert overview_panel(store, settings, now + timedelta(minutes=2), None) is first  # cached
+        assert {f.hour for f in first[0]} == {SURGE_AT} and len(first[1]) == 7 * 24
+        scoped = overview_panel(store, settings, now, frozenset({"u2"}))
+        assert scoped is not first and scoped[0] == []  # another scope is its own entry
+    finally:
+        store.close()
