@@ -9,13 +9,14 @@ HTTP_PORT ?= 8000
 # Debian packages the test suite talks to or renders with (real peers, not fakes):
 # chromium for the UI tests, rsyslog and bsdutils (logger) for syslog, nftables and iproute2 for
 # isolation in network namespaces, poppler-utils to read PDFs back, pango and fonts for WeasyPrint,
-# clamav (clamscan) for the on-demand malware scan of the agent (its tests make their own signatures).
+# fonts-liberation2 (Liberation Serif: the metrics of Decree 30/2020's Times New Roman, with the Vietnamese
+# letters fonts-liberation 1.07 lacks; the Microsoft font needs the internet), clamav (clamscan) for the on-demand malware scan of the agent (its tests make their own signatures).
 APT_TEST_PACKAGES := chromium rsyslog rsyslog-gnutls bsdutils nftables iproute2 poppler-utils \
-	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core procps clamav
-APT_RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core
+	libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core fonts-liberation2 procps clamav
+APT_RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core fonts-noto-core fonts-liberation2
 
 .PHONY: ui-deps
-.PHONY: run test venv dev-venv system-deps-test system-deps-run lint typecheck pytest bench clean demo
+.PHONY: run test venv dev-venv system-deps-test system-deps-run lint typecheck pytest bench clean demo screenshots
 .PHONY: opensearch opensearch-stop opensearch-cluster opensearch-cluster-stop
 
 $(BIN)/.soclite-installed: pyproject.toml
@@ -94,3 +95,9 @@ bench: dev-venv
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# docs/screenshots/: the analyst's pages (issue 15), the incident page, the overview's trend panel and page 1 of each document (issue 17),
+# from a throw-away demo server driven by chromium (Playwright) and poppler's pdftoppm.
+screenshots: dev-venv system-deps-test
+	$(BIN)/python scripts/screenshots_analyst.py --out docs/screenshots
+	$(BIN)/python scripts/screenshots_compliance.py --out docs/screenshots

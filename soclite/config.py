@@ -377,6 +377,46 @@ class ReportSettings(BaseModel):
 LEGAL_RETENTION_MONTHS: dict[int, int] = {2: 1, 3: 3, 4: 6, 5: 12}
 
 
+class TrendSettings(BaseModel):
+    """Statistical trend detection: hourly volumes against the median and MAD of the same hour of the week."""
+
+    enabled: bool = True
+    #: previous weeks the baseline is taken from, and the fewest it needs before it judges at all
+    weeks: int = Field(4, ge=2, le=26)
+    min_weeks: int = Field(2, ge=2, le=26)
+    #: flagged above median + k x 1.4826 MAD (a robust z-score of k)
+    k: float = Field(4.0, gt=0)
+    #: and at least this many more than the median, and this many in the hour (no alarm over 3 alerts instead of 1)
+    min_excess: int = Field(5, ge=0)
+    min_count: int = Field(10, ge=1)
+    #: and a Poisson count at the usual rate's upper bound reaches it with less than this probability
+    p_value: float = Field(1e-5, gt=0, lt=1)
+    #: minutes between passes of the scheduler; who is told (empty: ``compliance.incident_notify``)
+    every_minutes: int = Field(60, ge=5)
+    notify: list[str] = Field(default_factory=list)
+
+
+def _annual_formats() -> list[ReportFormat]:
+    return ["pdf", "docx", "csv", "html"]
+
+
+class AnnualReportSettings(BaseModel):
+    """The annual report (Form 08, year 15/12-14/12): a draft on ``draft_day`` of December, reminders before the
+    units' deadline (``unit_deadline_day``, 20/12) and the owner's to the Ministry of Public Security (25/12)."""
+
+    enabled: bool = True
+    draft_day: int = Field(15, ge=15, le=19)
+    unit_deadline_day: int = Field(20, ge=16, le=31)
+    owner_deadline_day: int = Field(25, ge=16, le=31)
+    #: reminders go out this many days before each deadline (and at the next start, if one was missed)
+    remind_days_before: list[int] = Field(default_factory=lambda: [3, 1])
+    hour: int = Field(8, ge=0, le=23)
+    lang: Literal["vi", "en"] = "vi"
+    formats: list[ReportFormat] = Field(default_factory=_annual_formats)
+    #: who is reminded (e-mail through the playbook outbox); empty: ``compliance.incident_notify``
+    notify: list[str] = Field(default_factory=list)
+
+
 class ComplianceSettings(BaseModel):
     """Obligations that follow from the information systems' security levels."""
 
@@ -386,6 +426,8 @@ class ComplianceSettings(BaseModel):
     incident_notify: list[str] = Field(default_factory=list)
     #: how long before a deadline the escalation e-mail goes out
     incident_warn_minutes: int = Field(240, ge=1)
+    annual_report: AnnualReportSettings = Field(default_factory=AnnualReportSettings)
+    trends: TrendSettings = Field(default_factory=TrendSettings)
 
     @field_validator("retention_months_by_level")
     @classmethod

@@ -6,12 +6,12 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 
 from soclite.api.deps import AnalystDep, ReaderDep, RuntimeDep, ScopeDep
 from soclite.control.audit import actor_of
 from soclite.control.incidents import IncidentCreate, MilestoneRecord, deadlines
-from soclite.errors import NotFoundError
+from soclite.errors import NotFoundError, RequestError
 from soclite.models import utcnow
 from soclite.reports.incidents import DEADLINE_NAMES, render_notice
 from soclite.runtime import Runtime
@@ -57,12 +57,21 @@ def record_milestone(incident_id: str, body: MilestoneRecord, runtime: RuntimeDe
     return _with_clock(runtime, incident)
 
 
-@router.get("/{incident_id}/notice", response_class=PlainTextResponse)
+_NOTICE_MEDIA = {
+    "pdf": "application/pdf", "html": "text/html; charset=utf-8",
+    "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+}
+
+
+@router.get("/{incident_id}/notice", response_model=None)
 def notice(incident_id: str, runtime: RuntimeDep, _principal: ReaderDep, scope: ScopeDep,
-           kind: str = "initial_notice") -> str:
-    """The notice or report ``kind`` pre-filled from the incident, its case's alerts and their hosts."""
+           kind: str = "initial_notice", format: str = "txt") -> Response:
+    """The notice or report ``kind`` pre-filled from the incident, its case's alerts and their hosts: plain text
+    (``txt``, to paste into a form) or the administrative document (``pdf``, ``docx``, ``html``)."""
     if kind not in DEADLINE_NAMES:
         raise NotFoundError(f"no notice {kind!r}; known: {', '.join(DEADLINE_NAMES)}")
+    if format not in ("txt", *_NOTICE_MEDIA):
+        raise RequestError(f"unknown format {format!r}; expected txt, pdf, docx or html")
     incident = runtime.incidents.get(incident_id, scope)
     case = runtime.cases.get(incident["case_id"], scope) if incident["case_id"] else None
     alerts = []
@@ -74,5 +83,15 @@ def notice(incident_id: str, runtime: RuntimeDep, _principal: ReaderDep, scope: 
             hosts.append(runtime.store.get_host(host_id, scope))
         except NotFoundError:
             continue
-    return render_notice(kind, incident, settings=runtime.settings, alerts=alerts, hosts=hosts, case=case,
-                         now=utcnow())
+    if format == "txt":
+        return PlainTextResponse(render_notice(kind, incident, settings=runtime.settings, alerts=alerts, hosts=hosts,
+                                               case=case, now=utcnow()))
+    from soclite.reports import notice_document as nd
+
+    doc = nd.build_notice(kind, incident, settings=runtime.settings, alerts=alerts, hosts=hosts, case=case,
+                          now=utcnow(), unit_names={u.code: u.name for u in runtime.store.list_units()})
+    body = (nd.render_notice_pdf(doc) if format == "pdf" else nd.render_notice_docx(doc) if format == "docx"
+            else nd.render_notice_html(doc).encode("utf-8"))
+    filename = f"incident_{incident_id}_{kind}.{format}"
+    return Response(body, media_type=_NOTICE_MEDIA[format],
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -18,7 +18,7 @@ from soclite.api.deps import AnalystDep, ReaderDep, RuntimeDep, scope_of
 from soclite.control.identity import Principal
 from soclite.errors import AuthError, NotFoundError, ReportError
 from soclite.reports.archive import ArchivedReport
-from soclite.reports.service import ReportRequest, generate
+from soclite.reports.service import ReportRequest, generate, period_for_kind
 from soclite.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -38,7 +38,9 @@ def _all_formats() -> list[Format]:
 
 
 class GenerateBody(BaseModel):
-    period: str = Field(..., examples=["2024-08", "2024-Q3", "2024-H2"])
+    #: "annual": the Form 08 report for the 15/12-14/12 year given as period "2026" (or "2026-Y")
+    kind: Literal["periodic", "annual"] = "periodic"
+    period: str = Field(..., examples=["2024-08", "2024-Q3", "2024-H2", "2024"])
     lang: Literal["vi", "en"] = "vi"
     formats: list[Format] = Field(default_factory=_all_formats)
     unit: str | None = None
@@ -74,12 +76,14 @@ def visible_reports(runtime: Runtime, principal: Principal, limit: int, offset: 
 
 
 def generate_for(
-    runtime: Runtime, principal: Principal, period: str, lang: str, formats: tuple[str, ...], unit: str | None
+    runtime: Runtime, principal: Principal, period: str, lang: str, formats: tuple[str, ...], unit: str | None,
+    kind: str = "periodic",
 ) -> ArchivedReport:
     """Generate, archive and audit a report (API and UI): a unit-scoped caller only for its subtree.
 
     Raises AuthError (unit outside the scope) and ReportError (bad period, unknown unit, rendering).
     """
+    period = period_for_kind(kind, period)
     scope = scope_of(runtime, principal)
     if scope is not None:
         unit = unit or principal.unit
@@ -112,7 +116,7 @@ def list_reports(
 def generate_report(body: GenerateBody, runtime: RuntimeDep, principal: AnalystDep) -> dict[str, Any]:
     """Generate and archive a report: admins and analysts only (each takes an official document number)."""
     try:
-        report = generate_for(runtime, principal, body.period, body.lang, tuple(body.formats), body.unit)
+        report = generate_for(runtime, principal, body.period, body.lang, tuple(body.formats), body.unit, body.kind)
     except AuthError as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
     except ReportError as exc:

@@ -169,11 +169,12 @@ def _report_generate(request: Request, fields: dict[str, str], multi: dict[str, 
     me = login_user(request, fields)
     require_write(request, me, fields)  # admins and analysts, as POST /api/v1/reports
     runtime = get_runtime(request)
-    formats = tuple(f for f in multi.get("formats", []) if f in ("pdf", "html", "csv")) or ("pdf", "html", "csv")
+    formats = tuple(f for f in multi.get("formats", []) if f in ("pdf", "html", "csv", "docx")) or ("pdf", "html", "csv")
     lang = fields.get("lang", "vi") if fields.get("lang") in ("vi", "en") else "vi"
+    kind = "annual" if fields.get("kind") == "annual" else "periodic"
     try:
         report = generate_for(runtime, me, fields.get("period", "").strip(), lang, formats,
-                              fields.get("unit") or None)  # fmt: skip
+                              fields.get("unit") or None, kind)  # fmt: skip
     except AuthError as exc:
         raise UiError(403, str(exc)) from exc
     except ReportError as exc:

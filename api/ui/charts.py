@@ -105,3 +105,59 @@ def horizontal_bars(items: list[tuple[str, int]], lang: str, width: int = 520, c
         parts.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 15}" class="value">{_num(value, lang)}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def baseline_line(
+    points: list[tuple[str, int, float | None, float | None, bool]], labels: dict[str, str], lang: str,
+    width: int = 720, height: int = 220,
+) -> str:
+    """Observed hourly counts as a line over the seasonal baseline (dashed) and its threshold (shaded band);
+    hours flagged by statistical trend detection as red dots. ``points``: (label, observed, median, threshold,
+    flagged), one per hour; ``labels``: observed, baseline, threshold, flagged."""
+    pad_left, pad_bottom, pad_top = 44, 34, 24
+    plot_w, plot_h = width - pad_left - 10, height - pad_bottom - pad_top
+    peak_value = max((max(p[1], p[3] or 0) for p in points), default=0)
+    ticks = nice_ticks(int(peak_value + 0.999))
+    peak = ticks[-1]
+    n = max(len(points) - 1, 1)
+
+    def xy(i: int, value: float) -> tuple[float, float]:
+        return pad_left + plot_w * i / n, pad_top + plot_h - plot_h * value / peak
+
+    parts = [f'<svg class="chart trend-chart" viewBox="0 0 {width} {height}" role="img" '
+             f'xmlns="http://www.w3.org/2000/svg">']
+    for value in ticks:
+        y = pad_top + plot_h - plot_h * value / peak
+        parts.append(f'<line x1="{pad_left}" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#e3e7ec"/>')
+        parts.append(f'<text x="{pad_left - 6}" y="{y + 4:.1f}" text-anchor="end" class="axis">{_num(value, lang)}</text>')
+    band = [(i, p[3]) for i, p in enumerate(points) if p[3] is not None]
+    if band:  # the band between the baseline and the threshold: where a count is still "usual"
+        upper = [xy(i, v) for i, v in band]
+        lower = [xy(i, points[i][2] or 0) for i, _v in reversed(band)]
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in upper + lower)
+        parts.append(f'<polygon class="band" points="{path}" fill="#dfe9f3" stroke="none"/>')
+        median = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, points[i][2] or 0) for i, _v in band))
+        parts.append(f'<polyline class="baseline" points="{median}" fill="none" stroke="#5c7a99" '
+                     f'stroke-dasharray="4 3" stroke-width="1.5"/>')
+    observed = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, p[1]) for i, p in enumerate(points)))
+    parts.append(f'<polyline class="observed" points="{observed}" fill="none" stroke="#34618f" stroke-width="1.5"/>')
+    step = max(1, len(points) // 7)
+    for i, (label, value, median_value, _threshold, flagged) in enumerate(points):
+        if flagged:
+            x, y = xy(i, value)
+            base = "–" if median_value is None else f"{median_value:g}"
+            parts.append(f'<circle class="flagged" cx="{x:.1f}" cy="{y:.1f}" r="4" fill="#c62828"><title>'
+                         f'{escape(label)} · {escape(labels["observed"])}: {_num(value, lang)} · '
+                         f'{escape(labels["baseline"])}: {base}</title></circle>')
+        if i % step == 0:
+            x, _y = xy(i, 0)
+            parts.append(f'<text x="{x:.1f}" y="{height - pad_bottom + 16}" text-anchor="middle" class="axis">'
+                         f"{escape(label.split(' ')[0])}</text>")
+    lx = pad_left
+    for key, colour in (("observed", "#34618f"), ("baseline", "#5c7a99"), ("threshold", "#dfe9f3"),
+                        ("flagged", "#c62828")):
+        parts.append(f'<rect x="{lx}" y="4" width="12" height="12" fill="{colour}"/>')
+        parts.append(f'<text x="{lx + 16}" y="14" class="legend">{escape(labels[key])}</text>')
+        lx += 22 + 6 * len(labels[key])
+    parts.append("</svg>")
+    return "".join(parts)

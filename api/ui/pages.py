@@ -42,6 +42,7 @@ from soclite.control.identity import AccountLocked, UserStore
 from soclite.control.sessions import SessionStore
 from soclite.errors import AuthError, InvalidCursor, LoginRequired, NotFoundError, TriageError, UiError
 from soclite.models import ALERT_TRANSITIONS, AlertStatus, Level, Severity, utcnow
+from soclite.reports import trends
 from soclite.store.base import AlertQuery, EventQuery, HostQuery
 
 router = APIRouter(include_in_schema=False)
@@ -180,6 +181,27 @@ def htmx_js() -> Response:
 # --- overview -------------------------------------------------------------------
 
 
+def _trend_panel(runtime: Any, units: frozenset[str] | None, now: datetime, tz: Any, _: Any,
+                 lang: str) -> tuple[str, list[dict[str, Any]]]:
+    """Statistical trend detection on the overview: the last 7 days of alerts per hour over their seasonal
+    baseline (chart), and the last 24 hours' rises of alerts per unit, rule and host (list)."""
+    if not runtime.settings.compliance.trends.enabled:
+        return "", []
+    flags, chart = trends.overview_panel(runtime.store, runtime.settings, now, units)
+    flagged = {f.hour for f in flags if f.dimension == "total"}
+    points = [(hour.astimezone(tz).strftime("%d/%m %H:%M"), observed, median, threshold, hour in flagged)
+              for hour, observed, median, threshold in chart]
+    labels = {"observed": _("Alerts per hour"), "baseline": _("Seasonal baseline (median)"),
+              "threshold": _("Usual range"), "flagged": _("Rise beyond the baseline")}
+    names = {"total": _("All alerts"), "unit": _("Unit"), "rule_id": _("Rule"), "host": _("Host")}
+    unit_names = {u.code: u.name for u in runtime.store.list_units()}
+    rows = [{"what": names[f.dimension], "key": unit_names.get(f.key, f.key) if f.dimension == "unit" else f.key,
+             "hour": f.hour.astimezone(tz).strftime("%d/%m/%Y %H:%M"),
+             "observed": f.observed, "median": round(f.median, 1), "threshold": round(f.threshold, 1)}
+            for f in flags[:10]]
+    return charts.baseline_line(points, labels, lang), rows
+
+
 @router.get("/")
 def overview(request: Request, days: Annotated[int, Query(ge=1, le=3660)] = 14) -> Response:
     me = login_user(request)
@@ -200,6 +222,7 @@ def overview(request: Request, days: Annotated[int, Query(ge=1, le=3660)] = 14) 
         day = first_day + timedelta(days=i)
         series.append((day.strftime("%d/%m"), by_day.get(day, {})))
     severity_chart = charts.stacked_bars(series, SEVERITY_ORDER, labels, language(request, runtime))
+    trend_chart, trend_flags = _trend_panel(runtime, units, now, tz, _, language(request, runtime))
     top = runtime.store.count_alerts(AlertQuery(start=start, units=units), group_by="rule_id")
     top_rules = sorted(((k, v) for k, v in top.items() if k != "total"), key=lambda kv: -kv[1])[:8]
     titles = {}
@@ -243,7 +266,7 @@ def overview(request: Request, days: Annotated[int, Query(ge=1, le=3660)] = 14) 
                   national_enabled=runtime.settings.national.enabled, open_total=open_total,
                   degraded=runtime.degraded(), inputs=[(i.name, i.stats) for i in runtime.inputs],
                   journal_lag=journal_lag, lag_degraded=runtime.settings.journal.lag_degraded,
-                  store_health=store_health(runtime))
+                  store_health=store_health(runtime), trend_chart=trend_chart, trend_flags=trend_flags)
 
 
 # --- alert queue ------------------------------------------------------------------
@@ -521,6 +544,7 @@ def mount(app: FastAPI) -> None:
         attack_pages,
         case_pages,
         discover,
+        incident_pages,
         notify_pages,
         response_pages,
     )
@@ -529,6 +553,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(admin_pages.router)
     app.include_router(case_pages.router)
+    app.include_router(incident_pages.router)
     app.include_router(response_pages.router)
     app.include_router(account_pages.router)
     app.include_router(notify_pages.router)

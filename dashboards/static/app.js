@@ -206,3 +206,20 @@ document.addEventListener("DOMContentLoaded", function () {
   var box = window.location.hash === "#comment" ? document.getElementById("comment") : null;
   if (box) { box.focus(); }
 });
+// Incident deadlines: keep each countdown ticking (the server rendered it; the words come from data-* so the
+// catalog's language is kept: data-left / data-overdue hold "%s" for the time).
+function tickCountdowns() {
+  document.querySelectorAll(".countdown[data-due]").forEach(function (el) {
+    var due = Date.parse(el.getAttribute("data-due"));
+    if (isNaN(due)) { return; }
+    var seconds = Math.round((due - Date.now()) / 1000);
+    var minutes = Math.floor(Math.abs(seconds) / 60);
+    var time = Math.floor(minutes / 60) + " " + (el.getAttribute("data-h") || "h") + " " +
+      String(minutes % 60).padStart(2, "0") + " " + (el.getAttribute("data-m") || "min");
+    var pattern = el.getAttribute(seconds >= 0 ? "data-left" : "data-overdue");
+    if (pattern) { el.textContent = pattern.replace("%s", time); }
+  });
+}
+document.addEventListener("DOMContentLoaded", function () {
+  if (document.querySelector(".countdown[data-due]")) { tickCountdowns(); window.setInterval(tickCountdowns, 30000); }
+});

@@ -164,6 +164,14 @@ class Incidents:
         rows = self.db.reader().execute("SELECT * FROM incidents ORDER BY detected_at DESC").fetchall()
         return [self._load(r) for r in rows if _visible(dict(r), scope)][:limit]
 
+    def detected_between(self, start: datetime, end: datetime, scope: frozenset[str] | None) -> list[dict[str, Any]]:
+        """Incidents detected in ``[start, end)`` (the annual report's figures), oldest first."""
+        rows = self.db.reader().execute(
+            "SELECT * FROM incidents WHERE detected_at >= ? AND detected_at < ? ORDER BY detected_at",
+            (isoformat(start), isoformat(end)),
+        ).fetchall()
+        return [self._load(r) for r in rows if _visible(dict(r), scope)]
+
     def create(self, body: IncidentCreate, *, actor: str, created_by: str, unit: str | None,
                scope: frozenset[str] | None, case: dict[str, Any] | None = None,
                now: datetime | None = None) -> dict[str, Any]:

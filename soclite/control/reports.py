@@ -47,6 +47,8 @@ class ArchivedReport:
             "doc_number": self.doc_number,
             "created_at": self.created_at.isoformat(),
             "period": self.period,
+            # the annual report's (Form 08) periods are its years, "2026-Y"
+            "kind": "annual" if self.period.endswith("-Y") else "periodic",
             "lang": self.lang,
             "scope_unit": self.scope_unit,
             "schedule": self.schedule,

@@ -25,8 +25,10 @@ from soclite.correlator.engine import Engine
 from soclite.correlator.health import HEALTH_FILE
 from soclite.correlator.health import read as read_health
 from soclite.models import CLOSED_STATUSES, Alert, AlertStatus, IsolationState, Severity
+from soclite.reports.annual import AnnualFigures
 from soclite.reports.i18n import TACTICS
 from soclite.reports.periods import Period, timezone_of
+from soclite.reports.trends import TrendFlag
 from soclite.store.base import AlertQuery, HistogramBucket, HostQuery, Store
 
 #: Page size of the pass over alerts; both stores page with an opaque cursor.
@@ -132,6 +134,12 @@ class ReportContext:
     sla_minutes: dict[str, int] = field(default_factory=dict)
     #: noisy and broken rules (soclite.control.rule_health); None when no engine runs in this process
     rules_tuning: list[RuleHealthRow] | None = None
+    #: the annual report's (Form 08) own figures; None for a periodic report
+    annual: AnnualFigures | None = None
+    #: hours whose alert volume rose beyond its seasonal baseline (statistical trend detection); None = off
+    trends: list[TrendFlag] | None = None
+    #: the detector's k (median + k x MAD), printed with the section
+    trends_k: float = 0.0
 
     @property
     def high(self) -> int:
@@ -180,6 +188,10 @@ class ReportContext:
         out.update({f"handling.{k}": v for k, v in asdict(self.handling).items()})
         out.update({f"scope.{k}": v for k, v in asdict(self.scope).items()})
         out.update({f"intel.{k}": v for k, v in asdict(self.intel).items()})
+        if self.annual is not None:
+            out.update(self.annual.numbers())
+        if self.trends is not None:
+            out["trends.flags"] = len(self.trends)
         # minutes to two decimals (the document shows one; a short outage of seconds stays visible), not
         # float noise such as 30.463398499999997; a flag as 0/1 so a spreadsheet can sum it
         return {

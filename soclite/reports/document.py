@@ -120,10 +120,9 @@ def _no_borders(table: Any) -> None:
     table._tbl.tblPr.append(borders)
 
 
-def render_docx(ctx: ReportContext, header: Any, lang: str) -> bytes:
-    """The report as DOCX bytes; ``header`` is a :class:`soclite.reports.render.Header`."""
-    from soclite.reports.render import date_line, full_summary
-
+def new_document(header: Any, lang: str, date_text: str) -> Any:
+    """A new A4 portrait document with Decree 30/2020's margins, font and header block
+    (issuing body | national name, motto, place and date)."""
     docx = _docx()
     from docx.enum.section import WD_ORIENT
     from docx.enum.text import WD_ALIGN_PARAGRAPH
@@ -137,10 +136,6 @@ def render_docx(ctx: ReportContext, header: Any, lang: str) -> bytes:
     section.left_margin, section.right_margin = Mm(MARGINS_MM["left"]), Mm(MARGINS_MM["right"])
     _set_font(document)
 
-    def n(value: int) -> str:
-        return num(value, lang)
-
-    # --- the header: issuing body | national name, motto, place and date ---------------------------
     head = document.add_table(rows=1, cols=2)
     _no_borders(head)
     left, right = head.rows[0].cells
@@ -157,18 +152,41 @@ def render_docx(ctx: ReportContext, header: Any, lang: str) -> bytes:
     right.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
     motto = _para(right, align="center")
     _run(motto, t("motto", lang), bold=True, size=13, underline=True)
-    _para(right, date_line(ctx, header, lang), align="center", italic=True, size=13)
+    _para(right, date_text, align="center", italic=True, size=13)
+    return document
+
+
+def start_document(ctx: ReportContext, header: Any, lang: str, subtitle: str) -> Any:
+    """A new report document: the header block, the title, ``subtitle``, "Kính gửi" and the scope."""
+    from soclite.reports.render import date_line
+
+    document = new_document(header, lang, date_line(ctx, header, lang))
 
     # --- title, addressee -------------------------------------------------------------------------
     _para(document, space_after=0)
     _para(document, t("title", lang), align="center", bold=True, size=14, space_after=0)
-    _para(document, t("subtitle", lang, period=ctx.period.label(lang)), align="center", bold=True, size=14)
+    _para(document, subtitle, align="center", bold=True, size=14)
     recipient = _para(document, align="center", space_after=8)
     _run(recipient, f"{t('recipient', lang)}: ")
     _run(recipient, header.recipient, bold=True)
     scope = f"{ctx.scope_name} ({ctx.scope_unit})" if ctx.scope_unit else t("whole_province", lang)
     _para(document, f"{t('period', lang)}: {ctx.period.label(lang)} ({ctx.period.range_text(lang)}). "
           f"{t('scope_unit', lang)}: {scope}.", align="justify")
+    return document
+
+
+def render_docx(ctx: ReportContext, header: Any, lang: str) -> bytes:
+    """The report as DOCX bytes; ``header`` is a :class:`soclite.reports.render.Header`."""
+    from soclite.reports.render import full_summary
+
+    if ctx.annual is not None:
+        from soclite.reports.annual_document import render_annual_docx
+
+        return render_annual_docx(ctx, header, lang)
+    document = start_document(ctx, header, lang, t("subtitle", lang, period=ctx.period.label(lang)))
+
+    def n(value: int) -> str:
+        return num(value, lang)
 
     # --- body ---------------------------------------------------------------------------------------
     h = ctx.handling
@@ -223,6 +241,25 @@ def render_docx(ctx: ReportContext, header: Any, lang: str) -> bytes:
         for key in ("high", "medium", "low")
     ] + [[t("total", lang), n(ctx.previous_total), n(ctx.total)]])
 
+    if ctx.trends is not None:
+        from soclite.reports.render import TREND_ROWS, _local, trend_label
+
+        _para(document, f"VIII. {t('s_trends', lang)}", bold=True)
+        _para(document, t("trends_note", lang, k=num(ctx.trends_k, lang)), italic=True, size=12)
+        if ctx.trends:
+            _table(document, [t("trend_metric", lang), t("trend_hour", lang), t("trend_observed", lang),
+                              t("trend_baseline", lang), t("trend_threshold", lang)],
+                   [[trend_label(f, ctx, lang), _local(f.hour, ctx), n(f.observed), f"{f.median:.1f}",
+                     f"{f.threshold:.1f}"] for f in ctx.trends[:TREND_ROWS]], numeric_from=2)
+        else:
+            _para(document, t("trends_none", lang))
+    return finish(document, header, lang)
+
+
+def finish(document: Any, header: Any, lang: str) -> bytes:
+    """"Nơi nhận" on the left and the signer block on the right, then the document's bytes."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+
     # --- "Nơi nhận" | signer -------------------------------------------------------------------------
     closing = document.add_table(rows=1, cols=2)
     _no_borders(closing)
@@ -246,4 +283,4 @@ def render_docx(ctx: ReportContext, header: Any, lang: str) -> bytes:
     return out.getvalue()
 
 
-__all__ = ["FONT", "MARGINS_MM", "render_docx"]
+__all__ = ["FONT", "MARGINS_MM", "finish", "new_document", "render_docx", "start_document"]

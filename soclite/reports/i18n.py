@@ -11,6 +11,7 @@ from __future__ import annotations
 from babel.numbers import format_decimal
 
 from soclite.errors import ReportError
+from soclite.reports.i18n_annual import ANNUAL_CATALOG
 
 LANGUAGES = ("vi", "en")
 
@@ -166,6 +167,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "Figures queried directly from the soclite store ({store}); the query parameters are archived with the report.",
     },
 }
+
+CATALOG.update(ANNUAL_CATALOG)
 
 #: ATT&CK enterprise tactics as Sigma tags them (attack.<tactic>), with their Vietnamese names.
 TACTICS: dict[str, dict[str, str]] = {

@@ -1,5 +1,9 @@
 """Reporting periods: parse ``2024-08`` / ``2024-Q3`` / ``2024-H2`` (and daily/weekly forms) into exact bounds.
 
+The annual report (Form 08) has its own year, ``2026-Y``: 15/12/2025 to 14/12/2026, so that units can
+report to the system owner before 20/12 and the owner to the Ministry of Public Security before 25/12
+(docs/LEGAL.md: per issue 17, the decree's text not verified).
+
 Boundaries are local midnights in the configured time zone (Asia/Ho_Chi_Minh by
 default), because "August" for a Vietnamese province starts at 00:00 ICT on
 1 August, which is 17:00 UTC on 31 July. The store is queried with the UTC
@@ -16,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from soclite.errors import ReportError
 
-PeriodKind = Literal["day", "week", "month", "quarter", "half"]
+PeriodKind = Literal["day", "week", "month", "quarter", "half", "year"]
 
 _ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
 
@@ -26,13 +30,20 @@ _PATTERNS: list[tuple[PeriodKind, re.Pattern[str]]] = [
     ("month", re.compile(r"^(\d{4})-(\d{1,2})$")),
     ("quarter", re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)),
     ("half", re.compile(r"^(\d{4})-H([12])$", re.IGNORECASE)),
+    ("year", re.compile(r"^(\d{4})-Y$", re.IGNORECASE)),
 ]
+
+#: the annual report's year ends on 14 December and the next starts on 15 December (Form 08)
+YEAR_START_MONTH, YEAR_START_DAY = 12, 15
 
 #: Sane bounds of a period's year: nothing was monitored before 2000, and past MAX_YEAR the
 #: bounds' arithmetic (year 9999 + 6 months) would overflow; a future period is refused anyway.
 MIN_YEAR, MAX_YEAR = 2000, 2200
 
-PERIOD_HELP = "2024-08 (month), 2024-Q3 (quarter), 2024-H2 (half-year), 2024-W33 (ISO week) or 2024-08-15 (day)"
+PERIOD_HELP = (
+    "2024-08 (month), 2024-Q3 (quarter), 2024-H2 (half-year), 2024-W33 (ISO week), 2024-08-15 (day) "
+    "or 2024-Y (the annual report's year, 15/12/2023 to 14/12/2024)"
+)
 
 
 def timezone_of(name: str) -> ZoneInfo:
@@ -63,6 +74,8 @@ class Period:
             return f"{d.year}-{d.month:02d}"
         if self.kind == "quarter":
             return f"{d.year}-Q{(d.month - 1) // 3 + 1}"
+        if self.kind == "year":
+            return f"{self.end_day.year}-Y"
         return f"{d.year}-H{1 if d.month <= 6 else 2}"
 
     @property
@@ -99,6 +112,8 @@ class Period:
                 return f"tháng {d.month}/{d.year}"
             if self.kind == "quarter":
                 return f"quý {_ROMAN[(d.month - 1) // 3 + 1]}/{d.year}"
+            if self.kind == "year":
+                return f"năm {self.end_day.year}"
             return f"6 tháng {'đầu' if d.month <= 6 else 'cuối'} năm {d.year}"
         if self.kind == "day":
             return f"{d.strftime('%B')} {d.day}, {d.year}"
@@ -108,6 +123,8 @@ class Period:
             return f"{d.strftime('%B')} {d.year}"
         if self.kind == "quarter":
             return f"Q{(d.month - 1) // 3 + 1} {d.year}"
+        if self.kind == "year":
+            return f"the year {self.end_day.year}"
         return f"the {'first' if d.month <= 6 else 'second'} half of {d.year}"
 
     def range_text(self, lang: str) -> str:
@@ -142,6 +159,10 @@ def period_containing(kind: PeriodKind, day: date, tz: str = "Asia/Ho_Chi_Minh")
     if kind == "half":
         first = date(day.year, 1 if day.month <= 6 else 7, 1)
         return Period(kind, first, _add_months(first, 6), tz)
+    if kind == "year":
+        start_this_year = date(day.year, YEAR_START_MONTH, YEAR_START_DAY)
+        first = start_this_year if day >= start_this_year else start_this_year.replace(year=day.year - 1)
+        return Period(kind, first, first.replace(year=first.year + 1), tz)
     raise ReportError(f"unknown period kind {kind!r}")
 
 
@@ -163,6 +184,8 @@ def parse_period(text: str, tz: str = "Asia/Ho_Chi_Minh") -> Period:
                 day = date(numbers[0], numbers[1], 1)
             elif kind == "quarter":
                 day = date(numbers[0], (numbers[1] - 1) * 3 + 1, 1)
+            elif kind == "year":  # "2026-Y" ends on 14/12/2026
+                day = date(numbers[0], YEAR_START_MONTH, YEAR_START_DAY - 1)
             else:
                 day = date(numbers[0], 1 if numbers[1] == 1 else 7, 1)
         except ValueError as exc:

@@ -1,9 +1,14 @@
 """Render a :class:`ReportContext` to HTML (jinja2), PDF (WeasyPrint) and CSV.
 
 The HTML is the one layout; the PDF is that HTML printed by WeasyPrint with a
-font that covers Vietnamese embedded (Noto Sans from Debian's fonts-noto-core,
-else DejaVu Sans from fonts-dejavu-core), referenced by file:// URL so the PDF
-does not depend on fontconfig picking the right fallback for each diacritic.
+font that covers Vietnamese embedded, referenced by file:// URL so the PDF does
+not depend on fontconfig picking the right fallback for each diacritic. Decree
+30/2020/NĐ-CP asks for Times New Roman 13-14 pt: Times New Roman itself cannot be
+installed offline (Debian's ttf-mscorefonts-installer downloads it), so the PDF
+embeds Liberation Serif 2 (Debian's fonts-liberation2), which is metric-compatible
+with Times New Roman (same advance widths, so the same line and page breaks) and,
+unlike fonts-liberation 1.07, covers every precomposed Vietnamese letter. Noto
+Sans / DejaVu Sans remain the fallbacks where it is missing.
 """
 
 from __future__ import annotations
@@ -22,15 +27,22 @@ from soclite.config import Settings
 from soclite.csvsafe import safe_row
 from soclite.errors import ReportError
 from soclite.reports import charts
+from soclite.reports.annual import SYSTEM_COLUMNS
 from soclite.reports.context import INCIDENT_ROWS, ReportContext
 from soclite.reports.i18n import CATALOG, TACTICS, check_language, minutes, num, pct, t
 from soclite.reports.periods import timezone_of
+from soclite.reports.trends import TrendFlag
 
 FORMATS = ("pdf", "html", "csv", "docx")
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
-#: (regular, bold) candidates, first found wins: both cover Vietnamese fully.
+#: (family, regular, bold) candidates, first found wins: all cover Vietnamese fully.
 FONT_CANDIDATES: list[tuple[str, Path, Path]] = [
+    (
+        "Liberation Serif",
+        Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Regular.ttf"),
+        Path("/usr/share/fonts/truetype/liberation2/LiberationSerif-Bold.ttf"),
+    ),
     (
         "Noto Sans",
         Path("/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf"),
@@ -97,14 +109,28 @@ def parse_formats(text: str | list[str] | tuple[str, ...]) -> list[str]:
 
 
 def font_faces() -> list[dict[str, str]]:
-    """@font-face declarations for the first installed Vietnamese-capable font family."""
+    """@font-face declarations for the first installed Vietnamese-capable font family.
+
+    Italic faces are declared where the family has them (the place and date, "Nơi nhận"), else
+    WeasyPrint slants the upright face.
+    """
     for family, regular, bold in FONT_CANDIDATES:
         if regular.is_file():
-            faces = [{"family": family, "weight": "normal", "url": regular.as_uri()}]
+            faces = [{"family": family, "weight": "normal", "style": "normal", "url": regular.as_uri()}]
             if bold.is_file():
-                faces.append({"family": family, "weight": "bold", "url": bold.as_uri()})
+                faces.append({"family": family, "weight": "bold", "style": "normal", "url": bold.as_uri()})
+            for weight, path in (("normal", _italic(regular)), ("bold", _italic(bold))):
+                if path is not None:
+                    faces.append({"family": family, "weight": weight, "style": "italic", "url": path.as_uri()})
             return faces
     return []
+
+
+def _italic(upright: Path) -> Path | None:
+    """``LiberationSerif-Regular.ttf`` → ``LiberationSerif-Italic.ttf``, ``-Bold`` → ``-BoldItalic`` (if present)."""
+    stem = upright.stem.replace("-Regular", "-Italic") if upright.stem.endswith("-Regular") else upright.stem + "Italic"
+    path = upright.with_name(stem + upright.suffix)
+    return path if path.is_file() and path != upright else None
 
 
 def _environment() -> jinja2.Environment:
@@ -158,15 +184,48 @@ def handled_sentence(ctx: ReportContext, lang: str) -> str:
 
 
 def full_summary(ctx: ReportContext, lang: str) -> str:
-    """What is archived and sent with the report: both sentences."""
-    return " ".join(part for part in (summary_sentence(ctx, lang), handled_sentence(ctx, lang)) if part)
+    """What is archived and sent with the report: both sentences (the annual report opens with its own)."""
+    first = annual_summary(ctx, lang) if ctx.annual is not None else summary_sentence(ctx, lang)
+    return " ".join(part for part in (first, handled_sentence(ctx, lang)) if part)
+
+
+def annual_summary(ctx: ReportContext, lang: str) -> str:
+    """The annual report's opening sentence (Form 08): systems, alerts, incidents of the year."""
+    a = ctx.annual
+    assert a is not None
+    return t("annual_summary", lang, period=ctx.period.label(lang), range=ctx.period.range_text(lang),
+             systems=num(len(a.systems), lang), total=num(ctx.total, lang), high=num(ctx.high, lang),
+             incidents=num(a.incidents, lang))
+
+
+def trend_label(flag: TrendFlag, ctx: ReportContext, lang: str) -> str:
+    """What rose, in words: the whole scope, a unit's name, a rule's title or a host."""
+    if flag.dimension == "total":
+        return t("trend_all", lang)
+    if flag.dimension == "unit":
+        names = {code: name for code, name, _n in ctx.by_unit}
+        return f"{t('unit', lang)}: {names.get(flag.key) or flag.key}"
+    if flag.dimension == "rule_id":
+        titles = {rule: title for rule, title, _n in ctx.all_rules}
+        return f"{t('rule', lang)}: {titles.get(flag.key) or flag.key}"
+    return f"{t('host', lang)}: {flag.key}"
+
+
+TREND_ROWS = 10
 
 
 def render_html(ctx: ReportContext, header: Header, lang: str, *, for_pdf: bool = False) -> str:
     check_language(lang)
     h = ctx.handling
-    template = _environment().get_template("report.html.j2")
+    annual = ctx.annual is not None
+    template = _environment().get_template("annual.html.j2" if annual else "report.html.j2")
     return template.render(
+        a=ctx.annual,
+        trend_rows=(ctx.trends or [])[:TREND_ROWS],
+        trend_label=lambda flag: trend_label(flag, ctx, lang),
+        trend_note=t("trends_note", lang, k=num(ctx.trends_k, lang)) if ctx.trends is not None else "",
+        columns=SYSTEM_COLUMNS,
+        annual_summary=annual_summary(ctx, lang) if annual else "",
         ctx=ctx,
         h=h,
         header=header,
@@ -230,11 +289,20 @@ CSV_LABEL_KEYS: dict[str, str] = {
     "scope.national_enabled": "national_enabled_flag", "scope.national_state": "national_state",
     "intel.iocs_received": "iocs_received", "intel.iocs_held": "iocs_held", "intel.iocs_sent": "iocs_sent",
     "intel.downtime_minutes": "connector_downtime", "intel.outages": "connector_outages",
+    "annual.systems": "systems_total", "annual.systems_approved": "systems_approved",
+    "annual.incidents": "incidents_total", "annual.incidents_national_security": "incidents_national_security",
+    "annual.incidents_personal_data": "incidents_personal_data",
+    "annual.initial_notice_on_time": "initial_notice_on_time", "annual.report_72h_on_time": "report_72h_on_time",
+    "annual.final_reports": "final_reports",
+    "trends.flags": "trends_flags",
+    **{f"annual.incidents_{sev}": f"incident_sev.{sev}" for sev in ("serious", "high", "medium", "low")},
 }
 
 
 def csv_labels(lang: str) -> dict[str, str]:
-    return {key: t(message, lang) for key, message in CSV_LABEL_KEYS.items()}
+    labels = {key: t(message, lang) for key, message in CSV_LABEL_KEYS.items()}
+    labels.update({f"annual.systems_level_{level}": t("systems_level", lang, level=level) for level in range(1, 6)})
+    return labels
 
 
 def _status_name(status: str, lang: str) -> str:
@@ -268,6 +336,14 @@ def render_csv(ctx: ReportContext, header: Header, lang: str) -> bytes:
         w.writerow(["rule", rule, title or rule, count])
     for host, count in ctx.all_hosts:
         w.writerow(["host", host, f"{t('host_count', lang)} {host}" if host else t("no_data", lang), count])
+    for flag in ctx.trends or []:  # value = the hour's count; then the hour, the baseline and the threshold
+        w.writerow(["trend", f"{flag.dimension}:{flag.key}", trend_label(flag, ctx, lang), flag.observed,
+                    flag.hour.isoformat(), round(flag.median, 2), round(flag.threshold, 2)])
+    if ctx.annual is not None:  # Form 08's per-system table, one row per system, its cells as printed
+        w.writerow([])
+        w.writerow(["system_id", t("col.no", lang), *(t(f"col.{col}", lang) for col in SYSTEM_COLUMNS)])
+        for i, row in enumerate(ctx.annual.systems, 1):
+            w.writerow([row.id, i, *(row.cells[col] for col in SYSTEM_COLUMNS)])
     w.writerow([])
     w.writerow(
         ["alert_id", "first_seen", "last_seen", "severity", "level", "rule_id", "rule_title", "host", "unit",

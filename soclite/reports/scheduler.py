@@ -24,6 +24,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from soclite.config import ReportSchedule
 from soclite.errors import ConfigError, SocliteError
+from soclite.reports.annual_schedule import AnnualPass
+from soclite.reports.annual_schedule import run_pass as run_annual_pass
 from soclite.reports.archive import ReportArchive
 from soclite.reports.delivery import deliver, submit_national, sync_outbox_deliveries
 from soclite.reports.periods import SCHEDULE_KINDS, Period, last_completed, parse_period, timezone_of
@@ -35,6 +37,8 @@ JOB_PREFIX = "report:"
 RETRY_JOB = "report-deliveries:retry"
 INCIDENT_JOB = "incidents:escalate"
 RETENTION_JOB = "retention:run"
+ANNUAL_JOB = "annual-report:calendar"
+TREND_JOB = "trends:detect"
 #: a run missed by up to 40 days (a monthly report over a long outage) still runs at the next start
 MISFIRE_GRACE_SECONDS = 40 * 86400
 #: at most this many missed periods are produced by one run (a daily schedule after a long outage)
@@ -109,6 +113,22 @@ def run_retention_job() -> None:
         scheduler.run_retention()
 
 
+def annual_calendar() -> None:
+    """Job entry point of the annual report's draft and reminders (referenced by text in the job store)."""
+    with _ACTIVE_LOCK:
+        scheduler = _ACTIVE.get("current")
+    if scheduler is not None:
+        scheduler.annual_pass()
+
+
+def detect_trends() -> None:
+    """Job entry point of statistical trend detection (referenced by text in the job store)."""
+    with _ACTIVE_LOCK:
+        scheduler = _ACTIVE.get("current")
+    if scheduler is not None:
+        scheduler.trend_pass()
+
+
 class ReportScheduler:
     """Runs ``settings.reports.schedules``; ``start()`` / ``shutdown()`` are called by the server."""
 
@@ -178,6 +198,24 @@ class ReportScheduler:
                             timezone=timezone_of(self.settings.timezone)),
                 id=RETENTION_JOB,
                 name="retention by security level (archive, then delete)",
+                replace_existing=True,
+            )
+        annual = self.settings.compliance.annual_report
+        if annual.enabled:  # daily: the pass itself knows which days of December matter
+            self._scheduler.add_job(
+                "soclite.reports.scheduler:annual_calendar",
+                CronTrigger(hour=annual.hour, minute=0, timezone=timezone_of(self.settings.timezone)),
+                id=ANNUAL_JOB,
+                replace_existing=True,
+            )
+        elif self._scheduler.get_job(ANNUAL_JOB) is not None:
+            self._scheduler.remove_job(ANNUAL_JOB)
+        trends = self.settings.compliance.trends
+        if trends.enabled and getattr(self.runtime, "outbox", None) is not None:
+            self._scheduler.add_job(
+                "soclite.reports.scheduler:detect_trends",
+                IntervalTrigger(minutes=trends.every_minutes),
+                id=TREND_JOB,
                 replace_existing=True,
             )
         self._scheduler.resume()
@@ -265,6 +303,24 @@ class ReportScheduler:
         except (SocliteError, OSError):
             log.exception("the retention run failed")
             return None
+
+    def annual_pass(self, now: datetime | None = None) -> AnnualPass:
+        """The annual report's (Form 08) draft and deadline reminders for ``now`` (soclite.reports.annual_schedule)."""
+        try:
+            return run_annual_pass(self.runtime, self.archive, now or datetime.now(UTC))
+        except SocliteError:
+            log.exception("the annual report's calendar pass failed")
+            return AnnualPass(draft=None, reminders=[])
+
+    def trend_pass(self, now: datetime | None = None) -> list[str]:
+        """Statistical trend detection over the last full hour; notifications for new rises."""
+        from soclite.reports.trends import notify_trends
+
+        try:
+            return notify_trends(self.runtime, now or datetime.now(UTC))
+        except SocliteError:
+            log.exception("the trend detection pass failed")
+            return []
 
     def retry_failed_deliveries(self) -> None:
         """Direct SMTP deliveries that failed are tried again (the outbox retries its own, whose outcome

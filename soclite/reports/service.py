@@ -6,21 +6,24 @@ made by hand and a scheduled one are the same document.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from soclite.config import Settings
 from soclite.control.isolations import isolation_commands_between
 from soclite.control.schema import open_control_db
 from soclite.db import Database
 from soclite.errors import ReportError
+from soclite.reports.annual import build_annual
 from soclite.reports.archive import ArchivedReport, ReportArchive
 from soclite.reports.context import ReportContext, build_context
 from soclite.reports.i18n import check_language
 from soclite.reports.periods import Period, check_started, parse_period
 from soclite.reports.render import Header, full_summary, parse_formats, render_all
+from soclite.reports.trends import detect_period
 from soclite.store.base import Store, unit_subtree
 
 #: document numbers are sequential: reserve-render-store runs one at a time in a process.
@@ -35,6 +38,26 @@ class ReportRequest:
     unit: str | None = None
     requested_by: str = "cli"
     schedule: str | None = None
+
+
+ReportKind = Literal["periodic", "annual"]
+
+
+def period_for_kind(kind: str, period: str) -> str:
+    """The period code a request of ``kind`` means: an annual report (Form 08) takes ``2026`` or ``2026-Y``;
+    a periodic one anything but a Form 08 year (so a typo cannot file the wrong form)."""
+    value = period.strip()
+    is_year = bool(re.fullmatch(r"\d{4}(-[Yy])?", value))
+    if kind == "annual":
+        if not is_year:
+            raise ReportError(f"an annual report (Form 08) covers a year such as 2026 (15/12/2025-14/12/2026), "
+                              f"not {period!r}")
+        return value[:4] + "-Y"
+    if kind != "periodic":
+        raise ReportError(f"unknown report kind {kind!r}; expected periodic or annual")
+    if is_year and len(value) > 4:
+        raise ReportError(f"{period!r} is the annual report's year: ask for kind 'annual'")
+    return value
 
 
 def resolve_units(store: Store, unit: str | None) -> frozenset[str] | None:
@@ -66,20 +89,26 @@ def make_context(
     db = control if control is not None else open_control_db(settings.data_dir)
     try:
         commands = isolation_commands_between(db, period.start, period.end)
+        ctx = build_context(
+            store,
+            settings,
+            period,
+            units=units,
+            scope_unit=request.unit,
+            now=now,
+            outbox=getattr(runtime, "outbox", None),
+            engine=getattr(runtime, "engine", None),
+            isolation_commands=commands,
+        )
+        if period.kind == "year":  # the annual report (Form 08): the inventory and the year's incidents too
+            ctx.annual = build_annual(db, store, period, units, request.lang, ctx.generated_at)
+        elif settings.compliance.trends.enabled:  # the periodic report summarises the period's rises
+            ctx.trends = detect_period(store, settings, period.start, min(period.end, ctx.generated_at), units)
+            ctx.trends_k = settings.compliance.trends.k
     finally:
         if control is None:
             db.close()
-    return build_context(
-        store,
-        settings,
-        period,
-        units=units,
-        scope_unit=request.unit,
-        now=now,
-        outbox=getattr(runtime, "outbox", None),
-        engine=getattr(runtime, "engine", None),
-        isolation_commands=commands,
-    )
+    return ctx
 
 
 def generate(

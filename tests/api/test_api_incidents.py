@@ -173,3 +173,60 @@ def test_implausible_detection_times_are_refused_not_a_server_error(tmp_path: Pa
         with pytest.raises(ValidationError):
             MilestoneRecord(milestone="initial_notice", at=bad)
     assert IncidentCreate(title="x", detected_at="2026-12-07T08:00:00+07:00").detected_at is not None
+
+
+def test_notice_as_pdf_and_docx_reads_back_the_case(
+    seeded: dict[str, list[str]], runtime: Runtime, client: Client, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    """The initial notice as the administrative document: pdftotext and python-docx read back the incident,
+    the number of alerts and hosts, each host and rule, as the store holds them."""
+    import io
+    import shutil
+    import subprocess
+
+    import docx
+
+    from soclite.store.base import AlertQuery
+
+    analyst = auth(tokens["analyst"])
+    ids = seeded["HA"][:3]
+    case = client.post("/api/v1/cases", json={"title": "Mã độc", "unit": "HA", "alert_ids": ids,
+                                               "description": "Mã độc mã hoá tệp"}, headers=analyst).json()
+    detected = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)  # 08:30 ICT
+    incident = client.post("/api/v1/incidents", json={"title": "Mã độc tống tiền huyện A", "case_id": case["id"],
+                                                      "detected_at": detected.isoformat(), "personal_data": True},
+                           headers=analyst).json()
+    alerts = runtime.store.query_alerts(AlertQuery(ids=ids, limit=10)).items
+    hosts = sorted({a.host for a in alerts})
+    rules = sorted({a.rule_title for a in alerts})
+    base = f"/api/v1/incidents/{incident['id']}/notice?kind=initial_notice"
+    assert client.get(base + "&format=xlsx", headers=analyst).status_code == 400
+
+    word = client.get(base + "&format=docx", headers=analyst)
+    assert word.status_code == 200 and word.headers["content-type"].startswith("application/vnd.openxmlformats")
+    document = docx.Document(io.BytesIO(word.content))
+    assert document.styles["Normal"].font.name == "Times New Roman"
+    body = [p.text for p in document.paragraphs]
+    assert "THÔNG BÁO BAN ĐẦU (24 GIỜ)" in body and "Sự cố: Mã độc tống tiền huyện A" in body
+    assert any(p.startswith("Kính gửi: Bộ Thông tin và Truyền thông") for p in body)
+    fields = {r.cells[0].text: r.cells[1].text for r in document.tables[1].rows}
+    assert fields["Thời điểm phát hiện"] == "08:30 ngày 02/03/2026"
+    assert fields["Số cảnh báo liên quan"] == str(len(alerts)) and fields["Số máy bị ảnh hưởng"] == str(len(hosts))
+    assert "có lộ, lọt dữ liệu cá nhân" in fields["Mức độ"] and fields["Mô tả"] == "Mã độc mã hoá tệp"
+    for host in hosts:
+        assert any(p.startswith(f"- {runtime.store.get_host(host).name} ({host}") for p in body), host
+    for rule in rules:
+        assert f"- {rule}" in body
+    copies = [p.text for p in document.tables[-1].rows[0].cells[0].paragraphs]
+    assert copies[0] == "Nơi nhận:" and copies[-1] == "- Lưu: VT."
+
+    pdf = client.get(base + "&format=pdf", headers=analyst)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    if shutil.which("pdftotext"):
+        path = tmp_path / "notice.pdf"
+        path.write_bytes(pdf.content)
+        text = " ".join(subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True,
+                                       text=True, check=True).stdout.split())
+        assert "THÔNG BÁO BAN ĐẦU (24 GIỜ)" in text and "08:30 ngày 02/03/2026" in text
+        assert f"Số cảnh báo liên quan {len(alerts)}" in text and f"Số máy bị ảnh hưởng {len(hosts)}" in text
+        assert all(host in text for host in hosts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import warnings
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,33 @@ def test_the_current_unfinished_period_is_still_allowed() -> None:
         check_started(parse_period("2026-04"), now)
     # 1 April 00:30 in Hanoi is still 31 March in UTC: the site's day decides
     check_started(parse_period("2026-04"), datetime(2026, 3, 31, 17, 30, tzinfo=UTC))
+
+
+def test_annual_kind_generates_form_08_for_the_year(api: tuple[TestClient, Runtime, dict[str, str]]) -> None:
+    """kind "annual" with a bare year files Form 08 for 15/12 to 14/12; a mismatch is a clear 422, no number spent."""
+    client, runtime, tokens = api
+    created = client.post("/api/v1/systems", headers=_h(tokens["admin"]), json={
+        "name": "Cổng thông tin điện tử", "owner": "UBND tỉnh", "operator": "Sở KH&CN", "level": 3})
+    assert created.status_code in (200, 201), created.text
+    resp = client.post("/api/v1/reports", json={"kind": "annual", "period": "2024", "formats": ["html", "csv"]},
+                       headers=_h(tokens["admin"]))
+    assert resp.status_code == 201, resp.text
+    report = resp.json()
+    assert report["kind"] == "annual" and report["period"] == "2024-Y"
+    assert report["params"]["start"] == "2023-12-14T17:00:00+00:00"
+    assert report["params"]["end"] == "2024-12-14T17:00:00+00:00"
+    html = client.get(f"/api/v1/reports/{report['id']}/html", headers=_h(tokens["admin"])).text
+    shown = html_figures(html)
+    assert shown["annual.systems"] == 1 and shown["annual.systems_level_3"] == 1
+    start, end = report["params"]["start"], report["params"]["end"]
+    total = runtime.store.count_alerts(AlertQuery(start=datetime.fromisoformat(start),
+                                                  end=datetime.fromisoformat(end)))["total"]
+    assert shown["total"] == total > 0
+    listed = client.get("/api/v1/reports", headers=_h(tokens["admin"])).json()["items"]
+    assert {r["kind"] for r in listed} >= {"annual", "periodic"}
+
+    before = len(listed)
+    for body in ({"kind": "annual", "period": "2024-08"}, {"kind": "periodic", "period": "2024-Y"}):
+        bad = client.post("/api/v1/reports", json=body, headers=_h(tokens["admin"]))
+        assert bad.status_code == 422 and ("annual" in bad.text), bad.text
+    assert len(client.get("/api/v1/reports", headers=_h(tokens["admin"])).json()["items"]) == before

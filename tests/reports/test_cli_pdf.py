@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -74,10 +75,20 @@ def test_cli_pdf_has_summary_with_diacritics_and_embedded_font(
     assert sentence in flat
     assert "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM" in flat and "Độc lập - Tự do - Hạnh phúc" in flat
 
+    # Decree 30/2020: Times New Roman 13-14 pt; offline, its metric-compatible clone Liberation Serif
+    # (fonts-liberation2) is embedded, in regular and bold, and no sans-serif face sets the body
     fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
-    body_fonts = [line for line in fonts.splitlines()[2:] if "Noto-Sans" in line or "DejaVu" in line]
-    assert body_fonts, fonts
-    assert all(line.split()[-5] == "yes" for line in body_fonts), fonts  # the "emb" column
+    rows = fonts.splitlines()[2:]
+    serif = [line for line in rows if "Liberation-Serif" in line.split()[0]]
+    assert {line.split()[0].split("+")[-1] for line in serif} >= {"Liberation-Serif", "Liberation-Serif-Bold"}, fonts
+    assert all(line.split()[-5] == "yes" for line in serif), fonts  # the "emb" column
+    assert not [line for line in rows if "Noto-Sans" in line or "DejaVu" in line], fonts
+    # the body text's size, read back from the first page's layout (pdftotext -bbox: word boxes in points)
+    bbox = subprocess.run(["pdftotext", "-bbox", "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    heights = [float(m[1]) - float(m[0]) for m in re.findall(r'yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">Trong<', bbox)]
+    # a 13 pt line's word box is the font's ascent + descent: 13 x (0.891 + 0.216) ≈ 14.4 pt for Liberation Serif
+    assert heights and all(13 * 1.05 <= h <= 14 * 1.15 for h in heights), (heights, bbox[:500])
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     prefix = ARTIFACTS / "report-page"

@@ -139,6 +139,11 @@ def test_pdf_header_summary_and_figures_match_the_store(august: dict[str, object
         assert match, f"{label!r} not followed by a number in the PDF"
         assert int(match.group(1).replace(".", "")) == exp[key], (label, match.group(1), exp[key])
     assert exp["isolation_requests"] == 2  # the seed's audit has two isolation requests in August
+    # the severity table, with its shares, and the statistical trend section (issue 17)
+    for label, key in [("Cao", "high"), ("Trung bình và thấp", "medium_low"), ("Tổng số", "total")]:
+        match = re.search(re.escape(label) + r" ([\d.]+) ([\d,]+)%", flat)
+        assert match and int(match.group(1).replace(".", "")) == exp[key], (label, key)
+    assert "VIII. Phát hiện xu hướng bằng thống kê" in flat and "trung vị" in flat
 
     shown = html_figures(html)
     wrong = {k: (v, exp[k]) for k, v in shown.items() if k in exp and exp[k] != v}

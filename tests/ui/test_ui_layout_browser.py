@@ -43,7 +43,7 @@ def test_vietnamese_navigation_stays_on_one_line_at_1280px(chromium: Any, live: 
     page = context.new_page()
     _login(page, live.url, "quan", "admin-password-12", "/alerts")
     links = page.locator("nav.nav a")
-    assert links.count() == 11  # every page an admin sees: event search, ATT&CK, the response queue, users and the audit log included
+    assert links.count() == 12  # every page an admin sees: event search, ATT&CK, incidents (issue 17), the response queue, users and the audit log included
     tops = {round(links.nth(i).bounding_box()["y"]) for i in range(links.count())}
     assert len(tops) == 1, f"navigation wraps: link tops {sorted(tops)}"
     header = page.locator("header.topbar").bounding_box()

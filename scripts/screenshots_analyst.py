@@ -1,6 +1,6 @@
 """Screenshots of the analyst's pages for the README, made again with one command.
 
-    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--lang vi]
+    .venv/bin/python scripts/screenshots_analyst.py [--out docs/screenshots] [--lang vi]
 
 A demo server (uvicorn on loopback, a temporary data directory) is seeded with a small province's
 alerts and events (a PowerShell chain under Sysmon, an SSH brute force, background events over a
