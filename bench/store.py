@@ -161,6 +161,23 @@ def disk_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in files)
 
 
+def partition_bytes(directory: Path) -> dict[str, int]:
+    """Bytes per table/index over every day file (SQLite's dbstat), and the -wal/-shm files left beside them."""
+    import sqlite3
+
+    out: dict[str, int] = {}
+    for db in sorted(directory.glob("events-*.db")):
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
+                out[name] = out.get(name, 0) + int(size)
+        finally:
+            conn.close()
+    for extra in (*directory.glob("*-wal"), *directory.glob("*-shm")):
+        out["(wal/shm files)"] = out.get("(wal/shm files)", 0) + extra.stat().st_size
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def bench_sustained(store: Store, path: Path, total: int, batch: int, step: int, per_second: int, seed: int) -> dict[str, Any]:
     """Write ``total`` events in batches; the write rate of each ``step`` events, and disk per million."""
     rng = random.Random(seed)
@@ -185,12 +202,14 @@ def bench_sustained(store: Store, path: Path, total: int, batch: int, step: int,
         print(f"{written:>12,} events  {done / seconds:>10,.0f} ev/s  {size / written * 1e6 / 1e6:8.1f} MB/million",
               file=sys.stderr, flush=True)
     size = disk_bytes(path)
+    parts = partition_bytes(path) if path.is_dir() else {}
     return {
         "mode": "sustained", "store": store.kind, "events": written, "batch": batch,
         "events_per_s_first_step": steps[0]["events_per_s"], "events_per_s_last_step": steps[-1]["events_per_s"],
         "steps": steps, "disk_bytes": size, "disk_bytes_per_million_events": round(size / written * 1e6),
         "json_bytes_per_million_events": round(raw / written * 1e6),
         "compression_ratio": round(raw / size, 2) if size else None,
+        "bytes_per_event_by_part": {name: round(n / written, 1) for name, n in parts.items()},
     }
 
 

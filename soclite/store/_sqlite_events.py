@@ -16,9 +16,10 @@ Here:
   inside the document: a small random index instead of a 32-character one.
 * ``ts`` is microseconds since the epoch (an integer: 8 bytes in the row and each index where
   the ISO text took 27); product/category/service filters read the document.
-* ``doc`` is the event's JSON deflated with a dictionary learned from the first batch written to
-  the partition (kept in its ``meta`` table): small JSON documents compress ~5x with it, ~1.5x
-  without. Free text ``q`` and field filters decompress in SQL functions (the time range and the
+* ``doc`` is the event's JSON compressed by zstd with a dictionary trained on the day's own
+  documents (table ``zdicts``; the blob's first byte names the dictionary). bench/store.py
+  --sustained 1000000: zstd+trained dictionary vs the deflate+raw-dictionary of version 1 (files
+  of version 1 keep their ``meta`` zdict and deflate). See :class:`_ZstdCodec`. Free text ``q`` and field filters decompress in SQL functions (the time range and the
   indexed filters narrow the rows first).
 * a batch spanning days commits one transaction per day: a failure leaves earlier days written,
   and the retry rewrites them as no-ops (UNIQUE ``(ts, id)``), so nothing is lost or doubled.
@@ -38,15 +39,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import zstandard as zstd
 
 from soclite.db import connect, transaction
 from soclite.errors import SchemaError, StoreError
 from soclite.models import Event
 from soclite.store import _common as c
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS zdicts (id INTEGER PRIMARY KEY, samples INTEGER NOT NULL, dict BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     ts INTEGER NOT NULL,
     idh INTEGER NOT NULL,
@@ -64,6 +67,12 @@ _NAME = re.compile(r"^events-(\d{8})\.db$")
 #: deflate window (raw, 4 KiB) and dictionary size: small documents, cheap per-row compressor state
 _WBITS = -12
 _ZDICT_BYTES = 4096
+#: zstd: level (3 is zstd's default; higher levels cost write rate for a few %), trained dictionary size,
+#: documents a dictionary is trained on before it is kept for the day, dictionaries a day file may hold
+_ZSTD_LEVEL = 3
+_ZDICT_TRAINED_BYTES = 16384
+_TRAIN_SAMPLES = 2000
+_MAX_DICTS = 8
 #: connections kept open per thread (readers) and for the writer
 _CACHED = 16
 
@@ -88,7 +97,7 @@ def day_of(ts: str) -> str:
 
 
 class _Codec:
-    """Deflate with the partition's dictionary."""
+    """Deflate with the partition's dictionary (files written before zstd: read, and written on, as they are)."""
 
     def __init__(self, zdict: bytes) -> None:
         self.zdict = zdict
@@ -105,6 +114,68 @@ class _Codec:
         return doc
 
 
+class _ZstdCodec:
+    """zstd with dictionaries trained on the day's own documents; each blob's first byte names its dictionary.
+
+    The first dictionary comes from the day's first batch, however small; while the dictionary in use was
+    learned from fewer than ``_TRAIN_SAMPLES`` documents, a batch with more documents trains a better one
+    (``_MAX_DICTS`` at most a file). Frames are magic-less and checksum-less (SQLite's pages carry the
+    rows; 4 + 4 bytes a row saved), with their content size, so a decompression is one call.
+    """
+
+    def __init__(self, rows: Sequence[tuple[int, int, bytes]]) -> None:
+        self.samples: dict[int, int] = {}
+        self._comp: dict[int, zstd.ZstdCompressor] = {}
+        self._decomp: dict[int, zstd.ZstdDecompressor] = {}
+        for number, samples, data in rows:
+            self.add(number, samples, data)
+
+    def add(self, number: int, samples: int, data: bytes) -> None:
+        zdict = zstd.ZstdCompressionDict(data)
+        params = zstd.ZstdCompressionParameters.from_level(
+            _ZSTD_LEVEL, format=zstd.FORMAT_ZSTD1_MAGICLESS, write_checksum=False, write_dict_id=False,
+            write_content_size=True,
+        )  # fmt: skip
+        self._comp[number] = zstd.ZstdCompressor(dict_data=zdict, compression_params=params)
+        self._decomp[number] = zstd.ZstdDecompressor(dict_data=zdict, format=zstd.FORMAT_ZSTD1_MAGICLESS)
+        self.samples[number] = samples
+
+    @property
+    def current(self) -> int:
+        return max(self.samples)
+
+    def wants_training(self, batch: int) -> bool:
+        have = self.samples[self.current]
+        return have < _TRAIN_SAMPLES and batch >= 2 * have and len(self.samples) < _MAX_DICTS
+
+    def pack(self, raw: bytes) -> bytes:
+        number = self.current
+        return bytes((number,)) + self._comp[number].compress(raw)
+
+    def known(self, blob: bytes) -> bool:
+        return bool(blob) and blob[0] in self._decomp
+
+    def unpack(self, blob: bytes) -> bytes:
+        decomp = self._decomp.get(blob[0]) if blob else None
+        if decomp is None:
+            raise StoreError(f"an event compressed with dictionary {blob[:1]!r}, which this day file lacks")
+        return decomp.decompress(blob[1:])
+
+    def event(self, blob: bytes) -> Event:
+        doc: Event = orjson.loads(self.unpack(blob))
+        return doc
+
+
+def train_dictionary(samples: Sequence[bytes]) -> bytes:
+    """A zstd dictionary for these documents: trained (COVER) when there are enough of them, else their
+    concatenated text (a raw-content dictionary, what deflate's zdict was)."""
+    if len(samples) >= 64:
+        try:
+            return zstd.train_dictionary(_ZDICT_TRAINED_BYTES, list(samples), level=_ZSTD_LEVEL).as_bytes()
+        except zstd.ZstdError:  # too little distinct content to train on: the raw text still helps
+            pass
+    return b"".join(samples[-64:])[-_ZDICT_BYTES:] or b"{}"
+
 
 class _Partition:
     """One open connection to one day's file, with its codec and SQL functions."""
@@ -120,34 +191,46 @@ class _Partition:
                 self.conn.executescript(SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
             if create:  # the writer: a day's random-order index (idh) and host/unit insertion points in memory
                 self.conn.execute("PRAGMA cache_size=-65536")  # (readers, one set per thread, keep the default)
+                # the WAL is reset after each checkpoint but keeps its largest size: truncate it past 4 MiB
+                self.conn.execute("PRAGMA journal_size_limit=4194304")
         except sqlite3.Error as exc:
             raise SchemaError(f"{path}: not a usable event partition: {exc}") from exc
-        self.codec: _Codec | None = None
+        self.codec: _Codec | _ZstdCodec | None = None
         self._load_codec()
         self.conn.create_function("sl_doc_contains", 2, self._contains, deterministic=True)
         self.conn.create_function("sl_doc_field", 2, self._field, deterministic=True)
 
     def _load_codec(self) -> None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'zdict'").fetchone()
-        if row is not None:
+        if row is not None:  # a file of an earlier version: deflate
             self.codec = _Codec(bytes(row[0]))
+            return
+        rows = self.conn.execute("SELECT id, samples, dict FROM zdicts ORDER BY id").fetchall()
+        if rows:
+            self.codec = _ZstdCodec([(int(i), int(n), bytes(d)) for i, n, d in rows])
 
-    def ensure_codec(self, sample: Sequence[bytes]) -> _Codec:
-        """The dictionary is learned once, from the first batch: recent substrings weigh most in deflate,
-        so the documents' shared keys and values end up at the dictionary's end."""
+    def ensure_codec(self, sample: Sequence[bytes]) -> _Codec | _ZstdCodec:
+        """The codec for a batch being written (inside its transaction): a day's first batch trains the
+        first dictionary, a larger batch a better one while the day's is made from few documents."""
         if self.codec is None:
             self._load_codec()
-        if self.codec is None:
-            zdict = b"".join(sample[-64:])[-_ZDICT_BYTES:] or b"{}"
-            self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('zdict', ?)", (zdict,))
+        if self.codec is None or (isinstance(self.codec, _ZstdCodec) and self.codec.wants_training(len(sample))):
+            number = 1 if self.codec is None else self.codec.current + 1
+            self.conn.execute(
+                "INSERT INTO zdicts (id, samples, dict) VALUES (?, ?, ?)",
+                (number, len(sample), train_dictionary(sample)),
+            )
+            self.codec = None
             self._load_codec()
         assert self.codec is not None
         return self.codec
 
     def _doc(self, blob: bytes) -> Event | None:
-        if self.codec is None:  # opened before the day's first write: the dictionary came with it
-            self._load_codec()
-        return self.codec.event(blob) if self.codec is not None else None
+        codec = self.codec
+        if codec is None or (isinstance(codec, _ZstdCodec) and not codec.known(blob)):
+            self._load_codec()  # opened before the write that brought the blob's dictionary
+            codec = self.codec
+        return codec.event(blob) if codec is not None else None
 
     def _contains(self, blob: bytes, needle: str) -> int:
         event = self._doc(blob)
