@@ -21,6 +21,10 @@ Here:
   --sustained 1000000: zstd+trained dictionary vs the deflate+raw-dictionary of version 1 (files
   of version 1 keep their ``meta`` zdict and deflate). See :class:`_ZstdCodec`. Free text ``q`` and field filters decompress in SQL functions (the time range and the
   indexed filters narrow the rows first).
+* free text: ``events_fts`` (FTS5, contentless, ``detail=none``, ``columnsize=0``: which rows hold a
+  word, nothing else) and ``terms`` (every word of the day once), filled in the write's transaction;
+  :mod:`soclite.store._sqlite_text` turns ``q`` into an index lookup with the substring meaning kept.
+  A file of version 1 gets the tables on upgrade and keeps reading its older rows document by document.
 * a batch spanning days commits one transaction per day: a failure leaves earlier days written,
   and the retry rewrites them as no-ops (UNIQUE ``(ts, id)``), so nothing is lost or doubled.
 """
@@ -33,7 +37,7 @@ import sqlite3
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,7 @@ from soclite.db import connect, transaction
 from soclite.errors import SchemaError, StoreError
 from soclite.models import Event
 from soclite.store import _common as c
+from soclite.store import _sqlite_text as text
 
 SCHEMA_VERSION = 2
 SCHEMA = """
@@ -61,6 +66,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS events_ts_idh ON events (ts, idh);
 CREATE INDEX IF NOT EXISTS events_idh ON events (idh);
 CREATE INDEX IF NOT EXISTS events_host_ts ON events (host, ts);
 CREATE INDEX IF NOT EXISTS events_unit_ts ON events (unit, ts);
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5 (t, content='', detail=none, columnsize=0,
+                                                    tokenize='unicode61 remove_diacritics 0');
+CREATE TABLE IF NOT EXISTS terms (term TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAME = re.compile(r"^events-(\d{8})\.db$")
@@ -188,7 +196,7 @@ class _Partition:
             if version > SCHEMA_VERSION:
                 raise SchemaError(f"{path}: event partition schema {version} is newer than this soclite's")
             if version < SCHEMA_VERSION:
-                self.conn.executescript(SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+                self._upgrade()
             if create:  # the writer: a day's random-order index (idh) and host/unit insertion points in memory
                 self.conn.execute("PRAGMA cache_size=-65536")  # (readers, one set per thread, keep the default)
                 # the WAL is reset after each checkpoint but keeps its largest size: truncate it past 4 MiB
@@ -197,8 +205,57 @@ class _Partition:
             raise SchemaError(f"{path}: not a usable event partition: {exc}") from exc
         self.codec: _Codec | _ZstdCodec | None = None
         self._load_codec()
+        self.fts_since = self._fts_since()
         self.conn.create_function("sl_doc_contains", 2, self._contains, deterministic=True)
         self.conn.create_function("sl_doc_field", 2, self._field, deterministic=True)
+
+    def _upgrade(self) -> None:
+        """Version 2 adds the dictionaries table, the full-text index and its terms; rows of a version-1
+        file are not indexed: ``fts_since`` keeps the first rowid the index covers."""
+        with transaction(self.conn):
+            version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+            if version >= SCHEMA_VERSION:
+                return
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
+            if version == 1:
+                self.conn.execute("INSERT OR IGNORE INTO meta (key, value) SELECT 'fts_since', max(rowid) + 1 "
+                                  "FROM events HAVING count(*) > 0")  # fmt: skip
+            self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _fts_since(self) -> int | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'fts_since'").fetchone()
+        return int(row[0]) if row is not None else None
+
+    def text_sql(self, needle: str) -> tuple[str, list[Any]]:
+        """"The document's text contains ``needle``" for this day file (see :mod:`._sqlite_text`)."""
+        return text.condition(needle, self._lookup, since=self.fts_since)
+
+    def _lookup(self, sql: str, params: Sequence[object]) -> list[str]:
+        try:
+            return [str(row[0]) for row in self.conn.execute(sql, params).fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: terms lookup failed: {exc}") from exc
+
+    def index_rows(self, since_rowid: int, texts: dict[tuple[int, int], str]) -> None:
+        """Index the rows written after ``since_rowid`` (inside the write's transaction)."""
+        rows = self.conn.execute("SELECT rowid, ts, idh FROM events WHERE rowid > ?", (since_rowid,)).fetchall()
+        self.conn.executemany(
+            "INSERT INTO events_fts (rowid, t) VALUES (?, ?)", [(r[0], texts[(r[1], r[2])]) for r in rows]
+        )
+        fresh = {w for r in rows for w in texts[(r[1], r[2])].split(" ") if w}
+        self.conn.executemany("INSERT OR IGNORE INTO terms (term) VALUES (?)", [(w,) for w in sorted(fresh)])
+
+    def unindex_before(self, cutoff: int) -> None:
+        """Take the rows older than ``cutoff`` (about to be deleted) out of the index (inside the transaction)."""
+        since = self.fts_since or 0
+        for rowid, blob in self.conn.execute("SELECT rowid, doc FROM events WHERE ts < ? AND rowid >= ?",
+                                             (cutoff, since)).fetchall():  # fmt: skip
+            event = self._doc(blob)
+            if event is not None:
+                self.conn.execute("INSERT INTO events_fts (events_fts, rowid, t) VALUES ('delete', ?, ?)",
+                                  (rowid, text.indexed_text(c.event_text(event))))  # fmt: skip
 
     def _load_codec(self) -> None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'zdict'").fetchone()
@@ -247,6 +304,10 @@ class _Partition:
 
     def close(self) -> None:
         self.conn.close()
+
+
+#: the WHERE clause (and its parameters) of a query, rendered for one day file
+WhereOf = Callable[[_Partition], tuple[str, Sequence[Any]]]
 
 
 class EventPartitions:
@@ -312,15 +373,17 @@ class EventPartitions:
         """Write events (new ones only); return how many were new. Rows are checked before any write."""
         by_day: dict[str, list[tuple[int, int, Any, Any, bytes]]] = {}
         raws: dict[str, list[bytes]] = {}
+        texts: dict[str, dict[tuple[int, int], str]] = {}
         for event in events:
             event_id = c.event_id(event)  # raises StoreError before anything is written
             when = c.event_time(event)
             raw = orjson.dumps(event, default=str)
-            day = when.astimezone(UTC).strftime("%Y%m%d")
+            utc = when.astimezone(UTC)
+            day = f"{utc.year:04d}{utc.month:02d}{utc.day:02d}"
             raws.setdefault(day, []).append(raw)
-            by_day.setdefault(day, []).append(
-                (micros(when), id_hash(event_id), c.event_host(event), event.get(c.UNIT), raw)
-            )
+            key = (micros(when), id_hash(event_id))
+            texts.setdefault(day, {})[key] = text.indexed_text(c.event_text(event))
+            by_day.setdefault(day, []).append((*key, c.event_host(event), event.get(c.UNIT), raw))
         written = 0
         with self._write_lock:
             for day, rows in sorted(by_day.items()):
@@ -329,11 +392,15 @@ class EventPartitions:
                     with transaction(part.conn):
                         codec = part.ensure_codec(raws[day])
                         before = part.conn.total_changes
+                        last = int(part.conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0])
                         part.conn.executemany(
                             "INSERT OR IGNORE INTO events (ts, idh, host, unit, doc) VALUES (?, ?, ?, ?, ?)",
                             [(*row[:4], codec.pack(row[4])) for row in rows],
                         )
-                        written += part.conn.total_changes - before
+                        new = part.conn.total_changes - before
+                        if new:
+                            part.index_rows(last, texts[day])
+                        written += new
                 except sqlite3.Error as exc:
                     raise StoreError(
                         f"{part.path}: write of {len(rows)} events failed, nothing stored for that day "
@@ -348,12 +415,13 @@ class EventPartitions:
             if part is not None:
                 yield day, part
 
-    def rows(
-        self, where: str, params: Sequence[Any], start: datetime | None, end: datetime | None, limit: int,
-    ) -> list[tuple[str, int, int, Event]]:
-        """Up to ``limit`` rows newest first: (day, ts, rowid, event)."""
+    def rows(self, where_of: WhereOf, start: datetime | None, end: datetime | None, limit: int,
+             ) -> list[tuple[str, int, int, Event]]:  # fmt: skip
+        """Up to ``limit`` rows newest first: (day, ts, rowid, event). ``where_of`` renders the WHERE clause
+        for each day file (free text goes through the file's own index)."""
         out: list[tuple[str, int, int, Event]] = []
         for day, part in self._each(self._days_in(start, end)):
+            where, params = where_of(part)
             try:
                 found = part.conn.execute(
                     f"SELECT ts, rowid, doc FROM events {where} ORDER BY ts DESC, rowid DESC LIMIT ?",
@@ -370,9 +438,10 @@ class EventPartitions:
                 break
         return out
 
-    def count(self, where: str, params: Sequence[Any], start: datetime | None, end: datetime | None) -> int:
+    def count(self, where_of: WhereOf, start: datetime | None, end: datetime | None) -> int:
         total = 0
         for _day, part in self._each(self._days_in(start, end)):
+            where, params = where_of(part)
             try:
                 total += int(part.conn.execute(f"SELECT count(*) FROM events {where}", params).fetchone()[0])
             except sqlite3.Error as exc:
@@ -392,6 +461,7 @@ class EventPartitions:
                 if day == cut_day:
                     part = self._writer(day)
                     with transaction(part.conn):
+                        part.unindex_before(cutoff)
                         deleted += part.conn.execute("DELETE FROM events WHERE ts < ?", (cutoff,)).rowcount
                     continue
                 deleted += self.drop_day(day)
@@ -455,4 +525,4 @@ def legacy_chunks(conn: sqlite3.Connection, size: int) -> Iterator[tuple[list[in
         yield [int(r[0]) for r in rows], [orjson.loads(r[1]) for r in rows]
 
 
-__all__ = ["EventPartitions", "day_of", "from_micros", "id_hash", "legacy_chunks", "micros"]
+__all__ = ["EventPartitions", "WhereOf", "day_of", "from_micros", "id_hash", "legacy_chunks", "micros"]
