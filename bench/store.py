@@ -244,10 +244,10 @@ def bench_search(store: Store, path: Path, total: int, per_second: int, queries:
         store.put_alerts(make_alerts(alerts - have_alerts, random.Random(seed + 1)))
     end = MONTH_START + timedelta(seconds=total / per_second + 1)
     start = end - timedelta(hours=1)
-    # terms the generated events hold: ~1 in 1,000 runs mimikatz; an IP and a counter are in about one each
-    probe = sustained_events(total - 1000, 1, random.Random(seed + 2), per_second)[0]
+    # terms the stored events hold: ~1 in 1,000 runs mimikatz; an IP and a counter are in about one each
+    probe = store.query_events(EventQuery(host=HOSTS[42], start=start, end=end, limit=1)).items[0]
     ip = str(probe["source.ip"])
-    counter = str(total - 1234)
+    counter = str(probe["event.original"]).rsplit(" ", 1)[-1]
     kinds: dict[str, Callable[[random.Random], Any]] = {
         "host_last_hour": lambda r: EventQuery(host=r.choice(HOSTS), start=start, end=end, limit=50),
         "host_last_hour_cursor": lambda r: EventQuery(host=r.choice(HOSTS), start=start, end=end, limit=50),

@@ -95,13 +95,14 @@ def expansion_sql(inner: tuple[str, bool]) -> tuple[str, list[object]]:
 
 def condition(
     needle: str, lookup: Callable[[str, Sequence[object]], list[str]], *, since: int | None,
-) -> tuple[str, list[object]]:
-    """SQL (over ``events``) for "the document's text contains ``needle``" in a day file with the index.
+) -> tuple[str, list[object], str | None]:
+    """SQL (over ``events``) for "the document's text contains ``needle``" in a day file with the index, its
+    parameters, and the FTS5 MATCH expression it uses (None: documents are read).
 
     ``lookup`` runs a query on the day file (the terms expansion); ``since`` is the first rowid the index
     covers in a file upgraded from version 1 (older rows are read document by document).
     """
-    scan: tuple[str, list[object]] = ("sl_doc_contains(doc, ?)", [needle])
+    scan: tuple[str, list[object], str | None] = ("sl_doc_contains(doc, ?)", [needle], None)
     text_plan = plan(needle)
     if text_plan is None:
         return scan
@@ -112,20 +113,23 @@ def condition(
             if not parts:
                 return scan
         elif not terms:
-            return ("0", []) if since is None else (f"(rowid < {int(since)} AND sl_doc_contains(doc, ?))", [needle])
+            if since is None:
+                return "0", [], None
+            return f"(rowid < {int(since)} AND sl_doc_contains(doc, ?))", [needle], None
         else:
             parts.append("(" + " OR ".join(_quoted(t) for t in terms) + ")")
     if not parts:
         return scan
+    match = " AND ".join(parts)
     indexed = "rowid IN (SELECT rowid FROM events_fts WHERE events_fts MATCH ?)"
     sql = indexed if text_plan.exact else f"({indexed} AND sl_doc_contains(doc, ?))"
-    params: list[object] = [" AND ".join(parts)]
+    params: list[object] = [match]
     if not text_plan.exact:
         params.append(needle)
     if since is not None:
         sql = f"((rowid < {int(since)} AND sl_doc_contains(doc, ?)) OR {sql})"
         params = [needle, *params]
-    return sql, params
+    return sql, params, match
 
 
 __all__ = ["MAX_EXPANSION", "TextPlan", "condition", "indexed_text", "plan", "words"]

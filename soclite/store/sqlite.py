@@ -313,11 +313,25 @@ class SQLiteStore(Store):
             where.add(sql, *params)
         return where
 
-    def _where_of(self, query: EventQuery, *extra: tuple[str, Sequence[Any]]) -> WhereOf:
-        """The query's WHERE clause for each day file (its free text through that file's index)."""
+    def _where_of(self, query: EventQuery, memo: dict[tuple[int, str], tuple[str, list[Any]]] | None = None,
+                  *extra: tuple[str, Sequence[Any]]) -> WhereOf:  # fmt: skip
+        """The query's WHERE clause for each day file (its free text through that file's index).
+
+        ``memo`` keeps each file's free-text condition for the query's count and its page (one terms lookup).
+        With a host filter (a few thousand rows an hour) a word found in many rows is checked in those rows'
+        documents rather than collected from the index.
+        """
+        cache = memo if memo is not None else {}
+        narrowed = bool(query.host)
 
         def render(part: Any) -> tuple[str, Sequence[Any]]:
-            where = self._event_where(query, part.text_sql)
+            def text_sql(needle: str) -> tuple[str, list[Any]]:
+                key = (id(part), needle)
+                if key not in cache:
+                    cache[key] = part.text_sql(needle, narrowed=narrowed)
+                return cache[key]
+
+            where = self._event_where(query, text_sql)
             for sql, params in extra:
                 where.add(sql, *params)
             return where.sql(), where.params
@@ -330,7 +344,8 @@ class SQLiteStore(Store):
             return Page(total=0, items=[])
         if query.ids is not None and self._only_ids(query):
             return self._by_ids(query, where)
-        total = self.count_events(query)
+        memo: dict[tuple[int, str], tuple[str, list[Any]]] = {}
+        total = self.events.count(self._where_of(query, memo), query.start, query.end)
         end = query.end
         extra: list[tuple[str, Sequence[Any]]] = []
         if query.cursor:
@@ -342,7 +357,7 @@ class SQLiteStore(Store):
             extra.append(("(ts, rowid) < (?, ?)", (ts, rowid)))
             cursor_time = from_micros(ts) + timedelta(microseconds=1)  # its day, for choosing day files
             end = min(end, cursor_time) if end is not None else cursor_time
-        rows = self.events.rows(self._where_of(query, *extra), query.start, end, query.limit + 1)
+        rows = self.events.rows(self._where_of(query, memo, *extra), query.start, end, query.limit + 1)
         items = [event for _, _, _, event in rows[: query.limit]]
         more = len(rows) > query.limit
         last = rows[query.limit - 1] if more else None
