@@ -181,7 +181,8 @@ def partition_bytes(directory: Path) -> dict[str, int]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def bench_sustained(store: Store, path: Path, total: int, batch: int, step: int, per_second: int, seed: int) -> dict[str, Any]:
+def bench_sustained(store: Store, path: Path, total: int, batch: int, step: int, per_second: int, seed: int,
+                    archive: bool = False) -> dict[str, Any]:
     """Write ``total`` events in batches; the write rate of each ``step`` events, and disk per million."""
     rng = random.Random(seed)
     steps: list[dict[str, Any]] = []
@@ -212,6 +213,13 @@ def bench_sustained(store: Store, path: Path, total: int, batch: int, step: int,
               f"{size / written * 1e6 / 1e6:8.1f} MB/million", file=sys.stderr, flush=True)
     size = disk_bytes(path)
     parts = partition_bytes(path) if path.is_dir() else {}
+    cold = None
+    if archive and hasattr(store, "events"):  # the cold archive's segments of the same events (gzip JSONL)
+        from soclite.store.archive import EventArchive
+
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            segments = [EventArchive(Path(tmp)).add(day, store.events.iter_day(day)) for day in store.events.days()]
+            cold = round(sum(s.bytes for s in segments) / written * 1e6)
     return {
         "mode": "sustained", "store": store.kind, "events": written, "batch": batch,
         "events_per_s_first_step": steps[0]["events_per_s"], "events_per_s_last_step": steps[-1]["events_per_s"],
@@ -219,6 +227,9 @@ def bench_sustained(store: Store, path: Path, total: int, batch: int, step: int,
         "json_bytes_per_million_events": round(raw / written * 1e6),
         "compression_ratio": round(raw / size, 2) if size else None,
         "bytes_per_event_by_part": {name: round(n / written, 1) for name, n in parts.items()},
+        "cpu_us_per_event_first_step": steps[0]["cpu_us_per_event"],
+        "cpu_us_per_event_last_step": steps[-1]["cpu_us_per_event"],
+        "cold_archive_bytes_per_million_events": cold,
     }
 
 
@@ -397,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--search", type=int, default=0, metavar="N",
                         help="only: a store of N events (--rate a second; kept with --sqlite-path), then p50/p95 of "
                              "host + last hour, a free-text term over the last hour and an alert page")
+    parser.add_argument("--archive", action="store_true",
+                        help="--sustained: also write the days to a cold archive and report its bytes per million")
     parser.add_argument("--step", type=int, default=1_000_000, help="events per reported step (--sustained)")
     parser.add_argument("--rate", type=int, default=5000, help="site events/s the timestamps advance by (--sustained)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line last")
@@ -426,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             store.open()
             try:
                 result = bench_sustained(store, getattr(store, "events_path", path), args.sustained, max(args.batch, 5000), args.step,
-                                         args.rate, args.seed)  # fmt: skip
+                                         args.rate, args.seed, args.archive)  # fmt: skip
             finally:
                 store.close()
         result["machine"] = (f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_implementation()} "
