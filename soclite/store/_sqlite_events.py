@@ -35,7 +35,6 @@ import hashlib
 import re
 import sqlite3
 import threading
-import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -82,7 +81,7 @@ _ZSTD_LEVEL = 3
 _ZDICT_TRAINED_BYTES = 16384
 _TRAIN_SAMPLES = 2000
 _MAX_DICTS = 8
-#: with a host filter, a word in more of a day's rows than this is checked in the host's documents
+#: a host filter selecting fewer rows than this in a day file: free text reads those rows' documents
 _NARROW_ROWS = 20_000
 #: connections kept open per thread (readers) and for the writer
 _CACHED = 16
@@ -209,7 +208,6 @@ class _Partition:
         self.codec: _Codec | _ZstdCodec | None = None
         self._load_codec()
         self.fts_since = self._fts_since()
-        self._match_rows: dict[str, tuple[int, float]] = {}
         self.conn.create_function("sl_doc_contains", 2, self._contains, deterministic=True)
         self.conn.create_function("sl_doc_field", 2, self._field, deterministic=True)
 
@@ -232,33 +230,26 @@ class _Partition:
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'fts_since'").fetchone()
         return int(row[0]) if row is not None else None
 
-    def text_sql(self, needle: str, *, narrowed: bool = False) -> tuple[str, list[Any]]:
+    def text_sql(self, needle: str, *, host: str | None = None, start: int | None = None,
+                 end: int | None = None) -> tuple[str, list[Any]]:
         """"The document's text contains ``needle``" for this day file (see :mod:`._sqlite_text`).
 
-        ``narrowed``: the query's other conditions select few rows (a host); then a word the index finds in
-        more than ``_NARROW_ROWS`` rows is checked in those rows' documents instead (SQLite would first
-        collect every rowid the index gives).
+        With a host filter selecting fewer than ``_NARROW_ROWS`` rows of the time range (an index range
+        count), those rows' documents are read: cheaper than the index's terms pass and posting lists.
         """
-        sql, params, match = text.condition(needle, self._lookup, since=self.fts_since)
-        if narrowed and match is not None and self._index_rows(match) > _NARROW_ROWS:
+        if host is not None and self.host_rows(host, start, end) < _NARROW_ROWS:
             return "sl_doc_contains(doc, ?)", [needle]
+        sql, params, _match = text.condition(needle, self._lookup, since=self.fts_since)
         return sql, params
 
-    def _index_rows(self, match: str) -> int:
-        """Rows the index gives for a MATCH expression, remembered for a few seconds (it only picks a plan)."""
-        now = time.monotonic()
-        hit = self._match_rows.get(match)
-        if hit is not None and now - hit[1] < 10.0:
-            return hit[0]
+    def host_rows(self, host: str, start: int | None, end: int | None) -> int:
         try:
-            rows = int(self.conn.execute("SELECT count(*) FROM events_fts WHERE events_fts MATCH ?",
-                                         (match,)).fetchone()[0])  # fmt: skip
+            return int(self.conn.execute(
+                "SELECT count(*) FROM events WHERE host = ? AND ts >= ? AND ts < ?",
+                (host, -(2**62) if start is None else start, 2**62 if end is None else end),
+            ).fetchone()[0])  # fmt: skip
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: full-text count failed: {exc}") from exc
-        if len(self._match_rows) > 256:
-            self._match_rows.clear()
-        self._match_rows[match] = (rows, now)
-        return rows
+            raise StoreError(f"{self.path}: host count failed: {exc}") from exc
 
     def _lookup(self, sql: str, params: Sequence[object]) -> list[str]:
         try:

@@ -318,17 +318,18 @@ class SQLiteStore(Store):
         """The query's WHERE clause for each day file (its free text through that file's index).
 
         ``memo`` keeps each file's free-text condition for the query's count and its page (one terms lookup).
-        With a host filter (a few thousand rows an hour) a word found in many rows is checked in those rows'
-        documents rather than collected from the index.
+        With a host filter selecting few rows of a day file, free text reads those rows' documents.
         """
         cache = memo if memo is not None else {}
-        narrowed = bool(query.host)
+        host = query.host.lower() if query.host else None
+        start = micros(query.start) if query.start else None
+        end = micros(query.end) if query.end else None
 
         def render(part: Any) -> tuple[str, Sequence[Any]]:
             def text_sql(needle: str) -> tuple[str, list[Any]]:
                 key = (id(part), needle)
                 if key not in cache:
-                    cache[key] = part.text_sql(needle, narrowed=narrowed)
+                    cache[key] = part.text_sql(needle, host=host, start=start, end=end)
                 return cache[key]
 
             where = self._event_where(query, text_sql)
