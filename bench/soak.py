@@ -169,6 +169,7 @@ class Soak:
         self.next_seq = 0
         self.acked: bytearray = bytearray()  # 1 per acknowledged sequence number
         self.http_retries = 0
+        self.raw_bytes = 0
         self.probes: dict[str, float] = {}  # probe host -> monotonic time written
         self.seen: dict[str, float] = {}
         self.samples: list[dict[str, float]] = []
@@ -332,15 +333,22 @@ class Soak:
         while not self.stop.wait(5.0):
             lags = self.lags()
             self.samples.append({"t": time.monotonic() - started, "lag": max(lags.values(), default=-1), "lags": lags,
-                                 "rss_mb": rss_mb(self.server.pid), "offered": self.next_seq})  # fmt: skip
+                                 "rss_mb": rss_mb(self.server.pid), "offered": self.next_seq,
+                                 "journal_bytes": self.journal_bytes()})  # fmt: skip
+
+    def journal_bytes(self) -> int:
+        """The journal's files (transient: compacted once both consumers have passed its records)."""
+        return sum(p.stat().st_size for p in self.data.glob("journal.db*") if p.is_file())
 
     # --- counting --------------------------------------------------------------------------------
     def stored_markers(self) -> tuple[bytearray, int, int]:
         """(1 per marker found in the store, duplicates, events read), read back from the store itself."""
         seen = bytearray(len(self.acked))
         duplicates = read = 0
+        self.raw_bytes = 0
         for doc in self.store_docs():
             read += 1
+            self.raw_bytes += len(doc)
             match = self.profile.marker.search(doc)
             if match is None:
                 continue
@@ -383,6 +391,18 @@ class Soak:
         if self.args.store == "sqlite":
             files = [*self.data.glob("events.db*"), *self.data.glob("events-partitions/*")]
             return sum(p.stat().st_size for p in files if p.is_file())
+        return self.event_index_bytes()
+
+    def disk_parts(self) -> dict[str, int]:
+        """Where the store's bytes are: the event day files, events.db (alerts, matched events, hosts), journal."""
+        if self.args.store != "sqlite":
+            return {"event_indices": self.event_index_bytes(), "journal": self.journal_bytes()}
+        days = [p for p in self.data.glob("events-partitions/*") if p.is_file()]
+        return {"event_day_files": sum(p.stat().st_size for p in days),
+                "events_db": sum(p.stat().st_size for p in self.data.glob("events.db*") if p.is_file()),
+                "journal": self.journal_bytes()}  # fmt: skip
+
+    def event_index_bytes(self) -> int:
         resp = httpx.get(f"{os.environ['OPENSEARCH_URL'].split(',')[0]}/_cat/indices/soak-{self.run}-events*",
                          params={"bytes": "b", "h": "store.size", "format": "json"}, timeout=30)  # fmt: skip
         return sum(int(row["store.size"] or 0) for row in resp.json())
@@ -424,6 +444,8 @@ class Soak:
         lost = sum(1 for acked, found in zip(self.acked, seen, strict=True) if acked and not found)
         latencies = [self.seen[h] - t for h, t in self.probes.items() if h in self.seen]
         disk = self.disk_bytes()
+        parts = self.disk_parts()
+        journal_max = max([int(s.get("journal_bytes", 0)) for s in self.samples] + [parts["journal"]])
         return {
             "store": self.args.store,
             "rate": self.args.rate,
@@ -452,6 +474,16 @@ class Soak:
             "final_journal_lag_by_consumer": final_lags,
             "rss_mb_max": round(rss_max, 1),
             "disk_bytes_per_million_events": round(disk / stored * 1_000_000) if stored else None,
+            # the raw JSON of the stored events over the store's bytes; the journal is not in disk_bytes (it is
+            # transient), its size at the end and its largest sample are given beside it
+            "raw_json_bytes_per_million_events": round(self.raw_bytes / stored * 1_000_000) if stored else None,
+            "compression_ratio": round(self.raw_bytes / disk, 2) if disk else None,
+            "disk_bytes_by_part_per_million_events": {k: round(v / stored * 1_000_000) for k, v in parts.items()}
+            if stored else {},
+            "journal_bytes_final": parts["journal"],
+            "journal_bytes_max": journal_max,
+            "disk_bytes_per_million_events_with_journal_max": round((disk + journal_max) / stored * 1_000_000)
+            if stored else None,
             "lag_samples": [(round(s["t"]), int(s["lag"])) for s in self.samples],
             "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_implementation()} "
                        f"{platform.python_version()}",

@@ -4,6 +4,8 @@
     .venv/bin/python bench/store.py --quick          # a smaller run (a minute or two)
     .venv/bin/python bench/store.py --stores sqlite --alerts 1000000
     .venv/bin/python bench/store.py --sustained 5000000 --json   # event write rate per million as the store grows
+    .venv/bin/python bench/store.py --search 5000000 --queries 40 --sqlite-path /tmp/s5m/events.db --json
+                                     # event search over the last hour of a 5-million-event store (p50/p95, ms)
 
 The OpenSearch store is measured against osmem-server (the in-memory server
 that speaks the OpenSearch REST API, started here) unless --opensearch-url
@@ -148,7 +150,8 @@ def sustained_events(start: int, n: int, rng: random.Random, per_second: int) ->
             "soclite.unit": UNITS[hash(host) % len(UNITS)], "soclite.input": "syslog:tcp",
             "logsource.product": "windows", "logsource.category": "process_creation", "EventID": 1,
             "Image": "C:\\Windows\\System32\\cmd.exe", "User": f"CORP\\user{rng.randrange(3000)}",
-            "CommandLine": f'cmd.exe /c "whoami /all & net user {rng.randrange(1000)}"',
+            "CommandLine": f'cmd.exe /c "whoami /all & net user {rng.randrange(1000)}"' if i % 997 else
+                           "C:\\Users\\Public\\mimikatz.exe privilege::debug sekurlsa::logonpasswords",
             "source.ip": f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}",
             "event.original": f"<14>1 {isoformat(ts)} {host} Sysmon 1 - process create cmd.exe whoami {i}",
         })  # fmt: skip
@@ -161,7 +164,25 @@ def disk_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in files)
 
 
-def bench_sustained(store: Store, path: Path, total: int, batch: int, step: int, per_second: int, seed: int) -> dict[str, Any]:
+def partition_bytes(directory: Path) -> dict[str, int]:
+    """Bytes per table/index over every day file (SQLite's dbstat), and the -wal/-shm files left beside them."""
+    import sqlite3
+
+    out: dict[str, int] = {}
+    for db in sorted(directory.glob("events-*.db")):
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            for name, size in conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"):
+                out[name] = out.get(name, 0) + int(size)
+        finally:
+            conn.close()
+    for extra in (*directory.glob("*-wal"), *directory.glob("*-shm")):
+        out["(wal/shm files)"] = out.get("(wal/shm files)", 0) + extra.stat().st_size
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def bench_sustained(store: Store, path: Path, total: int, batch: int, step: int, per_second: int, seed: int,
+                    archive: bool = False) -> dict[str, Any]:
     """Write ``total`` events in batches; the write rate of each ``step`` events, and disk per million."""
     rng = random.Random(seed)
     steps: list[dict[str, Any]] = []
@@ -169,28 +190,121 @@ def bench_sustained(store: Store, path: Path, total: int, batch: int, step: int,
     raw = 0
     while written < total:
         t0 = time.perf_counter()
+        c0 = time.process_time()
         gen = 0.0
+        gen_cpu = 0.0
         done = 0
         while done < step and written < total:
             g0 = time.perf_counter()
+            gc0 = time.process_time()
             events = sustained_events(written, min(batch, total - written), rng, per_second)
             raw += sum(len(orjson.dumps(e)) for e in events)
             gen += time.perf_counter() - g0
+            gen_cpu += time.process_time() - gc0
             store.write_events(events)
             written += len(events)
             done += len(events)
         seconds = time.perf_counter() - t0 - gen  # generation is not the store's time
+        cpu = time.process_time() - c0 - gen_cpu  # the store's CPU: what a loaded machine does not distort
         size = disk_bytes(path)
-        steps.append({"events": written, "events_per_s": round(done / seconds), "disk_bytes": size})
-        print(f"{written:>12,} events  {done / seconds:>10,.0f} ev/s  {size / written * 1e6 / 1e6:8.1f} MB/million",
-              file=sys.stderr, flush=True)
+        steps.append({"events": written, "events_per_s": round(done / seconds), "disk_bytes": size,
+                      "cpu_us_per_event": round(cpu / done * 1e6, 1)})
+        print(f"{written:>12,} events  {done / seconds:>10,.0f} ev/s  {cpu / done * 1e6:6.1f} CPU us/event  "
+              f"{size / written * 1e6 / 1e6:8.1f} MB/million", file=sys.stderr, flush=True)
     size = disk_bytes(path)
+    parts = partition_bytes(path) if path.is_dir() else {}
+    cold = None
+    if archive and hasattr(store, "events"):  # the cold archive's segments of the same events (gzip JSONL)
+        from soclite.store.archive import EventArchive
+
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            segments = [EventArchive(Path(tmp)).add(day, store.events.iter_day(day)) for day in store.events.days()]
+            cold = round(sum(s.bytes for s in segments) / written * 1e6)
     return {
         "mode": "sustained", "store": store.kind, "events": written, "batch": batch,
         "events_per_s_first_step": steps[0]["events_per_s"], "events_per_s_last_step": steps[-1]["events_per_s"],
         "steps": steps, "disk_bytes": size, "disk_bytes_per_million_events": round(size / written * 1e6),
         "json_bytes_per_million_events": round(raw / written * 1e6),
         "compression_ratio": round(raw / size, 2) if size else None,
+        "bytes_per_event_by_part": {name: round(n / written, 1) for name, n in parts.items()},
+        "cpu_us_per_event_first_step": steps[0]["cpu_us_per_event"],
+        "cpu_us_per_event_last_step": steps[-1]["cpu_us_per_event"],
+        "cold_archive_bytes_per_million_events": cold,
+    }
+
+
+def bench_search(store: Store, path: Path, total: int, per_second: int, queries: int, seed: int,
+                 alerts: int) -> dict[str, Any]:
+    """Build (or reuse) a store of ``total`` events at ``per_second`` site events/s, then time what an analyst
+    sends over the last hour of it: a host, a free-text term, an alert page (p50/p95 in ms, totals included)."""
+    from soclite.store.base import EventQuery
+
+    rng = random.Random(seed)
+    have = store.count_events(EventQuery(start=MONTH_START - timedelta(days=1)))
+    t0 = time.perf_counter()
+    written = have
+    while written < total:
+        n = min(5000, total - written)
+        store.write_events(sustained_events(written, n, rng, per_second))
+        written += n
+        if written % 500_000 == 0:
+            print(f"{written:>12,} events stored ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    build_s = time.perf_counter() - t0
+    have_alerts = store.count_alerts(AlertQuery())["total"]
+    if have_alerts < alerts:
+        store.put_alerts(make_alerts(alerts - have_alerts, random.Random(seed + 1)))
+    end = MONTH_START + timedelta(seconds=total / per_second + 1)
+    start = end - timedelta(hours=1)
+    # terms the stored events hold: ~1 in 1,000 runs mimikatz; an IP and a counter are in about one each
+    probe = store.query_events(EventQuery(host=HOSTS[42], start=start, end=end, limit=1)).items[0]
+    ip = str(probe["source.ip"])
+    counter = str(probe["event.original"]).rsplit(" ", 1)[-1]
+    kinds: dict[str, Callable[[random.Random], Any]] = {
+        "host_last_hour": lambda r: EventQuery(host=r.choice(HOSTS), start=start, end=end, limit=50),
+        "host_last_hour_cursor": lambda r: EventQuery(host=r.choice(HOSTS), start=start, end=end, limit=50),
+        "term_last_hour:mimikatz": lambda r: EventQuery(q="mimikatz", start=start, end=end, limit=50),
+        f"term_last_hour:{counter}": lambda r: EventQuery(q=counter, start=start, end=end, limit=50),
+        f"term_last_hour:{ip}": lambda r: EventQuery(q=ip, start=start, end=end, limit=50),
+        "term_last_hour:sekurlsa::logonpasswords (two words)": lambda r: EventQuery(
+            q="sekurlsa::logonpasswords", start=start, end=end, limit=50),
+        "term_and_host_last_hour:whoami (in every event)": lambda r: EventQuery(
+            q="whoami", host=r.choice(HOSTS), start=start, end=end, limit=50),
+    }
+    out: dict[str, Any] = {}
+    for name, make in kinds.items():
+        times: list[float] = []
+        hits = 0
+        for _ in range(queries):
+            query = make(rng)
+            t = time.perf_counter()
+            page = store.query_events(query)
+            if name.endswith("cursor") and page.next:
+                query.cursor = page.next
+                t = time.perf_counter()
+                page = store.query_events(query)
+            times.append((time.perf_counter() - t) * 1000)
+            hits = page.total
+        out[name] = {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(pct(times, 0.95), 1),
+                     "max_ms": round(max(times), 1), "total_hits_last": hits}
+        print(f"{name:55} p50 {out[name]['p50_ms']:>9.1f} ms  p95 {out[name]['p95_ms']:>9.1f} ms  hits {hits:,}",
+              file=sys.stderr, flush=True)
+    times = []
+    for _ in range(queries * 4):
+        query = random_query(rng)
+        t = time.perf_counter()
+        store.query_alerts(query)
+        times.append((time.perf_counter() - t) * 1000)
+    out["alert_page"] = {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(pct(times, 0.95), 1),
+                         "max_ms": round(max(times), 1), "alerts": max(alerts, have_alerts)}
+    print(f"{'alert_page':55} p50 {out['alert_page']['p50_ms']:>9.1f} ms  p95 {out['alert_page']['p95_ms']:>9.1f} ms",
+          file=sys.stderr, flush=True)
+    size = disk_bytes(path)
+    return {
+        "mode": "search", "store": store.kind, "events": total, "events_in_last_hour": min(total, per_second * 3600),
+        "built_now": total - have, "build_s": round(build_s), "queries_each": queries, "timings": out,
+        "disk_bytes_per_million_events": round(size / total * 1e6),
+        "bytes_per_event_by_part": {k: round(v / total, 1) for k, v in partition_bytes(path).items()}
+        if path.is_dir() else {},
     }
 
 
@@ -291,10 +405,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="20k events, 100k/10k alerts, 50 queries")
     parser.add_argument("--sustained", type=int, default=0, metavar="N",
                         help="only: write N events to the SQLite store, the rate per --step as it grows")
+    parser.add_argument("--search", type=int, default=0, metavar="N",
+                        help="only: a store of N events (--rate a second; kept with --sqlite-path), then p50/p95 of "
+                             "host + last hour, a free-text term over the last hour and an alert page")
+    parser.add_argument("--archive", action="store_true",
+                        help="--sustained: also write the days to a cold archive and report its bytes per million")
     parser.add_argument("--step", type=int, default=1_000_000, help="events per reported step (--sustained)")
     parser.add_argument("--rate", type=int, default=5000, help="site events/s the timestamps advance by (--sustained)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line last")
     args = parser.parse_args(argv)
+    if args.search:
+        from soclite.store.sqlite import SQLiteStore
+
+        with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
+            path = args.sqlite_path or Path(tmp) / "events.db"
+            store = SQLiteStore(path)
+            store.open()
+            try:
+                result = bench_search(store, store.events_path, args.search, args.rate, args.queries, args.seed,
+                                      min(args.alerts, 200_000))  # fmt: skip
+            finally:
+                store.close()
+        result["machine"] = (f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_implementation()} "
+                             f"{platform.python_version()}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+        print(json.dumps(result))
+        return 0
     if args.sustained:
         from soclite.store.sqlite import SQLiteStore
 
@@ -304,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             store.open()
             try:
                 result = bench_sustained(store, getattr(store, "events_path", path), args.sustained, max(args.batch, 5000), args.step,
-                                         args.rate, args.seed)  # fmt: skip
+                                         args.rate, args.seed, args.archive)  # fmt: skip
             finally:
                 store.close()
         result["machine"] = (f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_implementation()} "

@@ -16,10 +16,15 @@ Here:
   inside the document: a small random index instead of a 32-character one.
 * ``ts`` is microseconds since the epoch (an integer: 8 bytes in the row and each index where
   the ISO text took 27); product/category/service filters read the document.
-* ``doc`` is the event's JSON deflated with a dictionary learned from the first batch written to
-  the partition (kept in its ``meta`` table): small JSON documents compress ~5x with it, ~1.5x
-  without. Free text ``q`` and field filters decompress in SQL functions (the time range and the
+* ``doc`` is the event's JSON compressed by zstd with a dictionary trained on the day's own
+  documents (table ``zdicts``; the blob's first byte names the dictionary). bench/store.py
+  --sustained 1000000: rows of 120.7 B an event, 139.5 B with the deflate + raw dictionary of
+  version 1 (whose files keep their ``meta`` zdict and deflate). See :class:`_ZstdCodec`. Free text ``q`` and field filters decompress in SQL functions (the time range and the
   indexed filters narrow the rows first).
+* free text: ``events_fts`` (FTS5, contentless, ``detail=none``, ``columnsize=0``: which rows hold a
+  word, nothing else) and ``terms`` (every word of the day once), filled in the write's transaction;
+  :mod:`soclite.store._sqlite_text` turns ``q`` into an index lookup with the substring meaning kept.
+  A file of version 1 gets the tables on upgrade and keeps reading its older rows document by document.
 * a batch spanning days commits one transaction per day: a failure leaves earlier days written,
   and the retry rewrites them as no-ops (UNIQUE ``(ts, id)``), so nothing is lost or doubled.
 """
@@ -32,21 +37,24 @@ import sqlite3
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
+import zstandard as zstd
 
 from soclite.db import connect, transaction
 from soclite.errors import SchemaError, StoreError
 from soclite.models import Event
 from soclite.store import _common as c
+from soclite.store import _sqlite_text as text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS zdicts (id INTEGER PRIMARY KEY, samples INTEGER NOT NULL, dict BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     ts INTEGER NOT NULL,
     idh INTEGER NOT NULL,
@@ -58,12 +66,23 @@ CREATE UNIQUE INDEX IF NOT EXISTS events_ts_idh ON events (ts, idh);
 CREATE INDEX IF NOT EXISTS events_idh ON events (idh);
 CREATE INDEX IF NOT EXISTS events_host_ts ON events (host, ts);
 CREATE INDEX IF NOT EXISTS events_unit_ts ON events (unit, ts);
+CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5 (t, content='', detail=none, columnsize=0,
+                                                    tokenize='unicode61 remove_diacritics 0');
+CREATE TABLE IF NOT EXISTS terms (term TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAME = re.compile(r"^events-(\d{8})\.db$")
 #: deflate window (raw, 4 KiB) and dictionary size: small documents, cheap per-row compressor state
 _WBITS = -12
 _ZDICT_BYTES = 4096
+#: zstd: level (3 is zstd's default; higher levels cost write rate for a few %), trained dictionary size,
+#: documents a dictionary is trained on before it is kept for the day, dictionaries a day file may hold
+_ZSTD_LEVEL = 3
+_ZDICT_TRAINED_BYTES = 16384
+_TRAIN_SAMPLES = 2000
+_MAX_DICTS = 8
+#: a host filter selecting fewer rows than this in a day file: free text reads those rows' documents
+_NARROW_ROWS = 20_000
 #: connections kept open per thread (readers) and for the writer
 _CACHED = 16
 
@@ -88,7 +107,7 @@ def day_of(ts: str) -> str:
 
 
 class _Codec:
-    """Deflate with the partition's dictionary."""
+    """Deflate with the partition's dictionary (files written before zstd: read, and written on, as they are)."""
 
     def __init__(self, zdict: bytes) -> None:
         self.zdict = zdict
@@ -105,6 +124,68 @@ class _Codec:
         return doc
 
 
+class _ZstdCodec:
+    """zstd with dictionaries trained on the day's own documents; each blob's first byte names its dictionary.
+
+    The first dictionary comes from the day's first batch, however small; while the dictionary in use was
+    learned from fewer than ``_TRAIN_SAMPLES`` documents, a batch with more documents trains a better one
+    (``_MAX_DICTS`` at most a file). Frames are magic-less and checksum-less (SQLite's pages carry the
+    rows; 4 + 4 bytes a row saved), with their content size, so a decompression is one call.
+    """
+
+    def __init__(self, rows: Sequence[tuple[int, int, bytes]]) -> None:
+        self.samples: dict[int, int] = {}
+        self._comp: dict[int, zstd.ZstdCompressor] = {}
+        self._decomp: dict[int, zstd.ZstdDecompressor] = {}
+        for number, samples, data in rows:
+            self.add(number, samples, data)
+
+    def add(self, number: int, samples: int, data: bytes) -> None:
+        zdict = zstd.ZstdCompressionDict(data)
+        params = zstd.ZstdCompressionParameters.from_level(
+            _ZSTD_LEVEL, format=zstd.FORMAT_ZSTD1_MAGICLESS, write_checksum=False, write_dict_id=False,
+            write_content_size=True,
+        )  # fmt: skip
+        self._comp[number] = zstd.ZstdCompressor(dict_data=zdict, compression_params=params)
+        self._decomp[number] = zstd.ZstdDecompressor(dict_data=zdict, format=zstd.FORMAT_ZSTD1_MAGICLESS)
+        self.samples[number] = samples
+
+    @property
+    def current(self) -> int:
+        return max(self.samples)
+
+    def wants_training(self, batch: int) -> bool:
+        have = self.samples[self.current]
+        return have < _TRAIN_SAMPLES and batch >= 2 * have and len(self.samples) < _MAX_DICTS
+
+    def pack(self, raw: bytes) -> bytes:
+        number = self.current
+        return bytes((number,)) + self._comp[number].compress(raw)
+
+    def known(self, blob: bytes) -> bool:
+        return bool(blob) and blob[0] in self._decomp
+
+    def unpack(self, blob: bytes) -> bytes:
+        decomp = self._decomp.get(blob[0]) if blob else None
+        if decomp is None:
+            raise StoreError(f"an event compressed with dictionary {blob[:1]!r}, which this day file lacks")
+        return decomp.decompress(blob[1:])
+
+    def event(self, blob: bytes) -> Event:
+        doc: Event = orjson.loads(self.unpack(blob))
+        return doc
+
+
+def train_dictionary(samples: Sequence[bytes]) -> bytes:
+    """A zstd dictionary for these documents: trained (COVER) when there are enough of them, else their
+    concatenated text (a raw-content dictionary, what deflate's zdict was)."""
+    if len(samples) >= 64:
+        try:
+            return zstd.train_dictionary(_ZDICT_TRAINED_BYTES, list(samples), level=_ZSTD_LEVEL).as_bytes()
+        except zstd.ZstdError:  # too little distinct content to train on: the raw text still helps
+            pass
+    return b"".join(samples[-64:])[-_ZDICT_BYTES:] or b"{}"
+
 
 class _Partition:
     """One open connection to one day's file, with its codec and SQL functions."""
@@ -117,37 +198,115 @@ class _Partition:
             if version > SCHEMA_VERSION:
                 raise SchemaError(f"{path}: event partition schema {version} is newer than this soclite's")
             if version < SCHEMA_VERSION:
-                self.conn.executescript(SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+                self._upgrade()
             if create:  # the writer: a day's random-order index (idh) and host/unit insertion points in memory
                 self.conn.execute("PRAGMA cache_size=-65536")  # (readers, one set per thread, keep the default)
+                # the WAL is reset after each checkpoint but keeps its largest size: truncate it past 4 MiB
+                self.conn.execute("PRAGMA journal_size_limit=4194304")
         except sqlite3.Error as exc:
             raise SchemaError(f"{path}: not a usable event partition: {exc}") from exc
-        self.codec: _Codec | None = None
+        self.codec: _Codec | _ZstdCodec | None = None
         self._load_codec()
+        self.fts_since = self._fts_since()
         self.conn.create_function("sl_doc_contains", 2, self._contains, deterministic=True)
         self.conn.create_function("sl_doc_field", 2, self._field, deterministic=True)
 
+    def _upgrade(self) -> None:
+        """Version 2 adds the dictionaries table, the full-text index and its terms; rows of a version-1
+        file are not indexed: ``fts_since`` keeps the first rowid the index covers."""
+        with transaction(self.conn):
+            version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+            if version >= SCHEMA_VERSION:
+                return
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
+            if version == 1:
+                self.conn.execute("INSERT OR IGNORE INTO meta (key, value) SELECT 'fts_since', max(rowid) + 1 "
+                                  "FROM events HAVING count(*) > 0")  # fmt: skip
+            self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _fts_since(self) -> int | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'fts_since'").fetchone()
+        return int(row[0]) if row is not None else None
+
+    def text_sql(self, needle: str, *, host: str | None = None, start: int | None = None,
+                 end: int | None = None) -> tuple[str, list[Any]]:
+        """"The document's text contains ``needle``" for this day file (see :mod:`._sqlite_text`).
+
+        With a host filter selecting fewer than ``_NARROW_ROWS`` rows of the time range (an index range
+        count), those rows' documents are read: cheaper than the index's terms pass and posting lists.
+        """
+        if host is not None and self.host_rows(host, start, end) < _NARROW_ROWS:
+            return "sl_doc_contains(doc, ?)", [needle]
+        sql, params, _match = text.condition(needle, self._lookup, since=self.fts_since)
+        return sql, params
+
+    def host_rows(self, host: str, start: int | None, end: int | None) -> int:
+        try:
+            return int(self.conn.execute(
+                "SELECT count(*) FROM events WHERE host = ? AND ts >= ? AND ts < ?",
+                (host, -(2**62) if start is None else start, 2**62 if end is None else end),
+            ).fetchone()[0])  # fmt: skip
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: host count failed: {exc}") from exc
+
+    def _lookup(self, sql: str, params: Sequence[object]) -> list[str]:
+        try:
+            return [str(row[0]) for row in self.conn.execute(sql, params).fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: terms lookup failed: {exc}") from exc
+
+    def index_rows(self, since_rowid: int, texts: dict[tuple[int, int], str]) -> None:
+        """Index the rows written after ``since_rowid`` (inside the write's transaction)."""
+        rows = self.conn.execute("SELECT rowid, ts, idh FROM events WHERE rowid > ?", (since_rowid,)).fetchall()
+        self.conn.executemany(
+            "INSERT INTO events_fts (rowid, t) VALUES (?, ?)", [(r[0], texts[(r[1], r[2])]) for r in rows]
+        )
+        fresh = {w for r in rows for w in texts[(r[1], r[2])].split(" ") if w}
+        self.conn.executemany("INSERT OR IGNORE INTO terms (term) VALUES (?)", [(w,) for w in sorted(fresh)])
+
+    def unindex_before(self, cutoff: int) -> None:
+        """Take the rows older than ``cutoff`` (about to be deleted) out of the index (inside the transaction)."""
+        since = self.fts_since or 0
+        for rowid, blob in self.conn.execute("SELECT rowid, doc FROM events WHERE ts < ? AND rowid >= ?",
+                                             (cutoff, since)).fetchall():  # fmt: skip
+            event = self._doc(blob)
+            if event is not None:
+                self.conn.execute("INSERT INTO events_fts (events_fts, rowid, t) VALUES ('delete', ?, ?)",
+                                  (rowid, text.indexed_text(c.event_text(event))))  # fmt: skip
+
     def _load_codec(self) -> None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'zdict'").fetchone()
-        if row is not None:
+        if row is not None:  # a file of an earlier version: deflate
             self.codec = _Codec(bytes(row[0]))
+            return
+        rows = self.conn.execute("SELECT id, samples, dict FROM zdicts ORDER BY id").fetchall()
+        if rows:
+            self.codec = _ZstdCodec([(int(i), int(n), bytes(d)) for i, n, d in rows])
 
-    def ensure_codec(self, sample: Sequence[bytes]) -> _Codec:
-        """The dictionary is learned once, from the first batch: recent substrings weigh most in deflate,
-        so the documents' shared keys and values end up at the dictionary's end."""
+    def ensure_codec(self, sample: Sequence[bytes]) -> _Codec | _ZstdCodec:
+        """The codec for a batch being written (inside its transaction): a day's first batch trains the
+        first dictionary, a larger batch a better one while the day's is made from few documents."""
         if self.codec is None:
             self._load_codec()
-        if self.codec is None:
-            zdict = b"".join(sample[-64:])[-_ZDICT_BYTES:] or b"{}"
-            self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('zdict', ?)", (zdict,))
+        if self.codec is None or (isinstance(self.codec, _ZstdCodec) and self.codec.wants_training(len(sample))):
+            number = 1 if self.codec is None else self.codec.current + 1
+            self.conn.execute(
+                "INSERT INTO zdicts (id, samples, dict) VALUES (?, ?, ?)",
+                (number, len(sample), train_dictionary(sample)),
+            )
+            self.codec = None
             self._load_codec()
         assert self.codec is not None
         return self.codec
 
     def _doc(self, blob: bytes) -> Event | None:
-        if self.codec is None:  # opened before the day's first write: the dictionary came with it
-            self._load_codec()
-        return self.codec.event(blob) if self.codec is not None else None
+        codec = self.codec
+        if codec is None or (isinstance(codec, _ZstdCodec) and not codec.known(blob)):
+            self._load_codec()  # opened before the write that brought the blob's dictionary
+            codec = self.codec
+        return codec.event(blob) if codec is not None else None
 
     def _contains(self, blob: bytes, needle: str) -> int:
         event = self._doc(blob)
@@ -164,6 +323,10 @@ class _Partition:
 
     def close(self) -> None:
         self.conn.close()
+
+
+#: the WHERE clause (and its parameters) of a query, rendered for one day file
+WhereOf = Callable[[_Partition], tuple[str, Sequence[Any]]]
 
 
 class EventPartitions:
@@ -229,15 +392,17 @@ class EventPartitions:
         """Write events (new ones only); return how many were new. Rows are checked before any write."""
         by_day: dict[str, list[tuple[int, int, Any, Any, bytes]]] = {}
         raws: dict[str, list[bytes]] = {}
+        texts: dict[str, dict[tuple[int, int], str]] = {}
         for event in events:
             event_id = c.event_id(event)  # raises StoreError before anything is written
             when = c.event_time(event)
             raw = orjson.dumps(event, default=str)
-            day = when.astimezone(UTC).strftime("%Y%m%d")
+            utc = when.astimezone(UTC)
+            day = f"{utc.year:04d}{utc.month:02d}{utc.day:02d}"
             raws.setdefault(day, []).append(raw)
-            by_day.setdefault(day, []).append(
-                (micros(when), id_hash(event_id), c.event_host(event), event.get(c.UNIT), raw)
-            )
+            key = (micros(when), id_hash(event_id))
+            texts.setdefault(day, {})[key] = text.indexed_text(c.event_text(event))
+            by_day.setdefault(day, []).append((*key, c.event_host(event), event.get(c.UNIT), raw))
         written = 0
         with self._write_lock:
             for day, rows in sorted(by_day.items()):
@@ -246,11 +411,15 @@ class EventPartitions:
                     with transaction(part.conn):
                         codec = part.ensure_codec(raws[day])
                         before = part.conn.total_changes
+                        last = int(part.conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0])
                         part.conn.executemany(
                             "INSERT OR IGNORE INTO events (ts, idh, host, unit, doc) VALUES (?, ?, ?, ?, ?)",
                             [(*row[:4], codec.pack(row[4])) for row in rows],
                         )
-                        written += part.conn.total_changes - before
+                        new = part.conn.total_changes - before
+                        if new:
+                            part.index_rows(last, texts[day])
+                        written += new
                 except sqlite3.Error as exc:
                     raise StoreError(
                         f"{part.path}: write of {len(rows)} events failed, nothing stored for that day "
@@ -265,12 +434,13 @@ class EventPartitions:
             if part is not None:
                 yield day, part
 
-    def rows(
-        self, where: str, params: Sequence[Any], start: datetime | None, end: datetime | None, limit: int,
-    ) -> list[tuple[str, int, int, Event]]:
-        """Up to ``limit`` rows newest first: (day, ts, rowid, event)."""
+    def rows(self, where_of: WhereOf, start: datetime | None, end: datetime | None, limit: int,
+             ) -> list[tuple[str, int, int, Event]]:  # fmt: skip
+        """Up to ``limit`` rows newest first: (day, ts, rowid, event). ``where_of`` renders the WHERE clause
+        for each day file (free text goes through the file's own index)."""
         out: list[tuple[str, int, int, Event]] = []
         for day, part in self._each(self._days_in(start, end)):
+            where, params = where_of(part)
             try:
                 found = part.conn.execute(
                     f"SELECT ts, rowid, doc FROM events {where} ORDER BY ts DESC, rowid DESC LIMIT ?",
@@ -287,9 +457,10 @@ class EventPartitions:
                 break
         return out
 
-    def count(self, where: str, params: Sequence[Any], start: datetime | None, end: datetime | None) -> int:
+    def count(self, where_of: WhereOf, start: datetime | None, end: datetime | None) -> int:
         total = 0
         for _day, part in self._each(self._days_in(start, end)):
+            where, params = where_of(part)
             try:
                 total += int(part.conn.execute(f"SELECT count(*) FROM events {where}", params).fetchone()[0])
             except sqlite3.Error as exc:
@@ -309,6 +480,7 @@ class EventPartitions:
                 if day == cut_day:
                     part = self._writer(day)
                     with transaction(part.conn):
+                        part.unindex_before(cutoff)
                         deleted += part.conn.execute("DELETE FROM events WHERE ts < ?", (cutoff,)).rowcount
                     continue
                 deleted += self.drop_day(day)
@@ -448,4 +620,4 @@ def legacy_chunks(conn: sqlite3.Connection, size: int) -> Iterator[tuple[list[in
         yield [int(r[0]) for r in rows], [orjson.loads(r[1]) for r in rows]
 
 
-__all__ = ["EventPartitions", "day_of", "from_micros", "id_hash", "legacy_chunks", "micros"]
+__all__ = ["EventPartitions", "WhereOf", "day_of", "from_micros", "id_hash", "legacy_chunks", "micros"]

@@ -18,9 +18,9 @@ width), which sort lexicographically; day and month histogram buckets are those 
 the site's zone (summed from UTC hour buckets).
 
 Free text ``q`` is a case-folded substring over the raw line and the main
-fields (events, decompressed in SQL) or title/rule/host/description plus the matched events' fields
-(alerts, indexed into the row's ``text`` at write time); no FTS5 index — its write cost was not
-worth it for bounded, time-filtered searches.
+fields (events: each day file's FTS5 word index narrows the rows, the document confirms where the
+index alone cannot decide; :mod:`soclite.store._sqlite_text`) or title/rule/host/description plus
+the matched events' fields (alerts, indexed into the row's ``text`` at write time).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -44,7 +44,7 @@ from soclite.sitetime import whole_hour_offsets
 from soclite.store import _common as c
 from soclite.store import _sqlite_alerts as _alerts
 from soclite.store import _sqlite_hosts as _hosts
-from soclite.store._sqlite_events import EventPartitions, from_micros, id_hash, legacy_chunks, micros
+from soclite.store._sqlite_events import EventPartitions, WhereOf, from_micros, id_hash, legacy_chunks, micros
 from soclite.store._sqlite_retention import apply_sqlite_retention
 from soclite.store._sqlite_schema import MIGRATIONS
 from soclite.store.archive import EventArchive, Segment
@@ -98,24 +98,32 @@ def _contains(haystack: str | None, needle: str) -> int:
 
 
 
-def _expr_sql(expr: Expr) -> tuple[str, list[Any]]:
+#: how a free-text needle becomes SQL (a day file's :meth:`~._sqlite_events._Partition.text_sql`)
+TextSql = Callable[[str], tuple[str, list[Any]]]
+
+
+def _scan_text(needle: str) -> tuple[str, list[Any]]:
+    return "sl_doc_contains(doc, ?)", [needle]
+
+
+def _expr_sql(expr: Expr, text_sql: TextSql = _scan_text) -> tuple[str, list[Any]]:
     """An event search as SQL over a day file's rows (see :class:`~soclite.store.base.Match` for the meaning).
 
-    Documents are compressed: free text and fields are read through the day file's ``sl_doc_contains`` and
-    ``sl_doc_field`` functions (the flat dotted key), after the cheaper time/host/unit conditions.
+    Documents are compressed: fields are read through the day file's ``sl_doc_field`` function (the flat
+    dotted key), free text through the file's index (``text_sql``), after the cheaper time/host/unit conditions.
     """
     if isinstance(expr, Match):
         if expr.field is None:
-            return "sl_doc_contains(doc, ?)", [expr.value.casefold()]
+            return text_sql(expr.value.casefold())
         value = "lower(CAST(sl_doc_field(doc, ?) AS TEXT))"
         if expr.wildcard:
             # GLOB is Lucene's * and ?; a literal [ must be written [[] in GLOB
             return f"{value} GLOB ?", [expr.field, expr.value.lower().replace("[", "[[]")]
         return f"{value} = ?", [expr.field, expr.value.lower()]
     if isinstance(expr, Not):
-        sql, params = _expr_sql(expr.part)
+        sql, params = _expr_sql(expr.part, text_sql)
         return f"NOT coalesce(({sql}), 0)", params  # a missing field is "not equal", not unknown
-    parts = [_expr_sql(part) for part in expr.parts]
+    parts = [_expr_sql(part, text_sql) for part in expr.parts]
     joiner = " AND " if isinstance(expr, AllOf) else " OR "
     return "(" + joiner.join(f"coalesce(({sql}), 0)" for sql, _ in parts) + ")", [p for _, ps in parts for p in ps]
 
@@ -283,7 +291,7 @@ class SQLiteStore(Store):
         rows = self._rows(f"SELECT doc FROM matched_events {where.sql()}", where.params)
         return [orjson.loads(row["doc"]) for row in rows]
 
-    def _event_where(self, query: EventQuery) -> _Where:
+    def _event_where(self, query: EventQuery, text_sql: TextSql = _scan_text) -> _Where:
         where = _Where()
         where.any_of("unit", query.units)
         if query.host:
@@ -296,16 +304,43 @@ class SQLiteStore(Store):
             where.any_of("idh", [id_hash(str(i)) for i in query.ids])
             where.any_of(f"sl_doc_field(doc, '{EVENT_ID}')", list(query.ids))  # the hash found it, the id decides
         if query.expr is not None:
-            sql, params = _expr_sql(query.expr)
+            sql, params = _expr_sql(query.expr, text_sql)
             where.add(sql, *params)
         for name, value in sorted(query.fields.items()):
             if name == c.UNIT:
                 where.add("unit = ?", value)
             else:  # the flat dotted key, read from the decompressed document
                 where.add("sl_doc_field(doc, ?) = ?", name, value)
-        if query.q:  # last: the cheaper conditions narrow the rows before any document is decompressed
-            where.add("sl_doc_contains(doc, ?)", query.q.casefold())
+        if query.q:  # the day file's index narrows first; documents are read only to confirm
+            sql, params = text_sql(query.q.casefold())
+            where.add(sql, *params)
         return where
+
+    def _where_of(self, query: EventQuery, memo: dict[tuple[int, str], tuple[str, list[Any]]] | None = None,
+                  *extra: tuple[str, Sequence[Any]]) -> WhereOf:  # fmt: skip
+        """The query's WHERE clause for each day file (its free text through that file's index).
+
+        ``memo`` keeps each file's free-text condition for the query's count and its page (one terms lookup).
+        With a host filter selecting few rows of a day file, free text reads those rows' documents.
+        """
+        cache = memo if memo is not None else {}
+        host = query.host.lower() if query.host else None
+        start = micros(query.start) if query.start else None
+        end = micros(query.end) if query.end else None
+
+        def render(part: Any) -> tuple[str, Sequence[Any]]:
+            def text_sql(needle: str) -> tuple[str, list[Any]]:
+                key = (id(part), needle)
+                if key not in cache:
+                    cache[key] = part.text_sql(needle, host=host, start=start, end=end)
+                return cache[key]
+
+            where = self._event_where(query, text_sql)
+            for sql, params in extra:
+                where.add(sql, *params)
+            return where.sql(), where.params
+
+        return render
 
     def query_events(self, query: EventQuery) -> Page[Event]:
         where = self._event_where(query)
@@ -313,18 +348,20 @@ class SQLiteStore(Store):
             return Page(total=0, items=[])
         if query.ids is not None and self._only_ids(query):
             return self._by_ids(query, where)
-        total = self.count_events(query)
+        memo: dict[tuple[int, str], tuple[str, list[Any]]] = {}
+        total = self.events.count(self._where_of(query, memo), query.start, query.end)
         end = query.end
+        extra: list[tuple[str, Sequence[Any]]] = []
         if query.cursor:
             # Rowids are per day file, but a day file holds only its day's times: for the cursor's own day
             # (ts, rowid) is the order, for older days every row has an earlier ts and passes.
             ts, rowid = c.decode_cursor(query.cursor, 2)
             if not isinstance(ts, int) or not isinstance(rowid, int):
                 raise InvalidCursor(f"invalid page cursor {query.cursor!r} (made for another sort order?)")
-            where.add("(ts, rowid) < (?, ?)", ts, rowid)
+            extra.append(("(ts, rowid) < (?, ?)", (ts, rowid)))
             cursor_time = from_micros(ts) + timedelta(microseconds=1)  # its day, for choosing day files
             end = min(end, cursor_time) if end is not None else cursor_time
-        rows = self.events.rows(where.sql(), where.params, query.start, end, query.limit + 1)
+        rows = self.events.rows(self._where_of(query, memo, *extra), query.start, end, query.limit + 1)
         items = [event for _, _, _, event in rows[: query.limit]]
         more = len(rows) > query.limit
         last = rows[query.limit - 1] if more else None
@@ -337,7 +374,8 @@ class SQLiteStore(Store):
 
     def _by_ids(self, query: EventQuery, where: _Where) -> Page[Event]:
         """The day files' rows, completed by the matched events bulk storage has not written yet."""
-        found = {e.get(EVENT_ID): e for _, _, _, e in self.events.rows(where.sql(), where.params, None, None, 10_000)}
+        found = {e.get(EVENT_ID): e for _, _, _, e in self.events.rows(lambda _part: (where.sql(), where.params),
+                                                                        None, None, 10_000)}  # fmt: skip
         for event in self._matched(query):
             found.setdefault(event.get(EVENT_ID), event)
         items = sorted(found.values(), key=lambda e: (str(e.get("@timestamp")), str(e.get(EVENT_ID))), reverse=True)
@@ -349,7 +387,7 @@ class SQLiteStore(Store):
             return 0
         if query.ids is not None and self._only_ids(query):
             return self._by_ids(query, where).total
-        return self.events.count(where.sql(), where.params, query.start, query.end)
+        return self.events.count(self._where_of(query), query.start, query.end)
 
     def scan_events(self, query: EventQuery, chunk: int = 2000) -> Iterator[list[Event]]:
         """Every stored event in ``query``'s time range and units, oldest first, in chunks (retro-hunts).

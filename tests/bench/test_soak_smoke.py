@@ -32,3 +32,7 @@ def test_soak_short_mode_keeps_every_acknowledged_event_once() -> None:
     assert result["final_journal_lag"] == 0
     assert result["probes"] >= 50 and result["probes_alerted"] == result["probes"]
     assert result["alert_latency_p99_s"] is not None and result["rss_mb_max"] > 0
+    # where the bytes go: the store's compression ratio over the raw JSON read back, the transient journal beside it
+    assert result["compression_ratio"] > 1
+    assert result["journal_bytes_max"] > 0
+    assert set(result["disk_bytes_by_part_per_million_events"]) == {"event_day_files", "events_db", "journal"}

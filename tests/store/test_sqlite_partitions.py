@@ -128,3 +128,55 @@ def test_a_batch_failing_midway_stores_nothing_of_its_day(tmp_path: Path) -> Non
         store.write_events(batch)
     assert store.count_events(EventQuery()) == 1
     store.close()
+
+
+def test_a_day_started_by_a_small_batch_trains_a_better_dictionary_and_reads_both(tmp_path: Path) -> None:
+    """The first dictionary comes from one event; a later large batch trains another, and every row reads back."""
+    store = _store(tmp_path)
+    first = [event(0, CommandLine="cmd.exe /c whoami /all 0")]
+    store.write_events(first)
+    later = [event(i, when=T0 + timedelta(seconds=i), CommandLine=f"cmd.exe /c whoami /all {i % 50}")
+             for i in range(1, 3001)]  # fmt: skip
+    store.write_events(later)
+    conn = sqlite3.connect(store.events_path / "events-20240801.db")
+    dicts = conn.execute("SELECT id, samples FROM zdicts ORDER BY id").fetchall()
+    by_dict = dict(conn.execute("SELECT unicode(substr(doc, 1, 1)), avg(length(doc)) FROM events GROUP BY 1"))
+    conn.close()
+    assert dicts == [(1, 1), (2, 3000)]
+    assert set(by_dict) == {1, 2}
+    raw = sum(len(orjson.dumps(e)) for e in later) / len(later)
+    assert by_dict[2] < raw / 5, (by_dict, raw)  # the trained dictionary: the issue's size goal rests on it
+    every = store.query_events(EventQuery(limit=5000)).items
+    assert sorted(every, key=lambda e: e["event.id"]) == first + later
+    store.close()
+
+
+def test_a_day_file_of_version_1_deflate_stays_readable_and_writable(tmp_path: Path) -> None:
+    """Files written before zstd (deflate with a raw dictionary in meta) are read and extended as they are."""
+    import zlib
+
+    store = _store(tmp_path)
+    store.close()
+    days = store.events_path
+    conn = sqlite3.connect(days / "events-20240801.db")
+    conn.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+        "CREATE TABLE events (ts INTEGER NOT NULL, idh INTEGER NOT NULL, host TEXT, unit TEXT, doc BLOB NOT NULL);"
+        "CREATE UNIQUE INDEX events_ts_idh ON events (ts, idh); PRAGMA user_version=1;"
+    )
+    from soclite.store._sqlite_events import id_hash, micros
+
+    zdict = b'{"event.original":"sshd Failed password for root"}'
+    conn.execute("INSERT INTO meta VALUES ('zdict', ?)", (zdict,))
+    old = event(1)
+    comp = zlib.compressobj(6, zlib.DEFLATED, -12, 8, zdict=zdict)
+    blob = comp.compress(orjson.dumps(old)) + comp.flush()
+    conn.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?)", (micros(T0 + timedelta(minutes=1)), id_hash("ev000001"),
+                                                               "pc-01", "u1", blob))  # fmt: skip
+    conn.commit()
+    conn.close()
+    store = _store(tmp_path)
+    assert store.write_events([event(2)]) == 1
+    assert [e["event.id"] for e in store.query_events(EventQuery(q="failed password")).items] == ["ev000002", "ev000001"]
+    assert store.query_events(EventQuery(ids=["ev000001"])).items == [old]
+    store.close()
