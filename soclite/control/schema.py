@@ -522,6 +522,32 @@ _USER_NOTIFICATIONS = """
 """
 
 #: The migrations of control.db, append only.
+_SYSTEM_REVIEWS = """
+    CREATE TABLE system_reviews (
+        id TEXT PRIMARY KEY,
+        system_id TEXT NOT NULL REFERENCES info_systems(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('log_review', 'threshold_tuning')),
+        done_at TEXT NOT NULL,
+        done_by TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX system_reviews_last ON system_reviews(system_id, kind, done_at);
+    CREATE TABLE trend_warnings (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        dimension TEXT NOT NULL,
+        key TEXT NOT NULL,
+        unit TEXT,
+        hour TEXT NOT NULL,
+        observed INTEGER NOT NULL,
+        median REAL NOT NULL,
+        threshold REAL NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX trend_warnings_hour ON trend_warnings(hour);
+"""
+
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
     _COMMANDS,  # 5: agent commands (was commands.db)
@@ -537,6 +563,7 @@ MIGRATIONS: list[Migration] = [
     _SAVED_SEARCHES,  # 15: Discover's saved searches (issue 15)
     _CASE_ATTACHMENTS,  # 16: case attachments (issue 16)
     _USER_NOTIFICATIONS,  # 17: per-user alert notifications (issue 16)
+    _SYSTEM_REVIEWS,  # 18: log reviews and threshold tunings per information system; trend warnings (issue 17)
 ]
 
 
