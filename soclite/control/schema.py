@@ -546,6 +546,18 @@ _SYSTEM_REVIEWS = """
         created_at TEXT NOT NULL
     );
     CREATE INDEX trend_warnings_hour ON trend_warnings(hour);
+    CREATE TABLE incident_sends (
+        id TEXT PRIMARY KEY,
+        incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        sent_at TEXT NOT NULL,
+        sent_by TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL
+    );
+    CREATE INDEX incident_sends_incident ON incident_sends(incident_id, sent_at);
 """
 
 MIGRATIONS: list[Migration] = [
@@ -563,7 +575,7 @@ MIGRATIONS: list[Migration] = [
     _SAVED_SEARCHES,  # 15: Discover's saved searches (issue 15)
     _CASE_ATTACHMENTS,  # 16: case attachments (issue 16)
     _USER_NOTIFICATIONS,  # 17: per-user alert notifications (issue 16)
-    _SYSTEM_REVIEWS,  # 18: log reviews and threshold tunings per information system; trend warnings (issue 17)
+    _SYSTEM_REVIEWS,  # 18: log reviews and threshold tunings per information system; trend warnings; notice receipts (issue 17)
 ]
 
 
