@@ -14,11 +14,13 @@ store's own state: the OpenSearch cluster's green/yellow/red and nodes; degraded
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from soclite.api.response import visible
 from soclite.control.identity import Principal, Role
 from soclite.control.outbox import ActionStatus
+from soclite.models import utcnow
 from soclite.runtime import Runtime
 from soclite.store.base import StoreHealth
 from soclite.store.spool import pending_in, spool_path
@@ -124,6 +126,8 @@ def notices(runtime: Runtime, principal: Principal, scope: frozenset[str] | None
             out.append(Notice(kind="awaiting_approval", severity="warning",
                               detail=", ".join(sorted({r.action for r in waiting})), link="/actions#section-awaiting",
                               count=len(waiting)))  # fmt: skip
+    out.extend(_review_notices(runtime, scope))
+    out.extend(_trend_notices(runtime, scope))
     if scope is None:
         for reason in _connector_down(runtime):
             out.append(Notice(kind="connector_down", severity="error", detail=reason, link="/actions"))
@@ -138,3 +142,30 @@ def notices(runtime: Runtime, principal: Principal, scope: frozenset[str] | None
             # an OpenSearch cluster short of a node (yellow), a primary (red) or reach: in the banner
             out.append(Notice(kind="store", severity="error", detail=reason, link="/notifications"))
     return out
+
+
+def _review_notices(runtime: Runtime, scope: frozenset[str] | None) -> list[Notice]:
+    """Log reviews and threshold tunings of the caller's systems overdue or inside their reminder window."""
+    settings = runtime.settings.compliance.reviews
+    if not settings.enabled:
+        return []
+    now = utcnow()
+    found: dict[str, list[str]] = {"overdue": [], "due_soon": []}
+    for system in runtime.systems.list_systems(scope):
+        for task in runtime.reviews.schedule(system, settings, now):
+            if task.state in found:
+                found[task.state].append(f"{system['name']}: {task.kind} ({task.due_at:%Y-%m-%d})")
+    return [Notice(kind=f"review_{state}", severity="error" if state == "overdue" else "warning",
+                   detail="; ".join(items), link="/reviews", count=len(items))
+            for state, items in found.items() if items]  # fmt: skip
+
+
+def _trend_notices(runtime: Runtime, scope: frozenset[str] | None) -> list[Notice]:
+    """Rises flagged by statistical trend detection in the last 24 hours, of the caller's units."""
+    rows = runtime.trend_warnings.since(utcnow() - timedelta(hours=24), scope)
+    if not rows:
+        return []
+    shown = [f"{r['source']} {r['dimension']}={r['key'] or '*'} {r['hour'][:13]}h: {r['observed']} "
+             f"(median {r['median']:g})" for r in rows[:10]]
+    return [Notice(kind="trend", severity="warning", detail="; ".join(shown) + (" …" if len(rows) > 10 else ""),
+                   link="/", count=len(rows))]

@@ -417,6 +417,39 @@ class AnnualReportSettings(BaseModel):
     notify: list[str] = Field(default_factory=list)
 
 
+class ReviewSettings(BaseModel):
+    """Log review and alert-threshold tuning per information system, by security level (issue 17; docs/LEGAL.md).
+
+    The issue reads TCVN 14423 as "every 6 months at level 3 and more often above"; how much more often is our
+    choice, hence configuration: a level missing from ``interval_months_by_level`` has no such obligation."""
+
+    enabled: bool = True
+    interval_months_by_level: dict[int, int] = Field(default_factory=lambda: {3: 6, 4: 3, 5: 1})
+    #: reminders go out this many days before the due date (and once when it has passed)
+    remind_days_before: list[int] = Field(default_factory=lambda: [14, 3])
+    #: who is reminded (e-mail through the playbook outbox); empty: ``compliance.incident_notify``
+    notify: list[str] = Field(default_factory=list)
+
+    @field_validator("interval_months_by_level")
+    @classmethod
+    def _at_most_six_months_from_level_3(cls, value: dict[int, int]) -> dict[int, int]:
+        for level, months in value.items():
+            if level not in range(1, 6):
+                raise ValueError(f"security level {level} does not exist (levels are 1 to 5)")
+            if months < 1:
+                raise ValueError(f"level {level}: the interval is at least 1 month, not {months}")
+            if level >= 3 and months > 6:
+                raise ValueError(f"level {level} must be reviewed at least every 6 months, not every {months}")
+        return value
+
+    @field_validator("remind_days_before")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(d < 0 for d in value):
+            raise ValueError("reminder days must not be negative")
+        return value
+
+
 class ComplianceSettings(BaseModel):
     """Obligations that follow from the information systems' security levels."""
 
@@ -428,6 +461,7 @@ class ComplianceSettings(BaseModel):
     incident_warn_minutes: int = Field(240, ge=1)
     annual_report: AnnualReportSettings = Field(default_factory=AnnualReportSettings)
     trends: TrendSettings = Field(default_factory=TrendSettings)
+    reviews: ReviewSettings = Field(default_factory=ReviewSettings)
 
     @field_validator("retention_months_by_level")
     @classmethod

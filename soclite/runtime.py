@@ -25,9 +25,11 @@ from soclite.control.identity import IdentityStore, UserStore
 from soclite.control.incidents import Incidents
 from soclite.control.iocs import IocLists
 from soclite.control.notify_rules import NotificationRules
+from soclite.control.reviews import Reviews
 from soclite.control.saved_searches import SavedSearches
 from soclite.control.schema import open_control_db
 from soclite.control.systems import InfoSystems
+from soclite.control.trend_warnings import TrendWarnings
 from soclite.control.triage import Triage
 from soclite.control.tuning import Tuning
 from soclite.correlator.engine import Engine
@@ -102,6 +104,10 @@ class Runtime:
     reports: ReportArchive = field(init=False)
     #: information systems, their security level and the hosts/units they cover
     systems: InfoSystems = field(init=False)
+    #: log reviews and alert-threshold tunings owed by each system's level, recorded when done
+    reviews: Reviews = field(init=False)
+    #: rises flagged by statistical trend detection (the notification centre lists the last day's)
+    trend_warnings: TrendWarnings = field(init=False)
     #: incidents with their legal clock
     incidents: Incidents = field(init=False)
     #: retro-hunt jobs (a Sigma rule over stored events) and their hits
@@ -124,6 +130,8 @@ class Runtime:
         self.iocs = IocLists(control)
         self.reports = ReportArchive(self.settings.data_dir, control)
         self.systems = InfoSystems(control, store)
+        self.reviews = Reviews(control, self.systems)
+        self.trend_warnings = TrendWarnings(control)
         self.incidents = Incidents(control, store)
         self.hunts = HuntJobs(
             control, store, archive_dir=self.settings.data_dir / "archive",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import PlainTextResponse, Response
+from pydantic import BaseModel, Field
 
 from soclite.api.deps import AnalystDep, ReaderDep, RuntimeDep, ScopeDep
+from soclite.control import audit
 from soclite.control.audit import actor_of
-from soclite.control.incidents import IncidentCreate, MilestoneRecord, deadlines
+from soclite.control.incidents import MILESTONE_COLUMN, IncidentCreate, MilestoneRecord, deadlines
 from soclite.errors import NotFoundError, RequestError
 from soclite.models import utcnow
 from soclite.reports.incidents import DEADLINE_NAMES, render_notice
@@ -46,7 +49,8 @@ def create_incident(body: IncidentCreate, runtime: RuntimeDep, principal: Analys
 
 @router.get("/{incident_id}")
 def get_incident(incident_id: str, runtime: RuntimeDep, _principal: ReaderDep, scope: ScopeDep) -> dict[str, Any]:
-    return _with_clock(runtime, runtime.incidents.get(incident_id, scope))
+    return _with_clock(runtime, runtime.incidents.get(incident_id, scope)) | {
+        "sends": sends_with_status(runtime, incident_id)}
 
 
 @router.post("/{incident_id}/milestones")
@@ -55,6 +59,76 @@ def record_milestone(incident_id: str, body: MilestoneRecord, runtime: RuntimeDe
     incident = runtime.incidents.record(incident_id, body, actor=actor_of(principal), author=principal.name,
                                         scope=scope)
     return _with_clock(runtime, incident)
+
+
+def _notice_inputs(runtime: Runtime, incident_id: str, scope: frozenset[str] | None) -> tuple[Any, Any, Any, Any]:
+    """The incident, its case, the case's alerts and their hosts: what a notice is pre-filled from."""
+    incident = runtime.incidents.get(incident_id, scope)
+    case = runtime.cases.get(incident["case_id"], scope) if incident["case_id"] else None
+    alerts = []
+    if case and case["alert_ids"]:
+        alerts = runtime.store.query_alerts(AlertQuery(ids=case["alert_ids"][:500], units=scope, limit=500)).items
+    hosts = []
+    for host_id in dict.fromkeys(a.host for a in alerts if a.host):
+        try:
+            hosts.append(runtime.store.get_host(host_id, scope))
+        except NotFoundError:
+            continue
+    return incident, case, alerts, hosts
+
+
+class NoticeSend(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    kind: str
+    #: e-mail recipients (each gets its own receipt)
+    to: list[Annotated[str, Field(pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$", max_length=254)]] = Field(
+        min_length=1, max_length=20)
+    #: the text as edited by the sender; default: the template pre-filled from the incident
+    text: str | None = Field(None, max_length=100000)
+    #: also record the stage as done (the milestone of ``kind``) at the time of sending
+    mark_done: bool = False
+
+
+def sends_with_status(runtime: Runtime, incident_id: str) -> list[dict[str, Any]]:
+    """The incident's receipts with each e-mail's delivery status read from the outbox now."""
+    out = []
+    for receipt in runtime.incidents.sends(incident_id):
+        record = runtime.outbox.get_by_key(receipt["idempotency_key"])
+        out.append(receipt | {"status": record.status.value if record is not None else "unknown",
+                              "last_error": record.last_error if record is not None else None})
+    return out
+
+
+@router.post("/{incident_id}/send")
+def send_notice(incident_id: str, body: NoticeSend, runtime: RuntimeDep, principal: AnalystDep,
+                scope: ScopeDep) -> dict[str, Any]:
+    """E-mail the notice or report ``kind`` (the edited text, or the template pre-filled) through the playbook
+    outbox, keep a receipt per recipient (SHA-256 of the text, time, recipient; delivery status from the outbox),
+    and optionally record the stage as done."""
+    if body.kind not in DEADLINE_NAMES:
+        raise RequestError(f"no notice {body.kind!r}; known: {', '.join(DEADLINE_NAMES)}")
+    incident, case, alerts, hosts = _notice_inputs(runtime, incident_id, scope)
+    now = utcnow()
+    text = body.text if body.text and body.text.strip() else render_notice(
+        body.kind, incident, settings=runtime.settings, alerts=alerts, hosts=hosts, case=case, now=now)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    subject = f"{DEADLINE_NAMES[body.kind]} - sự cố {incident['title']} (mã {incident_id})"
+    for recipient in dict.fromkeys(body.to):
+        key = f"incident-send:{incident_id}:{body.kind}:{recipient}:{digest[:16]}"
+        runtime.outbox.submit("notify_email", {"to": [recipient], "subject": subject, "body": text},
+                              idempotency_key=key, requested_by=actor_of(principal),
+                              payload={"incident": incident_id, "unit": incident["unit"], "kind": body.kind,
+                                       "sha256": digest})
+        runtime.incidents.record_send(incident_id, kind=body.kind, channel="email", recipient=recipient,
+                                      sha256=digest, at=now, author=principal.name, idempotency_key=key)
+    audit.append(runtime.store, actor_of(principal), "incident.send", f"incident:{incident_id}", None,
+                 {"kind": body.kind, "to": body.to, "sha256": digest}, incident["unit"])
+    if body.mark_done and body.kind in MILESTONE_COLUMN and incident[MILESTONE_COLUMN[body.kind]] is None:
+        incident = runtime.incidents.record(incident_id, MilestoneRecord(milestone=body.kind, at=now),  # type: ignore[arg-type]
+                                            actor=actor_of(principal), author=principal.name, scope=scope)
+    return _with_clock(runtime, runtime.incidents.get(incident_id, scope)) | {
+        "sends": sends_with_status(runtime, incident_id)}
 
 
 _NOTICE_MEDIA = {
@@ -72,17 +146,7 @@ def notice(incident_id: str, runtime: RuntimeDep, _principal: ReaderDep, scope: 
         raise NotFoundError(f"no notice {kind!r}; known: {', '.join(DEADLINE_NAMES)}")
     if format not in ("txt", *_NOTICE_MEDIA):
         raise RequestError(f"unknown format {format!r}; expected txt, pdf, docx or html")
-    incident = runtime.incidents.get(incident_id, scope)
-    case = runtime.cases.get(incident["case_id"], scope) if incident["case_id"] else None
-    alerts = []
-    if case and case["alert_ids"]:
-        alerts = runtime.store.query_alerts(AlertQuery(ids=case["alert_ids"][:500], units=scope, limit=500)).items
-    hosts = []
-    for host_id in dict.fromkeys(a.host for a in alerts if a.host):
-        try:
-            hosts.append(runtime.store.get_host(host_id, scope))
-        except NotFoundError:
-            continue
+    incident, case, alerts, hosts = _notice_inputs(runtime, incident_id, scope)
     if format == "txt":
         return PlainTextResponse(render_notice(kind, incident, settings=runtime.settings, alerts=alerts, hosts=hosts,
                                                case=case, now=utcnow()))

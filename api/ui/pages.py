@@ -547,6 +547,7 @@ def mount(app: FastAPI) -> None:
         incident_pages,
         notify_pages,
         response_pages,
+        review_pages,
     )
 
     install_handlers(app)
@@ -554,6 +555,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(admin_pages.router)
     app.include_router(case_pages.router)
     app.include_router(incident_pages.router)
+    app.include_router(review_pages.router)
     app.include_router(response_pages.router)
     app.include_router(account_pages.router)
     app.include_router(notify_pages.router)

@@ -220,6 +220,25 @@ class Incidents:
                      before.get("unit"))
         return after
 
+    # --- notices sent: the receipt of each (what, to whom, its SHA-256, when, by whom, the outbox key) -----
+    def record_send(self, incident_id: str, *, kind: str, channel: str, recipient: str, sha256: str, at: datetime,
+                    author: str, idempotency_key: str) -> dict[str, Any]:
+        receipt = {"id": new_id(), "kind": kind, "channel": channel, "recipient": recipient, "sha256": sha256,
+                   "sent_at": isoformat(at), "sent_by": author, "idempotency_key": idempotency_key}
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO incident_sends (id, incident_id, kind, channel, recipient, sha256, sent_at, sent_by, "
+                "idempotency_key) VALUES (?,?,?,?,?,?,?,?,?)",
+                (receipt["id"], incident_id, kind, channel, recipient, sha256, receipt["sent_at"], author,
+                 idempotency_key))
+        return receipt
+
+    def sends(self, incident_id: str) -> list[dict[str, Any]]:
+        rows = self.db.reader().execute(
+            "SELECT id, kind, channel, recipient, sha256, sent_at, sent_by, idempotency_key FROM incident_sends "
+            "WHERE incident_id = ? ORDER BY sent_at, id", (incident_id,)).fetchall()
+        return [dict(r) for r in rows]
+
     # --- escalation bookkeeping (the e-mail itself goes through the playbook outbox) -------------
     def escalated(self, incident_id: str) -> set[str]:
         rows = self.db.reader().execute(

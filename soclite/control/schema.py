@@ -522,6 +522,44 @@ _USER_NOTIFICATIONS = """
 """
 
 #: The migrations of control.db, append only.
+_SYSTEM_REVIEWS = """
+    CREATE TABLE system_reviews (
+        id TEXT PRIMARY KEY,
+        system_id TEXT NOT NULL REFERENCES info_systems(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('log_review', 'threshold_tuning')),
+        done_at TEXT NOT NULL,
+        done_by TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX system_reviews_last ON system_reviews(system_id, kind, done_at);
+    CREATE TABLE trend_warnings (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        dimension TEXT NOT NULL,
+        key TEXT NOT NULL,
+        unit TEXT,
+        hour TEXT NOT NULL,
+        observed INTEGER NOT NULL,
+        median REAL NOT NULL,
+        threshold REAL NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX trend_warnings_hour ON trend_warnings(hour);
+    CREATE TABLE incident_sends (
+        id TEXT PRIMARY KEY,
+        incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        sent_at TEXT NOT NULL,
+        sent_by TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL
+    );
+    CREATE INDEX incident_sends_incident ON incident_sends(incident_id, sent_at);
+"""
+
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
     _COMMANDS,  # 5: agent commands (was commands.db)
@@ -537,6 +575,7 @@ MIGRATIONS: list[Migration] = [
     _SAVED_SEARCHES,  # 15: Discover's saved searches (issue 15)
     _CASE_ATTACHMENTS,  # 16: case attachments (issue 16)
     _USER_NOTIFICATIONS,  # 17: per-user alert notifications (issue 16)
+    _SYSTEM_REVIEWS,  # 18: log reviews and threshold tunings per information system; trend warnings; notice receipts (issue 17)
 ]
 
 

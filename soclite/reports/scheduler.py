@@ -39,6 +39,7 @@ INCIDENT_JOB = "incidents:escalate"
 RETENTION_JOB = "retention:run"
 ANNUAL_JOB = "annual-report:calendar"
 TREND_JOB = "trends:detect"
+REVIEW_JOB = "reviews:remind"
 #: a run missed by up to 40 days (a monthly report over a long outage) still runs at the next start
 MISFIRE_GRACE_SECONDS = 40 * 86400
 #: at most this many missed periods are produced by one run (a daily schedule after a long outage)
@@ -127,6 +128,14 @@ def detect_trends() -> None:
         scheduler = _ACTIVE.get("current")
     if scheduler is not None:
         scheduler.trend_pass()
+
+
+def remind_reviews_job() -> None:
+    """Job entry point of the log-review and threshold-tuning reminders (referenced by text in the job store)."""
+    with _ACTIVE_LOCK:
+        scheduler = _ACTIVE.get("current")
+    if scheduler is not None:
+        scheduler.review_pass()
 
 
 class ReportScheduler:
@@ -218,6 +227,16 @@ class ReportScheduler:
                 id=TREND_JOB,
                 replace_existing=True,
             )
+        if self.settings.compliance.reviews.enabled and getattr(self.runtime, "reviews", None) is not None:
+            # daily, like the annual calendar: a due date is a day, and a pass missed while down fires at start
+            self._scheduler.add_job(
+                "soclite.reports.scheduler:remind_reviews_job",
+                CronTrigger(hour=annual.hour, minute=5, timezone=timezone_of(self.settings.timezone)),
+                id=REVIEW_JOB,
+                replace_existing=True,
+            )
+        elif self._scheduler.get_job(REVIEW_JOB) is not None:
+            self._scheduler.remove_job(REVIEW_JOB)
         self._scheduler.resume()
 
     def shutdown(self, wait: bool = True) -> None:
@@ -320,6 +339,16 @@ class ReportScheduler:
             return notify_trends(self.runtime, now or datetime.now(UTC))
         except SocliteError:
             log.exception("the trend detection pass failed")
+            return []
+
+    def review_pass(self, now: datetime | None = None) -> list[str]:
+        """Reminders for the log reviews and threshold tunings due (soclite.reports.review_reminders)."""
+        from soclite.reports.review_reminders import remind_reviews
+
+        try:
+            return remind_reviews(self.runtime.reviews, self.runtime.outbox, self.settings, now or datetime.now(UTC))
+        except SocliteError:
+            log.exception("the review reminders pass failed")
             return []
 
     def retry_failed_deliveries(self) -> None:

@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from soclite.config import Settings, TrendSettings
+from soclite.errors import SocliteError
 from soclite.store.base import AlertQuery, EventQuery, Store
 
 log = logging.getLogger(__name__)
@@ -293,19 +294,36 @@ def overview_panel(store: Store, settings: Settings, now: datetime, units: froze
     return value
 
 
+def _unit_of(runtime: Any, flag: TrendFlag) -> str | None:
+    """The unit a rise belongs to (a unit's own volume, or a host's), None for province-wide ones."""
+    if flag.dimension == "unit":
+        return flag.key
+    if flag.dimension == "host":
+        try:
+            return runtime.store.get_host(flag.key).unit  # type: ignore[no-any-return]
+        except SocliteError:
+            return None
+    return None
+
+
 def notify_trends(runtime: Any, now: datetime) -> list[str]:
-    """Detect over the last complete hour (alerts and events) and e-mail each new rise through the outbox."""
+    """Detect over the last complete hour (alerts and events), record each new rise for the notification centre
+    and e-mail it through the outbox."""
     settings: Settings = runtime.settings
     trends = settings.compliance.trends
     outbox = getattr(runtime, "outbox", None)
     to = trends.notify or settings.compliance.incident_notify
-    if not trends.enabled or outbox is None or not to:
+    warnings = getattr(runtime, "trend_warnings", None)
+    if not trends.enabled or ((outbox is None or not to) and warnings is None):
         return []
     hour = floor_hour(now) - HOUR
     queued = []
     for flag in detect(runtime.store, settings, [hour], events=True):
+        if warnings is not None:  # the notification centre shows it even where nobody is e-mailed
+            warnings.record(source=flag.source, dimension=flag.dimension, key=flag.key, unit=_unit_of(runtime, flag),
+                            hour=hour, observed=flag.observed, median=flag.median, threshold=flag.threshold)
         key = f"trend:{flag.source}:{flag.dimension}:{flag.key}:{hour.isoformat()}"
-        if outbox.get_by_key(key) is not None:
+        if outbox is None or not to or outbox.get_by_key(key) is not None:
             continue
         what = {"total": "toàn tỉnh", "unit": f"đơn vị {flag.key}", "rule_id": f"luật {flag.key}",
                 "host": f"máy {flag.key}"}[flag.dimension]

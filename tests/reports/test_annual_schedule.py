@@ -97,3 +97,39 @@ def test_the_scheduler_runs_the_calendar_daily_and_trend_detection_hourly(tmp_pa
     finally:
         scheduler.shutdown()
         runtime.close()
+
+
+def test_a_draft_per_unit_with_systems_scoped_to_it(tmp_path: Path) -> None:
+    from soclite.control.systems import SystemCreate
+
+    settings = make_settings(tmp_path, compliance={"annual_report": {"formats": ["csv"]}})
+    runtime = build_runtime(settings)
+    seed(runtime.store, august=50)
+    for name, unit in (("Phần mềm bệnh viện", "bvdk"), ("Hồ sơ sức khỏe", "syt"), ("Một cửa huyện", "ubnd-hx"),
+                       ("Cổng tỉnh", None)):
+        runtime.systems.create(SystemCreate(name=name, owner="UBND tỉnh", operator="TT", level=3, unit=unit),
+                               actor="test", unit=None, scope=None)
+    archive = ReportArchive(settings.data_dir, runtime.control)
+    try:
+        assert run_pass(runtime, archive, at(14, 23)).unit_drafts == {}  # the year has not closed
+        first = run_pass(runtime, archive, at(15))
+        assert first.draft is not None and sorted(first.unit_drafts) == ["bvdk", "syt", "ubnd-hx"]
+        assert run_pass(runtime, archive, at(16)).unit_drafts == {}  # once per unit and year
+        texts = {}
+        for unit, report_id in first.unit_drafts.items():
+            report = archive.find_scheduled(f"{SCHEDULE_NAME}:{unit}", "2024-Y")
+            assert report is not None and report.id == report_id and report.scope_unit == unit
+            texts[unit] = archive.file_path(report, "csv").read_text(encoding="utf-8")
+        province = archive.find_scheduled(SCHEDULE_NAME, "2024-Y")
+        assert province is not None and province.scope_unit is None
+        whole = archive.file_path(province, "csv").read_text(encoding="utf-8")
+        assert all(name in whole for name in ("Phần mềm bệnh viện", "Hồ sơ sức khỏe", "Một cửa huyện", "Cổng tỉnh"))
+        # a unit's draft holds its systems and those of the units below it, nobody else's
+        assert "Một cửa huyện" in texts["ubnd-hx"] and "Hồ sơ sức khỏe" not in texts["ubnd-hx"]
+        assert "Cổng tỉnh" not in texts["ubnd-hx"]
+        assert "Phần mềm bệnh viện" in texts["bvdk"] and "Hồ sơ sức khỏe" not in texts["bvdk"]
+        assert "Hồ sơ sức khỏe" in texts["syt"] and "Phần mềm bệnh viện" in texts["syt"]  # bvdk is under syt
+        assert "Một cửa huyện" not in texts["syt"]
+    finally:
+        archive.close()
+        runtime.close()

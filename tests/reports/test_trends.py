@@ -241,6 +241,10 @@ def test_notification_for_an_event_surge_once(tmp_path: Path) -> None:
         assert row is not None and row.params["to"] == ["truc-ca@tinh.gov.vn"]
         assert "Phát hiện xu hướng bằng thống kê" in row.params["subject"] and "60 sự kiện" in row.params["body"]
         assert notify_trends(runtime, now + timedelta(minutes=20)) == []  # the same hour again: nothing new
+        # the notification centre's record: both rises once; a unit-bound user sees only its unit's
+        kept = runtime.trend_warnings.since(hour, None)
+        assert sorted((w["dimension"], w["key"], w["observed"]) for w in kept) == [("total", "", 60), ("unit", "SO", 60)]
+        assert [w["key"] for w in runtime.trend_warnings.since(hour, frozenset({"SO"}))] == ["SO"]
     finally:
         runtime.close()
 
