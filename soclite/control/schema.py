@@ -521,6 +521,20 @@ _USER_NOTIFICATIONS = """
         WHERE alert_id IS NOT NULL;
 """
 
+#: report schedules managed in the web UI (issue 16); the settings file's schedules stay where they are and
+#: the scheduler runs both (a name in the settings file wins, and the UI refuses to reuse it)
+_REPORT_SCHEDULES = """
+    CREATE TABLE report_schedules (
+        name TEXT PRIMARY KEY,
+        unit TEXT,
+        doc TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+"""
+
 #: The migrations of control.db, append only.
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
@@ -537,6 +551,7 @@ MIGRATIONS: list[Migration] = [
     _SAVED_SEARCHES,  # 15: Discover's saved searches (issue 15)
     _CASE_ATTACHMENTS,  # 16: case attachments (issue 16)
     _USER_NOTIFICATIONS,  # 17: per-user alert notifications (issue 16)
+    _REPORT_SCHEDULES,  # 18: report schedules managed in the web UI (issue 16)
 ]
 
 
