@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from soclite.api import admin_ops
 from soclite.api.deps import deny, get_runtime, scope_of
 from soclite.api.ui.pages import form_of, in_thread
-from soclite.api.ui.web import login_user, render, require_write
+from soclite.api.ui.web import language, login_user, render, require_write
 from soclite.control.audit import actor_of
 from soclite.control.identity import Principal, Role
 from soclite.control.systems import SystemCreate, SystemPatch, retention_months
@@ -42,6 +42,13 @@ def _admin(request: Request, fields: dict[str, str] | None = None) -> Principal:
 def _units(request: Request, me: Principal) -> list[Any]:
     scope = scope_of(get_runtime(request), me)
     return [u for u in get_runtime(request).store.list_units() if scope is None or u.code in scope]
+
+
+def _names(request: Request) -> dict[str, str]:
+    """Unit code → the name to show (GLOSSARY: a unit is shown by name, never by code; English where set)."""
+    runtime = get_runtime(request)
+    english = language(request, runtime) == "en"
+    return {u.code: (u.name_en if english and u.name_en else u.name) for u in runtime.store.list_units()}
 
 
 def _attempt(call: Callable[[], Any], *, not_found: int = 404) -> tuple[Any, str | None, int]:
@@ -72,7 +79,7 @@ def admin_home(request: Request) -> Response:
 def _tokens_page(request: Request, me: Principal, status: int = 200, **extra: Any) -> Response:
     runtime = get_runtime(request)
     managed = admin_ops.subtree_tokens(runtime, me) if me.role is Role.ADMIN else []
-    return render(request, "tokens.html", status=status, me=me, own=admin_ops.own_tokens(runtime, me),
+    return render(request, "tokens.html", status=status, me=me, unit_names=_names(request), own=admin_ops.own_tokens(runtime, me),
                   managed=managed, now=utcnow(), mine=actor_of(me), token_days=runtime.settings.auth.token_days,
                   max_days=runtime.settings.auth.token_max_days, **extra)  # fmt: skip
 
@@ -120,7 +127,7 @@ def _token_revoke(request: Request, token_id: str, fields: dict[str, str]) -> Re
 def _agents_page(request: Request, me: Principal, status: int = 200, **extra: Any) -> Response:
     runtime = get_runtime(request)
     rows, total = admin_ops.agents(runtime, me)
-    return render(request, "agents.html", status=status, me=me, agents=rows, agent_total=total,
+    return render(request, "agents.html", status=status, me=me, unit_names=_names(request), agents=rows, agent_total=total,
                   enroll_tokens=admin_ops.enroll_tokens(runtime, me), units=_units(request, me),
                   province_wide=scope_of(runtime, me) is None, now=utcnow(), **extra)  # fmt: skip
 
@@ -190,7 +197,7 @@ def _tree(units: list[Any]) -> list[tuple[int, Any]]:
 
 def _units_page(request: Request, me: Principal, status: int = 200, **extra: Any) -> Response:
     units = _units(request, me)
-    return render(request, "units.html", status=status, me=me, tree=_tree(units), units=units,
+    return render(request, "units.html", status=status, me=me, unit_names=_names(request), tree=_tree(units), units=units,
                   province_wide=scope_of(get_runtime(request), me) is None, **extra)  # fmt: skip
 
 
@@ -251,7 +258,7 @@ def _systems_page(request: Request, me: Principal, status: int = 200, **extra: A
     systems = runtime.systems.list_systems(scope_of(runtime, me))
     for system in systems:
         system["retention_months"] = retention_months(system["level"], runtime.settings)
-    return render(request, "systems.html", status=status, me=me, systems=systems, units=_units(request, me),
+    return render(request, "systems.html", status=status, me=me, unit_names=_names(request), systems=systems, units=_units(request, me),
                   province_wide=scope_of(runtime, me) is None, edit=extra.pop("edit", None), **extra)  # fmt: skip
 
 
