@@ -166,6 +166,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(rules.router)
     app.include_router(audit.router)
     app.include_router(__import__("soclite.api.routes.agents", fromlist=["router"]).router)  # AGENT: enroll, heartbeat, commands
+    app.include_router(__import__("soclite.api.routes.agent_admin", fromlist=["router"]).router)  # admins: agents, enrolment
     app.include_router(__import__("soclite.api.routes.reports", fromlist=["router"]).router)  # REP: archive, generate, download
     app.include_router(__import__("soclite.api.routes.actions", fromlist=["router"]).router)  # PLAY: actions, connector
     app.include_router(__import__("soclite.api.routes.ingest", fromlist=["router"]).router)  # COLL: POST /api/v1/ingest

@@ -234,8 +234,10 @@ class Unit(BaseModel):
     """A node of the unit tree: province → department/district → unit."""
 
     code: str
+    #: the Vietnamese name (the official one); ``name_en`` is shown in the English UI where set
     name: str
     parent: str | None = None
+    name_en: str | None = None
 
 
 class AuditEntry(BaseModel):

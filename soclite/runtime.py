@@ -25,6 +25,7 @@ from soclite.control.identity import IdentityStore, UserStore
 from soclite.control.incidents import Incidents
 from soclite.control.iocs import IocLists
 from soclite.control.notify_rules import NotificationRules
+from soclite.control.report_schedules import ReportSchedules
 from soclite.control.reviews import Reviews
 from soclite.control.saved_searches import SavedSearches
 from soclite.control.schema import open_control_db
@@ -116,6 +117,8 @@ class Runtime:
     saved_searches: SavedSearches = field(init=False)
     #: each user's alert notification rules, quiet hours, rate limit and deliveries
     notification_rules: NotificationRules = field(init=False)
+    #: report schedules made in the web UI (the settings file's are in settings.reports.schedules)
+    report_schedules: ReportSchedules = field(init=False)
 
     def __post_init__(self) -> None:
         control, store = self.control, self.store
@@ -139,6 +142,7 @@ class Runtime:
         )
         self.saved_searches = SavedSearches(control)
         self.notification_rules = NotificationRules(control)
+        self.report_schedules = ReportSchedules(control)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import threading
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from soclite.api.deps import AnalystDep, ReaderDep, RuntimeDep, scope_of
+from soclite.api import schedule_admin
+from soclite.api.deps import AdminDep, AnalystDep, ReaderDep, RuntimeDep, scope_of
+from soclite.config import ReportSchedule
 from soclite.control.identity import Principal
-from soclite.errors import AuthError, NotFoundError, ReportError
+from soclite.errors import AuthError, NotFoundError, ReportError, RequestError
 from soclite.reports.archive import ArchivedReport
 from soclite.reports.service import ReportRequest, generate, period_for_kind
 from soclite.runtime import Runtime
@@ -122,6 +124,50 @@ def generate_report(body: GenerateBody, runtime: RuntimeDep, principal: AnalystD
     except ReportError as exc:
         raise HTTPException(422, str(exc)) from exc
     return report.to_json()
+
+
+class ScheduleBody(BaseModel):
+    """A report schedule made through the API or the UI (``soclite.config.ReportSchedule``'s fields)."""
+
+    model_config = {"extra": "forbid"}
+
+    every: Literal["daily", "weekly", "monthly", "quarterly", "half_yearly"]
+    day: int = Field(1, ge=1, le=28)
+    hour: int = Field(7, ge=0, le=23)
+    lang: Literal["vi", "en"] = "vi"
+    formats: list[Format] = Field(default_factory=_all_formats, min_length=1)
+    recipients: list[str] = Field(default_factory=list, max_length=50)
+    unit: str | None = Field(None, max_length=64)
+    cron: str | None = Field(None, max_length=100)
+    national: bool = False
+
+
+def _schedule_json(item: dict[str, Any]) -> dict[str, Any]:
+    schedule: ReportSchedule = item["schedule"]
+    return schedule.model_dump(mode="json") | {"source": item["source"], "updated_by": item["updated_by"]}
+
+
+@router.get("/schedules")
+def list_schedules(runtime: RuntimeDep, principal: AdminDep) -> dict[str, Any]:
+    """Schedules of the caller's units: ``source`` ui (editable here) or settings (the settings file's)."""
+    items = [_schedule_json(i) for i in schedule_admin.listing(runtime, principal)]
+    return {"total": len(items), "items": items, "next": None}
+
+
+@router.put("/schedules/{name}")
+def put_schedule(name: str, body: ScheduleBody, runtime: RuntimeDep, principal: AdminDep) -> dict[str, Any]:
+    """Create or replace a schedule made in the UI/API (a name from the settings file is refused)."""
+    try:
+        schedule = schedule_admin.save(runtime, principal, body.model_dump() | {"name": name})
+    except RequestError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    return schedule.model_dump(mode="json")
+
+
+@router.delete("/schedules/{name}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_schedule(name: str, runtime: RuntimeDep, principal: AdminDep) -> Response:
+    schedule_admin.remove(runtime, principal, name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{report_id}")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
-from soclite.api import audit
+from soclite.api import admin_ops
 from soclite.api.deps import AdminDep, RuntimeDep, ScopeDep
-from soclite.models import Unit
+from soclite.errors import AuthError, RequestError
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"])
 
@@ -26,24 +26,23 @@ class UnitCreate(BaseModel):
     code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     name: str = Field(min_length=1, max_length=300)
     parent: str | None = Field(None, max_length=64)
+    name_en: str | None = Field(None, max_length=300)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_unit(body: UnitCreate, runtime: RuntimeDep, principal: AdminDep, scope: ScopeDep) -> dict[str, Any]:
-    """Create or rename a unit; a unit-bound admin may only add below its own unit."""
-    existing = {u.code: u for u in runtime.store.list_units()}
-    if body.parent is not None and body.parent not in existing:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"parent unit {body.parent!r} does not exist")
-    if body.parent == body.code:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a unit cannot be its own parent")
-    if body.code in existing and body.parent is not None:
-        from soclite.store.base import unit_subtree
-
-        if body.parent in unit_subtree(list(existing.values()), body.code):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the parent is below this unit (a cycle)")
-    if scope is not None and (body.parent not in scope or (body.code in existing and body.code not in scope)):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "a unit-bound admin may only add units inside its own unit")
-    before = existing[body.code].model_dump(mode="json") if body.code in existing else None
-    unit = runtime.store.put_unit(Unit(code=body.code, name=body.name, parent=body.parent))
-    audit.record(runtime, principal, "unit.put", f"unit:{unit.code}", before, unit.model_dump(mode="json"), unit.code)
+def create_unit(body: UnitCreate, runtime: RuntimeDep, principal: AdminDep) -> dict[str, Any]:
+    """Create, rename or move a unit; a unit-bound admin may only work below its own unit (api.admin_ops)."""
+    try:
+        unit = admin_ops.put_unit(runtime, principal, body.code, body.name, body.parent, body.name_en)
+    except AuthError as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from exc
+    except RequestError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     return unit.model_dump(mode="json")
+
+
+@router.delete("/{code}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_unit(code: str, runtime: RuntimeDep, principal: AdminDep) -> Response:
+    """Delete an empty unit (409 naming what still belongs to it)."""
+    admin_ops.delete_unit(runtime, principal, code)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from soclite.api import response, tuning
+from soclite.api import response, schedule_admin, tuning
 from soclite.api.deps import deny, get_runtime
 from soclite.api.routes.audit import audit_page
 from soclite.api.routes.hosts import hosts_json
@@ -16,7 +16,15 @@ from soclite.api.ui.pages import form_of, in_thread
 from soclite.api.ui.web import _, login_user, render, require_write, safe_next, scope
 from soclite.control import rule_health
 from soclite.control.identity import Role
-from soclite.errors import AuthError, ConflictError, InvalidCursor, NotFoundError, ReportError, UiError
+from soclite.errors import (
+    AuthError,
+    ConflictError,
+    InvalidCursor,
+    NotFoundError,
+    ReportError,
+    RequestError,
+    UiError,
+)
 from soclite.store.base import HostQuery
 
 router = APIRouter(include_in_schema=False)
@@ -152,11 +160,55 @@ def reports_page(request: Request) -> Response:
     """The archive (newest first, with each file's SHA-256 and who generated it) and, for admins and analysts,
     a form to generate one: the same functions and permissions as /api/v1/reports."""
     me = login_user(request)
+    edit = request.query_params.get("schedule") or None
+    return _reports(request, me, edit_schedule=edit)
+
+
+def _reports(request: Request, me: Any, status: int = 200, error: str | None = None, **extra: Any) -> Response:
+    """The reports page; for admins with the report schedules of their units (``api.schedule_admin``)."""
     runtime = get_runtime(request)
     visible_to = scope(request, me)
     units = [u for u in runtime.store.list_units() if visible_to is None or u.code in visible_to]
-    return render(request, "reports.html", me=me, reports=visible_reports(runtime, me, 50), units=units,
-                  province_wide=visible_to is None, error=None)
+    schedules = schedule_admin.listing(runtime, me) if me.role is Role.ADMIN else []
+    wanted = extra.pop("edit_schedule", None)
+    editing = next((i["schedule"] for i in schedules if i["source"] == "ui" and i["schedule"].name == wanted), None)
+    return render(request, "reports.html", status=status, me=me, reports=visible_reports(runtime, me, 50),
+                  units=units, province_wide=visible_to is None, error=error, schedules=schedules,
+                  editing=editing, **extra)  # fmt: skip
+
+
+@router.post("/reports/schedules")
+async def schedule_save(request: Request) -> Response:
+    fields, multi = await form_of(request)
+    return await in_thread(_schedule_post, request, "", fields, multi)
+
+
+@router.post("/reports/schedules/{name}/delete")
+async def schedule_delete(request: Request, name: str) -> Response:
+    fields, multi = await form_of(request)
+    return await in_thread(_schedule_post, request, name, fields, multi)
+
+
+def _schedule_post(request: Request, delete: str, fields: dict[str, str], multi: dict[str, list[str]]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields, roles=(Role.ADMIN,))
+    runtime = get_runtime(request)
+    try:
+        if delete:
+            schedule_admin.remove(runtime, me, delete)
+        else:
+            recipients = fields.get("recipients", "").replace(",", "\n").replace(";", "\n").splitlines()
+            data: dict[str, Any] = {
+                "name": fields.get("name", ""), "every": fields.get("every", ""), "lang": fields.get("lang", "vi"),
+                "formats": multi.get("formats", []), "recipients": recipients, "unit": fields.get("unit") or None,
+                "day": fields.get("day") or 1, "hour": fields.get("hour") or 7, "cron": fields.get("cron") or None,
+            }  # fmt: skip
+            schedule_admin.save(runtime, me, data)
+    except NotFoundError as exc:
+        raise UiError(404, str(exc)) from exc
+    except (AuthError, RequestError) as exc:
+        return _reports(request, me, status=422, schedule_error=str(exc))
+    return RedirectResponse("/reports#schedules", status_code=303)
 
 
 @router.post("/reports")
@@ -178,10 +230,7 @@ def _report_generate(request: Request, fields: dict[str, str], multi: dict[str, 
     except AuthError as exc:
         raise UiError(403, str(exc)) from exc
     except ReportError as exc:
-        visible_to = scope(request, me)
-        units = [u for u in runtime.store.list_units() if visible_to is None or u.code in visible_to]
-        return render(request, "reports.html", status=422, me=me, reports=visible_reports(runtime, me, 50),
-                      units=units, province_wide=visible_to is None, error=str(exc))
+        return _reports(request, me, status=422, error=str(exc))
     return RedirectResponse(f"/reports#report-{report.id}", status_code=303)
 
 

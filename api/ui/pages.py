@@ -540,6 +540,7 @@ def expiry(text: str | None, tz: ZoneInfo) -> datetime | None:
 def mount(app: FastAPI) -> None:
     from soclite.api.ui import (
         account_pages,
+        admin_console,
         admin_pages,
         attack_pages,
         case_pages,
@@ -558,6 +559,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(review_pages.router)
     app.include_router(response_pages.router)
     app.include_router(account_pages.router)
+    app.include_router(admin_console.router)
     app.include_router(notify_pages.router)
     app.include_router(discover.router)
     app.include_router(attack_pages.router)

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from soclite.control.schema import open_control_db
 from soclite.db import Database
@@ -31,6 +32,47 @@ def _hash(secret: str) -> str:
 class EnrollGrant:
     token_id: str
     unit: str | None
+
+
+@dataclass(frozen=True)
+class EnrollTokenInfo:
+    """What may be shown of an enrollment token: never its secret."""
+
+    id: str
+    unit: str | None
+    uses_left: int
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+    def state(self, now: datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        return "active" if self.uses_left > 0 else "used"
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """One enrolled agent as the register knows it (its host, version and key state are elsewhere)."""
+
+    id: str
+    hostname: str
+    unit: str | None
+    enroll_token_id: str
+    enrolled_at: datetime
+    last_heartbeat: datetime | None
+
+
+def _agent(r: Any) -> AgentInfo:
+    return AgentInfo(id=r["id"], hostname=r["hostname"], unit=r["unit"], enroll_token_id=r["enroll_token_id"],
+                     enrolled_at=parse_timestamp(r["enrolled_at"]),
+                     last_heartbeat=parse_timestamp(r["last_heartbeat"]) if r["last_heartbeat"] else None)
+
+
+def _in(unit: str | None, units: frozenset[str] | None) -> bool:
+    return units is None or (unit is not None and unit in units)
 
 
 class AgentRegistry:
@@ -120,6 +162,38 @@ class AgentRegistry:
         """The host name an agent enrolled as (its events are that host's), None for an unknown agent."""
         row = self.db.reader().execute("SELECT hostname FROM agents WHERE id = ?", (agent_id,)).fetchone()
         return str(row[0]) if row else None
+
+    def list_enroll_tokens(self, units: frozenset[str] | None = None) -> list[EnrollTokenInfo]:
+        """Enrollment tokens bound to ``units`` (None: all), newest first."""
+        rows = self.db.reader().execute("SELECT * FROM enroll_tokens ORDER BY created_at DESC, id").fetchall()
+        tokens = [
+            EnrollTokenInfo(id=r["id"], unit=r["unit"], uses_left=int(r["uses_left"]),
+                            created_at=parse_timestamp(r["created_at"]), expires_at=parse_timestamp(r["expires_at"]),
+                            revoked_at=parse_timestamp(r["revoked_at"]) if r["revoked_at"] else None)
+            for r in rows
+        ]  # fmt: skip
+        return [t for t in tokens if _in(t.unit, units)]
+
+    def get_enroll_token(self, token_id: str) -> EnrollTokenInfo | None:
+        return next((t for t in self.list_enroll_tokens() if t.id == token_id), None)
+
+    def revoke_enroll_token(self, token_id: str) -> bool:
+        """Revoke an enrollment token; False when unknown or revoked already."""
+        with self.db.write() as conn:
+            changed = conn.execute(
+                "UPDATE enroll_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (isoformat(utcnow()), token_id),
+            ).rowcount
+        return changed > 0
+
+    def list_agents(self, units: frozenset[str] | None = None) -> list[AgentInfo]:
+        """Enrolled agents of ``units`` (None: all), by host name."""
+        rows = self.db.reader().execute("SELECT * FROM agents ORDER BY hostname, enrolled_at").fetchall()
+        return [a for a in map(_agent, rows) if _in(a.unit, units)]
+
+    def get_agent(self, agent_id: str) -> AgentInfo | None:
+        row = self.db.reader().execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
+        return _agent(row) if row is not None else None
 
     def dropped_total(self, agent_id: str) -> int:
         row = (

@@ -75,6 +75,8 @@ class TokenInfo:
     expires_at: datetime | None
     revoked_at: datetime | None
     created_by: str | None
+    #: when the token last authenticated a request (to the minute: see ``LAST_USE_GRANULARITY``)
+    last_used_at: datetime | None = None
 
     def state(self, now: datetime) -> str:
         if self.revoked_at is not None:
@@ -89,6 +91,7 @@ class TokenInfo:
             "created_at": isoformat(self.created_at), "created_by": self.created_by,
             "expires_at": isoformat(self.expires_at) if self.expires_at else None,
             "revoked_at": isoformat(self.revoked_at) if self.revoked_at else None,
+            "last_used_at": isoformat(self.last_used_at) if self.last_used_at else None,
             "state": self.state(now),
         }
 
@@ -101,8 +104,13 @@ def _token(row: Any) -> TokenInfo:
     return TokenInfo(
         id=row["id"], name=row["name"], role=Role(row["role"]), unit=row["unit"],
         created_at=parse_timestamp(row["created_at"]), expires_at=_ts(row["expires_at"]),
-        revoked_at=_ts(row["revoked_at"]), created_by=row["created_by"],
+        revoked_at=_ts(row["revoked_at"]), created_by=row["created_by"], last_used_at=_ts(row["last_used_at"]),
     )
+
+
+#: A token's last use is written at most this often: an agent posting a batch a second must not turn
+#: every request into a write on control.db.
+LAST_USE_GRANULARITY = timedelta(minutes=1)
 
 
 class IdentityStore:
@@ -138,7 +146,8 @@ class IdentityStore:
         if prefix != "sl":
             raise AuthError("malformed token")
         row = self.db.reader().execute(
-            "SELECT id, name, role, unit, secret_hash, revoked_at, expires_at FROM tokens WHERE id = ?", (token_id,)
+            "SELECT id, name, role, unit, secret_hash, revoked_at, expires_at, last_used_at FROM tokens WHERE id = ?",
+            (token_id,),
         ).fetchone()
         if row is None or row["revoked_at"] is not None:
             raise AuthError("unknown or revoked token")
@@ -146,7 +155,15 @@ class IdentityStore:
             raise AuthError("unknown or revoked token")
         if row["expires_at"] is not None and parse_timestamp(row["expires_at"]) <= utcnow():
             raise AuthError("token expired: ask an admin for a new one")
+        self._mark_used(row["id"], row["last_used_at"])
         return Principal(id=row["id"], name=row["name"], role=Role(row["role"]), unit=row["unit"], kind="token")
+
+    def _mark_used(self, token_id: str, last: str | None) -> None:
+        now = utcnow()
+        if last is not None and now - parse_timestamp(last) < LAST_USE_GRANULARITY:
+            return
+        with self.db.write() as conn:
+            conn.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", (isoformat(now), token_id))
 
     def get_token(self, token_id: str) -> TokenInfo | None:
         row = self.db.reader().execute("SELECT * FROM tokens WHERE id = ?", (token_id,)).fetchone()

@@ -521,6 +521,20 @@ _USER_NOTIFICATIONS = """
         WHERE alert_id IS NOT NULL;
 """
 
+#: report schedules managed in the web UI (issue 16); the settings file's schedules stay where they are and
+#: the scheduler runs both (a name in the settings file wins, and the UI refuses to reuse it)
+_REPORT_SCHEDULES = """
+    CREATE TABLE report_schedules (
+        name TEXT PRIMARY KEY,
+        unit TEXT,
+        doc TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+"""
+
 #: The migrations of control.db, append only.
 _SYSTEM_REVIEWS = """
     CREATE TABLE system_reviews (
@@ -576,6 +590,7 @@ MIGRATIONS: list[Migration] = [
     _CASE_ATTACHMENTS,  # 16: case attachments (issue 16)
     _USER_NOTIFICATIONS,  # 17: per-user alert notifications (issue 16)
     _SYSTEM_REVIEWS,  # 18: log reviews and threshold tunings per information system; trend warnings; notice receipts (issue 17)
+    _REPORT_SCHEDULES,  # 19: report schedules managed in the web UI (issue 16)
 ]
 
 

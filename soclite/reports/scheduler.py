@@ -158,13 +158,23 @@ class ReportScheduler:
 
     @property
     def schedules(self) -> dict[str, ReportSchedule]:
-        return {s.name: s for s in self.settings.reports.schedules}
+        """The settings file's schedules and those admins made in the UI (control.db); a name in the settings
+        file wins (the UI refuses to reuse one, so this only matters if the file gains it later)."""
+        managed = getattr(self.runtime, "report_schedules", None)
+        made_in_ui = {m.schedule.name: m.schedule for m in managed.list_all()} if managed is not None else {}
+        return made_in_ui | {s.name: s for s in self.settings.reports.schedules}
 
     def start(self) -> None:
         """Load persisted jobs, reconcile them with the configuration, then run (missed runs fire now)."""
         with _ACTIVE_LOCK:
             _ACTIVE["current"] = self
         self._scheduler.start(paused=True)
+        self.reconcile()
+        self._add_fixed_jobs()
+        self._scheduler.resume()
+
+    def reconcile(self) -> None:
+        """Make the report jobs match :attr:`schedules` (called at start and after a change in the UI)."""
         existing = {job.id: job for job in self._scheduler.get_jobs()}
         wanted: set[str] = set()
         for name, schedule in self.schedules.items():
@@ -186,6 +196,8 @@ class ReportScheduler:
         for job_id in existing:
             if job_id.startswith(JOB_PREFIX) and job_id not in wanted:
                 self._scheduler.remove_job(job_id)
+
+    def _add_fixed_jobs(self) -> None:
         self._scheduler.add_job(
             "soclite.reports.scheduler:retry_deliveries",
             IntervalTrigger(minutes=self.retry_minutes),
@@ -237,7 +249,6 @@ class ReportScheduler:
             )
         elif self._scheduler.get_job(REVIEW_JOB) is not None:
             self._scheduler.remove_job(REVIEW_JOB)
-        self._scheduler.resume()
 
     def shutdown(self, wait: bool = True) -> None:
         if self._scheduler.running:

@@ -384,6 +384,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def list_units(self) -> list[Unit]: ...
 
+    @abc.abstractmethod
+    def delete_unit(self, code: str) -> bool:
+        """Remove one unit (False when there was none); callers check first that nothing belongs to it."""
+
     # --- audit -------------------------------------------------------------
     @abc.abstractmethod
     def append_audit(self, entry: AuditEntry) -> AuditEntry:

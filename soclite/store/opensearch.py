@@ -563,6 +563,10 @@ class OpenSearchStore(Store):
         self._write([BulkItem("index", self._index("units"), unit.code, unit.model_dump(mode="json"))])
         return unit
 
+    def delete_unit(self, code: str) -> bool:
+        result = self.client.delete(index=self._index("units"), id=code, refresh="wait_for", ignore=[404])
+        return bool(result.get("result") == "deleted")
+
     def list_units(self) -> list[Unit]:
         body = {"query": {"match_all": {}}, "size": _MAX_BUCKETS, "sort": [{"code": "asc"}]}
         return [

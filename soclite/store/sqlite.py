@@ -728,6 +728,9 @@ class SQLiteStore(Store):
         )
         return unit
 
+    def delete_unit(self, code: str) -> bool:
+        return self._write("DELETE FROM units WHERE code = ?", [(code,)]) > 0
+
     def list_units(self) -> list[Unit]:
         return [
             Unit.model_validate_json(row["doc"]) for row in self._rows("SELECT doc FROM units ORDER BY code")

@@ -421,6 +421,15 @@ def test_units(store: Store) -> None:
     assert units[0].name == "Sở Thông tin và Truyền thông"
 
 
+def test_units_keep_an_english_name_and_can_be_deleted(store: Store) -> None:
+    store.put_unit(Unit(code="tinh", name="Tỉnh", name_en="Province"))
+    store.put_unit(Unit(code="xa", name="Xã", parent="tinh"))
+    assert {u.code: u.name_en for u in store.list_units()} == {"tinh": "Province", "xa": None}
+    assert store.delete_unit("xa") is True
+    assert store.delete_unit("xa") is False  # already gone
+    assert [u.code for u in store.list_units()] == ["tinh"]
+
+
 # --- audit -------------------------------------------------------------------------
 def test_audit_chain(store: Store) -> None:
     entries = [
