@@ -134,6 +134,13 @@ def test_notice_sent_from_its_form_with_receipts_and_the_stage_done(client: tupl
     assert row and "Đã gửi đúng hạn" in row.group(1) and 'class="countdown"' not in row.group(1)
     stage = re.search(r'id="stage-initial_notice">(.*?)</section>', page, re.S)
     assert stage and "Đã hoàn thành" in stage.group(1) and 'id="done-initial_notice"' not in stage.group(1)
+    # audited by the API's own function: the send (with the hash) and the stage done, as ana
+    token = rt.identity.create_token(role="admin", name="root")
+    entries = [e for e in c.get("/api/v1/audit?limit=200", headers={"Authorization": f"Bearer {token}"}).json()["items"]
+               if e["target"] == f"incident:{incident['id']}"]
+    sent = [e for e in entries if e["action"] == "incident.send"]
+    assert len(sent) == 1 and sent[0]["after"]["sha256"] == digest and "ana" in sent[0]["actor"]
+    assert [e["action"] for e in entries].count("incident.initial_notice") == 1
 
 
 def test_stage_done_without_sending_keeps_its_note_and_is_audited(client: tuple[Any, Runtime]) -> None:
@@ -214,6 +221,9 @@ def test_incident_opened_from_a_case_with_severity_and_systems(client: tuple[Any
     assert r.headers["location"] == f"/incidents/{incident['id']}"
     assert (incident["case_id"], incident["unit"], incident["severity"], incident["systems"],
             incident["personal_data"]) == (case["id"], "SO", "high", [system["id"]], True)
+    token = rt.identity.create_token(role="admin", name="root")
+    entries = c.get("/api/v1/audit?limit=200", headers={"Authorization": f"Bearer {token}"}).json()["items"]
+    assert [e["action"] for e in entries if e["target"] == f"incident:{incident['id']}"] == ["incident.create"]
     page = c.get(r.headers["location"]).text
     assert "Cao" in page and 'id="deadline-personal_data"' in page and 'id="send-personal_data"' in page
     # an analyst of another unit cannot open one from this case
