@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from soclite.api.deps import AnalystDep, ReaderDep, RuntimeDep, ScopeDep
 from soclite.control import audit
 from soclite.control.audit import actor_of
+from soclite.control.identity import Principal
 from soclite.control.incidents import MILESTONE_COLUMN, IncidentCreate, MilestoneRecord, deadlines
 from soclite.errors import NotFoundError, RequestError
 from soclite.models import utcnow
@@ -41,10 +42,15 @@ def list_incidents(
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_incident(body: IncidentCreate, runtime: RuntimeDep, principal: AnalystDep,
                     scope: ScopeDep) -> dict[str, Any]:
+    return _with_clock(runtime, create(runtime, principal, body, scope))
+
+
+def create(runtime: Runtime, principal: Principal, body: IncidentCreate,
+           scope: frozenset[str] | None) -> dict[str, Any]:
+    """A new incident, from ``body.case_id`` when given (the case must be visible): the API's and the UI's way."""
     case = runtime.cases.get(body.case_id, scope) if body.case_id else None
-    incident = runtime.incidents.create(body, actor=actor_of(principal), created_by=principal.name,
-                                        unit=principal.unit, scope=scope, case=case)
-    return _with_clock(runtime, incident)
+    return runtime.incidents.create(body, actor=actor_of(principal), created_by=principal.name,
+                                    unit=principal.unit, scope=scope, case=case)
 
 
 @router.get("/{incident_id}")
@@ -106,6 +112,22 @@ def send_notice(incident_id: str, body: NoticeSend, runtime: RuntimeDep, princip
     """E-mail the notice or report ``kind`` (the edited text, or the template pre-filled) through the playbook
     outbox, keep a receipt per recipient (SHA-256 of the text, time, recipient; delivery status from the outbox),
     and optionally record the stage as done."""
+    send(runtime, principal, incident_id, body, scope)
+    return _with_clock(runtime, runtime.incidents.get(incident_id, scope)) | {
+        "sends": sends_with_status(runtime, incident_id)}
+
+
+def notice_text(runtime: Runtime, incident_id: str, kind: str, scope: frozenset[str] | None) -> str:
+    """The plain text of notice ``kind`` pre-filled from the incident, its case's alerts and their hosts."""
+    incident, case, alerts, hosts = _notice_inputs(runtime, incident_id, scope)
+    return render_notice(kind, incident, settings=runtime.settings, alerts=alerts, hosts=hosts, case=case,
+                         now=utcnow())
+
+
+def send(runtime: Runtime, principal: Principal, incident_id: str, body: NoticeSend,
+         scope: frozenset[str] | None) -> str:
+    """Queue the e-mails, keep the receipts, audit, mark the stage done if asked; the SHA-256 of the text sent.
+    The API route and the incident page both send through here."""
     if body.kind not in DEADLINE_NAMES:
         raise RequestError(f"no notice {body.kind!r}; known: {', '.join(DEADLINE_NAMES)}")
     incident, case, alerts, hosts = _notice_inputs(runtime, incident_id, scope)
@@ -127,8 +149,7 @@ def send_notice(incident_id: str, body: NoticeSend, runtime: RuntimeDep, princip
     if body.mark_done and body.kind in MILESTONE_COLUMN and incident[MILESTONE_COLUMN[body.kind]] is None:
         incident = runtime.incidents.record(incident_id, MilestoneRecord(milestone=body.kind, at=now),  # type: ignore[arg-type]
                                             actor=actor_of(principal), author=principal.name, scope=scope)
-    return _with_clock(runtime, runtime.incidents.get(incident_id, scope)) | {
-        "sends": sends_with_status(runtime, incident_id)}
+    return digest
 
 
 _NOTICE_MEDIA = {

@@ -205,7 +205,8 @@ def case_detail(request: Request, case_id: str) -> Response:
                   statuses=CASE_STATUSES, unit_names=_unit_names(request), close_reasons=cases.CLOSE_REASONS,
                   tasks=runtime.cases.tasks(case_id, units), history=runtime.cases.events(case_id, units),
                   attachments=cases.attachments(runtime, case_id, units),
-                  max_attachment=runtime.settings.cases.attachment_max_bytes)
+                  max_attachment=runtime.settings.cases.attachment_max_bytes,
+                  systems=runtime.systems.list_systems(units))
 
 
 @router.post("/cases/{case_id}/update")

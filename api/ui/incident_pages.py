@@ -2,25 +2,34 @@
 countdown to each deadline, counted from detection (soclite.control.incidents.deadlines), and its notice and
 reports to download as text, PDF or DOCX (/api/v1/incidents/{id}/notice).
 
-Reading only: recording a report sent stays in the API (POST /api/v1/incidents/{id}/milestones), audited
-there. The countdown is rendered by the server and kept ticking by app.js (data-due), so the page is right
-without the script too.
+Working an incident (admin and analyst, CSRF, unit scope, as the API): each stage has the notice text
+pre-filled from its template (editable), recipients pre-filled from ``compliance.incident_notify``, a send
+button and "mark as done without sending" with a note; below, its receipts with the delivery status read from
+the outbox. An incident is opened from a case (its button on the case page) with severity and the information
+systems affected. Every write calls the function the JSON API calls (api/routes/incidents.py: ``create``,
+``send``; ``Incidents.record``), which audits it. The countdown is rendered by the server and kept ticking by
+app.js (data-due), so the page is right without the script too.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from soclite import sitetime
 from soclite.api.deps import get_runtime
+from soclite.api.routes import incidents as api
 from soclite.api.ui.i18n import translator
-from soclite.api.ui.web import language, login_user, render, scope
-from soclite.control.incidents import deadlines
-from soclite.errors import NotFoundError, UiError
+from soclite.api.ui.pages import form_of, in_thread
+from soclite.api.ui.web import language, login_user, render, require_write, scope
+from soclite.control.audit import actor_of
+from soclite.control.incidents import MILESTONE_COLUMN, IncidentCreate, MilestoneRecord, deadlines
+from soclite.errors import NotFoundError, RequestError, UiError
 from soclite.models import isoformat, utcnow
 from soclite.reports.incidents import DEADLINE_NAMES
 
@@ -64,7 +73,8 @@ def incidents_page(request: Request) -> Response:
         items.append({"incident": incident, "next": pending[0] if pending else None,
                       "detected": detected.strftime("%H:%M %d/%m/%Y"),
                       "unit": unit_names.get(incident["unit"], incident["unit"]) if incident["unit"] else "–"})
-    return render(request, "incidents.html", me=me, items=items)
+    return render(request, "incidents.html", me=me, items=items,
+                  systems=runtime.systems.list_systems(scope(request, me)))
 
 
 @router.get("/incidents/{incident_id}")
@@ -81,6 +91,115 @@ def incident_page(request: Request, incident_id: str) -> Response:
     detected = datetime.fromisoformat(incident["detected_at"].replace("Z", "+00:00")).astimezone(tz)
     updates = [(datetime.fromisoformat(u["at"].replace("Z", "+00:00")).astimezone(tz).strftime("%H:%M %d/%m/%Y"),
                 u["note"], u["author"]) for u in incident["updates"]]
+    units = scope(request, me)
+    sends = api.sends_with_status(runtime, incident_id)
+    kinds = [k for k in DEADLINE_NAMES if k != "personal_data" or incident["personal_data"]]
+    stages = [{"kind": kind, "label": _(f"deadline_{kind}"), "done": incident[MILESTONE_COLUMN[kind]] is not None,
+               "text": api.notice_text(runtime, incident_id, kind, units),
+               "receipts": [r | {"at": datetime.fromisoformat(r["sent_at"].replace("Z", "+00:00")).astimezone(tz)
+                                 .strftime("%H:%M:%S %d/%m/%Y")} for r in sends if r["kind"] == kind]}
+              for kind in kinds]
     return render(request, "incident.html", me=me, incident=incident, clock=_clock(incident, utcnow(), warn, _, tz),
                   detected=detected.strftime("%H:%M %d/%m/%Y"), updates=updates, notice_kinds=list(DEADLINE_NAMES),
+                  stages=stages, recipients=", ".join(runtime.settings.compliance.incident_notify),
                   unit_name={u.code: u.name for u in runtime.store.list_units()}.get(incident["unit"], incident["unit"]))
+
+
+# --- working the incident: every write through the API's own functions (they audit) -----------------------
+
+_SPLIT = re.compile(r"[\s,;]+")
+#: the API's address check (NoticeSend.to), to name the addresses it refuses
+_ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+
+
+def _validation_text(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
+@router.post("/incidents")
+async def incident_create(request: Request) -> Response:
+    fields, multi = await form_of(request)
+    return await in_thread(_create, request, fields, multi)
+
+
+def _create(request: Request, fields: dict[str, str], multi: dict[str, list[str]]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    runtime = get_runtime(request)
+    try:
+        body = IncidentCreate(
+            title=fields.get("title", "").strip(), severity=fields.get("severity") or "serious",  # type: ignore[arg-type]
+            description=fields.get("description", "").strip() or None, case_id=fields.get("case_id") or None,
+            national_security=fields.get("national_security") == "1", personal_data=fields.get("personal_data") == "1",
+            systems=[s for s in multi.get("systems", []) if s])
+        units = scope(request, me)
+        for system in body.systems:  # only systems the caller may see
+            runtime.systems.get(system, units)
+        incident = api.create(runtime, me, body, units)
+    except NotFoundError as exc:
+        raise UiError(404, str(exc)) from None
+    except ValidationError as exc:
+        raise UiError(422, _validation_text(exc)) from None
+    except RequestError as exc:
+        raise UiError.of(422, exc) from None
+    return RedirectResponse(f"/incidents/{incident['id']}", status_code=303)
+
+
+@router.post("/incidents/{incident_id}/send")
+async def incident_send(request: Request, incident_id: str) -> Response:
+    fields, _ = await form_of(request)
+    return await in_thread(_send, request, incident_id, fields)
+
+
+def _send(request: Request, incident_id: str, fields: dict[str, str]) -> Response:
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    runtime = get_runtime(request)
+    recipients = [r for r in _SPLIT.split(fields.get("to", "")) if r]
+    if not recipients:
+        raise UiError(422, "Give at least one recipient.")
+    bad = [r for r in recipients if not _ADDRESS.match(r) or len(r) > 254]
+    if bad:
+        raise UiError(422, "Not a valid e-mail address: %(addresses)s", params={"addresses": ", ".join(bad)})
+    try:
+        body = api.NoticeSend(kind=fields.get("kind", ""), to=recipients, text=fields.get("text") or None,
+                              mark_done=fields.get("mark_done") == "1")
+        api.send(runtime, me, incident_id, body, scope(request, me))
+    except NotFoundError:
+        raise UiError(404, "incident not found") from None
+    except ValidationError as exc:
+        raise UiError(422, _validation_text(exc)) from None
+    except RequestError as exc:
+        raise UiError.of(422, exc) from None
+    return RedirectResponse(f"/incidents/{incident_id}#stage-{body.kind}", status_code=303)
+
+
+@router.post("/incidents/{incident_id}/record")
+async def incident_record(request: Request, incident_id: str) -> Response:
+    fields, _ = await form_of(request)
+    return await in_thread(_record, request, incident_id, fields)
+
+
+def _record(request: Request, incident_id: str, fields: dict[str, str]) -> Response:
+    """A stage marked done without sending (its note kept as an update), or an update with its note."""
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    runtime, units = get_runtime(request), scope(request, me)
+    milestone, note = fields.get("milestone", ""), fields.get("note", "").strip()
+    if milestone == "update" and not note:
+        raise UiError(422, "Write the update's note.")
+    try:
+        if milestone != "update":
+            runtime.incidents.record(incident_id, MilestoneRecord(milestone=milestone),  # type: ignore[arg-type]
+                                     actor=actor_of(me), author=me.name, scope=units)
+            note = f"{DEADLINE_NAMES[milestone]}: {note}" if note else ""
+        if note:
+            runtime.incidents.record(incident_id, MilestoneRecord(milestone="update", note=note),
+                                     actor=actor_of(me), author=me.name, scope=units)
+    except NotFoundError:
+        raise UiError(404, "incident not found") from None
+    except ValidationError as exc:
+        raise UiError(422, _validation_text(exc)) from None
+    except RequestError as exc:
+        raise UiError.of(422, exc) from None
+    return RedirectResponse(f"/incidents/{incident_id}#stage-{milestone}", status_code=303)
