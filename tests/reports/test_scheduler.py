@@ -92,7 +92,7 @@ def test_schedule_runs_on_time_and_mails_the_report(data_dir: Path) -> None:
     try:
         scheduler.start()
         period = last_completed("day", fire, settings.timezone)
-        report = _wait_for(lambda: scheduler.archive.find_scheduled("hang-ngay", period.code), 15)
+        report = _wait_for(lambda: scheduler.archive.find_scheduled("hang-ngay", period.code), 60)
         assert report is not None, "the scheduled report was not produced"
         assert fire - timedelta(seconds=1) <= report.created_at <= fire + timedelta(seconds=10)
         assert _wait_for(lambda: inbox.messages, 10)
@@ -126,7 +126,8 @@ _CHILD = textwrap.dedent(
 
 
 def test_run_missed_while_down_is_produced_at_restart(data_dir: Path) -> None:
-    fire = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=5)
+    # far enough ahead that a child starting on a loaded machine (full suite, 2 cores) is up before it
+    fire = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=15)
     config = _config(data_dir, [{"name": "hang-ngay", "every": "daily", "cron": _cron_at(fire), "formats": ["csv"]}])
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOCLITE_")}
     child = subprocess.Popen([sys.executable, "-c", _CHILD, str(config)], stdout=subprocess.PIPE, text=True, env=env)
@@ -151,7 +152,7 @@ def test_run_missed_while_down_is_produced_at_restart(data_dir: Path) -> None:
     started = datetime.now(UTC)
     try:
         scheduler.start()
-        report = _wait_for(lambda: scheduler.archive.find_scheduled("hang-ngay", period.code), 15)
+        report = _wait_for(lambda: scheduler.archive.find_scheduled("hang-ngay", period.code), 60)
         assert report is not None, "the missed run was not produced at restart"
         assert report.created_at >= started > fire
         # the job keeps its daily rhythm: next run tomorrow at the same time
