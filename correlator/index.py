@@ -208,6 +208,9 @@ LONG_VALUE = 1024
 #: more to hash. Each field keeps at most MEMO_SIZE values, emptied when full (~100 kB per field).
 MEMO_LEN = 200
 MEMO_SIZE = 512
+#: a field's combined field+keyword scanner is compiled (tens of ms) once it has had this many long
+#: values: a type that rarely carries one keeps the two scans and never pays the compile
+COMBINE_AFTER = 64
 #: TypeIndex.with_keywords: not built yet
 _UNBUILT: Any = object()
 #: An index naming at most this many fields looks each up; with more, it walks the event's keys.
@@ -246,6 +249,7 @@ class TypeIndex:
         "has_aliases",
         "json_scanner",
         "keyword_scan",
+        "long_seen",
         "memo",
         "numbers",
         "pending",
@@ -371,6 +375,8 @@ class TypeIndex:
         #: long values (one pass over a script block instead of two); built on a field's first long
         #: value (see _with_keywords), None for a field without literals of its own
         self.with_keywords: dict[str, FieldTables | None] = {}
+        #: per field, the long values seen before its combined scanner is built (see COMBINE_AFTER)
+        self.long_seen: dict[str, int] = {}
         self._backend = backend
         self._cache = cache
         self._subs = subs
@@ -471,7 +477,8 @@ class TypeIndex:
             if keyword_scan is not None and type(value) is str and len(value) > LONG_VALUE:
                 both = self.with_keywords.get(field, _UNBUILT)
                 if both is _UNBUILT:
-                    both = self._with_keywords(field)
+                    seen_long = self.long_seen[field] = self.long_seen.get(field, 0) + 1
+                    both = self._with_keywords(field) if seen_long >= COMBINE_AFTER else None
                 if both is not None:  # one pass finds the field's literals and the keyword ones
                     field_hits(field, value, found, lw, both)
                 else:

@@ -31,7 +31,19 @@ class Regex:
     #: a single ``re`` call slower than this settles on re2 at once (catastrophic backtracking)
     SLOW = 0.002
 
-    __slots__ = ("_gate", "_inner", "_n", "_py", "_r2", "_t_py", "_t_r2", "flags", "pattern", "search")
+    __slots__ = (
+        "_gate",
+        "_inner",
+        "_n",
+        "_py",
+        "_r2",
+        "_slow",
+        "_t_py",
+        "_t_r2",
+        "flags",
+        "pattern",
+        "search",
+    )
 
     def __init__(self, pattern: str, flags: int) -> None:
         self.pattern = pattern
@@ -44,6 +56,7 @@ class Regex:
         #: Hyperscan's "can it match at all" on long ASCII texts (correlator.regex_gate): compiled on the
         #: first such text (most regexes never see one, and loading stays fast); None: no gate
         self._gate: Any = _PENDING if HAVE_GATE else None
+        self._slow = 0
         self._inner: Callable[[str], Any] = self._py.search
         self.search: Callable[[str], Any] = self._py.search
         self._use(self._py.search if self._r2 is None else self._trial)
@@ -63,11 +76,16 @@ class Regex:
     def _gated(self, text: str) -> Any:
         if len(text) >= GATE_MIN_LEN and text.isascii():
             gate = self._gate
-            if gate is _PENDING:
-                gate = self._gate = compile_gate(self.pattern, self.flags)
-                if gate is None:  # no gate for this pattern: the engine alone from now on
-                    self.search = self._inner
-                    return self._inner(text)
+            if gate is _PENDING:  # worth compiling (some ms) only for a regex slow on real long texts
+                t0 = time.perf_counter()
+                found = self._inner(text)
+                if time.perf_counter() - t0 > GATE_WORTH:
+                    self._slow += 1
+                    if self._slow >= GATE_AFTER:
+                        self._gate = compile_gate(self.pattern, self.flags)
+                        if self._gate is None:  # no gate for this pattern: the engine alone from now on
+                            self.search = self._inner
+                return found
             if not gate(text):
                 return None  # proven: no occurrence (see regex_gate)
         return self._inner(text)
@@ -104,6 +122,10 @@ class Regex:
 
 #: the gate is not compiled yet (see Regex._gated)
 _PENDING: Any = object()
+#: a search on a long ASCII text slower than this counts towards compiling the gate ...
+GATE_WORTH = 20e-6
+#: ... which happens after this many such searches (most regexes never get there: no compile cost)
+GATE_AFTER = 3
 
 
 def _compile_re2(pattern: str, flags: int) -> Any:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from soclite.correlator.regex import Regex
+from soclite.correlator.regex import GATE_AFTER, Regex
 from soclite.correlator.regex_gate import GATE_MIN_LEN, HAVE_HYPERSCAN, compile_gate, gate_pattern
 
 from .test_regex_prefilter import PATTERNS
@@ -98,11 +98,26 @@ def test_every_ascii_match_passes_the_gate(pattern: str, flags: int, data: st.Da
 
 def test_regex_search_skips_the_engine_on_a_long_ascii_text_without_occurrence() -> None:
     rx = Regex(r"\w+`(\w+|-|.)`[\w+|\s]", 0)
-    long_text = "Get-Process | Where-Object Name -eq 'x' " * 40
+    # ~20 kB: milliseconds in re, far above GATE_WORTH on any machine
+    long_text = "Get-Process | Where-Object Name -eq 'x' " * 500
+    for _ in range(GATE_AFTER):  # slow searches first: then the gate is worth compiling
+        assert rx.search(long_text) is None
+    assert callable(rx._gate) and rx._slow == GATE_AFTER
+    engine = rx._inner
+    calls: list[str] = []
+    rx._inner = lambda text: (calls.append(text), engine(text))[1]  # a spy on the re/re2 engine
     assert rx.search(long_text) is None
-    assert rx._n == 0  # the gate answered: the re/re2 trial never ran
+    assert calls == []  # the gate answered
     hit = long_text + "IN`V`o`Ke-eXp`ResSIOn x"
-    assert rx.search(hit) is not None and rx._n == 1
-    assert rx.search("IN`V`o`Ke x") is not None and rx._n == 2  # short: straight to the engine
-    non_ascii = "é" * GATE_MIN_LEN + "IN`V`o`Ke x"
-    assert rx.search(non_ascii) is not None and rx._n == 3  # non-ASCII: straight to the engine
+    assert rx.search(hit) is not None and calls == [hit]
+    short = "IN`V`o`Ke x"
+    assert rx.search(short) is not None and calls[-1] == short  # short: straight to the engine
+    non_ascii = "\u00e9" * GATE_MIN_LEN + short
+    assert rx.search(non_ascii) is not None and calls[-1] == non_ascii  # non-ASCII: to the engine
+
+
+def test_a_regex_that_only_sees_short_texts_compiles_no_gate() -> None:
+    rx = Regex(r"\w+`(\w+|-|.)`[\w+|\s]", 0)
+    for _ in range(50):
+        assert rx.search("Get-Process`x " * 10) is None
+    assert rx._slow == 0 and not callable(rx._gate)
