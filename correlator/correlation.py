@@ -179,9 +179,7 @@ def _compile_expression(node: CorrelationConditionItem | SigmaRuleReference, res
         if rid is None:
             raise RuleError(f"correlation condition refers to unknown rule '{node.reference}'")
         return ("rule", rid)
-    kind = {CorrelationConditionAND: "and", CorrelationConditionOR: "or", CorrelationConditionNOT: "not"}.get(
-        type(node)
-    )
+    kind = {CorrelationConditionAND: "and", CorrelationConditionOR: "or", CorrelationConditionNOT: "not"}.get(type(node))
     if kind is None:
         raise RuleError(f"unsupported correlation condition element {type(node).__name__}")
     return (kind, [_compile_expression(arg, resolve) for arg in node.args])

@@ -300,7 +300,9 @@ class Engine:
 
     def _build_index(self, key: LogKey) -> TypeIndex:
         rules = [r for r in self.rules if r.enabled and key.matches(r.product, r.category, r.service)]
-        index = TypeIndex(rules, self.prefilter, self._scanner_cache, self._choices.get(key))
+        index = TypeIndex(
+            rules, self.prefilter, self._scanner_cache, self._choices.get(key)
+        )
         index.has_aliases = key.service == "security" or "antivirus" in key.categories
         index.seen = self._seen.setdefault(key, set())
         index.pending = frozenset(f for r in rules for f in r.fields) - index.seen
@@ -539,9 +541,7 @@ class Engine:
         """This engine's counters and seen field names, as the health file holds them."""
         snapshot = health.HealthSnapshot(since=self._started)
         for rule in self.rules:
-            snapshot.rules[rule.id] = health.RuleCounters(
-                rule.hits, rule.suppressed, rule.errors, rule.last_fired
-            )
+            snapshot.rules[rule.id] = health.RuleCounters(rule.hits, rule.suppressed, rule.errors, rule.last_fired)
         for corr in self.correlations:
             snapshot.rules[corr.id] = health.RuleCounters(corr.hits, 0, 0, corr.last_fired)
         snapshot.seen = {key: frozenset(fields) for key, fields in list(self._seen.items()) if fields}

@@ -75,18 +75,14 @@ def to_lucene(rule_yaml: str, origin: str = "rule") -> list[tuple[SigmaRule, str
         raise RuleError(f"{origin}: {exc}") from exc
     rules = [r for r in collection.rules if isinstance(r, SigmaRule)]
     if not rules:
-        raise RuleError(
-            f"{origin}: no Sigma detection rule to hunt with (correlation rules are not supported here)"
-        )
+        raise RuleError(f"{origin}: no Sigma detection rule to hunt with (correlation rules are not supported here)")
     out: list[tuple[SigmaRule, str]] = []
     for rule in rules:
         backend = OpensearchLuceneBackend(schema_pipeline())
         try:
             queries = backend.convert_rule(rule)
         except SigmaError as exc:
-            raise RuleError(
-                f"{origin}: rule {rule.id or rule.title} cannot be converted for OpenSearch: {exc}"
-            ) from exc
+            raise RuleError(f"{origin}: rule {rule.id or rule.title} cannot be converted for OpenSearch: {exc}") from exc
         out.extend((rule, str(q)) for q in queries)
     return out
 
