@@ -372,8 +372,8 @@ class TypeIndex:
         if self.json_scanner is not None and self.all_entry is not None and self.all_entry[0] is not None:
             self.keyword_scan = (self.all_entry[0], self.all_entry[3])
         #: per field with literals: its tables with a scanner that finds the keyword literals too, for
-        #: long values (one pass over a script block instead of two); built on a field's first long
-        #: value (see _with_keywords), None for a field without literals of its own
+        #: long values (one pass over a script block instead of two); built once the field has had
+        #: COMBINE_AFTER long values (see _with_keywords), None for a field without literals of its own
         self.with_keywords: dict[str, FieldTables | None] = {}
         #: per field, the long values seen before its combined scanner is built (see COMBINE_AFTER)
         self.long_seen: dict[str, int] = {}
