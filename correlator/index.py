@@ -42,6 +42,8 @@ Scanner = Callable[[str, set[int]], None]
 ScanEntry = tuple[Scanner | None, tuple[int, ...], tuple[int, ...], bool]
 ExactTable = dict[str, tuple[int, ...]]
 NumberTable = dict[int, tuple[int, ...]]
+#: what the index does with one field: its literal scan, exact-value table and number table
+FieldTables = tuple[ScanEntry | None, ExactTable | None, NumberTable | None]
 
 
 class Indexed(Protocol):
@@ -206,6 +208,11 @@ LONG_VALUE = 1024
 #: more to hash. Each field keeps at most MEMO_SIZE values, emptied when full (~100 kB per field).
 MEMO_LEN = 200
 MEMO_SIZE = 512
+#: a field's combined field+keyword scanner is compiled (tens of ms) once it has had this many long
+#: values: a type that rarely carries one keeps the two scans and never pays the compile
+COMBINE_AFTER = 64
+#: TypeIndex.with_keywords: not built yet
+_UNBUILT: Any = object()
 #: An index naming at most this many fields looks each up; with more, it walks the event's keys.
 FEW_FIELDS = 12
 
@@ -229,6 +236,9 @@ class TypeIndex:
     """Candidate-rule lookup for one event type (see module docstring)."""
 
     __slots__ = (
+        "_backend",
+        "_cache",
+        "_subs",
         "all_entry",
         "always",
         "by_field",
@@ -239,6 +249,7 @@ class TypeIndex:
         "has_aliases",
         "json_scanner",
         "keyword_scan",
+        "long_seen",
         "memo",
         "numbers",
         "pending",
@@ -249,6 +260,7 @@ class TypeIndex:
         "seen",
         "settled",
         "tick",
+        "with_keywords",
     )
 
     def __init__(
@@ -332,7 +344,7 @@ class TypeIndex:
         # per field, everything the index does with it: the event's own keys drive the loop, so the
         # dozens of fields a type's rules name but an event lacks cost nothing (one set intersection)
         self.all_entry: ScanEntry | None = None
-        self.by_field: dict[str, tuple[ScanEntry | None, ExactTable | None, NumberTable | None]] = {}
+        self.by_field: dict[str, FieldTables] = {}
         scan_of = {item[0]: item[1:] for item in self.scanners}
         exact_of = dict(self.exact)
         numbers_of = dict(self.numbers)
@@ -359,6 +371,15 @@ class TypeIndex:
         self.keyword_scan: tuple[Scanner, bool] | None = None
         if self.json_scanner is not None and self.all_entry is not None and self.all_entry[0] is not None:
             self.keyword_scan = (self.all_entry[0], self.all_entry[3])
+        #: per field with literals: its tables with a scanner that finds the keyword literals too, for
+        #: long values (one pass over a script block instead of two); built once the field has had
+        #: COMBINE_AFTER long values (see _with_keywords), None for a field without literals of its own
+        self.with_keywords: dict[str, FieldTables | None] = {}
+        #: per field, the long values seen before its combined scanner is built (see COMBINE_AFTER)
+        self.long_seen: dict[str, int] = {}
+        self._backend = backend
+        self._cache = cache
+        self._subs = subs
         self.has_aliases = False
         # hit-rate learning (see Engine._learn)
         self.tick = 0
@@ -371,10 +392,31 @@ class TypeIndex:
         self.rebuilds = 0
         self.settled = False
 
-    def _field_hits(self, field: str, value: Any, found: set[int], lw: Lowered) -> str | None:
+    def _with_keywords(self, field: str) -> FieldTables | None:
+        """``field``'s tables with one scanner for its own literals and the keyword (ALL) ones.
+
+        Lower-casing a non-ASCII text is exact for either literal set, so the combined scan
+        lower-cases when either needs it."""
+        entry, exact_t, nums_t = self.by_field[field]
+        out: FieldTables | None = None
+        if entry is not None and entry[0] is not None and self.all_entry is not None:
+            subs = self._subs
+            own = sorted(subs[field])
+            all_words = sorted(subs[ALL])
+            words = own + all_words
+            positions = [tuple(subs[field][w]) for w in own] + [tuple(subs[ALL][w]) for w in all_words]
+            scanner = _scanner(words, positions, self._backend, field + "\x00+keywords", self._cache)
+            out = ((scanner, entry[1], entry[2], entry[3] or self.all_entry[3]), exact_t, nums_t)
+        self.with_keywords[field] = out
+        return out
+
+    def _field_hits(
+        self, field: str, value: Any, found: set[int], lw: Lowered, tables: FieldTables | None = None
+    ) -> str | None:
         """Add the rules ``value`` of ``field`` makes candidates to ``found``; returns the lower-cased
-        value when the exact table needed it (else None). Depends on the value alone (see memo)."""
-        scan, exact, nums = self.by_field[field]
+        value when the exact table needed it (else None). Depends on the value alone (see memo).
+        ``tables``: the field's entry to use (default ``by_field[field]``; see ``with_keywords``)."""
+        scan, exact, nums = self.by_field[field] if tables is None else tables
         text: Any
         low = None
         if scan is not None:
@@ -432,14 +474,23 @@ class TypeIndex:
                 if low is not None:
                     lw[field] = low
                 continue
-            field_hits(field, value, found, lw)
             if keyword_scan is not None and type(value) is str and len(value) > LONG_VALUE:
-                keywords, keywords_fold = keyword_scan
-                text = value
-                if not text.isascii() and (keywords_fold or "\u0130" in text or "\u212a" in text):
-                    text = text.lower()
-                keywords(text, found)
+                both = self.with_keywords.get(field, _UNBUILT)
+                if both is _UNBUILT:
+                    seen_long = self.long_seen[field] = self.long_seen.get(field, 0) + 1
+                    both = self._with_keywords(field) if seen_long >= COMBINE_AFTER else None
+                if both is not None:  # one pass finds the field's literals and the keyword ones
+                    field_hits(field, value, found, lw, both)
+                else:
+                    field_hits(field, value, found, lw)
+                    keywords, keywords_fold = keyword_scan
+                    text = value
+                    if not text.isascii() and (keywords_fold or "\u0130" in text or "\u212a" in text):
+                        text = text.lower()
+                    keywords(text, found)
                 long.append(field)
+            else:
+                field_hits(field, value, found, lw)
         if self.all_entry is not None:
             # ALL (every value joined) is the costliest text to build: scanned last, and from the
             # event's JSON when that is exact (json_all)

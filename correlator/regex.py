@@ -11,6 +11,8 @@ from typing import Any
 import re2
 
 from soclite.correlator.anchors import anchor_cost
+from soclite.correlator.regex_gate import GATE_MIN_LEN, compile_gate
+from soclite.correlator.regex_gate import HAVE_HYPERSCAN as HAVE_GATE
 
 
 class Regex:
@@ -29,7 +31,19 @@ class Regex:
     #: a single ``re`` call slower than this settles on re2 at once (catastrophic backtracking)
     SLOW = 0.002
 
-    __slots__ = ("_n", "_py", "_r2", "_t_py", "_t_r2", "flags", "pattern", "search")
+    __slots__ = (
+        "_gate",
+        "_inner",
+        "_n",
+        "_py",
+        "_r2",
+        "_slow",
+        "_t_py",
+        "_t_r2",
+        "flags",
+        "pattern",
+        "search",
+    )
 
     def __init__(self, pattern: str, flags: int) -> None:
         self.pattern = pattern
@@ -39,17 +53,49 @@ class Regex:
         self._n = 0
         self._t_py = 0.0
         self._t_r2 = 0.0
-        self.search: Callable[[str], Any] = self._py.search if self._r2 is None else self._trial
+        #: Hyperscan's "can it match at all" on long ASCII texts (correlator.regex_gate): compiled on the
+        #: first such text (most regexes never see one, and loading stays fast); None: no gate
+        self._gate: Any = _PENDING if HAVE_GATE else None
+        self._slow = 0
+        self._inner: Callable[[str], Any] = self._py.search
+        self.search: Callable[[str], Any] = self._py.search
+        self._use(self._py.search if self._r2 is None else self._trial)
 
     def __reduce__(self) -> tuple[type[Regex], tuple[str, int]]:
         """Pickled (the rule cache) as its pattern and flags: the engine trial starts afresh on load."""
         return (Regex, (self.pattern, self.flags))
 
+    def _use(self, search: Callable[[str], Any]) -> None:
+        """Make ``search`` the engine (behind the gate when there is one)."""
+        if self._gate is None:
+            self.search = search
+        else:
+            self._inner = search
+            self.search = self._gated
+
+    def _gated(self, text: str) -> Any:
+        if len(text) >= GATE_MIN_LEN and text.isascii():
+            gate = self._gate
+            if gate is _PENDING:  # worth compiling (some ms) only for a regex slow on real long texts
+                t0 = time.perf_counter()
+                found = self._inner(text)
+                if time.perf_counter() - t0 > GATE_WORTH:
+                    self._slow += 1
+                    if self._slow >= GATE_AFTER:
+                        self._gate = compile_gate(self.pattern, self.flags)
+                        if self._gate is None:  # no gate for this pattern: the engine alone from now on
+                            self.search = self._inner
+                return found
+            if not gate(text):
+                return None  # proven: no occurrence (see regex_gate)
+        return self._inner(text)
+
     @property
     def engine(self) -> str:
-        if self.search == self._py.search:
+        search = self.search if self._gate is None else self._inner
+        if search == self._py.search:
             return "re"
-        return "trial" if self.search == self._trial else "re2"
+        return "trial" if search == self._trial else "re2"
 
     def _trial(self, text: str) -> Any:
         t0 = time.perf_counter()
@@ -58,20 +104,28 @@ class Regex:
         try:
             other = self._r2.search(text)
         except Exception:  # an re2 runtime refusal: keep the reference engine
-            self.search = self._py.search
+            self._use(self._py.search)
             return found
         t2 = time.perf_counter()
         if (found is None) != (other is None):
-            self.search = self._py.search
+            self._use(self._py.search)
             return found
         self._t_py += t1 - t0
         self._t_r2 += t2 - t1
         self._n += 1
         if t1 - t0 > self.SLOW and t2 - t1 < t1 - t0:
-            self.search = self._r2.search
+            self._use(self._r2.search)
         elif self._n >= self.TRIALS:
-            self.search = self._r2.search if self._t_r2 < self._t_py else self._py.search
+            self._use(self._r2.search if self._t_r2 < self._t_py else self._py.search)
         return found
+
+
+#: the gate is not compiled yet (see Regex._gated)
+_PENDING: Any = object()
+#: a search on a long ASCII text slower than this counts towards compiling the gate ...
+GATE_WORTH = 20e-6
+#: ... which happens after this many such searches (most regexes never get there: no compile cost)
+GATE_AFTER = 3
 
 
 def _compile_re2(pattern: str, flags: int) -> Any:

@@ -42,6 +42,7 @@ logsource:
 detection:
     selection:
         - CommandLine|contains: 'never-there'
+        - CommandLine|contains: 'fielded-lit'
         - Name|contains: 'ünï'
         - Items|contains: 'zz'
         - Port|contains: '99'
@@ -79,6 +80,10 @@ EVENTS: list[dict[str, Any]] = [
     {"CommandLine": "x" * 2000 + " sekurlsa::", "Other": "y"},
     {"CommandLine": "x" * 2000 + " \u212aELVIN", "Other": "y"},
     {"CommandLine": "x" * 2000, "Other": "mimikatz sekurlsa::"},
+    # a long value scanned once for the field's and the keyword literals together (with_keywords)
+    {"CommandLine": "x" * 2000 + " FIELDED-LIT " + "sekurlsa::", "Other": "y"},
+    {"CommandLine": "\u00e9" * 2000 + " Fielded-Lit \u212aELVIN", "Other": "y"},
+    {"Name": "\u00fcN\u00cf" * 700 + ' say "hi"', "Other": "y"},
 ]
 
 
@@ -105,6 +110,35 @@ def test_keyword_index_finds_what_it_should(fielded: bool) -> None:
     assert hits(EVENTS[11]) == 1
     assert hits(EVENTS[12]) == 0 and hits(EVENTS[13]) == 0
     assert hits(EVENTS[15]) == 1 and hits(EVENTS[16]) == 1 and hits(EVENTS[17]) == 1  # long values
+    both = 2 if fielded else 1  # the fielded rule's literal and a keyword in one long value
+    assert hits(EVENTS[18]) == both and hits(EVENTS[19]) == both and hits(EVENTS[20]) == both
+
+
+def test_a_long_value_is_scanned_once_for_field_and_keyword_literals() -> None:
+    engine, exhaustive = _engine(True, fielded=True), _engine(False, fielded=True)
+    long_events = [{"logsource.product": "test", **e} for e in EVENTS[15:]]
+    for _ in range(index_module.COMBINE_AFTER):  # a field's combined scanner comes with its long values
+        for ev in long_events:
+            assert [r.id for r in engine.match(dict(ev))] == [r.id for r in exhaustive.match(dict(ev))]
+    index = next(i for i in engine._indexes.values() if i.rules)
+    assert index.long_seen["CommandLine"] == index_module.COMBINE_AFTER
+    combined = index.with_keywords["CommandLine"]
+    assert combined is not None and combined[0] is not None
+    own_scanner = combined[0][0]
+    assert own_scanner is not None
+    scanned: list[str] = []
+    index.with_keywords["CommandLine"] = (
+        (lambda text, found: (scanned.append(text), own_scanner(text, found))[1], *combined[0][1:]),
+        *combined[1:],
+    )
+    keyword_scanner = index.keyword_scan
+    assert keyword_scanner is not None
+    index.keyword_scan = (lambda text, found: scanned.append("keywords again"), keyword_scanner[1])
+    ev = long_events[3]  # EVENTS[18]: the fielded literal and a keyword in one long CommandLine
+    assert len(engine.match(dict(ev))) == 2
+    assert scanned == [ev["CommandLine"]]  # one pass, and the keyword-only scanner never ran
+    for ev in long_events:  # after the combine: still what exhaustive evaluation finds
+        assert [r.id for r in engine.match(dict(ev))] == [r.id for r in exhaustive.match(dict(ev))]
 
 
 def test_only_two_characters_lower_case_to_ascii() -> None:
