@@ -2,13 +2,14 @@
 
 Isolation asked for in the UI and approved by a second admin under the two-person rule; isolating a
 host without an agent refused; a user created, forced to change the one-time password, then disabled;
-a report generated and downloaded. Screenshots go to test-artifacts/ui/.
+a report generated and downloaded; a failed e-mail seen in the notification centre and /health. Screenshots go to test-artifacts/ui/.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import pytest
 
 from soclite.control.identity import UserStore
+from soclite.control.outbox import RetryPolicy
+from soclite.playbooks.worker import Worker
 from tests.ui.test_ui_browser import browser, shot  # noqa: F401 - the module-scoped browser fixture
 
 pytestmark = pytest.mark.browser
@@ -144,4 +147,41 @@ def test_report_generated_and_downloaded_from_the_ui(browser: Any, admins: Any) 
         row.locator("a.download-csv").click()
     path = info.value.path()
     assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == csv.sha256
+    context.close()
+
+
+def test_a_failed_email_shows_in_the_notification_centre_and_health(browser: Any, admins: Any) -> None:  # noqa: F811
+    """The demo's failure, seen: playbook e-mails to a mail server that refuses connections (a real closed
+    port, the real outbox worker) turn into the header badge, the banner, a row in the notification centre
+    and a degraded /health check with the reason. Last in the module: the server stays degraded after it."""
+    live = admins
+    context, page = log_in(browser, live, "hung")
+    page.goto(f"{live.url}/alerts")
+    assert page.locator("#health-banner").count() == 0
+    before = int(page.locator("#notification-badge .count").inner_text())
+
+    live.runtime.settings.smtp.host = "127.0.0.1"
+    with socket.socket() as s:  # bound, never listening, closed: connecting is refused
+        s.bind(("127.0.0.1", 0))
+        live.runtime.settings.smtp.port = int(s.getsockname()[1])
+    for i in range(3):
+        live.runtime.outbox.submit("notify_email", {"to": [f"truc-ca{i}@example.vn"]}, idempotency_key=f"fail-{i}",
+                                   requested_by="playbook:demo", retry=RetryPolicy(count=1))  # fmt: skip
+    Worker(live.runtime).run_once()
+
+    page.goto(f"{live.url}/alerts")
+    assert page.locator("#health-banner").is_visible()
+    assert int(page.locator("#notification-badge .count").inner_text()) > before
+    page.click("#notification-badge")
+    page.wait_for_url(re.compile(r".*/notifications$"))
+    row = page.locator('tr[data-kind="action_dead"]')
+    assert row.count() == 1
+    text = row.inner_text()
+    assert "notify_email" in text and "3" in text
+    shot(page, "26-notification-centre-failed-email")
+
+    health = page.request.get(f"{live.url}/health").json()
+    assert health["overall"] == "degraded"
+    check = health["checks"]["playbook_actions"]
+    assert check["status"] == "degraded" and "refused" in check["reason"].lower() and "notify_email" in check["reason"]
     context.close()
