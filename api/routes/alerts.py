@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from soclite import sitetime
-from soclite.api import triage
+from soclite import attack, sitetime
+from soclite.api import process_tree, triage
 from soclite.api.deps import AnalystDep, RuntimeDep, ScopeDep, narrow
 from soclite.csvsafe import safe_row
 from soclite.errors import NotFoundError, TriageError
@@ -27,6 +27,18 @@ router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
 #: how far around an alert the host's other events are shown
 CONTEXT_MINUTES = 15
+#: the process tree's window (hours before and after its anchor event), as the alert page offers it
+TREE_HOURS = (1, 6, 24, 168)
+
+
+def attack_json(tags: list[str]) -> dict[str, Any]:
+    """The rule's ATT&CK tactics and techniques by name, each with its attack.mitre.org page."""
+    mapping = attack.from_tags(tags)
+    return {
+        "tactics": [{"id": t.id, "name": t.name, "shortname": t.shortname, "url": t.url} for t in mapping.tactics],
+        "techniques": [{"id": t.id, "name": t.full_name, "url": t.url, "tactics": list(mapping.columns(t))}
+                       for t in mapping.techniques],
+    }
 
 
 
@@ -281,6 +293,7 @@ def get_alert(alert_id: str, runtime: RuntimeDep, scope: ScopeDep) -> dict[str, 
     from soclite.api import cases
 
     data.update({
+        "attack": attack_json(alert.tags),
         "events": matched,
         "context_events": context,
         "comments": triage.comments(runtime, alert.id),
@@ -289,6 +302,24 @@ def get_alert(alert_id: str, runtime: RuntimeDep, scope: ScopeDep) -> dict[str, 
         "cases": cases.cases_of_alert(runtime, alert.id, scope),
     })
     return data
+
+
+@router.get("/{alert_id}/process-tree")
+def get_process_tree(
+    alert_id: str, runtime: RuntimeDep, scope: ScopeDep,
+    hours: Annotated[int, Query(description="window before and after the process event, hours: 1, 6, 24 or 168")] = 24,
+) -> dict[str, Any]:
+    """The process tree around the alert's first matched process event (else its copy of the event): ancestors
+    up to ``hours`` before, children and grandchildren up to ``hours`` after, read within the caller's units.
+    ``{"tree": null}`` when the alert holds no process event (Sysmon, Security 4688, auditd)."""
+    if hours not in TREE_HOURS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"hours must be one of {list(TREE_HOURS)}")
+    alert = triage.get_in_scope(runtime, alert_id, scope)
+    matched = runtime.store.query_events(EventQuery(ids=alert.event_ids, units=scope, limit=50)).items \
+        if alert.event_ids else []
+    anchor = next((ev for ev in [*matched, alert.event] if ev and process_tree.scheme_of(ev)), None)
+    tree = process_tree.build(runtime.store, anchor, scope, timedelta(hours=hours)) if anchor else None
+    return {"alert_id": alert.id, "tree": process_tree.tree_json(tree) if tree else None}
 
 
 @router.patch("/{alert_id}")
