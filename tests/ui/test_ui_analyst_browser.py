@@ -277,3 +277,24 @@ def test_queue_keys_s_and_c(page_of: Any, live: Any, story: Story, lang: str) ->
     page.wait_for_function("document.activeElement && document.activeElement.id === 'comment'")
     page.keyboard.type("xem lại" if lang == "vi" else "checked")
     assert page.locator("#comment").input_value() in ("xem lại", "checked")
+
+
+def test_vietnamese_dates_are_typed_dd_mm_yyyy(page_of: Any, live: Any, story: Story) -> None:
+    """Chromium's date picker shows the system locale's mm/dd/yyyy whatever the page's language: the Vietnamese
+    queue takes dd/mm/yyyy in a text field, and the typed day is the local day."""
+    tz = sitetime.zone(live.runtime.settings.timezone)
+    today = datetime.now(UTC).astimezone(tz).date()
+    page = page_of(1280, "vi")
+    page.goto(f"{live.url}/alerts")
+    assert page.evaluate("document.documentElement.lang") == "vi"
+    field = page.locator("#filters input[name=from]")
+    assert field.get_attribute("type") == "text" and field.get_attribute("placeholder") == "dd/mm/yyyy"
+    field.fill(today.strftime("%d/%m/%Y"))
+    page.locator("#filters input[name=to]").fill(today.strftime("%d/%m/%Y"))
+    page.click("#apply-filters")
+    page.wait_for_url(re.compile(r".*from=\d\d%2F\d\d%2F\d{4}.*"))
+    assert page.locator("#filters input[name=from]").input_value() == today.strftime("%d/%m/%Y")
+    assert page.locator(f"tr[data-id='{story.tree_alert}']").count() == 1
+    # a wrong form is refused by the field itself, before any request
+    page.locator("#filters input[name=from]").fill("12-31-2026")
+    assert not page.evaluate("document.querySelector('#filters input[name=from]').checkValidity()")
