@@ -74,8 +74,15 @@ def optional_principal(request: Request, runtime: Runtime) -> Principal | None:
     return codec.principal(request, runtime.control)
 
 
-def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
-    principal = optional_principal(request, runtime)
+async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+    # A bearer token is one primary-key read of control.db and a SHA-256, cheaper than a thread-pool hop
+    # and its wait under load, so it is checked here; a session (user, session and password reads): in the pool.
+    if request.headers.get("authorization"):
+        return _checked(request, runtime, optional_principal(request, runtime))
+    return await run_in_threadpool(lambda: _checked(request, runtime, optional_principal(request, runtime)))
+
+
+def _checked(request: Request, runtime: Runtime, principal: Principal | None) -> Principal:
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "authentication required: send a bearer token or log in",
