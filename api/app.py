@@ -83,7 +83,7 @@ def error_status(exc: SocliteError) -> int:
 
 def create_app(runtime: Runtime) -> FastAPI:
     from soclite.api import security, tuning
-    from soclite.api.metrics import Metrics
+    from soclite.api.metrics import Metrics, MetricsMiddleware
     from soclite.api.metrics import router as metrics_router
     from soclite.api.routes import (
         accounts,
@@ -135,7 +135,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.sessions = SessionCodec(runtime.settings)
     app.state.login_throttle = LoginThrottle(runtime.control, runtime.settings.auth.login_attempts_per_minute)
     app.state.metrics = Metrics(runtime)
-    app.middleware("http")(app.state.metrics.middleware)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     security.install(app, runtime.settings)
 
     @app.exception_handler(SocliteError)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
+from starlette.concurrency import run_in_threadpool
 
 from soclite.api.sessions import SessionCodec, csrf_ok
 from soclite.control.identity import Principal, Role
@@ -27,12 +28,21 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_SEQ = 2**63 - 1
 
 
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in the thread pool,
+# one hop through the event loop each, and under 100 concurrent clients every request queued for its hops
+# behind every other request's (bench/api.py --concurrency, issue 15).
+
+
 def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+async def _runtime(request: Request) -> Runtime:
+    return get_runtime(request)
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 
 
 def session_codec(request: Request) -> SessionCodec:
@@ -64,8 +74,15 @@ def optional_principal(request: Request, runtime: Runtime) -> Principal | None:
     return codec.principal(request, runtime.control)
 
 
-def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
-    principal = optional_principal(request, runtime)
+async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+    # A bearer token is one primary-key read of control.db and a SHA-256, cheaper than a thread-pool hop
+    # and its wait under load, so it is checked here; a session (user, session and password reads): in the pool.
+    if request.headers.get("authorization"):
+        return _checked(request, runtime, optional_principal(request, runtime))
+    return await run_in_threadpool(lambda: _checked(request, runtime, optional_principal(request, runtime)))
+
+
+def _checked(request: Request, runtime: Runtime, principal: Principal | None) -> Principal:
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "authentication required: send a bearer token or log in",
@@ -119,10 +136,11 @@ def require_roles(*roles: Role) -> Any:
     """A dependency that lets only the given roles through (403, audited, otherwise)."""
     allowed = frozenset(roles)
 
-    def check(request: Request, runtime: RuntimeDep, principal: PrincipalDep) -> Principal:
+    async def check(request: Request, runtime: RuntimeDep, principal: PrincipalDep) -> Principal:
         if principal.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
-            raise deny(runtime, principal, request, f"role {principal.role.value} may not do this (needs: {names})")
+            why = f"role {principal.role.value} may not do this (needs: {names})"
+            raise await run_in_threadpool(deny, runtime, principal, request, why)  # the audit write blocks
         return principal
 
     return Depends(check)
@@ -144,8 +162,10 @@ def scope_of(runtime: Runtime, principal: Principal) -> frozenset[str] | None:
     return unit_subtree(runtime.store.list_units(), principal.unit)
 
 
-def get_scope(runtime: RuntimeDep, principal: ReaderDep) -> frozenset[str] | None:
-    return scope_of(runtime, principal)
+async def get_scope(runtime: RuntimeDep, principal: ReaderDep) -> frozenset[str] | None:
+    if principal.unit is None:  # the whole province: nothing to read
+        return None
+    return await run_in_threadpool(scope_of, runtime, principal)
 
 
 ScopeDep = Annotated[frozenset[str] | None, Depends(get_scope)]

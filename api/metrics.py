@@ -7,7 +7,7 @@ One registry per app (not the global default) so several apps in one process
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
@@ -21,6 +21,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from soclite.api.deps import ReaderDep, RuntimeDep
 
@@ -73,15 +74,39 @@ class Metrics:
             registry=self.registry,
         )
 
-    async def middleware(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
+    def observe(self, scope: Scope, status: int, started: float) -> None:
         # The route template, not the raw path: ids in paths would explode label cardinality.
-        name = getattr(route, "path", "unmatched")
-        self.requests.labels(request.method, name, f"{response.status_code // 100}xx").inc()
-        self.latency.labels(request.method, name).observe(time.perf_counter() - started)
-        return response
+        name = getattr(scope.get("route"), "path", "unmatched")
+        method = str(scope.get("method", "GET"))
+        self.requests.labels(method, name, f"{status // 100}xx").inc()
+        self.latency.labels(method, name).observe(time.perf_counter() - started)
+
+
+class MetricsMiddleware:
+    """Count and time every HTTP request, as plain ASGI (see :class:`soclite.api.security.SecurityHeaders`
+    for why not ``BaseHTTPMiddleware``). An exception the app lets out counts as a 5xx."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self.metrics.observe(scope, status, started)
 
 
 @router.get("/metrics", response_class=Response)

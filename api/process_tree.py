@@ -183,3 +183,22 @@ def build(store: Store, event: Event, units: frozenset[str] | None, window: time
                 nxt.append(kid)
         level = nxt
     return ProcessTree(ancestors=chain, anchor=anchor, activity=activity, window=window)
+
+
+def node_json(node: ProcessNode) -> dict[str, Any]:
+    """One process of the tree as the API returns it (the creation event's id and the fields shown)."""
+    at = node.time
+    return {
+        "event_id": node.event.get("event.id"), "image": node.image, "command_line": node.command_line,
+        "pid": node.pid, "user": node.user, "time": at.isoformat() if at else None, "anchor": node.anchor,
+        "children": [node_json(kid) for kid in node.children],
+    }
+
+
+def tree_json(tree: ProcessTree) -> dict[str, Any]:
+    """The tree from its oldest ancestor found (``root``), the anchor's id, the anchor process's other events."""
+    return {
+        "scheme": tree.anchor.scheme, "window_hours": tree.window.total_seconds() / 3600,
+        "anchor_event_id": tree.anchor.event.get("event.id"), "depth": len(tree.ancestors),
+        "root": node_json(tree.ancestors[0]), "activity": tree.activity,
+    }

@@ -16,13 +16,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.responses import Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from soclite.config import Settings
@@ -50,18 +50,34 @@ HEADERS = {
 }
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", DOCS_CSP if request.url.path == "/docs" else CSP)
-        for name, value in HEADERS.items():
-            headers.setdefault(name, value)
-        if request.url.scheme == "https":
-            headers.setdefault("Strict-Transport-Security", HSTS)
-        return response
+class SecurityHeaders:
+    """The headers above on every HTTP answer, as plain ASGI: Starlette's ``BaseHTTPMiddleware`` runs each
+    request's app in a task of its own and streams the body through a queue, which cost more than the
+    API list's own work under 100 concurrent clients (bench/api.py --concurrency, issue 15)."""
 
-    app.middleware("http")(security_headers)
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", DOCS_CSP if scope.get("path") == "/docs" else CSP)
+                for name, value in HEADERS.items():
+                    headers.setdefault(name, value)
+                if scope.get("scheme") == "https":  # after ProxyHeadersMiddleware (outside) set it
+                    headers.setdefault("Strict-Transport-Security", HSTS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(SecurityHeaders)
     if settings.auth.trusted_proxies:
         # Added last, so it runs first: every later layer (throttle, audit, HSTS) sees the real client.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.auth.trusted_proxies))

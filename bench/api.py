@@ -121,8 +121,14 @@ async def _concurrent(base: str, cookies: httpx.Cookies, token: str, alert_ids: 
 
     async def client(n: int) -> None:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        # Analysts neither start nor click in step: with one fixed think time all clients stayed in phase and
+        # hit the server as one burst of 100 every second. Each client starts at a random point of the first
+        # think time and thinks 0.5–1.5 × think (mean: think), seeded so runs compare.
+        rng = random.Random(n)
         async with httpx.AsyncClient(base_url=base, cookies=cookies, timeout=120, limits=limits,
                                      headers={"Accept": "text/html"}) as http:
+            if think:
+                await asyncio.sleep(rng.uniform(0, think))
             i = n
             while time.perf_counter() < stop:
                 name = names[i % len(names)]
@@ -140,7 +146,7 @@ async def _concurrent(base: str, cookies: httpx.Cookies, token: str, alert_ids: 
                     times[name].append((time.perf_counter() - t0) * 1000)
                 i += 1
                 if think:
-                    await asyncio.sleep(think)
+                    await asyncio.sleep(think * rng.uniform(0.5, 1.5))
 
     began = time.perf_counter()
     await asyncio.gather(*(client(n) for n in range(clients)))

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from soclite import sitetime
-from soclite.api import triage
+from soclite import attack, sitetime
+from soclite.api import process_tree, triage
 from soclite.api.deps import AnalystDep, RuntimeDep, ScopeDep, narrow
 from soclite.csvsafe import safe_row
 from soclite.errors import NotFoundError, TriageError
@@ -25,8 +26,22 @@ from soclite.store.base import AlertQuery, EventQuery
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
+T = TypeVar("T")
+
 #: how far around an alert the host's other events are shown
 CONTEXT_MINUTES = 15
+#: the process tree's window (hours before and after its anchor event), as the alert page offers it
+TREE_HOURS = (1, 6, 24, 168)
+
+
+def attack_json(tags: list[str]) -> dict[str, Any]:
+    """The rule's ATT&CK tactics and techniques by name, each with its attack.mitre.org page."""
+    mapping = attack.from_tags(tags)
+    return {
+        "tactics": [{"id": t.id, "name": t.name, "shortname": t.shortname, "url": t.url} for t in mapping.tactics],
+        "techniques": [{"id": t.id, "name": t.full_name, "url": t.url, "tactics": list(mapping.columns(t))}
+                       for t in mapping.techniques],
+    }
 
 
 
@@ -49,6 +64,22 @@ def check_range(start: datetime | None, end: datetime | None) -> None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "'to' must not be before 'from'")
 
 
+def in_loop(cls: type[T]) -> Callable[..., Awaitable[T]]:
+    """A class of parsed query parameters as an ``async`` dependency, with the class's own signature.
+
+    FastAPI runs a class dependency in the thread pool, like any plain callable; these only parse strings, so
+    the hop (and its wait behind every other request's under 100 concurrent clients: bench/api.py
+    --concurrency) bought nothing. Defined here so FastAPI resolves the signature's names in this module.
+    """
+
+    async def build(**params: Any) -> T:
+        return cls(**params)
+
+    build.__signature__ = inspect.signature(cls)  # type: ignore[attr-defined]
+    build.__doc__ = cls.__doc__
+    return build
+
+
 class TimeRange:
     """``from``/``to`` as a person means them (see :mod:`soclite.sitetime`).
 
@@ -68,7 +99,7 @@ class TimeRange:
         check_range(self.start, self.end)
 
 
-TimeRangeDep = Annotated[TimeRange, Depends()]
+TimeRangeDep = Annotated[TimeRange, Depends(in_loop(TimeRange))]
 
 
 def enum_values(values: list[str] | None, enum: type[Any], name: str) -> list[str] | None:
@@ -126,7 +157,7 @@ class AlertFilters:
         )
 
 
-FiltersDep = Annotated[AlertFilters, Depends()]
+FiltersDep = Annotated[AlertFilters, Depends(in_loop(AlertFilters))]
 
 
 def run_query(runtime: Runtime, query: AlertQuery) -> dict[str, Any]:
@@ -281,6 +312,7 @@ def get_alert(alert_id: str, runtime: RuntimeDep, scope: ScopeDep) -> dict[str, 
     from soclite.api import cases
 
     data.update({
+        "attack": attack_json(alert.tags),
         "events": matched,
         "context_events": context,
         "comments": triage.comments(runtime, alert.id),
@@ -289,6 +321,24 @@ def get_alert(alert_id: str, runtime: RuntimeDep, scope: ScopeDep) -> dict[str, 
         "cases": cases.cases_of_alert(runtime, alert.id, scope),
     })
     return data
+
+
+@router.get("/{alert_id}/process-tree")
+def get_process_tree(
+    alert_id: str, runtime: RuntimeDep, scope: ScopeDep,
+    hours: Annotated[int, Query(description="window before and after the process event, hours: 1, 6, 24 or 168")] = 24,
+) -> dict[str, Any]:
+    """The process tree around the alert's first matched process event (else its copy of the event): ancestors
+    up to ``hours`` before, children and grandchildren up to ``hours`` after, read within the caller's units.
+    ``{"tree": null}`` when the alert holds no process event (Sysmon, Security 4688, auditd)."""
+    if hours not in TREE_HOURS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"hours must be one of {list(TREE_HOURS)}")
+    alert = triage.get_in_scope(runtime, alert_id, scope)
+    matched = runtime.store.query_events(EventQuery(ids=alert.event_ids, units=scope, limit=50)).items \
+        if alert.event_ids else []
+    anchor = next((ev for ev in [*matched, alert.event] if ev and process_tree.scheme_of(ev)), None)
+    tree = process_tree.build(runtime.store, anchor, scope, timedelta(hours=hours)) if anchor else None
+    return {"alert_id": alert.id, "tree": process_tree.tree_json(tree) if tree else None}
 
 
 @router.patch("/{alert_id}")

@@ -14,7 +14,7 @@ API has no "remove an alert", so neither does the UI: it offers only what the AP
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from soclite import sitetime
 from soclite.api import cases
 from soclite.api.deps import get_runtime
 from soclite.api.routes.cases import attachment_response, upload_of
@@ -362,8 +363,8 @@ def _work(request: Request, case_id: str, what: str, fields: dict[str, str]) -> 
 
 def _end_of_day(runtime: Any, day: str) -> datetime:
     """A due date typed as a day means the end of that day in the site's zone (stored in UTC)."""
-    try:
-        date = datetime.strptime(day, "%Y-%m-%d")
-    except ValueError:
-        raise ValueError(f"due date {day!r}: expected YYYY-MM-DD") from None
-    return date.replace(hour=23, minute=59, second=59, tzinfo=ZoneInfo(runtime.settings.timezone))
+    # 2026-12-07 (an <input type=date>) or 07/12/2026 (typed in the Vietnamese UI); InvalidTime for a wrong one
+    date = sitetime.parse_date(day)
+    if date is None:
+        raise ValueError(f"due date {day!r}: expected dd/mm/yyyy or YYYY-MM-DD")
+    return datetime.combine(date, time(23, 59, 59), tzinfo=ZoneInfo(runtime.settings.timezone))

@@ -21,6 +21,7 @@ from soclite import attack, sitetime
 from soclite.api import audit, process_tree, triage, tuning
 from soclite.api.deps import end_session, get_runtime, optional_principal
 from soclite.api.notices import notices, store_health
+from soclite.api.routes.alerts import TREE_HOURS as ALERT_TREE_HOURS
 from soclite.api.routes.hosts import is_online
 from soclite.api.routes.stats import summary
 from soclite.api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
@@ -462,7 +463,7 @@ def alert_detail(request: Request, alert_id: str) -> Response:
 
 #: "events around the alert" (± minutes) and the process tree's window (hours before and after)
 WINDOW_MINUTES = (5, 15, 60, 240, 1440)
-TREE_HOURS = (1, 6, 24, 168)
+TREE_HOURS = ALERT_TREE_HOURS
 
 
 def _choice(request: Request, name: str, choices: tuple[int, ...], default: int) -> int:

@@ -39,6 +39,21 @@ _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_au
 WRITE_ROLES = (Role.ADMIN, Role.ANALYST)
 
 
+def _typed_day(value: Any, form: str) -> str:
+    """A date filter's value as the date input of the page's language shows it: ``07/12/2026`` (Vietnamese
+    text input) or ``2026-12-07`` (an <input type=date> takes ISO only). Anything else is kept as typed."""
+    text = "" if value is None else str(value)
+    try:
+        day = sitetime.parse_date(text) if text else None
+    except InvalidTime:
+        return text
+    return day.strftime(form) if day else text
+
+
+_env.filters["day_vi"] = lambda value: _typed_day(value, "%d/%m/%Y")
+_env.filters["day_iso"] = lambda value: _typed_day(value, "%Y-%m-%d")
+
+
 def _(message: str) -> str:
     """Marks a message of Python code for the catalogs (the error page translates it when it shows it)."""
     return message

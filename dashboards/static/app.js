@@ -160,6 +160,13 @@ document.addEventListener("DOMContentLoaded", function () {
   document.addEventListener("keydown", function (event) {
     var t = event.target;
     if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    // after s: a status picked in the bulk select (arrow keys), Enter applies it (a select has no implicit
+    // submission of its own)
+    if (t instanceof HTMLSelectElement && t.id === "bulk-status" && event.key === "Enter" && t.value) {
+      var apply = document.getElementById("bulk-apply");
+      if (apply && t.form) { event.preventDefault(); t.form.requestSubmit(apply); }
+      return;
+    }
     if (t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement
         || (t instanceof HTMLElement && t.isContentEditable)) { return; }
     if (help && help.open && event.key !== "?") { return; }

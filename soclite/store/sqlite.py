@@ -29,6 +29,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -183,6 +184,9 @@ class SQLiteStore(Store):
         self._db: Database | None = None
         self._events: EventPartitions | None = None
         self._local = threading.local()
+        #: (sql, params) → (alerts version, rows) of the alert counts, groups and histograms (see _cached_rows)
+        self._counts: OrderedDict[tuple[str, tuple[Any, ...]], tuple[int, list[sqlite3.Row]]] = OrderedDict()
+        self._counts_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SQLiteStore:
@@ -255,6 +259,36 @@ class SQLiteStore(Store):
             return self._reader().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: query failed: {exc}") from exc
+
+    #: at most this many cached count queries (a query, its filter and its scope each make one)
+    COUNT_CACHE_SIZE = 512
+
+    def alerts_version(self) -> int:
+        """A number that moves whenever any process changes an alert or its tags (migration 5's triggers)."""
+        return int(self._rows("SELECT version FROM alerts_version WHERE id = 1")[0][0])
+
+    def _cached_rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """``_rows`` of an aggregate over the alerts, kept until the alerts change.
+
+        A hundred analysts on the queue re-counted the same open alerts on every page and every live refresh
+        (the count under the filters, the group panel, the histogram: ~40 ms of a ~70 ms page at 100,000
+        alerts). The version is read before the query, so a result is never filed under a newer version than
+        the data it saw: a change in between makes the next reader count again.
+        """
+        version = self.alerts_version()
+        key = (sql, tuple(params))
+        with self._counts_lock:
+            hit = self._counts.get(key)
+            if hit is not None and hit[0] == version:
+                self._counts.move_to_end(key)
+                return hit[1]
+        rows = self._rows(sql, params)
+        with self._counts_lock:
+            self._counts[key] = (version, rows)
+            self._counts.move_to_end(key)
+            while len(self._counts) > self.COUNT_CACHE_SIZE:
+                self._counts.popitem(last=False)
+        return rows
 
     def _write(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run one statement over many rows in one transaction; return the rows changed."""
@@ -535,7 +569,7 @@ class SQLiteStore(Store):
         where = self._alert_where(query)
         if where.empty:
             return Page(total=0, items=[])
-        total = int(self._rows(f"SELECT count(*) FROM alerts {where.sql()}", where.params)[0][0])
+        total = int(self._cached_rows(f"SELECT count(*) FROM alerts {where.sql()}", where.params)[0][0])
         keys = (*c.ALERT_SORT[query.sort], "rowid")
         direction = "DESC" if query.order == "desc" else "ASC"
         if query.cursor:
@@ -576,9 +610,9 @@ class SQLiteStore(Store):
         if where.empty:
             return {"total": 0} if group_by is None else {}
         if group_by is None:
-            rows = self._rows(f"SELECT count(*) FROM alerts a {where.sql()}", where.params)
+            rows = self._cached_rows(f"SELECT count(*) FROM alerts a {where.sql()}", where.params)
             return {"total": int(rows[0][0])}
-        rows = self._rows(*self.group_count_sql(query, group_by, where))
+        rows = self._cached_rows(*self.group_count_sql(query, group_by, where))
         return {str(row["k"]) if row["k"] is not None else "": int(row["n"]) for row in rows}
 
     #: the (status, column) indexes of migration 4, by group
@@ -628,7 +662,7 @@ class SQLiteStore(Store):
             if tz is not None and not self._whole_hours(query, tz):
                 width, unit = c.MINUTE_PREFIX, "minute"
         column, join = _group_column(group_by)
-        rows = self._rows(
+        rows = self._cached_rows(
             f"SELECT substr(a.last_seen, 1, {width}) AS b, {column} AS k, count(*) AS n "
             f"FROM alerts a {join} {where.sql()} GROUP BY b, k ORDER BY b",
             where.params,

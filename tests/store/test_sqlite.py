@@ -165,6 +165,9 @@ def test_migration_2_makes_older_alerts_searchable_by_their_matched_event(tmp_pa
     conn.execute("DROP TABLE matched_events")  # added by migration 3
     for index in ("alerts_status_rule", "alerts_status_host", "alerts_status_unit"):  # added by migration 4
         conn.execute(f"DROP INDEX {index}")
+    for trigger in ("insert", "update", "delete", "tag_insert", "tag_delete"):  # added by migration 5
+        conn.execute(f"DROP TRIGGER alerts_version_{trigger}")
+    conn.execute("DROP TABLE alerts_version")
     conn.execute("PRAGMA user_version=1")
     conn.commit()
     conn.close()
@@ -213,3 +216,46 @@ def test_the_alerts_time_bounds_are_read_from_the_index(tmp_path: Path) -> None:
     conn.close()
     assert not any(step.startswith("SCAN alerts") for step in plan), plan  # SEARCH: one index step each
     assert sum("alerts_last" in step for step in plan) == 2, plan
+
+
+def test_alert_counts_are_cached_until_any_writer_changes_an_alert(tmp_path: Path) -> None:
+    """The queue's counts, groups and histogram are cached (issue 15), and every change shows at once: a change
+    made through this store, through another store on the same file (another process: the pipeline) and a
+    retention delete alike. A stale count here would be a queue that lies about the work to do."""
+    from zoneinfo import ZoneInfo
+
+    from .factories import alert
+
+    path = tmp_path / "events.db"
+    api, pipeline = SQLiteStore(path), SQLiteStore(path)
+    api.open()
+    pipeline.open()
+    try:
+        first = [alert(i, host="pc-01") for i in range(3)]
+        api.put_alerts(first)
+        open_query = AlertQuery(status=["new"])
+        tz = ZoneInfo("Asia/Ho_Chi_Minh")
+
+        def seen() -> tuple[int, int, dict[str, int], int]:
+            hist = api.alert_histogram(AlertQuery(), "day", "severity", tz)
+            return (api.query_alerts(open_query).total, api.count_alerts(open_query)["total"],
+                    api.count_alerts(open_query, group_by="host"), sum(sum(b.counts.values()) for b in hist))
+
+        assert seen() == (3, 3, {"pc-01": 3}, 3)
+        version = api.alerts_version()
+        assert seen() == (3, 3, {"pc-01": 3}, 3) and api.alerts_version() == version  # reading changes nothing
+        pipeline.put_alerts([alert(9, host="pc-02")])  # another connection, as another process would
+        assert api.alerts_version() != version
+        assert seen() == (4, 4, {"pc-01": 3, "pc-02": 1}, 4)
+        api.update_alert_fields(first[0].id, {"status": "acknowledged"})
+        assert seen()[:3] == (3, 3, {"pc-01": 2, "pc-02": 1})
+        with pipeline.db.write() as conn:  # a delete (retention) through the other store's writer
+            conn.execute("DELETE FROM alerts WHERE id = ?", (first[1].id,))
+        assert seen() == (2, 2, {"pc-01": 1, "pc-02": 1}, 3)
+        # the cache is bounded: many different filters keep at most COUNT_CACHE_SIZE entries
+        for n in range(api.COUNT_CACHE_SIZE + 10):
+            api.count_alerts(AlertQuery(host=f"h{n}"))
+        assert len(api._counts) == api.COUNT_CACHE_SIZE
+    finally:
+        api.close()
+        pipeline.close()

@@ -247,3 +247,54 @@ def test_queue_by_keyboard_and_live_header_count(page_of: Any, live: Any, story:
     page.wait_for_url(re.compile(r".*done=1.*"))
     alert = live.runtime.store.get_alert(target)
     assert alert is not None and alert.assignee
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_queue_keys_s_and_c(page_of: Any, live: Any, story: Story, lang: str) -> None:
+    """s focuses the bulk status select (the current row selected when nothing is), a status picked with the
+    arrow keys and Enter applies it; c opens the current alert's comment box, focused. Keys, not words: the
+    same in both languages."""
+    page = page_of(1280, lang)
+    page.goto(f"{live.url}/alerts")
+    page.keyboard.press("j")
+    target = page.locator("tr.kb-current").get_attribute("data-id")
+    assert target
+    page.keyboard.press("s")
+    assert page.evaluate("document.activeElement.id") == "bulk-status"
+    assert page.locator(f"tr[data-id='{target}'] input.sel").is_checked()
+    # the select's first choice after "Change status…" is acknowledged (new is no target): one ArrowDown
+    page.keyboard.press("ArrowDown")
+    assert page.locator("#bulk-status").input_value() == "acknowledged"
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*done=1&failed=0.*"))
+    alert = live.runtime.store.get_alert(target)
+    assert alert is not None and alert.status == "acknowledged"
+    # c: the current alert's page with its comment box focused
+    page.keyboard.press("j")
+    current = page.locator("tr.kb-current").get_attribute("data-id")
+    page.keyboard.press("c")
+    page.wait_for_url(re.compile(rf".*/alerts/{current}#comment$"))
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'comment'")
+    page.keyboard.type("xem lại" if lang == "vi" else "checked")
+    assert page.locator("#comment").input_value() in ("xem lại", "checked")
+
+
+def test_vietnamese_dates_are_typed_dd_mm_yyyy(page_of: Any, live: Any, story: Story) -> None:
+    """Chromium's date picker shows the system locale's mm/dd/yyyy whatever the page's language: the Vietnamese
+    queue takes dd/mm/yyyy in a text field, and the typed day is the local day."""
+    tz = sitetime.zone(live.runtime.settings.timezone)
+    today = datetime.now(UTC).astimezone(tz).date()
+    page = page_of(1280, "vi")
+    page.goto(f"{live.url}/alerts")
+    assert page.evaluate("document.documentElement.lang") == "vi"
+    field = page.locator("#filters input[name=from]")
+    assert field.get_attribute("type") == "text" and field.get_attribute("placeholder") == "dd/mm/yyyy"
+    field.fill(today.strftime("%d/%m/%Y"))
+    page.locator("#filters input[name=to]").fill(today.strftime("%d/%m/%Y"))
+    page.click("#apply-filters")
+    page.wait_for_url(re.compile(r".*from=\d\d%2F\d\d%2F\d{4}.*"))
+    assert page.locator("#filters input[name=from]").input_value() == today.strftime("%d/%m/%Y")
+    assert page.locator(f"tr[data-id='{story.tree_alert}']").count() == 1
+    # a wrong form is refused by the field itself, before any request
+    page.locator("#filters input[name=from]").fill("12-31-2026")
+    assert not page.evaluate("document.querySelector('#filters input[name=from]').checkValidity()")

@@ -96,3 +96,26 @@ def test_exception_expiry_date_is_shown_back_as_that_local_date(ui: tuple[Any, R
     rules = client.get("/rules").text
     assert f"{expires.strftime('%d/%m/%Y')} 23:59" in rules
     assert (expires + timedelta(days=1)).strftime("%d/%m/%Y") not in rules
+
+
+def test_vietnamese_date_inputs_are_dd_mm_yyyy_and_english_ones_iso(ui: tuple[Any, Runtime]) -> None:
+    """Chromium shows <input type=date> in the system's locale (mm/dd/yyyy), so the Vietnamese UI types dates in
+    text inputs as dd/mm/yyyy; the English one keeps the date picker, which holds ISO. A date typed either way
+    is the same local day (issue 15)."""
+    client, rt = ui
+    rt.store.put_alerts([_alert("after-local-midnight", datetime(2026, 12, 6, 17, 30, tzinfo=UTC)),
+                         _alert("before-local-midnight", datetime(2026, 12, 6, 16, 30, tzinfo=UTC))])
+    vi = client.get("/alerts?from=2026-12-07&to=07/12/2026").text
+    assert re.search(r'<input type="text" name="from" value="07/12/2026"[^>]*placeholder="dd/mm/yyyy"', vi)
+    assert re.search(r'<input type="text" name="to" value="07/12/2026"[^>]*pattern=', vi)
+    assert 'type="date"' not in vi
+    assert "after-local-midnight" in vi and "before-local-midnight" not in vi
+    typed = client.get("/alerts?from=06/12/2026&to=06/12/2026").text  # as a Vietnamese analyst types it
+    assert "before-local-midnight" in typed and "after-local-midnight" not in typed
+    client.get("/lang/en?next=/alerts")
+    en = client.get("/alerts?from=07/12/2026&to=2026-12-07").text
+    assert '<input type="date" name="from" value="2026-12-07">' in en
+    assert '<input type="date" name="to" value="2026-12-07">' in en
+    assert "after-local-midnight" in en and "before-local-midnight" not in en
+    # a value that is no date stays as typed, for the error page to name (not silently rewritten)
+    assert client.get("/alerts?from=31/02/2026", headers={"Accept": "text/html"}).status_code == 422
