@@ -5,9 +5,11 @@ reports to download as text, PDF or DOCX (/api/v1/incidents/{id}/notice).
 Working an incident (admin and analyst, CSRF, unit scope, as the API): each stage has the notice text
 pre-filled from its template (editable), recipients pre-filled from ``compliance.incident_notify``, a send
 button and "mark as done without sending" with a note; below, its receipts with the delivery status read from
-the outbox. An incident is opened from a case (its button on the case page) with severity and the information
+the outbox. The progress update is a stage without a deadline: sent as often as needed, each send an update
+record. The edit form changes severity, systems, flags (a personal-data breach found later: its own 72-hour
+clock from the time typed, dd/mm/yyyy HH:MM in the site's zone) and the texts. An incident is opened from a case (its button on the case page) with severity and the information
 systems affected. Every write calls the function the JSON API calls (api/routes/incidents.py: ``create``,
-``send``; ``Incidents.record``), which audits it. The countdown is rendered by the server and kept ticking by
+``send``, ``update``; ``Incidents.record``), which audits it. The countdown is rendered by the server and kept ticking by
 app.js (data-due), so the page is right without the script too.
 """
 
