@@ -23,6 +23,10 @@ from soclite.errors import ConfigError, InvalidTime
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _VN_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
+_VN_DATETIME = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})[ T]+(\d{1,2}):(\d{2})$")
+#: how a time is shown in a field a person edits (and read back by parse_local_time)
+INPUT_FORMAT = "%d/%m/%Y %H:%M"
+
 DATE_HELP = "a date (2026-12-07 or 07/12/2026) or an ISO 8601 datetime (2026-12-07T08:30:00+07:00)"
 
 
@@ -84,6 +88,25 @@ def parse_bound(text: str | None, tz: ZoneInfo, *, end: bool = False, name: str 
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=tz)
     return ts.astimezone(UTC)
+
+
+def parse_local_time(text: str, tz: ZoneInfo, *, name: str = "time") -> datetime:
+    """A time a person types, as a UTC instant: ``07/12/2026 08:30`` (the Vietnamese order, the site's wall
+    clock) or ISO 8601 (its offset kept; none: the site's wall clock). Anything else raises InvalidTime."""
+    value = text.strip()
+    match = _VN_DATETIME.match(value)
+    if match:
+        day, month, year, hour, minute = (int(g) for g in match.groups())
+        try:
+            return datetime(year, month, day, hour, minute, tzinfo=tz).astimezone(UTC)
+        except ValueError as exc:
+            raise InvalidTime(f"invalid time {text!r} for '{name}': {exc}", value=text) from None
+    if parse_date(value) is None and value:
+        ts = parse_bound(value, tz, name=name)
+        if ts is not None:
+            return ts
+    raise InvalidTime(f"invalid time {text!r} for '{name}': expected dd/mm/yyyy HH:MM (07/12/2026 08:30) "
+                      "or an ISO 8601 datetime", value=text)
 
 
 def local(ts: datetime, tz: ZoneInfo) -> datetime:

@@ -14,10 +14,16 @@ from soclite.api.deps import AnalystDep, ReaderDep, RuntimeDep, ScopeDep
 from soclite.control import audit
 from soclite.control.audit import actor_of
 from soclite.control.identity import Principal
-from soclite.control.incidents import MILESTONE_COLUMN, IncidentCreate, MilestoneRecord, deadlines
+from soclite.control.incidents import (
+    MILESTONE_COLUMN,
+    IncidentCreate,
+    IncidentUpdate,
+    MilestoneRecord,
+    deadlines,
+)
 from soclite.errors import NotFoundError, RequestError
 from soclite.models import utcnow
-from soclite.reports.incidents import DEADLINE_NAMES, render_notice
+from soclite.reports.incidents import NOTICE_NAMES, render_notice
 from soclite.runtime import Runtime
 from soclite.store.base import AlertQuery
 
@@ -57,6 +63,23 @@ def create(runtime: Runtime, principal: Principal, body: IncidentCreate,
 def get_incident(incident_id: str, runtime: RuntimeDep, _principal: ReaderDep, scope: ScopeDep) -> dict[str, Any]:
     return _with_clock(runtime, runtime.incidents.get(incident_id, scope)) | {
         "sends": sends_with_status(runtime, incident_id)}
+
+
+@router.patch("/{incident_id}")
+def update_incident(incident_id: str, body: IncidentUpdate, runtime: RuntimeDep, principal: AnalystDep,
+                    scope: ScopeDep) -> dict[str, Any]:
+    """Change severity, systems, flags, title or description; audited ``incident.edit``."""
+    return _with_clock(runtime, update(runtime, principal, incident_id, body, scope)) | {
+        "sends": sends_with_status(runtime, incident_id)}
+
+
+def update(runtime: Runtime, principal: Principal, incident_id: str, body: IncidentUpdate,
+           scope: frozenset[str] | None) -> dict[str, Any]:
+    """The API's and the UI's way to change an incident: it must be visible, and so must each system named."""
+    runtime.incidents.get(incident_id, scope)
+    for system in body.systems or []:
+        runtime.systems.get(system, scope)
+    return runtime.incidents.update(incident_id, body, actor=actor_of(principal), scope=scope)
 
 
 @router.post("/{incident_id}/milestones")
@@ -128,14 +151,14 @@ def send(runtime: Runtime, principal: Principal, incident_id: str, body: NoticeS
          scope: frozenset[str] | None) -> str:
     """Queue the e-mails, keep the receipts, audit, mark the stage done if asked; the SHA-256 of the text sent.
     The API route and the incident page both send through here."""
-    if body.kind not in DEADLINE_NAMES:
-        raise RequestError(f"no notice {body.kind!r}; known: {', '.join(DEADLINE_NAMES)}")
+    if body.kind not in NOTICE_NAMES:
+        raise RequestError(f"no notice {body.kind!r}; known: {', '.join(NOTICE_NAMES)}")
     incident, case, alerts, hosts = _notice_inputs(runtime, incident_id, scope)
     now = utcnow()
     text = body.text if body.text and body.text.strip() else render_notice(
         body.kind, incident, settings=runtime.settings, alerts=alerts, hosts=hosts, case=case, now=now)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    subject = f"{DEADLINE_NAMES[body.kind]} - sự cố {incident['title']} (mã {incident_id})"
+    subject = f"{NOTICE_NAMES[body.kind]} - sự cố {incident['title']} (mã {incident_id})"
     for recipient in dict.fromkeys(body.to):
         key = f"incident-send:{incident_id}:{body.kind}:{recipient}:{digest[:16]}"
         runtime.outbox.submit("notify_email", {"to": [recipient], "subject": subject, "body": text},
@@ -146,7 +169,13 @@ def send(runtime: Runtime, principal: Principal, incident_id: str, body: NoticeS
                                       sha256=digest, at=now, author=principal.name, idempotency_key=key)
     audit.append(runtime.store, actor_of(principal), "incident.send", f"incident:{incident_id}", None,
                  {"kind": body.kind, "to": body.to, "sha256": digest}, incident["unit"])
-    if body.mark_done and body.kind in MILESTONE_COLUMN and incident[MILESTONE_COLUMN[body.kind]] is None:
+    if body.kind == "update":  # each update sent is its own record in the incident's history
+        runtime.incidents.record(
+            incident_id, MilestoneRecord(milestone="update", at=now,
+                                         note=f"{NOTICE_NAMES['update']} đã gửi tới {', '.join(dict.fromkeys(body.to))} "
+                                              f"(SHA-256 {digest})"),
+            actor=actor_of(principal), author=principal.name, scope=scope)
+    elif body.mark_done and body.kind in MILESTONE_COLUMN and incident[MILESTONE_COLUMN[body.kind]] is None:
         incident = runtime.incidents.record(incident_id, MilestoneRecord(milestone=body.kind, at=now),  # type: ignore[arg-type]
                                             actor=actor_of(principal), author=principal.name, scope=scope)
     return digest
@@ -163,8 +192,8 @@ def notice(incident_id: str, runtime: RuntimeDep, _principal: ReaderDep, scope: 
            kind: str = "initial_notice", format: str = "txt") -> Response:
     """The notice or report ``kind`` pre-filled from the incident, its case's alerts and their hosts: plain text
     (``txt``, to paste into a form) or the administrative document (``pdf``, ``docx``, ``html``)."""
-    if kind not in DEADLINE_NAMES:
-        raise NotFoundError(f"no notice {kind!r}; known: {', '.join(DEADLINE_NAMES)}")
+    if kind not in NOTICE_NAMES:
+        raise NotFoundError(f"no notice {kind!r}; known: {', '.join(NOTICE_NAMES)}")
     if format not in ("txt", *_NOTICE_MEDIA):
         raise RequestError(f"unknown format {format!r}; expected txt, pdf, docx or html")
     incident, case, alerts, hosts = _notice_inputs(runtime, incident_id, scope)

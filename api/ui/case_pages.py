@@ -31,7 +31,7 @@ from soclite.api.ui.pages import form_of, in_thread
 from soclite.api.ui.web import login_user, render, require_write, scope
 from soclite.control.identity import Principal
 from soclite.errors import NotFoundError, RequestError, TooLarge, TriageError, UiError, UnsupportedType
-from soclite.models import Alert
+from soclite.models import Alert, utcnow
 
 router = APIRouter(include_in_schema=False)
 
@@ -207,7 +207,9 @@ def case_detail(request: Request, case_id: str) -> Response:
                   tasks=runtime.cases.tasks(case_id, units), history=runtime.cases.events(case_id, units),
                   attachments=cases.attachments(runtime, case_id, units),
                   max_attachment=runtime.settings.cases.attachment_max_bytes,
-                  systems=runtime.systems.list_systems(units))
+                  systems=runtime.systems.list_systems(units),
+                  detected_default=sitetime.local(utcnow(), sitetime.zone(runtime.settings.timezone))
+                  .strftime(sitetime.INPUT_FORMAT))
 
 
 @router.post("/cases/{case_id}/update")

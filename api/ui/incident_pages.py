@@ -5,9 +5,11 @@ reports to download as text, PDF or DOCX (/api/v1/incidents/{id}/notice).
 Working an incident (admin and analyst, CSRF, unit scope, as the API): each stage has the notice text
 pre-filled from its template (editable), recipients pre-filled from ``compliance.incident_notify``, a send
 button and "mark as done without sending" with a note; below, its receipts with the delivery status read from
-the outbox. An incident is opened from a case (its button on the case page) with severity and the information
+the outbox. The progress update is a stage without a deadline: sent as often as needed, each send an update
+record. The edit form changes severity, systems, flags (a personal-data breach found later: its own 72-hour
+clock from the time typed, dd/mm/yyyy HH:MM in the site's zone) and the texts. An incident is opened from a case (its button on the case page) with severity and the information
 systems affected. Every write calls the function the JSON API calls (api/routes/incidents.py: ``create``,
-``send``; ``Incidents.record``), which audits it. The countdown is rendered by the server and kept ticking by
+``send``, ``update``; ``Incidents.record``), which audits it. The countdown is rendered by the server and kept ticking by
 app.js (data-due), so the page is right without the script too.
 """
 
@@ -28,10 +30,16 @@ from soclite.api.ui.i18n import translator
 from soclite.api.ui.pages import form_of, in_thread
 from soclite.api.ui.web import language, login_user, render, require_write, scope
 from soclite.control.audit import actor_of
-from soclite.control.incidents import MILESTONE_COLUMN, IncidentCreate, MilestoneRecord, deadlines
+from soclite.control.incidents import (
+    MILESTONE_COLUMN,
+    IncidentCreate,
+    IncidentUpdate,
+    MilestoneRecord,
+    deadlines,
+)
 from soclite.errors import NotFoundError, RequestError, UiError
-from soclite.models import isoformat, utcnow
-from soclite.reports.incidents import DEADLINE_NAMES
+from soclite.models import isoformat, parse_timestamp, utcnow
+from soclite.reports.incidents import DEADLINE_NAMES, NOTICE_NAMES
 
 router = APIRouter(include_in_schema=False)
 
@@ -74,7 +82,16 @@ def incidents_page(request: Request) -> Response:
                       "detected": detected.strftime("%H:%M %d/%m/%Y"),
                       "unit": unit_names.get(incident["unit"], incident["unit"]) if incident["unit"] else "–"})
     return render(request, "incidents.html", me=me, items=items,
-                  systems=runtime.systems.list_systems(scope(request, me)))
+                  systems=runtime.systems.list_systems(scope(request, me)),
+                  detected_default=sitetime.local(now, tz).strftime(sitetime.INPUT_FORMAT))
+
+
+def _personal_data_start(incident: dict[str, Any], tz: Any) -> str:
+    """When the personal-data clock starts, as typed in the edit form (empty when not a breach)."""
+    if not incident["personal_data"]:
+        return ""
+    start = parse_timestamp(incident["personal_data_at"] or incident["detected_at"])
+    return sitetime.local(start, tz).strftime(sitetime.INPUT_FORMAT)
 
 
 @router.get("/incidents/{incident_id}")
@@ -93,15 +110,17 @@ def incident_page(request: Request, incident_id: str) -> Response:
                 u["note"], u["author"]) for u in incident["updates"]]
     units = scope(request, me)
     sends = api.sends_with_status(runtime, incident_id)
-    kinds = [k for k in DEADLINE_NAMES if k != "personal_data" or incident["personal_data"]]
-    stages = [{"kind": kind, "label": _(f"deadline_{kind}"), "done": incident[MILESTONE_COLUMN[kind]] is not None,
+    kinds = [k for k in NOTICE_NAMES if k != "personal_data" or incident["personal_data"]]
+    stages = [{"kind": kind, "label": _("notice_update") if kind == "update" else _(f"deadline_{kind}"),
+               "done": kind in MILESTONE_COLUMN and incident[MILESTONE_COLUMN[kind]] is not None,
                "text": api.notice_text(runtime, incident_id, kind, units),
                "receipts": [r | {"at": datetime.fromisoformat(r["sent_at"].replace("Z", "+00:00")).astimezone(tz)
                                  .strftime("%H:%M:%S %d/%m/%Y")} for r in sends if r["kind"] == kind]}
               for kind in kinds]
     return render(request, "incident.html", me=me, incident=incident, clock=_clock(incident, utcnow(), warn, _, tz),
-                  detected=detected.strftime("%H:%M %d/%m/%Y"), updates=updates, notice_kinds=list(DEADLINE_NAMES),
-                  stages=stages, recipients=", ".join(runtime.settings.compliance.incident_notify),
+                  detected=detected.strftime("%H:%M %d/%m/%Y"), updates=updates, notice_kinds=list(NOTICE_NAMES),
+                  stages=stages, systems=runtime.systems.list_systems(units),
+                  personal_data_start=_personal_data_start(incident, tz), recipients=", ".join(runtime.settings.compliance.incident_notify),
                   unit_name={u.code: u.name for u in runtime.store.list_units()}.get(incident["unit"], incident["unit"]))
 
 
@@ -126,9 +145,12 @@ def _create(request: Request, fields: dict[str, str], multi: dict[str, list[str]
     me = login_user(request, fields)
     require_write(request, me, fields)
     runtime = get_runtime(request)
+    tz = sitetime.zone(runtime.settings.timezone)
     try:
+        typed = fields.get("detected_at", "").strip()  # the site's wall clock, dd/mm/yyyy HH:MM; empty: now
         body = IncidentCreate(
             title=fields.get("title", "").strip(), severity=fields.get("severity") or "serious",  # type: ignore[arg-type]
+            detected_at=sitetime.parse_local_time(typed, tz, name="detected_at") if typed else None,
             description=fields.get("description", "").strip() or None, case_id=fields.get("case_id") or None,
             national_security=fields.get("national_security") == "1", personal_data=fields.get("personal_data") == "1",
             systems=[s for s in multi.get("systems", []) if s])
@@ -203,3 +225,39 @@ def _record(request: Request, incident_id: str, fields: dict[str, str]) -> Respo
     except RequestError as exc:
         raise UiError.of(422, exc) from None
     return RedirectResponse(f"/incidents/{incident_id}#stage-{milestone}", status_code=303)
+
+
+@router.post("/incidents/{incident_id}/edit")
+async def incident_edit(request: Request, incident_id: str) -> Response:
+    fields, multi = await form_of(request)
+    return await in_thread(_edit, request, incident_id, fields, multi)
+
+
+def _edit(request: Request, incident_id: str, fields: dict[str, str], multi: dict[str, list[str]]) -> Response:
+    """The edit form: every field as shown, through the API's ``update`` (which audits ``incident.edit``)."""
+    me = login_user(request, fields)
+    require_write(request, me, fields)
+    runtime, units = get_runtime(request), scope(request, me)
+    tz = sitetime.zone(runtime.settings.timezone)
+    try:
+        incident = runtime.incidents.get(incident_id, units)
+        changes: dict[str, Any] = {
+            "title": fields.get("title", "").strip(), "severity": fields.get("severity") or incident["severity"],
+            "description": fields.get("description", "").strip() or None,
+            "national_security": fields.get("national_security") == "1",
+            "personal_data": fields.get("personal_data") == "1",
+        }
+        if fields.get("systems_shown") == "1":  # the select was on the page: what is selected is the new list
+            changes["systems"] = [s for s in multi.get("systems", []) if s]
+        typed = fields.get("personal_data_at", "").strip()
+        # the start as shown unchanged is not a new discovery time (it would drop the seconds)
+        if typed and changes["personal_data"] and typed != _personal_data_start(incident, tz):
+            changes["personal_data_at"] = sitetime.parse_local_time(typed, tz, name="personal_data_at")
+        api.update(runtime, me, incident_id, IncidentUpdate(**changes), units)
+    except NotFoundError:
+        raise UiError(404, "incident not found") from None
+    except ValidationError as exc:
+        raise UiError(422, _validation_text(exc)) from None
+    except RequestError as exc:
+        raise UiError.of(422, exc) from None
+    return RedirectResponse(f"/incidents/{incident_id}", status_code=303)

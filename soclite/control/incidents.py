@@ -10,7 +10,9 @@ deadline               due                 source
                        (immediately when   "immediately" where national security is at stake
                        national security)
 ``report_72h``         detection + 72 h    same: cause, scope and remediation
-``personal_data``      detection + 72 h    personal-data breach notice, its own clock (per the issue)
+``personal_data``      found + 72 h        personal-data breach notice, its own clock (per the issue): from
+                                           detection when flagged at creation, else from the time the flag
+                                           was set or the discovery time given with it
 ``final_report``       no fixed term       "then updates and a final report": shown, never overdue
 =====================  ==================  ============================================================
 
@@ -74,6 +76,23 @@ class IncidentCreate(BaseModel):
     _detected_plausible = field_validator("detected_at")(_plausible)
 
 
+class IncidentUpdate(BaseModel):
+    """A change to an incident after creation (PATCH): only the fields given change."""
+
+    model_config = {"extra": "forbid"}
+
+    title: str | None = Field(None, min_length=1, max_length=300)
+    severity: Literal["serious", "high", "medium", "low"] | None = None
+    description: str | None = Field(None, max_length=20000)
+    national_security: bool | None = None
+    personal_data: bool | None = None
+    #: when the personal-data breach was discovered (its 72-hour clock starts here); default: when the flag is set
+    personal_data_at: AwareDatetime | None = None
+    systems: list[str] | None = Field(None, max_length=100)
+
+    _found_plausible = field_validator("personal_data_at")(_plausible)
+
+
 class MilestoneRecord(BaseModel):
     model_config = {"extra": "forbid"}
 
@@ -106,6 +125,8 @@ def _ts(value: str | None) -> datetime | None:
 def deadlines(incident: dict[str, Any], now: datetime, warn: timedelta) -> list[Deadline]:
     """The incident's deadlines at ``now``; ``warn``: how early a pending one becomes ``due_soon``."""
     detected = parse_timestamp(incident["detected_at"])
+    # a breach flagged later has its own start; flagged at creation it starts at detection
+    found = _ts(incident.get("personal_data_at")) or detected
     terms: list[tuple[str, timedelta | None]] = [
         ("initial_notice", timedelta(0) if incident["national_security"] else INITIAL_NOTICE),
         ("report_72h", REPORT_72H),
@@ -116,7 +137,8 @@ def deadlines(incident: dict[str, Any], now: datetime, warn: timedelta) -> list[
     out = []
     for name, term in terms:
         done = _ts(incident[MILESTONE_COLUMN[name]])
-        due = detected + term if term is not None else None
+        start = found if name == "personal_data" else detected
+        due = start + term if term is not None else None
         remaining = (due - now).total_seconds() if due is not None and done is None else None
         if done is not None:
             state = "done_late" if due is not None and done > due else "done"
@@ -198,6 +220,51 @@ class Incidents:
         audit.append(self.store, actor, "incident.create", f"incident:{incident_id}", None, incident, owner_unit)
         return incident
 
+    def update(self, incident_id: str, body: IncidentUpdate, *, actor: str, scope: frozenset[str] | None,
+               now: datetime | None = None) -> dict[str, Any]:
+        """Change the fields given in ``body`` (audited ``incident.edit`` with before and after).
+
+        Setting the personal-data flag starts its 72-hour clock at ``body.personal_data_at`` or now; clearing it
+        is refused once its notice is recorded (that record would lose its meaning).
+        """
+        before = self.get(incident_id, scope)
+        stamp = now or utcnow()
+        given = body.model_fields_set
+        changes: dict[str, Any] = {}
+        for name in ("title", "severity", "description"):
+            if name in given:
+                value = getattr(body, name)
+                if value is None and name != "description":
+                    raise RequestError(f"{name} may not be empty")
+                changes[name] = value
+        if "national_security" in given and body.national_security is not None:
+            changes["national_security"] = int(body.national_security)
+        flag = body.personal_data if "personal_data" in given else None
+        if body.personal_data_at is not None and not (flag or (flag is None and before["personal_data"])):
+            raise RequestError("personal_data_at needs the personal-data flag")
+        if body.personal_data_at is not None and body.personal_data_at > stamp + timedelta(minutes=5):
+            raise RequestError("personal_data_at is in the future")
+        if flag is True and not before["personal_data"]:
+            changes |= {"personal_data": 1, "personal_data_at": isoformat(body.personal_data_at or stamp)}
+        elif flag is False and before["personal_data"]:
+            if before["personal_data_notice_at"] is not None:
+                raise RequestError("the personal-data notice is already recorded: the flag stays")
+            changes |= {"personal_data": 0, "personal_data_at": None}
+        elif body.personal_data_at is not None:  # a corrected discovery time for a breach already flagged
+            changes["personal_data_at"] = isoformat(body.personal_data_at)
+        with self.db.write() as conn:
+            if changes:
+                assignments = ", ".join(f"{column} = ?" for column in changes)  # columns from the fixed list above
+                conn.execute(f"UPDATE incidents SET {assignments}, updated_at = ? WHERE id = ?",
+                             (*changes.values(), isoformat(stamp), incident_id))
+            if "systems" in given and body.systems is not None:
+                conn.execute("DELETE FROM incident_systems WHERE incident_id = ?", (incident_id,))
+                conn.executemany("INSERT INTO incident_systems (incident_id, system_id) VALUES (?, ?)",
+                                 [(incident_id, s) for s in dict.fromkeys(body.systems)])
+        after = self.get(incident_id, scope)
+        audit.append(self.store, actor, "incident.edit", f"incident:{incident_id}", before, after, before.get("unit"))
+        return after
+
     def record(self, incident_id: str, body: MilestoneRecord, *, actor: str, author: str,
                scope: frozenset[str] | None, now: datetime | None = None) -> dict[str, Any]:
         """Record a report sent (or an update); a milestone already recorded is refused, not overwritten."""
@@ -258,6 +325,7 @@ __all__ = [
     "MILESTONE_COLUMN",
     "Deadline",
     "IncidentCreate",
+    "IncidentUpdate",
     "Incidents",
     "MilestoneRecord",
     "deadlines",

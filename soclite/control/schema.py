@@ -574,6 +574,10 @@ _SYSTEM_REVIEWS = """
     CREATE INDEX incident_sends_incident ON incident_sends(incident_id, sent_at);
 """
 
+_INCIDENT_EDITS = """
+    ALTER TABLE incidents ADD COLUMN personal_data_at TEXT;
+"""
+
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
     _COMMANDS,  # 5: agent commands (was commands.db)
@@ -591,6 +595,7 @@ MIGRATIONS: list[Migration] = [
     _USER_NOTIFICATIONS,  # 17: per-user alert notifications (issue 16)
     _SYSTEM_REVIEWS,  # 18: log reviews and threshold tunings per information system; trend warnings; notice receipts (issue 17)
     _REPORT_SCHEDULES,  # 19: report schedules managed in the web UI (issue 16)
+    _INCIDENT_EDITS,  # 20: when a personal-data breach was found, its own 72-hour clock (issue 17)
 ]
 
 

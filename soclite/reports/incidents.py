@@ -28,6 +28,37 @@ DEADLINE_NAMES = {
     "personal_data": "Thông báo vi phạm dữ liệu cá nhân (72 giờ)",
     "final_report": "Báo cáo kết thúc",
 }
+#: every notice that can be rendered and sent: the deadlines' and the progress update (no deadline, many allowed)
+NOTICE_NAMES = DEADLINE_NAMES | {"update": "Báo cáo cập nhật tình hình"}
+#: the Vietnamese words a notice prints for the stored values (the UI's catalog says the same: incident_*, clock_*)
+SEVERITY_VI = {"serious": "Nghiêm trọng", "high": "Cao", "medium": "Trung bình", "low": "Thấp"}
+STATE_VI = {"pending": "Chưa đến hạn", "due_soon": "Sắp đến hạn", "overdue": "Quá hạn", "done": "Đã gửi đúng hạn",
+            "done_late": "Đã gửi muộn", "open": "Không có hạn"}
+
+
+def severity_text(incident: dict[str, Any]) -> str:
+    """The severity in Vietnamese with the national-security and personal-data flags."""
+    text = SEVERITY_VI.get(str(incident["severity"]), str(incident["severity"]))
+    if incident["national_security"]:
+        text += "; có liên quan đến an ninh quốc gia"
+    if incident["personal_data"]:
+        text += "; có lộ, lọt dữ liệu cá nhân"
+    return text
+
+
+def status_lines(incident: dict[str, Any], settings: Settings, now: datetime) -> list[str]:
+    """Each deadline's state in Vietnamese: "Thông báo ban đầu (24 giờ): Đã gửi đúng hạn lúc 09:00 ngày …"."""
+    zone = timezone_of(settings.timezone)
+    warn = timedelta(minutes=settings.compliance.incident_warn_minutes)
+    lines = []
+    for d in deadlines(incident, now, warn):
+        line = f"{DEADLINE_NAMES[d.name]}: {STATE_VI[d.state]}"
+        if d.done_at is not None:
+            line += f" lúc {d.done_at.astimezone(zone).strftime('%H:%M ngày %d/%m/%Y')}"
+        elif d.due_at is not None:
+            line += f", hạn {d.due_at.astimezone(zone).strftime('%H:%M ngày %d/%m/%Y')}"
+        lines.append(line)
+    return lines
 
 
 def escalate_due(incidents: Incidents, outbox: Outbox, settings: Settings, now: datetime) -> list[str]:
@@ -76,8 +107,8 @@ _ENV = jinja2.Environment(
 
 def render_notice(kind: str, incident: dict[str, Any], *, settings: Settings, alerts: list[Any], hosts: list[Any],
                   case: dict[str, Any] | None, now: datetime) -> str:
-    """The Vietnamese text of the initial notice / 72-hour report / final report, pre-filled."""
-    if kind not in DEADLINE_NAMES:
+    """The Vietnamese text of the initial notice / 72-hour report / update / final report, pre-filled."""
+    if kind not in NOTICE_NAMES:
         raise KeyError(kind)
     zone = timezone_of(settings.timezone)
 
@@ -89,11 +120,13 @@ def render_notice(kind: str, incident: dict[str, Any], *, settings: Settings, al
 
     rules = sorted({a.rule_title for a in alerts})
     return _ENV.get_template("incident_notice.txt.j2").render(
-        kind=kind, title=DEADLINE_NAMES[kind].upper(), incident=incident, case=case, alerts=alerts, hosts=hosts,
+        kind=kind, title=NOTICE_NAMES[kind].upper(), incident=incident, severity=severity_text(incident),
+        statuses=status_lines(incident, settings, now), case=case, alerts=alerts, hosts=hosts,
         rules=rules, local=local, now=local(now), settings=settings,
         recipient=settings.reports.recipient_name(settings.province),
         issuing_unit=settings.reports.issuing_unit.replace("{province}", settings.province),
     )
 
 
-__all__ = ["DEADLINE_NAMES", "escalate_due", "render_notice"]
+__all__ = ["DEADLINE_NAMES", "NOTICE_NAMES", "SEVERITY_VI", "STATE_VI", "escalate_due", "render_notice",
+           "severity_text", "status_lines"]

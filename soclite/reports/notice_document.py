@@ -14,11 +14,9 @@ from typing import Any
 from soclite.config import Settings
 from soclite.reports.document import _para, _run, _table, finish, new_document
 from soclite.reports.i18n import t
-from soclite.reports.incidents import DEADLINE_NAMES
+from soclite.reports.incidents import NOTICE_NAMES, severity_text, status_lines
 from soclite.reports.periods import timezone_of
 from soclite.reports.render import TEMPLATE_DIR, Header, _environment, font_faces, render_pdf
-
-SEVERITY_VI = {"serious": "Nghiêm trọng", "high": "Cao", "medium": "Trung bình", "low": "Thấp"}
 
 
 @dataclass
@@ -31,13 +29,15 @@ class NoticeDocument:
     rows: list[tuple[str, str]]
     hosts: list[str]
     rules: list[str]
+    #: each deadline's state in Vietnamese ("…: Đã gửi đúng hạn lúc …")
+    statuses: list[str]
 
 
 def build_notice(kind: str, incident: dict[str, Any], *, settings: Settings, alerts: list[Any], hosts: list[Any],
                  case: dict[str, Any] | None, now: datetime, unit_names: dict[str, str] | None = None) -> NoticeDocument:
     """The notice's fields; ``unit_names``: unit code → name (the glossary: units by name, never by code)."""
     names = unit_names or {}
-    if kind not in DEADLINE_NAMES:
+    if kind not in NOTICE_NAMES:
         raise KeyError(kind)
     zone = timezone_of(settings.timezone)
 
@@ -51,11 +51,7 @@ def build_notice(kind: str, incident: dict[str, Any], *, settings: Settings, ale
     today = now.astimezone(zone)
     date_text = t("place_date", "vi", place=header.place or header.province, day=today.day, month=today.month,
                   year=today.year, date=today.strftime("%d %B %Y"))
-    severity = SEVERITY_VI.get(incident["severity"], incident["severity"])
-    if incident["national_security"]:
-        severity += "; có liên quan đến an ninh quốc gia"
-    if incident["personal_data"]:
-        severity += "; có lộ, lọt dữ liệu cá nhân"
+    severity = severity_text(incident)
     description = incident.get("description") or (case or {}).get("description") or "(bổ sung)"
     rows = [
         ("Đơn vị báo cáo", header.issuing_unit + (f" (đơn vị xảy ra sự cố: {names.get(incident['unit'], incident['unit'])})"
@@ -70,15 +66,18 @@ def build_notice(kind: str, incident: dict[str, Any], *, settings: Settings, ale
     if alerts:
         rows.insert(6, ("Thời gian các cảnh báo", f"từ {local(min(a.first_seen for a in alerts))} "
                                                   f"đến {local(max(a.last_seen for a in alerts))}"))
-    if kind != "initial_notice":
+    if kind == "update":
+        rows += [("Diễn biến từ lần báo cáo trước", "(bổ sung)"), ("Biện pháp đã thực hiện", "(bổ sung)"),
+                 ("Kế hoạch xử lý tiếp theo", "(bổ sung)")]
+    elif kind != "initial_notice":
         rows += [("Nguyên nhân", "(bổ sung)"), ("Phạm vi ảnh hưởng", "(bổ sung)"),
                  ("Biện pháp khắc phục đã và đang thực hiện", "(bổ sung)")]
     for update in incident.get("updates", []):
         rows.append((f"Cập nhật {local(update['at'])}", update["note"]))
     host_lines = [f"{h.name} ({h.id}{', ' + ', '.join(h.ips) if getattr(h, 'ips', None) else ''}"
                   f"{', đơn vị ' + names.get(h.unit, h.unit) if h.unit else ''})" for h in hosts]
-    return NoticeDocument(DEADLINE_NAMES[kind].upper(), incident["title"], header, date_text, rows, host_lines,
-                          sorted({a.rule_title for a in alerts}))
+    return NoticeDocument(NOTICE_NAMES[kind].upper(), incident["title"], header, date_text, rows, host_lines,
+                          sorted({a.rule_title for a in alerts}), status_lines(incident, settings, now))
 
 
 def render_notice_html(doc: NoticeDocument, *, for_pdf: bool = False) -> str:
@@ -108,6 +107,9 @@ def render_notice_docx(doc: NoticeDocument) -> bytes:
         _para(document, "Các luật phát hiện đã cảnh báo:", bold=True)
         for rule in doc.rules:
             _para(document, f"- {rule}", space_after=0)
+    _para(document, "Tình trạng thông báo, báo cáo:", bold=True)
+    for line in doc.statuses:
+        _para(document, f"- {line}", space_after=0)
     return finish(document, doc.header, "vi")
 
 

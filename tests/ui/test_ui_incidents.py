@@ -19,13 +19,14 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
     from fastapi.testclient import TestClient
 
+from soclite import sitetime
 from soclite.api import cases
 from soclite.api.app import create_app
 from soclite.config import AuthSettings, Settings
 from soclite.control.identity import Principal, Role, UserStore
 from soclite.control.incidents import IncidentCreate
 from soclite.control.systems import SystemCreate
-from soclite.models import Unit
+from soclite.models import Unit, isoformat
 from soclite.runtime import Runtime
 from tests.ui.test_ui_pages import PASSWORD, login
 
@@ -231,3 +232,100 @@ def test_incident_opened_from_a_case_with_severity_and_systems(client: tuple[Any
     assert c.post("/incidents", data=form | {"csrf_token": _csrf(c, "/incidents"), "systems": []},
                   follow_redirects=False).status_code == 404
     assert len(rt.incidents.list_incidents(None)) == 1
+
+
+def test_incident_changed_from_its_form(client: tuple[Any, Runtime]) -> None:
+    """The edit form: severity, systems, flags; a personal-data breach found at a typed local time starts its
+    own 72-hour clock; bad input refused with nothing changed; viewers and other units refused; audited."""
+    c, rt = client
+    system = rt.systems.create(SystemCreate(name="Cổng dịch vụ công", owner="UBND tỉnh", operator="Sở KH&CN",
+                                            level=3, unit="SO"), actor="t", unit=None, scope=None)
+    detected = datetime.now(UTC) - timedelta(days=2)
+    incident = rt.incidents.create(IncidentCreate(title="Xâm nhập", unit="SO", detected_at=detected),
+                                   actor="t", created_by="t", unit=None, scope=None)
+    url = f"/incidents/{incident['id']}"
+    login(c, "ana")
+    page = c.get(url).text
+    assert 'id="edit-form"' in page and '<option value="serious" selected>' in page
+    assert 'id="ei-personal-at" maxlength="40" value=""' in page
+    csrf = _csrf(c, url)
+    form = {"csrf_token": csrf, "title": "Xâm nhập cổng dịch vụ công", "severity": "medium", "systems_shown": "1",
+            "systems": [system["id"]], "personal_data": "1", "personal_data_at": "32/13/2026 08:00",
+            "description": "Đã xác định máy chủ bị chiếm quyền"}
+    r = c.post(f"{url}/edit", data=form, follow_redirects=False)
+    assert r.status_code == 422 and "32/13/2026 08:00" in r.text
+    assert rt.incidents.get(incident["id"], None)["severity"] == "serious"  # nothing changed
+    found = (datetime.now(UTC) - timedelta(hours=3)).astimezone(sitetime.zone("Asia/Ho_Chi_Minh"))
+    r = c.post(f"{url}/edit", data=form | {"personal_data_at": found.strftime("%d/%m/%Y %H:%M")},
+               follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == url
+    after = rt.incidents.get(incident["id"], None)
+    assert (after["title"], after["severity"], after["systems"], after["personal_data"], after["description"]) == (
+        "Xâm nhập cổng dịch vụ công", "medium", [system["id"]], True, "Đã xác định máy chủ bị chiếm quyền")
+    assert after["personal_data_at"] == isoformat(found.replace(second=0, microsecond=0).astimezone(UTC))
+    page = c.get(url).text
+    assert "Trung bình" in page and 'id="deadline-personal_data"' in page
+    row = re.search(r'id="deadline-personal_data">(.*?)</tr>', page, re.S)
+    assert row and (found + timedelta(hours=72)).strftime("%H:%M %d/%m/%Y") in row.group(1)
+    # the start as shown, saved again unchanged, keeps the stored value
+    assert f'value="{found.strftime("%d/%m/%Y %H:%M")}"' in page
+    c.post(f"{url}/edit", data=form | {"csrf_token": _csrf(c, url), "personal_data_at": found.strftime(
+        "%d/%m/%Y %H:%M"), "severity": "high"}, follow_redirects=False)
+    assert rt.incidents.get(incident["id"], None)["personal_data_at"] == after["personal_data_at"]
+
+    login(c, "xem")  # a viewer: no form, refused
+    assert 'id="edit-form"' not in c.get(url).text
+    assert c.post(f"{url}/edit", data=form | {"csrf_token": _csrf(c, url)},
+                  follow_redirects=False).status_code == 403
+    login(c, "ana-hu")  # another unit: not found
+    assert c.post(f"{url}/edit", data=form | {"csrf_token": _csrf(c, "/incidents")},
+                  follow_redirects=False).status_code == 404
+    assert rt.incidents.get(incident["id"], None)["severity"] == "high"
+    token = rt.identity.create_token(role="admin", name="root")
+    entries = c.get("/api/v1/audit?limit=200", headers={"Authorization": f"Bearer {token}"}).json()["items"]
+    assert [e["action"] for e in entries if e["target"] == f"incident:{incident['id']}"].count("incident.edit") == 2
+
+
+def test_update_stage_sends_many_updates(client: tuple[Any, Runtime]) -> None:
+    c, rt = client
+    incident = rt.incidents.create(IncidentCreate(title="DDoS cổng thông tin", unit="SO"),
+                                   actor="t", created_by="t", unit=None, scope=None)
+    url = f"/incidents/{incident['id']}"
+    login(c, "ana")
+    page = c.get(url).text
+    assert 'id="send-update"' in page and 'id="done-update"' not in page
+    assert "Báo cáo cập nhật tình hình" in page and "BÁO CÁO CẬP NHẬT TÌNH HÌNH" in page
+    for text in ("Cập nhật lần 1", "Cập nhật lần 2"):
+        r = c.post(f"{url}/send", data={"csrf_token": _csrf(c, url), "kind": "update", "text": text,
+                                        "to": "a05@bocongan.gov.vn"}, follow_redirects=False)
+        assert r.status_code == 303
+    sends = rt.incidents.sends(incident["id"])
+    assert sorted(s["sha256"] for s in sends) == sorted(hashlib.sha256(t.encode()).hexdigest()
+                                                        for t in ("Cập nhật lần 1", "Cập nhật lần 2"))
+    assert {s["kind"] for s in sends} == {"update"}
+    assert len(rt.incidents.get(incident["id"], None)["updates"]) == 2
+    receipts = re.search(r'id="receipts-update">(.*?)</table>', c.get(url).text, re.S)
+    assert receipts and receipts.group(1).count('class="receipt"') == 2
+
+
+def test_detection_time_typed_in_the_site_zone(client: tuple[Any, Runtime]) -> None:
+    c, rt = client
+    login(c, "ana")
+    page = c.get("/incidents").text
+    default = re.search(r'name="detected_at" id="ni-detected" maxlength="40" value="([^"]*)"', page)
+    now_local = datetime.now(UTC).astimezone(sitetime.zone("Asia/Ho_Chi_Minh"))
+    assert default and abs(datetime.strptime(default.group(1), "%d/%m/%Y %H:%M").replace(
+        tzinfo=now_local.tzinfo) - now_local) < timedelta(minutes=2)
+    csrf = _csrf(c, "/incidents")
+    form = {"csrf_token": csrf, "title": "Phát hiện lúc sáng", "severity": "high"}
+    for bad in ("07/12/2026", "31/02/2026 08:00", "hôm qua"):
+        r = c.post("/incidents", data=form | {"detected_at": bad}, follow_redirects=False)
+        assert r.status_code == 422, bad
+    assert rt.incidents.list_incidents(None) == []
+    typed = (now_local - timedelta(hours=5)).strftime("%d/%m/%Y %H:%M")
+    assert c.post("/incidents", data=form | {"detected_at": typed}, follow_redirects=False).status_code == 303
+    [incident] = rt.incidents.list_incidents(None)
+    expected = datetime.strptime(typed, "%d/%m/%Y %H:%M").replace(tzinfo=now_local.tzinfo).astimezone(UTC)
+    assert incident["detected_at"] == isoformat(expected)
+    assert f'id="detected">{expected.astimezone(now_local.tzinfo).strftime("%H:%M %d/%m/%Y")}<' in c.get(
+        f"/incidents/{incident['id']}").text
