@@ -20,6 +20,7 @@ from soclite.store import Store
 if TYPE_CHECKING:
     from soclite.control.cases import Cases
     from soclite.control.commands import CommandQueue
+    from soclite.control.notify_rules import NotificationRules
     from soclite.correlator.engine import Engine
     from soclite.playbooks.connectors.base import Connector
     from soclite.playbooks.outbox import Outbox
@@ -57,6 +58,9 @@ class ResponseServices(Protocol):
     @property
     def reports(self) -> ReportArchive | None: ...
 
+    @property
+    def notification_rules(self) -> NotificationRules | None: ...
+
     #: built on first use by :func:`soclite.playbooks.connectors.connector_for`
     national_connector: Connector | None
 
@@ -72,4 +76,5 @@ class StandaloneServices:
     commands: CommandQueue | None = None
     cases: Cases | None = None
     reports: ReportArchive | None = None
+    notification_rules: NotificationRules | None = None
     national_connector: Connector | None = None

@@ -158,7 +158,8 @@ class UserNotifier:
                       "body": f"{body['text']}\n\n" + "\n".join(lines) + f"\n\n(quy tắc thông báo / rule: {rule.name})\n"}  # fmt: skip
         else:
             action = "notify_webhook"
-            params = {"url": rule.target, "body": body, "include_alert": False}
+            # signed at send time with the rule's secret, looked up by id: the secret is never in the outbox row
+            params = {"url": rule.target, "body": body, "include_alert": False, "sign_with_rule": rule.id}
         try:
             record = self.outbox.submit(action, params, idempotency_key=key, requested_by=f"notify:{user.username}",
                                         payload={"unit": unit, "user": user.username, "notification_rule": rule.id})  # fmt: skip
@@ -167,6 +168,21 @@ class UserNotifier:
             return
         if delivery is not None:
             self.rules.sent_as(delivery, record.id)
+
+    # --- the periodic job -----------------------------------------------------------------------------
+    def periodic(self) -> int:
+        """The playbook worker's tick: send the digests that are due, then prune old decisions."""
+        sent = self.flush()
+        self.prune()
+        return sent
+
+    def prune(self) -> int:
+        """Forget finished decisions older than ``response.notification_retention_days``."""
+        days = self.settings.response.notification_retention_days
+        gone = self.rules.prune(self.clock() - timedelta(days=days))
+        if gone:
+            log.info("pruned %d notification decision(s) older than %d days", gone, days)
+        return gone
 
     # --- digests ------------------------------------------------------------------------------------
     def flush(self) -> int:

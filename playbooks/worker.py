@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from soclite.errors import SocliteError
@@ -123,11 +124,21 @@ class Worker:
                 "action %s finished after its timeout; it was already rescheduled (at-least-once)", record.id
             )
 
+    def expire_stalled_scans(self) -> int:
+        """Scans whose agent went silent past ``response.scan_timeout_minutes`` become expired."""
+        queue = self.runtime.commands
+        if queue is None:
+            return 0
+        timeout = timedelta(minutes=self.runtime.settings.response.scan_timeout_minutes)
+        return len(queue.expire_stalled_scans(timeout))
+
     # --- connector: heartbeat and indicator pull -------------------------------------------------------
     def periodic(self) -> None:
-        if self._tick is not None and time.monotonic() >= self._next_tick:
+        if time.monotonic() >= self._next_tick:
             self._next_tick = time.monotonic() + self._tick_seconds
-            self._tick()
+            self.expire_stalled_scans()
+            if self._tick is not None:
+                self._tick()
         national = self.runtime.settings.national
         if not national.enabled:
             return

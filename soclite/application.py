@@ -74,7 +74,7 @@ class Server:
         from soclite.playbooks.worker import Worker
 
         rt = self.runtime
-        worker = Worker(rt, tick=rt.notifier.flush if rt.notifier is not None else None)
+        worker = Worker(rt, tick=rt.notifier.periodic if rt.notifier is not None else None)
         worker.start()
         self._stoppers.append(worker.stop)
         pipeline = PipelineProcess(rt) if self.settings.server.pipeline_process else Pipeline(rt)

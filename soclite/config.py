@@ -510,6 +510,12 @@ class ResponseSettings(BaseModel):
     two_person_rule: bool = False
     #: isolate hosts without an enrolled agent at the network (else such an isolation is refused)
     firewall_webhook: FirewallWebhook | None = None
+    #: a malware scan the agent fetched but has not reported on after this long is "expired" (the agent
+    #: died for good, or the host went away); a result that still arrives later is recorded all the same
+    scan_timeout_minutes: float = Field(120.0, gt=0)
+    #: per-user notification decisions (sent, dropped, digested) older than this are pruned; the ones still
+    #: waiting for a digest are kept whatever their age
+    notification_retention_days: int = Field(90, ge=1)
 
 
 class CaseSettings(BaseModel):

@@ -28,7 +28,9 @@ def put_settings(body: Prefs, runtime: RuntimeDep, principal: ReaderDep) -> dict
 
 @router.post("/rules", status_code=status.HTTP_201_CREATED)
 def add_rule(body: RuleIn, runtime: RuntimeDep, principal: ReaderDep) -> dict[str, Any]:
-    return notify_settings.add_rule(runtime, principal, body).model_dump()
+    """A webhook rule's answer carries its ``signing_secret``, this once: no later answer shows it."""
+    rule = notify_settings.add_rule(runtime, principal, body)
+    return {**rule.model_dump(), "signing_secret": runtime.notification_rules.signing_secret(rule.id)}
 
 
 class RulePatch(BaseModel):

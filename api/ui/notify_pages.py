@@ -12,7 +12,7 @@ from soclite.api import notify_settings
 from soclite.api.deps import get_runtime, scope_of
 from soclite.api.ui.pages import form_of, in_thread
 from soclite.api.ui.web import login_user, render, require_write
-from soclite.control.identity import Role
+from soclite.control.identity import Principal, Role
 from soclite.control.notify_rules import Prefs, RuleIn
 from soclite.errors import NotFoundError, RequestError, UiError
 
@@ -22,12 +22,15 @@ PAGE = "/account/notifications"
 
 @router.get(PAGE)
 def notifications_settings(request: Request) -> Response:
-    me = login_user(request)
+    return _page(request, login_user(request))
+
+
+def _page(request: Request, me: Principal, new_secret: tuple[str, str] | None = None) -> Response:
     runtime = get_runtime(request)
     data = notify_settings.overview(runtime, me)
     scope = scope_of(runtime, me)
     units = [u for u in runtime.store.list_units() if scope is None or u.code in scope]
-    return render(request, "notify_settings.html", me=me, data=data, units=units,
+    return render(request, "notify_settings.html", me=me, data=data, units=units, new_secret=new_secret,
                   unit_names={u.code: u.name for u in units})  # fmt: skip
 
 
@@ -52,10 +55,13 @@ def _change(request: Request, what: str, fields: dict[str, str], multi: dict[str
                 quiet_start=start or None, quiet_end=end or None, quiet_mode=fields.get("quiet_mode") or "hold",
                 rate_limit_per_hour=int(fields.get("rate_limit_per_hour") or 20)))  # fmt: skip
         elif what == "rule":
-            notify_settings.add_rule(runtime, me, RuleIn(
+            rule = notify_settings.add_rule(runtime, me, RuleIn(
                 name=fields.get("name", "").strip(), min_severity=fields.get("min_severity") or "high",
                 units=[u for u in multi.get("units", []) if u], rule_patterns=_lines(fields.get("patterns", "")),
                 channel=fields.get("channel") or "email", target=fields.get("target", "").strip()))  # fmt: skip
+            secret = runtime.notification_rules.signing_secret(rule.id)
+            if secret is not None:  # shown this once, on this answer (never on a page reached again)
+                return _page(request, me, (rule.name, secret))
         elif what in ("enable", "disable"):
             notify_settings.set_enabled(runtime, me, fields.get("rule_id", ""), what == "enable")
         elif what == "delete":

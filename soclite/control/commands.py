@@ -327,6 +327,32 @@ class CommandQueue:
                 )  # fmt: skip
         return expired
 
+    def expire_stalled_scans(self, timeout: timedelta, now: datetime | None = None) -> list[Command]:
+        """Scans an agent fetched but never reported on within ``timeout`` become ``expired`` with the reason
+        (the agent died for good mid-scan): a scan must not look "running" forever. A late result still wins
+        (:meth:`report` records it over ``expired``)."""
+        at = now or utcnow()
+        cutoff = isoformat(at - timeout)
+        due = "SELECT 1 FROM commands WHERE kind = 'scan' AND status = 'delivered' AND delivered_at <= ? LIMIT 1"
+        if self.db.reader().execute(due, (cutoff,)).fetchone() is None:
+            return []
+        minutes = timeout.total_seconds() / 60
+        with self.db.write() as conn:
+            rows = conn.execute(
+                "SELECT * FROM commands WHERE kind = 'scan' AND status = 'delivered' AND delivered_at <= ?", (cutoff,)
+            ).fetchall()
+            for row in rows:
+                reason = (f"no result from the agent {minutes:g} min after it fetched the scan at {row['delivered_at']}:"
+                          " the agent or the host stopped before the scan finished")  # fmt: skip
+                conn.execute(
+                    "UPDATE commands SET status = 'expired', detail = ?, completed_at = ? WHERE id = ? "
+                    "AND status = 'delivered'", (reason, isoformat(at), row["id"]),
+                )  # fmt: skip
+        expired = [self.get(r["id"]) for r in rows]
+        for command in expired:
+            log.warning("scan %s on %s expired: %s", command.id, command.host_id, command.detail)
+        return expired
+
     def _detail_of(self, host_id: str) -> str | None:
         host = self._host(host_id)
         return host.isolation_detail if host else None
@@ -341,8 +367,9 @@ def scan_state(command: Command | None) -> dict[str, Any]:
         return {"state": "queued"}
     if command.status == "delivered":
         return {"state": "running", "since": isoformat(command.delivered_at) if command.delivered_at else None}
-    if command.status == "expired":
-        return {"state": "expired"}
+    if command.status == "expired":  # never fetched (no detail), or fetched and never reported on
+        reason = command.detail or (f"the agent did not fetch the scan before {isoformat(command.expires_at)}")
+        return {"state": "expired", "error": reason}
     try:
         summary = json.loads(command.detail or "")
     except ValueError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -93,6 +94,7 @@ class Rule(RuleIn):
 
 def _rule(row: Any) -> Rule:
     data = dict(row)
+    data.pop("signing_secret", None)  # never leaves the repository with the rule (see signing_secret())
     data["units"] = json.loads(data["units"])
     data["rule_patterns"] = json.loads(data["rule_patterns"])
     data["enabled"] = bool(data["enabled"])
@@ -130,14 +132,27 @@ class NotificationRules:
         if len(self.rules(user_id)) >= MAX_RULES_PER_USER:
             raise RequestError(f"at most {MAX_RULES_PER_USER} notification rules per user")
         rule = Rule(id=new_id()[:12], user_id=user_id, created_at=isoformat(utcnow()), **body.model_dump())
+        # a webhook rule signs every delivery with its own secret (shown to the user once, at creation)
+        secret = "whsec_" + secrets.token_urlsafe(32) if rule.channel == "webhook" else None
         with self.db.write() as conn:
             conn.execute(
                 "INSERT INTO notification_rules (id, user_id, name, min_severity, units, rule_patterns, channel,"
-                " target, enabled, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " target, enabled, created_at, signing_secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (rule.id, user_id, rule.name, rule.min_severity, json.dumps(rule.units), json.dumps(rule.rule_patterns),
-                 rule.channel, rule.target, int(rule.enabled), rule.created_at),
+                 rule.channel, rule.target, int(rule.enabled), rule.created_at, secret),
             )  # fmt: skip
         return rule
+
+    def signing_secret(self, rule_id: str) -> str | None:
+        """The rule's webhook signing secret (None: an e-mail rule, or no such rule any more).
+
+        Kept in the clear in control.db: an HMAC needs the secret itself at every send, and a key to
+        encrypt it would sit on the same server. Only the notifier's webhook action and the create
+        response read it; no listing, audit entry or outbox row carries it."""
+        row = self.db.reader().execute(
+            "SELECT signing_secret FROM notification_rules WHERE id = ?", (rule_id,)
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
 
     def set_enabled(self, user_id: str, rule_id: str, enabled: bool) -> Rule:
         self.get(user_id, rule_id)
@@ -207,6 +222,16 @@ class NotificationRules:
     def mark_digested(self, ids: list[int]) -> None:
         with self.db.write() as conn:
             conn.executemany("UPDATE notification_deliveries SET status = 'digested' WHERE id = ?", [(i,) for i in ids])
+
+    def prune(self, before: datetime) -> int:
+        """Forget decisions older than ``before`` whose story is over (sent, dropped, digested, digests);
+        held and rate-limited ones still wait for their digest and stay. Returns how many went."""
+        with self.db.write() as conn:
+            cursor = conn.execute(
+                "DELETE FROM notification_deliveries WHERE at < ? AND status IN ('sent', 'dropped', 'digested', 'digest')",
+                (isoformat(before),),
+            )
+        return int(cursor.rowcount)
 
     def recent(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
         rows = self.db.reader().execute(

@@ -578,6 +578,13 @@ _INCIDENT_EDITS = """
     ALTER TABLE incidents ADD COLUMN personal_data_at TEXT;
 """
 
+#: issue 16: each webhook notification rule signs its deliveries (HMAC-SHA256) with its own secret; kept in
+#: the clear because the HMAC needs it at every send, never returned by the API after the rule's creation
+_NOTIFY_SIGNING = """
+    ALTER TABLE notification_rules ADD COLUMN signing_secret TEXT;
+    CREATE INDEX notification_deliveries_at ON notification_deliveries(at);
+"""
+
 MIGRATIONS: list[Migration] = [
     *_IDENTITY,  # 1-4: the control.db of earlier releases
     _COMMANDS,  # 5: agent commands (was commands.db)
@@ -596,6 +603,7 @@ MIGRATIONS: list[Migration] = [
     _SYSTEM_REVIEWS,  # 18: log reviews and threshold tunings per information system; trend warnings; notice receipts (issue 17)
     _REPORT_SCHEDULES,  # 19: report schedules managed in the web UI (issue 16)
     _INCIDENT_EDITS,  # 20: when a personal-data breach was found, its own 72-hour clock (issue 17)
+    _NOTIFY_SIGNING,  # 21: webhook signing secrets of notification rules; deliveries pruned by age (issue 16)
 ]
 
 

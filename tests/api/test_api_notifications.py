@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from soclite.control.identity import UserStore
@@ -49,3 +50,22 @@ def test_rules_and_settings_belong_to_the_caller_and_stay_in_scope(
     for action in ("notification_rule.create", "notification_rule.update", "notification_rule.delete",
                    "notification_settings.update"):
         assert action in actions
+
+
+def test_a_webhook_rules_signing_secret_is_shown_once_and_never_again(
+    seeded: dict[str, list[str]], runtime: Runtime, client: Client, tokens: dict[str, str]
+) -> None:
+    UserStore(runtime.control).add("ana", "ana-password-0123", role="analyst")
+    h = auth(tokens["analyst"])
+    r = client.post(f"{URL}/rules", headers=h, json={"name": "zalo", "channel": "webhook",
+                                                     "target": "https://gw.so.gov.vn/hook"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    secret = r.json()["signing_secret"]
+    assert secret.startswith("whsec_") and len(secret) > 40
+    mail = client.post(f"{URL}/rules", headers=h, json={"name": "thư", "channel": "email", "target": "a@so.gov.vn"})
+    assert mail.json()["signing_secret"] is None  # an e-mail is not signed
+    # neither the listing, the toggle, the deletion nor the audit trail carry it
+    assert secret not in client.get(URL, headers=h).text
+    assert secret not in client.patch(f"{URL}/rules/{r.json()['id']}", headers=h, json={"enabled": False}).text
+    assert secret not in client.delete(f"{URL}/rules/{r.json()['id']}", headers=h).text
+    assert not [e for e in runtime.store.iter_audit() if secret in json.dumps([e.before, e.after], default=str)]

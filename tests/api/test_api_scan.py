@@ -5,6 +5,8 @@ clamscan run in tests/netns/test_scan.py; here the agent's side is its HTTP API,
 from __future__ import annotations
 
 import json
+import time
+from datetime import timedelta
 from typing import Any
 
 from soclite.playbooks.worker import Worker
@@ -87,3 +89,53 @@ def test_not_available_on_the_host_is_shown_as_such(
     client.post(f"/api/v1/agents/commands/{command['id']}/result", headers=auth(key), json={"ok": False, "detail": detail})
     scan = client.get(f"/api/v1/actions/{action_id}", headers=h).json()["scan"]
     assert scan["state"] == "not_available" and "not installed" in scan["error"]
+
+
+def test_a_scan_whose_agent_went_silent_expires_with_the_reason_and_a_late_result_still_counts(
+    seeded: dict[str, list[str]], runtime: Runtime, client: Client, tokens: dict[str, str]
+) -> None:
+    key = enrolled_agent(runtime, client, "so-scan04")
+    h = auth(tokens["analyst"])
+    runtime.settings.response.scan_timeout_minutes = 0.02  # 1.2 s, for the test
+    action_id = client.post("/api/v1/hosts/so-scan04/scan", headers=h, json={"paths": ["/srv"]}).json()["action"]["id"]
+    worker = Worker(runtime, tick_seconds=0.05)
+    worker.run_once()
+    [command] = client.get("/api/v1/agents/commands", headers=auth(key)).json()["items"]  # fetched, then silence
+    state = lambda: client.get(f"/api/v1/actions/{action_id}", headers=h).json()["scan"]  # noqa: E731
+    assert state()["state"] == "running"
+    worker.start()  # the real worker's periodic job, as the server runs it
+    try:
+        deadline = time.monotonic() + 60
+        while state()["state"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        worker.stop()
+    expired = state()
+    assert expired["state"] == "expired", expired
+    assert "no result from the agent" in expired["error"] and "fetched the scan" in expired["error"]
+    # the agent no longer gets it handed out again
+    assert client.get("/api/v1/agents/commands", headers=auth(key)).json()["items"] == []
+    # an agent that comes back and reports after all is believed: the result replaces "expired"
+    detail = json.dumps({"scan": "clean", "engine": "clamscan", "paths": ["/srv"], "findings": 0, "found": [],
+                         "error": None})  # fmt: skip
+    r = client.post(f"/api/v1/agents/commands/{command['id']}/result", headers=auth(key), json={"ok": True, "detail": detail})
+    assert r.status_code == 200 and state()["state"] == "clean"
+
+
+def test_a_scan_still_within_its_deadline_stays_running(
+    seeded: dict[str, list[str]], runtime: Runtime, client: Client, tokens: dict[str, str]
+) -> None:
+    key = enrolled_agent(runtime, client, "so-scan05")
+    h = auth(tokens["analyst"])
+    action_id = client.post("/api/v1/hosts/so-scan05/scan", headers=h, json={"paths": ["/srv"]}).json()["action"]["id"]
+    worker = Worker(runtime)
+    worker.run_once()
+    client.get("/api/v1/agents/commands", headers=auth(key))
+    assert worker.expire_stalled_scans() == 0  # the default deadline (120 min) is far away
+    command = runtime.commands.by_key(runtime.outbox.get(action_id).idempotency_key)
+    assert command is not None and command.delivered_at is not None
+    # just before the deadline nothing moves; just after it, the scan expires (a controlled clock)
+    timeout = timedelta(minutes=runtime.settings.response.scan_timeout_minutes)
+    assert runtime.commands.expire_stalled_scans(timeout, now=command.delivered_at + timeout - timedelta(seconds=1)) == []
+    [gone] = runtime.commands.expire_stalled_scans(timeout, now=command.delivered_at + timeout + timedelta(seconds=1))
+    assert gone.id == command.id and gone.status == "expired"

@@ -4,8 +4,11 @@ shows in the notification centre."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import socket
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -189,3 +192,76 @@ def test_a_failing_channel_shows_in_the_notification_centre(world: World) -> Non
     assert check["status"] == "degraded" and "notify_email" in str(check)
     # another unit's people do not see this user's failure
     assert not [n for n in notices(world.rt, lan, frozenset({"HA"})) if n.kind == "action_failed"]
+
+
+def verify_signature(secret: str, headers: dict[str, str], body: bytes, now: float, tolerance: int = 300) -> bool:
+    """What a receiving gateway does (docs/notifications.md): recompute the HMAC over "<timestamp>.<body>",
+    compare in constant time, refuse a timestamp too far from its own clock (a replay)."""
+    stamp = headers.get("X-Soclite-Timestamp", "")
+    given = headers.get("X-Soclite-Signature", "")
+    if not stamp.isdigit() or abs(now - int(stamp)) > tolerance:
+        return False
+    expected = "sha256=" + hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, given)
+
+
+def test_webhook_deliveries_are_signed_with_the_rules_own_secret(world: World) -> None:
+    mine = world.rule(world.lan, name="zalo", min_severity="low", channel="webhook",
+                      target=f"http://127.0.0.1:{world.hook.port}/zalo")  # fmt: skip
+    other = world.rule(world.hung, name="sms", min_severity="low", channel="webhook",
+                       target=f"http://127.0.0.1:{world.hook.port}/sms")  # fmt: skip
+    secrets = {r.id: world.rt.notification_rules.signing_secret(r.id) for r in (mine, other)}
+    assert all(secrets.values()) and secrets[mine.id] != secrets[other.id]
+    assert world.notifier.on_alert(make_alert(level="high", unit="SO", rule_title="Brute force"), "created") == [
+        "sent", "sent"]  # fmt: skip
+    # the secret is looked up at send time: the outbox row (listed in the queue) never carries it
+    for record in world.rt.outbox.list_actions(action="notify_webhook"):
+        assert not [s for s in secrets.values() if s and s in json.dumps(record.params)]
+    world.deliver()
+    assert len(world.hook.requests) == 2
+    now = time.time()
+    for path, headers, raw in world.hook.requests:
+        rule = mine if path == "/zalo" else other
+        body = json.loads(raw)
+        assert body["rule"]["id"] == rule.id
+        assert verify_signature(str(secrets[rule.id]), headers, raw, now)
+        wrong = other if rule is mine else mine  # another rule's secret does not verify it
+        assert not verify_signature(str(secrets[wrong.id]), headers, raw, now)
+        # a changed body, or the same delivery replayed ten minutes later, is refused
+        assert not verify_signature(str(secrets[rule.id]), headers, raw.replace(b"Brute", b"Bruto"), now)
+        assert not verify_signature(str(secrets[rule.id]), headers, raw, now + 600)
+
+
+def test_a_deleted_rules_waiting_webhook_is_not_sent_unsigned(world: World) -> None:
+    rule = world.rule(world.lan, name="zalo", min_severity="low", channel="webhook",
+                      target=f"http://127.0.0.1:{world.hook.port}/zalo")  # fmt: skip
+    assert world.notifier.on_alert(make_alert(level="high", unit="SO"), "created") == ["sent"]
+    world.rt.notification_rules.delete(world.lan.id, rule.id)
+    world.deliver()
+    assert world.hook.requests == []
+    [record] = world.rt.outbox.list_actions(action="notify_webhook")
+    assert record.status.value == "dead" and "no longer exists" in (record.last_error or "")
+
+
+def test_old_finished_decisions_are_pruned_by_the_periodic_job_and_waiting_ones_kept(world: World) -> None:
+    world.rt.settings.response.notification_retention_days = 30
+    world.rule(world.lan, name="thư", min_severity="low", channel="email", target="lan@so.gov.vn")
+    world.rt.notification_rules.set_prefs(world.lan.id, Prefs(quiet_start="22:00", quiet_end="06:00"))
+    world.clock.at = DAY - timedelta(days=40)
+    old = make_alert(level="high", unit="SO", rule_title="Old")
+    assert world.notifier.on_alert(old, "created") == ["sent"]
+    world.clock.at = NIGHT - timedelta(days=40)  # held in quiet hours 40 days ago: still waiting for its digest
+    assert world.notifier.on_alert(make_alert(level="high", unit="SO", rule_title="Held"), "created") == ["held"]
+    world.clock.at = DAY - timedelta(days=10)
+    assert world.notifier.on_alert(make_alert(level="high", unit="SO", rule_title="Recent"), "created") == ["sent"]
+    rows = lambda: sorted((r["status"], r["alert_id"]) for r in world.rt.notification_rules.recent(world.lan.id))  # noqa: E731
+    assert len(rows()) == 3
+    world.clock.at = NIGHT  # the job runs in the quiet hours of today: the held one stays held
+    worker = Worker(world.rt, tick=world.notifier.periodic, tick_seconds=3600)
+    worker.periodic()
+    statuses = sorted(s for s, _ in rows())
+    assert statuses == ["held", "sent"] and old.id not in [a for _, a in rows()]
+    # once it went out in a digest, an old decision is finished too (the digest row itself is new)
+    world.clock.at = DAY + timedelta(days=1)
+    world.notifier.periodic()
+    assert sorted(s for s, _ in rows()) == ["digest", "sent"]

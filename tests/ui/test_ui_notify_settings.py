@@ -29,10 +29,14 @@ def test_a_viewer_on_duty_sets_quiet_hours_and_a_webhook_rule(
     r = client.post("/account/notifications/rule", follow_redirects=False, data={
         "csrf_token": csrf, "name": "SMS trực ban", "min_severity": "critical", "units": "SO",
         "patterns": "*ransom*\n*mimikatz*", "channel": "webhook", "target": "https://sms.tinh.gov.vn/hook"})
-    assert r.status_code == 303
+    # a webhook rule's answer is the page itself, with the signing secret shown this once (no redirect to lose it)
+    assert r.status_code == 200
     user = rt.users.get_by_name("viewer")
     assert user is not None
     [rule] = rt.notification_rules.rules(user.id)
+    secret = rt.notification_rules.signing_secret(rule.id)
+    assert secret and secret in r.text and "chỉ hiện một lần" in r.text
+    assert secret not in client.get("/account/notifications").text
     assert rule.units == ["SO"] and rule.rule_patterns == ["*ransom*", "*mimikatz*"] and rule.channel == "webhook"
     prefs = rt.notification_rules.prefs(user.id)
     assert (prefs.quiet_start, prefs.quiet_end, prefs.rate_limit_per_hour) == ("22:00", "06:30", 10)
