@@ -1,4 +1,5 @@
-"""What the netns tests share: the skip check, running commands in a namespace, waiting for a condition, and
+"""What the netns tests share: the skip check, running commands in a namespace, waiting for a condition (the
+skip check, ``sh``, ``free_port`` and ``wait`` are tests/e2e/support.py's, which the e2e scenario uses), and
 the labs. ``Lab`` (test_isolation) has its own manager namespace; ``RootLab`` (the browser and scan tests) runs
 the server in the root namespace, where chromium and the test run::
 
@@ -8,35 +9,18 @@ the server in the root namespace, where chromium and the test run::
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = sys.executable
+from tests.e2e.support import PYTHON, ROOT, free_port, sh, why_no_netns
+from tests.e2e.support import wait_for as wait
+
+__all__ = ["PEER_PORT", "PYTHON", "ROOT", "NsLab", "RootLab", "can_connect", "free_port", "in_ns", "sh", "wait",
+           "why_skip"]
+
 PEER_PORT = 19090
-
-
-def why_skip() -> str | None:
-    """Why this machine cannot run the netns tests (None: it can)."""
-    if os.geteuid() != 0:
-        return "needs root to create network namespaces"
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (Debian packages iproute2, nftables)"
-    probe = f"slprobe{uuid.uuid4().hex[:6]}"
-    if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode != 0:
-        return "`ip netns add` is not permitted here"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
-
-
-def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), capture_output=True, text=True, check=check, timeout=60)
+why_skip = why_no_netns
 
 
 def in_ns(ns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -46,15 +30,6 @@ def in_ns(ns: str, *args: str, check: bool = True) -> subprocess.CompletedProces
 def can_connect(ns: str, ip: str, port: int) -> bool:
     code = f"import socket; socket.create_connection(('{ip}', {port}), timeout=1.5).close()"
     return in_ns(ns, PYTHON, "-c", code, check=False).returncode == 0
-
-
-def wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class NsLab:
@@ -98,12 +73,6 @@ def _free_subnet() -> int:
         if f"10.79.{n}." not in taken:
             return n
     raise RuntimeError("no free 10.79.N.0/24 in the root namespace")
-
-
-def free_port(ip: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((ip, 0))
-        return int(sock.getsockname()[1])
 
 
 class RootLab(NsLab):
