@@ -55,14 +55,8 @@ http.port: $((HTTP_BASE + n - 1))
 transport.port: $((TRANSPORT_BASE + n - 1))
 discovery.seed_hosts: [$seeds]
 cluster.initial_cluster_manager_nodes: [$managers]
-path.data: $dir/data
-path.logs: $dir/logs
-node.store.allow_mmap: false
-cluster.default.index.refresh_interval: 100ms
-cluster.minimum.index.refresh_interval: 10ms
-cluster.routing.allocation.disk.threshold_enabled: false
-action.auto_create_index: true
 EOF
+    test_node_settings "$dir" >>"$dir/config/opensearch.yml"
 }
 
 launch_node() { launch_node_of "$(node_dir "$1")" "$JAVA_DIR" "$HOME_DIR"; }  # N

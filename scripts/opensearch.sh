@@ -230,6 +230,20 @@ write_jvm_options() {  # DIR HEAP
 EOF
 }
 
+test_node_settings() {  # DIR: the opensearch.yml lines every test node takes (its paths in DIR)
+    cat <<EOF
+path.data: $1/data
+path.logs: $1/logs
+node.store.allow_mmap: false
+# Tests write with refresh=wait_for: a short refresh interval keeps each such write short.
+cluster.default.index.refresh_interval: 100ms
+cluster.minimum.index.refresh_interval: 10ms
+# A full disk on a CI machine should not turn indices read-only halfway through a run.
+cluster.routing.allocation.disk.threshold_enabled: false
+action.auto_create_index: true
+EOF
+}
+
 launch_node_of() {  # DIR JAVA_HOME OPENSEARCH_HOME: the node of DIR started in the background
     local cmd=(env OPENSEARCH_JAVA_HOME="$2" OPENSEARCH_PATH_CONF="$1/config"
         OPENSEARCH_TMPDIR="$1/tmp" OPENSEARCH_JAVA_OPTS="" "$3/bin/opensearch" -p "$1/run/opensearch.pid")
@@ -290,16 +304,8 @@ network.host: 127.0.0.1
 http.port: $port
 transport.port: 9300-9399
 discovery.type: single-node
-path.data: $RUN_DIR/data
-path.logs: $RUN_DIR/logs
-node.store.allow_mmap: false
-# Tests write with refresh=wait_for: a short refresh interval keeps each such write short.
-cluster.default.index.refresh_interval: 100ms
-cluster.minimum.index.refresh_interval: 10ms
-# A full disk on a CI machine should not turn indices read-only halfway through a run.
-cluster.routing.allocation.disk.threshold_enabled: false
-action.auto_create_index: true
 EOF
+    test_node_settings "$RUN_DIR" >>"$RUN_DIR/config/opensearch.yml"
     if [[ "$(id -u)" == 0 ]]; then
         chown -R "$RUN_USER:$(id -gn "$RUN_USER")" "${dirs[@]}"
         chmod a+rx "$RUN_DIR"
