@@ -385,6 +385,25 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
+def _sqlite_only(args: argparse.Namespace, run: Callable[[Any, Path], dict[str, Any]]) -> int:
+    """--search / --sustained: ``run`` on a SQLite store (in a temp dir unless --sqlite-path), its result printed
+    as one JSON line with the machine it ran on."""
+    from soclite.store.sqlite import SQLiteStore
+
+    with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
+        path = args.sqlite_path or Path(tmp) / "events.db"
+        store = SQLiteStore(path)
+        store.open()
+        try:
+            result = run(store, path)
+        finally:
+            store.close()
+    result["machine"] = (f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_implementation()} "
+                         f"{platform.python_version()}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(json.dumps(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -415,37 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line last")
     args = parser.parse_args(argv)
     if args.search:
-        from soclite.store.sqlite import SQLiteStore
-
-        with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
-            path = args.sqlite_path or Path(tmp) / "events.db"
-            store = SQLiteStore(path)
-            store.open()
-            try:
-                result = bench_search(store, store.events_path, args.search, args.rate, args.queries, args.seed,
-                                      min(args.alerts, 200_000))  # fmt: skip
-            finally:
-                store.close()
-        result["machine"] = (f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_implementation()} "
-                             f"{platform.python_version()}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
-        print(json.dumps(result))
-        return 0
+        return _sqlite_only(args, lambda store, path: bench_search(
+            store, store.events_path, args.search, args.rate, args.queries, args.seed, min(args.alerts, 200_000)))
     if args.sustained:
-        from soclite.store.sqlite import SQLiteStore
-
-        with tempfile.TemporaryDirectory(dir=args.data_dir) as tmp:
-            path = args.sqlite_path or Path(tmp) / "events.db"
-            store = SQLiteStore(path)
-            store.open()
-            try:
-                result = bench_sustained(store, getattr(store, "events_path", path), args.sustained, max(args.batch, 5000), args.step,
-                                         args.rate, args.seed, args.archive)  # fmt: skip
-            finally:
-                store.close()
-        result["machine"] = (f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_implementation()} "
-                             f"{platform.python_version()}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
-        print(json.dumps(result))
-        return 0
+        return _sqlite_only(args, lambda store, path: bench_sustained(
+            store, getattr(store, "events_path", path), args.sustained, max(args.batch, 5000), args.step, args.rate,
+            args.seed, args.archive))
     if args.quick:
         args.events, args.alerts, args.os_events, args.os_alerts, args.queries = (
             20_000,

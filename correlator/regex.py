@@ -171,7 +171,18 @@ def _literal_cost(option: frozenset[str]) -> float:
 
 
 def _required(seq: list[Any]) -> list[frozenset[str]]:
-    """Necessary literal sets of one parsed sequence (each set: one of its literals occurs)."""
+    """Necessary literal sets of one parsed sequence (each set: one of its literals occurs), lower-cased."""
+    return _necessary(seq, False, exact=False)
+
+
+def _necessary(seq: list[Any], icase: bool, *, exact: bool) -> list[frozenset[str]]:
+    """The literal sets every match of ``seq`` holds (each set: one of its literals occurs).
+
+    ``exact=False`` (:func:`_required`): ASCII literals lower-cased, an alternation gives its cheapest
+    literals by :func:`anchor_cost`. ``exact=True`` (:func:`_exact_required`): literals as written, under
+    IGNORECASE (``icase``, followed into groups that set or clear it) only caseless characters, and an
+    alternation gives, of each branch's sets holding rare characters, the smallest.
+    """
     options: list[frozenset[str]] = []
     run: list[str] = []
 
@@ -182,30 +193,43 @@ def _required(seq: list[Any]) -> list[frozenset[str]]:
 
     for op, av in seq:
         name = str(op)
-        if name == "LITERAL" and av < 128:
-            run.append(chr(av).lower())
-            continue
+        if name == "LITERAL":
+            ch = chr(av)
+            if exact and (not icase or _caseless(ch)):
+                run.append(ch)
+                continue
+            if not exact and av < 128:
+                run.append(ch.lower())
+                continue
         flush()
         sub: list[frozenset[str]] = []
         if name == "SUBPATTERN":
-            sub = _required(list(av[-1]))
+            add, remove = av[1], av[2]
+            inner = (icase or bool(add & re.IGNORECASE)) and not remove & re.IGNORECASE
+            sub = _necessary(list(av[-1]), inner, exact=exact)
         elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and av[0] >= 1:
-            sub = _required(list(av[2]))
+            sub = _necessary(list(av[2]), icase, exact=exact)
         elif name == "ATOMIC_GROUP":
-            sub = _required(list(av))
+            sub = _necessary(list(av), icase, exact=exact)
         elif name == "BRANCH":
             union: set[str] = set()
             for branch in av[1]:
-                got = _required(list(branch))
+                got = _necessary(list(branch), icase, exact=exact)
+                if exact:
+                    got = [o for o in got if all(any(map(_rare, x)) for x in o)]
                 if not got:
                     union = set()
                     break
-                cheapest: frozenset[str] = min(got, key=_literal_cost)
-                union |= cheapest
+                chosen: frozenset[str] = min(got, key=_smallest if exact else _literal_cost)
+                union |= chosen
             sub = [frozenset(union)] if union else []
         options.extend(sub)
     flush()
     return options
+
+
+def _smallest(option: frozenset[str]) -> tuple[int, list[str]]:
+    return len(option), sorted(option)
 
 
 # -- prefilters: cheap checks that every match implies ------------------------------------------------
@@ -257,40 +281,4 @@ def _caseless(ch: str) -> bool:
 
 def _exact_required(seq: list[Any], icase: bool) -> list[frozenset[str]]:
     """Like :func:`_required`, with literals as written, and under IGNORECASE only caseless characters."""
-    options: list[frozenset[str]] = []
-    run: list[str] = []
-
-    def flush() -> None:
-        if run:
-            options.append(frozenset({"".join(run)}))
-            run.clear()
-
-    for op, av in seq:
-        name = str(op)
-        if name == "LITERAL":
-            ch = chr(av)
-            if not icase or _caseless(ch):
-                run.append(ch)
-                continue
-        flush()
-        sub: list[frozenset[str]] = []
-        if name == "SUBPATTERN":
-            add, remove = av[1], av[2]
-            inner = (icase or bool(add & re.IGNORECASE)) and not remove & re.IGNORECASE
-            sub = _exact_required(list(av[-1]), inner)
-        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT") and av[0] >= 1:
-            sub = _exact_required(list(av[2]), icase)
-        elif name == "ATOMIC_GROUP":
-            sub = _exact_required(list(av), icase)
-        elif name == "BRANCH":
-            union: set[str] = set()
-            for branch in av[1]:
-                got = [o for o in _exact_required(list(branch), icase) if all(any(map(_rare, x)) for x in o)]
-                if not got:
-                    union = set()
-                    break
-                union |= min(got, key=lambda o: (len(o), sorted(o)))
-            sub = [frozenset(union)] if union else []
-        options.extend(sub)
-    flush()
-    return options
+    return _necessary(seq, icase, exact=True)

@@ -31,18 +31,7 @@ NODES=(1 2 3)
 node_dir() { echo "$CLUSTER_DIR/node-$1"; }
 node_url() { echo "http://127.0.0.1:$((HTTP_BASE + $1 - 1))"; }
 
-node_pid() {  # the pid of node N, if it is alive
-    local file pid
-    for file in "$(node_dir "$1")/run/opensearch.pid" "$(node_dir "$1")/run/launcher.pid"; do
-        [[ -s "$file" ]] || continue
-        pid="$(cat "$file")"
-        if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
-            echo "$pid"
-            return 0
-        fi
-    done
-    return 1
-}
+node_pid() { alive_pid "$(node_dir "$1")/run/opensearch.pid" "$(node_dir "$1")/run/launcher.pid"; }  # if alive
 
 cluster_green() {  # every node joined and every shard (primaries and replicas) assigned
     curl -sf --max-time 5 "$1/_cluster/health?wait_for_status=green&wait_for_nodes=3&timeout=4s" >/dev/null 2>&1
@@ -56,16 +45,7 @@ write_node_config() {  # N cluster-name
         managers+="${managers:+, }\"node-$i\""
     done
     cp "$HOME_DIR/config/log4j2.properties" "$dir/config/"
-    cat >"$dir/config/jvm.options" <<EOF
--Xms$CLUSTER_HEAP
--Xmx$CLUSTER_HEAP
--XX:+UseSerialGC
--XX:TieredStopAtLevel=1
--Djava.io.tmpdir=\${OPENSEARCH_TMPDIR}
--XX:ErrorFile=$dir/logs/hs_err_pid%p.log
-18-:-Djava.security.manager=allow
--Djava.util.concurrent.ForkJoinPool.common.threadFactory=org.opensearch.secure_sm.SecuredForkJoinWorkerThreadFactory
-EOF
+    write_jvm_options "$dir" "$CLUSTER_HEAP"
     cat >"$dir/config/opensearch.yml" <<EOF
 cluster.name: $2
 node.name: node-$n
@@ -75,27 +55,11 @@ http.port: $((HTTP_BASE + n - 1))
 transport.port: $((TRANSPORT_BASE + n - 1))
 discovery.seed_hosts: [$seeds]
 cluster.initial_cluster_manager_nodes: [$managers]
-path.data: $dir/data
-path.logs: $dir/logs
-node.store.allow_mmap: false
-cluster.default.index.refresh_interval: 100ms
-cluster.minimum.index.refresh_interval: 10ms
-cluster.routing.allocation.disk.threshold_enabled: false
-action.auto_create_index: true
 EOF
+    test_node_settings "$dir" >>"$dir/config/opensearch.yml"
 }
 
-launch_node() {  # N
-    local n="$1" dir
-    dir="$(node_dir "$n")"
-    local cmd=(env OPENSEARCH_JAVA_HOME="$JAVA_DIR" OPENSEARCH_PATH_CONF="$dir/config"
-        OPENSEARCH_TMPDIR="$dir/tmp" OPENSEARCH_JAVA_OPTS="" "$HOME_DIR/bin/opensearch" -p "$dir/run/opensearch.pid")
-    if [[ "$(id -u)" == 0 ]]; then
-        cmd=(setpriv --reuid="$RUN_USER" --regid="$(id -g "$RUN_USER")" --clear-groups -- "${cmd[@]}")
-    fi
-    (cd "$dir" && exec nohup setsid "${cmd[@]}" </dev/null >"$dir/logs/stdout.log" 2>&1) &
-    echo "$!" >"$dir/run/launcher.pid"
-}
+launch_node() { launch_node_of "$(node_dir "$1")" "$JAVA_DIR" "$HOME_DIR"; }  # N
 
 cluster_start() {
     local n
@@ -113,13 +77,7 @@ cluster_start() {
     mkdir -p "$CLUSTER_DIR"
     if [[ "$(id -u)" == 0 ]]; then
         id "$RUN_USER" >/dev/null 2>&1 || die "OpenSearch cannot run as root and user $RUN_USER does not exist"
-        if ! as_user test -r "$HOME_DIR/lib/opensearch-$VERSION.jar"; then
-            if [[ "$(cat "$CLUSTER_DIR/home/.soclite-source" 2>/dev/null)" != "$HOME_DIR" ]]; then
-                rm -rf "$CLUSTER_DIR/home" && cp -a "$HOME_DIR" "$CLUSTER_DIR/home"
-                echo "$HOME_DIR" >"$CLUSTER_DIR/home/.soclite-source"
-            fi
-            HOME_DIR="$CLUSTER_DIR/home"
-        fi
+        readable_home HOME_DIR "$HOME_DIR" "$CLUSTER_DIR/home"
         chmod a+rx "$CLUSTER_DIR"
     fi
     # a fresh cluster every start: the name differs too, so a stale node can never join it
@@ -128,12 +86,7 @@ cluster_start() {
         dir="$(node_dir "$n")"
         drop_node_data "$n"
         rm -rf "$dir" && mkdir -p "$dir/config" "$dir/logs" "$dir/tmp" "$dir/run"
-        if [[ "${SOCLITE_OPENSEARCH_TMPFS:-1}" == 1 && -d /dev/shm && -w /dev/shm ]] \
-            && [[ "$(df -k --output=avail /dev/shm 2>/dev/null | tail -1)" -gt 2097152 ]]; then
-            ln -s "$(mktemp -d /dev/shm/soclite-opensearch-cluster.XXXXXX)" "$dir/data"
-        else
-            mkdir -p "$dir/data"
-        fi
+        make_data_dir "$dir" 2097152 soclite-opensearch-cluster
         write_node_config "$n" "$name"
         if [[ "$(id -u)" == 0 ]]; then
             chown -R "$RUN_USER:$(id -gn "$RUN_USER")" "$dir" "$(readlink -f "$dir/data")"
@@ -162,12 +115,7 @@ cluster_start() {
     echo "$urls"
 }
 
-drop_node_data() {
-    local data
-    data="$(node_dir "$1")/data"
-    if [[ -L "$data" ]]; then rm -rf "$(readlink -f "$data")"; fi
-    rm -rf "$data"
-}
+drop_node_data() { drop_data_dir "$(node_dir "$1")"; }
 
 cluster_stop() {
     local n pid pids=()

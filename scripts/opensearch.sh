@@ -42,9 +42,9 @@ URL_FILE="$RUN_DIR/url"
 say() { echo "opensearch: $*" >&2; }
 die() { echo "opensearch: error: $*" >&2; exit 1; }
 
-running_pid() {  # the pid of our node, if it is alive
+alive_pid() {  # FILE...: the first pid written in these files that is alive
     local file pid
-    for file in "$PID_FILE" "$LAUNCH_FILE"; do
+    for file in "$@"; do
         [[ -s "$file" ]] || continue
         pid="$(cat "$file")"
         if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
@@ -54,6 +54,8 @@ running_pid() {  # the pid of our node, if it is alive
     done
     return 1
 }
+
+running_pid() { alive_pid "$PID_FILE" "$LAUNCH_FILE"; }  # the pid of our node, if it is alive
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -183,6 +185,78 @@ as_user() {
     fi
 }
 
+# --- what this node and each node of scripts/opensearch-cluster.sh (which sources this file) share ----
+# A node's directory DIR holds config/, logs/, tmp/, run/ (its pid files) and data/.
+
+readable_home() {  # VAR HOME COPY: VAR=HOME, or a copy of it in COPY when the run user cannot read HOME (root)
+    # no local variable here: printf -v would set it instead of the caller's (start() passes "home")
+    if as_user test -r "$2/lib/opensearch-$VERSION.jar"; then
+        printf -v "$1" '%s' "$2"
+        return
+    fi
+    if [[ "$(cat "$3/.soclite-source" 2>/dev/null)" != "$2" ]]; then
+        rm -rf "$3" && cp -a "$2" "$3"
+        echo "$2" >"$3/.soclite-source"
+    fi
+    printf -v "$1" '%s' "$3"
+}
+
+make_data_dir() {  # DIR MIN_KB NAME: DIR/data on tmpfs (a symbolic link) when /dev/shm has MIN_KB free
+    if [[ "${SOCLITE_OPENSEARCH_TMPFS:-1}" == 1 && -d /dev/shm && -w /dev/shm ]] \
+        && [[ "$(df -k --output=avail /dev/shm 2>/dev/null | tail -1)" -gt "$2" ]]; then
+        ln -s "$(mktemp -d "/dev/shm/$3.XXXXXX")" "$1/data"
+    else
+        mkdir -p "$1/data"
+    fi
+}
+
+drop_data_dir() {  # DIR: DIR/data, on tmpfs (behind a symbolic link) or not
+    if [[ -L "$1/data" ]]; then
+        rm -rf "$(readlink -f "$1/data")"
+    fi
+    rm -rf "$1/data"
+}
+
+write_jvm_options() {  # DIR HEAP
+    cat >"$1/config/jvm.options" <<EOF
+-Xms$2
+-Xmx$2
+-XX:+UseSerialGC
+-XX:TieredStopAtLevel=1
+-Djava.io.tmpdir=\${OPENSEARCH_TMPDIR}
+-XX:ErrorFile=$1/logs/hs_err_pid%p.log
+18-:-Djava.security.manager=allow
+-Djava.util.concurrent.ForkJoinPool.common.threadFactory=org.opensearch.secure_sm.SecuredForkJoinWorkerThreadFactory
+EOF
+}
+
+test_node_settings() {  # DIR: the opensearch.yml lines every test node takes (its paths in DIR)
+    cat <<EOF
+path.data: $1/data
+path.logs: $1/logs
+node.store.allow_mmap: false
+# Tests write with refresh=wait_for: a short refresh interval keeps each such write short.
+cluster.default.index.refresh_interval: 100ms
+cluster.minimum.index.refresh_interval: 10ms
+# A full disk on a CI machine should not turn indices read-only halfway through a run.
+cluster.routing.allocation.disk.threshold_enabled: false
+action.auto_create_index: true
+EOF
+}
+
+launch_node_of() {  # DIR JAVA_HOME OPENSEARCH_HOME: the node of DIR started in the background
+    local cmd=(env OPENSEARCH_JAVA_HOME="$2" OPENSEARCH_PATH_CONF="$1/config"
+        OPENSEARCH_TMPDIR="$1/tmp" OPENSEARCH_JAVA_OPTS="" "$3/bin/opensearch" -p "$1/run/opensearch.pid")
+    if [[ "$(id -u)" == 0 ]]; then
+        cmd=(setpriv --reuid="$RUN_USER" --regid="$(id -g "$RUN_USER")" --clear-groups -- "${cmd[@]}")
+    fi
+    # In its own session (bin/opensearch execs java, so $! is the JVM): it outlives this script and
+    # `make`, and a Ctrl-C in the terminal does not reach it. The node also writes its own pid (-p) into
+    # run/opensearch.pid, which stays right should setsid ever have to fork.
+    (cd "$1" && exec nohup setsid "${cmd[@]}" </dev/null >"$1/logs/stdout.log" 2>&1) &
+    echo "$!" >"$1/run/launcher.pid"
+}
+
 start() {
     if pid="$(running_pid)"; then
         url="$(cat "$URL_FILE")"
@@ -213,38 +287,16 @@ start() {
     rm -rf "${dirs[@]}" && mkdir -p "${dirs[@]}"
     # The data path on tmpfs when there is one: each index a test creates or deletes is a cluster-state
     # write with fsync, which on a disk costs more than the test's own work. Nothing here must survive.
-    if [[ "$keep" == 1 ]]; then
-        :
-    elif [[ "${SOCLITE_OPENSEARCH_TMPFS:-1}" == 1 && -d /dev/shm && -w /dev/shm ]] \
-        && [[ "$(df -k --output=avail /dev/shm 2>/dev/null | tail -1)" -gt 1048576 ]]; then
-        ln -s "$(mktemp -d /dev/shm/soclite-opensearch-data.XXXXXX)" "$RUN_DIR/data"
-    else
-        mkdir -p "$RUN_DIR/data"
-    fi
+    [[ "$keep" == 1 ]] || make_data_dir "$RUN_DIR" 1048576 soclite-opensearch-data
     dirs+=("$(readlink -f "$RUN_DIR/data")")
     if [[ "$(id -u)" == 0 ]]; then
         id "$RUN_USER" >/dev/null 2>&1 || die "OpenSearch cannot run as root and user $RUN_USER does not exist (SOCLITE_OPENSEARCH_USER)"
         command -v setpriv >/dev/null || die "setpriv not found (util-linux): needed to run OpenSearch as $RUN_USER"
-        if ! as_user test -r "$home/lib/opensearch-$VERSION.jar"; then
-            if [[ "$(cat "$RUN_DIR/home/.soclite-source" 2>/dev/null)" != "$home" ]]; then
-                rm -rf "$RUN_DIR/home" && cp -a "$home" "$RUN_DIR/home"
-                echo "$home" >"$RUN_DIR/home/.soclite-source"
-            fi
-            home="$RUN_DIR/home"
-        fi
+        readable_home home "$home" "$RUN_DIR/home"
         as_user test -x "$java_home/bin/java" || die "$RUN_USER cannot run $java_home/bin/java"
     fi
     cp "$home/config/log4j2.properties" "$RUN_DIR/config/"
-    cat >"$RUN_DIR/config/jvm.options" <<EOF
--Xms$HEAP
--Xmx$HEAP
--XX:+UseSerialGC
--XX:TieredStopAtLevel=1
--Djava.io.tmpdir=\${OPENSEARCH_TMPDIR}
--XX:ErrorFile=$RUN_DIR/logs/hs_err_pid%p.log
-18-:-Djava.security.manager=allow
--Djava.util.concurrent.ForkJoinPool.common.threadFactory=org.opensearch.secure_sm.SecuredForkJoinWorkerThreadFactory
-EOF
+    write_jvm_options "$RUN_DIR" "$HEAP"
     cat >"$RUN_DIR/config/opensearch.yml" <<EOF
 cluster.name: soclite-test
 node.name: soclite-test
@@ -252,16 +304,8 @@ network.host: 127.0.0.1
 http.port: $port
 transport.port: 9300-9399
 discovery.type: single-node
-path.data: $RUN_DIR/data
-path.logs: $RUN_DIR/logs
-node.store.allow_mmap: false
-# Tests write with refresh=wait_for: a short refresh interval keeps each such write short.
-cluster.default.index.refresh_interval: 100ms
-cluster.minimum.index.refresh_interval: 10ms
-# A full disk on a CI machine should not turn indices read-only halfway through a run.
-cluster.routing.allocation.disk.threshold_enabled: false
-action.auto_create_index: true
 EOF
+    test_node_settings "$RUN_DIR" >>"$RUN_DIR/config/opensearch.yml"
     if [[ "$(id -u)" == 0 ]]; then
         chown -R "$RUN_USER:$(id -gn "$RUN_USER")" "${dirs[@]}"
         chmod a+rx "$RUN_DIR"
@@ -279,16 +323,7 @@ EOF
     fi
     local url="$scheme://127.0.0.1:$port" started=$SECONDS
     say "starting OpenSearch $VERSION on $url (run directory $RUN_DIR)"
-    local cmd=(env OPENSEARCH_JAVA_HOME="$java_home" OPENSEARCH_PATH_CONF="$RUN_DIR/config"
-        OPENSEARCH_TMPDIR="$RUN_DIR/tmp" OPENSEARCH_JAVA_OPTS="" "$home/bin/opensearch" -p "$PID_FILE")
-    if [[ "$(id -u)" == 0 ]]; then
-        cmd=(setpriv --reuid="$RUN_USER" --regid="$(id -g "$RUN_USER")" --clear-groups -- "${cmd[@]}")
-    fi
-    # In its own session (bin/opensearch execs java, so $! is the JVM): it outlives this script and
-    # `make`, and a Ctrl-C in the terminal does not reach it. The node also writes its own pid (-p) into
-    # the same file, which stays right should setsid ever have to fork.
-    (cd "$RUN_DIR" && exec nohup setsid "${cmd[@]}" </dev/null >"$RUN_DIR/logs/stdout.log" 2>&1) &
-    echo "$!" >"$LAUNCH_FILE"
+    launch_node_of "$RUN_DIR" "$java_home" "$home"
     echo "$url" >"$URL_FILE"
     until healthy "$url"; do
         if ! running_pid >/dev/null; then
@@ -305,12 +340,7 @@ EOF
     echo "$url"
 }
 
-drop_data() {  # the data directory, on tmpfs (behind a symbolic link) or not
-    if [[ -L "$RUN_DIR/data" ]]; then
-        rm -rf "$(readlink -f "$RUN_DIR/data")"
-    fi
-    rm -rf "$RUN_DIR/data"
-}
+drop_data() { drop_data_dir "$RUN_DIR"; }
 
 stop() {
     local pid

@@ -11,7 +11,7 @@ from soclite.api import user_admin
 from soclite.api.deps import get_runtime, scope_of
 from soclite.api.sessions import SessionCodec
 from soclite.api.ui.pages import form_of, in_thread
-from soclite.api.ui.web import login_user, render, require_write
+from soclite.api.ui.web import admin_user, login_user, render, require_write
 from soclite.control.identity import Principal, Role
 from soclite.control.sessions import SessionStore
 from soclite.errors import AuthError, NotFoundError, UiError
@@ -51,17 +51,6 @@ def _password_submit(request: Request, fields: dict[str, str]) -> Response:
     return response
 
 
-def _admin(request: Request, fields: dict[str, str] | None = None) -> Principal:
-    me = login_user(request, fields)
-    if fields is not None:
-        require_write(request, me, fields, roles=(Role.ADMIN,))
-    elif me.role is not Role.ADMIN:
-        from soclite.api.deps import deny
-
-        raise UiError(403, str(deny(get_runtime(request), me, request, "user administration: admins only").detail))
-    return me
-
-
 def _users_page(request: Request, me: Principal, status: int = 200, **extra: Any) -> Response:
     runtime = get_runtime(request)
     scope = scope_of(runtime, me)
@@ -72,7 +61,7 @@ def _users_page(request: Request, me: Principal, status: int = 200, **extra: Any
 
 @router.get("/admin/users")
 def users_page(request: Request) -> Response:
-    return _users_page(request, _admin(request))
+    return _users_page(request, admin_user(request, area="user administration"))
 
 
 @router.post("/admin/users")
@@ -82,7 +71,7 @@ async def user_create(request: Request) -> Response:
 
 
 def _user_create(request: Request, fields: dict[str, str]) -> Response:
-    me = _admin(request, fields)
+    me = admin_user(request, fields, area="user administration")
     try:
         user, password = user_admin.create(get_runtime(request), me, fields.get("username", ""),
                                            fields.get("role", ""), fields.get("unit") or None,
@@ -99,7 +88,7 @@ async def user_change(request: Request, username: str, what: str) -> Response:
 
 
 def _user_change(request: Request, username: str, what: str, fields: dict[str, str]) -> Response:
-    me = _admin(request, fields)
+    me = admin_user(request, fields, area="user administration")
     runtime = get_runtime(request)
     try:
         if what in ("disable", "enable"):

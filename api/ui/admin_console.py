@@ -16,9 +16,9 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from soclite.api import admin_ops
-from soclite.api.deps import deny, get_runtime, scope_of
+from soclite.api.deps import get_runtime, scope_of
 from soclite.api.ui.pages import form_of, in_thread
-from soclite.api.ui.web import language, login_user, render, require_write
+from soclite.api.ui.web import admin_user, language, login_user, render, require_write
 from soclite.control.audit import actor_of
 from soclite.control.identity import Principal, Role
 from soclite.control.systems import SystemCreate, SystemPatch, retention_months
@@ -28,15 +28,6 @@ from soclite.models import utcnow
 router = APIRouter(include_in_schema=False)
 
 PERSON_ROLES = tuple(Role)
-
-
-def _admin(request: Request, fields: dict[str, str] | None = None) -> Principal:
-    me = login_user(request, fields)
-    if fields is not None:
-        require_write(request, me, fields, roles=(Role.ADMIN,))
-    elif me.role is not Role.ADMIN:
-        raise UiError(403, str(deny(get_runtime(request), me, request, "administration: admins only").detail))
-    return me
 
 
 def _units(request: Request, me: Principal) -> list[Any]:
@@ -72,7 +63,7 @@ def _attempt(call: Callable[[], Any], *, not_found: int = 404) -> tuple[Any, str
 
 @router.get("/admin")
 def admin_home(request: Request) -> Response:
-    return render(request, "admin.html", me=_admin(request))
+    return render(request, "admin.html", me=admin_user(request))
 
 
 # --- person tokens -------------------------------------------------------------------------------
@@ -134,7 +125,7 @@ def _agents_page(request: Request, me: Principal, status: int = 200, **extra: An
 
 @router.get("/admin/agents")
 def agents_page(request: Request) -> Response:
-    return _agents_page(request, _admin(request))
+    return _agents_page(request, admin_user(request))
 
 
 @router.post("/admin/agents/{what}")
@@ -150,7 +141,7 @@ async def agent_change(request: Request, target: str, what: str) -> Response:
 
 
 def _agents_post(request: Request, what: str, target: str, fields: dict[str, str]) -> Response:
-    me = _admin(request, fields)
+    me = admin_user(request, fields)
     runtime = get_runtime(request)
     made: Any = None
     if what == "enroll-tokens" and not target:
@@ -203,7 +194,7 @@ def _units_page(request: Request, me: Principal, status: int = 200, **extra: Any
 
 @router.get("/admin/units")
 def units_page(request: Request) -> Response:
-    return _units_page(request, _admin(request))
+    return _units_page(request, admin_user(request))
 
 
 @router.post("/admin/units")
@@ -219,7 +210,7 @@ async def unit_delete(request: Request, code: str) -> Response:
 
 
 def _unit_post(request: Request, delete: str, fields: dict[str, str]) -> Response:
-    me = _admin(request, fields)
+    me = admin_user(request, fields)
     runtime = get_runtime(request)
     if delete:
         _r, error, status = _attempt(lambda: admin_ops.delete_unit(runtime, me, delete))
@@ -264,7 +255,7 @@ def _systems_page(request: Request, me: Principal, status: int = 200, **extra: A
 
 @router.get("/admin/systems")
 def systems_page(request: Request, edit: str = "") -> Response:
-    me = _admin(request)
+    me = admin_user(request)
     runtime = get_runtime(request)
     editing = None
     if edit:
@@ -289,7 +280,7 @@ async def system_change(request: Request, system_id: str, what: str) -> Response
 
 def _system_post(request: Request, system_id: str, what: str, fields: dict[str, str],
                  multi: dict[str, list[str]]) -> Response:
-    me = _admin(request, fields)
+    me = admin_user(request, fields)
     runtime = get_runtime(request)
     scope = scope_of(runtime, me)
     actor = actor_of(me)

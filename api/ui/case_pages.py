@@ -28,7 +28,7 @@ from soclite.api import cases
 from soclite.api.deps import get_runtime
 from soclite.api.routes.cases import attachment_response, upload_of
 from soclite.api.ui.pages import form_of, in_thread
-from soclite.api.ui.web import login_user, render, require_write, scope
+from soclite.api.ui.web import form_errors, login_user, render, require_write, scope, validation_text
 from soclite.control.identity import Principal
 from soclite.errors import NotFoundError, RequestError, TooLarge, TriageError, UiError, UnsupportedType
 from soclite.models import Alert, utcnow
@@ -109,21 +109,13 @@ def _create(request: Request, fields: dict[str, str], multi: dict[str, list[str]
 
 
 def _new_case(request: Request, me: Principal, fields: dict[str, str], ids: list[str]) -> dict[str, Any]:
-    try:
+    with form_errors(request_errors=False):  # an alert or unit outside the caller's scope: nothing was created
         body = cases.CaseCreate(
             title=fields.get("title", "").strip(), description=fields.get("description", "").strip() or None,
             severity=fields.get("severity") or None,  # pydantic validates the literal
             unit=fields.get("unit") or None, owner=fields.get("owner", "").strip() or None, alert_ids=ids,
         )
         return cases.create(get_runtime(request), me, body, scope(request, me))
-    except NotFoundError as exc:  # an alert or unit outside the caller's scope: nothing was created
-        raise UiError(404, str(exc)) from None
-    except ValidationError as exc:
-        raise UiError(422, _validation_text(exc)) from None
-
-
-def _validation_text(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
 
 
 @router.post("/cases/add-alerts")
@@ -233,7 +225,7 @@ def _update(request: Request, case_id: str, fields: dict[str, str]) -> Response:
     except NotFoundError:
         raise UiError(404, "case not found") from None
     except ValidationError as exc:
-        raise UiError(422, _validation_text(exc)) from None
+        raise UiError(422, validation_text(exc)) from None
     except TriageError as exc:
         raise UiError(422, str(exc)) from None
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
@@ -357,7 +349,7 @@ def _work(request: Request, case_id: str, what: str, fields: dict[str, str]) -> 
     except NotFoundError:
         raise UiError(404, "case not found") from None
     except ValidationError as exc:
-        raise UiError(422, _validation_text(exc)) from None
+        raise UiError(422, validation_text(exc)) from None
     except (TriageError, ValueError) as exc:
         raise UiError(422, str(exc)) from None
     return RedirectResponse(f"/cases/{case_id}#case-work", status_code=303)

@@ -21,14 +21,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
 
 from soclite import sitetime
 from soclite.api.deps import get_runtime
 from soclite.api.routes import incidents as api
 from soclite.api.ui.i18n import translator
 from soclite.api.ui.pages import form_of, in_thread
-from soclite.api.ui.web import language, login_user, render, require_write, scope
+from soclite.api.ui.web import form_errors, language, login_user, render, require_write, scope
 from soclite.control.audit import actor_of
 from soclite.control.incidents import (
     MILESTONE_COLUMN,
@@ -37,7 +36,7 @@ from soclite.control.incidents import (
     MilestoneRecord,
     deadlines,
 )
-from soclite.errors import NotFoundError, RequestError, UiError
+from soclite.errors import NotFoundError, UiError
 from soclite.models import isoformat, parse_timestamp, utcnow
 from soclite.reports.incidents import DEADLINE_NAMES, NOTICE_NAMES
 
@@ -131,10 +130,6 @@ _SPLIT = re.compile(r"[\s,;]+")
 _ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
-def _validation_text(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-
-
 @router.post("/incidents")
 async def incident_create(request: Request) -> Response:
     fields, multi = await form_of(request)
@@ -146,7 +141,7 @@ def _create(request: Request, fields: dict[str, str], multi: dict[str, list[str]
     require_write(request, me, fields)
     runtime = get_runtime(request)
     tz = sitetime.zone(runtime.settings.timezone)
-    try:
+    with form_errors():
         typed = fields.get("detected_at", "").strip()  # the site's wall clock, dd/mm/yyyy HH:MM; empty: now
         body = IncidentCreate(
             title=fields.get("title", "").strip(), severity=fields.get("severity") or "serious",  # type: ignore[arg-type]
@@ -158,12 +153,6 @@ def _create(request: Request, fields: dict[str, str], multi: dict[str, list[str]
         for system in body.systems:  # only systems the caller may see
             runtime.systems.get(system, units)
         incident = api.create(runtime, me, body, units)
-    except NotFoundError as exc:
-        raise UiError(404, str(exc)) from None
-    except ValidationError as exc:
-        raise UiError(422, _validation_text(exc)) from None
-    except RequestError as exc:
-        raise UiError.of(422, exc) from None
     return RedirectResponse(f"/incidents/{incident['id']}", status_code=303)
 
 
@@ -183,16 +172,10 @@ def _send(request: Request, incident_id: str, fields: dict[str, str]) -> Respons
     bad = [r for r in recipients if not _ADDRESS.match(r) or len(r) > 254]
     if bad:
         raise UiError(422, "Not a valid e-mail address: %(addresses)s", params={"addresses": ", ".join(bad)})
-    try:
+    with form_errors("incident not found"):
         body = api.NoticeSend(kind=fields.get("kind", ""), to=recipients, text=fields.get("text") or None,
                               mark_done=fields.get("mark_done") == "1")
         api.send(runtime, me, incident_id, body, scope(request, me))
-    except NotFoundError:
-        raise UiError(404, "incident not found") from None
-    except ValidationError as exc:
-        raise UiError(422, _validation_text(exc)) from None
-    except RequestError as exc:
-        raise UiError.of(422, exc) from None
     return RedirectResponse(f"/incidents/{incident_id}#stage-{body.kind}", status_code=303)
 
 
@@ -210,7 +193,7 @@ def _record(request: Request, incident_id: str, fields: dict[str, str]) -> Respo
     milestone, note = fields.get("milestone", ""), fields.get("note", "").strip()
     if milestone == "update" and not note:
         raise UiError(422, "Write the update's note.")
-    try:
+    with form_errors("incident not found"):
         if milestone != "update":
             runtime.incidents.record(incident_id, MilestoneRecord(milestone=milestone),  # type: ignore[arg-type]
                                      actor=actor_of(me), author=me.name, scope=units)
@@ -218,12 +201,6 @@ def _record(request: Request, incident_id: str, fields: dict[str, str]) -> Respo
         if note:
             runtime.incidents.record(incident_id, MilestoneRecord(milestone="update", note=note),
                                      actor=actor_of(me), author=me.name, scope=units)
-    except NotFoundError:
-        raise UiError(404, "incident not found") from None
-    except ValidationError as exc:
-        raise UiError(422, _validation_text(exc)) from None
-    except RequestError as exc:
-        raise UiError.of(422, exc) from None
     return RedirectResponse(f"/incidents/{incident_id}#stage-{milestone}", status_code=303)
 
 
@@ -239,7 +216,7 @@ def _edit(request: Request, incident_id: str, fields: dict[str, str], multi: dic
     require_write(request, me, fields)
     runtime, units = get_runtime(request), scope(request, me)
     tz = sitetime.zone(runtime.settings.timezone)
-    try:
+    with form_errors("incident not found"):
         incident = runtime.incidents.get(incident_id, units)
         changes: dict[str, Any] = {
             "title": fields.get("title", "").strip(), "severity": fields.get("severity") or incident["severity"],
@@ -254,10 +231,4 @@ def _edit(request: Request, incident_id: str, fields: dict[str, str], multi: dic
         if typed and changes["personal_data"] and typed != _personal_data_start(incident, tz):
             changes["personal_data_at"] = sitetime.parse_local_time(typed, tz, name="personal_data_at")
         api.update(runtime, me, incident_id, IncidentUpdate(**changes), units)
-    except NotFoundError:
-        raise UiError(404, "incident not found") from None
-    except ValidationError as exc:
-        raise UiError(422, _validation_text(exc)) from None
-    except RequestError as exc:
-        raise UiError.of(422, exc) from None
     return RedirectResponse(f"/incidents/{incident_id}", status_code=303)

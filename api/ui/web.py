@@ -7,6 +7,8 @@ refresh of the alert queue when present.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +18,7 @@ from fastapi.exception_handlers import http_exception_handler, request_validatio
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from soclite import sitetime
@@ -25,7 +28,7 @@ from soclite.api.sessions import LANG_COOKIE, SessionCodec, csrf_ok
 from soclite.api.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
 from soclite.config import PACKAGE_ROOT
 from soclite.control.identity import Principal, Role
-from soclite.errors import AuthError, InvalidTime, LoginRequired, UiError
+from soclite.errors import AuthError, InvalidTime, LoginRequired, NotFoundError, RequestError, UiError
 from soclite.models import parse_timestamp
 from soclite.runtime import Runtime
 
@@ -158,6 +161,41 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         **context,
     )
     return HTMLResponse(page, status_code=status)
+
+
+def admin_user(request: Request, fields: dict[str, str] | None = None, *, area: str = "administration") -> Principal:
+    """The logged-in admin: for a write (``fields``) the CSRF token and the admin role, for a page the role
+    alone (403, audited as a denial naming ``area``)."""
+    me = login_user(request, fields)
+    if fields is not None:
+        require_write(request, me, fields, roles=(Role.ADMIN,))
+    elif me.role is not Role.ADMIN:
+        raise UiError(403, str(deny(get_runtime(request), me, request, f"{area}: admins only").detail))
+    return me
+
+
+def validation_text(exc: ValidationError) -> str:
+    """A form the model refuses, as one line: each field's path and message."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
+@contextmanager
+def form_errors(not_found: str | None = None, *, request_errors: bool = True) -> Iterator[None]:
+    """The errors of a form's write as the UI's error page: NotFoundError 404 (``not_found``, or its own text
+    when None), a ValidationError 422 with each field's message, and (``request_errors``) any other
+    RequestError 422 in the reader's language. A UiError raised inside passes unchanged."""
+    try:
+        yield
+    except UiError:
+        raise
+    except NotFoundError as exc:
+        raise UiError(404, not_found if not_found is not None else str(exc)) from None
+    except ValidationError as exc:
+        raise UiError(422, validation_text(exc)) from None
+    except RequestError as exc:
+        if not request_errors:
+            raise
+        raise UiError.of(422, exc) from None
 
 
 def scope(request: Request, principal: Principal) -> frozenset[str] | None:

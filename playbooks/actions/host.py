@@ -19,6 +19,7 @@ import httpx
 from pydantic import Field, model_validator
 
 from soclite.config import FirewallWebhook
+from soclite.control.commands import CommandQueue
 from soclite.models import Host
 from soclite.playbooks.actions.base import Action, ActionContext, Options, PermanentError, RetryableError
 from soclite.store import Store
@@ -77,24 +78,29 @@ def unit_conflict(store: Store | None, host_id: str, alert: Mapping[str, Any] | 
     return None
 
 
+def _agent_target(ctx: ActionContext, host_id: str | None) -> tuple[str, CommandQueue, Host | None]:
+    """The host an action on an agent targets (``host_id``, else the alert's host; lower case), refused when
+    the alert's unit may not act on it or the command queue is not running: (host id, queue, its Host if known)."""
+    target = str(host_id or (ctx.alert or {}).get("host") or "").lower()
+    if not target:
+        raise PermanentError("no host_id given and the alert names no host")
+    refused = unit_conflict(ctx.runtime.store, target, ctx.alert)
+    if refused:
+        raise PermanentError(refused)
+    queue = ctx.runtime.commands
+    if queue is None:
+        raise RetryableError("the agent command queue is not running in this process")
+    store = ctx.runtime.store
+    return target, queue, store.find_host(target) if store is not None else None
+
+
 class _HostCommand(Action):
     options = HostOptions
     kind: ClassVar[Literal["isolate", "release"]]
 
     def execute(self, ctx: ActionContext, options: Options) -> str:
         assert isinstance(options, HostOptions)
-        host_id = options.host_id or (ctx.alert or {}).get("host")
-        if not host_id:
-            raise PermanentError("no host_id given and the alert names no host")
-        host_id = str(host_id).lower()
-        refused = unit_conflict(ctx.runtime.store, host_id, ctx.alert)
-        if refused:
-            raise PermanentError(refused)
-        queue = ctx.runtime.commands
-        if queue is None:
-            raise RetryableError("the agent command queue is not running in this process")
-        store = ctx.runtime.store
-        host = store.find_host(host_id) if store is not None else None
+        host_id, queue, host = _agent_target(ctx, options.host_id)
         if host is None or not host.agent_id:
             webhook = ctx.runtime.settings.response.firewall_webhook
             if webhook is None:
@@ -165,16 +171,7 @@ class ScanHost(Action):
 
     def execute(self, ctx: ActionContext, options: Options) -> str:
         assert isinstance(options, ScanOptions)
-        host_id = str(options.host_id or (ctx.alert or {}).get("host") or "").lower()
-        if not host_id:
-            raise PermanentError("no host_id given and the alert names no host")
-        refused = unit_conflict(ctx.runtime.store, host_id, ctx.alert)
-        if refused:
-            raise PermanentError(refused)
-        queue = ctx.runtime.commands
-        if queue is None:
-            raise RetryableError("the agent command queue is not running in this process")
-        host = ctx.runtime.store.find_host(host_id) if ctx.runtime.store is not None else None
+        host_id, queue, host = _agent_target(ctx, options.host_id)
         if host is None or not host.agent_id:
             raise PermanentError(f"host {host_id} has no enrolled agent: nothing on it can run a scan")
         ttl = options.ttl_seconds or ctx.runtime.settings.agent.command_ttl_seconds

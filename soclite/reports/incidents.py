@@ -9,7 +9,7 @@ when the deadline enters the warning window or has passed without the report bei
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +98,14 @@ def escalate_due(incidents: Incidents, outbox: Outbox, settings: Settings, now: 
     return queued
 
 
+def local_text(value: str | datetime | None, zone: tzinfo) -> str:
+    """A time (ISO text or datetime) as a notice shows it: in the site's zone, "13:05 ngày 07/12/2026"."""
+    if value is None:
+        return "chưa có"
+    ts = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    return ts.astimezone(zone).strftime("%H:%M ngày %d/%m/%Y")
+
+
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
     autoescape=False,  # plain text, sent by e-mail or pasted into the official form
@@ -113,10 +121,7 @@ def render_notice(kind: str, incident: dict[str, Any], *, settings: Settings, al
     zone = timezone_of(settings.timezone)
 
     def local(value: str | datetime | None) -> str:
-        if value is None:
-            return "chưa có"
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
-        return ts.astimezone(zone).strftime("%H:%M ngày %d/%m/%Y")
+        return local_text(value, zone)
 
     rules = sorted({a.rule_title for a in alerts})
     return _ENV.get_template("incident_notice.txt.j2").render(

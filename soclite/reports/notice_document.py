@@ -14,7 +14,7 @@ from typing import Any
 from soclite.config import Settings
 from soclite.reports.document import _para, _run, _table, finish, new_document
 from soclite.reports.i18n import t
-from soclite.reports.incidents import NOTICE_NAMES, severity_text, status_lines
+from soclite.reports.incidents import NOTICE_NAMES, local_text, severity_text, status_lines
 from soclite.reports.periods import timezone_of
 from soclite.reports.render import TEMPLATE_DIR, Header, _environment, font_faces, render_pdf
 
@@ -42,10 +42,7 @@ def build_notice(kind: str, incident: dict[str, Any], *, settings: Settings, ale
     zone = timezone_of(settings.timezone)
 
     def local(value: str | datetime | None) -> str:
-        if value is None:
-            return "chưa có"
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
-        return ts.astimezone(zone).strftime("%H:%M ngày %d/%m/%Y")
+        return local_text(value, zone)
 
     header = Header.from_settings(settings, f"      /{settings.reports.document_prefix}")
     today = now.astimezone(zone)

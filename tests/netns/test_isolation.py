@@ -14,60 +14,30 @@ peer is reachable again.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = sys.executable
+from tests.netns.netns_support import PEER_PORT, PYTHON, ROOT, NsLab, can_connect, in_ns, sh, wait, why_skip
+
 MANAGER_PORT = 18080
-PEER_PORT = 19090
 
 pytestmark = pytest.mark.netns
 
 
-def _why_skip() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root to create network namespaces"
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (Debian packages iproute2, nftables)"
-    probe = f"slprobe{uuid.uuid4().hex[:6]}"
-    if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode != 0:
-        return "`ip netns add` is not permitted here"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
+class Lab(NsLab):
+    """The manager, agent and peer namespaces; the agent's two veths join it to the other two."""
 
-
-def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), capture_output=True, text=True, check=check, timeout=60)
-
-
-def in_ns(ns: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return sh("ip", "netns", "exec", ns, *args, check=check)
-
-
-def can_connect(ns: str, ip: str, port: int) -> bool:
-    code = f"import socket; socket.create_connection(('{ip}', {port}), timeout=1.5).close()"
-    return in_ns(ns, PYTHON, "-c", code, check=False).returncode == 0
-
-
-class Lab:
     def __init__(self, tmp: Path) -> None:
-        tag = uuid.uuid4().hex[:6]
-        self.manager, self.agent_ns, self.peer = f"slm{tag}", f"sla{tag}", f"slp{tag}"
-        self.tag = tag
-        self.tmp = tmp
-        self.procs: list[subprocess.Popen[bytes]] = []
+        super().__init__(tmp)
+        self.manager = f"slm{self.tag}"
+
+    def namespaces(self) -> tuple[str, ...]:
+        return (self.manager, self.agent_ns, self.peer)
 
     def build(self) -> None:
-        for ns in (self.manager, self.agent_ns, self.peer):
+        for ns in self.namespaces():
             sh("ip", "netns", "add", ns)
             in_ns(ns, "ip", "link", "set", "lo", "up")
         for side, ns, net in (("m", self.manager, "1"), ("p", self.peer, "2")):
@@ -92,32 +62,10 @@ class Lab:
             in_ns(ns, "ip", "addr", "add", f"10.77.{net}.1/24", "dev", inner)
             in_ns(ns, "ip", "link", "set", inner, "up")
 
-    def spawn(self, ns: str, *args: str, log: str) -> subprocess.Popen[bytes]:
-        out = open(self.tmp / log, "wb")  # noqa: SIM115 - closed with the process
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, *args], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env=env
-        )
-        out.close()
-        self.procs.append(proc)
-        return proc
-
-    def teardown(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        for ns in (self.manager, self.agent_ns, self.peer):
-            sh("ip", "netns", "del", ns, check=False)
-
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[Lab]:
-    reason = _why_skip()
+    reason = why_skip()
     if reason:
         pytest.skip(reason)
     lab = Lab(tmp_path)
@@ -126,15 +74,6 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
         yield lab
     finally:
         lab.teardown()
-
-
-def wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_isolation_keeps_the_manager_cuts_the_peer_survives_restart_and_releases(

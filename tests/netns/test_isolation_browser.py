@@ -30,8 +30,16 @@ from soclite.control.identity import UserStore
 from soclite.models import IsolationState, Unit
 from soclite.playbooks.worker import Worker
 from soclite.runtime import Runtime
-from tests.netns.netns_support import RootLab, free_port
-from tests.netns.test_isolation import PEER_PORT, PYTHON, _why_skip, can_connect, in_ns, wait
+from tests.netns.netns_support import (
+    PEER_PORT,
+    PYTHON,
+    RootLab,
+    can_connect,
+    free_port,
+    in_ns,
+    wait,
+    why_skip,
+)
 from tests.ui.test_ui_browser import browser, shot  # noqa: F401 - the module-scoped browser fixture
 
 pytestmark = [pytest.mark.netns, pytest.mark.browser]
@@ -50,7 +58,7 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    reason = _why_skip()
+    reason = why_skip()
     if reason:
         pytest.skip(reason)
     lab = RootLab(tmp_path)

@@ -22,8 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.netns.netns_support import RootLab, free_port
-from tests.netns.test_isolation import PYTHON, ROOT, _why_skip, can_connect, wait
+from tests.netns.netns_support import PYTHON, ROOT, RootLab, can_connect, free_port, wait, why_skip
 
 pytestmark = pytest.mark.netns
 SOCLITE = str(ROOT / ".venv" / "bin" / "soclite")
@@ -80,7 +79,7 @@ class Server:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[RootLab]:
-    reason = _why_skip() or _clamscan()
+    reason = why_skip() or _clamscan()
     if reason:
         pytest.skip(reason)
     lab = RootLab(tmp_path)

@@ -16,6 +16,8 @@ from soclite.config import AuthSettings, Settings
 from soclite.control.identity import UserStore, ensure_first_admin
 from soclite.models import Unit
 from soclite.runtime import Runtime
+from tests.ui.forms import csrf_of as csrf
+from tests.ui.forms import sign_in
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -44,17 +46,7 @@ def app(tmp_path: Path) -> Iterator[tuple[Client, Runtime]]:
 
 
 def login(client: Client, user: str, password: str = PASSWORD) -> Any:
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token
-    return client.post("/login", data={"username": user, "password": password, "csrf_token": token.group(1)},
-                       follow_redirects=False)
-
-
-def csrf(client: Client, path: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert found, path
-    return found.group(1)
+    return sign_in(client, user, password)
 
 
 def change_password(client: Client, current: str, new: str, confirm: str | None = None) -> Any:

@@ -15,6 +15,8 @@ from soclite.api.app import create_app
 from soclite.config import AuthSettings, Settings
 from soclite.models import Host, HostType, Unit, utcnow
 from soclite.runtime import Runtime
+from tests.ui.forms import csrf_of as csrf
+from tests.ui.forms import login_as
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -42,19 +44,7 @@ def app(tmp_path: Path) -> Iterator[tuple[Client, Runtime]]:
 
 
 def login(client: Client, user: str) -> Client:
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token
-    r = client.post("/login", data={"username": user, "password": PASSWORD, "csrf_token": token.group(1)},
-                    follow_redirects=False)
-    assert r.status_code == 303
-    return client
-
-
-def csrf(client: Client, path: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).text)
-    assert found, path
-    return found.group(1)
+    return login_as(client, user, PASSWORD)
 
 
 def post(client: Client, path: str, page: str, **data: Any) -> Any:

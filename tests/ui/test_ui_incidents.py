@@ -28,6 +28,7 @@ from soclite.control.incidents import IncidentCreate
 from soclite.control.systems import SystemCreate
 from soclite.models import Unit, isoformat
 from soclite.runtime import Runtime
+from tests.ui.forms import csrf_of
 from tests.ui.test_ui_pages import PASSWORD, login
 
 
@@ -85,12 +86,6 @@ def test_overdue_at_once_where_national_security_is_at_stake(client: tuple[Any, 
     assert "Tấn công hệ thống quan trọng" not in c.get("/incidents").text
 
 
-def _csrf(c: Any, path: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', c.get(path).text)
-    assert match
-    return match.group(1)
-
-
 def test_notice_sent_from_its_form_with_receipts_and_the_stage_done(client: tuple[Any, Runtime]) -> None:
     c, rt = client
     incident = rt.incidents.create(IncidentCreate(title="Mã độc tống tiền tại Sở Y tế", unit="SO"),
@@ -113,7 +108,7 @@ def test_notice_sent_from_its_form_with_receipts_and_the_stage_done(client: tupl
     # without the session's CSRF token: refused, nothing queued nor recorded
     assert c.post(f"{url}/send", data=form_data | {"csrf_token": "forged"}, follow_redirects=False).status_code == 403
     # a bad address among good ones: refused in Vietnamese, nothing sent to anyone
-    csrf = _csrf(c, url)
+    csrf = csrf_of(c, url)
     r = c.post(f"{url}/send", data=form_data | {"csrf_token": csrf, "to": "a05@bocongan.gov.vn; khong-phai-email"},
                follow_redirects=False)
     assert r.status_code == 422 and "Địa chỉ e-mail không hợp lệ: khong-phai-email, chưa gửi gì." in r.text
@@ -152,7 +147,7 @@ def test_stage_done_without_sending_keeps_its_note_and_is_audited(client: tuple[
     login(c, "ana")
     page = c.get(url).text
     assert 'id="send-personal_data"' in page and 'id="deadline-personal_data"' in page
-    csrf = _csrf(c, url)
+    csrf = csrf_of(c, url)
     r = c.post(f"{url}/record", data={"csrf_token": csrf, "milestone": "report_72h",
                                       "note": "Gửi qua hệ thống văn bản điều hành, số 12/BC-STTTT"},
                follow_redirects=False)
@@ -187,9 +182,9 @@ def test_forms_refused_to_viewers_and_other_units(client: tuple[Any, Runtime]) -
     login(c, "xem")  # a viewer of the unit: sees the page, no forms, may not send
     page = c.get(url).text
     assert 'id="send-initial_notice"' not in page and 'id="receipts-initial_notice"' in page
-    assert c.post(f"{url}/send", data=data | {"csrf_token": _csrf(c, url)}, follow_redirects=False).status_code == 403
+    assert c.post(f"{url}/send", data=data | {"csrf_token": csrf_of(c, url)}, follow_redirects=False).status_code == 403
     login(c, "ana-hu")  # an analyst of another unit: the incident does not exist for them
-    csrf = _csrf(c, "/incidents")
+    csrf = csrf_of(c, "/incidents")
     assert c.post(f"{url}/send", data=data | {"csrf_token": csrf}, follow_redirects=False).status_code == 404
     assert c.post(f"{url}/record", data={"csrf_token": csrf, "milestone": "initial_notice"},
                   follow_redirects=False).status_code == 404
@@ -208,7 +203,7 @@ def test_incident_opened_from_a_case_with_severity_and_systems(client: tuple[Any
     page = c.get(f"/cases/{case['id']}").text
     assert 'id="new-incident-form"' in page and 'name="case_id" value="' + case["id"] in page
     assert "Cổng dịch vụ công" in page and "Hệ thống huyện" not in page
-    csrf = _csrf(c, f"/cases/{case['id']}")
+    csrf = csrf_of(c, f"/cases/{case['id']}")
     form = {"title": "Xâm nhập cổng dịch vụ công", "severity": "high", "case_id": case["id"],
             "personal_data": "1", "systems": [system["id"]]}
     assert c.post("/incidents", data=form | {"csrf_token": "forged"}, follow_redirects=False).status_code == 403
@@ -229,7 +224,7 @@ def test_incident_opened_from_a_case_with_severity_and_systems(client: tuple[Any
     assert "Cao" in page and 'id="deadline-personal_data"' in page and 'id="send-personal_data"' in page
     # an analyst of another unit cannot open one from this case
     login(c, "ana-hu")
-    assert c.post("/incidents", data=form | {"csrf_token": _csrf(c, "/incidents"), "systems": []},
+    assert c.post("/incidents", data=form | {"csrf_token": csrf_of(c, "/incidents"), "systems": []},
                   follow_redirects=False).status_code == 404
     assert len(rt.incidents.list_incidents(None)) == 1
 
@@ -248,7 +243,7 @@ def test_incident_changed_from_its_form(client: tuple[Any, Runtime]) -> None:
     page = c.get(url).text
     assert 'id="edit-form"' in page and '<option value="serious" selected>' in page
     assert 'id="ei-personal-at" maxlength="40" value=""' in page
-    csrf = _csrf(c, url)
+    csrf = csrf_of(c, url)
     form = {"csrf_token": csrf, "title": "Xâm nhập cổng dịch vụ công", "severity": "medium", "systems_shown": "1",
             "systems": [system["id"]], "personal_data": "1", "personal_data_at": "32/13/2026 08:00",
             "description": "Đã xác định máy chủ bị chiếm quyền"}
@@ -269,16 +264,16 @@ def test_incident_changed_from_its_form(client: tuple[Any, Runtime]) -> None:
     assert row and (found + timedelta(hours=72)).strftime("%H:%M %d/%m/%Y") in row.group(1)
     # the start as shown, saved again unchanged, keeps the stored value
     assert f'value="{found.strftime("%d/%m/%Y %H:%M")}"' in page
-    c.post(f"{url}/edit", data=form | {"csrf_token": _csrf(c, url), "personal_data_at": found.strftime(
+    c.post(f"{url}/edit", data=form | {"csrf_token": csrf_of(c, url), "personal_data_at": found.strftime(
         "%d/%m/%Y %H:%M"), "severity": "high"}, follow_redirects=False)
     assert rt.incidents.get(incident["id"], None)["personal_data_at"] == after["personal_data_at"]
 
     login(c, "xem")  # a viewer: no form, refused
     assert 'id="edit-form"' not in c.get(url).text
-    assert c.post(f"{url}/edit", data=form | {"csrf_token": _csrf(c, url)},
+    assert c.post(f"{url}/edit", data=form | {"csrf_token": csrf_of(c, url)},
                   follow_redirects=False).status_code == 403
     login(c, "ana-hu")  # another unit: not found
-    assert c.post(f"{url}/edit", data=form | {"csrf_token": _csrf(c, "/incidents")},
+    assert c.post(f"{url}/edit", data=form | {"csrf_token": csrf_of(c, "/incidents")},
                   follow_redirects=False).status_code == 404
     assert rt.incidents.get(incident["id"], None)["severity"] == "high"
     token = rt.identity.create_token(role="admin", name="root")
@@ -296,7 +291,7 @@ def test_update_stage_sends_many_updates(client: tuple[Any, Runtime]) -> None:
     assert 'id="send-update"' in page and 'id="done-update"' not in page
     assert "Báo cáo cập nhật tình hình" in page and "BÁO CÁO CẬP NHẬT TÌNH HÌNH" in page
     for text in ("Cập nhật lần 1", "Cập nhật lần 2"):
-        r = c.post(f"{url}/send", data={"csrf_token": _csrf(c, url), "kind": "update", "text": text,
+        r = c.post(f"{url}/send", data={"csrf_token": csrf_of(c, url), "kind": "update", "text": text,
                                         "to": "a05@bocongan.gov.vn"}, follow_redirects=False)
         assert r.status_code == 303
     sends = rt.incidents.sends(incident["id"])
@@ -316,7 +311,7 @@ def test_detection_time_typed_in_the_site_zone(client: tuple[Any, Runtime]) -> N
     now_local = datetime.now(UTC).astimezone(sitetime.zone("Asia/Ho_Chi_Minh"))
     assert default and abs(datetime.strptime(default.group(1), "%d/%m/%Y %H:%M").replace(
         tzinfo=now_local.tzinfo) - now_local) < timedelta(minutes=2)
-    csrf = _csrf(c, "/incidents")
+    csrf = csrf_of(c, "/incidents")
     form = {"csrf_token": csrf, "title": "Phát hiện lúc sáng", "severity": "high"}
     for bad in ("07/12/2026", "31/02/2026 08:00", "hôm qua"):
         r = c.post("/incidents", data=form | {"detected_at": bad}, follow_redirects=False)

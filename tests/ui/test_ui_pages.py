@@ -17,6 +17,7 @@ from soclite.config import AuthSettings, Settings
 from soclite.control.identity import UserStore
 from soclite.models import Alert, Host, HostType, Level, Unit, fingerprint
 from soclite.runtime import Runtime
+from tests.ui.forms import login_as
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -69,12 +70,7 @@ def app_client(tmp_path: Path) -> Iterator[tuple[Any, Runtime, str]]:
 
 
 def login(client: Any, user: str) -> None:
-    page = client.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert token
-    r = client.post("/login", data={"username": user, "password": PASSWORD, "csrf_token": token.group(1)},
-                    follow_redirects=False)
-    assert r.status_code == 303
+    login_as(client, user, PASSWORD)
 
 
 @pytest.mark.parametrize("role", ["admin", "analyst", "viewer", "auditor"])

@@ -17,6 +17,7 @@ from soclite.config import AuthSettings, ReportSchedule, ReportSettings, Setting
 from soclite.models import Unit
 from soclite.reports.scheduler import ReportScheduler
 from soclite.runtime import Runtime
+from tests.ui.forms import csrf_of, login_as
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -44,17 +45,11 @@ def app(tmp_path: Path) -> Iterator[tuple[Client, Runtime]]:
 
 
 def login(client: Client, user: str) -> Client:
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
-    assert token
-    assert client.post("/login", data={"username": user, "password": PASSWORD, "csrf_token": token.group(1)},
-                       follow_redirects=False).status_code == 303
-    return client
+    return login_as(client, user, PASSWORD)
 
 
 def save(client: Client, **data: Any) -> Any:
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/reports").text)
-    assert token
-    form = {"csrf_token": token.group(1), "every": "monthly", "lang": "vi", "formats": ["csv"]} | data
+    form = {"csrf_token": csrf_of(client, "/reports"), "every": "monthly", "lang": "vi", "formats": ["csv"]} | data
     return client.post("/reports/schedules", data=form, follow_redirects=False)
 
 
