@@ -33,6 +33,8 @@ import re._parser as re_parser
 from collections.abc import Callable
 from typing import Any
 
+from soclite.errors import SocliteError
+
 try:  # optional accelerator (see correlator.index)
     import hyperscan
 
@@ -65,8 +67,8 @@ _AT = {
 }
 
 
-class _NoGate(Exception):
-    """The pattern uses something the gate does not translate."""
+class _NoGate(SocliteError):
+    """The pattern uses something the gate does not translate (never leaves this module)."""
 
 
 def _char(code: int) -> str:

@@ -33,10 +33,12 @@ class SlowSink:
 
     def __init__(self) -> None:
         self.release = threading.Event()
+        self.entered = threading.Event()  # a batch is in the sink (and blocked there until released)
         self.batches: list[int] = []
         self.events: list[Event] = []
 
     def __call__(self, events: list[Event]) -> None:
+        self.entered.set()
         self.release.wait(30)
         self.batches.append(len(events))
         self.events.extend(events)
@@ -80,7 +82,11 @@ def slow_udp() -> Iterator[tuple[RunningInput, SlowSink, int]]:
 
 def test_the_udp_queue_is_bounded_and_its_drops_are_counted(slow_udp: tuple[RunningInput, SlowSink, int]) -> None:
     running, sink, port = slow_udp
-    sent = 0
+    # first a batch the sink holds (the journal "lags" from here on), so what follows queues up behind it;
+    # a first blast could otherwise fill the queue before the first flush and leave nothing pending
+    blast(port, 1)
+    sent = 1
+    assert eventually(sink.entered.is_set), running.stats
 
     def overflowed() -> bool:
         # Keep sending until the input drops: on a loaded machine the kernel's socket buffer may drop
@@ -94,7 +100,8 @@ def test_the_udp_queue_is_bounded_and_its_drops_are_counted(slow_udp: tuple[Runn
     assert eventually(overflowed), running.stats
     assert running.degraded() and "dropped" in running.degraded()[0]
     sink.release.set()
-    assert eventually(lambda: len(sink.batches) >= 2)
+    # longer than the sink's own 30 s block: a batch handed over before the release may still be in it
+    assert eventually(lambda: len(sink.batches) >= 2, timeout=45), (sink.batches, running.stats)
     time.sleep(0.2)
     assert all(size <= 100 for size in sink.batches[1:]), sink.batches
     assert sum(sink.batches) + running.stats.dropped <= sent
