@@ -89,7 +89,9 @@ class Writer(threading.Thread):
                 found = alert(batch, when=WHEN)
                 found.id = f"alert-{batch:05d}"
                 self.offered += len(events)
-                deadline = time.monotonic() + 90
+                # one store call may take several 30 s client timeouts (it tries every node) while the
+                # cluster promotes the lost node's replicas: give a batch minutes, as the pipeline would
+                deadline = time.monotonic() + 300
                 while True:
                     try:
                         self.store.write_events(events)
