@@ -184,8 +184,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
-#: how long the child may take to apply a change made through the API (it polls every second)
-APPLY_SECONDS = 3.0
+class Applied:
+    """Waits for the pipeline child to log that it applied a change (it polls control.db every second).
+
+    Counted from before the change: the child logs each line once per change it picks up, so one more
+    line than before means this change is in its engine (a sleep was not enough on a loaded CI machine).
+    """
+
+    def __init__(self, server: Server, line: str) -> None:
+        self.server, self.line = server, line
+        self.before = self._count()
+
+    def _count(self) -> int:
+        return (self.server.data_dir / "server.log").read_text(errors="replace").count(self.line)
+
+    def wait(self, timeout: float = 30) -> None:
+        wait_for(lambda: self._count() > self.before, timeout, f"the pipeline child to log {self.line!r}")
 
 
 def test_sigkill_of_the_worker_restarts_it_and_loses_or_doubles_nothing(server: Server) -> None:
@@ -282,13 +296,16 @@ def test_sigkill_of_the_storage_worker_restarts_it_and_loses_or_doubles_nothing(
 
 
 def test_an_exception_made_through_the_api_reaches_the_worker(server: Server) -> None:
+    applied = Applied(server, "exceptions applied to the pipeline engine")
     exc = server.send("POST", "/api/v1/exceptions", {
         "rule_id": MARK_RULE, "match": {"host.name": "pp-exc-quiet"}, "owner": "soc", "reason": "known backup job",
     })  # fmt: skip
-    time.sleep(APPLY_SECONDS)
+    applied.wait()
     server.ingest([event("pp-exc-quiet", i, "pp-marker backup") for i in range(5)]
                   + [event("pp-exc-loud", i, "pp-marker backup") for i in range(5)], "exc-1")  # fmt: skip
     wait_for(lambda: server.events_of("pp-exc-quiet") == 5 and server.events_of("pp-exc-loud") == 5, 20, "events")
+    # detection has its own consumer: the loud host's events come after the quiet one's in the same batch
+    wait_for(lambda: [a["count"] for a in server.alerts(host="pp-exc-loud")] == [5], 20, "the loud host's alert")
     assert server.alerts(host="pp-exc-quiet") == []
     loud = server.alerts(host="pp-exc-loud")
     assert [a["count"] for a in loud] == [5]
@@ -304,16 +321,18 @@ def test_an_exception_made_through_the_api_reaches_the_worker(server: Server) ->
 
 
 def test_a_rule_disabled_through_the_api_stops_alerting_in_the_worker(server: Server) -> None:
+    applied = Applied(server, "rule enable/disable states applied")
     server.send("PATCH", f"/api/v1/rules/{OTHER_RULE}", {"enabled": False})
-    time.sleep(APPLY_SECONDS)
+    applied.wait()
     server.ingest([event("pp-rule", 0, "pp-other"), event("pp-rule", 1, "pp-marker")], "rule-1")
     wait_for(lambda: server.events_of("pp-rule") == 2, 20, "events")
     # events and alerts are written by different journal consumers: wait for detection too
     wait_for(lambda: server.alerts(host="pp-rule"), 20, "the marker's alert")
     assert [a["rule_id"] for a in server.alerts(host="pp-rule")] == [MARK_RULE]
 
+    applied = Applied(server, "rule enable/disable states applied")
     server.send("PATCH", f"/api/v1/rules/{OTHER_RULE}", {"enabled": True})
-    time.sleep(APPLY_SECONDS)
+    applied.wait()
     server.ingest([event("pp-rule", 2, "pp-other")], "rule-2")
     wait_for(lambda: server.events_of("pp-rule") == 3, 20, "events")
     wait_for(lambda: len(server.alerts(host="pp-rule")) == 2, 20, "the re-enabled rule's alert")
@@ -323,6 +342,7 @@ def test_a_rule_disabled_through_the_api_stops_alerting_in_the_worker(server: Se
 def test_an_ioc_list_added_by_the_servers_playbook_worker_reaches_the_worker(server: Server) -> None:
     # Submitted to the outbox as a playbook would: the server's action worker runs add_ioc, which keeps the
     # list in control.db and sets it in the server's engine; the pipeline child must pick it up from there.
+    applied = Applied(server, "IoC list playbook:pp-test applied")
     outbox = Outbox(server.data_dir / "control.db")
     try:
         record = outbox.submit("add_ioc", {"list_name": "pp-test", "kind": "ip", "values": ["198.51.100.77"]},
@@ -330,10 +350,12 @@ def test_an_ioc_list_added_by_the_servers_playbook_worker_reaches_the_worker(ser
         wait_for(lambda: outbox.get(record.id).status.value == "succeeded", 20, "add_ioc ran in the server")
     finally:
         outbox.close()
-    time.sleep(APPLY_SECONDS)
+    applied.wait()
     server.ingest([event("pp-ioc", 0, "curl", **{"source.ip": "198.51.100.77"}),
                    event("pp-ioc", 1, "curl", **{"source.ip": "198.51.100.78"})], "ioc-1")  # fmt: skip
     wait_for(lambda: server.events_of("pp-ioc") == 2, 20, "events")
+    # events and alerts are written by different journal consumers: wait for detection too
+    wait_for(lambda: server.alerts(host="pp-ioc"), 20, "the IoC alert")
     alerts = server.alerts(host="pp-ioc")
     assert [a["rule_id"] for a in alerts] == ["ioc:playbook:pp-test"]
     assert alerts[0]["count"] == 1
