@@ -443,6 +443,10 @@ class Soak:
         acknowledged = sum(self.acked)
         lost = sum(1 for acked, found in zip(self.acked, seen, strict=True) if acked and not found)
         latencies = [self.seen[h] - t for h, t in self.probes.items() if h in self.seen]
+        # the slowest probes with when they were sent (seconds into the run): a tail that repeats on a
+        # period points at a periodic job (journal compaction, checkpoints, the scheduler)
+        worst = sorted(((round(self.seen[h] - t, 2), round(t - started, 1)) for h, t in self.probes.items()
+                        if h in self.seen), reverse=True)[:5]  # fmt: skip
         disk = self.disk_bytes()
         parts = self.disk_parts()
         journal_max = max([int(s.get("journal_bytes", 0)) for s in self.samples] + [parts["journal"]])
@@ -465,6 +469,8 @@ class Soak:
             "probes_alerted": len(latencies),
             "alert_latency_p50_s": percentile(latencies, 50),
             "alert_latency_p99_s": percentile(latencies, 99),
+            "alert_latency_max_s": max(latencies, default=None),
+            "alert_latency_worst": [{"latency_s": lat, "sent_at_s": at} for lat, at in worst],
             "max_journal_lag": max([int(s["lag"]) for s in self.samples] + [final_lag]),
             "final_journal_lag": final_lag,
             "max_journal_lag_by_consumer": {

@@ -21,6 +21,7 @@ commit after they processed; :meth:`Journal.compact` deletes what every consumer
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -38,6 +39,8 @@ from soclite.store import deadletter as dl
 
 if TYPE_CHECKING:
     from soclite.config import Settings
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = [
     """
@@ -91,6 +94,8 @@ MIGRATIONS = [
 #: defaults of the dead letters' own bound (as in soclite.config.JournalSettings)
 DEADLETTER_MAX_BYTES = 200 * 1024 * 1024
 DEADLETTER_DAYS = 30
+#: events deleted per transaction by compact(): about 0.1 s of holding the write lock on a quiet 2-core machine
+COMPACT_CHUNK = 20_000
 
 def encode(event: Event) -> bytes:
     """An event as the journal stores it, in a bytes object of its own size.
@@ -120,8 +125,10 @@ class Journal:
         batch_retention_seconds: float = 7 * 24 * 3600,
         deadletter_max_bytes: int = DEADLETTER_MAX_BYTES,
         deadletter_days: float = DEADLETTER_DAYS,
+        compact_chunk: int = COMPACT_CHUNK,
     ) -> None:
         self.path = Path(path)
+        self.compact_chunk = compact_chunk
         self.max_bytes = max_bytes
         self.warn_ratio = warn_ratio
         self.batch_retention_seconds = batch_retention_seconds
@@ -345,13 +352,11 @@ class Journal:
 
         With no consumer registered no event is deleted (nobody has read it yet).
         """
+        started = time.monotonic()
         cutoff = time.time() - self.batch_retention_seconds
         dead_before = dl.stamp(datetime.now(UTC) - timedelta(days=self.deadletter_days))
+        deleted = self._delete_committed()
         with self.db.write() as conn:
-            row = conn.execute("SELECT min(committed), count(*) FROM consumers").fetchone()
-            deleted = 0
-            if row is not None and row[1]:
-                deleted = conn.execute("DELETE FROM events WHERE offset <= ?", (int(row[0]),)).rowcount
             conn.execute("DELETE FROM batches WHERE at < ?", (cutoff,))
             self._catch_up_dead(conn)
             expired, freed = dl.expire(conn, dead_before)
@@ -363,7 +368,29 @@ class Journal:
         with self.db._lock:  # the writer connection is shared: checkpoint between writes, not during one
             self.db._write_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._used = self._measure()
-        return int(deleted)
+        took = time.monotonic() - started
+        (log.info if took >= 1.0 else log.debug)("journal compaction: %d event(s) deleted in %.2f s", deleted, took)
+        return deleted
+
+    def _delete_committed(self) -> int:
+        """Delete what every consumer committed, ``compact_chunk`` events per transaction.
+
+        A minute of a province's traffic is ~300,000 rows, about a second of deleting: in one transaction
+        that held the journal's write lock for as long, so ingest appends and the consumers' commits (the
+        alerts' path) waited behind it. In chunks they get the lock between two chunks.
+        """
+        deleted = 0
+        while True:
+            with self.db.write() as conn:
+                # read in the chunk's own transaction: a consumer registered meanwhile counts at once
+                row = conn.execute("SELECT min(committed), count(*) FROM consumers").fetchone()
+                if row is None or not row[1]:
+                    return deleted  # nobody has read anything yet
+                first = conn.execute("SELECT min(offset) FROM events").fetchone()[0]
+                if first is None or int(first) > int(row[0]):
+                    return deleted
+                bound = min(int(row[0]), int(first) + self.compact_chunk - 1)
+                deleted += int(conn.execute("DELETE FROM events WHERE offset <= ?", (bound,)).rowcount)
 
     def degraded(self) -> list[str]:
         """Reasons ingest is not working as it should right now (/health reports status "degraded")."""

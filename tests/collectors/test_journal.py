@@ -48,6 +48,28 @@ def test_compaction_waits_for_every_consumer(journal: Journal) -> None:
     assert journal.append("a", [ev(0)]) == (0, True)
 
 
+def test_compaction_deletes_in_chunks_and_keeps_what_a_consumer_has_not_read(tmp_path: Path) -> None:
+    # A minute of a province's traffic deleted in one transaction held the write lock for about a second,
+    # and ingest and the alerts' journal commits waited behind it: the deletes go a chunk at a time.
+    journal = Journal(tmp_path / "j.db", max_bytes=64 * 1024 * 1024, compact_chunk=1000)
+    total = 2 * 1000 + 500
+    journal.append("big", [ev(i) for i in range(total)])
+    rows = journal.read("pipeline", total)
+    journal.register("store")
+    journal.commit("pipeline", rows[-1][0])
+    journal.commit("store", rows[total - 101][0])  # the slower consumer has read all but the last 100
+    statements: list[str] = []
+    journal.db._write_conn.set_trace_callback(statements.append)
+    try:
+        assert journal.compact() == total - 100
+    finally:
+        journal.db._write_conn.set_trace_callback(None)
+    assert len([s for s in statements if s.startswith("DELETE FROM events")]) == 3
+    assert journal.count() == 100
+    assert [e["message"] for _, e in journal.read("store", 1000)] == [f"m{i}" for i in range(total - 100, total)]
+    journal.close()
+
+
 def test_old_batch_ids_expire(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db", max_bytes=8 * 1024 * 1024, batch_retention_seconds=0)
     j.append("x", [ev(1)])
