@@ -149,7 +149,7 @@ class Runtime:
         """Open the stores and repositories of one server process (no threads, no listeners)."""
         control = open_control_db(settings.data_dir)
         try:
-            store = open_store(settings)
+            store = open_store(settings, wait_for_remote=True)
         except BaseException:
             control.close()
             raise

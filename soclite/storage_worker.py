@@ -34,7 +34,7 @@ def main() -> int:
         return child
     settings, stop, lock = child.settings, child.stop, child.lock
     try:
-        store = open_store(settings)
+        store = open_store(settings, wait_for_remote=True)
         journal = Journal.from_settings(settings)
         try:
             storage = EventStorage(journal, store, batch_size=BATCH_SIZE)

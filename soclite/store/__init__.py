@@ -21,15 +21,22 @@ def register_store(name: str, factory: Callable[[Settings], Store]) -> None:
     STORES[name] = factory
 
 
-def open_store(settings: Settings) -> Store:
-    """Build the configured store and open it (migrating the schema if needed)."""
+def open_store(settings: Settings, *, wait_for_remote: bool = False) -> Store:
+    """Build the configured store and open it (migrating the schema if needed).
+
+    ``wait_for_remote``: the server and its workers start even when a remote store's cluster cannot be
+    reached yet (:meth:`Store.open_when_reachable`); command-line tools fail at once instead.
+    """
     _load_builtin()
     try:
         factory = STORES[settings.store.kind]
     except KeyError:
         raise ConfigError(f"unknown store {settings.store.kind!r}; known: {sorted(STORES)}", key="store.kind") from None
     store = factory(settings)
-    store.open()
+    if wait_for_remote:
+        store.open_when_reachable()
+    else:
+        store.open()
     return store
 
 

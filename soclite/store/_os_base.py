@@ -25,8 +25,12 @@ MAX_BUCKETS = 10000
 class OpenSearchBase:
     """The client and the index prefix, and the request helpers every index uses."""
 
-    client: OpenSearch
     prefix: str
+
+    @property
+    def client(self) -> OpenSearch:
+        """The client, once the store's templates and indices are set up (see OpenSearchStore)."""
+        raise NotImplementedError
 
     # --- names -------------------------------------------------------------
     def events_index(self, ts: datetime) -> str:

@@ -241,6 +241,11 @@ class Store(abc.ABC):
     def open(self) -> None:
         """Connect and create/migrate the schema; raise SchemaError on a corrupt or newer schema."""
 
+    def open_when_reachable(self) -> None:
+        """Open for a long-running process: a remote store whose cluster cannot be reached yet starts
+        anyway and finishes opening on first use (OpenSearchStore); a local store simply opens."""
+        self.open()
+
     @abc.abstractmethod
     def close(self) -> None: ...
 

@@ -17,6 +17,7 @@ interval) unless ``refresh_events`` is set. Pages use ``search_after`` on
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -51,6 +52,18 @@ from soclite.store.base import (
 if TYPE_CHECKING:
     from soclite.config import Settings
 
+log = logging.getLogger(__name__)
+
+#: seconds between two attempts to set the indices up while the cluster is away
+SETUP_RETRY_SECONDS = 5.0
+
+
+def _unreachable(exc: BaseException | None) -> bool:
+    """A refusal that waiting can fix: no connection, a timeout, or a cluster without a master yet (503)."""
+    if isinstance(exc, OSConnectionError):  # includes ConnectionTimeout
+        return True
+    return isinstance(exc, TransportError) and exc.status_code == 503
+
 
 class OpenSearchStore(OpenSearchAlerts, OpenSearchRecords, Store):
     """:class:`~soclite.store.base.Store` on an OpenSearch cluster through opensearch-py."""
@@ -67,7 +80,12 @@ class OpenSearchStore(OpenSearchAlerts, OpenSearchRecords, Store):
         refresh_events: bool = False,
         replicas: int | None = None,
     ) -> None:
-        self.client = client
+        self._client = client
+        #: why the templates and indices are not set up yet (None once they are): a store opened with
+        #: open_when_reachable() while the cluster was away sets them up on first use instead
+        self._pending: str | None = "not opened"
+        self._next_setup = 0.0
+        self._setup_lock = threading.Lock()
         #: replicas of every index (None: decided on open by the cluster's data nodes, see _os_cluster)
         self.replicas = replicas
         #: seconds a health() answer is reused (every page's banner asks for it)
@@ -94,42 +112,87 @@ class OpenSearchStore(OpenSearchAlerts, OpenSearchRecords, Store):
         )  # fmt: skip
 
     # --- lifecycle -------------------------------------------------------
+    @property
+    def client(self) -> OpenSearch:
+        """The client, after the templates and indices are set up: a write before them would let the
+        cluster create a daily index with guessed mappings. While the cluster is away every use raises
+        StoreError (the callers' retry: the storage consumer waits, alerts are spooled, the API says 503)."""
+        if self._pending is not None:
+            self._set_up_when_due()
+        return self._client
+
     def open(self) -> None:
+        with self._setup_lock:
+            self._set_up()
+
+    def open_when_reachable(self) -> None:
+        """Open, or when the cluster cannot be reached (refused, timed out, no master yet) start anyway
+        and set the indices up on first use: a server started before its cluster (a power cut) ingests
+        into its journal, detects and spools alerts meanwhile. Any other refusal (credentials, TLS,
+        a mapping conflict) still stops the start, since waiting would not fix it."""
         try:
-            self.replicas = resolve_replicas(self.client, self.replicas)
+            self.open()
+        except StoreError as exc:
+            if not _unreachable(exc.__cause__):
+                raise
+            log.warning("OpenSearch is not reachable yet; starting without it and retrying: %s", exc)
+
+    def _set_up_when_due(self) -> None:
+        with self._setup_lock:
+            if self._pending is None:
+                return
+            if time.monotonic() < self._next_setup:
+                raise StoreError(f"OpenSearch store {self.prefix!r} is not set up yet: {self._pending}")
+            self._set_up()
+            log.info("OpenSearch store %r set up: the cluster is reachable", self.prefix)
+
+    def _set_up(self) -> None:
+        client = self._client
+        try:
+            self.replicas = resolve_replicas(client, self.replicas)
             for name, body in m.templates(self.prefix, self.replicas).items():
-                self.client.indices.put_index_template(name=name, body=body)
+                client.indices.put_index_template(name=name, body=body)
             for name in ("alerts", "hosts", "units", "audit"):
-                if not self.client.indices.exists(index=self._index(name)):
+                if not client.indices.exists(index=self._index(name)):
                     try:
-                        self.client.indices.create(index=self._index(name))
+                        client.indices.create(index=self._index(name))
                     except TransportError as exc:
                         if exc.status_code != 400 or "already_exists" not in str(exc.error):
                             raise
             # fields added after an alerts index was created (a template only shapes new indices)
-            self.client.indices.put_mapping(index=self._index("alerts"), body=m.ALERT_ADDED_FIELDS)
+            client.indices.put_mapping(index=self._index("alerts"), body=m.ALERT_ADDED_FIELDS)
             # indices created before the replica count changed (a node added to the cluster) follow it
-            self.client.indices.put_settings(
+            client.indices.put_settings(
                 index=f"{self.prefix}-*", body={"index": {"number_of_replicas": self.replicas}},
                 params={"allow_no_indices": "true", "ignore_unavailable": "true"},
             )  # fmt: skip
-            self.ism_installed = install_ism(self.client, self.prefix, self.retention_days)
+            self.ism_installed = install_ism(client, self.prefix, self.retention_days)
         except (TransportError, OSConnectionError) as exc:
+            self._pending = str(exc)[:300]
+            self._next_setup = time.monotonic() + SETUP_RETRY_SECONDS
             raise StoreError(f"OpenSearch store {self.prefix!r} could not be opened: {exc}") from exc
+        self._pending = None
 
     def health(self) -> StoreHealth:
         """The cluster's health (cached a few seconds: every page's banner asks)."""
         now = time.monotonic()
         if self._health is not None and now - self._health[0] < self.health_ttl:
             return self._health[1]
-        found = cluster_health(self.client)
-        problem = found.problem
-        result = StoreHealth(problems=[problem] if problem else [], details={"cluster": found.as_dict()})
+        found = cluster_health(self._client)
+        problems = [found.problem] if found.problem else []
+        if self._pending is not None and found.status != "unreachable":
+            try:
+                self._set_up_when_due()  # the cluster is back: set up now rather than at the next write
+            except StoreError as exc:
+                problems.append(str(exc))
+        elif self._pending is not None:
+            problems.append("indices not set up yet (the cluster has not been reachable since the start)")
+        result = StoreHealth(problems=problems, details={"cluster": found.as_dict()})
         self._health = (now, result)
         return result
 
     def close(self) -> None:
-        self.client.close()
+        self._client.close()
 
     def drop_all(self) -> None:
         """Delete every index and template of this prefix (tests against a shared cluster)."""

@@ -78,3 +78,55 @@ def test_alerts_go_on_while_opensearch_is_away_and_land_once(tmp_path: Path) -> 
             assert cluster(node.url, "POST", "/outage-alerts/_search", body)["hits"]["total"]["value"] == 1
         finally:
             soc.stop()
+
+
+def test_a_server_started_while_its_cluster_is_away_ingests_detects_and_sets_up_later(tmp_path: Path) -> None:
+    # A power cut: the soclite machine boots before the cluster. The server must start anyway (agents
+    # and syslog keep sending), detect and spool, and set the indices up when the cluster answers:
+    # the events' daily index must then get soclite's mappings, not ones the cluster guessed.
+    host = f"os-late-{uuid.uuid4().hex[:6]}"
+    with own_node() as node:
+        soc = Soc(node.url, "late", tmp_path)
+        try:
+            soc.start()  # once with the cluster: the unit and the agent key exist (units live in the store)
+            assert soc.server is not None
+            soc.server.stop()
+            assert cluster(node.url, "GET", "/_cat/indices/late-events-*", format="json") == []
+            node.stop(keep_data=True)
+
+            api = soc.start()
+            soc.ingest("late-1", [syslog_record(host, "clamd[900]", "/tmp/hoadon.pdf.exe: Win.Trojan.Agent-1 FOUND"),
+                                  *[syslog_record(host, p, m) for p, m in BENIGN]])  # fmt: skip
+
+            def spooled() -> dict[str, Any] | None:
+                check = _store_check(soc)
+                return check if check["spooled"] > 0 else None
+
+            check = wait_for(
+                spooled, 90, "/health: the ClamAV alert spooled while the cluster was never reached"
+            )
+            assert check["status"] == "degraded" and "not set up yet" in check["reason"], check
+
+            node.start()
+
+            def landed() -> list[dict[str, Any]] | None:
+                soc.alive()
+                try:
+                    items = api.get("/api/v1/alerts", host=host.lower(), limit=100)["items"]
+                except httpx.HTTPStatusError:  # 503 until the store is set up
+                    return None
+                return items if any(a["rule_title"] == CLAMAV for a in items) else None
+
+            alerts = wait_for(landed, 120, "the spooled ClamAV alert in GET /api/v1/alerts", interval=0.5)
+            assert [a["rule_title"] for a in alerts].count(CLAMAV) == 1, alerts
+            total = len(BENIGN) + 1
+            wait_for(lambda: api.get("/api/v1/events", host=host)["total"] == total or None, 120,
+                     f"all {total} events stored")  # fmt: skip
+            wait_for(
+                lambda: _store_check(soc)["status"] == "ok" or None, 60, "/health's store check ok again"
+            )
+            mapping = cluster(node.url, "GET", "/late-events-*/_mapping/field/host.name")
+            types = {i: f["mappings"]["host.name"]["mapping"]["name"]["type"] for i, f in mapping.items()}
+            assert types and set(types.values()) == {"keyword"}, types  # the template's, not a guessed "text"
+        finally:
+            soc.stop()
