@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from soclite.config import Settings
+from soclite.control.connectors import ConnectorEvent
 from soclite.control.outbox import (
     ActionRecord,
     ActionStatus,
-    ConnectorEvent,
     ConnectorStatus,
     HistoryEntry,
     OutboxStore,

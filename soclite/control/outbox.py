@@ -27,7 +27,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field
 
+from soclite.control.connectors import ConnectorHistory
 from soclite.control.iocs import IocLists
 from soclite.control.schema import MIGRATIONS
 from soclite.db import Database
@@ -55,7 +55,9 @@ class ActionStatus(StrEnum):
 
 
 #: a row an admin may still cancel: not running (the worker owns it) and not finished
-CANCELLABLE = frozenset({ActionStatus.AWAITING_APPROVAL, ActionStatus.PENDING, ActionStatus.FAILED, ActionStatus.DEAD})
+CANCELLABLE = frozenset(
+    {ActionStatus.AWAITING_APPROVAL, ActionStatus.PENDING, ActionStatus.FAILED, ActionStatus.DEAD}
+)
 
 
 class TwoPersonRule(AuthError):
@@ -135,22 +137,18 @@ def _row(row: Any) -> ActionRecord:
     return ActionRecord.model_validate(data)
 
 
-@dataclass(frozen=True)
-class ConnectorEvent:
-    name: str
-    at: str
-    state: str  # "up" | "down"
-    detail: str | None
-
-
-class OutboxStore(IocLists):
+class OutboxStore(IocLists, ConnectorHistory):
     """See the module docstring. Thread-safe: writes go through :meth:`Database.write`.
 
     ``db`` is the shared control database; a path opens a database of its own at that path (tests, tools).
     """
 
     def __init__(
-        self, db: Database | Path | str, *, clock: Callable[[], float] = time.time, connector: str | None = None
+        self,
+        db: Database | Path | str,
+        *,
+        clock: Callable[[], float] = time.time,
+        connector: str | None = None,
     ) -> None:
         self._owns_db = not isinstance(db, Database)
         self.db = db if isinstance(db, Database) else Database(db, MIGRATIONS, name="control")
@@ -462,7 +460,8 @@ class OutboxStore(IocLists):
         error first: what the notification centre and /health show ("7 notify_email dead: Connection refused")."""
         sql = (
             "SELECT action, status, count(*) AS n, max(updated_at) AS last_at FROM actions"
-            " WHERE status IN ('failed', 'dead')" + (" AND updated_at >= ?" if since else "")
+            " WHERE status IN ('failed', 'dead')"
+            + (" AND updated_at >= ?" if since else "")
             + " GROUP BY action, status ORDER BY last_at DESC"
         )
         reader = self.db.reader()
@@ -484,35 +483,7 @@ class OutboxStore(IocLists):
             args.append(lane)
         return int(self.db.reader().execute(sql, args).fetchone()[0])
 
-    # --- connector state and IoC lists ----------------------------------------------------------------
-    def connector_update(self, name: str, **fields: Any) -> None:
-        """Record last_success/last_error/last_heartbeat/cursor; ``sent_increment`` adds to ``sent``.
-
-        An error marks the connector down and a success (or ``reachable=True``) up, in its history."""
-        increment = int(fields.pop("sent_increment", 0))
-        #: True = the peer answered (e.g. refused one object): an error, but no outage
-        reachable = fields.pop("reachable", None)
-        with self.db.write() as conn:
-            conn.execute("INSERT OR IGNORE INTO connector_state (name) VALUES (?)", (name,))
-            # the outage history the reports compute downtime from
-            if reachable is True:
-                _record_transition(
-                    conn, name, "up", str(fields.get("last_error_at") or _now_iso()), None
-                )
-            elif fields.get("last_error"):
-                at = str(fields.get("last_error_at") or _now_iso())
-                _record_transition(conn, name, "down", at, str(fields["last_error"]))
-            elif fields.get("last_success") or fields.get("last_heartbeat"):
-                at = str(fields.get("last_success") or fields.get("last_heartbeat"))
-                _record_transition(conn, name, "up", at, None)
-            if fields:
-                assignments = ", ".join(f"{key} = ?" for key in fields)
-                conn.execute(
-                    f"UPDATE connector_state SET {assignments} WHERE name = ?", (*fields.values(), name)
-                )
-            if increment:
-                conn.execute("UPDATE connector_state SET sent = sent + ? WHERE name = ?", (increment, name))
-
+    # --- connector state (its up/down history: ConnectorHistory) ----------------------------------------------------------------
     def connector_status(self, name: str, lane: str = "national") -> ConnectorStatus:
         row = self.db.reader().execute("SELECT * FROM connector_state WHERE name = ?", (name,)).fetchone()
         data: dict[str, Any] = dict(row) if row is not None else {"name": name}
@@ -527,26 +498,17 @@ class OutboxStore(IocLists):
         data["dead"] = self.count(ActionStatus.DEAD.value, lane)
         return ConnectorStatus.model_validate(data)
 
-    def connector_events(self, name: str) -> list[ConnectorEvent]:
-        """Up/down transitions of connector ``name``, oldest first."""
-        rows = self.db.reader().execute(
-            "SELECT name, at, state, detail FROM connector_events WHERE name = ? ORDER BY id", (name,)
-        )
-        return [ConnectorEvent(r[0], r[1], r[2], r[3]) for r in rows]
-
-    def connector_downtime(
-        self, name: str, start: datetime, end: datetime, now: datetime | None = None
-    ) -> tuple[float, int]:
-        """Seconds the connector was down within [start, end) (up to ``now``) and how many outages."""
-        return downtime_seconds(self.connector_events(name), start, end, now or datetime.now(UTC))
-
     def succeeded_between(self, action: str, start: datetime, end: datetime) -> int:
         """Rows of ``action`` whose success was recorded in [start, end) (the time it was sent, not asked)."""
-        row = self.db.reader().execute(
-            "SELECT count(DISTINCT h.action_id) FROM action_history h JOIN actions a ON a.id = h.action_id"
-            " WHERE a.action = ? AND h.status = 'succeeded' AND h.at >= ? AND h.at < ?",
-            (action, isoformat(start), isoformat(end)),
-        ).fetchone()
+        row = (
+            self.db.reader()
+            .execute(
+                "SELECT count(DISTINCT h.action_id) FROM action_history h JOIN actions a ON a.id = h.action_id"
+                " WHERE a.action = ? AND h.status = 'succeeded' AND h.at >= ? AND h.at < ?",
+                (action, isoformat(start), isoformat(end)),
+            )
+            .fetchone()
+        )
         return int(row[0])
 
     # --- health -------------------------------------------------------------------------------------
@@ -589,49 +551,3 @@ class OutboxStore(IocLists):
             "INSERT INTO action_history (action_id, at, status, detail) VALUES (?, ?, ?, ?)",
             (action_id, _now_iso(), status, detail),
         )
-
-
-def _record_transition(conn: Any, name: str, state: str, at: str, detail: str | None) -> bool:
-    """Append ``state`` for connector ``name`` unless it is already its last state; return whether it did."""
-    last = conn.execute(
-        "SELECT state FROM connector_events WHERE name = ? ORDER BY id DESC LIMIT 1", (name,)
-    ).fetchone()
-    if last is not None and last[0] == state:
-        return False
-    conn.execute(
-        "INSERT INTO connector_events (name, at, state, detail) VALUES (?, ?, ?, ?)",
-        (name, at, state, (detail or "")[:500] or None),
-    )
-    return True
-
-
-def downtime_seconds(
-    history: list[ConnectorEvent], start: datetime, end: datetime, now: datetime
-) -> tuple[float, int]:
-    """Seconds spent ``down`` within [start, min(end, now)) and the number of outages touching it."""
-    stop = min(end, now)
-    if stop <= start:
-        return 0.0, 0
-    total = 0.0
-    outages = 0
-    down_since: datetime | None = None
-    for event in history:
-        at = datetime.fromisoformat(event.at.replace("Z", "+00:00"))
-        if event.state == "down" and down_since is None:
-            down_since = at
-        elif event.state == "up" and down_since is not None:
-            seconds = _overlap(down_since, at, start, stop)
-            if seconds > 0 or start <= down_since < stop:
-                outages += 1
-            total += seconds
-            down_since = None
-    if down_since is not None:
-        seconds = _overlap(down_since, stop, start, stop)
-        if seconds > 0 or start <= down_since < stop:
-            outages += 1
-        total += seconds
-    return total, outages
-
-
-def _overlap(a: datetime, b: datetime, start: datetime, stop: datetime) -> float:
-    return max(0.0, (min(b, stop) - max(a, start)).total_seconds())
