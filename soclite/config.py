@@ -11,14 +11,15 @@ CLI and by the app factory, and tests pass their own :class:`Settings`.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from soclite.errors import ConfigError
 
@@ -128,7 +129,8 @@ class ServerSettings(BaseModel):
 class StoreSettings(BaseModel):
     kind: Literal["sqlite", "opensearch"] = "sqlite"
     #: OpenSearch cluster URL(s); only with kind=opensearch.
-    opensearch_url: list[str] = Field(default_factory=lambda: ["https://localhost:9200"])
+    #: In the environment (SOCLITE_STORE__OPENSEARCH_URL) a plain comma-separated list, not JSON.
+    opensearch_url: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["https://localhost:9200"])
     opensearch_username: str | None = None
     opensearch_password: SecretStr | None = None
     #: TLS verification is on by default; point ca_certs at the cluster's CA instead of turning it off.
@@ -157,6 +159,8 @@ class StoreSettings(BaseModel):
     @field_validator("opensearch_url", mode="before")
     @classmethod
     def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)  # a JSON list still works (a ValueError names the key)
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value

@@ -32,6 +32,21 @@ def test_yaml_file_then_environment_wins(tmp_path: Path, monkeypatch: pytest.Mon
     assert settings.store.opensearch_url == ["https://a:9200", "https://b:9200"]
 
 
+@pytest.mark.parametrize(
+    ("value", "urls"),
+    [
+        ("https://os1:9200", ["https://os1:9200"]),
+        ("https://os1:9200, https://os2:9200", ["https://os1:9200", "https://os2:9200"]),
+        ('["https://os1:9200", "https://os2:9200"]', ["https://os1:9200", "https://os2:9200"]),
+    ],
+)
+def test_opensearch_urls_from_the_environment(value: str, urls: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # as the README says: one URL or a comma-separated list (pydantic-settings used to demand JSON here
+    # and refused a plain URL with "error parsing value for field store")
+    monkeypatch.setenv("SOCLITE_STORE__OPENSEARCH_URL", value)
+    assert load_settings().store.opensearch_url == urls
+
+
 def test_invalid_value_names_file_and_key(tmp_path: Path) -> None:
     config = tmp_path / "bad.yml"
     config.write_text("server:\n  http_port: seventy\n")
