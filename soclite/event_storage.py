@@ -16,6 +16,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from soclite.errors import StoreError
 from soclite.models import HOST_NAME, UNIT, Event
 
 if TYPE_CHECKING:
@@ -37,6 +38,12 @@ def register_consumers(journal: Journal) -> None:
     journal.register(*CONSUMERS, replaces=LEGACY_CONSUMER)
 
 
+#: host names whose unit is cached at most (a cache this size is ~10 MB; a larger inventory re-reads)
+MAX_CACHED_HOSTS = 100_000
+#: seconds before host units are asked for again after the store failed to answer
+OUTAGE_RETRY = 30.0
+
+
 class HostUnits:
     """Host name → the unit of its inventory entry, for events that arrive without one (syslog).
 
@@ -49,25 +56,47 @@ class HostUnits:
         self._units: dict[str, tuple[str | None, float]] = {}
 
     def unit_of(self, name: str) -> str | None:
-        key = name.lower()
-        now = time.monotonic()
-        hit = self._units.get(key)
-        if hit is not None and now - hit[1] < self.ttl:
-            return hit[0]
-        host = self.store.find_host(key)
-        unit = host.unit if host is not None else None
-        self._units[key] = (unit, now)
-        return unit
+        self._look_up([name.lower()])
+        return self._units[name.lower()][0]
 
     def remember(self, name: str, unit: str | None) -> None:
         self._units[name.lower()] = (unit, time.monotonic())
 
     def fill(self, events: list[Event]) -> None:
-        for event in events:
-            if event.get(UNIT) is None:
-                name = event.get(HOST_NAME)
-                if isinstance(name, str) and name:
-                    event[UNIT] = self.unit_of(name)
+        """Set the unit of every event without one, with one store lookup for the batch's unknown hosts."""
+        missing = [event for event in events if event.get(UNIT) is None]
+        named = [(event, name.lower()) for event in missing if isinstance(name := event.get(HOST_NAME), str) and name]
+        if not named:
+            return
+        self._look_up(list(dict.fromkeys(key for _, key in named)))
+        for event, key in named:
+            event[UNIT] = self._units[key][0]
+
+    def _look_up(self, keys: list[str]) -> None:
+        """Make sure every key has a fresh cache entry (a store miss is cached too, as no unit)."""
+        now = time.monotonic()
+        stale = [key for key in keys if (hit := self._units.get(key)) is None or now - hit[1] >= self.ttl]
+        if not stale:
+            return
+        if len(self._units) + len(stale) > MAX_CACHED_HOSTS:  # bounded: random host names cannot grow it
+            self._units = {k: hit for k, hit in self._units.items() if now - hit[1] < self.ttl}
+            if len(self._units) + len(stale) > MAX_CACHED_HOSTS:
+                self._units.clear()
+        # one request for all of them: on OpenSearch a lookup per host (2,500 workstations first heard of
+        # together, and again at every expiry) held both consumers up for seconds
+        try:
+            found = self.store.find_hosts(stale)
+        except StoreError as exc:
+            # The store is away: keep what was known (a host rarely changes unit) and ask again soon;
+            # a host never seen gets no unit meanwhile. Raising would stop detection for the whole outage.
+            log.warning("host units not refreshed (store unavailable, asked again in %.0f s): %s", OUTAGE_RETRY, exc)
+            retry_at = now - self.ttl + OUTAGE_RETRY
+            for key in stale:
+                self._units[key] = ((self._units.get(key) or (None, 0.0))[0], retry_at)
+            return
+        for key in stale:
+            host = found.get(key)
+            self._units[key] = (host.unit if host is not None else None, now)
 
 
 class EventStorage:

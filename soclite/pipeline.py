@@ -54,6 +54,8 @@ CONSUMER = DETECTION
 _ALERT_NS = uuid.UUID("6c1c1e1a-59f1-4f43-9a53-1c0c2a3f5e01")
 #: matched event ids kept on an alert (the count keeps growing beyond this)
 MAX_EVENT_IDS = 20
+#: hosts remembered as "refreshed in the last minute" before the stale ones are dropped
+HOST_SEEN_PRUNE = 50_000
 
 
 class Pipeline:
@@ -397,11 +399,15 @@ class Pipeline:
         touch: dict[str, datetime] = {}
         create: dict[str, Host] = {}
         keys: dict[str, str] = {}
-        for key, event in latest.items():
-            if now - self._host_seen.get(key, -1e9) < 60:
-                continue
+        if len(self._host_seen) > HOST_SEEN_PRUNE:  # bounded: an entry a minute old means "refresh" anyway
+            self._host_seen = {k: at for k, at in self._host_seen.items() if now - at < 60}
+        due = {key: event for key, event in latest.items() if now - self._host_seen.get(key, -1e9) >= 60}
+        # one lookup for the batch: on OpenSearch a lookup per host (2,500 workstations first heard
+        # of together, again every minute) held detection up for seconds at a time
+        found = store.find_hosts(list(due))
+        for key, event in due.items():
             self._host_seen[key] = now
-            host = store.find_host(key)
+            host = found.get(key)
             unit = event.get(UNIT)
             if host is not None and host.unit is not None and unit is not None and host.unit != unit:
                 # Another unit's event naming this host does not make it "online": only its own unit's

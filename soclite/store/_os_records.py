@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +23,8 @@ from soclite.store.base import HostChange, HostQuery, Page
 
 #: update_host with ``create``: rounds of (update, else create) when the host keeps appearing/vanishing
 _CREATE_ATTEMPTS = 5
+#: host names per search of find_hosts (three terms lists of this many: well under the 65,536 limit)
+FIND_CHUNK = 1000
 
 
 class OpenSearchRecords(OpenSearchBase):
@@ -125,6 +127,34 @@ class OpenSearchRecords(OpenSearchBase):
             if hits:
                 return self._to_host(hits[0]["_source"])
         return None
+
+    def find_hosts(self, names: Sequence[str]) -> dict[str, Host]:
+        """One search per FIND_CHUNK names, resolved as find_host would: id, then name, then agent id."""
+        found: dict[str, Host] = {}
+        for start in range(0, len(names), FIND_CHUNK):
+            chunk = list(names[start : start + FIND_CHUNK])
+            keys = sorted({name.lower() for name in chunk})
+            should = [{"terms": {"id": keys}}, {"terms": {"name_key": keys}}, {"terms": {"agent_id": chunk}}]
+            size = 3 * len(chunk)
+            body = {"query": {"bool": {"should": should, "minimum_should_match": 1}}, "size": size}
+            hits = self._search(self._index("hosts"), body)["hits"]["hits"]
+            by_field: dict[str, dict[str, Host]] = {"id": {}, "name_key": {}, "agent_id": {}}
+            for hit in hits:
+                source = hit["_source"]
+                stored = self._to_host(source)
+                for field, seen in by_field.items():
+                    if source.get(field):
+                        seen.setdefault(str(source[field]), stored)
+            for name in chunk:
+                key = name.lower()
+                host: Host | None = (
+                    by_field["id"].get(key) or by_field["name_key"].get(key) or by_field["agent_id"].get(name)
+                )
+                if host is None and len(hits) >= size:
+                    host = self.find_host(name)  # the page was full (many hosts share a name): ask alone
+                if host is not None:
+                    found[name] = host
+        return found
 
     def query_hosts(self, query: HostQuery) -> Page[Host]:
         flt = host_filter(query)

@@ -380,6 +380,19 @@ class Store(abc.ABC):
     def find_host(self, name: str) -> Host | None:
         """By host name (case-insensitive) or agent id."""
 
+    def find_hosts(self, names: Sequence[str]) -> dict[str, Host]:
+        """:meth:`find_host` of many names at once: the names found (as given) with their hosts.
+
+        Detection refreshes every host it hears of once a minute; a remote store overrides this with
+        one request for all of them instead of one (or three) per host.
+        """
+        found: dict[str, Host] = {}
+        for name in names:
+            host = self.find_host(name)
+            if host is not None:
+                found[name] = host
+        return found
+
     @abc.abstractmethod
     def query_hosts(self, query: HostQuery) -> Page[Host]: ...
 

@@ -260,6 +260,15 @@ class AlertSpool:
             self._failed(exc)
             return None  # the inventory refresh waits for the store; detection does not
 
+    def find_hosts(self, names: Sequence[str]) -> dict[str, Host]:
+        try:
+            return self.store.find_hosts(names)
+        except StoreError as exc:
+            if not _unavailable(exc):
+                raise
+            self._failed(exc)
+            return {}
+
     def touch_hosts(
         self, seen: Mapping[str, datetime], *, create: Mapping[str, Host] | None = None
     ) -> list[Host]:

@@ -25,6 +25,10 @@ class FaultyProxy:
         #: each fault: ("reject", status) for the whole request, or ("items", {position: status})
         self.bulk_faults: deque[tuple[str, Any]] = deque()
         self.bulk_requests = 0
+        #: every request's path, in order (what the store asked the cluster, and how often)
+        self.paths: list[str] = []
+        #: answer every request with 503, as a cluster without a master does
+        self.away = False
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,6 +39,10 @@ class FaultyProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path = self.path
+                proxy.paths.append(urlsplit(path).path)
+                if proxy.away:
+                    self._reply(503, {"error": {"type": "cluster_block_exception", "reason": "no master"}, "status": 503})
+                    return
                 fault = None
                 if urlsplit(path).path.endswith("/_bulk"):
                     proxy.bulk_requests += 1

@@ -412,6 +412,22 @@ def test_hosts(store: Store) -> None:
     assert ids == [f"pc-{i:02d}" for i in range(12)]
 
 
+def test_find_hosts_answers_as_find_host_does_for_each_name(store: Store) -> None:
+    # detection looks up every host it hears of in one call: by id, by name (any case), by agent id
+    store.put_host(Host(id="ws-01", name="WS-01", unit="u1", agent_id="agent-a"))
+    store.put_host(Host(id="srv-db", name="DB-Server", unit="u2", agent_id="agent-b"))
+    store.put_host(Host(id="h-3", name="Kiosk", unit="u1"))
+    names = ["ws-01", "WS-01", "db-server", "agent-b", "kiosk", "ghost", "agent-zz"]
+    found = store.find_hosts(names)
+    assert {name: host.id for name, host in found.items()} == {
+        "ws-01": "ws-01", "WS-01": "ws-01", "db-server": "srv-db", "agent-b": "srv-db", "kiosk": "h-3",
+    }  # fmt: skip
+    for name in names:
+        one = store.find_host(name)
+        assert (one.id if one else None) == (found[name].id if name in found else None), name
+    assert store.find_hosts([]) == {}
+
+
 def test_units(store: Store) -> None:
     store.put_unit(Unit(code="tinh", name="Tỉnh"))
     store.put_unit(Unit(code="so-tttt", name="Sở TT&TT", parent="tinh"))
