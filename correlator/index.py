@@ -153,8 +153,16 @@ FOLD_SENTINEL = -1
 _IS_LIST = list.__instancecheck__
 
 
+_PLAIN = frozenset({str, int, bool})
+_PLAIN_OR_LIST = _PLAIN | {list}
+
+
 def _plain_list(items: list[Any]) -> bool:
-    return all(type(x) in (str, int, bool) or (type(x) is list and _plain_list(x)) for x in items)
+    """Only str/int/bool items, or lists of them (recursively): one C-level pass for a flat list."""
+    types = set(map(type, items))
+    if types <= _PLAIN:
+        return True
+    return types <= _PLAIN_OR_LIST and all(_plain_list(x) for x in items if type(x) is list)
 
 
 def json_all(ev: dict[str, Any]) -> bytes | None:
