@@ -153,8 +153,16 @@ FOLD_SENTINEL = -1
 _IS_LIST = list.__instancecheck__
 
 
+_PLAIN = frozenset({str, int, bool})
+_PLAIN_OR_LIST = _PLAIN | {list}
+
+
 def _plain_list(items: list[Any]) -> bool:
-    return all(type(x) in (str, int, bool) or (type(x) is list and _plain_list(x)) for x in items)
+    """Only str/int/bool items, or lists of them (recursively): one C-level pass for a flat list."""
+    types = set(map(type, items))
+    if types <= _PLAIN:
+        return True
+    return types <= _PLAIN_OR_LIST and all(_plain_list(x) for x in items if type(x) is list)
 
 
 def json_all(ev: dict[str, Any]) -> bytes | None:
@@ -356,8 +364,8 @@ class TypeIndex:
             entry = scan_of.get(field) if field != ALL else None
             self.by_field[field] = (entry, exact_of.get(field), numbers_of.get(field))
         self.field_set = frozenset(self.by_field)
-        #: per field: short value → (the candidates it makes, its lower-cased form or None); see MEMO_LEN
-        self.memo: dict[str, dict[str, tuple[tuple[int, ...], str | None]]] = {f: {} for f in self.by_field}
+        #: per field: short value → (the candidates it makes, its lower-cased form); see MEMO_LEN
+        self.memo: dict[str, dict[str, tuple[tuple[int, ...], str]]] = {f: {} for f in self.by_field}
         #: few fields: test each (a dict lookup apiece) rather than walk the event's keys
         self.field_list: tuple[str, ...] | None = (
             tuple(self.by_field) if len(self.by_field) <= FEW_FIELDS else None
@@ -467,12 +475,12 @@ class TypeIndex:
                         seen.clear()
                     mine: set[int] = set()
                     low = field_hits(field, value, mine, lw)
-                    got = seen[value] = (tuple(mine), low)
-                hits, low = got
+                    got = seen[value] = (tuple(mine), value.lower() if low is None else low)
+                # the lower-cased value too: candidate rules read most of these fields, and one dict store
+                # here costs less than a Lowered.__missing__ call (lower-casing again) in each rule later
+                hits, lw[field] = got
                 if hits:
                     found.update(hits)
-                if low is not None:
-                    lw[field] = low
                 continue
             if keyword_scan is not None and type(value) is str and len(value) > LONG_VALUE:
                 both = self.with_keywords.get(field, _UNBUILT)

@@ -235,3 +235,59 @@ def test_memoised_field_values_give_the_same_candidates(monkeypatch: pytest.Monk
         assert sum(got) == 2 * 4  # two images, four spellings of alice
     memo = next(iter(indexed._indexes.values())).memo
     assert all(len(values) <= 2 for values in memo.values())
+
+
+def test_memoised_fields_fill_the_lowered_view() -> None:
+    """Every memoised field's lower-cased value is in Lowered after candidates(), on a memo miss and hit alike,
+    and equals what Lowered computes itself (İ and the Kelvin sign included)."""
+    rs = RuleSet()
+    load_text(MEMO_RULE, "memo", rs, {})
+    engine = Engine(rs)
+    ev = {"logsource.product": "test", "Image": "C:\\İSTANBUL\\\u212aMD.EXE", "User": "Alice"}
+    for _ in range(2):  # the first call fills the memo, the second reads it
+        event = dict(ev)
+        _, index = engine._index_for(event)
+        lw = Lowered(event)
+        index.candidates(event, lw)
+        assert "Image" in index.by_field
+        for field in index.by_field:
+            assert dict.get(lw, field) == Lowered(event)[field] == event[field].lower()
+
+
+def test_a_learning_rebuild_keeps_counting_long_values() -> None:
+    """The combined field+keyword scanner of a field comes after COMBINE_AFTER long values of the event type,
+    not of each index: the index rebuilt by learning goes on from the count (it compiled mid-stream later)."""
+    rule = """
+title: two options
+id: 7a0b3c2e-2222-4a4a-9b9b-000000000002
+status: test
+level: high
+logsource:
+    product: test
+detection:
+    selection:
+        CommandLine|contains: 'common-longer-literal'
+        User|contains: 'rare'
+    condition: selection
+"""
+    rs = RuleSet()
+    load_text(rule, "r", rs, {})
+    load_text(KEYWORDS.format(n=1, kw="sekurlsa::"), "kw", rs, {})
+    load_text(FIELDED, "fielded", rs, {})  # keeps CommandLine literals in the index when the rule above learns User
+    engine, exhaustive = Engine(rs), Engine(rs, indexed=False)
+    pad = "x" * index_module.LONG_VALUE
+    events = [
+        {"logsource.product": "test", "CommandLine": f"{pad} common-longer-literal {i}", "User": f"user{i}"}
+        for i in range(LEARN_SAMPLES + 3)
+    ]
+    events.append({"logsource.product": "test", "CommandLine": f"{pad} common-longer-literal", "User": "rare"})
+    events.append({"logsource.product": "test", "CommandLine": f"{pad} sekurlsa::", "User": "bob"})
+    for ev in events:
+        assert [r.id for r in engine.match(dict(ev))] == [r.id for r in exhaustive.match(dict(ev))]
+    index = next(iter(engine._indexes.values()))
+    if index.keyword_scan is None:  # no Hyperscan: no JSON keyword path, no combined scanner
+        pytest.skip("needs Hyperscan")
+    assert index.rebuilds == 1
+    # the count stops once the combined scanner is built; a rebuilt index restarting from 0 would have 2
+    assert index.long_seen["CommandLine"] > index_module.COMBINE_AFTER
+    assert index.with_keywords.get("CommandLine") is not None
