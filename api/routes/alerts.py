@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field
 
 from soclite import attack, sitetime
 from soclite.api import process_tree, triage
-from soclite.api.deps import AnalystDep, RuntimeDep, ScopeDep, narrow
+from soclite.api.deps import AnalystDep, RuntimeDep, ScopeDep, ViewsDep, narrow
+from soclite.api.viewcache import query_key
 from soclite.csvsafe import safe_row
 from soclite.errors import NotFoundError, TriageError
 from soclite.models import AlertStatus, Level, Severity, utcnow
@@ -171,9 +172,11 @@ def run_query(runtime: Runtime, query: AlertQuery) -> dict[str, Any]:
 
 
 @router.get("")
-def list_alerts(runtime: RuntimeDep, scope: ScopeDep, filters: FiltersDep) -> dict[str, Any]:
+def list_alerts(runtime: RuntimeDep, scope: ScopeDep, filters: FiltersDep, views: ViewsDep) -> dict[str, Any]:
     """Alerts in the caller's unit scope, newest first → {"total", "items", "next"}."""
-    return run_query(runtime, filters.query(runtime, scope))
+    query = filters.query(runtime, scope)
+    # the same page for every caller of the same scope and filters, until an alert changes (viewcache)
+    return views.get(("api_alerts", query_key(query)), runtime.store.alerts_version(), lambda: run_query(runtime, query))
 
 
 EXPORT_COLUMNS = ("id", "severity", "level", "status", "rule_id", "rule_title", "host", "unit", "assignee",
