@@ -101,6 +101,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     from soclite.api.sessions import SessionCodec
     from soclite.api.ui import mount_ui
+    from soclite.api.viewcache import ViewCache
     from soclite.control.sessions import LoginThrottle
 
     @contextlib.asynccontextmanager
@@ -135,6 +136,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.sessions = SessionCodec(runtime.settings)
     app.state.login_throttle = LoginThrottle(runtime.control, runtime.settings.auth.login_attempts_per_minute)
     app.state.metrics = Metrics(runtime)
+    app.state.views = ViewCache()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     security.install(app, runtime.settings)
 

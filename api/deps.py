@@ -17,6 +17,7 @@ from fastapi import Depends, HTTPException, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from soclite.api.sessions import SessionCodec, csrf_ok
+from soclite.api.viewcache import ViewCache
 from soclite.control.identity import Principal, Role
 from soclite.errors import AuthError
 from soclite.runtime import Runtime
@@ -43,6 +44,19 @@ async def _runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+
+
+def view_cache(request: Request) -> ViewCache:
+    """The app's cache of alert page answers (soclite.api.viewcache)."""
+    views: ViewCache = request.app.state.views
+    return views
+
+
+async def _views(request: Request) -> ViewCache:
+    return view_cache(request)
+
+
+ViewsDep = Annotated[ViewCache, Depends(_views)]
 
 
 def session_codec(request: Request) -> SessionCodec:

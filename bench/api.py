@@ -8,15 +8,18 @@
 The app runs under uvicorn on 127.0.0.1; requests go through httpx over real
 loopback HTTP with a bearer token, like an analyst's browser or a script.
 Target (issue 5): p95 of a filtered alert page <= 200 ms.
-Target (issue 15, ``--concurrency``): 100 concurrent clients (httpx async, one connection each) on the
-web UI's alert queue and alert detail pages and the API's alert list and alert: p95 < 500 ms. The last
-line is JSON (``--json``): requests, requests/s, p50/p95/p99 overall and per page, errors.
+Target (issue 15, ``--concurrency``): 100 concurrent clients (asyncio, one kept connection each; ``--client
+httpx`` for httpx's AsyncClient, which costs as much CPU per request as the server) on the web UI's alert
+queue and alert detail pages and the API's alert list and alert: p95 < 500 ms. The last line is JSON
+(``--json``): requests, requests/s, p50/p95/p99 overall and per page, errors, the server's and the clients'
+CPU per request and the load average (other work on the machine moves the latencies, not the CPU figures).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -27,6 +30,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -103,12 +107,68 @@ def _pct(times: list[float], q: float) -> float:
     return times[min(len(times) - 1, int(len(times) * q))] if times else float("nan")
 
 
-async def _concurrent(base: str, cookies: httpx.Cookies, token: str, alert_ids: list[str], clients: int,
-                      seconds: float, think: float) -> dict[str, object]:
+class _Connection:
+    """One keep-alive HTTP/1.1 connection over asyncio streams, for ``--client raw``.
+
+    httpx spent as much CPU per request as the server (~2 ms) on a machine whose two cores the clients and
+    the server share: the run measured the client half the time. This sends what a browser sends on a kept
+    connection (GET, Host, Accept, Cookie, Authorization) and reads the status, the headers and exactly
+    Content-Length bytes (or the chunks) of the body: an answer is timed when its last byte has arrived.
+    """
+
+    def __init__(self, host: str, port: int, cookies: dict[str, str]) -> None:
+        self.host, self.port, self.cookies = host, port, dict(cookies)
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str, headers: dict[str, str]) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        lines = [f"GET {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Accept: text/html"]
+        if self.cookies:
+            lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        status = int(head[0].split(" ", 2)[1])
+        fields: dict[str, str] = {}
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            if name.lower() == "set-cookie":
+                key, _, rest = value.strip().partition("=")
+                self.cookies[key] = rest.split(";", 1)[0]
+            elif name:
+                fields[name.lower()] = value.strip()
+        if "content-length" in fields:
+            await self.reader.readexactly(int(fields["content-length"]))
+        elif fields.get("transfer-encoding", "").lower() == "chunked":
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+        else:
+            raise httpx.RemoteProtocolError(f"{path}: an answer without a length")
+        if fields.get("connection", "").lower() == "close":
+            await self.close()
+        return status
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+async def _concurrent(base: str, cookies: dict[str, str], token: str, alert_ids: list[str], clients: int,
+                      seconds: float, think: float, kind: str = "raw") -> dict[str, object]:
     """``clients`` clients, each on its own connection, looping for ``seconds`` over the four pages in turn,
     waiting ``think`` seconds after each answer (0: a closed loop, every client always waiting on the server,
-    so latency = clients / throughput by Little's law; an analyst reads a page before the next click)."""
-    pages = {
+    so latency = clients / throughput by Little's law; an analyst reads a page before the next click).
+    ``kind``: ``raw`` (:class:`_Connection`, light) or ``httpx`` (one AsyncClient per client)."""
+    pages: dict[str, Callable[[int], str]] = {
         "ui_queue": lambda i: "/alerts",
         "ui_alert": lambda i: f"/alerts/{alert_ids[i % len(alert_ids)]}",
         "api_alerts": lambda i: "/api/v1/alerts?status=new&limit=50",
@@ -118,14 +178,19 @@ async def _concurrent(base: str, cookies: httpx.Cookies, token: str, alert_ids: 
     times: dict[str, list[float]] = {name: [] for name in names}
     errors: list[str] = []
     stop = time.perf_counter() + seconds
+    url = httpx.URL(base)
 
     async def client(n: int) -> None:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        jar = httpx.Cookies()
+        for name, value in cookies.items():
+            jar.set(name, value)
         # Analysts neither start nor click in step: with one fixed think time all clients stayed in phase and
         # hit the server as one burst of 100 every second. Each client starts at a random point of the first
         # think time and thinks 0.5–1.5 × think (mean: think), seeded so runs compare.
         rng = random.Random(n)
-        async with httpx.AsyncClient(base_url=base, cookies=cookies, timeout=120, limits=limits,
+        raw = _Connection(url.host, url.port or 80, cookies) if kind == "raw" else None
+        async with httpx.AsyncClient(base_url=base, cookies=jar, timeout=120, limits=limits,
                                      headers={"Accept": "text/html"}) as http:
             if think:
                 await asyncio.sleep(rng.uniform(0, think))
@@ -135,25 +200,32 @@ async def _concurrent(base: str, cookies: httpx.Cookies, token: str, alert_ids: 
                 headers = {"Authorization": f"Bearer {token}"} if name.startswith("api") else {}
                 t0 = time.perf_counter()
                 try:
-                    r = await http.get(pages[name](i), headers=headers)
-                    ok = r.status_code == 200
+                    if raw is not None:
+                        code = await asyncio.wait_for(raw.get(pages[name](i), headers), 120)
+                    else:
+                        code = (await http.get(pages[name](i), headers=headers)).status_code
+                    ok = code == 200
                     if not ok:
-                        errors.append(f"{name}: HTTP {r.status_code}")
-                except httpx.HTTPError as exc:
+                        errors.append(f"{name}: HTTP {code}")
+                except (TimeoutError, httpx.HTTPError, OSError, asyncio.IncompleteReadError) as exc:
                     ok = False
                     errors.append(f"{name}: {type(exc).__name__}")
+                    if raw is not None:
+                        await raw.close()
                 if ok:
                     times[name].append((time.perf_counter() - t0) * 1000)
                 i += 1
                 if think:
                     await asyncio.sleep(think * rng.uniform(0.5, 1.5))
+        if raw is not None:
+            await raw.close()
 
     began = time.perf_counter()
     await asyncio.gather(*(client(n) for n in range(clients)))
     elapsed = time.perf_counter() - began
     every = sorted(t for ts in times.values() for t in ts)
     out: dict[str, object] = {
-        "clients": clients, "think_s": think, "seconds": round(elapsed, 1), "requests": len(every),
+        "clients": clients, "client": kind, "think_s": think, "seconds": round(elapsed, 1), "requests": len(every),
         "requests_per_s": round(len(every) / elapsed, 1), "p50_ms": round(_pct(every, 0.50), 1),
         "p95_ms": round(_pct(every, 0.95), 1), "p99_ms": round(_pct(every, 0.99), 1),
         "errors": len(errors), "first_errors": errors[:5],
@@ -166,11 +238,14 @@ async def _concurrent(base: str, cookies: httpx.Cookies, token: str, alert_ids: 
 
 
 def _load(base: str, cookies: dict[str, str], token: str, alert_ids: list[str], clients: int,
-          seconds: float, think: float) -> dict[str, object]:
-    jar = httpx.Cookies()
-    for name, value in cookies.items():
-        jar.set(name, value)
-    return asyncio.run(_concurrent(base, jar, token, alert_ids, clients, seconds, think))
+          seconds: float, think: float, kind: str = "raw") -> dict[str, object]:
+    cpu0 = time.process_time()
+    result = asyncio.run(_concurrent(base, cookies, token, alert_ids, clients, seconds, think, kind))
+    requests = result["requests"]
+    # the clients' own CPU per request: near a core's worth of it, they measure themselves, not the server
+    result["client_cpu_ms_per_request"] = (
+        round((time.process_time() - cpu0) * 1000 / requests, 2) if isinstance(requests, int) and requests else None)
+    return result
 
 
 def ui_session(base: str, runtime: Runtime) -> httpx.Cookies:
@@ -200,6 +275,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30, help="how long the concurrency run lasts")
     parser.add_argument("--think", type=float, default=0.0,
                         help="seconds each client waits after an answer (0: closed loop, the hardest case)")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                        help="the concurrency run's HTTP client: raw (light, default) or httpx (~2 ms of CPU a "
+                             "request on the same cores as the server)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
     args = parser.parse_args()
     total = args.alerts or (100_000 if args.quick else 1_000_000)
@@ -236,8 +314,15 @@ def main() -> int:
 
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(1) as pool:
+            # The server's own CPU time per answer: what it costs whatever else the machine runs (the load
+            # average of other work moves requests/s and latency, not this).
+            cpu0, load0 = time.process_time(), os.getloadavg()[0]
             result = pool.apply(_load, (base, dict(cookies.items()), admin, ids, args.concurrency, args.seconds,
-                                        args.think))
+                                        args.think, args.client))
+            cpu = time.process_time() - cpu0
+        requests = result["requests"]
+        result["server_cpu_ms_per_request"] = round(cpu * 1000 / requests, 2) if isinstance(requests, int) and requests else None
+        result["load_average_1m"] = [round(load0, 2), round(os.getloadavg()[0], 2)]
         server.should_exit = True
         thread.join(10)
         runtime.close()
@@ -248,6 +333,9 @@ def main() -> int:
             print(f"{name:12} {result[name]}")
         print(f"overall: {result['requests_per_s']} requests/s, p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, "
               f"p99 {result['p99_ms']} ms, errors {result['errors']}")
+        print(f"server CPU {result['server_cpu_ms_per_request']} ms per request, clients' CPU "
+              f"{result['client_cpu_ms_per_request']} ms; "
+              f"1-minute load average {load0:.2f} before, {os.getloadavg()[0]:.2f} after")
         if args.json:
             print(json.dumps(result))
         p95 = result["p95_ms"]

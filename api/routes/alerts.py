@@ -12,12 +12,14 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
+from pydantic_core import to_json
 
 from soclite import attack, sitetime
 from soclite.api import process_tree, triage
-from soclite.api.deps import AnalystDep, RuntimeDep, ScopeDep, narrow
+from soclite.api.deps import AnalystDep, RuntimeDep, ScopeDep, ViewsDep, narrow
+from soclite.api.viewcache import query_key
 from soclite.csvsafe import safe_row
 from soclite.errors import NotFoundError, TriageError
 from soclite.models import AlertStatus, Level, Severity, utcnow
@@ -170,10 +172,25 @@ def run_query(runtime: Runtime, query: AlertQuery) -> dict[str, Any]:
             "next": page.next}
 
 
-@router.get("")
-def list_alerts(runtime: RuntimeDep, scope: ScopeDep, filters: FiltersDep) -> dict[str, Any]:
+def json_body(data: Any) -> Response:
+    """``data`` as a JSON answer, encoded here, in the endpoint's thread.
+
+    Returned as a dict, a sync endpoint's answer is validated against its response model in a second
+    thread-pool hop and encoded on the event loop (fastapi.routing.serialize_response): under 100
+    concurrent clients each hop waited behind every other request (bench/api.py --concurrency). The
+    route keeps its response_model for the schema; pydantic's encoder gives the same JSON.
+    """
+    return Response(to_json(data), media_type="application/json")
+
+
+@router.get("", response_model=dict[str, Any])
+def list_alerts(runtime: RuntimeDep, scope: ScopeDep, filters: FiltersDep, views: ViewsDep) -> Response:
     """Alerts in the caller's unit scope, newest first → {"total", "items", "next"}."""
-    return run_query(runtime, filters.query(runtime, scope))
+    query = filters.query(runtime, scope)
+    # the same page for every caller of the same scope and filters, until an alert changes (viewcache)
+    body = views.get(("api_alerts", query_key(query)), runtime.store.alerts_version(),
+                     lambda: json_body(run_query(runtime, query)).body)
+    return Response(body, media_type="application/json")
 
 
 EXPORT_COLUMNS = ("id", "severity", "level", "status", "rule_id", "rule_title", "host", "unit", "assignee",
@@ -292,8 +309,8 @@ def list_groups(
     return alert_groups(runtime, filters.query(runtime, scope), by, top)
 
 
-@router.get("/{alert_id}")
-def get_alert(alert_id: str, runtime: RuntimeDep, scope: ScopeDep) -> dict[str, Any]:
+@router.get("/{alert_id}", response_model=dict[str, Any])
+def get_alert(alert_id: str, runtime: RuntimeDep, scope: ScopeDep) -> Response:
     """The alert with its matched events, the host's events around it, comments, history and cases."""
     alert = triage.get_in_scope(runtime, alert_id, scope)
     data = triage.alert_json(alert, runtime.settings)
@@ -320,7 +337,7 @@ def get_alert(alert_id: str, runtime: RuntimeDep, scope: ScopeDep) -> dict[str, 
         "timeline": triage.timeline(alert, runtime, scope),
         "cases": cases.cases_of_alert(runtime, alert.id, scope),
     })
-    return data
+    return json_body(data)
 
 
 @router.get("/{alert_id}/process-tree")

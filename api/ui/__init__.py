@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 
 def mount_ui(app: FastAPI) -> None:
-    from soclite.api.ui import pages
+    from soclite.api.ui import pages, web
 
     pages.mount(app)
+    web.warm_templates()

@@ -13,13 +13,13 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from soclite import attack, sitetime
 from soclite.api import audit, process_tree, triage, tuning
-from soclite.api.deps import end_session, get_runtime, optional_principal
+from soclite.api.deps import end_session, get_runtime, optional_principal, view_cache
 from soclite.api.notices import notices, store_health
 from soclite.api.routes.alerts import TREE_HOURS as ALERT_TREE_HOURS
 from soclite.api.routes.hosts import is_online
@@ -35,16 +35,18 @@ from soclite.api.ui.web import (
     language,
     login_user,
     render,
+    render_fragment,
     require_write,
     safe_next,
     scope,
 )
+from soclite.api.viewcache import query_key
 from soclite.control.identity import AccountLocked, UserStore
 from soclite.control.sessions import SessionStore
 from soclite.errors import AuthError, InvalidCursor, LoginRequired, NotFoundError, TriageError, UiError
-from soclite.models import ALERT_TRANSITIONS, AlertStatus, Level, Severity, utcnow
+from soclite.models import ALERT_TRANSITIONS, Alert, AlertStatus, Level, Severity, utcnow
 from soclite.reports import trends
-from soclite.store.base import AlertQuery, EventQuery, HostQuery
+from soclite.store.base import AlertQuery, EventQuery, HostQuery, Page
 
 router = APIRouter(include_in_schema=False)
 
@@ -303,24 +305,41 @@ def _queue_query(request: Request, units: frozenset[str] | None) -> tuple[AlertQ
 
 
 def _queue_context(request: Request) -> dict[str, Any]:
+    """The queue's page of alerts and its rows as HTML, shared by every caller of the same scope, filters,
+    language and role until an alert changes (soclite.api.viewcache); the rest of the page is per request."""
     me = login_user(request)
     runtime = get_runtime(request)
-    query, filters = _queue_query(request, scope(request, me))
-    try:
-        page = runtime.store.query_alerts(query)
-    except InvalidCursor as exc:
-        raise UiError(400, str(exc)) from exc
-    now = utcnow()
-    rows = [(a, triage.sla(a, runtime.settings, now)) for a in page.items]
+    units = scope(request, me)
+    query, filters = _queue_query(request, units)
+    views = view_cache(request)
+    version = runtime.store.alerts_version()  # one reading for every answer of this page (see viewcache)
+
+    def read() -> tuple[Page[Alert], list[tuple[Alert, dict[str, Any]]]]:
+        try:
+            page = runtime.store.query_alerts(query)
+        except InvalidCursor as exc:
+            raise UiError(400, str(exc)) from exc
+        now = utcnow()
+        return page, [(a, triage.sla(a, runtime.settings, now)) for a in page.items]
+
+    page, rows = views.get(("queue", query_key(query)), version, read)
     keep = {k: v for k, v in filters.items() if v and k != "cursor"}
-    unit_names = {u.code: u.name for u in runtime.store.list_units()}
+    all_units = runtime.store.list_units()
+    unit_names = {u.code: u.name for u in all_units}
+    can_write = me.role in WRITE_ROLES
+    rows_html = views.get(
+        ("queue_rows", query_key(query), language(request, runtime), can_write, tuple(unit_names.items())),
+        version, lambda: render_fragment(request, "_alert_rows.html", rows=rows, can_write=can_write,
+                                         unit_names=unit_names),
+    )
     try:  # live refresh period of the queue, seconds
         refresh = min(max(int(request.query_params.get("refresh", "15")), 2), 300)
     except ValueError:
         refresh = 15
-    return {"me": me, "page": page, "rows": rows, "filters": filters, "keep": keep, "refresh": refresh,
-            "statuses": [s.value for s in AlertStatus], "severities": SEVERITY_ORDER,
-            "units": _visible_units(request, me), "unit_names": unit_names}
+    return {"me": me, "page": page, "rows": rows, "rows_html": rows_html, "filters": filters, "keep": keep,
+            "refresh": refresh, "statuses": [s.value for s in AlertStatus], "severities": SEVERITY_ORDER,
+            "units": [u for u in all_units if units is None or u.code in units], "unit_names": unit_names,
+            "query": query, "version": version}
 
 
 #: the queue's "group by" choices → the filter a group's link sets (user and source IP: the text search)
@@ -329,14 +348,23 @@ QUEUE_GROUPS = {"rule": "rule_id", "host": "host", "user": "q", "source_ip": "q"
 QUEUE_CHART_DAYS = 92
 
 
-def _queue_charts(request: Request, query: AlertQuery, filters: dict[str, str]) -> dict[str, Any]:
+def _queue_charts(request: Request, query: AlertQuery, version: int | None) -> dict[str, Any]:
+    """The queue's histogram and groups, kept like its rows (soclite.api.viewcache)."""
+    runtime = get_runtime(request)
+    lang = language(request, runtime)
+    group = request.query_params.get("group", "rule")
+    group = group if group in QUEUE_GROUPS else "rule"
+    return view_cache(request).get(("queue_charts", query_key(query), group, lang), version,
+                                   lambda: _read_queue_charts(request, query, group, lang))
+
+
+def _read_queue_charts(request: Request, query: AlertQuery, group: str, lang: str) -> dict[str, Any]:
     """The queue's histogram (alerts per local day of the filtered range, by severity) and its groups."""
     from dataclasses import replace
 
     from soclite.api.routes.alerts import alert_groups
 
     runtime = get_runtime(request)
-    lang = language(request, runtime)
     _ = translator(lang)
     tz = sitetime.zone(runtime.settings.timezone)
     today = utcnow().astimezone(tz).date()
@@ -351,16 +379,9 @@ def _queue_charts(request: Request, query: AlertQuery, filters: dict[str, str]) 
     labels = {"high": _("High"), "medium": _("Medium"), "low": _("Low")}
     chart = charts.stacked_bars([(d.strftime("%d/%m"), by_day.get(d, {})) for d in days], SEVERITY_ORDER,
                                 labels, lang, height=160)
-    group = request.query_params.get("group", "rule")
-    group = group if group in QUEUE_GROUPS else "rule"
     groups = alert_groups(runtime, replace(query, cursor=None), group, 10)
     return {"queue_chart": chart, "group": group, "groups": groups, "group_filter": QUEUE_GROUPS[group],
             "chart_range": (first, last)}
-
-
-def _visible_units(request: Request, me: Any) -> list[Any]:
-    units = scope(request, me)
-    return [u for u in get_runtime(request).store.list_units() if units is None or u.code in units]
 
 
 @router.get("/alerts")
@@ -368,7 +389,7 @@ def alert_queue(request: Request) -> Response:
     from soclite.api.ui.case_pages import open_cases
 
     context = _queue_context(request)
-    context.update(_queue_charts(request, _queue_query(request, scope(request, context["me"]))[0], context["filters"]))
+    context.update(_queue_charts(request, context["query"], context["version"]))
     context["open_cases"] = open_cases(request, context["me"]) if context["me"].role in WRITE_ROLES else []
     return render(request, "alerts.html", **context)
 
@@ -384,7 +405,7 @@ def alert_rows(request: Request) -> Response:
     me = context["me"]
     runtime = get_runtime(request)
     found = notices(runtime, me, scope(request, me))
-    response = render(request, "_alert_rows.html", notices=found, **context)
+    response = HTMLResponse(context["rows_html"])
     response.headers["X-Alert-Total"] = str(context["page"].total)
     response.headers["X-Notice-Count"] = str(len(found))
     return response

@@ -12,12 +12,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -36,8 +38,23 @@ TEMPLATES = PACKAGE_ROOT / "dashboards" / "templates"
 STATIC = PACKAGE_ROOT / "dashboards" / "static"
 HTMX = PACKAGE_ROOT / "dashboards" / "node_modules" / "htmx.org" / "dist" / "htmx.min.js"
 
+# auto_reload off: the templates are package data, read once per process. With it on, every page stat()ed
+# its template and each one it extends or includes (5 a queue page) to see whether it had changed.
 _env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]),
-                   trim_blocks=True, lstrip_blocks=True)
+                   trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+
+
+def warm_templates() -> int:
+    """Compile every template once, at start; returns how many.
+
+    Compiling one takes tens of milliseconds and jinja does not lock it: the first burst of 100 clients
+    compiled the same template in each of the thread pool's threads at once (the first seconds of
+    bench/api.py --concurrency answered in 3 s).
+    """
+    names = _env.list_templates(filter_func=lambda name: name.endswith(".html"))
+    for name in names:
+        _env.get_template(name)
+    return len(names)
 
 WRITE_ROLES = (Role.ADMIN, Role.ANALYST)
 
@@ -115,17 +132,28 @@ def require_write(request: Request, principal: Principal, form: dict[str, str],
                                     f"role {principal.role.value} may not do this").detail))
 
 
-def fmt_time(value: Any, runtime: Runtime, with_seconds: bool = False) -> str:
+def fmt_time(value: Any, runtime: Runtime, with_seconds: bool = False, tz: ZoneInfo | None = None) -> str:
     if value in (None, ""):
         return "–"
     ts = value if isinstance(value, datetime) else parse_timestamp(str(value))
-    local = sitetime.local(ts, sitetime.zone(runtime.settings.timezone))
+    local = sitetime.local(ts, tz or sitetime.zone(runtime.settings.timezone))
     return local.strftime("%d/%m/%Y %H:%M:%S" if with_seconds else "%d/%m/%Y %H:%M")
 
 
 def fmt_num(value: int | None, lang: str) -> str:
     text = f"{int(value or 0):,}"
     return text.replace(",", ".") if lang == "vi" else text
+
+
+def render_fragment(request: Request, template: str, **context: Any) -> Markup:
+    """A template that is part of a page (no header, no notices): the language's helpers only."""
+    runtime = get_runtime(request)
+    lang = language(request, runtime)
+    tz = sitetime.zone(runtime.settings.timezone)
+    return Markup(_env.get_template(template).render(
+        _=translator(lang), lang=lang, n=lambda v: fmt_num(v, lang), quote=quote,
+        t=lambda v, s=False: fmt_time(v, runtime, s, tz), **context,
+    ))
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -137,6 +165,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     if found is None and principal is not None and principal.role is not Role.AGENT:
         found = notices(runtime, principal, scope_of(runtime, principal))
     found = found or []
+    tz = sitetime.zone(runtime.settings.timezone)
     page = _env.get_template(template).render(
         notices=found,
         notice_count=sum(1 for item in found),
@@ -153,9 +182,9 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         path=request.url.path,
         here=current_url(request),
         province=runtime.settings.province,
-        t=lambda v, s=False: fmt_time(v, runtime, s),
+        t=lambda v, s=False: fmt_time(v, runtime, s, tz),
         # the zone every time on the page is in, shown beside them ("UTC+07:00")
-        tzlabel=sitetime.offset_label(sitetime.zone(runtime.settings.timezone)),
+        tzlabel=sitetime.offset_label(tz),
         n=lambda v: fmt_num(v, lang),
         quote=quote,
         **context,

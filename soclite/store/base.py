@@ -316,6 +316,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def query_alerts(self, query: AlertQuery) -> Page[Alert]: ...
 
+    def alerts_version(self) -> int | None:
+        """A number that moves whenever any process changes an alert or its tags, read cheaply; None when
+        the store has no such number (then nothing is cached by it: see soclite.api.viewcache)."""
+        return None
+
     @abc.abstractmethod
     def count_alerts(self, query: AlertQuery, group_by: str | None = None) -> dict[str, int]:
         """Counts of the alerts matching ``query``: ``{"total": N}`` or one key per value of

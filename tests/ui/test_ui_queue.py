@@ -81,3 +81,27 @@ def test_queue_histogram_and_groups_follow_the_filters(client: Any) -> None:
     by_host = client.get("/alerts?group=host&status=all").text
     hosts = by_host[by_host.index('id="queue-groups"'):]
     assert re.search(r'href="/alerts\?status=all&group=host&host=ws1">ws1</a></td>\s*<td class="r">2</td>', hosts)
+
+
+def test_queue_and_alert_list_follow_every_alert_change_at_once(client: Any) -> None:
+    """The queue's rows, groups and count and the API's list are kept between requests (api.viewcache)
+    while the alerts stay the same: a new alert, a triage change and a renamed unit show on the very
+    next request, well inside the cache's few seconds."""
+    rt: Runtime = client.app.state.runtime
+    token = rt.identity.create_token(role="analyst", name="ana-api")
+    api = {"Authorization": f"Bearer {token}"}
+    first = client.get("/alerts").text
+    assert "brand-new" not in first
+    assert client.get("/api/v1/alerts?status=new", headers=api).json()["total"] == 2
+    rt.store.put_alerts([_alert("brand-new")])
+    page = client.get("/alerts").text
+    assert "brand-new" in page and "rule-brand-new" in page  # the row and its group
+    assert client.get("/alerts/rows").text.count("<tr") == 3
+    listed = client.get("/api/v1/alerts?status=new", headers=api).json()
+    assert listed["total"] == 3 and "brand-new" in [a["rule_title"] for a in listed["items"]]
+    one = next(a for a in listed["items"] if a["rule_title"] == "open-one")
+    client.patch(f"/api/v1/alerts/{one['id']}", headers=api, json={"status": "acknowledged"}).raise_for_status()
+    assert client.get("/api/v1/alerts?status=new", headers=api).json()["total"] == 2
+    assert "st-acknowledged" in client.get("/alerts/rows").text
+    rt.store.put_unit(Unit(code="SO-TTTT", name="Sở Khoa học và Công nghệ"))
+    assert "Sở Khoa học và Công nghệ" in client.get("/alerts/rows").text
