@@ -39,7 +39,7 @@ import orjson
 
 from soclite.db import Database
 from soclite.errors import InvalidCursor, StoreError
-from soclite.models import EVENT_ID, Event, isoformat
+from soclite.models import EVENT_ID, HOST_NAME, Event, isoformat
 from soclite.store import _common as c
 from soclite.store._sqlite_alert_store import SQLiteAlerts
 from soclite.store._sqlite_base import Where
@@ -95,6 +95,19 @@ def _expr_sql(expr: Expr, text_sql: TextSql = _scan_text) -> tuple[str, list[Any
     parts = [_expr_sql(part, text_sql) for part in expr.parts]
     joiner = " AND " if isinstance(expr, AllOf) else " OR "
     return "(" + joiner.join(f"coalesce(({sql}), 0)" for sql, _ in parts) + ")", [p for _, ps in parts for p in ps]
+
+
+def _implied_host(expr: Expr) -> str | None:
+    """The host every match must have when the search is (or ANDs with) an exact ``host.name:x`` term.
+
+    The term itself is evaluated on the document like any field; this only lets the host index narrow the
+    rows first (the ``host`` column is the lower-cased host.name whenever an event has one): at 100,000
+    events ``EventID:1 AND host.name:ws-0042`` read every document of the hour, 1.4 s through the API.
+    """
+    for part in expr.parts if isinstance(expr, AllOf) else (expr,):
+        if isinstance(part, Match) and part.field == HOST_NAME and not part.wildcard and part.value:
+            return part.value.lower()
+    return None
 
 
 class SQLiteStore(SQLiteAlerts, SQLiteRecords, Store):
@@ -200,6 +213,9 @@ class SQLiteStore(SQLiteAlerts, SQLiteRecords, Store):
             where.any_of("idh", [id_hash(str(i)) for i in query.ids])
             where.any_of(f"sl_doc_field(doc, '{EVENT_ID}')", list(query.ids))  # the hash found it, the id decides
         if query.expr is not None:
+            implied = _implied_host(query.expr)
+            if implied is not None:
+                where.add("host = ?", implied)
             sql, params = _expr_sql(query.expr, text_sql)
             where.add(sql, *params)
         for name, value in sorted(query.fields.items()):

@@ -103,6 +103,29 @@ def test_event_search_expressions(store: Store) -> None:
     assert store.count_events(EventQuery(expr=user, units=frozenset({"u2"}))) == 0
 
 
+def test_a_host_name_term_finds_the_same_events_as_the_host_filter(store: Store) -> None:
+    # the embedded store narrows such a search through its host index: the answers must not change
+    store.write_events([event(i, host="PC-01" if i % 2 else "SRV-DB", **{"EventID": i % 3}) for i in range(12)])
+    no_name = event(50, EventID=0)
+    del no_name["host.name"]
+    no_name["Computer"] = "pc-01"  # the host column comes from Computer when host.name is missing
+    store.write_events([no_name])
+
+    def ids(expr: Expr) -> list[str]:
+        found = sorted(e["event.id"] for e in store.query_events(EventQuery(expr=expr, limit=100)).items)
+        assert store.count_events(EventQuery(expr=expr)) == len(found)
+        return found
+
+    pc01 = Match("host.name", "Pc-01")
+    assert ids(pc01) == [f"ev{i:06d}" for i in range(1, 12, 2)]  # not ev000050: it has no host.name
+    assert ids(AllOf((Match("EventID", "0"), pc01))) == ["ev000003", "ev000009"]
+    assert ids(AllOf((pc01, Not(Match("EventID", "0"))))) == ["ev000001", "ev000005", "ev000007", "ev000011"]
+    assert ids(AnyOf((pc01, Match("EventID", "2")))) == sorted(
+        {f"ev{i:06d}" for i in range(1, 12, 2)} | {"ev000002", "ev000008"}
+    )
+    assert ids(AllOf((Match("host.name", "srv-*", wildcard=True), Match("EventID", "1")))) == ["ev000004", "ev000010"]
+
+
 def test_event_pages_newest_first_cover_every_row_once(store: Store) -> None:
     # equal timestamps across pages force the tie-breaker to work
     store.write_events([event(i, when=T0 + timedelta(minutes=i // 3)) for i in range(47)])
