@@ -6,7 +6,8 @@ over every distinct word of the day: 170 ms over the 1,017,132 words of a 5-mill
 with the day (bench/store.py --search, README "Sizing the embedded store"). ``terms_tri`` is an FTS5 table
 over the same words with FTS5's ``trigram`` tokenizer: a word of three characters or more is looked up by
 its trigrams (posting lists ANDed), and each candidate is then checked with ``instr`` — the trigrams only
-narrow, so the answer is exactly the pass's answer.
+narrow, so the answer is exactly the pass's answer. ``columnsize=0``: no per-word token counts (10 B a word
+that no query reads; bench/store.py --sustained 500000, ``terms_tri_docsize``).
 
 Why FTS5 ``trigram`` (SQLite 3.34+) rather than a table of (trigram, word id), measured on 1,000,000 words
 (/tmp experiment, one process, 5,000-word batches as the writer's): FTS5 ``detail=none`` 32.5 B and
@@ -30,7 +31,8 @@ import orjson
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS terms (term TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE VIRTUAL TABLE IF NOT EXISTS terms_tri USING fts5 (term, detail=none, tokenize='trigram case_sensitive 1');
+CREATE VIRTUAL TABLE IF NOT EXISTS terms_tri USING fts5 (term, detail=none, columnsize=0,
+                                                   tokenize='trigram case_sensitive 1');
 """
 #: a word shorter than this has no trigram: its lookup is the pass over ``terms``
 TRIGRAM = 3
