@@ -263,6 +263,8 @@ def bench_search(store: Store, path: Path, total: int, per_second: int, queries:
         "host_last_hour": lambda r: EventQuery(host=r.choice(HOSTS), start=start, end=end, limit=50),
         "host_last_hour_cursor": lambda r: EventQuery(host=r.choice(HOSTS), start=start, end=end, limit=50),
         "term_last_hour:mimikatz": lambda r: EventQuery(q="mimikatz", start=start, end=end, limit=50),
+        # a part of a word (what a bare wildcard term such as mimi* searches for): the words holding it first
+        "term_last_hour:imikat (inside a word)": lambda r: EventQuery(q="imikat", start=start, end=end, limit=50),
         f"term_last_hour:{counter}": lambda r: EventQuery(q=counter, start=start, end=end, limit=50),
         f"term_last_hour:{ip}": lambda r: EventQuery(q=ip, start=start, end=end, limit=50),
         "term_last_hour:sekurlsa::logonpasswords (two words)": lambda r: EventQuery(

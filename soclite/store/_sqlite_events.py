@@ -22,7 +22,8 @@ Here:
   version 1 (whose files keep their ``meta`` zdict and deflate). See :class:`_ZstdCodec`. Free text ``q`` and field filters decompress in SQL functions (the time range and the
   indexed filters narrow the rows first).
 * free text: ``events_fts`` (FTS5, contentless, ``detail=none``, ``columnsize=0``: which rows hold a
-  word, nothing else) and ``terms`` (every word of the day once), filled in the write's transaction;
+  word, nothing else) and ``terms`` (every word of the day once, with a trigram index since version 3:
+  :mod:`soclite.store._sqlite_terms`), filled in the write's transaction;
   :mod:`soclite.store._sqlite_text` turns ``q`` into an index lookup with the substring meaning kept.
   A file of version 1 gets the tables on upgrade and keeps reading its older rows document by document.
 * a batch spanning days commits one transaction per day: a failure leaves earlier days written,
@@ -49,9 +50,10 @@ from soclite.db import connect, transaction
 from soclite.errors import SchemaError, StoreError
 from soclite.models import Event
 from soclite.store import _common as c
+from soclite.store import _sqlite_terms as terms
 from soclite.store import _sqlite_text as text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS zdicts (id INTEGER PRIMARY KEY, samples INTEGER NOT NULL, dict BLOB NOT NULL);
@@ -68,8 +70,7 @@ CREATE INDEX IF NOT EXISTS events_host_ts ON events (host, ts);
 CREATE INDEX IF NOT EXISTS events_unit_ts ON events (unit, ts);
 CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5 (t, content='', detail=none, columnsize=0,
                                                     tokenize='unicode61 remove_diacritics 0');
-CREATE TABLE IF NOT EXISTS terms (term TEXT PRIMARY KEY) WITHOUT ROWID;
-"""
+""" + terms.SCHEMA
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAME = re.compile(r"^events-(\d{8})\.db$")
 #: deflate window (raw, 4 KiB) and dictionary size: small documents, cheap per-row compressor state
@@ -213,7 +214,8 @@ class _Partition:
 
     def _upgrade(self) -> None:
         """Version 2 adds the dictionaries table, the full-text index and its terms; rows of a version-1
-        file are not indexed: ``fts_since`` keeps the first rowid the index covers."""
+        file are not indexed: ``fts_since`` keeps the first rowid the index covers. Version 3 adds the
+        trigram index of the terms (:mod:`._sqlite_terms`), filled here from the file's terms."""
         with transaction(self.conn):
             version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
             if version >= SCHEMA_VERSION:
@@ -224,6 +226,8 @@ class _Partition:
             if version == 1:
                 self.conn.execute("INSERT OR IGNORE INTO meta (key, value) SELECT 'fts_since', max(rowid) + 1 "
                                   "FROM events HAVING count(*) > 0")  # fmt: skip
+            if version == 2:
+                terms.fill(self.conn)
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _fts_since(self) -> int | None:
@@ -263,8 +267,7 @@ class _Partition:
         self.conn.executemany(
             "INSERT INTO events_fts (rowid, t) VALUES (?, ?)", [(r[0], texts[(r[1], r[2])]) for r in rows]
         )
-        fresh = {w for r in rows for w in texts[(r[1], r[2])].split(" ") if w}
-        self.conn.executemany("INSERT OR IGNORE INTO terms (term) VALUES (?)", [(w,) for w in sorted(fresh)])
+        terms.add(self.conn, {w for r in rows for w in texts[(r[1], r[2])].split(" ") if w})
 
     def unindex_before(self, cutoff: int) -> None:
         """Take the rows older than ``cutoff`` (about to be deleted) out of the index (inside the transaction)."""

@@ -12,7 +12,7 @@ one of the text's words:
 * a word of ``q`` with a separator on both sides in ``q`` *is* a word of the text (``"w"``);
 * with a separator before it only, it begins one (``"w" *``);
 * with none before it, it is inside one: the day's ``terms`` that contain it are looked up first
-  (``instr``), and the text must hold one of them.
+  (through their trigram index, :mod:`._sqlite_terms`), and the text must hold one of them.
 
 ``q`` made of one run of letters and digits is then found exactly by the index (a word containing it is
 the substring); any other ``q`` is checked against the document as well (``sl_doc_contains``), after the
@@ -27,6 +27,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from soclite.store import _sqlite_terms as word_index
 
 WORD = re.compile(r"[^\W_]+")
 _SEPARATORS = re.compile(r"[\W_]+")
@@ -86,11 +88,9 @@ def plan(needle: str) -> TextPlan | None:
 
 def expansion_sql(inner: tuple[str, bool]) -> tuple[str, list[object]]:
     """The day's terms a word found inside a text word may be: containing it, or ending with it when the
-    needle has a separator right after it."""
+    needle has a separator right after it (through the trigram index, :mod:`._sqlite_terms`)."""
     word, ends = inner
-    if ends:
-        return "SELECT term FROM terms WHERE substr(term, -?) = ? LIMIT ?", [len(word), word, MAX_EXPANSION + 1]
-    return "SELECT term FROM terms WHERE instr(term, ?) > 0 LIMIT ?", [word, MAX_EXPANSION + 1]
+    return word_index.containing_sql(word, ends=ends, limit=MAX_EXPANSION + 1)
 
 
 def condition(
