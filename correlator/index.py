@@ -149,6 +149,9 @@ _PLAIN: frozenset[type] = frozenset({str, int, bool})
 #: literal, so how JSON prints them (1e16, NaN as null, None as null) does not matter.
 _JSON_EXACT_NUM: frozenset[type] = _JSON_EXACT | {float}
 _PLAIN_NUM: frozenset[type] = _PLAIN | {float, type(None)}
+#: (top-level types, the same with lists, list item types) for json_all, built once: not per event
+_JSON_TYPES = (_JSON_EXACT, _JSON_EXACT | {list}, _PLAIN)
+_JSON_TYPES_NUM = (_JSON_EXACT_NUM, _JSON_EXACT_NUM | {list}, _PLAIN_NUM)
 #: Every character of a non-str scalar's to_str, lower-cased: ints, floats (1.5e-05, inf, nan), true,
 #: false and None (to_str of a list item).
 _SCALAR_CHARS = frozenset("0123456789+-.einfatrulso")
@@ -188,11 +191,11 @@ def json_all(ev: dict[str, Any], numbers: bool = False) -> bytes | None:
     subclasses: orjson prints some natively, unlike to_str) takes the slow path. The scan also
     looks for the two characters that lower-case to ASCII (:data:`FOLD_SENTINEL`).
     """
-    exact, plain = (_JSON_EXACT_NUM, _PLAIN_NUM) if numbers else (_JSON_EXACT, _PLAIN)
+    exact, with_lists, plain = _JSON_TYPES_NUM if numbers else _JSON_TYPES
     values = ev.values()
     types = set(map(type, values))
     if not types <= exact:
-        if list not in types or not types <= exact | {list}:
+        if not types <= with_lists:
             return None
         for v in filter(_IS_LIST, values):  # the filter runs in C: events hold a list or two at most
             if not _plain_list(v, plain):
