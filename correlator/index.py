@@ -142,8 +142,19 @@ def _hs_bind_bytes(compiled: Any, positions: list[tuple[int, ...]]) -> Callable[
 
 # -- keyword (unfielded) search text --------------------------------------------------------------
 #: Value types whose JSON text holds their Sigma string form (to_str) escaped character by character.
-_JSON_EXACT = frozenset({str, int, bool, type(None), dict})
-_JSON_EXACT_LIST = _JSON_EXACT | {list}
+_JSON_EXACT: frozenset[type] = frozenset({str, int, bool, type(None), dict})
+#: List item types printed in JSON as to_str prints them (a list's to_str joins its items' by "\n").
+_PLAIN: frozenset[type] = frozenset({str, int, bool})
+#: With a number-proof literal set (see :func:`number_proof`) a float's or None's text cannot hold a
+#: literal, so how JSON prints them (1e16, NaN as null, None as null) does not matter.
+_JSON_EXACT_NUM: frozenset[type] = _JSON_EXACT | {float}
+_PLAIN_NUM: frozenset[type] = _PLAIN | {float, type(None)}
+#: (top-level types, the same with lists, list item types) for json_all, built once: not per event
+_JSON_TYPES = (_JSON_EXACT, _JSON_EXACT | {list}, _PLAIN)
+_JSON_TYPES_NUM = (_JSON_EXACT_NUM, _JSON_EXACT_NUM | {list}, _PLAIN_NUM)
+#: Every character of a non-str scalar's to_str, lower-cased: ints, floats (1.5e-05, inf, nan), true,
+#: false and None (to_str of a list item).
+_SCALAR_CHARS = frozenset("0123456789+-.einfatrulso")
 #: UTF-8 of the two characters whose lower-case form is ASCII (see the module docstring): the JSON scan
 #: reports them as this pseudo position, and the caller then scans the lower-cased joined values instead.
 _FOLDS_TO_ASCII = ("\u0130".encode(), "\u212a".encode())
@@ -153,19 +164,21 @@ FOLD_SENTINEL = -1
 _IS_LIST = list.__instancecheck__
 
 
-_PLAIN = frozenset({str, int, bool})
-_PLAIN_OR_LIST = _PLAIN | {list}
+def number_proof(literal: str) -> bool:
+    """Whether ``literal`` has a character that no int, float, bool or None prints (lower-cased):
+    then it cannot occur in such a value's to_str, and a JSON text may print those however it likes."""
+    return not set(literal.lower()) <= _SCALAR_CHARS
 
 
-def _plain_list(items: list[Any]) -> bool:
-    """Only str/int/bool items, or lists of them (recursively): one C-level pass for a flat list."""
+def _plain_list(items: list[Any], plain: frozenset[type]) -> bool:
+    """Only ``plain`` items, or lists of them (recursively): one C-level pass for a flat list."""
     types = set(map(type, items))
-    if types <= _PLAIN:
+    if types <= plain:
         return True
-    return types <= _PLAIN_OR_LIST and all(_plain_list(x) for x in items if type(x) is list)
+    return types <= plain | {list} and all(_plain_list(x, plain) for x in items if type(x) is list)
 
 
-def json_all(ev: dict[str, Any]) -> bytes | None:
+def json_all(ev: dict[str, Any], numbers: bool = False) -> bytes | None:
     """The event as JSON bytes, when a keyword scan over them finds every literal that the joined
     values (``Lowered[ALL]``) hold; else None (the caller joins the values).
 
@@ -174,15 +187,18 @@ def json_all(ev: dict[str, Any]) -> bytes | None:
     in a string value. ints and bools print as to_str prints them; None and dicts are not searched by
     keyword rules and add only text (a false candidate is evaluated exactly, never a missed one).
     Floats print differently (1e16) and lists of None differently, so those events take the slow
-    path. The scan also looks for the two characters that lower-case to ASCII (:data:`FOLD_SENTINEL`).
+    path unless ``numbers`` (the literal set is :func:`number_proof`). Any other type (Enum, datetime,
+    subclasses: orjson prints some natively, unlike to_str) takes the slow path. The scan also
+    looks for the two characters that lower-case to ASCII (:data:`FOLD_SENTINEL`).
     """
+    exact, with_lists, plain = _JSON_TYPES_NUM if numbers else _JSON_TYPES
     values = ev.values()
     types = set(map(type, values))
-    if not types <= _JSON_EXACT:
-        if not types <= _JSON_EXACT_LIST:
+    if not types <= exact:
+        if not types <= with_lists:
             return None
         for v in filter(_IS_LIST, values):  # the filter runs in C: events hold a list or two at most
-            if not _plain_list(v):
+            if not _plain_list(v, plain):
                 return None
     try:
         return orjson.dumps(ev)
@@ -255,6 +271,7 @@ class TypeIndex:
         "field_list",
         "field_set",
         "has_aliases",
+        "json_numbers",
         "json_scanner",
         "keyword_scan",
         "long_seen",
@@ -327,6 +344,8 @@ class TypeIndex:
         self.scanners.sort(key=lambda item: item[0] == ALL)
         #: the keyword literals as found in the event's JSON (json_all), when Hyperscan and all expressible
         self.json_scanner: Callable[[bytes, set[int]], None] | None = None
+        #: whether the keyword literals are all number_proof (json_all may then print floats and None)
+        self.json_numbers = False
         all_lits = subs.get(ALL)
         if all_lits and _backend(backend) == "hyperscan":
             lits = all_lits
@@ -343,6 +362,7 @@ class TypeIndex:
                     if cache is not None:
                         cache[key] = compiled
                 self.json_scanner = _hs_bind_bytes(compiled, positions)
+                self.json_numbers = all(number_proof(w) for w in ordered)
         self.exact: list[tuple[str, dict[str, tuple[int, ...]]]] = [
             (field, {lit: tuple(pos) for lit, pos in values.items()}) for field, values in exact.items()
         ]
@@ -510,9 +530,9 @@ class TypeIndex:
                     rest = ev.copy()
                     for field in long:
                         del rest[field]
-                    data = json_all(rest)
+                    data = json_all(rest, self.json_numbers)
                 else:
-                    data = json_all(ev)
+                    data = json_all(ev, self.json_numbers)
                 if data is not None:
                     self.json_scanner(data, found)
                     if FOLD_SENTINEL not in found:
