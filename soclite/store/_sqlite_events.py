@@ -19,8 +19,9 @@ Here:
 * ``doc`` is the event's JSON compressed by zstd with a dictionary trained on the day's own
   documents (table ``zdicts``; the blob's first byte names the dictionary). bench/store.py
   --sustained 1000000: rows of 120.7 B an event, 139.5 B with the deflate + raw dictionary of
-  version 1 (whose files keep their ``meta`` zdict and deflate). See :class:`_ZstdCodec`. Free text ``q`` and field filters decompress in SQL functions (the time range and the
-  indexed filters narrow the rows first).
+  version 1 (whose files keep their ``meta`` zdict and deflate). See :class:`soclite.store._zstd.ZstdCodec`.
+  Free text ``q`` and field filters decompress in SQL functions (the time range and the indexed
+  filters narrow the rows first).
 * free text: ``events_fts`` (FTS5, contentless, ``detail=none``, ``columnsize=0``: which rows hold a
   word, nothing else) and ``terms`` (every word of the day once, with a trigram index since version 3:
   :mod:`soclite.store._sqlite_terms`), filled in the write's transaction;
@@ -44,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import zstandard as zstd
 
 from soclite.db import connect, transaction
 from soclite.errors import SchemaError, StoreError
@@ -52,6 +52,7 @@ from soclite.models import Event
 from soclite.store import _common as c
 from soclite.store import _sqlite_terms as terms
 from soclite.store import _sqlite_text as text
+from soclite.store._zstd import ZstdCodec, train_dictionary
 
 SCHEMA_VERSION = 3
 SCHEMA = """
@@ -73,15 +74,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS events_fts USING fts5 (t, content='', detail=
 """ + terms.SCHEMA
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAME = re.compile(r"^events-(\d{8})\.db$")
-#: deflate window (raw, 4 KiB) and dictionary size: small documents, cheap per-row compressor state
+#: deflate window (raw, 4 KiB): small documents, cheap per-row compressor state
 _WBITS = -12
-_ZDICT_BYTES = 4096
-#: zstd: level (3 is zstd's default; higher levels cost write rate for a few %), trained dictionary size,
-#: documents a dictionary is trained on before it is kept for the day, dictionaries a day file may hold
-_ZSTD_LEVEL = 3
-_ZDICT_TRAINED_BYTES = 16384
-_TRAIN_SAMPLES = 2000
-_MAX_DICTS = 8
 #: a host filter selecting fewer rows than this in a day file: free text reads those rows' documents
 _NARROW_ROWS = 20_000
 #: connections kept open per thread (readers) and for the writer
@@ -125,69 +119,6 @@ class _Codec:
         return doc
 
 
-class _ZstdCodec:
-    """zstd with dictionaries trained on the day's own documents; each blob's first byte names its dictionary.
-
-    The first dictionary comes from the day's first batch, however small; while the dictionary in use was
-    learned from fewer than ``_TRAIN_SAMPLES`` documents, a batch with more documents trains a better one
-    (``_MAX_DICTS`` at most a file). Frames are magic-less and checksum-less (SQLite's pages carry the
-    rows; 4 + 4 bytes a row saved), with their content size, so a decompression is one call.
-    """
-
-    def __init__(self, rows: Sequence[tuple[int, int, bytes]]) -> None:
-        self.samples: dict[int, int] = {}
-        self._comp: dict[int, zstd.ZstdCompressor] = {}
-        self._decomp: dict[int, zstd.ZstdDecompressor] = {}
-        for number, samples, data in rows:
-            self.add(number, samples, data)
-
-    def add(self, number: int, samples: int, data: bytes) -> None:
-        zdict = zstd.ZstdCompressionDict(data)
-        params = zstd.ZstdCompressionParameters.from_level(
-            _ZSTD_LEVEL, format=zstd.FORMAT_ZSTD1_MAGICLESS, write_checksum=False, write_dict_id=False,
-            write_content_size=True,
-        )  # fmt: skip
-        self._comp[number] = zstd.ZstdCompressor(dict_data=zdict, compression_params=params)
-        self._decomp[number] = zstd.ZstdDecompressor(dict_data=zdict, format=zstd.FORMAT_ZSTD1_MAGICLESS)
-        self.samples[number] = samples
-
-    @property
-    def current(self) -> int:
-        return max(self.samples)
-
-    def wants_training(self, batch: int) -> bool:
-        have = self.samples[self.current]
-        return have < _TRAIN_SAMPLES and batch >= 2 * have and len(self.samples) < _MAX_DICTS
-
-    def pack(self, raw: bytes) -> bytes:
-        number = self.current
-        return bytes((number,)) + self._comp[number].compress(raw)
-
-    def known(self, blob: bytes) -> bool:
-        return bool(blob) and blob[0] in self._decomp
-
-    def unpack(self, blob: bytes) -> bytes:
-        decomp = self._decomp.get(blob[0]) if blob else None
-        if decomp is None:
-            raise StoreError(f"an event compressed with dictionary {blob[:1]!r}, which this day file lacks")
-        return decomp.decompress(blob[1:])
-
-    def event(self, blob: bytes) -> Event:
-        doc: Event = orjson.loads(self.unpack(blob))
-        return doc
-
-
-def train_dictionary(samples: Sequence[bytes]) -> bytes:
-    """A zstd dictionary for these documents: trained (COVER) when there are enough of them, else their
-    concatenated text (a raw-content dictionary, what deflate's zdict was)."""
-    if len(samples) >= 64:
-        try:
-            return zstd.train_dictionary(_ZDICT_TRAINED_BYTES, list(samples), level=_ZSTD_LEVEL).as_bytes()
-        except zstd.ZstdError:  # too little distinct content to train on: the raw text still helps
-            pass
-    return b"".join(samples[-64:])[-_ZDICT_BYTES:] or b"{}"
-
-
 class _Partition:
     """One open connection to one day's file, with its codec and SQL functions."""
 
@@ -206,7 +137,7 @@ class _Partition:
                 self.conn.execute("PRAGMA journal_size_limit=4194304")
         except sqlite3.Error as exc:
             raise SchemaError(f"{path}: not a usable event partition: {exc}") from exc
-        self.codec: _Codec | _ZstdCodec | None = None
+        self.codec: _Codec | ZstdCodec | None = None
         self._load_codec()
         self.fts_since = self._fts_since()
         self.conn.create_function("sl_doc_contains", 2, self._contains, deterministic=True)
@@ -286,14 +217,14 @@ class _Partition:
             return
         rows = self.conn.execute("SELECT id, samples, dict FROM zdicts ORDER BY id").fetchall()
         if rows:
-            self.codec = _ZstdCodec([(int(i), int(n), bytes(d)) for i, n, d in rows])
+            self.codec = ZstdCodec([(int(i), int(n), bytes(d)) for i, n, d in rows])
 
-    def ensure_codec(self, sample: Sequence[bytes]) -> _Codec | _ZstdCodec:
+    def ensure_codec(self, sample: Sequence[bytes]) -> _Codec | ZstdCodec:
         """The codec for a batch being written (inside its transaction): a day's first batch trains the
         first dictionary, a larger batch a better one while the day's is made from few documents."""
         if self.codec is None:
             self._load_codec()
-        if self.codec is None or (isinstance(self.codec, _ZstdCodec) and self.codec.wants_training(len(sample))):
+        if self.codec is None or (isinstance(self.codec, ZstdCodec) and self.codec.wants_training(len(sample))):
             number = 1 if self.codec is None else self.codec.current + 1
             self.conn.execute(
                 "INSERT INTO zdicts (id, samples, dict) VALUES (?, ?, ?)",
@@ -306,7 +237,7 @@ class _Partition:
 
     def _doc(self, blob: bytes) -> Event | None:
         codec = self.codec
-        if codec is None or (isinstance(codec, _ZstdCodec) and not codec.known(blob)):
+        if codec is None or (isinstance(codec, ZstdCodec) and not codec.known(blob)):
             self._load_codec()  # opened before the write that brought the blob's dictionary
             codec = self.codec
         return codec.event(blob) if codec is not None else None

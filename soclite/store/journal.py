@@ -5,6 +5,10 @@ returned, i.e. after the SQLite commit (WAL, synchronous=FULL: on disk even afte
 loss). Consumers (the pipeline: correlator + store) read from their committed offset and
 commit after they processed; :meth:`Journal.compact` deletes what every consumer committed.
 
+* Bodies are zstd-compressed with a dictionary trained on the journal's first batches
+  (:mod:`soclite.store._zstd`): a province profile's 1 KB event takes ~100 B, so the disk bound holds
+  a morning burst's backlog (2 GiB held ~1.6M uncompressed events, ~20M compressed) and the page
+  cache holds the consumers' unread tail.
 * Resends: a batch id seen in the last ``batch_retention_seconds`` is answered as a duplicate
   and stores nothing (agents retry with the same id after a lost answer).
 * Disk bound: the used size (live pages, not the free ones compaction leaves) plus the new batch
@@ -35,6 +39,7 @@ import orjson
 from soclite.db import Database
 from soclite.errors import JournalError
 from soclite.models import Event
+from soclite.store import _zstd as zstd_codec
 from soclite.store import deadletter as dl
 
 if TYPE_CHECKING:
@@ -89,6 +94,9 @@ MIGRATIONS = [
      WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events');
     CREATE INDEX deadletters_at ON deadletters(at);
     """,
+    # v4: event bodies compressed with zstd dictionaries trained on the journal's own events (a body's
+    # first byte names its dictionary; a body starting with "{" is JSON of an earlier version).
+    zstd_codec.ZDICTS_SCHEMA,
 ]
 
 #: defaults of the dead letters' own bound (as in soclite.config.JournalSettings)
@@ -104,6 +112,10 @@ def encode(event: Event) -> bytes:
     batch of 20,000 held ~320 MB instead of ~50 MB until it was written: the copy is the cheap part.
     """
     return bytes(memoryview(orjson.dumps(event, default=str)))
+
+
+#: the first byte of an uncompressed body (journals written before migration 4): never a dictionary number
+_JSON = ord("{")
 
 
 def _is_full(exc: sqlite3.OperationalError) -> bool:
@@ -147,6 +159,11 @@ class Journal:
         #: the disk pages dead letters hold (measured with the file, plus their sizes since): not events
         self._dead_disk = self._dead
         self._used = self._measure()
+        #: the bodies' dictionaries (None until the first batch trained one); zstd's contexts are not
+        #: thread-safe, so packing and unpacking each hold a lock (both are GIL-bound at this size anyway)
+        self._codec: zstd_codec.ZstdCodec | None = None
+        self._pack_lock = threading.Lock()
+        self._unpack_lock = threading.Lock()
         #: monotonic time of the last write refused with SQLITE_FULL (None once a write succeeded since)
         self.disk_full_at: float | None = None
         self.disk_full_reason = ""
@@ -224,8 +241,8 @@ class Journal:
         *, unit: str | None = None,
     ) -> tuple[int, bool]:
         """:meth:`append` of events already serialised (HTTP ingest keeps bytes, not dicts, while it reads)."""
-        bodies = [(body,) for body in encoded]
-        incoming = sum(len(b) + 16 for b in encoded)  # dead letters are bounded on their own
+        bodies = [(body,) for body in self._pack(encoded)]
+        incoming = sum(len(b[0]) + 16 for b in bodies)  # dead letters are bounded on their own
         if encoded and self.used_bytes() + incoming > self.max_bytes:
             self._catch_up_dead(self.db.reader())  # dead letters another process wrote are not events
             self._used = self._measure(dead=False)  # re-measure: compaction may have freed pages since
@@ -252,6 +269,54 @@ class Journal:
         with self._size_lock:
             self._used += incoming
         return result
+
+    # --- compression -----------------------------------------------------------------------------
+    def _load_codec(self, conn: sqlite3.Connection) -> zstd_codec.ZstdCodec | None:
+        rows = conn.execute("SELECT id, samples, dict FROM zdicts ORDER BY id").fetchall()
+        self._codec = zstd_codec.ZstdCodec([(int(i), int(n), bytes(d)) for i, n, d in rows]) if rows else None
+        return self._codec
+
+    def _trained(self, sample: list[bytes]) -> zstd_codec.ZstdCodec:
+        """The codec for a batch: the first batch trains the first dictionary, a larger one a better one
+        while the current was learned from few events (as the day files do). In a write transaction of its
+        own, after reading what other processes trained, so two writers never both add dictionary n."""
+        codec = self._codec
+        if codec is not None and not codec.wants_training(len(sample)):
+            return codec
+        with self.db.write() as conn:
+            codec = self._load_codec(conn)
+            if codec is None or codec.wants_training(len(sample)):
+                number = 1 if codec is None else codec.current + 1
+                conn.execute(
+                    "INSERT INTO zdicts (id, samples, dict) VALUES (?, ?, ?)",
+                    (number, len(sample), zstd_codec.train_dictionary(sample)),
+                )
+                codec = self._load_codec(conn)
+        assert codec is not None
+        return codec
+
+    def _pack(self, encoded: list[bytes]) -> list[bytes]:
+        if not encoded:
+            return []
+        codec = self._trained(encoded)
+        with self._pack_lock:
+            return [codec.pack(body) for body in encoded]
+
+    def _unpack(self, bodies: list[bytes]) -> list[bytes]:
+        """Bodies as JSON: compressed ones decompressed, JSON of an earlier version as it is."""
+        with self._unpack_lock:
+            codec = self._codec
+            out = []
+            for body in bodies:
+                if body[0] == _JSON:
+                    out.append(body)
+                    continue
+                if codec is None or not codec.known(body):  # another process trained it after we looked
+                    codec = self._load_codec(self.db.reader())
+                    if codec is None:
+                        raise JournalError(f"{self.path}: a compressed event body but no dictionary")
+                out.append(codec.unpack(body))
+            return out
 
     def _write(
         self, batch_id: str | None, *, bodies: list[tuple[bytes]], dead_letters: Sequence[DeadLetter],
@@ -315,7 +380,8 @@ class Journal:
             "SELECT offset, body FROM events WHERE offset > ? ORDER BY offset LIMIT ?",
             (self.committed(consumer), max_events),
         ).fetchall()
-        return [(int(row[0]), orjson.loads(row[1])) for row in rows]
+        bodies = self._unpack([bytes(row[1]) for row in rows])
+        return [(int(row[0]), orjson.loads(body)) for row, body in zip(rows, bodies, strict=True)]
 
     def commit(self, consumer: str, offset: int) -> None:
         """Record that ``consumer`` processed everything up to ``offset`` (never moves backwards)."""
