@@ -88,6 +88,26 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]  # nearest rank
 
 
+def windowed_p99(sent: list[tuple[float, float]], width: float) -> list[float | None]:
+    """p99 latency of the probes sent in each window of ``width`` seconds ((sent at, latency) pairs)."""
+    windows: dict[int, list[float]] = {}
+    for at, latency in sent:
+        windows.setdefault(int(at // width), []).append(latency)
+    return [percentile(windows.get(i, []), 99) for i in range(max(windows, default=-1) + 1)]
+
+
+def storage_rates(samples: list[dict[str, Any]]) -> list[float]:
+    """Events stored per second in each minute: offered minus the storage consumer's lag, per sample."""
+    done = [(float(s["t"]), int(s["offered"]) - int(s.get("lags", {}).get("storage", s["lag"]))) for s in samples
+            if int(s["lag"]) >= 0]  # fmt: skip
+    rates = []
+    for minute in range(int(done[-1][0] // 60) if done else 0):
+        inside = [d for d in done if minute * 60 <= d[0] < (minute + 1) * 60 + 5]
+        if len(inside) >= 2:
+            rates.append(round((inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]), 1))
+    return rates
+
+
 def rss_mb(root_pid: int) -> float:
     """Resident memory of a process and all its descendants, from /proc (MB)."""
     children: dict[int, list[int]] = {}
@@ -447,6 +467,7 @@ class Soak:
         # period points at a periodic job (journal compaction, checkpoints, the scheduler)
         worst = sorted(((round(self.seen[h] - t, 2), round(t - started, 1)) for h, t in self.probes.items()
                         if h in self.seen), reverse=True)[:5]  # fmt: skip
+        sent = [(t - started, self.seen[h] - t) for h, t in self.probes.items() if h in self.seen]
         disk = self.disk_bytes()
         parts = self.disk_parts()
         journal_max = max([int(s.get("journal_bytes", 0)) for s in self.samples] + [parts["journal"]])
@@ -471,6 +492,10 @@ class Soak:
             "alert_latency_p99_s": percentile(latencies, 99),
             "alert_latency_max_s": max(latencies, default=None),
             "alert_latency_worst": [{"latency_s": lat, "sent_at_s": at} for lat, at in worst],
+            "probes_over_2s": sum(1 for lat in latencies if lat > 2.0),
+            # p99 of the probes sent in each 5 minutes of the run: "under 2 s throughout" is read here
+            "alert_latency_p99_s_by_5min": windowed_p99(sent, 300.0),
+            "stored_events_per_s_by_minute": storage_rates(self.samples),
             "max_journal_lag": max([int(s["lag"]) for s in self.samples] + [final_lag]),
             "final_journal_lag": final_lag,
             "max_journal_lag_by_consumer": {

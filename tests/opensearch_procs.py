@@ -63,7 +63,10 @@ def _run_dir() -> Iterator[Path]:
     try:
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
+        if os.environ.get("SOCLITE_KEEP_OPENSEARCH_RUN"):  # the nodes' logs, to read after a failure
+            print(f"kept the OpenSearch run directory {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _run(script: Path, args: list[str], env: dict[str, str], timeout: float = START_TIMEOUT) -> str:

@@ -169,6 +169,15 @@ def test_a_data_node_killed_mid_ingest_loses_and_duplicates_nothing(
     store.client.indices.put_settings(
         index="kill-*", body={"index": {"unassigned": {"node_left": {"delayed_timeout": "10m"}}}}
     )
+    # The writer created the day's indices seconds ago: until a replica has finished its recovery it is
+    # not in sync, writes are acknowledged by the primary alone, and killing the primary's node then leaves
+    # the shard red with acknowledged documents on the dead node only. That fits two runs in seven here in
+    # which both survivors answered no bulk for 300 s. OpenSearch's promise is about in-sync copies: the
+    # kill waits until they exist (the new day's index is the same window in production: see README).
+    health = store.client.cluster.health(
+        index="kill-*", params={"wait_for_status": "green", "timeout": "120s", "request_timeout": 130}
+    )
+    assert not health["timed_out"], f"the new indices' replicas did not start: {health}"
     victim = _primary_node(store.client, events_index)
     acked_at_kill = len(writer.acked_events)
     cluster.kill(victim)
