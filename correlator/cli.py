@@ -127,7 +127,7 @@ def _json_events(fh: IO[bytes], path: Path, stats: InputStats, tz: str) -> Itera
 
 def _row(match: Any, source: str) -> dict[str, Any]:
     """One detection as printed; the event is referenced, not copied (it is written right away)."""
-    from soclite.correlator.engine import host_of
+    from soclite.correlator.matches import host_of
 
     rule = match.rule
     event = match.event

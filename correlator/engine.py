@@ -7,7 +7,7 @@ an analyst's exception suppresses, feed correlation windows, match IoC lists,
 and turn what is left into :class:`~soclite.models.Alert` objects.
 
 The pipeline calls :meth:`Engine.process_batch` from one thread; the API calls
-the management methods from others: they take ``self._lock`` and replace
+the management methods (:mod:`soclite.correlator.management`) from others: they take ``self._lock`` and replace
 whole structures (indexes, exception lists) so the hot path never sees a half
 update.
 """
@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,40 +26,30 @@ from soclite.correlator import health
 from soclite.correlator.anchors import Anchor, Anchors
 from soclite.correlator.correlation import Correlation, Fired, Windows, compile_correlation
 from soclite.correlator.index import TypeIndex, dump_compiled, load_compiled
-from soclite.correlator.ioc import IocHit, IocStore
+from soclite.correlator.ioc import IocStore
 from soclite.correlator.loader import (
     CompiledFilter,
     CompiledRule,
     LoadFailure,
     RuleSet,
     load_paths,
-    load_text,
 )
 from soclite.correlator.logsource import (
     CHANNEL_SERVICES,
     LogKey,
     apply_field_aliases,
-    is_produced,
     key_of,
     windows_key,
 )
+from soclite.correlator.management import EngineManagement
+from soclite.correlator.matches import Match, event_time, ioc_rule, to_alert
 from soclite.correlator.runtime import Lowered
-from soclite.errors import ConfigError, NotFoundError, RuleError, SocliteError
+from soclite.errors import ConfigError, RuleError, SocliteError
 from soclite.models import (
-    EVENT_ID,
-    HOST_NAME,
     SYSTEM_CHANNEL,
     SYSTEM_EVENT_ID,
-    TIMESTAMP,
-    UNIT,
     Alert,
     Event,
-    Level,
-    fingerprint,
-    parse_timestamp,
-    severity_of,
-    system_field,
-    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -77,31 +66,7 @@ LEARN_SAMPLES = 256
 MAX_OPTIONS = 6
 
 
-@dataclass
-class RuleInfo:
-    id: str
-    title: str
-    level: str
-    status: str
-    logsource: dict[str, str]
-    tags: list[str]
-    source: str
-    enabled: bool
-    hits: int
-    kind: str = "sigma"
-
-
-@dataclass
-class Match:
-    """A detection before it becomes an Alert (what ``soclite hunt`` prints)."""
-
-    rule: CompiledRule | Correlation
-    event: Event
-    key_fields: dict[str, Any]
-    kind: str = "sigma"
-
-
-class Engine:
+class Engine(EngineManagement):
     """See module docstring. Build with :meth:`from_settings` or :meth:`from_ruleset`."""
 
     def __init__(
@@ -448,7 +413,7 @@ class Engine:
         if self.iocs._lists:
             for hit in self.iocs.match(event):
                 matches.append(
-                    Match(_ioc_rule(hit), event, {"ioc.field": hit.field, "ioc.value": hit.value}, "ioc")
+                    Match(ioc_rule(hit), event, {"ioc.field": hit.field, "ioc.value": hit.value}, "ioc")
                 )
         if self.state_dir is not None and (self.windows.dirty or self.events != self._events_saved):
             now = time.monotonic()
@@ -513,131 +478,6 @@ class Engine:
         self._scanners_loaded = keys
         return True
 
-    # -- management (API) --------------------------------------------------------
-    def rules_info(self) -> list[RuleInfo]:
-        out = [
-            RuleInfo(r.id, r.title, r.level, r.status, r.logsource, list(r.tags), r.source, r.enabled, r.hits)
-            for r in self.rules
-        ]
-        out += [
-            RuleInfo(
-                c.id,
-                c.title,
-                c.level,
-                "correlation",
-                {},
-                list(c.tags),
-                c.source,
-                c.enabled,
-                c.hits,
-                "correlation",
-            )
-            for c in self.correlations
-        ]
-        return out
-
-    # -- detection health (see correlator.health) -----------------------------------
-    def health_snapshot(self) -> health.HealthSnapshot:
-        """This engine's counters and seen field names, as the health file holds them."""
-        snapshot = health.HealthSnapshot(since=self._started)
-        for rule in self.rules:
-            snapshot.rules[rule.id] = health.RuleCounters(rule.hits, rule.suppressed, rule.errors, rule.last_fired)
-        for corr in self.correlations:
-            snapshot.rules[corr.id] = health.RuleCounters(corr.hits, 0, 0, corr.last_fired)
-        snapshot.seen = {key: frozenset(fields) for key, fields in list(self._seen.items()) if fields}
-        return snapshot
-
-    def _restore_health(self, path: Path) -> None:
-        """Keep what a previous run learnt that is not a counter: last fired, and the fields seen."""
-        previous = health.read(path)
-        if previous is None:
-            return
-        last = {rid: c.last_fired for rid, c in previous.rules.items() if c.last_fired is not None}
-        for rule in self.rules:
-            rule.last_fired = last.get(rule.id, rule.last_fired)
-        for corr in self.correlations:
-            corr.last_fired = last.get(corr.id, corr.last_fired)
-        for key, fields in previous.seen.items():
-            self._seen.setdefault(key, set()).update(fields)
-
-    def assess(self, snapshot: health.HealthSnapshot | None = None) -> dict[str, health.RuleHealth]:
-        """Health of every loaded rule and correlation from ``snapshot`` (default: this engine's own)."""
-        snap = snapshot if snapshot is not None else self.health_snapshot()
-        out: dict[str, health.RuleHealth] = {}
-        by_source: dict[tuple[str | None, str | None, str | None], tuple[bool, set[str] | None]] = {}
-        for rule in self.rules:
-            counters = snap.rules.get(rule.id, health.RuleCounters())
-            where = (rule.product, rule.category, rule.service)
-            if where not in by_source:
-                by_source[where] = health.source_fields(*where, snap.seen)
-            source_seen, union = by_source[where]
-            unseen = None if union is None else [f for f in rule.fields if f not in union]
-            out[rule.id] = health.RuleHealth(counters.hits, counters.suppressed, counters.errors,
-                                             counters.last_fired, source_seen, unseen)  # fmt: skip
-        for corr in self.correlations:
-            counters = snap.rules.get(corr.id, health.RuleCounters())
-            out[corr.id] = health.RuleHealth(counters.hits, 0, 0, counters.last_fired, True, [])
-        return out
-
-    def set_rule_enabled(self, rule_id: str, enabled: bool) -> None:
-        with self._lock:
-            found = False
-            for rule in self.rules:
-                if rule.id == rule_id:
-                    rule.enabled = enabled
-                    found = True
-            for corr in self.correlations:
-                if corr.id == rule_id:
-                    corr.enabled = enabled
-                    found = True
-            if not found:
-                raise NotFoundError(f"no rule {rule_id}")
-            self._indexes = {}
-            self._fast = {}
-            self._scanner_cache = {}
-            self._explorers = {}  # probe positions refer to the old rule lists: learn again
-
-    def set_exceptions(self, exceptions: list[tuple[str, str]]) -> None:
-        """Replace the analysts' exceptions (Sigma filter YAML each); an invalid one raises RuleError, nothing changes."""
-        compiled: list[tuple[str, CompiledFilter]] = []
-        for exc_id, text in exceptions:
-            rs = RuleSet()
-            load_text(text, f"exception:{exc_id}", rs, self.placeholders)
-            if rs.failures:
-                raise RuleError(rs.failures[0].reason, source=f"exception {exc_id}")
-            if len(rs.filters) != 1:
-                raise RuleError(
-                    "an exception must be exactly one Sigma filter document", source=f"exception {exc_id}"
-                )
-            compiled.append((exc_id, rs.filters[0]))
-        with self._lock:
-            self._exceptions = compiled
-            self._exception_hits = {exc_id: self._exception_hits.get(exc_id, 0) for exc_id, _ in compiled}
-
-    def exception_hits(self) -> dict[str, int]:
-        return dict(self._exception_hits)
-
-    def test_rule(self, rule_yaml: str, event: dict[str, Any]) -> list[Alert]:
-        """Compile one rule and run it on one event (the rule editor's "try it")."""
-        rs = RuleSet()
-        load_text(rule_yaml, "test", rs, self.placeholders)
-        if rs.failures:
-            raise RuleError(rs.failures[0].reason, source=rs.failures[0].source)
-        probe = Engine(rs, placeholders=self.placeholders)
-        return probe.process(dict(event))
-
-    def unrouted_rules(self) -> list[str]:
-        return [r.id for r in self.rules if not is_produced(r.product, r.category, r.service)]
-
-    def _refresh_filters(self) -> None:
-        by_rule: dict[str, list[CompiledFilter]] = {}
-        for flt in self.filters:
-            for rule in self.rules:
-                if flt.applies_to(rule):
-                    by_rule.setdefault(rule.id, []).append(flt)
-        self._filters_for = by_rule
-
-
 def _scanners_key() -> str:
     """Serialized Hyperscan databases are bound to the library's version and the CPU's platform."""
     import hashlib
@@ -652,16 +492,6 @@ def _scanners_key() -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def event_time(event: Event) -> datetime:
-    value = event.get(TIMESTAMP)
-    if isinstance(value, str):
-        try:
-            return parse_timestamp(value)
-        except ValueError:
-            pass
-    return utcnow()
-
-
 @dataclass
 class _Probe:
     """One anchor option of one rule, indexed as if it were a rule (see Engine._explorer)."""
@@ -669,58 +499,3 @@ class _Probe:
     id: str
     anchors: Anchors
     anchor_options: list[frozenset[Anchor]]
-
-
-@dataclass
-class _IocRule:
-    id: str
-    title: str
-    level: str
-    tags: list[str]
-    references: list[str]
-    falsepositives: list[str]
-    description: str | None
-
-
-def _ioc_rule(hit: IocHit) -> Any:
-    return _IocRule(
-        id=f"ioc:{hit.list_name}",
-        title=f"IoC match ({hit.kind}) in list {hit.list_name}: {hit.value}",
-        level=hit.level,
-        tags=[],
-        references=[],
-        falsepositives=[],
-        description=f"{hit.field} = {hit.value}",
-    )
-
-
-def host_of(event: Event) -> str | None:
-    host = event.get(HOST_NAME) or system_field(event, "Computer") or event.get("Hostname")
-    return str(host).lower() if host else None
-
-
-def to_alert(m: Match) -> Alert:
-    rule = m.rule
-    event = m.event
-    when = event_time(event)
-    host = host_of(event)
-    level = rule.level if rule.level in Level.__members__.values() else "medium"
-    eid = event.get(EVENT_ID)
-    return Alert(
-        fingerprint=fingerprint(rule.id, host, m.key_fields),
-        rule_id=rule.id,
-        rule_title=rule.title,
-        level=Level(level),
-        severity=severity_of(level),
-        host=host,
-        unit=event.get(UNIT),
-        first_seen=when,
-        last_seen=when,
-        event_ids=[str(eid)] if eid else [],
-        event=dict(event),
-        tags=list(rule.tags),
-        references=list(rule.references),
-        falsepositives=list(rule.falsepositives),
-        description=rule.description,
-        kind=m.kind,
-    )

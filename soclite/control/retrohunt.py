@@ -24,9 +24,10 @@ from typing import Any
 import yaml
 from sigma.processing.pipeline import ProcessingPipeline
 
-from soclite.correlator.engine import Engine, host_of
+from soclite.correlator.engine import Engine
 from soclite.correlator.loader import RuleSet, load_text
 from soclite.correlator.lucene import PIPELINES_DIR, to_lucene
+from soclite.correlator.matches import host_of
 from soclite.errors import RequestError, RuleError
 from soclite.models import UNIT, Event, severity_of
 from soclite.store import _common as c
