@@ -136,3 +136,29 @@ def test_ioc_hit_goes_national_when_the_connector_is_enabled(tmp_path: Path) -> 
         runtime.outbox.close()
         runtime.commands.close()
         runtime.close()
+
+
+def test_host_types_are_looked_up_once_a_minute_and_survive_a_store_outage(
+    runtime: Runtime, monkeypatch: Any
+) -> None:
+    # One store search per alert was 6,000 searches in the 8-minute OpenSearch soak, and some failed under
+    # the node's memory breaker, so the isolate playbook saw no host type. A minute's cache; a failed lookup
+    # answers the type known before.
+    from soclite.playbooks import runner as runner_module
+
+    runtime.store.put_host(Host(id="ws-002", name="WS-002", type=HostType.WORKSTATION, unit="so-a"))
+    runner = PlaybookRunner.from_runtime(runtime)
+    malware = make_alert(level="high", host="ws-002", tags=["attack.t1204.002"])
+    assert "isolate" in {p.step for p in runner.plan(malware, "created")}
+    # the admin corrects the type: within the minute the known type still answers, after it the new one
+    runtime.store.put_host(Host(id="ws-002", name="WS-002", type=HostType.SERVER, unit="so-a"))
+    assert "isolate" in {p.step for p in runner.plan(malware, "created")}
+    monkeypatch.setattr(runner_module, "HOST_TYPE_TTL", 0.0)
+    assert "isolate" not in {p.step for p in runner.plan(malware, "created")}
+    runtime.store.put_host(Host(id="ws-002", name="WS-002", type=HostType.WORKSTATION, unit="so-a"))
+    assert "isolate" in {p.step for p in runner.plan(malware, "created")}
+    # the store goes away: the type known before still decides, and a host never seen gets none
+    runtime.store.close()
+    assert "isolate" in {p.step for p in runner.plan(malware, "created")}
+    unknown = make_alert(level="high", host="ws-never-seen", tags=["attack.t1204.002"])
+    assert "isolate" not in {p.step for p in runner.plan(unknown, "created")}
