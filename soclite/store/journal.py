@@ -29,7 +29,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -241,7 +242,8 @@ class Journal:
         *, unit: str | None = None,
     ) -> tuple[int, bool]:
         """:meth:`append` of events already serialised (HTTP ingest keeps bytes, not dicts, while it reads)."""
-        bodies = [(body,) for body in self._pack(encoded)]
+        with self._disk_full_refuses():  # the first batch writes a dictionary: the disk may be full there too
+            bodies = [(body,) for body in self._pack(encoded)]
         incoming = sum(len(b[0]) + 16 for b in bodies)  # dead letters are bounded on their own
         if encoded and self.used_bytes() + incoming > self.max_bytes:
             self._catch_up_dead(self.db.reader())  # dead letters another process wrote are not events
@@ -253,22 +255,27 @@ class Journal:
                 )
         incoming += sum(dl.row_bytes(*d) for d in dead_letters)
         now = time.time()
-        try:
+        with self._disk_full_refuses():
             result = self._write(batch_id, bodies=bodies, dead_letters=dead_letters, unit=unit, now=now)
-        except sqlite3.OperationalError as exc:
-            if not _is_full(exc):
-                raise
-            # SQLITE_FULL: the disk (or max_page_count) is full. Nothing of the batch was committed, so it
-            # is refused like a full journal (503 + Retry-After) and the sender keeps it.
-            self.disk_full_at = time.monotonic()
-            self.disk_full_reason = str(exc)
-            raise JournalError(f"ingest journal cannot write: {exc} (free disk space under {self.path.parent})") from exc
         self.disk_full_at = None
         if result[1]:
             return result
         with self._size_lock:
             self._used += incoming
         return result
+
+    @contextmanager
+    def _disk_full_refuses(self) -> Iterator[None]:
+        """SQLITE_FULL (the disk, or max_page_count, is full) as JournalError. Nothing of the batch was
+        committed, so it is refused like a full journal (503 + Retry-After) and the sender keeps it."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if not _is_full(exc):
+                raise
+            self.disk_full_at = time.monotonic()
+            self.disk_full_reason = str(exc)
+            raise JournalError(f"ingest journal cannot write: {exc} (free disk space under {self.path.parent})") from exc
 
     # --- compression -----------------------------------------------------------------------------
     def _load_codec(self, conn: sqlite3.Connection) -> zstd_codec.ZstdCodec | None:

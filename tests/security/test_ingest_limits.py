@@ -10,6 +10,7 @@ acknowledged lost; 9: event times far from the reception time are clamped, the o
 from __future__ import annotations
 
 import gzip
+import os
 import select
 import socket
 import time
@@ -142,7 +143,8 @@ def test_a_full_disk_is_503_degraded_and_loses_nothing(client: httpx.Client, run
     conn = journal.db._write_conn
     pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
     conn.execute(f"PRAGMA max_page_count={pages + 2}")  # SQLITE_FULL past two more pages, as a full disk
-    body = ndjson(*[{"message": "y" * 2000} for _ in range(50)])
+    # random text: bodies are compressed (the first batch also writes the journal's dictionary)
+    body = ndjson(*[{"message": os.urandom(1000).hex()} for _ in range(50)])
     r = client.post("/api/v1/ingest", content=body, headers=auth(admin, "full-1"))
     assert r.status_code == 503 and int(r.headers["retry-after"]) > 0, r.text
     assert "full" in r.json()["detail"]
