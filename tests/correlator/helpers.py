@@ -19,6 +19,36 @@ detection:
 """
 
 
+KEYWORD_RULE = r"""
+title: keywords {n}
+id: 7a0b3c2e-1111-4a4a-9b9b-0000000000{n:02d}
+status: test
+level: high
+logsource:
+    product: test
+detection:
+    keywords:
+        - '{kw}'
+    condition: keywords
+"""
+
+
+def keyword_rule(n: int, keyword: str) -> str:
+    """Rule number ``n`` (its own id): one keyword literal, quoted for YAML, for ``product: test`` events."""
+    return KEYWORD_RULE.format(n=n, kw=keyword.replace("'", "''"))
+
+
+def keyword_engine(words: list[str], *, indexed: bool, extra: tuple[str, ...] = ()) -> Engine:
+    """An engine of one keyword rule per word, plus the rule texts in ``extra``."""
+    rs = RuleSet()
+    for n, kw in enumerate(words):
+        load_text(keyword_rule(n, kw), f"kw{n}", rs, {})
+    for i, text in enumerate(extra):
+        load_text(text, f"extra{i}", rs, {})
+    assert not rs.failures and len(rs.rules) == len(words) + len(extra)
+    return Engine(rs, indexed=indexed)
+
+
 def engine_for(
     detection: str, *, indexed: bool = True, placeholders: dict[str, list[str]] | None = None
 ) -> Engine:

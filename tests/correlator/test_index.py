@@ -12,19 +12,7 @@ from soclite.correlator.engine import LEARN_SAMPLES, Engine
 from soclite.correlator.index import json_all, json_literal
 from soclite.correlator.loader import RuleSet, load_text
 from soclite.correlator.runtime import ALL, Lowered
-
-KEYWORDS = r"""
-title: keywords
-id: 7a0b3c2e-1111-4a4a-9b9b-0000000000{n:02d}
-status: test
-level: high
-logsource:
-    product: test
-detection:
-    keywords:
-        - '{kw}'
-    condition: keywords
-"""
+from tests.correlator.helpers import keyword_engine, keyword_rule
 
 # keyword literals with the characters JSON escapes, ASCII folding traps and numbers
 WORDS = ["sekurlsa::", 'say "hi"', "c:\\temp\\x", "kelvin", "istanbul", "4711", "true", "1e16", "none"]
@@ -51,13 +39,7 @@ detection:
 
 
 def _engine(indexed: bool, fielded: bool = False) -> Engine:
-    rs = RuleSet()
-    for n, kw in enumerate(WORDS):
-        load_text(KEYWORDS.format(n=n, kw=kw.replace("'", "''")), f"kw{n}", rs, {})
-    if fielded:
-        load_text(FIELDED, "fielded", rs, {})
-    assert not rs.failures and len(rs.rules) == len(WORDS) + fielded
-    return Engine(rs, indexed=indexed)
+    return keyword_engine(WORDS, indexed=indexed, extra=(FIELDED,) if fielded else ())
 
 
 EVENTS: list[dict[str, Any]] = [
@@ -272,7 +254,7 @@ detection:
 """
     rs = RuleSet()
     load_text(rule, "r", rs, {})
-    load_text(KEYWORDS.format(n=1, kw="sekurlsa::"), "kw", rs, {})
+    load_text(keyword_rule(1, "sekurlsa::"), "kw", rs, {})
     load_text(FIELDED, "fielded", rs, {})  # keeps CommandLine literals in the index when the rule above learns User
     engine, exhaustive = Engine(rs), Engine(rs, indexed=False)
     pad = "x" * index_module.LONG_VALUE

@@ -16,21 +16,8 @@ import pytest
 
 from soclite.correlator.engine import Engine
 from soclite.correlator.index import json_all, json_literal, number_proof
-from soclite.correlator.loader import RuleSet, load_text
 from soclite.correlator.runtime import ALL, Lowered
-
-KEYWORDS = r"""
-title: keywords {n}
-id: 7a0b3c2e-3333-4a4a-9b9b-0000000000{n:02d}
-status: test
-level: high
-logsource:
-    product: test
-detection:
-    keywords:
-        - '{kw}'
-    condition: keywords
-"""
+from tests.correlator.helpers import keyword_engine
 
 #: number-proof literals only, with what JSON escapes (quotes, backslashes) and the SigmaHQ
 #: "Mimikatz Use" rule's shapes (``::``, a Windows path with a backslash)
@@ -46,11 +33,7 @@ class Text(str):
 
 
 def _engine(words: list[str], indexed: bool) -> Engine:
-    rs = RuleSet()
-    for n, kw in enumerate(words):
-        load_text(KEYWORDS.format(n=n, kw=kw.replace("'", "''")), f"kw{n}", rs, {})
-    assert not rs.failures and len(rs.rules) == len(words)
-    return Engine(rs, indexed=indexed)
+    return keyword_engine(words, indexed=indexed)
 
 
 EVENTS: list[dict[str, Any]] = [
