@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,7 +63,7 @@ def connect(path: Path | str, *, check_same_thread: bool = False, create: bool =
     conn = sqlite3.connect(target, timeout=30.0, check_same_thread=check_same_thread, isolation_level=None,
                            uri=not create)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
+        _set_wal(conn)
         # synchronous=FULL: a commit that returned is on disk even after a power loss (ingest acks depend on it).
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -72,6 +73,24 @@ def connect(path: Path | str, *, check_same_thread: bool = False, create: bool =
         raise SchemaError(f"{path}: not a usable SQLite database ({exc}); refusing to touch it") from exc
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def _set_wal(conn: sqlite3.Connection, *, wait_s: float = 30.0) -> None:
+    """Switch to WAL, waiting out another connection that is switching the same new file.
+
+    SQLite answers "database is locked" at once, without the busy handler, while a second
+    connection is creating the WAL of a file (a reader opening a day file the writer has just
+    created); the mode persists in the file, so a short retry sees it done.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 #: what an operator can do about a damaged database (start-up refusal and ``soclite db check``)
