@@ -58,10 +58,15 @@ def _digest(path: Path) -> str:
     return sha.hexdigest()[:24]
 
 
+#: plain files are read in 1 MiB blocks: Python's default 8 KiB buffer costs a read call per three
+#: or four Windows event lines (about 8 % of a hunt's CPU on the OTRF file)
+READ_BUFFER = 1 << 20
+
+
 def _open(path: Path) -> IO[bytes]:
     if path.name.lower().endswith(".gz"):
         return cast(IO[bytes], gzip.open(path, "rb"))
-    return path.open("rb")
+    return path.open("rb", buffering=READ_BUFFER)
 
 
 def _json_records(path: Path, source: str) -> Iterator[tuple[Any, DeadLetter | None]]:

@@ -46,9 +46,11 @@ def iter_inputs(paths: tuple[Path, ...]) -> Iterator[Path]:
 
 
 def _open_text(path: Path) -> IO[bytes]:
+    from soclite.collectors.files import READ_BUFFER
+
     if path.suffix == ".gz":
         return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
+    return path.open("rb", buffering=READ_BUFFER)
 
 
 def _syslog_event(line: str, path: Path, tz: str = "Asia/Ho_Chi_Minh") -> Event:

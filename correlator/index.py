@@ -146,12 +146,10 @@ _JSON_EXACT: frozenset[type] = frozenset({str, int, bool, type(None), dict})
 #: List item types printed in JSON as to_str prints them (a list's to_str joins its items' by "\n").
 _PLAIN: frozenset[type] = frozenset({str, int, bool})
 #: With a number-proof literal set (see :func:`number_proof`) a float's or None's text cannot hold a
-#: literal, so how JSON prints them (1e16, NaN as null, None as null) does not matter.
-_JSON_EXACT_NUM: frozenset[type] = _JSON_EXACT | {float}
-_PLAIN_NUM: frozenset[type] = _PLAIN | {float, type(None)}
+#: literal, so how JSON prints them (1e16, NaN as null, None as null) does not matter: json_all then
+#: checks no type itself (see _PASSTHROUGH).
 #: (top-level types, the same with lists, list item types) for json_all, built once: not per event
 _JSON_TYPES = (_JSON_EXACT, _JSON_EXACT | {list}, _PLAIN)
-_JSON_TYPES_NUM = (_JSON_EXACT_NUM, _JSON_EXACT_NUM | {list}, _PLAIN_NUM)
 #: Every character of a non-str scalar's to_str, lower-cased: ints, floats (1.5e-05, inf, nan), true,
 #: false and None (to_str of a list item).
 _SCALAR_CHARS = frozenset("0123456789+-.einfatrulso")
@@ -159,6 +157,15 @@ _SCALAR_CHARS = frozenset("0123456789+-.einfatrulso")
 #: reports them as this pseudo position, and the caller then scans the lower-cased joined values instead.
 _FOLDS_TO_ASCII = ("\u0130".encode(), "\u212a".encode())
 FOLD_SENTINEL = -1
+#: How JSON shows a dict inside a list (orjson writes no whitespace): to_str prints such an item as
+#: its Python repr, which JSON does not hold. The number-proof scan (json_all's fast path, which
+#: does not look at the values' types) looks for these too and reports FOLD_SENTINEL: the caller then
+#: scans the joined values. Inside a string value they only cost that slower scan, never a miss.
+_DICT_IN_LIST = (b"[{", b",{")
+#: json_all's fast path: orjson raises TypeError for these instead of printing them its own way
+#: (datetimes, str/int/list/dict subclasses, dataclasses), so they take the joined values. Enums,
+#: which orjson prints by value, read the same way in to_str; UUIDs print alike in both.
+_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 _IS_LIST = list.__instancecheck__
@@ -187,11 +194,20 @@ def json_all(ev: dict[str, Any], numbers: bool = False) -> bytes | None:
     in a string value. ints and bools print as to_str prints them; None and dicts are not searched by
     keyword rules and add only text (a false candidate is evaluated exactly, never a missed one).
     Floats print differently (1e16) and lists of None differently, so those events take the slow
-    path unless ``numbers`` (the literal set is :func:`number_proof`). Any other type (Enum, datetime,
+    path unless ``numbers`` (the literal set is :func:`number_proof`). Any other type (datetime,
     subclasses: orjson prints some natively, unlike to_str) takes the slow path. The scan also
     looks for the two characters that lower-case to ASCII (:data:`FOLD_SENTINEL`).
+
+    With ``numbers`` the values' types are not walked at all (that walk cost as much as the dump):
+    orjson refuses the types it would print unlike to_str (:data:`_PASSTHROUGH`), and the scan
+    reports a dict inside a list (:data:`_DICT_IN_LIST`).
     """
-    exact, with_lists, plain = _JSON_TYPES_NUM if numbers else _JSON_TYPES
+    if numbers:
+        try:
+            return orjson.dumps(ev, option=_PASSTHROUGH)
+        except TypeError:
+            return None
+    exact, with_lists, plain = _JSON_TYPES
     values = ev.values()
     types = set(map(type, values))
     if not types <= exact:
@@ -354,15 +370,17 @@ class TypeIndex:
             if all(e is not None and e for e in escaped):
                 words = [e for e in escaped if e is not None]
                 positions = [tuple(lits[w]) for w in ordered]
-                positions += [(FOLD_SENTINEL,), (FOLD_SENTINEL,)]
-                key = ("hyperscan-json", ALL, tuple(words))
+                self.json_numbers = all(number_proof(w) for w in ordered)
+                sentinels = list(_FOLDS_TO_ASCII) + (list(_DICT_IN_LIST) if self.json_numbers else [])
+                positions += [(FOLD_SENTINEL,)] * len(sentinels)
+                # the field part names the sentinel set: a stored database of the other kind is not reused
+                key = ("hyperscan-json", ALL + ("+lists" if self.json_numbers else ""), tuple(words))
                 compiled = cache.get(key) if cache is not None else None
                 if compiled is None:
-                    compiled = _hs_compile(words, list(_FOLDS_TO_ASCII))
+                    compiled = _hs_compile(words, sentinels)
                     if cache is not None:
                         cache[key] = compiled
                 self.json_scanner = _hs_bind_bytes(compiled, positions)
-                self.json_numbers = all(number_proof(w) for w in ordered)
         self.exact: list[tuple[str, dict[str, tuple[int, ...]]]] = [
             (field, {lit: tuple(pos) for lit, pos in values.items()}) for field, values in exact.items()
         ]

@@ -10,6 +10,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 #: What ``lw[field]`` yields for a missing or null field. No rule literal equals
@@ -41,10 +42,11 @@ class Lowered(dict[str, str]):
             values = self.ev.values()
             strings = [v for v in values if type(v) is str]
             if len(strings) != len(values):
+                rest = [
+                    _json_value(v) for v in values if type(v) is not str and v is not None and type(v) is not dict
+                ]
                 strings += [
-                    str(v) if type(v) is int else to_str(v)
-                    for v in values
-                    if type(v) is not str and v is not None and type(v) is not dict
+                    str(v) if type(v) is int else to_str(v) for v in rest if v is not None and type(v) is not dict
                 ]
             raw = "\x00".join(strings)
             self[key] = raw
@@ -53,6 +55,13 @@ class Lowered(dict[str, str]):
         low = MISS if value is None else to_str(value).lower()
         self[key] = low
         return low
+
+
+def _json_value(value: Any) -> Any:
+    """An Enum as its value (what its JSON holds; a dict value is then not searched, as a dict is not)."""
+    while isinstance(value, Enum):
+        value = value.value
+    return value
 
 
 def to_str(value: Any) -> str:
@@ -67,6 +76,8 @@ def to_str(value: Any) -> str:
         return str(int(value))
     if isinstance(value, (list, tuple)):
         return "\n".join(to_str(v) for v in value)
+    if isinstance(value, Enum):  # as the event is stored and sent: JSON holds an Enum's value
+        return to_str(value.value)
     return str(value)
 
 
