@@ -320,6 +320,11 @@ def main() -> int:
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
                         help="the concurrency run's HTTP client: raw (light, default) or httpx (~2 ms of CPU a "
                              "request on the same cores as the server)")
+    parser.add_argument(
+        "--no-view-cache", action="store_true",
+        help="compute every answer (the app keeps an alert page's answer until an alert changes, at most 5 s: "
+        "a repeated query is otherwise mostly served from that cache)",
+    )
     parser.add_argument("--event-search", action="store_true",
                         help="time the event search (Discover) over the last hour of the events in --data-dir, "
                              "built by bench/store.py --search N --sqlite-path DATA_DIR/events.db (issues 12, 15)")
@@ -348,7 +353,12 @@ def main() -> int:
     admin = runtime.identity.create_token(role="admin", name="bench")
     scoped = runtime.identity.create_token(role="analyst", unit="H-A", name="bench-ha")
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning"))
+    app = create_app(runtime)
+    if args.no_view_cache:  # every answer computed: what a query costs the first time (or after an alert change)
+        from soclite.api.viewcache import ViewCache
+
+        app.state.views = ViewCache(ttl=0.0)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
