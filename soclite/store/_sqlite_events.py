@@ -52,12 +52,11 @@ from soclite.models import Event
 from soclite.store import _common as c
 from soclite.store import _sqlite_terms as terms
 from soclite.store import _sqlite_text as text
-from soclite.store._zstd import ZstdCodec, train_dictionary
+from soclite.store._zstd import ZDICTS_SCHEMA, ZstdCodec, read_codec, trained
 
 SCHEMA_VERSION = 3
-SCHEMA = """
+SCHEMA = ZDICTS_SCHEMA + """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS zdicts (id INTEGER PRIMARY KEY, samples INTEGER NOT NULL, dict BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     ts INTEGER NOT NULL,
     idh INTEGER NOT NULL,
@@ -215,24 +214,18 @@ class _Partition:
         if row is not None:  # a file of an earlier version: deflate
             self.codec = _Codec(bytes(row[0]))
             return
-        rows = self.conn.execute("SELECT id, samples, dict FROM zdicts ORDER BY id").fetchall()
-        if rows:
-            self.codec = ZstdCodec([(int(i), int(n), bytes(d)) for i, n, d in rows])
+        codec = read_codec(self.conn)
+        if codec is not None:
+            self.codec = codec
 
     def ensure_codec(self, sample: Sequence[bytes]) -> _Codec | ZstdCodec:
         """The codec for a batch being written (inside its transaction): a day's first batch trains the
         first dictionary, a larger batch a better one while the day's is made from few documents."""
         if self.codec is None:
             self._load_codec()
-        if self.codec is None or (isinstance(self.codec, ZstdCodec) and self.codec.wants_training(len(sample))):
-            number = 1 if self.codec is None else self.codec.current + 1
-            self.conn.execute(
-                "INSERT INTO zdicts (id, samples, dict) VALUES (?, ?, ?)",
-                (number, len(sample), train_dictionary(sample)),
-            )
-            self.codec = None
-            self._load_codec()
-        assert self.codec is not None
+        if isinstance(self.codec, _Codec):  # a file of an earlier version keeps its deflate dictionary
+            return self.codec
+        self.codec = trained(self.conn, self.codec, sample)
         return self.codec
 
     def _doc(self, blob: bytes) -> Event | None:

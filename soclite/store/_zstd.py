@@ -9,6 +9,7 @@ their dictionaries in a ``zdicts`` table of their own file; each blob's first by
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 import orjson
@@ -90,3 +91,23 @@ def train_dictionary(samples: Sequence[bytes]) -> bytes:
         except zstd.ZstdError:  # too little distinct content to train on: the raw text still helps
             pass
     return b"".join(samples[-64:])[-RAW_DICT_BYTES:] or b"{}"
+
+
+def read_codec(conn: sqlite3.Connection) -> ZstdCodec | None:
+    """The codec of the file ``conn`` has open (None while it has no dictionary yet)."""
+    rows = conn.execute("SELECT id, samples, dict FROM zdicts ORDER BY id").fetchall()
+    return ZstdCodec([(int(i), int(n), bytes(d)) for i, n, d in rows]) if rows else None
+
+
+def trained(conn: sqlite3.Connection, codec: ZstdCodec | None, sample: Sequence[bytes]) -> ZstdCodec:
+    """``codec``, or the file's codec after this batch trained its next dictionary: the first batch trains
+    the first, a larger one a better one while the current was learned from few documents. Call it
+    inside a write transaction, with the codec just read in it, so two writers never both add number n."""
+    if codec is not None and not codec.wants_training(len(sample)):
+        return codec
+    number = 1 if codec is None else codec.current + 1
+    conn.execute("INSERT INTO zdicts (id, samples, dict) VALUES (?, ?, ?)",
+                 (number, len(sample), train_dictionary(sample)))  # fmt: skip
+    out = read_codec(conn)
+    assert out is not None
+    return out

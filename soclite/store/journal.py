@@ -279,8 +279,7 @@ class Journal:
 
     # --- compression -----------------------------------------------------------------------------
     def _load_codec(self, conn: sqlite3.Connection) -> zstd_codec.ZstdCodec | None:
-        rows = conn.execute("SELECT id, samples, dict FROM zdicts ORDER BY id").fetchall()
-        self._codec = zstd_codec.ZstdCodec([(int(i), int(n), bytes(d)) for i, n, d in rows]) if rows else None
+        self._codec = zstd_codec.read_codec(conn)
         return self._codec
 
     def _trained(self, sample: list[bytes]) -> zstd_codec.ZstdCodec:
@@ -291,15 +290,7 @@ class Journal:
         if codec is not None and not codec.wants_training(len(sample)):
             return codec
         with self.db.write() as conn:
-            codec = self._load_codec(conn)
-            if codec is None or codec.wants_training(len(sample)):
-                number = 1 if codec is None else codec.current + 1
-                conn.execute(
-                    "INSERT INTO zdicts (id, samples, dict) VALUES (?, ?, ?)",
-                    (number, len(sample), zstd_codec.train_dictionary(sample)),
-                )
-                codec = self._load_codec(conn)
-        assert codec is not None
+            codec = self._codec = zstd_codec.trained(conn, self._load_codec(conn), sample)
         return codec
 
     def _pack(self, encoded: list[bytes]) -> list[bytes]:
