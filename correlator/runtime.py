@@ -42,11 +42,9 @@ class Lowered(dict[str, str]):
             values = self.ev.values()
             strings = [v for v in values if type(v) is str]
             if len(strings) != len(values):
-                rest = [
-                    _json_value(v) for v in values if type(v) is not str and v is not None and type(v) is not dict
-                ]
+                others = [_json_value(v) for v in values if type(v) is not str]  # an Enum as its value
                 strings += [
-                    str(v) if type(v) is int else to_str(v) for v in rest if v is not None and type(v) is not dict
+                    str(v) if type(v) is int else to_str(v) for v in others if v is not None and type(v) is not dict
                 ]
             raw = "\x00".join(strings)
             self[key] = raw

@@ -93,6 +93,8 @@ class PlaybookRunner:
         #: per alert (the soak's 6,000 alerts in 8 minutes were 6,000 searches, and under a loaded OpenSearch
         #: node's memory breaker some failed, leaving the isolate playbook without the host's type)
         self._host_types: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+        #: seconds a looked-up host type is trusted (0: look it up for every alert)
+        self.host_type_ttl = HOST_TYPE_TTL
         self._host_types_lock = threading.Lock()
 
     @classmethod
@@ -109,13 +111,13 @@ class PlaybookRunner:
         return ctx
 
     def _host_type(self, name: str) -> str | None:
-        """The inventory's type of a host, from a cache of :data:`HOST_TYPE_TTL` seconds. A failed lookup
+        """The inventory's type of a host, from a cache of ``host_type_ttl`` seconds. A failed lookup
         answers what was known before, however old (or None): the store being unavailable must not stop
         alert handling, and a type an admin set rarely changes."""
         now = time.monotonic()
         with self._host_types_lock:
             known = self._host_types.get(name)
-        if known is not None and now - known[0] < HOST_TYPE_TTL:
+        if known is not None and now - known[0] < self.host_type_ttl:
             return known[1]
         store = self.runtime.store
         assert store is not None

@@ -138,14 +138,10 @@ def test_ioc_hit_goes_national_when_the_connector_is_enabled(tmp_path: Path) -> 
         runtime.close()
 
 
-def test_host_types_are_looked_up_once_a_minute_and_survive_a_store_outage(
-    runtime: Runtime, monkeypatch: Any
-) -> None:
+def test_host_types_are_looked_up_once_a_minute_and_survive_a_store_outage(runtime: Runtime) -> None:
     # One store search per alert was 6,000 searches in the 8-minute OpenSearch soak, and some failed under
     # the node's memory breaker, so the isolate playbook saw no host type. A minute's cache; a failed lookup
     # answers the type known before.
-    from soclite.playbooks import runner as runner_module
-
     runtime.store.put_host(Host(id="ws-002", name="WS-002", type=HostType.WORKSTATION, unit="so-a"))
     runner = PlaybookRunner.from_runtime(runtime)
     malware = make_alert(level="high", host="ws-002", tags=["attack.t1204.002"])
@@ -153,7 +149,7 @@ def test_host_types_are_looked_up_once_a_minute_and_survive_a_store_outage(
     # the admin corrects the type: within the minute the known type still answers, after it the new one
     runtime.store.put_host(Host(id="ws-002", name="WS-002", type=HostType.SERVER, unit="so-a"))
     assert "isolate" in {p.step for p in runner.plan(malware, "created")}
-    monkeypatch.setattr(runner_module, "HOST_TYPE_TTL", 0.0)
+    runner.host_type_ttl = 0.0  # the minute has passed
     assert "isolate" not in {p.step for p in runner.plan(malware, "created")}
     runtime.store.put_host(Host(id="ws-002", name="WS-002", type=HostType.WORKSTATION, unit="so-a"))
     assert "isolate" in {p.step for p in runner.plan(malware, "created")}
