@@ -69,7 +69,12 @@ def _syslog_event(line: str, path: Path, tz: str = "Asia/Ho_Chi_Minh") -> Event:
     )
 
 
-def iter_events(path: Path, stats: InputStats, tz: str = "Asia/Ho_Chi_Minh") -> Iterator[Event]:
+#: an event, the JSON line it was decoded from (or None) and how many of its first keys that line
+#: holds (see Engine.match's ``raw`` and ``raw_keys``)
+Decoded = tuple[Event, bytes | None, int | None]
+
+
+def iter_events(path: Path, stats: InputStats, tz: str = "Asia/Ho_Chi_Minh") -> Iterator[Decoded]:
     """Events of one file: EVTX, JSON lines (optionally gzip'd) or syslog text.
 
     ``tz`` is the zone of zone-less local times (NXLog ``EventTime``, syslog)."""
@@ -78,7 +83,8 @@ def iter_events(path: Path, stats: InputStats, tz: str = "Asia/Ho_Chi_Minh") -> 
     name = path.name.lower()
     if name.endswith(".evtx"):
         try:
-            yield from iter_evtx(path)
+            for event in iter_evtx(path):
+                yield event, None, None
         except (ParseError, RuntimeError, OSError, ValueError) as exc:
             stats.bad(str(path), str(exc))
         return
@@ -96,14 +102,15 @@ def iter_events(path: Path, stats: InputStats, tz: str = "Asia/Ho_Chi_Minh") -> 
                 stats.bad(f"{path}:{lineno}", "not UTF-8")
                 continue
             try:
-                yield _syslog_event(line, path, tz)
+                yield _syslog_event(line, path, tz), None, None
             except ParseError as exc:
                 stats.bad(f"{path}:{lineno}", str(exc))
 
 
-def _json_events(fh: IO[bytes], path: Path, stats: InputStats, tz: str) -> Iterator[Event]:
+def _json_events(fh: IO[bytes], path: Path, stats: InputStats, tz: str) -> Iterator[Decoded]:
     """JSON lines → events: the hot loop of a hunt over exported logs, so orjson is tried first and a
-    blank line is recognised by its failure (no stripped copy of every line)."""
+    blank line is recognised by its failure (no stripped copy of every line). Each comes with its
+    line: an NXLog record mapped in place keeps its keys' values and adds keys after them."""
     from soclite.collectors.windows import from_json_record
 
     loads = orjson.loads
@@ -119,12 +126,18 @@ def _json_events(fh: IO[bytes], path: Path, stats: InputStats, tz: str) -> Itera
             stats.bad(f"{path}:{lineno}", "not a JSON object")
             continue
         if "Channel" in record or "winlog" in record or "Event" in record:
+            keys = len(record)
             try:
-                yield from_json_record(record, copy=False, default_tz=tz)
+                event = from_json_record(record, copy=False, default_tz=tz)
             except ParseError as exc:
                 stats.bad(f"{path}:{lineno}", str(exc))
+                continue
+            if event is record:
+                yield event, raw, keys
+            else:  # Winlogbeat or XML-as-JSON: a new event of other names
+                yield event, None, None
         else:
-            yield record
+            yield record, raw, None
 
 
 def _row(match: Any, source: str) -> dict[str, Any]:
@@ -249,9 +262,9 @@ def hunt(
     for path in files:
         source = str(path)
         n = 0
-        for event in iter_events(path, stats, tz):
+        for event, raw, raw_keys in iter_events(path, stats, tz):
             n += 1
-            matches = detect(event)
+            matches = detect(event, raw, raw_keys)
             if not matches:
                 continue
             for match in matches:

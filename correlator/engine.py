@@ -273,24 +273,31 @@ class Engine(EngineManagement):
         index.pending = frozenset(f for r in rules for f in r.fields) - index.seen
         return index
 
-    def match(self, event: Event) -> list[CompiledRule]:
-        """The rules that fire on ``event`` (filters and exceptions applied); counts hits."""
+    def match(self, event: Event, raw: bytes | None = None, raw_keys: int | None = None) -> list[CompiledRule]:
+        """The rules that fire on ``event`` (filters and exceptions applied); counts hits.
+
+        ``raw``: the JSON text ``event`` was decoded from, when the caller has it (saves dumping the
+        event for the keyword rules), and ``raw_keys``: how many of ``event``'s first keys hold values
+        found in that text (default all; keys a mapper added after them are searched apart). See
+        :meth:`TypeIndex.candidates`."""
         key, index = self._index_for(event)
         if not index.rules:
             return []
+        if raw_keys is None:
+            raw_keys = len(event)
         if index.has_aliases:
             apply_field_aliases(event, key)
         pending = index.pending
-        # the rule-named fields not seen yet: a type's rules name dozens its events never carry, so the
-        # test is one C-level pass over the event's keys, not a Python loop over the names
-        if pending and not pending.isdisjoint(event):
+        # the rule-named fields not seen yet: one C-level pass over the smaller of the two (a keys view
+        # takes the set's side when it is the smaller; frozenset.isdisjoint(dict) walks every key)
+        if pending and not event.keys().isdisjoint(pending):
             found = [f for f in pending if f in event]
             index.seen.update(found)
             index.pending = pending.difference(found)
         lw = Lowered(event)
         rules = index.rules
         if self.indexed:
-            positions: Any = index.candidates(event, lw)
+            positions: Any = index.candidates(event, lw, raw, raw_keys)
             if not index.settled:
                 index.tick += 1
                 if not index.tick & (LEARN_EVERY - 1):
@@ -396,11 +403,12 @@ class Engine(EngineManagement):
                     return True
         return False
 
-    def detect(self, event: Event) -> list[Match]:
-        """Sigma matches, correlation firings and IoC hits for one event (no Alert objects)."""
+    def detect(self, event: Event, raw: bytes | None = None, raw_keys: int | None = None) -> list[Match]:
+        """Sigma matches, correlation firings and IoC hits for one event (no Alert objects);
+        ``raw`` and ``raw_keys`` as in :meth:`match`."""
         self.events += 1
         matches: list[Match] = []
-        rules = self.match(event)
+        rules = self.match(event, raw, raw_keys)
         if rules:
             ts: float | None = None
             for rule in rules:
@@ -488,7 +496,7 @@ def _scanners_key() -> str:
         hs = version("hyperscan")
     except PackageNotFoundError:
         hs = "none"
-    text = f"scanners|1|hyperscan {hs}|{platform.machine()}|{platform.system()}"
+    text = f"scanners|2|hyperscan {hs}|{platform.machine()}|{platform.system()}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

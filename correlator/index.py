@@ -20,7 +20,8 @@ otherwise it is lower-cased first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import islice
 from typing import Any, Protocol
 
 import ahocorasick
@@ -68,6 +69,25 @@ def _hs_compile(literals: list[str], extra: list[bytes] | None = None) -> Any:
     return db, hyperscan.Scratch(db)
 
 
+def _hs_regex_literal(literal: bytes) -> bytes:
+    """``literal`` as a Hyperscan expression that matches it alone (every byte but letters and digits hex-escaped)."""
+    return b"".join(bytes((c,)) if chr(c).isalnum() and c < 128 else b"\\x%02x" % c for c in literal)
+
+
+def _hs_compile_regex(literals: list[str], sentinels: tuple[bytes, ...]) -> Any:
+    """The ``literals`` (caseless) and the ``sentinels`` (regular expressions, case as written) in one database."""
+    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    expressions = [_hs_regex_literal(lit.encode("utf-8")) for lit in literals] + list(sentinels)
+    single = hyperscan.HS_FLAG_SINGLEMATCH
+    db.compile(
+        expressions=expressions,
+        ids=list(range(len(expressions))),
+        elements=len(expressions),
+        flags=[single | hyperscan.HS_FLAG_CASELESS] * len(literals) + [single] * len(sentinels),
+    )
+    return db, hyperscan.Scratch(db)
+
+
 def _hs_bind(compiled: Any, positions: list[tuple[int, ...]]) -> Scanner:
     """Case-insensitive (ASCII) literal scan; the text must be ASCII or lower-cased."""
     db, scratch = compiled
@@ -83,7 +103,7 @@ def _hs_bind(compiled: Any, positions: list[tuple[int, ...]]) -> Scanner:
 
 
 #: scanner-cache kinds that :func:`dump_compiled` can serialize (Hyperscan databases)
-_HS_KINDS = ("hyperscan", "hyperscan-json")
+_HS_KINDS = ("hyperscan", "hyperscan-json", "hyperscan-raw")
 
 
 def dump_compiled(cache: dict[Any, Any]) -> dict[Any, bytes]:
@@ -162,6 +182,19 @@ FOLD_SENTINEL = -1
 #: does not look at the values' types) looks for these too and reports FOLD_SENTINEL: the caller then
 #: scans the joined values. Inside a string value they only cost that slower scan, never a miss.
 _DICT_IN_LIST = (b"[{", b",{")
+#: What the keyword scan of a record's own JSON text (see TypeIndex.candidates' ``raw``) cannot vouch
+#: for, reported as FOLD_SENTINEL like the two above: any producer's JSON may put whitespace between
+#: tokens (a dict inside a list then reads "[ {"), and write a character as \uXXXX (Python's
+#: ensure_ascii, Go's HTML escaping) or a slash as \/, which would hide a literal's characters
+#: or İ/K. An escape is a backslash after an even run of them; \", \\ and the control
+#: escapes are canonical (a literal holds no control character, and its quote and backslash are
+#: escaped as json_literal escapes them). orjson's own output never has any of these but [{ and ,{.
+_RAW_SENTINELS = (
+    rb"(?:^|[^\\])(?:\\\\)*\\[u/]",
+    _hs_regex_literal(_FOLDS_TO_ASCII[0]),
+    _hs_regex_literal(_FOLDS_TO_ASCII[1]),
+)
+_RAW_DICT_IN_LIST = (rb"[\[,][ \t\r\n]*\{",)
 #: json_all's fast path: orjson raises TypeError for these instead of printing them its own way
 #: (datetimes, str/int/list/dict subclasses, dataclasses), so they take the joined values. Enums,
 #: which orjson prints by value, read the same way in to_str; UUIDs print alike in both.
@@ -175,6 +208,21 @@ def number_proof(literal: str) -> bool:
     """Whether ``literal`` has a character that no int, float, bool or None prints (lower-cased):
     then it cannot occur in such a value's to_str, and a JSON text may print those however it likes."""
     return not set(literal.lower()) <= _SCALAR_CHARS
+
+
+#: Characters a dict's repr puts around its keys and values (see :func:`repr_proof`)
+_REPR_PUNCTUATION = frozenset("'\"\\{}[], ")
+
+
+def repr_proof(literal: str) -> bool:
+    """Whether ``literal`` reads the same in JSON as in the repr that to_str gives a dict inside a list.
+
+    A repr is ``{'key': value, ...}``: between two tokens there is always a quote, a space, a comma,
+    a bracket or a brace, and a string's repr differs from its text only by escapes that start with a
+    backslash. A literal without those characters (and number-proof: not inside a number, True or
+    None) lies within one key or string value, which JSON holds as it is (json_literal). A colon is
+    no bar: the repr's colon has a quote before it and a space after."""
+    return _REPR_PUNCTUATION.isdisjoint(literal)
 
 
 def _plain_list(items: list[Any], plain: frozenset[type]) -> bool:
@@ -242,12 +290,15 @@ def make_scanner(literals: list[str], positions: list[tuple[int, ...]], backend:
 #: A field value longer than this is scanned for the keyword literals on its own and left out of the
 #: event JSON: past about a kilobyte that costs less than dumping and scanning it with the rest.
 LONG_VALUE = 1024
-#: Field values this short are memoised per field (the candidates a value makes depend on it alone):
-#: most fields repeat a handful of values (Image, User, Company, Provider_Name, ...), and a dict hit
-#: replaces a literal scan, a lower-casing and table lookups. Longer values rarely repeat and cost
-#: more to hash. Each field keeps at most MEMO_SIZE values, emptied when full (~100 kB per field).
+#: Field values up to this long, and ints, are memoised per field (the candidates a value makes depend
+#: on it alone): most fields repeat a handful of values (Image, User, Company, Provider_Name, EventID,
+#: and Sysmon 10's CallTrace: 1,901 distinct values of ~580 characters in 120,787 OTRF events), and a
+#: dict hit replaces a literal scan, a lower-casing and table lookups. Each field keeps at most
+#: MEMO_SIZE values, emptied when full; an index's memos hold at most MEMO_CHARS characters of values
+#: (all emptied past it), so a type carrying long distinct values costs at most a few MB.
 MEMO_LEN = 200
 MEMO_SIZE = 512
+MEMO_CHARS = 1 << 20
 #: a field's combined field+keyword scanner is compiled (tens of ms) once it has had this many long
 #: values: a type that rarely carries one keeps the two scans and never pays the compile
 COMBINE_AFTER = 64
@@ -272,6 +323,44 @@ def _scanner(
     return _hs_bind(compiled, positions) if kind == "hyperscan" else _aho_bind(compiled, positions)
 
 
+def _cached(cache: dict[Any, Any] | None, key: Any, compile_: Callable[[], Any]) -> Any:
+    compiled = cache.get(key) if cache is not None else None
+    if compiled is None:
+        compiled = compile_()
+        if cache is not None:
+            cache[key] = compiled
+    return compiled
+
+
+def _keyword_scanners(
+    lits: dict[str, list[int]], cache: dict[Any, Any] | None
+) -> tuple[Callable[[bytes, set[int]], None] | None, Callable[[bytes, set[int]], None] | None, bool]:
+    """The keyword (ALL) literals' scanners over JSON: the event's (json_all) and, when the literals are
+    number-proof, any producer's text of the record (see TypeIndex.candidates), and whether they are
+    number-proof; (None, None, False) when a literal cannot be found in JSON (json_literal)."""
+    ordered = sorted(lits)  # the compiled set is cached (across runs too) under this order
+    escaped = [json_literal(w) for w in ordered]
+    words = [e for e in escaped if e]
+    if len(words) != len(ordered):
+        return None, None, False
+    positions = [tuple(lits[w]) for w in ordered]
+    numbers = all(number_proof(w) for w in ordered)
+    # only the number-proof path lets a dict inside a list through (json_all's other path refuses it),
+    # and only a literal that is not repr-proof could be found in its repr and not in its JSON
+    lists = numbers and not all(repr_proof(w) for w in ordered)
+    sentinels = list(_FOLDS_TO_ASCII) + (list(_DICT_IN_LIST) if lists else [])
+    # the field part names the sentinel set: a database with other sentinels is not reused
+    kind = ALL + ("+lists" if lists else "")
+    compiled = _cached(cache, ("hyperscan-json", kind, tuple(words)), lambda: _hs_compile(words, sentinels))
+    json_scanner = _hs_bind_bytes(compiled, positions + [(FOLD_SENTINEL,)] * len(sentinels))
+    if not numbers:
+        return json_scanner, None, False
+    raw_sentinels = _RAW_SENTINELS + (_RAW_DICT_IN_LIST if lists else ())
+    compiled = _cached(cache, ("hyperscan-raw", kind, tuple(words)), lambda: _hs_compile_regex(words, raw_sentinels))
+    raw_scanner = _hs_bind_bytes(compiled, positions + [(FOLD_SENTINEL,)] * len(raw_sentinels))
+    return json_scanner, raw_scanner, True
+
+
 class TypeIndex:
     """Candidate-rule lookup for one event type (see module docstring)."""
 
@@ -279,6 +368,7 @@ class TypeIndex:
         "_backend",
         "_cache",
         "_subs",
+        "added_memo",
         "all_entry",
         "always",
         "by_field",
@@ -292,8 +382,10 @@ class TypeIndex:
         "keyword_scan",
         "long_seen",
         "memo",
+        "memo_chars",
         "numbers",
         "pending",
+        "raw_scanner",
         "rebuilds",
         "rules",
         "samples",
@@ -360,27 +452,13 @@ class TypeIndex:
         self.scanners.sort(key=lambda item: item[0] == ALL)
         #: the keyword literals as found in the event's JSON (json_all), when Hyperscan and all expressible
         self.json_scanner: Callable[[bytes, set[int]], None] | None = None
+        #: the same literals in a record's own JSON text, any producer's (see candidates' ``raw``), or None
+        self.raw_scanner: Callable[[bytes, set[int]], None] | None = None
         #: whether the keyword literals are all number_proof (json_all may then print floats and None)
         self.json_numbers = False
         all_lits = subs.get(ALL)
         if all_lits and _backend(backend) == "hyperscan":
-            lits = all_lits
-            ordered = sorted(lits)
-            escaped = [json_literal(w) for w in ordered]
-            if all(e is not None and e for e in escaped):
-                words = [e for e in escaped if e is not None]
-                positions = [tuple(lits[w]) for w in ordered]
-                self.json_numbers = all(number_proof(w) for w in ordered)
-                sentinels = list(_FOLDS_TO_ASCII) + (list(_DICT_IN_LIST) if self.json_numbers else [])
-                positions += [(FOLD_SENTINEL,)] * len(sentinels)
-                # the field part names the sentinel set: a stored database of the other kind is not reused
-                key = ("hyperscan-json", ALL + ("+lists" if self.json_numbers else ""), tuple(words))
-                compiled = cache.get(key) if cache is not None else None
-                if compiled is None:
-                    compiled = _hs_compile(words, sentinels)
-                    if cache is not None:
-                        cache[key] = compiled
-                self.json_scanner = _hs_bind_bytes(compiled, positions)
+            self.json_scanner, self.raw_scanner, self.json_numbers = _keyword_scanners(all_lits, cache)
         self.exact: list[tuple[str, dict[str, tuple[int, ...]]]] = [
             (field, {lit: tuple(pos) for lit, pos in values.items()}) for field, values in exact.items()
         ]
@@ -403,7 +481,11 @@ class TypeIndex:
             self.by_field[field] = (entry, exact_of.get(field), numbers_of.get(field))
         self.field_set = frozenset(self.by_field)
         #: per field: short value → (the candidates it makes, its lower-cased form); see MEMO_LEN
-        self.memo: dict[str, dict[str, tuple[tuple[int, ...], str]]] = {f: {} for f in self.by_field}
+        self.memo: dict[str, dict[str | int, tuple[tuple[int, ...], str]]] = {f: {} for f in self.by_field}
+        #: characters of the str values in ``memo`` (see MEMO_CHARS)
+        self.memo_chars = 0
+        #: a string a mapper added → its keyword hits (see _added_hits)
+        self.added_memo: dict[str, tuple[int, ...]] = {}
         #: few fields: test each (a dict lookup apiece) rather than walk the event's keys
         self.field_list: tuple[str, ...] | None = (
             tuple(self.by_field) if len(self.by_field) <= FEW_FIELDS else None
@@ -492,8 +574,59 @@ class TypeIndex:
                     found.update(hit)
         return low
 
-    def candidates(self, ev: dict[str, Any], lw: Lowered) -> list[int]:
-        """Positions (ascending) of the rules that may match ``ev``."""
+    def _memoise(
+        self, field: str, value: str | int, seen: dict[str | int, tuple[tuple[int, ...], str]], lw: Lowered
+    ) -> tuple[tuple[int, ...], str]:
+        """What ``value`` of ``field`` gives (its candidates, its lower-cased form), computed and kept."""
+        if len(seen) >= MEMO_SIZE:  # a field of many distinct values: start afresh
+            seen.clear()
+        if type(value) is str:
+            self.memo_chars += len(value)
+            if self.memo_chars > MEMO_CHARS:  # long distinct values: every field of the type starts afresh
+                for values in self.memo.values():
+                    values.clear()
+                self.memo_chars = len(value)
+        mine: set[int] = set()
+        low = self._field_hits(field, value, mine, lw)
+        if low is None:
+            low = (value if type(value) is str else to_str(value)).lower()
+        got = seen[value] = (tuple(mine), low)
+        return got
+
+    def _added_hits(self, values: Iterable[Any], found: set[int]) -> None:
+        """The keyword hits of the values a mapper added after a record's own (see candidates' ``raw``):
+        mostly copies under other names (NXLog's Hostname as Computer), so each string's hits are
+        memoised. With number-proof literals a number, bool or None holds none; a list, dict or other
+        type reports FOLD_SENTINEL (the joined values decide)."""
+        memo = self.added_memo
+        scan = self.json_scanner
+        assert scan is not None  # built with raw_scanner
+        for value in values:
+            kind = type(value)
+            if kind is str:
+                hits = memo.get(value)
+                if hits is None:
+                    mine: set[int] = set()
+                    scan(orjson.dumps(value), mine)
+                    hits = tuple(mine)
+                    if len(value) <= MEMO_LEN:
+                        if len(memo) >= MEMO_SIZE:
+                            memo.clear()
+                        memo[value] = hits
+                if hits:
+                    found.update(hits)
+            elif not (kind is int or kind is float or kind is bool or value is None):
+                found.add(FOLD_SENTINEL)
+
+    def candidates(self, ev: dict[str, Any], lw: Lowered, raw: bytes | None = None, raw_keys: int = 0) -> list[int]:
+        """Positions (ascending) of the rules that may match ``ev``.
+
+        ``raw``: the JSON text ``ev`` was decoded from, whose values hold the values of ``ev``'s first
+        ``raw_keys`` keys (a mapper may have changed them to a value found in the text, e.g. a string
+        to its int, and added keys after them). The keyword literals are then looked for in that text
+        and in the added keys' JSON instead of the whole event's JSON: the text is there already, and
+        dumping the event cost as much as scanning it. Whatever the text may hide (_RAW_SENTINELS)
+        sends the event to the joined values, as the JSON path does."""
         found: set[int] = set(self.always)
         fields = self.field_list
         memo = self.memo
@@ -505,15 +638,12 @@ class TypeIndex:
             value = ev.get(field)
             if value is None:
                 continue
-            if type(value) is str and len(value) <= MEMO_LEN:
+            kind = type(value)
+            if (kind is str and len(value) <= MEMO_LEN) or kind is int:
                 seen = memo[field]
                 got = seen.get(value)
                 if got is None:
-                    if len(seen) >= MEMO_SIZE:  # a field of many distinct values: start afresh
-                        seen.clear()
-                    mine: set[int] = set()
-                    low = field_hits(field, value, mine, lw)
-                    got = seen[value] = (tuple(mine), value.lower() if low is None else low)
+                    got = self._memoise(field, value, seen, lw)
                 # the lower-cased value too: candidate rules read most of these fields, and one dict store
                 # here costs less than a Lowered.__missing__ call (lower-casing again) in each rule later
                 hits, lw[field] = got
@@ -543,7 +673,14 @@ class TypeIndex:
             scanner, present, _rx, fold = self.all_entry
             if present:
                 found.update(present)
-            if self.json_scanner is not None:
+            if raw is not None and not long and self.raw_scanner is not None:
+                self.raw_scanner(raw, found)
+                if raw_keys < len(ev):
+                    self._added_hits(islice(ev.values(), raw_keys, None), found)
+                if FOLD_SENTINEL not in found:
+                    return sorted(found)
+                found.discard(FOLD_SENTINEL)
+            elif self.json_scanner is not None:
                 if long:  # leave out what the field loop searched already (dict.copy is one C call)
                     rest = ev.copy()
                     for field in long:

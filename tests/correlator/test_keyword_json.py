@@ -67,7 +67,11 @@ EVENTS: list[dict[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("words", [PROOF, [*PROOF, "1e16"], [*PROOF, "none"], [*PROOF, "true"]])
+#: number-proof and repr-proof (see index.repr_proof): a dict inside a list needs no sentinel
+REPR_PROOF = ["sekurlsa::", "mimilib.dll", "kelvin", "istanbul", "plain"]
+
+
+@pytest.mark.parametrize("words", [PROOF, REPR_PROOF, [*PROOF, "1e16"], [*PROOF, "none"], [*PROOF, "true"]])
 @pytest.mark.parametrize("event", EVENTS)
 def test_keyword_json_agrees_with_exhaustive(event: dict[str, Any], words: list[str]) -> None:
     ev = {"logsource.product": "test", **event}

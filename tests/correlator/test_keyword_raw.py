@@ -1,0 +1,139 @@
+"""The keyword scan over a record's own JSON line (Engine.match's ``raw``) stays exact.
+
+``soclite hunt`` and the benchmark hand the engine the line an event was decoded from, so the
+keyword rules search that text instead of a fresh dump of the event. Any producer's JSON may differ
+from orjson's: whitespace between tokens, ``\\uXXXX`` for any character, ``\\/`` for a slash. Those
+must send the event to the joined values, and keys a mapper added after the record's own are
+searched apart.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+import pytest
+
+from soclite.collectors.windows import from_json_record
+from soclite.correlator.index import repr_proof
+from tests.correlator.helpers import keyword_engine
+from tests.correlator.test_keyword_json import EVENTS, PROOF
+
+#: SigmaHQ "Mimikatz Use"-like literals: number-proof and repr-proof (no quote, space, comma,
+#: bracket, brace or backslash), so a dict inside a list needs no sentinel
+MIMI = ["sekurlsa::", "kerberos::golden", "mimidrv.sys", "eo.oe.kiwi", "istanbul", "kelvin", "c:", "windows/mimidrv"]
+
+
+def _json_events() -> list[dict[str, Any]]:
+    """The shared events that JSON can carry (a decoded record holds only JSON's types)."""
+    out = []
+    for event in EVENTS:
+        try:
+            decoded = orjson.loads(orjson.dumps(event))
+        except TypeError:  # datetimes, bytes, ints past 64 bits
+            continue
+        if decoded == event:  # not NaN (JSON has none), not an Enum or a str subclass
+            out.append(decoded)
+    out += [
+        {"Items": [{"k": "SEKURLSA::"}], "Text": "x"},
+        {"Items": ["x", {"k": "v"}]},  # its repr holds PROOF's "{'k': 'v'}", its JSON does not
+        {"Items": [1, {"k": ["kerberos::golden"]}]},
+        {"Path": "C:/Windows/mimidrv.sys", "Items": ["a/b"]},
+        {"Name": "Ph\u1ea1m V\u0103n \u0130stanbul", "Dept": "S\u1edf"},
+        {"Note": "back\\slash \\u0041 and \\/ as text", "Cmd": "sekurlsa:: \"quoted\""},
+    ]
+    return out
+
+
+#: the same record as different producers write it
+ENCODINGS = {
+    "orjson": orjson.dumps,
+    "ensure_ascii": lambda ev: json.dumps(ev).encode(),
+    "spaced": lambda ev: json.dumps(ev, ensure_ascii=False, separators=(" , ", " : ")).encode(),
+    "indented": lambda ev: json.dumps(ev, ensure_ascii=False, indent=2).encode(),
+    "slashes": lambda ev: json.dumps(ev, ensure_ascii=False).replace("/", "\\/").encode(),
+    "crlf line": lambda ev: orjson.dumps(ev) + b"\r\n",
+}
+
+
+@pytest.mark.parametrize("words", [PROOF, MIMI], ids=["proof", "repr-proof"])
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_raw_scan_agrees_with_exhaustive(words: list[str], encoding: str) -> None:
+    indexed, exhaustive = keyword_engine(words, indexed=True), keyword_engine(words, indexed=False)
+    for event in _json_events():
+        raw = ENCODINGS[encoding]({"logsource.product": "test", **event})
+        ev = orjson.loads(raw)
+        got = [r.title for r in indexed.match(dict(ev), raw)]
+        want = [r.title for r in exhaustive.match(dict(ev))]
+        assert got == want, (encoding, event)
+
+
+def test_added_keys_are_searched_apart() -> None:
+    """Keys after ``raw_keys`` (a mapper's additions) need not be in the text."""
+    indexed = keyword_engine(MIMI, indexed=True)
+    raw = orjson.dumps({"logsource.product": "test", "Text": "nothing"})
+    cases: list[tuple[Any, list[str]]] = [
+        ("copied: SEKURLSA::", ["keywords 0"]),
+        (["x", "mimidrv.sys"], ["keywords 2"]),
+        ([{"k": "kerberos::golden"}], ["keywords 1"]),
+        ("\u212aELVIN", ["keywords 5"]),
+        (4104, []),
+        ({"k": "sekurlsa::"}, []),  # a dict value is not searched
+    ]
+    for added, want in cases:
+        ev = orjson.loads(raw)
+        keys = len(ev)
+        ev["Added"] = added
+        for _ in range(2):  # the second time from the memo
+            assert [r.title for r in indexed.match(dict(ev), raw, keys)] == want, added
+
+
+def test_the_text_is_taken_at_its_word() -> None:
+    """The engine searches the line it is given rather than dumping the event: a line that does not
+    hold the event's values (a caller breaking the contract) is not second-guessed."""
+    indexed = keyword_engine(MIMI, indexed=True)
+    ev = {"logsource.product": "test", "Text": "sekurlsa::"}
+    index_probe = indexed.match(dict(ev))
+    assert [r.title for r in index_probe] == ["keywords 0"]
+    index = next(i for i in indexed._indexes.values() if i.rules)
+    if index.raw_scanner is None:
+        pytest.skip("needs Hyperscan")
+    assert indexed.match(dict(ev), orjson.dumps({"logsource.product": "test", "Text": "x"})) == []
+
+
+def test_nxlog_record_mapped_in_place_keeps_the_line_exact() -> None:
+    """from_json_record(copy=False) keeps the record's values and adds its keys after them: a keyword
+    only in an added key (event 104's System channel) is still found."""
+    windows_rule = """
+title: System anywhere
+id: 5b0e0c2a-0b5e-4f7e-9a57-0a7d51c0e104
+logsource: {product: windows}
+detection:
+    keywords: ['system']
+    condition: keywords
+"""
+    engine = keyword_engine([], indexed=True, extra=(windows_rule,))
+    exhaustive = keyword_engine([], indexed=False, extra=(windows_rule,))
+    record = {
+        "EventID": "104",
+        "Channel": "Security",
+        "SourceName": "Microsoft-Windows-Eventlog",
+        "Hostname": "ws-01",
+        "EventTime": "2026-12-07 10:00:00",
+    }
+    raw = orjson.dumps(record)
+    assert b"ystem" not in raw.lower()
+    decoded = orjson.loads(raw)
+    keys = len(decoded)
+    event = from_json_record(decoded, copy=False)
+    assert event is decoded and event["System_Channel"] == "System"
+    assert [r.title for r in exhaustive.match(dict(event))] == ["System anywhere"]
+    assert [r.title for r in engine.match(dict(event), raw, keys)] == ["System anywhere"]
+
+
+def test_repr_proof() -> None:
+    for literal in ("sekurlsa::", "kerberos::golden", "mimidrv.sys", "c:", "a:b"):
+        assert repr_proof(literal)
+    for literal in ("'k': 'v'", "say \"hi\"", "\\mimilib.dll", "a, b", "x y", "[x]", "{x}"):
+        assert not repr_proof(literal)
