@@ -88,6 +88,9 @@ class Engine(EngineManagement):
         self._scanner_cache: dict[Any, Any] = {}
         #: per event type: rule id → anchor option in use (learned, see _learn)
         self._choices: dict[LogKey, dict[str, int]] = {}
+        #: the event types whose choices came from load_scanners (their indexes start settled)
+        self._learned: set[LogKey] = set()
+        self._choices_saved: dict[LogKey, dict[str, int]] = {}
         #: per event type being learned: (probe index, probe → (rule position, option)); None: nothing to learn
         self._explorers: dict[LogKey, tuple[TypeIndex, list[tuple[int, int]]] | None] = {}
         self.rules = ruleset.rules
@@ -259,7 +262,7 @@ class Engine(EngineManagement):
         for key in keys:
             if key not in self._indexes:
                 self._indexes[key] = self._build_index(key)
-            if self.indexed:
+            if self.indexed and not self._indexes[key].settled:
                 self._explorer(key, self._indexes[key])  # compile the learning scanners now, not mid-stream
         return len(keys)
 
@@ -269,6 +272,7 @@ class Engine(EngineManagement):
             rules, self.prefilter, self._scanner_cache, self._choices.get(key)
         )
         index.has_aliases = key.service == "security" or "antivirus" in key.categories
+        index.settled = key in self._learned
         index.seen = self._seen.setdefault(key, set())
         index.pending = frozenset(f for r in rules for f in r.fields) - index.seen
         return index
@@ -386,6 +390,7 @@ class Engine(EngineManagement):
                 rebuilt = self._build_index(key)
                 rebuilt.rebuilds = index.rebuilds + 1
                 rebuilt.long_seen = dict(index.long_seen)  # COMBINE_AFTER counts the type's long values, not the index's
+                rebuilt.memo_long, rebuilt.probe_long = index.memo_long, index.probe_long  # likewise REPEAT_PROBE
                 rebuilt.settled = True
                 self._indexes[key] = rebuilt
                 self._fast = {}
@@ -462,29 +467,49 @@ class Engine(EngineManagement):
         self.save_state()
 
     def load_scanners(self, path: Path) -> int:
-        """Reuse the compiled literal databases a previous run saved at ``path`` (Hyperscan compiles
-        are most of the cost of building an event type's index); returns how many were loaded."""
+        """Reuse what a previous run saved at ``path``: the compiled literal databases (Hyperscan
+        compiles are most of the cost of building an event type's index) and the anchor options it
+        learned per event type (those types start settled: no learning scans, no rebuild). A learned
+        option is a speed choice, never a result one (see _learn), so one learned on other data or
+        for an older rule text only costs speed; an option the rule no longer has is ignored.
+        Returns how many databases were loaded."""
         from soclite.correlator import cache as file_cache
 
-        blobs = file_cache.read(path, _scanners_key())
-        if not isinstance(blobs, dict):
+        payload = file_cache.read(path, _scanners_key())
+        if not isinstance(payload, dict) or not isinstance(payload.get("databases"), dict):
             return 0
-        loaded = load_compiled(blobs)
+        loaded = load_compiled(payload["databases"])
         self._scanner_cache.update(loaded)
         self._scanners_loaded = set(self._scanner_cache)
+        choices = payload.get("choices")
+        if isinstance(choices, dict):
+            with self._lock:
+                for key, chosen in choices.items():
+                    if isinstance(key, LogKey) and isinstance(chosen, dict) and key not in self._choices:
+                        self._choices[key] = dict(chosen)
+                        self._learned.add(key)
+            self._choices_saved = _choices_snapshot(self._choices)
         return len(loaded)
 
     def save_scanners(self, path: Path) -> bool:
-        """Store the compiled literal databases for :meth:`load_scanners`, when this run compiled new ones."""
+        """Store the compiled literal databases and the learned anchor options for :meth:`load_scanners`,
+        when this run compiled or learned anything new."""
         from soclite.correlator import cache as file_cache
 
         keys = set(self._scanner_cache)
-        if keys <= self._scanners_loaded:
+        choices = _choices_snapshot(self._choices)
+        if keys <= self._scanners_loaded and choices == self._choices_saved:
             return False
-        if not file_cache.write(path, _scanners_key(), dump_compiled(self._scanner_cache)):
+        payload = {"databases": dump_compiled(self._scanner_cache), "choices": choices}
+        if not file_cache.write(path, _scanners_key(), payload):
             return False
         self._scanners_loaded = keys
+        self._choices_saved = choices
         return True
+
+def _choices_snapshot(choices: dict[LogKey, dict[str, int]]) -> dict[LogKey, dict[str, int]]:
+    return {key: dict(chosen) for key, chosen in choices.items()}
+
 
 def _scanners_key() -> str:
     """Serialized Hyperscan databases are bound to the library's version and the CPU's platform."""
@@ -496,7 +521,7 @@ def _scanners_key() -> str:
         hs = version("hyperscan")
     except PackageNotFoundError:
         hs = "none"
-    text = f"scanners|2|hyperscan {hs}|{platform.machine()}|{platform.system()}"
+    text = f"scanners|3|hyperscan {hs}|{platform.machine()}|{platform.system()}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

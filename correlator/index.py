@@ -297,6 +297,12 @@ LONG_VALUE = 1024
 #: MEMO_SIZE values, emptied when full; an index's memos hold at most MEMO_CHARS characters of values
 #: (all emptied past it), so a type carrying long distinct values costs at most a few MB.
 MEMO_LEN = 200
+#: Longer values, up to LONG_VALUE, are memoised in a field once they have been seen to repeat: of
+#: a field's first REPEAT_PROBE such values at least REPEAT_SHARE repeats (Sysmon 10's CallTrace:
+#: 1,901 distinct values of ~580 characters in 120,787 OTRF events). A field whose longer values do
+#: not repeat (CommandLine) never pays their hashing and copying.
+REPEAT_PROBE = 256
+REPEAT_SHARE = 0.5
 MEMO_SIZE = 512
 MEMO_CHARS = 1 << 20
 #: a field's combined field+keyword scanner is compiled (tens of ms) once it has had this many long
@@ -383,8 +389,10 @@ class TypeIndex:
         "long_seen",
         "memo",
         "memo_chars",
+        "memo_long",
         "numbers",
         "pending",
+        "probe_long",
         "raw_scanner",
         "rebuilds",
         "rules",
@@ -415,8 +423,8 @@ class TypeIndex:
         ] = {}  # rules with regex anchors: candidates whenever the value is not ASCII
         for pos, rule in enumerate(self.rules):
             anchors = rule.anchors
-            if choices and rule.id in choices:
-                anchors = rule.anchor_options[choices[rule.id]]
+            if choices and rule.id in choices and choices[rule.id] < len(rule.anchor_options):
+                anchors = rule.anchor_options[choices[rule.id]]  # (an option a stored choice names that the rule lost: ignored)
             if anchors is None:
                 always.append(pos)
                 continue
@@ -484,6 +492,10 @@ class TypeIndex:
         self.memo: dict[str, dict[str | int, tuple[tuple[int, ...], str]]] = {f: {} for f in self.by_field}
         #: characters of the str values in ``memo`` (see MEMO_CHARS)
         self.memo_chars = 0
+        #: the fields whose values longer than MEMO_LEN are memoised too (see REPEAT_PROBE)
+        self.memo_long: set[str] = set()
+        #: per field still being probed: the longer values seen and how many were repeats; None once decided
+        self.probe_long: dict[str, tuple[set[str], list[int]] | None] = {}
         #: a string a mapper added → its keyword hits (see _added_hits)
         self.added_memo: dict[str, tuple[int, ...]] = {}
         #: few fields: test each (a dict lookup apiece) rather than walk the event's keys
@@ -593,6 +605,22 @@ class TypeIndex:
         got = seen[value] = (tuple(mine), low)
         return got
 
+    def _probe_long(self, field: str, value: str) -> None:
+        """Count whether ``field``'s values longer than MEMO_LEN repeat; decide after REPEAT_PROBE of them."""
+        probe = self.probe_long.get(field)
+        if probe is None:
+            probe = self.probe_long[field] = (set(), [0, 0])
+        seen, counts = probe
+        counts[0] += 1
+        if value in seen:
+            counts[1] += 1
+        else:
+            seen.add(value)
+        if counts[0] >= REPEAT_PROBE:
+            if counts[1] >= REPEAT_SHARE * counts[0]:
+                self.memo_long.add(field)
+            self.probe_long[field] = None
+
     def _added_hits(self, values: Iterable[Any], found: set[int]) -> None:
         """The keyword hits of the values a mapper added after a record's own (see candidates' ``raw``):
         mostly copies under other names (NXLog's Hostname as Computer), so each string's hits are
@@ -639,7 +667,11 @@ class TypeIndex:
             if value is None:
                 continue
             kind = type(value)
-            if (kind is str and len(value) <= MEMO_LEN) or kind is int:
+            if (
+                kind is int
+                or (kind is str and len(value) <= MEMO_LEN)
+                or (field in self.memo_long and kind is str and len(value) <= LONG_VALUE)
+            ):
                 seen = memo[field]
                 got = seen.get(value)
                 if got is None:
@@ -666,6 +698,8 @@ class TypeIndex:
                     keywords(text, found)
                 long.append(field)
             else:
+                if kind is str and len(value) <= LONG_VALUE and self.probe_long.get(field, ()) is not None:
+                    self._probe_long(field, value)
                 field_hits(field, value, found, lw)
         if self.all_entry is not None:
             # ALL (every value joined) is the costliest text to build: scanned last, and from the

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from soclite.correlator import cache as file_cache
 from soclite.correlator import index as index_module
-from soclite.correlator.engine import LEARN_SAMPLES, Engine
+from soclite.correlator.engine import LEARN_SAMPLES, Engine, _scanners_key
 from soclite.correlator.index import json_all, json_literal
 from soclite.correlator.loader import RuleSet, load_text
 from soclite.correlator.runtime import ALL, Lowered
@@ -182,6 +184,52 @@ detection:
     index = next(iter(engine._indexes.values()))
     assert index.settled and index.rebuilds == 1
     assert next(iter(engine._choices.values())) == {rid: 1}  # the User option, rarer on this stream
+
+
+def test_learned_anchors_are_kept_with_the_scanners(tmp_path: Path) -> None:
+    """save_scanners keeps the learned options: the next engine starts with them, settled (no learning
+    scans, no rebuild), and finds the same; an option the rule no longer has is ignored."""
+    rule = TWO_OPTIONS
+    rs = RuleSet()
+    load_text(rule, "r", rs, {})
+    first = Engine(rs)
+    events = [
+        {"logsource.product": "test", "CommandLine": "x common-longer-literal y", "User": f"user{i}"}
+        for i in range(LEARN_SAMPLES + 10)
+    ]
+    events.append({"logsource.product": "test", "CommandLine": "common-longer-literal", "User": "rare one"})
+    want = [bool(first.match(dict(e))) for e in events]
+    store = tmp_path / "scanners.cache"
+    assert first.save_scanners(store) and not first.save_scanners(store)
+    second = Engine(rs)
+    assert second.load_scanners(store) > 0
+    got = [bool(second.match(dict(e))) for e in events]
+    assert got == want and want[-1]
+    index = next(iter(second._indexes.values()))
+    assert index.settled and index.rebuilds == 0 and index.samples == 0
+    assert second._choices == first._choices == {next(iter(first._choices)): {rs.rules[0].id: 1}}
+    assert not second.save_scanners(store)  # nothing new
+    # a stored option past the rule's options (as an older rule text may leave): the rule's own estimate
+    key = next(iter(first._choices))
+    assert file_cache.write(store, _scanners_key(), {"databases": {}, "choices": {key: {rs.rules[0].id: 9}}})
+    third = Engine(rs)
+    third.load_scanners(store)
+    assert [bool(third.match(dict(e))) for e in events] == want
+
+
+TWO_OPTIONS = """
+title: two options
+id: 7a0b3c2e-2222-4a4a-9b9b-000000000001
+status: test
+level: high
+logsource:
+    product: test
+detection:
+    selection:
+        CommandLine|contains: 'common-longer-literal'
+        User|contains: 'rare'
+    condition: selection
+"""
 
 
 MEMO_RULE = r"""
