@@ -235,7 +235,10 @@ NXLOG_RENAMES = {"Hostname": "Computer", "SourceName": "Provider_Name", "RecordN
 def from_json_record(record: dict[str, Any], *, copy: bool = True, default_tz: str = "UTC") -> Event:
     """NXLog flat JSON or Winlogbeat JSON (``winlog.*``) → the flat Event shape of :func:`iter_evtx`.
 
-    ``copy=False`` reuses an NXLog record as the event (for a record just parsed and not kept).
+    ``copy=False`` reuses an NXLog record as the event (for a record just parsed and not kept). It is
+    then mapped in place: the record's keys keep values its JSON text holds (EventID as the int it
+    spells, event 104's ``Channel`` as the log its ``Message`` names) and the keys added go after them,
+    which lets the engine search that text for keywords (Engine.match's ``raw`` and ``raw_keys``).
     ``default_tz`` is the zone of Windows hosts' local times (NXLog ``EventTime`` has none):
     callers pass the site's zone (settings.timezone); "UTC" keeps older callers' behaviour.
     A record's own ``@timestamp`` (Logstash/Winlogbeat, zoned) always wins."""

@@ -291,9 +291,8 @@ def make_scanner(literals: list[str], positions: list[tuple[int, ...]], backend:
 #: event JSON: past about a kilobyte that costs less than dumping and scanning it with the rest.
 LONG_VALUE = 1024
 #: Field values up to this long, and ints, are memoised per field (the candidates a value makes depend
-#: on it alone): most fields repeat a handful of values (Image, User, Company, Provider_Name, EventID,
-#: and Sysmon 10's CallTrace: 1,901 distinct values of ~580 characters in 120,787 OTRF events), and a
-#: dict hit replaces a literal scan, a lower-casing and table lookups. Each field keeps at most
+#: on it alone): most fields repeat a handful of values (Image, User, Company, Provider_Name, EventID),
+#: and a dict hit replaces a literal scan, a lower-casing and table lookups. Each field keeps at most
 #: MEMO_SIZE values, emptied when full; an index's memos hold at most MEMO_CHARS characters of values
 #: (all emptied past it), so a type carrying long distinct values costs at most a few MB.
 MEMO_LEN = 200
@@ -314,21 +313,6 @@ _UNBUILT: Any = object()
 FEW_FIELDS = 12
 
 
-def _scanner(
-    words: list[str], positions: list[tuple[int, ...]], backend: str, field: str, cache: dict[Any, Any] | None
-) -> Scanner:
-    """A scanner over ``words``: the compiled literal set (the costly part) is cached by its words
-    alone, so a rebuild that only moves rules between literals binds new positions without compiling."""
-    kind = _backend(backend)
-    key = (kind, field, tuple(words))
-    compiled = cache.get(key) if cache is not None else None
-    if compiled is None:
-        compiled = _hs_compile(words) if kind == "hyperscan" else _aho_compile(words)
-        if cache is not None:
-            cache[key] = compiled
-    return _hs_bind(compiled, positions) if kind == "hyperscan" else _aho_bind(compiled, positions)
-
-
 def _cached(cache: dict[Any, Any] | None, key: Any, compile_: Callable[[], Any]) -> Any:
     compiled = cache.get(key) if cache is not None else None
     if compiled is None:
@@ -336,6 +320,17 @@ def _cached(cache: dict[Any, Any] | None, key: Any, compile_: Callable[[], Any])
         if cache is not None:
             cache[key] = compiled
     return compiled
+
+
+def _scanner(
+    words: list[str], positions: list[tuple[int, ...]], backend: str, field: str, cache: dict[Any, Any] | None
+) -> Scanner:
+    """A scanner over ``words``: the compiled literal set (the costly part) is cached by its words
+    alone, so a rebuild that only moves rules between literals binds new positions without compiling."""
+    kind = _backend(backend)
+    compile_ = _hs_compile if kind == "hyperscan" else _aho_compile
+    compiled = _cached(cache, (kind, field, tuple(words)), lambda: compile_(words))
+    return _hs_bind(compiled, positions) if kind == "hyperscan" else _aho_bind(compiled, positions)
 
 
 def _keyword_scanners(
