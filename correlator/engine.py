@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -446,9 +446,19 @@ class Engine(EngineManagement):
     def process(self, event: Event) -> list[Alert]:
         return [to_alert(m) for m in self.detect(event)]
 
-    def process_batch(self, events: list[Event]) -> list[Alert]:
-        """One Alert per detection, in event order; the pipeline groups equal fingerprints (count, last_seen)."""
-        return [to_alert(m) for event in events for m in self.detect(event)]
+    def process_batch(
+        self, events: list[Event], raws: Sequence[bytes] | None = None, raw_keys: Sequence[int] | None = None
+    ) -> list[Alert]:
+        """One Alert per detection, in event order; the pipeline groups equal fingerprints (count, last_seen).
+        ``raws`` and ``raw_keys``: per event, as :meth:`match` takes them."""
+        if raws is None:
+            return [to_alert(m) for event in events for m in self.detect(event)]
+        keys: Sequence[int | None] = raw_keys if raw_keys is not None else [None] * len(events)
+        return [
+            to_alert(m)
+            for event, raw, n in zip(events, raws, keys, strict=True)
+            for m in self.detect(event, raw, n)
+        ]
 
     # -- state ---------------------------------------------------------------------
     def save_state(self) -> None:

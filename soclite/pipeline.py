@@ -172,24 +172,27 @@ class Pipeline:
     def run_once(self) -> int:
         """Process one batch from the journal; return how many events were processed."""
         journal = self.runtime.journal
-        rows = journal.read(CONSUMER, self.batch_size)
+        rows = journal.read_with_bodies(CONSUMER, self.batch_size)
         if not rows:
             if isinstance(self.alert_store, AlertSpool):
                 self.alert_store.retry()  # a quiet stream still writes the spool back when the store returns
             self._maybe_save_state()
             return 0
-        events = [event for _, event in rows]
-        self.process(events, [offset for offset, _ in rows])
+        events = [event for _, event, _ in rows]
+        self.process(events, [offset for offset, _, _ in rows], [body for _, _, body in rows])
         journal.commit(CONSUMER, rows[-1][0])
         self._maybe_save_state()
         return len(events)
 
-    def process(self, events: list[Event], offsets: Sequence[int] | None = None) -> list[tuple[Alert, str]]:
+    def process(
+        self, events: list[Event], offsets: Sequence[int] | None = None, bodies: Sequence[bytes] | None = None
+    ) -> list[tuple[Alert, str]]:
         """Correlate and store a batch; return the stored alerts with their change kind.
 
         ``offsets`` are the events' journal offsets (same order): with them a replayed batch is
         recognised exactly by each alert's watermark; without (tests, other callers) only by the
-        first MAX_EVENT_IDS event ids an alert keeps.
+        first MAX_EVENT_IDS event ids an alert keeps. ``bodies``: the JSON each event was decoded
+        from (the journal's), which the engine searches for keyword rules.
         Any failure raises, so the caller retries the whole batch and never commits the
         journal past events whose alerts or playbook triggers did not make it.
         """
@@ -202,10 +205,22 @@ class Pipeline:
                 event_id = event.get(EVENT_ID)
                 if isinstance(event_id, str) and event_id:
                     by_event[event_id] = max(offset, by_event.get(event_id, offset))
+        raw_keys: list[int] | None = None
+        if bodies is not None:
+            if len(bodies) != len(events):
+                raise ValueError(f"{len(bodies)} bodies for {len(events)} events")
+            raw_keys = []
+            for event in events:  # a unit filled in below must come after the keys whose values the body holds
+                keys = len(event)
+                if UNIT in event and event[UNIT] is None:
+                    del event[UNIT]
+                    event[UNIT] = None  # the same event, its unit now last
+                    keys -= 1
+                raw_keys.append(keys)
         self._fill_units(events)
         store = self.alert_store
         engine = self.runtime.engine
-        raw_alerts: list[Alert] = engine.process_batch(events) if engine is not None else []
+        raw_alerts: list[Alert] = engine.process_batch(events, bodies, raw_keys) if engine is not None else []
         # Only the events the alerts matched, so an analyst opening an alert sees them at once; every
         # event is written by the storage consumer, the same rows again (idempotent on event.id).
         matched_ids = {event_id for alert in raw_alerts for event_id in alert.event_ids}

@@ -520,3 +520,39 @@ def test_a_new_alert_reaches_the_users_notification_rules_once(runtime: Runtime)
     assert decision["status"] == "sent" and decision["channel"] == "webhook"
     [action] = runtime.outbox.list_actions(action="notify_webhook")
     assert action.params["body"]["type"] == "soclite.alert" and "ClamAV" in action.params["body"]["alert"]["rule_title"]
+
+
+MIMIKATZ_RULE = """
+title: Mimikatz keywords anywhere
+id: 0f4f0c8e-6a4e-4c7b-9d3e-2b1c5d6e7f80
+status: test
+level: high
+logsource: {product: windows}
+detection:
+    keywords: ['sekurlsa::', 'kerberos::golden']
+    condition: keywords
+"""
+
+
+def test_detection_searches_the_journal_bodies_for_keywords(runtime: Runtime, tmp_path: Path) -> None:
+    """The detection consumer hands the engine each event's journal body: a keyword anywhere in it
+    fires, an event without one does not, and a unit filled in from the inventory (after the body's
+    keys) is searched too."""
+    from soclite.correlator.loader import RuleSet, load_text
+    from soclite.models import UNIT, Host
+
+    rs = RuleSet()
+    load_text(MIMIKATZ_RULE, "mimikatz", rs, {})
+    runtime.engine = Engine(rs)
+    runtime.store.put_host(Host(id="ws-k", name="ws-k", unit="kerberos::golden-unit"))
+    base = {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 1, "logsource.product": "windows"}
+    events = [
+        {**base, "host.name": "ws-a", UNIT: "ttdl", "CommandLine": 'mimikatz "SEKURLSA::logonpasswords"'},
+        {**base, "host.name": "ws-b", UNIT: "ttdl", "CommandLine": "notepad.exe"},
+        {**base, "host.name": "ws-k", UNIT: None, "CommandLine": "notepad.exe"},  # the unit's key is in the body
+    ]
+    runtime.journal.append("b1", events)
+    assert Pipeline(runtime).run_once() == 3
+    alerts = runtime.store.query_alerts(AlertQuery()).items
+    assert sorted(a.host for a in alerts) == ["ws-a", "ws-k"]
+    assert {a.host: a.unit for a in alerts}["ws-k"] == "kerberos::golden-unit"

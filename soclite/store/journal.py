@@ -372,6 +372,11 @@ class Journal:
 
     def read(self, consumer: str, max_events: int) -> list[tuple[int, Event]]:
         """The next events after the consumer's committed offset (registering the consumer if new)."""
+        return [(offset, event) for offset, event, _ in self.read_with_bodies(consumer, max_events)]
+
+    def read_with_bodies(self, consumer: str, max_events: int) -> list[tuple[int, Event, bytes]]:
+        """:meth:`read`, each event with the JSON text it was decoded from (detection searches that
+        text for keyword rules instead of dumping the event again: Engine.match's ``raw``)."""
         if self.db.reader().execute("SELECT 1 FROM consumers WHERE name = ?", (consumer,)).fetchone() is None:
             self.register(consumer)
         rows = self.db.reader().execute(
@@ -379,7 +384,7 @@ class Journal:
             (self.committed(consumer), max_events),
         ).fetchall()
         bodies = self._unpack([bytes(row[1]) for row in rows])
-        return [(int(row[0]), orjson.loads(body)) for row, body in zip(rows, bodies, strict=True)]
+        return [(int(row[0]), orjson.loads(body), body) for row, body in zip(rows, bodies, strict=True)]
 
     def commit(self, consumer: str, offset: int) -> None:
         """Record that ``consumer`` processed everything up to ``offset`` (never moves backwards)."""
