@@ -155,9 +155,7 @@ def test_json_all_refuses_what_it_cannot_represent() -> None:
         assert escaped is not None and escaped.encode() in data.lower()
 
 
-def test_learning_switches_anchors_once_and_stays_exact() -> None:
-    """A rule whose best static anchor is common learns its rarer option after LEARN_SAMPLES events."""
-    rule = """
+TWO_OPTIONS = """
 title: two options
 id: 7a0b3c2e-2222-4a4a-9b9b-000000000001
 status: test
@@ -170,15 +168,26 @@ detection:
         User|contains: 'rare'
     condition: selection
 """
-    rs = RuleSet()
-    load_text(rule, "r", rs, {})
-    engine = Engine(rs)
-    rid = rs.rules[0].id
-    events = [
+
+
+def _two_option_events() -> list[dict[str, Any]]:
+    """LEARN_SAMPLES and more events where the CommandLine option always hits and the User one never,
+    then one event that fires."""
+    events: list[dict[str, Any]] = [
         {"logsource.product": "test", "CommandLine": "x common-longer-literal y", "User": f"user{i}"}
         for i in range(LEARN_SAMPLES + 10)
     ]
     events.append({"logsource.product": "test", "CommandLine": "common-longer-literal", "User": "rare one"})
+    return events
+
+
+def test_learning_switches_anchors_once_and_stays_exact() -> None:
+    """A rule whose best static anchor is common learns its rarer option after LEARN_SAMPLES events."""
+    rs = RuleSet()
+    load_text(TWO_OPTIONS, "r", rs, {})
+    engine = Engine(rs)
+    rid = rs.rules[0].id
+    events = _two_option_events()
     hits = [bool(engine.match(dict(e))) for e in events]
     assert hits == [False] * (LEARN_SAMPLES + 10) + [True]
     index = next(iter(engine._indexes.values()))
@@ -189,15 +198,10 @@ detection:
 def test_learned_anchors_are_kept_with_the_scanners(tmp_path: Path) -> None:
     """save_scanners keeps the learned options: the next engine starts with them, settled (no learning
     scans, no rebuild), and finds the same; an option the rule no longer has is ignored."""
-    rule = TWO_OPTIONS
     rs = RuleSet()
-    load_text(rule, "r", rs, {})
+    load_text(TWO_OPTIONS, "r", rs, {})
     first = Engine(rs)
-    events = [
-        {"logsource.product": "test", "CommandLine": "x common-longer-literal y", "User": f"user{i}"}
-        for i in range(LEARN_SAMPLES + 10)
-    ]
-    events.append({"logsource.product": "test", "CommandLine": "common-longer-literal", "User": "rare one"})
+    events = _two_option_events()
     want = [bool(first.match(dict(e))) for e in events]
     store = tmp_path / "scanners.cache"
     assert first.save_scanners(store) and not first.save_scanners(store)
@@ -217,19 +221,6 @@ def test_learned_anchors_are_kept_with_the_scanners(tmp_path: Path) -> None:
     assert [bool(third.match(dict(e))) for e in events] == want
 
 
-TWO_OPTIONS = """
-title: two options
-id: 7a0b3c2e-2222-4a4a-9b9b-000000000001
-status: test
-level: high
-logsource:
-    product: test
-detection:
-    selection:
-        CommandLine|contains: 'common-longer-literal'
-        User|contains: 'rare'
-    condition: selection
-"""
 
 
 MEMO_RULE = r"""
