@@ -237,7 +237,8 @@ def hunt(
     engine = Engine(ruleset, placeholders=ph)
     scanners_cache = None
     if rules_cache is not None:
-        # the literal databases of the event types' indexes: compiled once, reused by later hunts
+        # the literal databases of the event types' indexes and their learned anchor options: compiled
+        # and learned once, reused by later hunts
         scanners_cache = rules_cache.with_name(rules_cache.name.replace("rules-", "scanners-", 1))
         engine.load_scanners(scanners_cache)
     load_s = time.perf_counter() - t0

@@ -517,6 +517,7 @@ class Engine(EngineManagement):
         self._choices_saved = choices
         return True
 
+
 def _choices_snapshot(choices: dict[LogKey, dict[str, int]]) -> dict[LogKey, dict[str, int]]:
     return {key: dict(chosen) for key, chosen in choices.items()}
 
