@@ -97,7 +97,8 @@ def _hs_bind(compiled: Any, positions: list[tuple[int, ...]]) -> Scanner:
         found.update(positions[ident])
 
     def scan(text: str, found: set[int]) -> None:
-        scan_db(text.encode("utf-8"), on_match, 0, found, scratch)
+        # surrogatepass: a lone surrogate (Python's json lets "\ud800" through) is no reason to fail
+        scan_db(text.encode("utf-8", "surrogatepass"), on_match, 0, found, scratch)
 
     return scan
 
@@ -630,7 +631,10 @@ class TypeIndex:
                 hits = memo.get(value)
                 if hits is None:
                     mine: set[int] = set()
-                    scan(orjson.dumps(value), mine)
+                    try:
+                        scan(orjson.dumps(value), mine)
+                    except TypeError:  # a lone surrogate: orjson refuses it, the joined values do not
+                        mine.add(FOLD_SENTINEL)
                     hits = tuple(mine)
                     if len(value) <= MEMO_LEN:
                         if len(memo) >= MEMO_SIZE:

@@ -64,6 +64,7 @@ EVENTS: list[dict[str, Any]] = [
     {"Huge": 2**70, "Text": "no keyword here"},
     {"Text": "nothing", "F": 1.0, "Items": [1.0, None, True]},
     {"Bytes": b"sekurlsa::", "Text": "x"},
+    {"Text": "\ud800 a lone surrogate, then SEKURLSA::"},  # Python's json lets one through; orjson does not
 ]
 
 

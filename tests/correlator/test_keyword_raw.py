@@ -78,6 +78,7 @@ def test_added_keys_are_searched_apart() -> None:
         (["x", "mimidrv.sys"], ["keywords 2"]),
         ([{"k": "kerberos::golden"}], ["keywords 1"]),
         ("\u212aELVIN", ["keywords 5"]),
+        ("\ud800 lone surrogate, then sekurlsa::", ["keywords 0"]),  # orjson cannot print it
         (4104, []),
         ({"k": "sekurlsa::"}, []),  # a dict value is not searched
     ]
