@@ -25,7 +25,7 @@ from typing import Any
 from soclite.correlator import health
 from soclite.correlator.anchors import Anchor, Anchors
 from soclite.correlator.correlation import Correlation, Fired, Windows, compile_correlation
-from soclite.correlator.index import TypeIndex, dump_compiled, load_compiled
+from soclite.correlator.index import TypeIndex
 from soclite.correlator.ioc import IocStore
 from soclite.correlator.loader import (
     CompiledFilter,
@@ -44,6 +44,7 @@ from soclite.correlator.logsource import (
 from soclite.correlator.management import EngineManagement
 from soclite.correlator.matches import Match, event_time, ioc_rule, to_alert
 from soclite.correlator.runtime import Lowered
+from soclite.correlator.scanners import dump_compiled, load_compiled
 from soclite.errors import ConfigError, RuleError, SocliteError
 from soclite.models import (
     SYSTEM_CHANNEL,

@@ -20,25 +20,17 @@ otherwise it is lower-cased first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from itertools import islice
 from typing import Any, Protocol
 
-import ahocorasick
 import orjson
 
 from soclite.correlator.anchors import Anchor, Anchors
+from soclite.correlator.keywords import FOLD_SENTINEL, json_all, keyword_scanners
 from soclite.correlator.runtime import ALL, RAW_ALL, Lowered, as_number, to_str
+from soclite.correlator.scanners import BytesScanner, Scanner, backend_kind, field_scanner
 
-try:  # optional accelerator
-    import hyperscan
-
-    HAVE_HYPERSCAN = True
-except ImportError:  # pragma: no cover - depends on the platform's wheels
-    HAVE_HYPERSCAN = False
-
-#: scan(text, found): add the positions of the rules whose literal occurs in ``text`` to ``found``
-Scanner = Callable[[str, set[int]], None]
 #: (scanner or None, rules needing only presence, rules whenever the value is not ASCII, lower-case non-ASCII)
 ScanEntry = tuple[Scanner | None, tuple[int, ...], tuple[int, ...], bool]
 ExactTable = dict[str, tuple[int, ...]]
@@ -53,239 +45,6 @@ class Indexed(Protocol):
     id: str
     anchors: Anchors
     anchor_options: list[frozenset[Anchor]]
-
-
-def _hs_compile(literals: list[str], extra: list[bytes] | None = None) -> Any:
-    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    flags = hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_CASELESS
-    expressions = [lit.encode("utf-8") for lit in literals] + (extra or [])
-    db.compile(
-        expressions=expressions,
-        ids=list(range(len(expressions))),
-        elements=len(expressions),
-        flags=[flags] * len(expressions),
-        literal=True,
-    )
-    return db, hyperscan.Scratch(db)
-
-
-def _hs_regex_literal(literal: bytes) -> bytes:
-    """``literal`` as a Hyperscan expression that matches it alone (every byte but letters and digits hex-escaped)."""
-    return b"".join(bytes((c,)) if chr(c).isalnum() and c < 128 else b"\\x%02x" % c for c in literal)
-
-
-def _hs_compile_regex(literals: list[str], sentinels: tuple[bytes, ...]) -> Any:
-    """The ``literals`` (caseless) and the ``sentinels`` (regular expressions, case as written) in one database."""
-    db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-    expressions = [_hs_regex_literal(lit.encode("utf-8")) for lit in literals] + list(sentinels)
-    single = hyperscan.HS_FLAG_SINGLEMATCH
-    db.compile(
-        expressions=expressions,
-        ids=list(range(len(expressions))),
-        elements=len(expressions),
-        flags=[single | hyperscan.HS_FLAG_CASELESS] * len(literals) + [single] * len(sentinels),
-    )
-    return db, hyperscan.Scratch(db)
-
-
-def _hs_bind(compiled: Any, positions: list[tuple[int, ...]]) -> Scanner:
-    """Case-insensitive (ASCII) literal scan; the text must be ASCII or lower-cased."""
-    db, scratch = compiled
-    scan_db = db.scan
-
-    def on_match(ident: int, start: int, end: int, flags: int, found: Any) -> None:
-        found.update(positions[ident])
-
-    def scan(text: str, found: set[int]) -> None:
-        # surrogatepass: a lone surrogate (Python's json lets "\ud800" through) is no reason to fail
-        scan_db(text.encode("utf-8", "surrogatepass"), on_match, 0, found, scratch)
-
-    return scan
-
-
-#: scanner-cache kinds that :func:`dump_compiled` can serialize (Hyperscan databases)
-_HS_KINDS = ("hyperscan", "hyperscan-json", "hyperscan-raw")
-
-
-def dump_compiled(cache: dict[Any, Any]) -> dict[Any, bytes]:
-    """The Hyperscan databases of a scanner cache (see :func:`_scanner`) as bytes, by the same keys.
-
-    Keys are content (backend, field, literals), so a stored database is valid for any rule set;
-    Aho-Corasick automatons are cheap to build and not kept."""
-    return {key: hyperscan.dumpb(value[0]) for key, value in cache.items() if key[0] in _HS_KINDS}
-
-
-def load_compiled(blobs: dict[Any, bytes]) -> dict[Any, Any]:
-    """:func:`dump_compiled`'s output back into scanner-cache entries (an unreadable one is skipped)."""
-    if not HAVE_HYPERSCAN:
-        return {}
-    out: dict[Any, Any] = {}
-    for key, blob in blobs.items():
-        try:
-            db = hyperscan.loadb(blob, hyperscan.HS_MODE_BLOCK)
-            out[key] = (db, hyperscan.Scratch(db))
-        except Exception:  # a database this Hyperscan cannot load is compiled again when needed
-            continue
-    return out
-
-
-def _aho_compile(literals: list[str]) -> Any:
-    auto = ahocorasick.Automaton()
-    for ident, lit in enumerate(literals):
-        auto.add_word(lit, ident)
-    auto.make_automaton()
-    return auto
-
-
-def _aho_bind(compiled: Any, positions: list[tuple[int, ...]]) -> Scanner:
-    """Same contract as :func:`_hs_bind` with pyahocorasick (the text is lower-cased here)."""
-    it = compiled.iter
-
-    def scan(text: str, found: set[int]) -> None:
-        for _, ident in it(text.lower()):
-            found.update(positions[ident])
-
-    return scan
-
-
-def _hs_bind_bytes(compiled: Any, positions: list[tuple[int, ...]]) -> Callable[[bytes, set[int]], None]:
-    db, scratch = compiled
-    scan_db = db.scan
-
-    def on_match(ident: int, start: int, end: int, flags: int, found: Any) -> None:
-        found.update(positions[ident])
-
-    def scan(data: bytes, found: set[int]) -> None:
-        scan_db(data, on_match, 0, found, scratch)
-
-    return scan
-
-
-# -- keyword (unfielded) search text --------------------------------------------------------------
-#: Value types whose JSON text holds their Sigma string form (to_str) escaped character by character.
-_JSON_EXACT: frozenset[type] = frozenset({str, int, bool, type(None), dict})
-#: List item types printed in JSON as to_str prints them (a list's to_str joins its items' by "\n").
-_PLAIN: frozenset[type] = frozenset({str, int, bool})
-#: With a number-proof literal set (see :func:`number_proof`) a float's or None's text cannot hold a
-#: literal, so how JSON prints them (1e16, NaN as null, None as null) does not matter: json_all then
-#: checks no type itself (see _PASSTHROUGH).
-#: (top-level types, the same with lists, list item types) for json_all, built once: not per event
-_JSON_TYPES = (_JSON_EXACT, _JSON_EXACT | {list}, _PLAIN)
-#: Every character of a non-str scalar's to_str, lower-cased: ints, floats (1.5e-05, inf, nan), true,
-#: false and None (to_str of a list item).
-_SCALAR_CHARS = frozenset("0123456789+-.einfatrulso")
-#: UTF-8 of the two characters whose lower-case form is ASCII (see the module docstring): the JSON scan
-#: reports them as this pseudo position, and the caller then scans the lower-cased joined values instead.
-_FOLDS_TO_ASCII = ("\u0130".encode(), "\u212a".encode())
-FOLD_SENTINEL = -1
-#: How JSON shows a dict inside a list (orjson writes no whitespace): to_str prints such an item as
-#: its Python repr, which JSON does not hold. The number-proof scan (json_all's fast path, which
-#: does not look at the values' types) looks for these too and reports FOLD_SENTINEL: the caller then
-#: scans the joined values. Inside a string value they only cost that slower scan, never a miss.
-_DICT_IN_LIST = (b"[{", b",{")
-#: What the keyword scan of a record's own JSON text (see TypeIndex.candidates' ``raw``) cannot vouch
-#: for, reported as FOLD_SENTINEL like the two above: any producer's JSON may put whitespace between
-#: tokens (a dict inside a list then reads "[ {"), and write a character as \uXXXX (Python's
-#: ensure_ascii, Go's HTML escaping) or a slash as \/, which would hide a literal's characters
-#: or İ/K. An escape is a backslash after an even run of them; \", \\ and the control
-#: escapes are canonical (a literal holds no control character, and its quote and backslash are
-#: escaped as json_literal escapes them). orjson's own output never has any of these but [{ and ,{.
-_RAW_SENTINELS = (
-    rb"(?:^|[^\\])(?:\\\\)*\\[u/]",
-    _hs_regex_literal(_FOLDS_TO_ASCII[0]),
-    _hs_regex_literal(_FOLDS_TO_ASCII[1]),
-)
-_RAW_DICT_IN_LIST = (rb"[\[,][ \t\r\n]*\{",)
-#: json_all's fast path: orjson raises TypeError for these instead of printing them its own way
-#: (datetimes, str/int/list/dict subclasses, dataclasses), so they take the joined values. Enums,
-#: which orjson prints by value, read the same way in to_str; UUIDs print alike in both.
-_PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
-
-
-_IS_LIST = list.__instancecheck__
-
-
-def number_proof(literal: str) -> bool:
-    """Whether ``literal`` has a character that no int, float, bool or None prints (lower-cased):
-    then it cannot occur in such a value's to_str, and a JSON text may print those however it likes."""
-    return not set(literal.lower()) <= _SCALAR_CHARS
-
-
-#: Characters a dict's repr puts around its keys and values (see :func:`repr_proof`)
-_REPR_PUNCTUATION = frozenset("'\"\\{}[], ")
-
-
-def repr_proof(literal: str) -> bool:
-    """Whether ``literal`` reads the same in JSON as in the repr that to_str gives a dict inside a list.
-
-    A repr is ``{'key': value, ...}``: between two tokens there is always a quote, a space, a comma,
-    a bracket or a brace, and a string's repr differs from its text only by escapes that start with a
-    backslash. A literal without those characters (and number-proof: not inside a number, True or
-    None) lies within one key or string value, which JSON holds as it is (json_literal). A colon is
-    no bar: the repr's colon has a quote before it and a space after."""
-    return _REPR_PUNCTUATION.isdisjoint(literal)
-
-
-def _plain_list(items: list[Any], plain: frozenset[type]) -> bool:
-    """Only ``plain`` items, or lists of them (recursively): one C-level pass for a flat list."""
-    types = set(map(type, items))
-    if types <= plain:
-        return True
-    return types <= plain | {list} and all(_plain_list(x, plain) for x in items if type(x) is list)
-
-
-def json_all(ev: dict[str, Any], numbers: bool = False) -> bytes | None:
-    """The event as JSON bytes, when a keyword scan over them finds every literal that the joined
-    values (``Lowered[ALL]``) hold; else None (the caller joins the values).
-
-    orjson escapes character by character (``"`` → ``\\"``, ``\\`` → ``\\\\``, control characters), so a
-    literal without control characters, escaped the same way, occurs in the JSON wherever it occurs
-    in a string value. ints and bools print as to_str prints them; None and dicts are not searched by
-    keyword rules and add only text (a false candidate is evaluated exactly, never a missed one).
-    Floats print differently (1e16) and lists of None differently, so those events take the slow
-    path unless ``numbers`` (the literal set is :func:`number_proof`). Any other type (datetime,
-    subclasses: orjson prints some natively, unlike to_str) takes the slow path. The scan also
-    looks for the two characters that lower-case to ASCII (:data:`FOLD_SENTINEL`).
-
-    With ``numbers`` the values' types are not walked at all (that walk cost as much as the dump):
-    orjson refuses the types it would print unlike to_str (:data:`_PASSTHROUGH`), and the scan
-    reports a dict inside a list (:data:`_DICT_IN_LIST`).
-    """
-    if numbers:
-        try:
-            return orjson.dumps(ev, option=_PASSTHROUGH)
-        except TypeError:
-            return None
-    exact, with_lists, plain = _JSON_TYPES
-    values = ev.values()
-    types = set(map(type, values))
-    if not types <= exact:
-        if not types <= with_lists:
-            return None
-        for v in filter(_IS_LIST, values):  # the filter runs in C: events hold a list or two at most
-            if not _plain_list(v, plain):
-                return None
-    try:
-        return orjson.dumps(ev)
-    except TypeError:  # non-str keys in a nested dict, out-of-range ints, lone surrogates
-        return None
-
-
-def json_literal(lit: str) -> str | None:
-    """``lit`` as it appears inside a JSON string, or None if it cannot be found that way."""
-    if not lit.isascii() or any(ord(c) < 0x20 or c == "\x7f" for c in lit):
-        return None
-    return lit.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def _backend(backend: str) -> str:
-    return "hyperscan" if backend == "hyperscan" or (backend == "auto" and HAVE_HYPERSCAN) else "aho"
-
-
-def make_scanner(literals: list[str], positions: list[tuple[int, ...]], backend: str = "auto") -> Scanner:
-    if _backend(backend) == "hyperscan":
-        return _hs_bind(_hs_compile(literals), positions)
-    return _aho_bind(_aho_compile(literals), positions)
 
 
 #: A field value longer than this is scanned for the keyword literals on its own and left out of the
@@ -313,54 +72,6 @@ _UNBUILT: Any = object()
 #: An index naming at most this many fields looks each up; with more, it walks the event's keys.
 FEW_FIELDS = 12
 
-
-def _cached(cache: dict[Any, Any] | None, key: Any, compile_: Callable[[], Any]) -> Any:
-    compiled = cache.get(key) if cache is not None else None
-    if compiled is None:
-        compiled = compile_()
-        if cache is not None:
-            cache[key] = compiled
-    return compiled
-
-
-def _scanner(
-    words: list[str], positions: list[tuple[int, ...]], backend: str, field: str, cache: dict[Any, Any] | None
-) -> Scanner:
-    """A scanner over ``words``: the compiled literal set (the costly part) is cached by its words
-    alone, so a rebuild that only moves rules between literals binds new positions without compiling."""
-    kind = _backend(backend)
-    compile_ = _hs_compile if kind == "hyperscan" else _aho_compile
-    compiled = _cached(cache, (kind, field, tuple(words)), lambda: compile_(words))
-    return _hs_bind(compiled, positions) if kind == "hyperscan" else _aho_bind(compiled, positions)
-
-
-def _keyword_scanners(
-    lits: dict[str, list[int]], cache: dict[Any, Any] | None
-) -> tuple[Callable[[bytes, set[int]], None] | None, Callable[[bytes, set[int]], None] | None, bool]:
-    """The keyword (ALL) literals' scanners over JSON: the event's (json_all) and, when the literals are
-    number-proof, any producer's text of the record (see TypeIndex.candidates), and whether they are
-    number-proof; (None, None, False) when a literal cannot be found in JSON (json_literal)."""
-    ordered = sorted(lits)  # the compiled set is cached (across runs too) under this order
-    escaped = [json_literal(w) for w in ordered]
-    words = [e for e in escaped if e]
-    if len(words) != len(ordered):
-        return None, None, False
-    positions = [tuple(lits[w]) for w in ordered]
-    numbers = all(number_proof(w) for w in ordered)
-    # only the number-proof path lets a dict inside a list through (json_all's other path refuses it),
-    # and only a literal that is not repr-proof could be found in its repr and not in its JSON
-    lists = numbers and not all(repr_proof(w) for w in ordered)
-    sentinels = list(_FOLDS_TO_ASCII) + (list(_DICT_IN_LIST) if lists else [])
-    # the field part names the sentinel set: a database with other sentinels is not reused
-    kind = ALL + ("+lists" if lists else "")
-    compiled = _cached(cache, ("hyperscan-json", kind, tuple(words)), lambda: _hs_compile(words, sentinels))
-    json_scanner = _hs_bind_bytes(compiled, positions + [(FOLD_SENTINEL,)] * len(sentinels))
-    if not numbers:
-        return json_scanner, None, False
-    raw_sentinels = _RAW_SENTINELS + (_RAW_DICT_IN_LIST if lists else ())
-    compiled = _cached(cache, ("hyperscan-raw", kind, tuple(words)), lambda: _hs_compile_regex(words, raw_sentinels))
-    raw_scanner = _hs_bind_bytes(compiled, positions + [(FOLD_SENTINEL,)] * len(raw_sentinels))
-    return json_scanner, raw_scanner, True
 
 
 class TypeIndex:
@@ -442,7 +153,7 @@ class TypeIndex:
             # hashing, and the compiled set is cached (across runs too) under this order
             words = sorted(lits)
             positions = [tuple(lits[w]) for w in words]
-            scanner = _scanner(words, positions, backend, field, cache) if words else None
+            scanner = field_scanner(words, positions, backend, field, cache) if words else None
             self.scanners.append(
                 (
                     field,
@@ -455,14 +166,14 @@ class TypeIndex:
         # ALL (every value joined) is the costliest text to build: scan it last, when the rest is known
         self.scanners.sort(key=lambda item: item[0] == ALL)
         #: the keyword literals as found in the event's JSON (json_all), when Hyperscan and all expressible
-        self.json_scanner: Callable[[bytes, set[int]], None] | None = None
+        self.json_scanner: BytesScanner | None = None
         #: the same literals in a record's own JSON text, any producer's (see candidates' ``raw``), or None
-        self.raw_scanner: Callable[[bytes, set[int]], None] | None = None
+        self.raw_scanner: BytesScanner | None = None
         #: whether the keyword literals are all number_proof (json_all may then print floats and None)
         self.json_numbers = False
         all_lits = subs.get(ALL)
-        if all_lits and _backend(backend) == "hyperscan":
-            self.json_scanner, self.raw_scanner, self.json_numbers = _keyword_scanners(all_lits, cache)
+        if all_lits and backend_kind(backend) == "hyperscan":
+            self.json_scanner, self.raw_scanner, self.json_numbers = keyword_scanners(all_lits, cache)
         self.exact: list[tuple[str, dict[str, tuple[int, ...]]]] = [
             (field, {lit: tuple(pos) for lit, pos in values.items()}) for field, values in exact.items()
         ]
@@ -541,7 +252,7 @@ class TypeIndex:
             all_words = sorted(subs[ALL])
             words = own + all_words
             positions = [tuple(subs[field][w]) for w in own] + [tuple(subs[ALL][w]) for w in all_words]
-            scanner = _scanner(words, positions, self._backend, field + "\x00+keywords", self._cache)
+            scanner = field_scanner(words, positions, self._backend, field + "\x00+keywords", self._cache)
             out = ((scanner, entry[1], entry[2], entry[3] or self.all_entry[3]), exact_t, nums_t)
         self.with_keywords[field] = out
         return out

@@ -11,7 +11,7 @@ import pytest
 from soclite.correlator import cache as file_cache
 from soclite.correlator import index as index_module
 from soclite.correlator.engine import LEARN_SAMPLES, Engine, _scanners_key
-from soclite.correlator.index import json_all, json_literal
+from soclite.correlator.keywords import json_all, json_literal
 from soclite.correlator.loader import RuleSet, load_text
 from soclite.correlator.runtime import ALL, Lowered
 from tests.correlator.helpers import keyword_engine, keyword_rule

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from soclite.correlator.engine import Engine
-from soclite.correlator.index import json_all, json_literal, number_proof
+from soclite.correlator.keywords import json_all, json_literal, number_proof
 from soclite.correlator.runtime import ALL, Lowered
 from tests.correlator.helpers import keyword_engine
 

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from soclite.collectors.windows import from_json_record
-from soclite.correlator.index import repr_proof
+from soclite.correlator.keywords import repr_proof
 from tests.correlator.helpers import keyword_engine
 from tests.correlator.test_keyword_json import EVENTS, PROOF
 
