@@ -72,21 +72,6 @@ def number_proof(literal: str) -> bool:
     return not set(literal.lower()) <= _SCALAR_CHARS
 
 
-#: Characters a dict's repr puts around its keys and values (see :func:`repr_proof`)
-_REPR_PUNCTUATION = frozenset("'\"\\{}[], ")
-
-
-def repr_proof(literal: str) -> bool:
-    """Whether ``literal`` reads the same in JSON as in the repr that to_str gives a dict inside a list.
-
-    A repr is ``{'key': value, ...}``: between two tokens there is always a quote, a space, a comma,
-    a bracket or a brace, and a string's repr differs from its text only by escapes that start with a
-    backslash. A literal without those characters (and number-proof: not inside a number, True or
-    None) lies within one key or string value, which JSON holds as it is (json_literal). A colon is
-    no bar: the repr's colon has a quote before it and a space after."""
-    return _REPR_PUNCTUATION.isdisjoint(literal)
-
-
 def _plain_list(items: list[Any], plain: frozenset[type]) -> bool:
     """Only ``plain`` items, or lists of them (recursively): one C-level pass for a flat list."""
     types = set(map(type, items))
@@ -154,16 +139,17 @@ def keyword_scanners(
     positions = [tuple(lits[w]) for w in ordered]
     numbers = all(number_proof(w) for w in ordered)
     # only the number-proof path lets a dict inside a list through (json_all's other path refuses it),
-    # and only a literal that is not repr-proof could be found in its repr and not in its JSON
-    lists = numbers and not all(repr_proof(w) for w in ordered)
-    sentinels = list(_FOLDS_TO_ASCII) + (list(_DICT_IN_LIST) if lists else [])
+    # and its repr is no JSON, whatever the literal: besides the punctuation around keys and values, repr
+    # escapes what JSON does not (\x08 for JSON's \b, \u200b for a raw zero-width space) and prints
+    # objects its own way (UUID('…'), <Color.RED: 1>), so "x08abc" or "uuid" are in the repr alone.
+    sentinels = list(_FOLDS_TO_ASCII) + (list(_DICT_IN_LIST) if numbers else [])
     # the field part names the sentinel set: a database with other sentinels is not reused
-    kind = ALL + ("+lists" if lists else "")
+    kind = ALL + ("+lists" if numbers else "")
     compiled = cached(cache, ("hyperscan-json", kind, tuple(words)), lambda: hs_compile(words, sentinels))
     json_scanner = hs_bind_bytes(compiled, positions + [(FOLD_SENTINEL,)] * len(sentinels))
     if not numbers:
         return json_scanner, None, False
-    raw_sentinels = _RAW_SENTINELS + (_RAW_DICT_IN_LIST if lists else ())
+    raw_sentinels = _RAW_SENTINELS + _RAW_DICT_IN_LIST
     compiled = cached(cache, ("hyperscan-raw", kind, tuple(words)), lambda: hs_compile_regex(words, raw_sentinels))
     raw_scanner = hs_bind_bytes(compiled, positions + [(FOLD_SENTINEL,)] * len(raw_sentinels))
     return json_scanner, raw_scanner, True

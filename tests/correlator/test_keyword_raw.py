@@ -16,13 +16,13 @@ import orjson
 import pytest
 
 from soclite.collectors.windows import from_json_record
-from soclite.correlator.keywords import repr_proof
 from tests.correlator.helpers import keyword_engine
 from tests.correlator.test_keyword_json import EVENTS, PROOF
 
-#: SigmaHQ "Mimikatz Use"-like literals: number-proof and repr-proof (no quote, space, comma,
-#: bracket, brace or backslash), so a dict inside a list needs no sentinel
+#: SigmaHQ "Mimikatz Use"-like literals, number-proof, without quote, space, comma, bracket, brace or
+#: backslash; and two found only in the repr of a dict inside a list (test_keyword_json.REPR_ONLY)
 MIMI = ["sekurlsa::", "kerberos::golden", "mimidrv.sys", "eo.oe.kiwi", "istanbul", "kelvin", "c:", "windows/mimidrv"]
+REPR_ONLY = [*MIMI, "x08abc", "200bz"]
 
 
 def _json_events() -> list[dict[str, Any]]:
@@ -42,6 +42,8 @@ def _json_events() -> list[dict[str, Any]]:
         {"Path": "C:/Windows/mimidrv.sys", "Items": ["a/b"]},
         {"Name": "Ph\u1ea1m V\u0103n \u0130stanbul", "Dept": "S\u1edf"},
         {"Note": "back\\slash \\u0041 and \\/ as text", "Cmd": "sekurlsa:: \"quoted\""},
+        {"Items": [{"k": "\x08abc"}], "Text": "x"},  # the repr writes \x08, JSON \b
+        {"Items": [{"k": "a\u200bz"}]},  # the repr writes \u200b, orjson the character
     ]
     return out
 
@@ -57,7 +59,7 @@ ENCODINGS = {
 }
 
 
-@pytest.mark.parametrize("words", [PROOF, MIMI], ids=["proof", "repr-proof"])
+@pytest.mark.parametrize("words", [PROOF, MIMI, REPR_ONLY], ids=["proof", "mimikatz", "repr-only"])
 @pytest.mark.parametrize("encoding", list(ENCODINGS))
 def test_raw_scan_agrees_with_exhaustive(words: list[str], encoding: str) -> None:
     indexed, exhaustive = keyword_engine(words, indexed=True), keyword_engine(words, indexed=False)
@@ -131,10 +133,3 @@ detection:
     assert event is decoded and event["System_Channel"] == "System"
     assert [r.title for r in exhaustive.match(dict(event))] == ["System anywhere"]
     assert [r.title for r in engine.match(dict(event), raw, keys)] == ["System anywhere"]
-
-
-def test_repr_proof() -> None:
-    for literal in ("sekurlsa::", "kerberos::golden", "mimidrv.sys", "c:", "a:b"):
-        assert repr_proof(literal)
-    for literal in ("'k': 'v'", "say \"hi\"", "\\mimilib.dll", "a, b", "x y", "[x]", "{x}"):
-        assert not repr_proof(literal)
