@@ -41,7 +41,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from soclite.collectors.windows import from_json_record  # noqa: E402
+from soclite.collectors.windows import map_in_place  # noqa: E402
 from soclite.correlator.engine import Engine  # noqa: E402
 from soclite.correlator.loader import load_paths  # noqa: E402
 
@@ -74,9 +74,8 @@ def run(engine: Engine, lines: Iterable[bytes]) -> tuple[int, int, int, float, f
             malformed += 1
             continue
         events += 1
-        keys = len(record)  # an NXLog record is mapped in place: its keys keep values of the line
-        event = from_json_record(record, copy=False)
-        if event is record:
+        event, keys = map_in_place(record)  # an NXLog record is mapped in place: its keys keep values of the line
+        if keys is not None:
             detections += len(detect(event, line, keys))
         else:
             detections += len(detect(event))

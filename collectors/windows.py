@@ -242,21 +242,55 @@ def from_json_record(record: dict[str, Any], *, copy: bool = True, default_tz: s
     ``default_tz`` is the zone of Windows hosts' local times (NXLog ``EventTime`` has none):
     callers pass the site's zone (settings.timezone); "UTC" keeps older callers' behaviour.
     A record's own ``@timestamp`` (Logstash/Winlogbeat, zoned) always wins."""
+    rebuilt = _rebuilt(record, default_tz)
+    if rebuilt is not None:
+        return rebuilt
+    out: Event = dict(record) if copy else record
+    _map_nxlog(out, default_tz)
+    return out
+
+
+def map_in_place(record: dict[str, Any], default_tz: str = "UTC") -> tuple[Event, int | None]:
+    """``from_json_record(record, copy=False)`` and, when the record itself became the event (NXLog),
+    how many of the event's first keys hold values that the record's JSON text holds (Engine.match's
+    ``raw_keys``): its own keys, then the copies the mapping appends (Computer from Hostname and the
+    like, host.name from Computer) up to the first value it derives (event 104's System channel, a
+    timestamp). None for an event built anew (Winlogbeat, XML as JSON): its text is not the record's."""
+    rebuilt = _rebuilt(record, default_tz)
+    if rebuilt is not None:
+        return rebuilt, None
+    return record, _map_nxlog(record, default_tz)
+
+
+def _rebuilt(record: dict[str, Any], default_tz: str) -> Event | None:
+    """The event of a record whose shape is not the flat one (XML as JSON, Winlogbeat), else None."""
     if "Event" in record and isinstance(record["Event"], dict) and "System" in record["Event"]:
         return flatten_xml_json(record)
     winlog = record.get("winlog")
     if isinstance(winlog, dict):
         return _from_winlogbeat(record, winlog, default_tz)
-    out: Event = dict(record) if copy else record
+    return None
+
+
+def _map_nxlog(out: Event, default_tz: str) -> int:
+    """Map a flat (NXLog) record in place; returns how many of its first keys hold values of its own
+    text (see map_in_place)."""
     for src, dst in NXLOG_RENAMES.items():
         if src in out and dst not in out:
-            out[dst] = out[src]
+            out[dst] = out[src]  # the same object: its JSON is in the record's text
     if "EventID" in out and not isinstance(out["EventID"], int):
-        out["EventID"] = _int(out["EventID"])
+        out["EventID"] = _int(out["EventID"])  # the int the text spells
+    backed = len(out)
     if out.get("EventID") == 104 and out.get("Provider_Name") == EVENTLOG_PROVIDER:
         _nxlog_log_cleared(out)
+    derived = len(out) > backed
+    had_host = HOST_NAME in out
     _finish(out, default_tz)
-    return out
+    if not derived and not had_host and HOST_NAME in out:
+        host = out[HOST_NAME]  # str() of a str is that very str: a copy when the name was text
+        if host is out.get(_SYSTEM_COMPUTER) or host is out.get("Computer"):
+            backed += 1
+    return backed
 
 
 #: The provider of event 104 ("The <name> log file was cleared."), which its manifest logs to System.

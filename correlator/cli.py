@@ -111,7 +111,7 @@ def _json_events(fh: IO[bytes], path: Path, stats: InputStats, tz: str) -> Itera
     """JSON lines → events: the hot loop of a hunt over exported logs, so orjson is tried first and a
     blank line is recognised by its failure (no stripped copy of every line). Each comes with its
     line: an NXLog record mapped in place keeps its keys' values and adds keys after them."""
-    from soclite.collectors.windows import from_json_record
+    from soclite.collectors.windows import map_in_place
 
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
@@ -126,16 +126,13 @@ def _json_events(fh: IO[bytes], path: Path, stats: InputStats, tz: str) -> Itera
             stats.bad(f"{path}:{lineno}", "not a JSON object")
             continue
         if "Channel" in record or "winlog" in record or "Event" in record:
-            keys = len(record)
             try:
-                event = from_json_record(record, copy=False, default_tz=tz)
+                event, keys = map_in_place(record, default_tz=tz)
             except ParseError as exc:
                 stats.bad(f"{path}:{lineno}", str(exc))
                 continue
-            if event is record:
-                yield event, raw, keys
-            else:  # Winlogbeat or XML-as-JSON: a new event of other names
-                yield event, None, None
+            # Winlogbeat or XML-as-JSON (keys None): a new event of other names, not the line's
+            yield event, raw if keys is not None else None, keys
         else:
             yield record, raw, None
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from soclite.collectors.windows import from_json_record
+from soclite.collectors.windows import map_in_place
 from tests.correlator.helpers import keyword_engine
 from tests.correlator.test_keyword_json import EVENTS, PROOF
 
@@ -128,8 +128,43 @@ detection:
     raw = orjson.dumps(record)
     assert b"ystem" not in raw.lower()
     decoded = orjson.loads(raw)
-    keys = len(decoded)
-    event = from_json_record(decoded, copy=False)
+    event, keys = map_in_place(decoded)
     assert event is decoded and event["System_Channel"] == "System"
+    assert keys == len(record) + 2  # Computer and Provider_Name copied; the channel is derived
     assert [r.title for r in exhaustive.match(dict(event))] == ["System anywhere"]
     assert [r.title for r in engine.match(dict(event), raw, keys)] == ["System anywhere"]
+
+
+def test_map_in_place_counts_the_copies_it_appends() -> None:
+    """map_in_place tells the engine which appended keys are copies of the record's values (their text
+    is in the line: not searched apart) and which it derived (searched apart): a keyword only in the
+    derived timestamp still fires, and the count is really used (a wrong one misses it)."""
+    rule = """
+title: Timestamp
+id: 5b0e0c2a-0b5e-4f7e-9a57-0a7d51c0e105
+logsource: {product: windows}
+detection:
+    keywords: ['12-07t03:00']
+    condition: keywords
+"""
+    engine = keyword_engine([], indexed=True, extra=(rule,))
+    exhaustive = keyword_engine([], indexed=False, extra=(rule,))
+    record = {
+        "EventID": "4688",
+        "Channel": "Security",
+        "Hostname": "ws-01",
+        "SourceName": "Microsoft-Windows-Security-Auditing",
+        "RecordNumber": 7,
+        "EventTime": "2026-12-07 10:00:00",
+    }
+    raw = orjson.dumps(record)
+    event, keys = map_in_place(orjson.loads(raw), default_tz="Asia/Ho_Chi_Minh")
+    assert list(event)[len(record) :] == ["Computer", "Provider_Name", "EventRecordID", "host.name", "@timestamp"]
+    assert keys == len(record) + 4
+    assert [r.title for r in exhaustive.match(dict(event))] == ["Timestamp"]
+    assert [r.title for r in engine.match(dict(event), raw, keys)] == ["Timestamp"]
+    index = next(i for i in engine._indexes.values() if i.rules)
+    if index.raw_scanner is not None:  # the line alone does not hold it
+        assert engine.match(dict(event), raw, len(event)) == []
+    winlogbeat = {"winlog": {"event_id": 1, "channel": "Security"}, "@timestamp": "2026-12-07T03:00:00Z"}
+    assert map_in_place(winlogbeat)[1] is None
