@@ -533,7 +533,7 @@ def _scanners_key() -> str:
         hs = version("hyperscan")
     except PackageNotFoundError:
         hs = "none"
-    text = f"scanners|3|hyperscan {hs}|{platform.machine()}|{platform.system()}"
+    text = f"scanners|4|hyperscan {hs}|{platform.machine()}|{platform.system()}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

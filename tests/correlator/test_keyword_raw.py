@@ -54,6 +54,8 @@ ENCODINGS = {
     "ensure_ascii": lambda ev: json.dumps(ev).encode(),
     "spaced": lambda ev: json.dumps(ev, ensure_ascii=False, separators=(" , ", " : ")).encode(),
     "indented": lambda ev: json.dumps(ev, ensure_ascii=False, indent=2).encode(),
+    # a run of whitespace between "[" and "{" longer than the dict-in-list sentinel's bound
+    "wide indent": lambda ev: json.dumps(ev, ensure_ascii=False, indent=24).encode(),
     "slashes": lambda ev: json.dumps(ev, ensure_ascii=False).replace("/", "\\/").encode(),
     "crlf line": lambda ev: orjson.dumps(ev) + b"\r\n",
 }
