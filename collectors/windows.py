@@ -230,6 +230,7 @@ def iter_evtx(path: str | Path) -> Iterator[Event]:
 
 #: NXLog im_msvistalog names that differ from the EVTX/XML names.
 NXLOG_RENAMES = {"Hostname": "Computer", "SourceName": "Provider_Name", "RecordNumber": "EventRecordID"}
+_RENAMES = tuple(NXLOG_RENAMES.items())
 
 
 def from_json_record(record: dict[str, Any], *, copy: bool = True, default_tz: str = "UTC") -> Event:
@@ -256,9 +257,10 @@ def map_in_place(record: dict[str, Any], default_tz: str = "UTC") -> tuple[Event
     ``raw_keys``): its own keys, then the copies the mapping appends (Computer from Hostname and the
     like, host.name from Computer) up to the first value it derives (event 104's System channel, a
     timestamp). None for an event built anew (Winlogbeat, XML as JSON): its text is not the record's."""
-    rebuilt = _rebuilt(record, default_tz)
-    if rebuilt is not None:
-        return rebuilt, None
+    if "Event" in record or "winlog" in record:
+        rebuilt = _rebuilt(record, default_tz)
+        if rebuilt is not None:
+            return rebuilt, None
     return record, _map_nxlog(record, default_tz)
 
 
@@ -274,21 +276,21 @@ def _rebuilt(record: dict[str, Any], default_tz: str) -> Event | None:
 
 def _map_nxlog(out: Event, default_tz: str) -> int:
     """Map a flat (NXLog) record in place; returns how many of its first keys hold values of its own
-    text (see map_in_place)."""
-    for src, dst in NXLOG_RENAMES.items():
-        if src in out and dst not in out:
+    text (see map_in_place). Runs once per event of a hunt: kept to plain dict operations."""
+    for src, dst in _RENAMES:
+        if dst not in out and src in out:
             out[dst] = out[src]  # the same object: its JSON is in the record's text
-    if "EventID" in out and not isinstance(out["EventID"], int):
-        out["EventID"] = _int(out["EventID"])  # the int the text spells
+    eid = out.get("EventID")
+    if eid is not None and not isinstance(eid, int):
+        eid = out["EventID"] = _int(eid)  # the int the text spells
     backed = len(out)
-    if out.get("EventID") == 104 and out.get("Provider_Name") == EVENTLOG_PROVIDER:
+    if eid == 104 and out.get("Provider_Name") == EVENTLOG_PROVIDER:
         _nxlog_log_cleared(out)
-    derived = len(out) > backed
-    had_host = HOST_NAME in out
+    copy_host = HOST_NAME not in out and len(out) == backed  # nothing derived before host.name
     _finish(out, default_tz)
-    if not derived and not had_host and HOST_NAME in out:
-        host = out[HOST_NAME]  # str() of a str is that very str: a copy when the name was text
-        if host is out.get(_SYSTEM_COMPUTER) or host is out.get("Computer"):
+    if copy_host:
+        host = out.get(HOST_NAME)  # str() of a str is that very str: a copy when the name was text
+        if host is not None and (host is out.get(_SYSTEM_COMPUTER) or host is out.get("Computer")):
             backed += 1
     return backed
 
