@@ -10,9 +10,10 @@ reading, orjson parsing, the Windows record mapping and detection are all inside
 the timed loop. Reports events/s for the whole file, for its process-creation
 events (Sysmon 1, Security 4688) and for its PowerShell script-block events
 (4104) alone (first pass after the whole file, then the median of the later
-passes), plus detections and peak RSS. The whole file is read twice by the same engine
-(``--whole-passes``): the first pass also builds and learns the index of every event type it meets
-(and compiles their literal databases), the second shows the sustained rate of a running engine. Each figure is given per wall second
+passes), plus detections and peak RSS. The whole file is read twice by the same
+engine (``--whole-passes``): the first pass also builds and learns the index of
+every event type it meets (and compiles their literal databases), the second
+shows the sustained rate of a running engine. Each figure is given per wall second
 and per CPU second of this process (the wall figure suffers when other
 processes share the core; the CPU one much less). ``--json`` ends the output
 with one JSON line holding every figure and the machine it ran on;
@@ -76,7 +77,8 @@ def run(engine: Engine, lines: Iterable[bytes]) -> tuple[int, int, int, float, f
             malformed += 1
             continue
         events += 1
-        event, keys = map_in_place(record)  # an NXLog record is mapped in place: its keys keep values of the line
+        # an NXLog record is mapped in place: its first ``keys`` keys keep values of the line
+        event, keys = map_in_place(record)
         if keys is not None:
             detections += len(detect(event, line, keys))
         else:
