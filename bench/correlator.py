@@ -1,7 +1,7 @@
 """Throughput of the correlator over the shared OTRF Windows dataset, on one core.
 
     .venv/bin/python bench/correlator.py [--data FILE] [--rules DIR ...] [--limit N] [--exhaustive] [--json]
-                                         [--scanner-cache FILE]
+                                         [--scanner-cache FILE] [--repeat N] [--whole-passes N]
 
 Loads every SigmaHQ rule whose logsource product is windows (timed and reported
 apart), decompresses the gzip'd JSONL once to a temporary file (not timed: the
