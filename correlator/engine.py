@@ -202,7 +202,10 @@ class Engine(EngineManagement):
             if eid is None:
                 eid = event.get("EventID")
             fast = (channel, eid, event.get("EventType") if eid == 12 or eid == "12" else None)
-            hit = self._fast.get(fast)
+            try:
+                hit = self._fast.get(fast)
+            except TypeError:  # an EventID or EventType no hash takes (a list, a dict): routed below
+                fast = hit = None
             if hit is not None:
                 return hit
         key = key_of(event)

@@ -513,3 +513,30 @@ def test_replay_after_restart_is_recognised_and_memory_is_bounded(tmp_path: Path
     bounded.windows.max_seen = 10
     bounded.process_batch([failure(f"10.1.0.{i}", 0, **{"event.id": f"b{i}"}) for i in range(50)])
     assert len(bounded.windows.seen) == 10
+
+
+def test_an_event_id_no_hash_takes_is_routed_not_raised() -> None:
+    """The routing shortcut keys on (channel, EventID, EventType): a list or dict there (a malformed
+    export) must not stop the stream (soclite hunt stops on anything but a parse error)."""
+    from tests.correlator.helpers import keyword_engine
+
+    windows_rule = """
+title: Anywhere on Windows
+id: 5b0e0c2a-0b5e-4f7e-9a57-0a7d51c0e107
+logsource: {product: windows}
+detection:
+    keywords: ['mimikatz']
+    condition: keywords
+"""
+    indexed = keyword_engine([], indexed=True, extra=(windows_rule,))
+    exhaustive = keyword_engine([], indexed=False, extra=(windows_rule,))
+    events = [
+        {"Channel": "Security", "EventID": [4688], "CommandLine": "mimikatz.exe"},
+        {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 12, "EventType": {"a": 1}, "Image": "mimikatz"},
+        {"Channel": "Security", "EventID": {"#text": "4688"}, "CommandLine": "mimikatz.exe"},
+    ]
+    for event in events:
+        for _ in range(2):  # the second time after the first has been routed
+            want = [r.title for r in exhaustive.match(dict(event))]
+            assert want == ["Anywhere on Windows"]
+            assert [r.title for r in indexed.match(dict(event))] == want
