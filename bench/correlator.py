@@ -111,6 +111,8 @@ def main() -> None:
         "and learning each event type's index; the second is the sustained rate)",
     )
     args = ap.parse_args()
+    if args.whole_passes < 1:
+        ap.error("--whole-passes must be at least 1")
     if not args.no_pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})
 
@@ -200,6 +202,7 @@ def _report(
         "limit": args.limit,
         "indexed": not args.exhaustive,
         "repeat": args.repeat,
+        "whole_passes": args.whole_passes,
         "rules": ruleset_size,
         "load_s": round(load_s, 2),
         "scanner_cache": str(args.scanner_cache) if args.scanner_cache else None,

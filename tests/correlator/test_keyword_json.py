@@ -74,7 +74,8 @@ EVENTS: list[dict[str, Any]] = [
 
 #: number-proof literals with no quote, space, comma, bracket or backslash, which a dict's repr
 #: still holds where its JSON does not: the tail of an escape JSON writes otherwise (\x08 for \b,
-#: \u200b for a raw zero-width space) and the name repr gives an object (UUID, an Enum member)
+#: \u200b for a raw zero-width space) and the name repr gives an object (UUID, an Enum member);
+#: with two ordinary ones ("sekurlsa::", and "plain", Color.RED's value)
 REPR_ONLY = ["sekurlsa::", "x08abc", "200bz", "uuid", "color.red", "plain"]
 
 

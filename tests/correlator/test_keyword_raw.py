@@ -43,6 +43,7 @@ def _json_events() -> list[dict[str, Any]]:
         {"Name": "Ph\u1ea1m V\u0103n \u0130stanbul", "Dept": "S\u1edf"},
         {"Note": "back\\slash \\u0041 and \\/ as text", "Cmd": "sekurlsa:: \"quoted\""},
         {"Items": [{"k": "\x08abc"}], "Text": "x"},  # the repr writes \x08, JSON \b
+        {"Items": ["y", {"k": "\x08abc"}]},  # the dict after a comma
         {"Items": [{"k": "a\u200bz"}]},  # the repr writes \u200b, orjson the character
     ]
     return out
@@ -54,8 +55,11 @@ ENCODINGS = {
     "ensure_ascii": lambda ev: json.dumps(ev).encode(),
     "spaced": lambda ev: json.dumps(ev, ensure_ascii=False, separators=(" , ", " : ")).encode(),
     "indented": lambda ev: json.dumps(ev, ensure_ascii=False, indent=2).encode(),
-    # a run of whitespace between "[" and "{" longer than the dict-in-list sentinel's bound
+    # runs of whitespace between "[" or "," and "{": longer than the dict-in-list sentinel's bound,
+    # and exactly at it and one past it (the two sentinels' edges)
     "wide indent": lambda ev: json.dumps(ev, ensure_ascii=False, indent=24).encode(),
+    "16 after a comma": lambda ev: json.dumps(ev, ensure_ascii=False, separators=("," + " " * 16, ":")).encode(),
+    "17 after a comma": lambda ev: json.dumps(ev, ensure_ascii=False, separators=("," + "\t" * 17, ":")).encode(),
     "slashes": lambda ev: json.dumps(ev, ensure_ascii=False).replace("/", "\\/").encode(),
     "crlf line": lambda ev: orjson.dumps(ev) + b"\r\n",
 }
@@ -108,8 +112,8 @@ def test_the_text_is_taken_at_its_word() -> None:
 
 
 def test_nxlog_record_mapped_in_place_keeps_the_line_exact() -> None:
-    """from_json_record(copy=False) keeps the record's values and adds its keys after them: a keyword
-    only in an added key (event 104's System channel) is still found."""
+    """map_in_place keeps the record's values and adds its keys after them: a keyword only in an added
+    key (event 104's System channel) is still found."""
     windows_rule = """
 title: System anywhere
 id: 5b0e0c2a-0b5e-4f7e-9a57-0a7d51c0e104
@@ -170,3 +174,27 @@ detection:
         assert engine.match(dict(event), raw, len(event)) == []
     winlogbeat = {"winlog": {"event_id": 1, "channel": "Security"}, "@timestamp": "2026-12-07T03:00:00Z"}
     assert map_in_place(winlogbeat)[1] is None
+
+
+def test_map_in_place_counts_only_a_host_name_that_is_the_computer_itself() -> None:
+    """host.name is str() of the computer: the same text only when the computer's name is a string. Of
+    a dict or a list, str() makes a repr the line does not hold: not counted, so searched apart."""
+    rule = """
+title: Repr of a host
+id: 5b0e0c2a-0b5e-4f7e-9a57-0a7d51c0e106
+logsource: {product: windows}
+detection:
+    keywords: ["{'k'", "['ws"]
+    condition: keywords
+"""
+    engine = keyword_engine([], indexed=True, extra=(rule,))
+    exhaustive = keyword_engine([], indexed=False, extra=(rule,))
+    for host in ({"k": "hostalpha"}, ["ws-01"], "ws-01"):
+        record = {"EventID": 4688, "Channel": "Security", "Hostname": host, "@timestamp": "2026-12-07T03:00:00Z"}
+        raw = orjson.dumps(record)
+        event, keys = map_in_place(orjson.loads(raw))
+        assert list(event)[len(record) :] == ["Computer", "host.name"]
+        assert keys == len(record) + (2 if isinstance(host, str) else 1)
+        want = [r.title for r in exhaustive.match(dict(event))]
+        assert want == ([] if isinstance(host, str) else ["Repr of a host"])
+        assert [r.title for r in engine.match(dict(event), raw, keys)] == want
