@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from typing import Any
 
@@ -47,6 +48,18 @@ def keyword_engine(words: list[str], *, indexed: bool, extra: tuple[str, ...] = 
         load_text(text, f"extra{i}", rs, {})
     assert not rs.failures and len(rs.rules) == len(words) + len(extra)
     return Engine(rs, indexed=indexed)
+
+
+def windows_keyword_engines(title: str, keywords: list[str]) -> tuple[Engine, Engine]:
+    """(indexed, exhaustive) engines of one ``product: windows`` keyword rule titled ``title``: every
+    Windows event type has it, as SigmaHQ's "Mimikatz Use"."""
+    import uuid
+
+    rule = (
+        f"title: {title}\nid: {uuid.uuid5(uuid.NAMESPACE_URL, title)}\nlogsource: {{product: windows}}\n"
+        f"detection:\n    keywords: {json.dumps(keywords)}\n    condition: keywords\n"
+    )
+    return keyword_engine([], indexed=True, extra=(rule,)), keyword_engine([], indexed=False, extra=(rule,))
 
 
 def engine_for(

@@ -518,18 +518,9 @@ def test_replay_after_restart_is_recognised_and_memory_is_bounded(tmp_path: Path
 def test_an_event_id_no_hash_takes_is_routed_not_raised() -> None:
     """The routing shortcut keys on (channel, EventID, EventType): a list or dict there (a malformed
     export) must not stop the stream (soclite hunt stops on anything but a parse error)."""
-    from tests.correlator.helpers import keyword_engine
+    from tests.correlator.helpers import windows_keyword_engines
 
-    windows_rule = """
-title: Anywhere on Windows
-id: 5b0e0c2a-0b5e-4f7e-9a57-0a7d51c0e107
-logsource: {product: windows}
-detection:
-    keywords: ['mimikatz']
-    condition: keywords
-"""
-    indexed = keyword_engine([], indexed=True, extra=(windows_rule,))
-    exhaustive = keyword_engine([], indexed=False, extra=(windows_rule,))
+    indexed, exhaustive = windows_keyword_engines("Anywhere on Windows", ["mimikatz"])
     events = [
         {"Channel": "Security", "EventID": [4688], "CommandLine": "mimikatz.exe"},
         {"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": 12, "EventType": {"a": 1}, "Image": "mimikatz"},

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from soclite.collectors.windows import map_in_place
-from tests.correlator.helpers import keyword_engine
+from tests.correlator.helpers import keyword_engine, windows_keyword_engines
 from tests.correlator.test_keyword_json import EVENTS, PROOF
 
 #: SigmaHQ "Mimikatz Use"-like literals, number-proof, without quote, space, comma, bracket, brace or
@@ -114,16 +114,7 @@ def test_the_text_is_taken_at_its_word() -> None:
 def test_nxlog_record_mapped_in_place_keeps_the_line_exact() -> None:
     """map_in_place keeps the record's values and adds its keys after them: a keyword only in an added
     key (event 104's System channel) is still found."""
-    windows_rule = """
-title: System anywhere
-id: 5b0e0c2a-0b5e-4f7e-9a57-0a7d51c0e104
-logsource: {product: windows}
-detection:
-    keywords: ['system']
-    condition: keywords
-"""
-    engine = keyword_engine([], indexed=True, extra=(windows_rule,))
-    exhaustive = keyword_engine([], indexed=False, extra=(windows_rule,))
+    engine, exhaustive = windows_keyword_engines("System anywhere", ["system"])
     record = {
         "EventID": "104",
         "Channel": "Security",
@@ -145,16 +136,7 @@ def test_map_in_place_counts_the_copies_it_appends() -> None:
     """map_in_place tells the engine which appended keys are copies of the record's values (their text
     is in the line: not searched apart) and which it derived (searched apart): a keyword only in the
     derived timestamp still fires, and the count is really used (a wrong one misses it)."""
-    rule = """
-title: Timestamp
-id: 5b0e0c2a-0b5e-4f7e-9a57-0a7d51c0e105
-logsource: {product: windows}
-detection:
-    keywords: ['12-07t03:00']
-    condition: keywords
-"""
-    engine = keyword_engine([], indexed=True, extra=(rule,))
-    exhaustive = keyword_engine([], indexed=False, extra=(rule,))
+    engine, exhaustive = windows_keyword_engines("Timestamp", ["12-07t03:00"])
     record = {
         "EventID": "4688",
         "Channel": "Security",
@@ -179,16 +161,7 @@ detection:
 def test_map_in_place_counts_only_a_host_name_that_is_the_computer_itself() -> None:
     """host.name is str() of the computer: the same text only when the computer's name is a string. Of
     a dict or a list, str() makes a repr the line does not hold: not counted, so searched apart."""
-    rule = """
-title: Repr of a host
-id: 5b0e0c2a-0b5e-4f7e-9a57-0a7d51c0e106
-logsource: {product: windows}
-detection:
-    keywords: ["{'k'", "['ws"]
-    condition: keywords
-"""
-    engine = keyword_engine([], indexed=True, extra=(rule,))
-    exhaustive = keyword_engine([], indexed=False, extra=(rule,))
+    engine, exhaustive = windows_keyword_engines("Repr of a host", ["{'k'", "['ws"])
     for host in ({"k": "hostalpha"}, ["ws-01"], "ws-01"):
         record = {"EventID": 4688, "Channel": "Security", "Hostname": host, "@timestamp": "2026-12-07T03:00:00Z"}
         raw = orjson.dumps(record)
