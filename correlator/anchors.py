@@ -9,7 +9,8 @@ the lowest observed hit rate), so any choice is exact, only faster or slower.
 from __future__ import annotations
 
 #: (field, kind, lower-cased literal); kind "sub": substring, "eq": whole value, "rx": substring found by
-#: regex_literals (valid on ASCII values only), "num": the value's as_number() equals int(literal)
+#: regex_literals (valid on ASCII values only), "num": the value's as_number() equals int(literal),
+#: "null": the field is missing or None (literal "")
 Anchor = tuple[str, str, str]
 Anchors = frozenset[Anchor] | None
 
@@ -78,7 +79,7 @@ def anchor_cost(anchors: frozenset[Anchor]) -> float:
     cost = 0.0
     for field, kind, lit in anchors:
         c = 1.0 + 8.0 / (1 + len(lit))
-        if field in ENUM_FIELDS or lit in COMMON_LITERALS:
+        if kind == "null" or field in ENUM_FIELDS or lit in COMMON_LITERALS:
             c *= 6.0
         elif kind in ("eq", "num"):
             c *= 0.5 if len(lit) >= 8 else 1.5

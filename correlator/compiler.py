@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from itertools import islice, product
 from typing import Any
 
 from sigma.conditions import (
@@ -58,6 +59,11 @@ from soclite.correlator.regex import Regex, choose_regex, regex_literal_options,
 from soclite.correlator.runtime import ALL, MISS, RUNTIME, Lowered
 from soclite.errors import RuleError
 
+#: An OR's anchor options (see RuleCompiler.options): of each operand its OR_ARG_OPTIONS cheapest, and
+#: at most OR_OPTIONS combinations (the engine's learning tries the cheapest few of a rule's options)
+OR_ARG_OPTIONS = 3
+OR_OPTIONS = 16
+
 
 class RuleCompiler:
     """Turns one condition tree into a function source plus anchors.
@@ -91,12 +97,19 @@ class RuleCompiler:
         return code, anchors
 
     def options(self, node: Any) -> list[frozenset[Anchor]]:
-        """Every anchor set that is necessary for ``node`` (after :meth:`expr`): one per AND operand."""
+        """Every anchor set that is necessary for ``node`` (after :meth:`expr`): one per AND operand, and
+        for an OR one per combination of an option of each operand (a match of the OR is a match of
+        an operand, which holds an anchor of each of its options), the cheapest OR_OPTIONS of them."""
         if isinstance(node, ConditionAND):
             return [opt for arg in node.args for opt in self.options(arg)]
         anchors = self.memo.get(id(node))
         if anchors is None:
             return []
+        if isinstance(node, ConditionOR) and all(id(arg) in self.memo for arg in node.args):
+            per_arg = [sorted(self.options(arg), key=anchor_cost)[:OR_ARG_OPTIONS] for arg in node.args]
+            if all(per_arg) and any(len(opts) > 1 for opts in per_arg):
+                combos = {frozenset().union(*combo) for combo in islice(product(*per_arg), OR_OPTIONS)}
+                return sorted(combos, key=lambda opt: (anchor_cost(opt), sorted(opt)))
         return self.leaf_options.get(anchors, [anchors])
 
     def _expr(self, node: Any) -> tuple[str, Anchors]:
@@ -206,7 +219,8 @@ class RuleCompiler:
             return code, None
         if isinstance(value, SigmaNull):
             v = self.var()
-            return f"(({v} := lw[{f}]) is _MISS or {v} == '')", None
+            # a missing or None value (the index's "null" anchor) or one whose string form is empty
+            return f"(({v} := lw[{f}]) is _MISS or {v} == '')", frozenset({(field, "null", ""), (field, "eq", "")})
         if isinstance(value, SigmaExists):
             op = "is not" if value.exists else "is"
             return f"(lw[{f}] {op} _MISS)", None

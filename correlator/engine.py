@@ -192,7 +192,11 @@ class Engine(EngineManagement):
 
     # -- matching ----------------------------------------------------------------
     def _index_for(self, event: Event) -> tuple[LogKey, TypeIndex]:
-        # the System Channel/EventID: a data field of the same name (event 104's cleared log) is not the route
+        """The event's type and that type's index (built on first sight).
+
+        Windows events are routed by a shortcut keyed on the System Channel/EventID (a data field of
+        the same name, event 104's cleared log, is not the route) and, for Sysmon 12, EventType; the
+        first event of each such key takes key_of."""
         channel = event.get(SYSTEM_CHANNEL)
         if channel is None:
             channel = event.get("Channel")
@@ -536,7 +540,9 @@ def _scanners_key() -> str:
         hs = version("hyperscan")
     except PackageNotFoundError:
         hs = "none"
-    text = f"scanners|4|hyperscan {hs}|{platform.machine()}|{platform.system()}"
+    # the number changes with what the payload means (5: OR conditions and null values offer more
+    # anchor options, so a stored option number would name another option: a slower one at worst)
+    text = f"scanners|5|hyperscan {hs}|{platform.machine()}|{platform.system()}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -97,6 +97,7 @@ class TypeIndex:
         "memo",
         "memo_chars",
         "memo_long",
+        "nulls",
         "numbers",
         "pending",
         "probe_long",
@@ -125,6 +126,7 @@ class TypeIndex:
         subs: dict[str, dict[str, list[int]]] = {}
         exact: dict[str, dict[str, list[int]]] = {}
         numbers: dict[str, dict[int, list[int]]] = {}
+        nulls: dict[str, list[int]] = {}
         non_ascii: dict[
             str, set[int]
         ] = {}  # rules with regex anchors: candidates whenever the value is not ASCII
@@ -136,6 +138,9 @@ class TypeIndex:
                 always.append(pos)
                 continue
             for field, kind, lit in anchors:
+                if kind == "null":
+                    nulls.setdefault(field, []).append(pos)
+                    continue
                 if kind == "num":
                     numbers.setdefault(field, {}).setdefault(int(lit), []).append(pos)
                     continue
@@ -144,6 +149,10 @@ class TypeIndex:
                 if kind == "rx":
                     non_ascii.setdefault(field, set()).add(pos)
         self.always: frozenset[int] = frozenset(always)
+        #: per field: the rules that are candidates when the event lacks it (or holds None)
+        self.nulls: tuple[tuple[str, tuple[int, ...]], ...] = tuple(
+            (field, tuple(pos)) for field, pos in nulls.items()
+        )
         #: (field, scanner or None, rules needing only presence, rules whenever the value is not ASCII,
         #: whether a non-ASCII value must be lower-cased before the scan)
         self.scanners: list[tuple[str, Scanner | None, tuple[int, ...], tuple[int, ...], bool]] = []
@@ -365,13 +374,18 @@ class TypeIndex:
         and in the added keys' JSON instead of the whole event's JSON: the text is there already, and
         dumping the event cost as much as scanning it. Whatever the text may hide (_RAW_SENTINELS)
         sends the event to the joined values, as the JSON path does."""
-        found: set[int] = set(self.always)
+        found: set[int] = set()
+        if self.always:  # (set() and update cost half of set(frozenset()): most types have none)
+            found.update(self.always)
         fields = self.field_list
         memo = self.memo
         field_hits = self._field_hits
         #: fields with a long value, scanned for the keyword literals already (left out of the JSON)
         long: list[str] = []
         keyword_scan = self.keyword_scan
+        for field, hit in self.nulls:
+            if ev.get(field) is None:
+                found.update(hit)
         for field in self.field_set.intersection(ev) if fields is None else fields:
             value = ev.get(field)
             if value is None:
@@ -422,7 +436,7 @@ class TypeIndex:
                 if raw_keys < len(ev):
                     self._added_hits(islice(ev.values(), raw_keys, None), found)
                 if FOLD_SENTINEL not in found:
-                    return sorted(found)
+                    return sorted(found) if found else []  # (sorted() of an empty set costs 0.14 µs)
                 found.discard(FOLD_SENTINEL)
             elif self.json_scanner is not None:
                 if long:  # leave out what the field loop searched already (dict.copy is one C call)
@@ -435,11 +449,11 @@ class TypeIndex:
                 if data is not None:
                     self.json_scanner(data, found)
                     if FOLD_SENTINEL not in found:
-                        return sorted(found)
+                        return sorted(found) if found else []
                     found.discard(FOLD_SENTINEL)  # İ or K (Kelvin) present: scan the lower-cased text
             text = lw[RAW_ALL]
             if not text.isascii() and (fold or "\u0130" in text or "\u212a" in text):
                 text = lw[ALL]
             if scanner is not None:
                 scanner(text, found)
-        return sorted(found)
+        return sorted(found) if found else []

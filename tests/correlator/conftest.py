@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,23 @@ def regression_ruleset() -> RuleSet:
     files = rule_files()
     needed = sorted({files[c.rule_id] for c in cases()})
     return load_paths(needed)
+
+
+#: the shared OTRF Windows attack data (a benchmark input, see ../shared/README.md)
+DATASET = SIGMA.parent / "datasets" / "otrf-windows-atomic-a.jsonl.gz"
+
+
+@pytest.fixture(scope="session")
+def windows_ruleset() -> RuleSet:
+    """Every SigmaHQ rule of ``product: windows``, for tests over the shared attack data."""
+    if not DATASET.exists():
+        pytest.skip("benchmark dataset not available")
+
+    def keep(doc: dict[str, Any]) -> bool:
+        ls = doc.get("logsource") or {}
+        return isinstance(ls, dict) and ls.get("product") == "windows"
+
+    return load_paths(sorted(Path(SIGMA).glob("rules*")), keep=keep)
 
 
 @pytest.fixture(scope="session")

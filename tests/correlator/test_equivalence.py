@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -12,10 +11,10 @@ import pytest
 from soclite.collectors.windows import from_json_record, iter_evtx
 from soclite.correlator.engine import Engine
 from soclite.correlator.loader import RuleSet, load_paths
+from tests.correlator.conftest import DATASET
 from tests.correlator.regression import SIGMA, cases
 from tests.correlator.test_log_cleared import CLEARED, FORMATS, RULES
 
-DATASET = SIGMA.parent / "datasets" / "otrf-windows-atomic-a.jsonl.gz"
 SAMPLE_LINES = 20_000
 
 
@@ -40,18 +39,6 @@ def test_regression_data_identical(regression_ruleset: RuleSet, prefilter: str) 
     want = _detections(exhaustive, events)
     assert got == want
     assert sum(map(len, want)) >= 202 + len(FORMATS) * len(CLEARED)
-
-
-@pytest.fixture(scope="module")
-def windows_ruleset() -> RuleSet:
-    if not DATASET.exists():
-        pytest.skip("benchmark dataset not available")
-
-    def keep(doc: dict[str, Any]) -> bool:
-        ls = doc.get("logsource") or {}
-        return isinstance(ls, dict) and ls.get("product") == "windows"
-
-    return load_paths(sorted(Path(SIGMA).glob("rules*")), keep=keep)
 
 
 def test_benchmark_sample_identical(windows_ruleset: RuleSet) -> None:
