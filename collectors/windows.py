@@ -144,16 +144,21 @@ def overlay(system: Event, data: Event) -> Event:
     return system
 
 
-def _finish(out: Event, default_tz: str = "UTC") -> None:
+def _finish(out: Event, default_tz: str = "UTC") -> bool:
+    """Add host.name and @timestamp when missing; returns whether host.name is the Computer value
+    itself (str() of a str is that very str), not a new string."""
+    copied = False
     computer = out.get(_SYSTEM_COMPUTER)  # the System value (see overlay); keys prebuilt, this runs per event
     if computer is None:
         computer = out.get("Computer")
     if computer and HOST_NAME not in out:
-        out[HOST_NAME] = str(computer)
+        host = out[HOST_NAME] = str(computer)
+        copied = host is computer
     if TIMESTAMP not in out:
         stamp = event_timestamp(out, default_tz)
         if stamp is not None:
             out[TIMESTAMP] = stamp
+    return copied
 
 
 def _parse_local(raw: Any) -> datetime | None:
@@ -278,7 +283,7 @@ def _map_nxlog(out: Event, default_tz: str) -> int:
     """Map a flat (NXLog) record in place; returns how many of its first keys hold values of its own
     text (see map_in_place). Runs once per event of a hunt: kept to plain dict operations."""
     for src, dst in _RENAMES:
-        if dst not in out and src in out:
+        if src in out and dst not in out:
             out[dst] = out[src]  # the same object: its JSON is in the record's text
     eid = out.get("EventID")
     if eid is not None and not isinstance(eid, int):
@@ -286,12 +291,9 @@ def _map_nxlog(out: Event, default_tz: str) -> int:
     backed = len(out)
     if eid == 104 and out.get("Provider_Name") == EVENTLOG_PROVIDER:
         _nxlog_log_cleared(out)
-    copy_host = HOST_NAME not in out and len(out) == backed  # nothing derived before host.name
-    _finish(out, default_tz)
-    if copy_host:
-        host = out.get(HOST_NAME)  # str() of a str is that very str: a copy when the name was text
-        if host is not None and (host is out.get(_SYSTEM_COMPUTER) or host is out.get("Computer")):
-            backed += 1
+    derived = len(out) != backed  # (event 104's System channel)
+    if _finish(out, default_tz) and not derived:  # host.name, a copy of Computer, holds the record's text
+        backed += 1
     return backed
 
 
