@@ -274,11 +274,9 @@ class Engine(EngineManagement):
                 self._explorer(key, self._indexes[key])  # compile the learning scanners now, not mid-stream
         return len(keys)
 
-    def _build_index(self, key: LogKey) -> TypeIndex:
+    def _build_index(self, key: LogKey, reuse: bool = False) -> TypeIndex:
         rules = [r for r in self.rules if r.enabled and key.matches(r.product, r.category, r.service)]
-        index = TypeIndex(
-            rules, self.prefilter, self._scanner_cache, self._choices.get(key)
-        )
+        index = TypeIndex(rules, self.prefilter, self._scanner_cache, self._choices.get(key), reuse)
         index.has_aliases = key.service == "security" or "antivirus" in key.categories
         index.settled = key in self._learned
         index.seen = self._seen.setdefault(key, set())
@@ -395,7 +393,9 @@ class Engine(EngineManagement):
         self._explorers[key] = None  # learned: free the probe scanners
         with self._lock:
             if changed:
-                rebuilt = self._build_index(key)
+                # (the chosen options' literals are in the first index's databases and the explorer's:
+                # scanned there, not compiled mid-stream)
+                rebuilt = self._build_index(key, reuse=True)
                 rebuilt.rebuilds = index.rebuilds + 1
                 rebuilt.long_seen = dict(index.long_seen)  # COMBINE_AFTER counts the type's long values, not the index's
                 rebuilt.memo_long, rebuilt.probe_long = index.memo_long, index.probe_long  # likewise REPEAT_PROBE

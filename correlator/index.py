@@ -120,9 +120,12 @@ class TypeIndex:
         backend: str = "auto",
         cache: dict[Any, Any] | None = None,
         choices: dict[str, int] | None = None,
+        reuse: bool = False,
     ) -> None:
         """``cache`` keeps compiled scanners across rebuilds (a field whose literals did not change is reused);
-        ``choices`` maps rule id → the anchor option this index uses (default: the rule's best estimate)."""
+        ``choices`` maps rule id → the anchor option this index uses (default: the rule's best estimate);
+        ``reuse``: a large literal set not compiled yet is scanned with the cached databases that hold it
+        (scanners.covering) rather than compiled."""
         self.rules: list[Any] = list(rules)
         always: list[int] = []
         subs: dict[str, dict[str, list[int]]] = {}
@@ -164,7 +167,7 @@ class TypeIndex:
             # hashing, and the compiled set is cached (across runs too) under this order
             words = sorted(lits)
             positions = [tuple(lits[w]) for w in words]
-            scanner = field_scanner(words, positions, backend, field, cache) if words else None
+            scanner = field_scanner(words, positions, backend, field, cache, reuse) if words else None
             self.scanners.append(
                 (
                     field,
