@@ -44,6 +44,8 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from otrf import add_to_subsets, windows_only  # noqa: E402
+
 from soclite.collectors.windows import map_in_place  # noqa: E402
 from soclite.correlator.engine import Engine  # noqa: E402
 from soclite.correlator.loader import load_paths  # noqa: E402
@@ -53,11 +55,6 @@ DEFAULT_DATA = SHARED / "datasets" / "otrf-windows-atomic-a.jsonl.gz"
 #: read in 1 MiB blocks, as `soclite hunt` does: with the default 8 KiB buffer the 858 MB take about
 #: 0.4 s of CPU more (one read call per three or four lines)
 READ_BUFFER = 1 << 20
-
-
-def windows_only(doc: dict[str, Any]) -> bool:
-    logsource = doc.get("logsource") or {}
-    return isinstance(logsource, dict) and logsource.get("product") == "windows"
 
 
 def run(engine: Engine, lines: Iterable[bytes]) -> tuple[int, int, int, float, float]:
@@ -137,8 +134,7 @@ def main() -> None:
             if args.limit and n >= args.limit:
                 break
             tmp.write(line)
-            if b'"EventID":1,' in line or b'"EventID":4688' in line or b'"EventID":4104' in line:
-                _subset(line, proc, script)
+            add_to_subsets(line, proc, script)
     print(f"decompressed to {tmp.name} in {time.perf_counter() - t0:.1f} s (not timed)")
     gc.collect()
     gc.freeze()
@@ -233,20 +229,6 @@ def _cpu_model() -> str:
 def _median(runs: list[tuple[int, int, int, float, float]]) -> tuple[int, int, int, float, float]:
     """The pass with the median CPU time (wall time of that same pass)."""
     return sorted(runs, key=lambda r: r[4])[len(runs) // 2]
-
-
-def _subset(line: bytes, proc: list[bytes], script: list[bytes]) -> None:
-    try:
-        rec = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return
-    if isinstance(rec, dict):
-        eid = rec.get("EventID")
-        channel = str(rec.get("Channel", "")).lower()
-        if (eid == 1 and "sysmon" in channel) or (eid == 4688 and channel == "security"):
-            proc.append(line)
-        elif eid == 4104:
-            script.append(line)
 
 
 if __name__ == "__main__":

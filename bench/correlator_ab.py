@@ -103,6 +103,7 @@ def _worker(root: Path, data: Path) -> None:
     import time
 
     import orjson
+    from otrf import add_to_subsets, windows_only  # (this file's folder; it imports no soclite)
 
     sys.path.insert(0, str(root))
     if hasattr(os, "sched_setaffinity"):
@@ -117,10 +118,6 @@ def _worker(root: Path, data: Path) -> None:
         from correlator.loader import load_paths  # type: ignore[no-redef]
     in_place = getattr(windows, "map_in_place", None)
 
-    def windows_only(doc: dict[str, object]) -> bool:
-        logsource = doc.get("logsource") or {}
-        return isinstance(logsource, dict) and logsource.get("product") == "windows"
-
     shared = root.parent / "shared" if (root.parent / "shared").exists() else ROOT.parent / "shared"
     engine = Engine(load_paths(sorted((shared / "sigma").glob("rules*")), keep=windows_only))
     engine.warm()
@@ -128,18 +125,7 @@ def _worker(root: Path, data: Path) -> None:
     script: list[bytes] = []
     with open(data, "rb") as fh:
         for line in fh:
-            if b'"EventID":1,' in line or b'"EventID":4688' in line or b'"EventID":4104' in line:
-                try:
-                    rec = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                if not isinstance(rec, dict):
-                    continue
-                eid, channel = rec.get("EventID"), str(rec.get("Channel", "")).lower()
-                if (eid == 1 and "sysmon" in channel) or (eid == 4688 and channel == "security"):
-                    proc.append(line)
-                elif eid == 4104:
-                    script.append(line)
+            add_to_subsets(line, proc, script)
     gc.collect()
     gc.freeze()
 
