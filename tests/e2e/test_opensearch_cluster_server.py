@@ -85,6 +85,12 @@ def test_server_ingest_survives_a_killed_data_node_with_nothing_lost_or_doubled(
             return found[0]["index"] if found and acknowledged >= 10 * BATCH else None
 
         index = wait_for(events_index, 120, "ten batches in and the events index created")
+        # Every shard copied first: killed while its replica still recovers, the primary is the only
+        # whole copy and the index goes red until the node returns (no promotion, nothing to test).
+        wait_for(
+            lambda: cluster(url, "GET", f"/_cluster/health/{PREFIX}-*")["status"] == "green",
+            90, "every shard of the test's indices copied (green)",
+        )
         victim = _primary_node(url, index)
         delay = {"index": {"unassigned": {"node_left": {"delayed_timeout": "10m"}}}}
         cluster(url, "PUT", f"/{PREFIX}-*/_settings", delay)  # the cluster stays yellow for /health
