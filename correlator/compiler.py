@@ -99,7 +99,9 @@ class RuleCompiler:
     def options(self, node: Any) -> list[frozenset[Anchor]]:
         """Every anchor set that is necessary for ``node`` (after :meth:`expr`): one per AND operand, and
         for an OR one per combination of an option of each operand (a match of the OR is a match of
-        an operand, which holds an anchor of each of its options), the cheapest OR_OPTIONS of them."""
+        an operand, which holds an anchor of each of its options): of each operand its OR_ARG_OPTIONS
+        cheapest, the first OR_OPTIONS combinations in that order (varying the last operand first; an
+        OR of many operands has thousands), then sorted by cost. Any subset of them is exact."""
         if isinstance(node, ConditionAND):
             return [opt for arg in node.args for opt in self.options(arg)]
         anchors = self.memo.get(id(node))
